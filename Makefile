@@ -1,0 +1,108 @@
+# mxring - one non-recursive Makefile.
+#   make                 build/mxringd
+#   make run             build and run with etc/mxringd.conf in the foreground
+#   make test            build and run every test (unit, TSan stress, e2e, ASan+UBSan)
+#   make bench-build     build/mxbench and build/bench_micro
+#   SANITIZE=address,undefined|thread  build into build-<sanitizers>/
+#   V=1                  show full commands
+
+CC       ?= gcc
+CXX      ?= g++
+PYTHON   ?= python3
+SANITIZE ?=
+comma    := ,
+empty    :=
+space    := $(empty) $(empty)
+
+ifeq ($(SANITIZE),)
+BUILD    ?= build
+SANFLAGS :=
+MALLOC   := -ljemalloc
+else
+BUILD    ?= build-$(subst $(comma),-,$(SANITIZE))
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+MALLOC   :=
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+OPT      ?= -O2
+CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wshadow \
+            -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
+            -MMD -MP -Icore -Ilog -Inet $(SANFLAGS) $(EXTRA_CFLAGS)
+CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -MMD -MP -Icore -Ilog -Inet \
+            $(SANFLAGS)
+LDFLAGS  := $(SANFLAGS)
+LIBS     := -luring -lpthread -lz -lcrypt -lm
+
+# TLS units compile against BoringSSL only (never OpenSSL's headers).
+SSL_INC  := -I/usr/include/android
+SSL_LIB  := -L/usr/lib/x86_64-linux-gnu/android -Wl,-rpath,/usr/lib/x86_64-linux-gnu/android -lssl -lcrypto
+
+LIB_SRCS := $(sort $(wildcard core/*.c log/*.c net/*.c))
+LIB_SRCS := $(filter-out net/main.c,$(LIB_SRCS))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libmxring.a
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/mxringd
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(if $(findstring tls,$<),$(SSL_INC)) -c -o $@ $<
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CXXFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/mxringd: $(BUILD)/net/main.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(SSL_LIB) $(MALLOC)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) -lcmocka $(LIBS) $(SSL_LIB)
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/net/main.d $(UNIT_BINS:=.d)
+
+deps:
+	$(Q)scripts/deps.sh build
+
+deps-test:
+	$(Q)scripts/deps.sh test
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/mxringd
+	$(Q)mkdir -p var
+	exec $(BUILD)/mxringd -c etc/mxringd.conf
+
+unit: $(UNIT_BINS)
+
+# The whole suite: normal build, TSan ring stress, ASan+UBSan build; one summary.
+test: deps-test
+	$(Q)$(MAKE) --no-print-directory all unit
+	$(Q)$(MAKE) --no-print-directory SANITIZE=thread unit
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit
+	$(Q)PYTHON=$(PYTHON) scripts/run-tests.sh
+
+clean:
+	rm -rf build build-*
+
+.PHONY: all deps deps-test run unit test clean
+
+# Fragments owned by their folders (fuzzing, benchmarks).
+-include tests/fuzz/fuzz.mk
+-include bench/bench.mk

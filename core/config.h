@@ -1,0 +1,87 @@
+/* config.h - the configuration: one table of keys (type, default, bounds,
+ * reloadable), a parser for "key = value" files and the immutable snapshot
+ * the server runs with. Loaded by the main thread; a loaded struct config
+ * is read-only and may be shared by every thread. */
+#ifndef MXRING_CONFIG_H
+#define MXRING_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define CFG_HOSTNAME_MAX 255
+
+/* A listen address "addr:port", "[v6]:port". */
+struct cfg_listen {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64]; /* as written in the file, normalised "1.2.3.4:25" / "[::1]:25" */
+};
+
+/* A network in CIDR form: 10.0.0.0/8, ::1/128, a bare address = host route. */
+struct cfg_cidr {
+    int family;        /* AF_INET or AF_INET6 */
+    uint8_t addr[16];  /* network address, host bits cleared */
+    unsigned prefix;   /* 0..32 or 0..128 */
+};
+
+enum cfg_internal_id { CFG_ID_SESSION = 0, CFG_ID_ZERO };
+
+/* The snapshot. Strings are owned by the struct; lists are arrays + counts. */
+struct config {
+    char *path;                 /* file it was loaded from ("" for defaults) */
+    char hostname[CFG_HOSTNAME_MAX + 1];
+    char *workdir;
+    struct cfg_listen *listen;
+    size_t nlisten;
+    unsigned workers;           /* resolved: never 0 after cfg_load (0 in file = CPUs) */
+    unsigned max_sessions;
+    uint64_t max_message_size;
+    unsigned max_recipients;
+    unsigned max_errors;
+    unsigned timeout_command;   /* seconds */
+    unsigned timeout_data;      /* seconds */
+    char **local_domains;       /* lower-cased */
+    size_t nlocal_domains;
+    struct cfg_cidr *trusted_networks;
+    size_t ntrusted_networks;
+    enum cfg_internal_id receivelog_internal_id;
+    unsigned receivelog_keep_days;
+    unsigned receivelog_compress_after_days;
+    char *users_file;           /* NULL when not set */
+    char *groups_file;
+    char *aliases_file;
+    char *lists_file;
+};
+
+/* cfg_load - read path into a new snapshot. Every key not in the file gets
+ * its default. On error returns NULL and writes one line to err:
+ * "<file>:<line>: <key>: <what is wrong>" (or "<file>: <errno text>"). */
+struct config *cfg_load(const char *path, char *err, size_t errlen);
+
+/* cfg_load_string - the same over an in-memory text; name is used in
+ * messages. For tests and fuzzing. */
+struct config *cfg_load_string(const char *name, const char *text, size_t len,
+                               char *err, size_t errlen);
+
+/* cfg_free - release a snapshot (NULL is fine). */
+void cfg_free(struct config *c);
+
+/* cfg_dump - write every key with its effective value, one "key = value" per
+ * line, in table order (used by "mxringd -t -v" and tests). */
+void cfg_dump(const struct config *c, FILE *out);
+
+/* cfg_cidr_match - is the address sa inside any network of list? IPv4-mapped
+ * IPv6 addresses (::ffff:a.b.c.d) match IPv4 networks. */
+bool cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct sockaddr *sa);
+
+/* cfg_parse_cidr - parse one CIDR text into *out; false if malformed. */
+bool cfg_parse_cidr(const char *s, struct cfg_cidr *out);
+
+/* cfg_local_domain_index - 0-based index of domain (len octets, ASCII case
+ * insensitive) in local_domains, or -1. */
+int cfg_local_domain_index(const struct config *c, const char *domain, size_t len);
+
+#endif

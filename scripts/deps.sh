@@ -1,0 +1,36 @@
+#!/bin/sh
+# deps.sh - install the Debian 12 packages mxring needs to build, run and
+# test. Idempotent and quick when everything is present: apt runs only when
+# a package is missing. Usage: scripts/deps.sh [build|test|bench]
+set -eu
+want=${1:-build}
+
+pkgs="gcc g++ make pkg-config liburing-dev libjemalloc-dev zlib1g-dev libcrypt-dev"
+pkgs="$pkgs android-libboringssl-dev"
+case "$want" in
+test|bench)
+    pkgs="$pkgs libcmocka-dev python3 swaks openssl clang libclang-rt-14-dev"
+    pkgs="$pkgs libbenchmark-dev libspdlog-dev"
+    ;;
+esac
+case "$want" in
+bench) pkgs="$pkgs libspdlog-dev" ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$st" = "installed" ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
