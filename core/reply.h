@@ -1,0 +1,55 @@
+/* reply.h - every SMTP reply mxringd sends, in one table: code, enhanced
+ * status code and text (printf format). Protocol code names replies by id
+ * only, never by literal text. Read-only data: any thread. */
+#ifndef MXRING_REPLY_H
+#define MXRING_REPLY_H
+
+enum reply_id {
+    R_BANNER,            /* 220 <host> ESMTP mxring Receiver */
+    R_HELO,              /* 250 <host> Hello [<ip>], pleased to meet you */
+    R_EHLO_FIRST,        /* 250-<host> Hello [<ip>], pleased to meet you */
+    R_SENDER_OK,
+    R_RCPT_OK,
+    R_DATA_GO,
+    R_MSG_OK,
+    R_QUIT,
+    R_OK,
+    R_RSET,
+    R_VRFY,
+    R_HELP,
+    R_ERR_UNKNOWN,
+    R_ERR_SYNTAX,
+    R_ERR_HELO_SYNTAX,
+    R_ERR_SENDER_SYNTAX,
+    R_ERR_RCPT_SYNTAX,
+    R_ERR_PARAM,
+    R_ERR_NEED_HELO,
+    R_ERR_NESTED_MAIL,
+    R_ERR_NEED_MAIL,
+    R_ERR_NEED_RCPT,
+    R_ERR_NO_VALID_RCPT,
+    R_ERR_TOO_MANY_RCPT,
+    R_ERR_LINE_TOO_LONG,
+    R_ERR_DATA_LINE_LONG,
+    R_ERR_BARE_EOL,
+    R_ERR_SIZE_MAIL,
+    R_ERR_SIZE_DATA,
+    R_ERR_RELAY,
+    R_ERR_USER_UNKNOWN,
+    R_ERR_NO_ARGS,
+    R_ERR_QUEUE,
+    R_ERR_NOMEM,
+    R_CLOSE_LIMIT,       /* 421 4.7.0 session limit */
+    R_CLOSE_TIMEOUT,     /* 421 4.4.2 */
+    R_CLOSE_SHUTDOWN,    /* 421 4.3.2 */
+    R_CLOSE_ERRORS,      /* 421 4.7.0 too many errors */
+    R_COUNT
+};
+
+struct reply_def {
+    const char *fmt;     /* full line without CRLF, printf format */
+};
+
+extern const struct reply_def reply_table[R_COUNT];
+
+#endif

@@ -1,0 +1,875 @@
+/* session.c - the SMTP session state machine: one command table, a check and
+ * a proceed step per command, one enter_state() naming every transition, the
+ * DATA phase through the smtp_data scanner, and the receivelog lines of the
+ * dialogue. Pure over bytes; owned by one worker thread. */
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dir.h"
+#include "reply.h"
+#include "rlog.h"
+#include "smtp_data.h"
+#include "smtp_parse.h"
+#include "snap.h"
+
+/* Session states. The "RCPT" state means at least one recipient accepted. */
+enum sess_state {
+    ST_INIT = 0,    /* banner sent, no HELO/EHLO yet */
+    ST_HELO,        /* greeted, no transaction */
+    ST_MAIL,        /* MAIL accepted, no recipient accepted yet */
+    ST_RCPT,        /* at least one recipient accepted */
+    ST_DATA,        /* reading the message */
+    ST_CLOSED,      /* reply queued, connection to be closed */
+};
+
+#define STB(st) (1u << (st))
+
+/* Command flags (the Postfix-style flags column). */
+enum cmd_flag {
+    CMD_NOARGS = 1u << 0,   /* takes no argument: 501 otherwise */
+    CMD_PRE_TLS = 1u << 1,  /* allowed before STARTTLS where TLS is required */
+};
+
+struct sess_txn {
+    struct smtp_addr sender;
+    struct smtp_params params;
+    struct sb rcpts;        /* NUL-terminated addresses back to back */
+    size_t nrcpt;
+    bool rcpt_tried;        /* a RCPT was refused: DATA gives 554, not 503 */
+    struct sb body;
+    struct data_scan scan;
+    struct sess_msg msg;
+};
+
+struct sess {
+    const struct sess_env *env;
+    struct snap *snap;
+    uint32_t sid;
+    enum sess_state state;
+    enum sess_action action;
+    enum sess_close_reason reason;
+    bool esmtp;
+    bool trusted;           /* client in trusted_networks */
+    bool skip_line;         /* discarding the rest of an overlong line */
+    bool closed_logged;
+    bool deferred;          /* a close arrived while the spool was busy */
+    enum sess_close_reason deferred_reason;
+    unsigned errors;
+    uint16_t client_port;
+    uint16_t local_port;
+    char client_ip[INET6_ADDRSTRLEN];
+    char *helo;
+    char *auth_user;        /* set by SMTP AUTH (relay hook) */
+    struct sess_txn *txn;
+    struct sb in;           /* partial line / input held back */
+    struct sb out;          /* replies not yet taken by the I/O layer */
+};
+
+struct smtp_cmd {
+    enum smtp_verb verb;
+    unsigned states;            /* states where the command is allowed */
+    unsigned flags;
+    int (*check)(struct sess *s, const char *arg, size_t len);
+    void (*proceed)(struct sess *s, const char *arg, size_t len);
+};
+
+static const char *const close_reason_text[] = {
+    [SESS_BY_QUIT] = "QUIT",
+    [SESS_BY_TIMEOUT] = "timeout",
+    [SESS_BY_ERRORS] = "error limit",
+    [SESS_BY_PEER] = "client gone",
+    [SESS_BY_SHUTDOWN] = "shutdown",
+    [SESS_BY_LIMIT] = "session limit",
+    [SESS_BY_IOERR] = "I/O error",
+};
+
+/* ---- logging ---------------------------------------------------------- */
+
+/* log_on - is the receivelog on for this session's worker? */
+static bool log_on(const struct sess *s)
+{
+    return s->env->rlog && rlog_on(s->env->rlog);
+}
+
+/* log_text - one dialogue line (escaped by rlog). */
+static void log_text(struct sess *s, const char *text, size_t len)
+{
+    if (log_on(s))
+        rlog_put(s->env->rlog, s->sid, RLOG_DIALOG, text, len);
+}
+
+/* log_check - one internal processing line (printf style). */
+static void log_check(struct sess *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void log_check(struct sess *s, const char *fmt, ...)
+{
+    if (!log_on(s))
+        return;
+    char line[600];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    rlog_put(s->env->rlog, s->sid, RLOG_INTERNAL, line, len);
+}
+
+/* log_command - a command line as received, secrets masked: the payload of
+ * AUTH (initial response) never reaches the log. */
+static void log_command(struct sess *s, enum smtp_verb verb, const char *line,
+                        size_t len, size_t arg_off)
+{
+    if (!log_on(s))
+        return;
+    if (verb == SMTP_VERB_AUTH) {
+        /* keep "AUTH <mechanism>", mask anything after it */
+        size_t end = arg_off;
+        while (end < len && line[end] != ' ')
+            end++;
+        if (end < len) {
+            rlog_put2(s->env->rlog, s->sid, RLOG_DIALOG, NULL, 0, line, end);
+            rlog_put2(s->env->rlog, s->sid, RLOG_DIALOG, NULL, 0, "****", 4);
+            return;
+        }
+    }
+    log_text(s, line, len);
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+/* reply - format reply id into the output and the log. */
+static void reply(struct sess *s, enum reply_id id, ...)
+{
+    char line[SMTP_PATH_MAX + 256];
+    va_list ap;
+    va_start(ap, id);
+    int n = vsnprintf(line, sizeof(line), reply_table[id].fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    log_text(s, line, len);
+    if (!sb_append(&s->out, line, len) || !sb_append(&s->out, "\r\n", 2))
+        sess_gone(s, SESS_BY_IOERR); /* out of memory: nothing sane to say */
+}
+
+/* reply_raw - an already formatted line (EHLO keywords). */
+static void reply_raw(struct sess *s, const char *line)
+{
+    size_t len = strlen(line);
+    log_text(s, line, len);
+    if (!sb_append(&s->out, line, len) || !sb_append(&s->out, "\r\n", 2))
+        sess_gone(s, SESS_BY_IOERR);
+}
+
+/* close_with - queue the final reply and ask the I/O layer to close. */
+static void enter_state(struct sess *s, enum sess_state st);
+static void close_with(struct sess *s, enum reply_id id, enum sess_close_reason why)
+{
+    reply(s, id, sess_snap(s)->cfg->hostname);
+    s->reason = why;
+    enter_state(s, ST_CLOSED);
+}
+
+/* count_error - one more client error; past max_errors the session ends. */
+static void count_error(struct sess *s)
+{
+    if (++s->errors > s->snap->cfg->max_errors && s->state != ST_CLOSED)
+        close_with(s, R_CLOSE_ERRORS, SESS_BY_ERRORS);
+}
+
+/* reply_error - an error reply that counts toward the error limit. */
+#define reply_error(s, ...) do { reply((s), __VA_ARGS__); count_error(s); } while (0)
+
+/* ---- transactions ----------------------------------------------------- */
+
+/* txn_free - forget the current transaction (MAIL, RCPTs, body). */
+static void txn_free(struct sess *s)
+{
+    if (!s->txn)
+        return;
+    sb_free(&s->txn->rcpts);
+    sb_free(&s->txn->body);
+    free(s->txn);
+    s->txn = NULL;
+}
+
+/* enter_state - every state transition goes through here. Leaving the
+ * transaction states drops the transaction. */
+static void enter_state(struct sess *s, enum sess_state st)
+{
+    if (st == ST_INIT || st == ST_HELO || st == ST_CLOSED)
+        txn_free(s);
+    if (st == ST_CLOSED)
+        s->action = SESS_CLOSE;
+    s->state = st;
+}
+
+/* txn_begin - a new transaction for MAIL; picks up the newest snapshot. */
+static bool txn_begin(struct sess *s)
+{
+    s->txn = calloc(1, sizeof(*s->txn));
+    if (!s->txn)
+        return false;
+    if (s->env->snap_txn)
+        s->snap = s->env->snap_txn(s->env->arg, s->snap);
+    return true;
+}
+
+/* ---- address checks (the seed's "user check status" lines) ------------ */
+
+enum addr_verdict { ADDR_OK, ADDR_UNKNOWN, ADDR_RELAY_DENIED };
+
+/* check_local_part - status(2): what the directory says of a local address. */
+static enum addr_verdict check_local_part(struct sess *s, const struct smtp_addr *a)
+{
+    const struct dir *d = s->snap->dir;
+    if (!d || !dir_configured(d)) {
+        log_check(s, "user check status(2) = no directory, any local part accepted");
+        return ADDR_OK;
+    }
+    enum dir_kind k = dir_lookup(d, a->addr, a->len);
+    if (k == DIR_NOT_FOUND) {
+        log_check(s, "user check status(2) = not found");
+        return ADDR_UNKNOWN;
+    }
+    log_check(s, "user check status(2) = found %s", dir_kind_name(k));
+    return ADDR_OK;
+}
+
+/* check_address - log and classify one MAIL or RCPT address. For MAIL the
+ * verdict is informational; for RCPT it decides. */
+static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a,
+                                       const char *what)
+{
+    log_check(s, "Check %s address = <%s>", what, a->addr);
+    if (a->is_null)
+        return ADDR_OK;
+    const struct config *c = s->snap->cfg;
+    const char *dom = smtp_addr_domain(a);
+    size_t dlen = a->len - (size_t)(dom - a->addr);
+    int idx = dlen ? cfg_local_domain_index(c, dom, dlen) : -1;
+    if (dlen == 0) /* <postmaster>: always ours (RFC 5321 4.5.1) */
+        idx = 0;
+    if (idx >= 0) {
+        log_check(s, "user check status(1) = found local group (%d)", idx);
+        log_check(s, "match!!");
+        return check_local_part(s, a);
+    }
+    log_check(s, "user check status(1) = not local");
+    if (s->trusted) {
+        log_check(s, "relay check = allowed: client [%s] in trusted_networks", s->client_ip);
+        return ADDR_OK;
+    }
+    if (s->auth_user) {
+        log_check(s, "relay check = allowed: authenticated as %s", s->auth_user);
+        return ADDR_OK;
+    }
+    log_check(s, "relay check = denied: client [%s] not in trusted_networks, not authenticated",
+              s->client_ip);
+    return ADDR_RELAY_DENIED;
+}
+
+/* ---- command handlers ------------------------------------------------- */
+
+/* helo_check - HELO/EHLO need a syntactically valid domain. */
+static int helo_check(struct sess *s, const char *arg, size_t len)
+{
+    size_t dlen;
+    if (smtp_parse_helo(arg, len, &dlen) != SMTP_P_OK) {
+        reply_error(s, R_ERR_HELO_SYNTAX, s->esmtp ? "EHLO" : "HELO");
+        return 0;
+    }
+    return 1;
+}
+
+/* greet - common part of HELO and EHLO: reset, remember the name. */
+static void greet(struct sess *s, const char *arg, size_t len, bool esmtp)
+{
+    size_t dlen = 0;
+    smtp_parse_helo(arg, len, &dlen);
+    char *h = strndup(arg, dlen);
+    if (h) {
+        free(s->helo);
+        s->helo = h;
+    }
+    s->esmtp = esmtp;
+    enter_state(s, ST_HELO);
+}
+
+static void helo_proceed(struct sess *s, const char *arg, size_t len)
+{
+    greet(s, arg, len, false);
+    reply(s, R_HELO, s->snap->cfg->hostname, s->client_ip);
+}
+
+static int ehlo_check(struct sess *s, const char *arg, size_t len)
+{
+    s->esmtp = true; /* for the syntax reply text */
+    return helo_check(s, arg, len);
+}
+
+static void ehlo_proceed(struct sess *s, const char *arg, size_t len)
+{
+    greet(s, arg, len, true);
+    char size_line[64];
+    snprintf(size_line, sizeof(size_line), "250-SIZE %llu",
+             (unsigned long long)s->snap->cfg->max_message_size);
+    reply(s, R_EHLO_FIRST, s->snap->cfg->hostname, s->client_ip);
+    reply_raw(s, "250-PIPELINING");
+    reply_raw(s, size_line);
+    reply_raw(s, "250-8BITMIME");
+    reply_raw(s, "250-SMTPUTF8");
+    reply_raw(s, "250 ENHANCEDSTATUSCODES");
+}
+
+/* mail_parse_reply - the reply for a failed MAIL/RCPT parse. */
+static void parse_error(struct sess *s, enum smtp_perr e, bool rcpt)
+{
+    switch (e) {
+    case SMTP_P_BAD_PARAM:
+        reply_error(s, R_ERR_PARAM);
+        break;
+    case SMTP_P_SYNTAX:
+        reply_error(s, R_ERR_SYNTAX);
+        break;
+    default:
+        reply_error(s, rcpt ? R_ERR_RCPT_SYNTAX : R_ERR_SENDER_SYNTAX);
+        break;
+    }
+}
+
+static int mail_check(struct sess *s, const char *arg, size_t len)
+{
+    struct smtp_addr a;
+    struct smtp_params p;
+    enum smtp_perr e = smtp_parse_mail(arg, len, &a, &p);
+    if (e != SMTP_P_OK) {
+        parse_error(s, e, false);
+        return 0;
+    }
+    if (!s->esmtp && (p.has_size || p.body != SMTP_BODY_NONE || p.smtputf8 || p.has_auth)) {
+        reply_error(s, R_ERR_PARAM);
+        return 0;
+    }
+    if (p.has_size && p.size > s->snap->cfg->max_message_size) {
+        reply_error(s, R_ERR_SIZE_MAIL);
+        return 0;
+    }
+    return 1;
+}
+
+static void mail_proceed(struct sess *s, const char *arg, size_t len)
+{
+    if (!txn_begin(s)) {
+        reply(s, R_ERR_NOMEM);
+        return;
+    }
+    smtp_parse_mail(arg, len, &s->txn->sender, &s->txn->params);
+    check_address(s, &s->txn->sender, "MAIL FROM");
+    enter_state(s, ST_MAIL);
+    reply(s, R_SENDER_OK, s->txn->sender.addr);
+}
+
+static int rcpt_check(struct sess *s, const char *arg, size_t len)
+{
+    struct smtp_addr a;
+    struct smtp_params p;
+    enum smtp_perr e = smtp_parse_rcpt(arg, len, &a, &p);
+    if (e != SMTP_P_OK) {
+        parse_error(s, e, true);
+        return 0;
+    }
+    if (s->txn->nrcpt >= s->snap->cfg->max_recipients) {
+        reply(s, R_ERR_TOO_MANY_RCPT);
+        return 0;
+    }
+    switch (check_address(s, &a, "RCPT TO")) {
+    case ADDR_OK:
+        return 1;
+    case ADDR_UNKNOWN:
+        log_check(s, "RCPT refused: <%s> User unknown (not in the recipient directory)", a.addr);
+        s->txn->rcpt_tried = true;
+        reply_error(s, R_ERR_USER_UNKNOWN, a.addr);
+        return 0;
+    case ADDR_RELAY_DENIED:
+        log_check(s, "RCPT refused: <%s> Relaying denied", a.addr);
+        s->txn->rcpt_tried = true;
+        reply_error(s, R_ERR_RELAY, a.addr);
+        return 0;
+    }
+    return 0;
+}
+
+static void rcpt_proceed(struct sess *s, const char *arg, size_t len)
+{
+    struct smtp_addr a;
+    struct smtp_params p;
+    smtp_parse_rcpt(arg, len, &a, &p);
+    if (!sb_append(&s->txn->rcpts, a.addr, a.len + 1)) {
+        reply(s, R_ERR_NOMEM);
+        return;
+    }
+    s->txn->nrcpt++;
+    enter_state(s, ST_RCPT);
+    reply(s, R_RCPT_OK, a.addr);
+}
+
+static int data_check(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    if (s->state == ST_MAIL) {
+        if (s->txn->rcpt_tried)
+            reply_error(s, R_ERR_NO_VALID_RCPT);
+        else
+            reply_error(s, R_ERR_NEED_RCPT);
+        return 0;
+    }
+    return 1;
+}
+
+static void data_proceed(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    data_scan_init(&s->txn->scan, s->snap->cfg->max_message_size);
+    enter_state(s, ST_DATA);
+    reply(s, R_DATA_GO);
+}
+
+static void rset_proceed(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    enter_state(s, s->state == ST_INIT ? ST_INIT : ST_HELO);
+    reply(s, R_RSET);
+}
+
+static void noop_proceed(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    reply(s, R_OK);
+}
+
+static void quit_proceed(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    close_with(s, R_QUIT, SESS_BY_QUIT);
+}
+
+static int vrfy_check(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    if (len == 0) {
+        reply_error(s, R_ERR_SYNTAX);
+        return 0;
+    }
+    return 1;
+}
+
+static void vrfy_proceed(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    reply(s, R_VRFY);
+}
+
+static void help_proceed(struct sess *s, const char *arg, size_t len);
+
+#define ALL_OPEN (STB(ST_INIT) | STB(ST_HELO) | STB(ST_MAIL) | STB(ST_RCPT))
+
+/* The command table: dispatch goes only through here. */
+static const struct smtp_cmd cmd_table[] = {
+    {SMTP_VERB_HELO, ALL_OPEN, CMD_PRE_TLS, helo_check, helo_proceed},
+    {SMTP_VERB_EHLO, ALL_OPEN, CMD_PRE_TLS, ehlo_check, ehlo_proceed},
+    {SMTP_VERB_MAIL, STB(ST_HELO), 0, mail_check, mail_proceed},
+    {SMTP_VERB_RCPT, STB(ST_MAIL) | STB(ST_RCPT), 0, rcpt_check, rcpt_proceed},
+    {SMTP_VERB_DATA, STB(ST_MAIL) | STB(ST_RCPT), CMD_NOARGS, data_check, data_proceed},
+    {SMTP_VERB_RSET, ALL_OPEN, CMD_NOARGS | CMD_PRE_TLS, NULL, rset_proceed},
+    {SMTP_VERB_NOOP, ALL_OPEN, CMD_PRE_TLS, NULL, noop_proceed},
+    {SMTP_VERB_QUIT, ALL_OPEN, CMD_NOARGS | CMD_PRE_TLS, NULL, quit_proceed},
+    {SMTP_VERB_VRFY, ALL_OPEN, 0, vrfy_check, vrfy_proceed},
+    {SMTP_VERB_HELP, ALL_OPEN, CMD_PRE_TLS, NULL, help_proceed},
+};
+
+static void help_proceed(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    char names[128] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < MX_ARRAY_LEN(cmd_table); i++) {
+        int n = snprintf(names + off, sizeof(names) - off, "%s%s", i ? " " : "",
+                         smtp_verb_name(cmd_table[i].verb));
+        if (n < 0 || (size_t)n >= sizeof(names) - off)
+            break;
+        off += (size_t)n;
+    }
+    reply(s, R_HELP, names);
+}
+
+/* cmd_lookup - the table entry for a verb, or NULL. */
+static const struct smtp_cmd *cmd_lookup(enum smtp_verb v)
+{
+    for (size_t i = 0; i < MX_ARRAY_LEN(cmd_table); i++)
+        if (cmd_table[i].verb == v)
+            return &cmd_table[i];
+    return NULL;
+}
+
+/* bad_sequence - the 503 reply for a command outside its states. */
+static void bad_sequence(struct sess *s, enum smtp_verb v)
+{
+    if (s->state == ST_INIT)
+        reply_error(s, R_ERR_NEED_HELO);
+    else if (v == SMTP_VERB_MAIL)
+        reply_error(s, R_ERR_NESTED_MAIL);
+    else if (v == SMTP_VERB_RCPT || s->state == ST_HELO)
+        reply_error(s, R_ERR_NEED_MAIL);
+    else
+        reply_error(s, R_ERR_NEED_RCPT);
+}
+
+/* dispatch - one complete command line (without CRLF). */
+static void dispatch(struct sess *s, const char *line, size_t len)
+{
+    size_t arg_off = len;
+    enum smtp_verb v = smtp_parse_verb(line, len, &arg_off);
+    log_command(s, v, line, len, arg_off);
+    const struct smtp_cmd *cmd = cmd_lookup(v);
+    if (!cmd) {
+        reply_error(s, R_ERR_UNKNOWN);
+        return;
+    }
+    const char *arg = line + arg_off;
+    size_t alen = len - arg_off;
+    while (alen && arg[alen - 1] == ' ')
+        alen--;
+    if (!(cmd->states & STB(s->state))) {
+        bad_sequence(s, v);
+        return;
+    }
+    if ((cmd->flags & CMD_NOARGS) && alen) {
+        reply_error(s, R_ERR_NO_ARGS, smtp_verb_name(v));
+        return;
+    }
+    if (cmd->check && !cmd->check(s, arg, alen))
+        return;
+    cmd->proceed(s, arg, alen);
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+/* finish_data - the end of DATA was seen: refuse or hand to the spool. */
+static void finish_data(struct sess *s)
+{
+    struct sess_txn *t = s->txn;
+    log_text(s, ".", 1);
+    enum reply_id refuse = R_COUNT;
+    if (t->scan.flags & DATA_F_BARE_EOL)
+        refuse = R_ERR_BARE_EOL;
+    else if (t->scan.flags & DATA_F_LONG_LINE)
+        refuse = R_ERR_DATA_LINE_LONG;
+    else if (t->scan.flags & DATA_F_TOO_BIG)
+        refuse = R_ERR_SIZE_DATA;
+    if (refuse != R_COUNT) {
+        log_check(s, "Message refused (%llu octets): %s", (unsigned long long)t->scan.size,
+                  refuse == R_ERR_BARE_EOL ? "bare CR or LF"
+                  : refuse == R_ERR_SIZE_DATA ? "over max_message_size"
+                                              : "line over 998 octets");
+        enter_state(s, ST_HELO);
+        reply(s, refuse);
+        return;
+    }
+    struct sess_msg *m = &t->msg;
+    *m = (struct sess_msg){
+        .helo = s->helo ? s->helo : "",
+        .client_ip = s->client_ip,
+        .client_port = s->client_port,
+        .proto = s->esmtp ? "ESMTP" : "SMTP",
+        .sender = t->sender.addr,
+        .rcpts = t->rcpts.data,
+        .nrcpt = t->nrcpt,
+        .body = t->body.data ? t->body.data : "",
+        .body_len = t->body.len,
+        .eightbit = t->params.body == SMTP_BODY_8BITMIME,
+        .smtputf8 = t->params.smtputf8,
+        .sid = s->sid,
+    };
+    s->action = SESS_SPOOL;
+}
+
+/* feed_data - DATA-phase bytes; returns how many were consumed. */
+static size_t feed_data(struct sess *s, const char *p, size_t n)
+{
+    bool done = false;
+    size_t used = data_scan_feed(&s->txn->scan, p, n, &s->txn->body, &done);
+    if (used == (size_t)-1) {
+        log_check(s, "out of memory while receiving a message");
+        sess_gone(s, SESS_BY_IOERR);
+        return n;
+    }
+    if (done)
+        finish_data(s);
+    return used;
+}
+
+/* feed_line - command-phase bytes: handle one line if complete; returns
+ * bytes consumed (0 = need more input). */
+static size_t feed_line(struct sess *s, const char *p, size_t n)
+{
+    const char *lf = memchr(p, '\n', n);
+    if (!lf) {
+        if (n < SMTP_LINE_MAX)
+            return 0;
+        if (!s->skip_line) {
+            log_check(s, "command line over %d octets discarded", SMTP_LINE_MAX);
+            reply_error(s, R_ERR_LINE_TOO_LONG);
+        }
+        s->skip_line = true;
+        return n;
+    }
+    size_t used = (size_t)(lf - p) + 1;
+    size_t len = used - 1;
+    if (len && p[len - 1] == '\r')
+        len--;
+    if (s->skip_line) {
+        s->skip_line = false;
+        return used;
+    }
+    if (len + 2 > SMTP_LINE_MAX) {
+        log_check(s, "command line over %d octets refused", SMTP_LINE_MAX);
+        reply_error(s, R_ERR_LINE_TOO_LONG);
+        return used;
+    }
+    dispatch(s, p, len);
+    return used;
+}
+
+/* process - run the machine over p until input or the action runs out. */
+static size_t process(struct sess *s, const char *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n && s->action == SESS_RUN) {
+        size_t used = s->state == ST_DATA ? feed_data(s, p + off, n - off)
+                                          : feed_line(s, p + off, n - off);
+        if (used == 0)
+            break;
+        off += used;
+    }
+    return off;
+}
+
+void sess_input(struct sess *s, const char *buf, size_t len)
+{
+    if (s->action == SESS_CLOSE)
+        return; /* nothing more is read from a closing session */
+    if (s->in.len || s->action != SESS_RUN) {
+        if (len && !sb_append(&s->in, buf, len)) {
+            sess_gone(s, SESS_BY_IOERR);
+            return;
+        }
+        if (s->action != SESS_RUN)
+            return;
+        /* process from a private copy: dispatch may not touch s->in */
+        struct sb held = s->in;
+        s->in = (struct sb){0};
+        size_t used = process(s, held.data, held.len);
+        if (used < held.len && s->action != SESS_CLOSE)
+            sb_append(&s->in, held.data + used, held.len - used);
+        sb_free(&held);
+        return;
+    }
+    size_t used = process(s, buf, len);
+    if (used < len && s->action != SESS_CLOSE && !sb_append(&s->in, buf + used, len - used))
+        sess_gone(s, SESS_BY_IOERR);
+}
+
+/* ---- life cycle and I/O-layer events ------------------------------------ */
+
+/* peer_text - client address text and port of sa. */
+static void peer_text(struct sess *s, const struct sockaddr *sa)
+{
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, s->client_ip, sizeof(s->client_ip));
+        s->client_port = ntohs(in->sin_port);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], s->client_ip, sizeof(s->client_ip));
+        else
+            inet_ntop(AF_INET6, &in6->sin6_addr, s->client_ip, sizeof(s->client_ip));
+        s->client_port = ntohs(in6->sin6_port);
+    } else {
+        strcpy(s->client_ip, "unknown");
+    }
+}
+
+struct sess *sess_new(const struct sess_env *env, struct snap *snap, uint32_t sid,
+                      const struct sockaddr *peer, uint16_t local_port)
+{
+    struct sess *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->env = env;
+    s->snap = snap;
+    s->sid = sid;
+    s->local_port = local_port;
+    peer_text(s, peer);
+    s->trusted = peer && cfg_cidr_match(snap->cfg->trusted_networks,
+                                        snap->cfg->ntrusted_networks, peer);
+    return s;
+}
+
+void sess_free(struct sess *s)
+{
+    if (!s)
+        return;
+    txn_free(s);
+    free(s->helo);
+    free(s->auth_user);
+    sb_free(&s->in);
+    sb_free(&s->out);
+    free(s);
+}
+
+/* log_connect - the first line of every session. */
+static void log_connect(struct sess *s)
+{
+    log_check(s, "Connection accepted: client [%s]:%u, local port %u, worker %u%s",
+              s->client_ip, s->client_port, s->local_port, s->env->worker,
+              s->trusted ? ", trusted network" : "");
+}
+
+void sess_start(struct sess *s)
+{
+    log_connect(s);
+    reply(s, R_BANNER, s->snap->cfg->hostname);
+}
+
+void sess_refuse_limit(struct sess *s)
+{
+    log_connect(s);
+    log_check(s, "max_sessions (%u) reached: connection refused", s->snap->cfg->max_sessions);
+    close_with(s, R_CLOSE_LIMIT, SESS_BY_LIMIT);
+}
+
+enum sess_action sess_action(const struct sess *s) { return s->action; }
+struct sb *sess_out(struct sess *s) { return &s->out; }
+size_t sess_backlog(const struct sess *s) { return s->in.len; }
+struct snap *sess_snap(const struct sess *s) { return s->snap; }
+uint32_t sess_id(const struct sess *s) { return s->sid; }
+
+enum sess_phase sess_phase(const struct sess *s)
+{
+    return s->state == ST_DATA || s->action == SESS_SPOOL ? SESS_PHASE_DATA
+                                                           : SESS_PHASE_COMMAND;
+}
+
+bool sess_in_transaction(const struct sess *s)
+{
+    return s->txn != NULL;
+}
+
+const struct sess_msg *sess_msg(const struct sess *s)
+{
+    return s->action == SESS_SPOOL && s->txn ? &s->txn->msg : NULL;
+}
+
+void sess_spool_done(struct sess *s, int err, const char *queue_id)
+{
+    if (s->action != SESS_SPOOL)
+        return;
+    s->action = SESS_RUN;
+    if (err == 0) {
+        log_check(s, "Message accepted: queue id %s, %zu octets, %zu recipient(s)", queue_id,
+                  s->txn->body.len, s->txn->nrcpt);
+        enter_state(s, ST_HELO);
+        reply(s, R_MSG_OK, queue_id);
+    } else {
+        log_check(s, "Message not queued: %s", strerror(err));
+        enter_state(s, ST_HELO);
+        reply(s, R_ERR_QUEUE);
+    }
+    if (!s->deferred)
+        return;
+    s->deferred = false;
+    if (s->deferred_reason == SESS_BY_TIMEOUT)
+        sess_timeout(s);
+    else if (s->deferred_reason == SESS_BY_SHUTDOWN)
+        sess_shutdown(s);
+    else
+        sess_gone(s, s->deferred_reason);
+}
+
+/* defer_close - while a message is being written, the close waits for the
+ * spool's reply (the client must learn whether its message was taken). */
+static bool defer_close(struct sess *s, enum sess_close_reason why)
+{
+    if (s->action != SESS_SPOOL)
+        return false;
+    if (!s->deferred) {
+        s->deferred = true;
+        s->deferred_reason = why;
+    }
+    return true;
+}
+
+void sess_timeout(struct sess *s)
+{
+    if (s->action == SESS_CLOSE || defer_close(s, SESS_BY_TIMEOUT))
+        return;
+    log_check(s, "%s timeout", s->state == ST_DATA ? "timeout_data" : "timeout_command");
+    close_with(s, R_CLOSE_TIMEOUT, SESS_BY_TIMEOUT);
+}
+
+void sess_shutdown(struct sess *s)
+{
+    if (s->action == SESS_CLOSE || defer_close(s, SESS_BY_SHUTDOWN))
+        return;
+    close_with(s, R_CLOSE_SHUTDOWN, SESS_BY_SHUTDOWN);
+}
+
+void sess_gone(struct sess *s, enum sess_close_reason why)
+{
+    if (s->action == SESS_CLOSE || defer_close(s, why))
+        return;
+    s->reason = why;
+    enter_state(s, ST_CLOSED);
+}
+
+void sess_log_close(struct sess *s)
+{
+    if (s->closed_logged)
+        return;
+    s->closed_logged = true;
+    if (!log_on(s))
+        return;
+    char line[64];
+    int n = snprintf(line, sizeof(line), "CloseClient Started. (%s)",
+                     close_reason_text[s->reason]);
+    log_text(s, line, (size_t)n);
+    log_text(s, "closesocket()", 13);
+}
+
+void sess_set_authenticated(struct sess *s, const char *user)
+{
+    char *u = strdup(user);
+    if (!u)
+        return;
+    free(s->auth_user);
+    s->auth_user = u;
+}

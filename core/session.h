@@ -1,0 +1,122 @@
+/* session.h - one SMTP session as a pure state machine over bytes: input
+ * bytes in, reply bytes out (sess_out), plus an action for the I/O layer
+ * (spool a message, close). No sockets, no files, no clocks: the network
+ * layer (net/worker.c) drives it, tests and fuzzers drive it directly.
+ * A session belongs to one worker thread for its whole life. */
+#ifndef MXRING_SESSION_H
+#define MXRING_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "util.h"
+
+struct snap;
+struct rlog_ring;
+struct sess;
+
+/* What the session needs from its worker. Read-only for the session. */
+struct sess_env {
+    unsigned worker;            /* index, for the log */
+    struct rlog_ring *rlog;     /* this worker's receivelog ring (NULL = none) */
+    /* Called when a transaction starts (MAIL): returns the snapshot the
+     * transaction must use (the newest one), given the session's current
+     * one; may return cur. NULL callback = keep cur. */
+    struct snap *(*snap_txn)(void *arg, struct snap *cur);
+    void *arg;
+};
+
+enum sess_action {
+    SESS_RUN = 0,   /* keep feeding input */
+    SESS_SPOOL,     /* a message is complete: write it, then sess_spool_done() */
+    SESS_CLOSE,     /* send what is in sess_out(), then close the connection */
+};
+
+enum sess_phase { SESS_PHASE_COMMAND = 0, SESS_PHASE_DATA };
+
+enum sess_close_reason {
+    SESS_BY_QUIT = 0,
+    SESS_BY_TIMEOUT,
+    SESS_BY_ERRORS,
+    SESS_BY_PEER,       /* client closed or reset the connection */
+    SESS_BY_SHUTDOWN,
+    SESS_BY_LIMIT,      /* session limit reached at connect */
+    SESS_BY_IOERR,      /* a send or receive failed */
+};
+
+/* The message handed to the spool writer. Strings are NUL-terminated and
+ * valid until sess_spool_done(). rcpts holds nrcpt NUL-terminated
+ * addresses back to back. */
+struct sess_msg {
+    const char *helo;
+    const char *client_ip;
+    uint16_t client_port;
+    const char *proto;          /* "SMTP" or "ESMTP" */
+    const char *sender;         /* "" for the null sender */
+    const char *rcpts;
+    size_t nrcpt;
+    const char *body;           /* unstuffed message, CRLF line ends */
+    size_t body_len;
+    bool eightbit;              /* BODY=8BITMIME */
+    bool smtputf8;
+    uint32_t sid;
+};
+
+/* sess_new - a session for a client at peer (local_port = our port),
+ * holding snap (the caller's reference is borrowed: the session's snapshot
+ * is always one the worker keeps alive). Returns NULL on ENOMEM. */
+struct sess *sess_new(const struct sess_env *env, struct snap *snap, uint32_t sid,
+                      const struct sockaddr *peer, uint16_t local_port);
+/* sess_free - release all session memory. */
+void sess_free(struct sess *s);
+
+/* sess_start - log the connection and queue the 220 banner. */
+void sess_start(struct sess *s);
+/* sess_refuse_limit - log and queue 421 4.7.0 (session limit); action CLOSE. */
+void sess_refuse_limit(struct sess *s);
+
+/* sess_input - feed bytes received from the client (len may be 0 to resume
+ * after a spool). Everything is consumed: what cannot be processed yet
+ * (partial line, or input arriving while an action is pending) is kept. */
+void sess_input(struct sess *s, const char *buf, size_t len);
+
+/* sess_action - what the I/O layer must do next. */
+enum sess_action sess_action(const struct sess *s);
+/* sess_out - reply bytes waiting to be sent; the I/O layer may take them
+ * (swap the buffer with an empty one). */
+struct sb *sess_out(struct sess *s);
+/* sess_backlog - octets of client input held back (for flow control). */
+size_t sess_backlog(const struct sess *s);
+/* sess_phase - command or data phase (which timeout applies). */
+enum sess_phase sess_phase(const struct sess *s);
+/* sess_in_transaction - between MAIL and the end of the transaction. */
+bool sess_in_transaction(const struct sess *s);
+/* sess_snap - the snapshot the session currently uses. */
+struct snap *sess_snap(const struct sess *s);
+/* sess_id - the session id. */
+uint32_t sess_id(const struct sess *s);
+
+/* sess_msg - the completed message (only while action == SESS_SPOOL). */
+const struct sess_msg *sess_msg(const struct sess *s);
+/* sess_spool_done - the spool finished: err == 0 and the queue id, or an
+ * errno value (451 to the client). Resets the transaction; action RUN. */
+void sess_spool_done(struct sess *s, int err, const char *queue_id);
+
+/* sess_timeout - idle or data timeout: 421 4.4.2, action CLOSE. */
+void sess_timeout(struct sess *s);
+/* sess_shutdown - server is stopping: 421 4.3.2, action CLOSE. */
+void sess_shutdown(struct sess *s);
+/* sess_gone - the connection failed or the peer left (reason PEER/IOERR);
+ * no reply is possible. action CLOSE. */
+void sess_gone(struct sess *s, enum sess_close_reason why);
+/* sess_log_close - log the two closing lines; call once, just before the
+ * socket is closed. */
+void sess_log_close(struct sess *s);
+
+/* sess_set_authenticated - relay hook for SMTP AUTH (later): an
+ * authenticated session may relay. */
+void sess_set_authenticated(struct sess *s, const char *user);
+
+#endif

@@ -1,0 +1,113 @@
+/* spool.c - queue file naming and format (envelope block + Received:
+ * header) and queue folder preparation. Pure formatting is callable from any
+ * thread; spool_prepare runs once at start-up on the main thread. */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "session.h"
+
+void spool_make_id(char out[SPOOL_ID_LEN + 1], const struct timespec *now, unsigned worker,
+                   uint32_t seq)
+{
+    snprintf(out, SPOOL_ID_LEN + 1, "%08llX%05lX%02X%05X",
+             (unsigned long long)now->tv_sec & 0xFFFFFFFFull,
+             (unsigned long)(now->tv_nsec / 1000) & 0xFFFFFul, worker & 0xFFu,
+             (unsigned)seq & 0xFFFFFu);
+}
+
+/* rfc5322_date - "Sun, 29 Nov 2026 23:40:00 +0000" in local time. */
+static void rfc5322_date(char *buf, size_t cap, time_t t)
+{
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, cap, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
+bool spool_format_header(struct sb *out, const struct sess_msg *m, const char *queue_id,
+                         const char *hostname, const struct timespec *now)
+{
+    char date[64];
+    rfc5322_date(date, sizeof(date), now->tv_sec);
+    bool ok = sb_printf(out,
+                        "%s\nid %s\narrival %lld\nclient %s %u\nhelo %s\nprotocol %s\n"
+                        "body %s\nsmtputf8 %s\nsender %s\n",
+                        SPOOL_MAGIC, queue_id, (long long)now->tv_sec, m->client_ip,
+                        m->client_port, m->helo, m->proto, m->eightbit ? "8BITMIME" : "7BIT",
+                        m->smtputf8 ? "yes" : "no", m->sender);
+    const char *r = m->rcpts;
+    for (size_t i = 0; ok && i < m->nrcpt; i++) {
+        ok = sb_printf(out, "rcpt %s\n", r);
+        r += strlen(r) + 1;
+    }
+    size_t hdr_mark = out->len;
+    ok = ok && sb_printf(out, "Received: from %s ([%s])\r\n\tby %s (mxring) with %s id %s",
+                         m->helo[0] ? m->helo : "unknown", m->client_ip, hostname, m->proto,
+                         queue_id);
+    if (ok && m->nrcpt == 1)
+        ok = sb_printf(out, "\r\n\tfor <%s>", m->rcpts);
+    ok = ok && sb_printf(out, "; %s\r\n", date);
+    if (!ok)
+        return false;
+    /* The size line tells a reader where the message ends: a complete file
+     * is header block + exactly `size` octets. Insert it before Received. */
+    size_t msg_size = (out->len - hdr_mark) + m->body_len;
+    char line[48];
+    int n = snprintf(line, sizeof(line), "size %zu\n\n", msg_size);
+    if (!sb_reserve(out, (size_t)n))
+        return false;
+    memmove(out->data + hdr_mark + n, out->data + hdr_mark, out->len - hdr_mark);
+    memcpy(out->data + hdr_mark, line, (size_t)n);
+    out->len += (size_t)n;
+    out->data[out->len] = 0;
+    return true;
+}
+
+/* mkdir_p1 - mkdir one level, fine if it exists. */
+static int mkdir_ok(const char *path)
+{
+    if (mkdir(path, 0750) == 0 || errno == EEXIST)
+        return 0;
+    return -1;
+}
+
+/* clean_tmp - remove leftovers of writes that never got their 250. */
+static void clean_tmp(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    if (!d)
+        return;
+    int fd = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            unlinkat(fd, e->d_name, 0);
+    closedir(d);
+}
+
+int spool_prepare(const char *workdir, char *err, size_t errlen)
+{
+    char q[4096], tmp[4200], nw[4200];
+    snprintf(q, sizeof(q), "%s/queue", workdir);
+    snprintf(tmp, sizeof(tmp), "%s/tmp", q);
+    snprintf(nw, sizeof(nw), "%s/new", q);
+    const char *dirs[] = {workdir, q, tmp, nw};
+    for (size_t i = 0; i < MX_ARRAY_LEN(dirs); i++) {
+        if (mkdir_ok(dirs[i]) < 0) {
+            snprintf(err, errlen, "cannot create %s: %s", dirs[i], strerror(errno));
+            return -1;
+        }
+        if (access(dirs[i], W_OK | X_OK) < 0) {
+            snprintf(err, errlen, "%s is not writable: %s", dirs[i], strerror(errno));
+            return -1;
+        }
+    }
+    clean_tmp(tmp);
+    return 0;
+}

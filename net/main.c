@@ -1,0 +1,221 @@
+/* main.c - mxringd's entry point: command line, configuration and directory
+ * loading, start-up checks, the worker pool and the receivelog, and the
+ * signal loop (SIGTERM/SIGINT stop, SIGHUP reload). Main thread only. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dir.h"
+#include "rlog.h"
+#include "snap.h"
+#include "spool.h"
+#include "worker.h"
+
+#define MXRING_VERSION "0.1.0"
+#define GRACE_SECONDS 3
+
+/* usage - the command line summary. */
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mxringd -c FILE [-t [-v]] | -V\n"
+               "  -c FILE  configuration file (runs in the foreground)\n"
+               "  -t       check the configuration and exit (0 ok, 2 error)\n"
+               "  -v       with -t: print every key with its effective value\n"
+               "  -V       print the version\n");
+}
+
+/* load_snapshot - configuration + directory, or NULL with err filled. */
+static struct snap *load_snapshot(const char *path, uint64_t gen, char *err, size_t errlen)
+{
+    struct config *cfg = cfg_load(path, err, errlen);
+    if (!cfg)
+        return NULL;
+    struct dir *d = dir_load(cfg->users_file, cfg->groups_file, cfg->aliases_file,
+                             cfg->lists_file, err, errlen);
+    if (!d) {
+        cfg_free(cfg);
+        return NULL;
+    }
+    struct snap *s = snap_new(cfg, d, gen);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        cfg_free(cfg);
+        dir_free(d);
+    }
+    return s;
+}
+
+/* raise_nofile - lift the soft descriptor limit to the hard one; say so
+ * when it stays below what max_sessions needs. */
+static void raise_nofile(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    rlim_t need = (rlim_t)cfg->max_sessions + 64 + 4 * cfg->workers;
+    if (rl.rlim_max < need) {
+        struct rlimit up = {need, need}; /* works when privileged */
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < need)
+        fprintf(stderr, "mxringd: warning: file descriptor limit %llu is below the %llu "
+                        "that max_sessions = %u needs; raise it (ulimit -n / LimitNOFILE=)\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->max_sessions);
+}
+
+/* warn_static_keys - a reload cannot change these; say so. */
+static void warn_static_keys(const struct config *old, const struct config *nw)
+{
+    bool same_listen = old->nlisten == nw->nlisten;
+    for (size_t i = 0; same_listen && i < old->nlisten; i++)
+        same_listen = strcmp(old->listen[i].text, nw->listen[i].text) == 0;
+    if (!same_listen || old->workers != nw->workers || strcmp(old->workdir, nw->workdir))
+        fprintf(stderr, "mxringd: reload: listen, workers and workdir changes need a restart; "
+                        "keeping the running values for them\n");
+}
+
+/* reload - SIGHUP: publish a new snapshot, or keep the old one and say why. */
+static void reload(const char *path, struct pool *pool, uint64_t *gen, const struct config *boot)
+{
+    char err[512];
+    struct snap *s = load_snapshot(path, *gen + 1, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "mxringd: reload failed, keeping the running configuration: %s\n", err);
+        return;
+    }
+    warn_static_keys(boot, s->cfg);
+    (*gen)++;
+    snap_publish(s);
+    pool_wake(pool);
+    fprintf(stderr, "mxringd: reloaded %s (generation %llu, %zu directory entries)\n", path,
+            (unsigned long long)*gen, dir_count(s->dir));
+}
+
+/* start_rlog - the receivelog engine (it switches itself by the folder). */
+static struct rlog *start_rlog(const struct config *cfg)
+{
+    char host[256] = "localhost";
+    if (gethostname(host, sizeof(host) - 1) < 0)
+        strcpy(host, "localhost");
+    struct rlog_opts o = {
+        .workdir = cfg->workdir,
+        .host = host,
+        .nrings = cfg->workers,
+        .zero_internal_id = cfg->receivelog_internal_id == CFG_ID_ZERO,
+        .keep_days = cfg->receivelog_keep_days,
+        .compress_after_days = cfg->receivelog_compress_after_days,
+    };
+    struct rlog *l = rlog_create(&o);
+    if (!l)
+        die("receivelog: %s", strerror(errno));
+    int r = rlog_start(l);
+    if (r < 0)
+        die("receivelog flusher: %s", strerror(-r));
+    return l;
+}
+
+/* signal_loop - wait for signals until asked to stop. */
+static void signal_loop(const sigset_t *set, const char *path, struct pool *pool,
+                        const struct config *boot)
+{
+    uint64_t gen = 1;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload(path, pool, &gen, boot);
+            continue;
+        }
+        fprintf(stderr, "mxringd: %s: stopping (grace %u s)\n", strsignal(sig),
+                pool->grace_seconds);
+        atomic_store(&pool->stopping, true);
+        pool_wake(pool);
+        return;
+    }
+}
+
+/* run - start everything, serve until SIGTERM/SIGINT, stop cleanly. */
+static int run(const char *path, struct snap *boot)
+{
+    const struct config *cfg = boot->cfg;
+    char err[512];
+    int r = uring_probe();
+    if (r < 0)
+        die("io_uring is not available: %s (check the kernel.io_uring_disabled sysctl "
+            "and any seccomp filter)", strerror(-r));
+    raise_nofile(cfg);
+    if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0)
+        die("workdir: %s", err);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    snap_publish(boot);
+    static struct pool pool;
+    pool.grace_seconds = GRACE_SECONDS;
+    pool_listen(&pool, cfg);
+    pool.rlog = start_rlog(cfg);
+    pool_start(&pool, cfg);
+    fprintf(stderr, "mxringd %s: %s ready, %u workers, workdir %s, listening on", MXRING_VERSION,
+            cfg->hostname, cfg->workers, cfg->workdir);
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        fprintf(stderr, " %s", cfg->listen[i].text);
+    fputc('\n', stderr);
+    signal_loop(&set, path, &pool, cfg);
+    struct worker_stats st;
+    pool_join(&pool, &st);
+    rlog_stop(pool.rlog);
+    rlog_destroy(pool.rlog);
+    fprintf(stderr, "mxringd: stopped: %llu connections, %llu refused, %llu messages queued, "
+                    "%llu queue errors\n",
+            (unsigned long long)st.connections, (unsigned long long)st.refused,
+            (unsigned long long)st.messages, (unsigned long long)st.spool_errors);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool check = false, verbose = false;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:tvVh")) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 't': check = true; break;
+        case 'v': verbose = true; break;
+        case 'V': printf("mxringd %s\n", MXRING_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    char err[512];
+    struct snap *s = load_snapshot(path, 1, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "mxringd: %s\n", err);
+        return 2;
+    }
+    if (check) {
+        if (verbose)
+            cfg_dump(s->cfg, stdout);
+        fprintf(stderr, "mxringd: %s: configuration OK\n", path);
+        snap_unref(s);
+        return 0;
+    }
+    return run(path, s);
+}

@@ -1,0 +1,1075 @@
+/* worker.c - one io_uring event loop per worker thread: multishot accept on
+ * the worker's own SO_REUSEPORT listeners, multishot receive into a provided
+ * buffer ring, sends, a 1 s tick for timeouts and snapshot pick-up, and the
+ * linked open/write/fsync/close/rename/fsync chain that makes a message
+ * durable before its 250. Everything here runs on the worker's own thread;
+ * only pool_* and uring_probe are called by the main thread. */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "rlog.h"
+#include "session.h"
+#include "snap.h"
+#include "spool.h"
+#include "util.h"
+
+/* user_data layout: the low 4 bits name the operation, the rest is a
+ * pointer to the object it belongs to (conn, listener, spool job or worker;
+ * all at least 16-byte aligned).
+ *   63 ............................ 4 | 3..0
+ *   object pointer                    | op    */
+enum op {
+    OP_ACCEPT = 1,  /* struct listener */
+    OP_RECV,        /* struct conn */
+    OP_SEND,        /* struct conn */
+    OP_CLOSE,       /* struct conn */
+    OP_CANCEL,      /* struct conn */
+    OP_SP_OPEN,     /* struct spool_job: the six linked steps ... */
+    OP_SP_WRITE,
+    OP_SP_FSYNC,
+    OP_SP_CLOSE,
+    OP_SP_RENAME,
+    OP_SP_DIRSYNC,  /* ... end of chain */
+    OP_SP_CLEANUP,  /* struct spool_job: close slot / unlink after failure */
+    OP_TICK,        /* struct worker */
+    OP_WAKE,        /* struct worker */
+};
+#define OP_MASK 0xFull
+#define SP_STEPS 6
+
+#define BUF_GROUP 1
+#define BUF_COUNT 1024          /* provided receive buffers per worker */
+#define BUF_SIZE 8192
+#define SQ_ENTRIES 4096
+#define CQ_ENTRIES 65536        /* reaped every loop; multishot receives are bounded by BUF_COUNT */
+#define FILE_SLOTS 256          /* concurrent queue-file writes per worker */
+#define BACKLOG_MAX (64 * 1024) /* held-back client input before receive pauses */
+#define SEND_KEEP 4096          /* send buffers larger than this are freed when idle */
+
+struct listener {
+    _Alignas(16) struct worker *w;
+    int fd;
+    uint16_t port;
+};
+
+enum conn_list { LIST_NONE = 0, LIST_CMD, LIST_DATA };
+
+struct conn {
+    _Alignas(16) struct worker *w;
+    struct sess *sess;
+    struct spool_job *job;
+    struct conn *prev, *next;   /* in the worker's timeout list */
+    enum conn_list list;
+    uint64_t deadline;          /* monotonic seconds */
+    int fd;
+    unsigned inflight;          /* operations that still reference this conn */
+    bool recv_armed;
+    bool recv_cancel;           /* a cancel of the receive is in flight */
+    bool rearm_wait;            /* on the -ENOBUFS re-arm list */
+    bool send_busy;
+    bool closing;
+    bool counted;               /* holds one of pool->sessions */
+    struct sb sending;
+    size_t sent;
+};
+
+struct spool_job {
+    _Alignas(16) struct conn *c;
+    int slot;
+    int pending;
+    bool cleanup;
+    int err;                    /* errno of the failed chain, kept across cleanup */
+    int res[SP_STEPS];
+    size_t total;
+    struct sb hdr;
+    struct iovec iov[2];
+    char id[SPOOL_ID_LEN + 1];
+    struct spool_job *next_wait;
+};
+
+struct wsnap {
+    struct snap *snap;
+    unsigned nsess;
+};
+
+struct clist {
+    struct conn *head, *tail;
+};
+
+struct worker {
+    _Alignas(16) unsigned idx;
+    struct pool *pool;
+    pthread_t thread;
+    struct io_uring ring;
+    struct io_uring_buf_ring *br;
+    char *bufs;
+    struct listener *ls;
+    unsigned nls;
+    int efd;
+    uint64_t efd_val;
+    int tmp_dirfd, new_dirfd;
+    struct __kernel_timespec tick_ts;
+    struct sess_env env;
+    struct snap *cur;           /* newest snapshot this worker uses */
+    struct wsnap *snaps;        /* snapshots still used by sessions */
+    unsigned nsnaps;
+    struct clist cmd, data;
+    unsigned nconns;
+    uint32_t next_sid;
+    uint32_t qseq;
+    int free_slots[FILE_SLOTS];
+    unsigned nfree_slots;
+    struct spool_job *wait_head, *wait_tail;
+    struct conn **rearm;        /* receives to re-arm after this batch */
+    unsigned nrearm, rearm_cap;
+    bool draining;
+    uint64_t drain_deadline;
+    uint64_t now;               /* monotonic seconds, read once per batch */
+    struct worker_stats st;
+};
+
+static void conn_after(struct conn *c);
+static void conn_close(struct conn *c);
+static void job_start(struct spool_job *j);
+static void job_finish(struct spool_job *j, int err);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* ud - encode object + op into user_data. */
+static inline uint64_t ud(const void *obj, enum op op)
+{
+    return (uint64_t)(uintptr_t)obj | (uint64_t)op;
+}
+
+/* get_sqe - an SQE, submitting first when the SQ is full. */
+static struct io_uring_sqe *get_sqe(struct worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    if (!sqe) {
+        io_uring_submit(&w->ring);
+        sqe = io_uring_get_sqe(&w->ring);
+    }
+    if (!sqe)
+        die("worker %u: io_uring submission queue stuck", w->idx);
+    return sqe;
+}
+
+/* mono_seconds - coarse monotonic clock for timeouts. */
+static uint64_t mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+/* ---- timeout lists -------------------------------------------------------- */
+
+static struct clist *list_of(struct worker *w, enum conn_list l)
+{
+    return l == LIST_CMD ? &w->cmd : l == LIST_DATA ? &w->data : NULL;
+}
+
+static void list_remove(struct conn *c)
+{
+    struct clist *l = list_of(c->w, c->list);
+    if (!l)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+    c->list = LIST_NONE;
+}
+
+static void list_append(struct conn *c, enum conn_list which, uint64_t deadline)
+{
+    struct clist *l = list_of(c->w, which);
+    c->list = which;
+    c->deadline = deadline;
+    c->prev = l->tail;
+    c->next = NULL;
+    if (l->tail)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+}
+
+/* touch - new activity: the command timeout restarts; the data timeout
+ * bounds the whole DATA phase and is set only when the phase begins. */
+static void touch(struct conn *c)
+{
+    const struct config *cfg = sess_snap(c->sess)->cfg;
+    if (sess_phase(c->sess) == SESS_PHASE_DATA) {
+        if (c->list != LIST_DATA) {
+            list_remove(c);
+            list_append(c, LIST_DATA, c->w->now + cfg->timeout_data);
+        }
+        return;
+    }
+    list_remove(c);
+    list_append(c, LIST_CMD, c->w->now + cfg->timeout_command);
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+/* wsnap_find - this worker's record for snapshot s (added if new). */
+static struct wsnap *wsnap_find(struct worker *w, struct snap *s)
+{
+    for (unsigned i = 0; i < w->nsnaps; i++)
+        if (w->snaps[i].snap == s)
+            return &w->snaps[i];
+    struct wsnap *n = realloc(w->snaps, (w->nsnaps + 1) * sizeof(*n));
+    if (!n)
+        die("worker %u: out of memory", w->idx);
+    w->snaps = n;
+    n[w->nsnaps] = (struct wsnap){.snap = s, .nsess = 0};
+    return &n[w->nsnaps++];
+}
+
+/* wsnap_release - one session less on s; drop snapshots nobody uses. */
+static void wsnap_release(struct worker *w, struct snap *s)
+{
+    struct wsnap *ws = wsnap_find(w, s);
+    if (ws->nsess)
+        ws->nsess--;
+    for (unsigned i = 0; i < w->nsnaps;) {
+        if (w->snaps[i].nsess == 0 && w->snaps[i].snap != w->cur) {
+            snap_unref(w->snaps[i].snap);
+            w->snaps[i] = w->snaps[--w->nsnaps];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* snap_for_txn - sess_env hook: a new transaction uses the newest snapshot. */
+static struct snap *snap_for_txn(void *arg, struct snap *cur)
+{
+    struct worker *w = arg;
+    if (cur == w->cur)
+        return cur;
+    wsnap_find(w, w->cur)->nsess++;
+    wsnap_release(w, cur);
+    return w->cur;
+}
+
+/* pick_up_snapshot - adopt a newer published snapshot (at tick/wake). */
+static void pick_up_snapshot(struct worker *w)
+{
+    if (snap_current_gen() == w->cur->gen)
+        return;
+    struct snap *old = w->cur;
+    w->cur = snap_current();
+    wsnap_find(w, w->cur);
+    wsnap_find(w, old)->nsess++; /* borrow, so release can drop it when unused */
+    wsnap_release(w, old);
+}
+
+/* ---- receive buffers --------------------------------------------------------- */
+
+/* bufs_setup - register the provided-buffer ring for multishot receive. */
+static int bufs_setup(struct worker *w)
+{
+    size_t ring_bytes = BUF_COUNT * sizeof(struct io_uring_buf);
+    void *mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED)
+        return -errno;
+    w->bufs = malloc((size_t)BUF_COUNT * BUF_SIZE);
+    if (!w->bufs)
+        return -ENOMEM;
+    struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)mem,
+                                   .ring_entries = BUF_COUNT, .bgid = BUF_GROUP};
+    int r = io_uring_register_buf_ring(&w->ring, &reg, 0);
+    if (r < 0)
+        return r;
+    w->br = mem;
+    io_uring_buf_ring_init(w->br);
+    for (unsigned i = 0; i < BUF_COUNT; i++)
+        io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * BUF_SIZE, BUF_SIZE, (unsigned short)i,
+                              io_uring_buf_ring_mask(BUF_COUNT), (int)i);
+    io_uring_buf_ring_advance(w->br, BUF_COUNT);
+    return 0;
+}
+
+/* buf_return - give receive buffer bid back to the kernel. */
+static void buf_return(struct worker *w, unsigned bid)
+{
+    io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(BUF_COUNT), 0);
+    io_uring_buf_ring_advance(w->br, 1);
+}
+
+/* ---- connections ------------------------------------------------------------- */
+
+/* recv_arm - (re)start the multishot receive of c. */
+static void recv_arm(struct conn *c)
+{
+    struct io_uring_sqe *sqe = get_sqe(c->w);
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BUF_GROUP;
+    io_uring_sqe_set_data64(sqe, ud(c, OP_RECV));
+    c->recv_armed = true;
+    c->inflight++;
+}
+
+/* recv_stop - cancel the multishot receive (flow control or close). */
+static void recv_stop(struct conn *c)
+{
+    struct io_uring_sqe *sqe = get_sqe(c->w);
+    io_uring_prep_cancel64(sqe, ud(c, OP_RECV), 0);
+    io_uring_sqe_set_data64(sqe, ud(c, OP_CANCEL));
+    c->recv_cancel = true;
+    c->inflight++;
+}
+
+/* conn_flush - send queued replies unless a send is in flight. */
+static void conn_flush(struct conn *c)
+{
+    struct sb *out = sess_out(c->sess);
+    if (c->send_busy || out->len == 0)
+        return;
+    struct sb t = c->sending;
+    c->sending = *out;
+    *out = t;
+    sb_reset(out);
+    c->sent = 0;
+    struct io_uring_sqe *sqe = get_sqe(c->w);
+    io_uring_prep_send(sqe, c->fd, c->sending.data, c->sending.len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud(c, OP_SEND));
+    c->send_busy = true;
+    c->inflight++;
+}
+
+/* conn_free - last reference gone: release everything. */
+static void conn_free(struct conn *c)
+{
+    struct worker *w = c->w;
+    wsnap_release(w, sess_snap(c->sess));
+    sess_free(c->sess);
+    sb_free(&c->sending);
+    if (c->counted)
+        atomic_fetch_sub_explicit(&w->pool->sessions, 1, memory_order_relaxed);
+    w->nconns--;
+    free(c);
+}
+
+/* conn_maybe_free - close the socket once nothing references the conn. */
+static void conn_maybe_free(struct conn *c)
+{
+    if (!c->closing || c->inflight)
+        return;
+    if (c->fd >= 0) {
+        sess_log_close(c->sess);
+        struct io_uring_sqe *sqe = get_sqe(c->w);
+        io_uring_prep_close(sqe, c->fd);
+        io_uring_sqe_set_data64(sqe, ud(c, OP_CLOSE));
+        c->fd = -1;
+        c->inflight++;
+        return;
+    }
+    conn_free(c);
+}
+
+/* conn_close - begin closing: stop receiving; the socket is closed when the
+ * last in-flight operation has completed. */
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    list_remove(c);
+    if (c->recv_armed && !c->recv_cancel)
+        recv_stop(c);
+    conn_maybe_free(c);
+}
+
+/* conn_after - after any event: start a spool, send replies, close. */
+static void conn_after(struct conn *c)
+{
+    if (c->closing)
+        return;
+    enum sess_action a = sess_action(c->sess);
+    if (a == SESS_SPOOL && !c->job) {
+        struct spool_job *j = calloc(1, sizeof(*j));
+        if (!j) {
+            sess_spool_done(c->sess, ENOMEM, NULL);
+            a = sess_action(c->sess);
+        } else {
+            j->c = c;
+            c->job = j;
+            c->inflight++;
+            job_start(j);
+        }
+    }
+    if (a == SESS_RUN && c->w->draining && !sess_in_transaction(c->sess))
+        sess_shutdown(c->sess);
+    conn_flush(c);
+    a = sess_action(c->sess);
+    if (a == SESS_CLOSE && !c->send_busy && !c->job) {
+        conn_close(c);
+        return;
+    }
+    touch(c);
+    if (a == SESS_CLOSE)
+        return;
+    /* flow control: receive only while the held-back input is small */
+    size_t backlog = sess_backlog(c->sess);
+    if (!c->recv_armed && !c->rearm_wait && backlog < BACKLOG_MAX)
+        recv_arm(c);
+    else if (c->recv_armed && !c->recv_cancel && backlog >= BACKLOG_MAX)
+        recv_stop(c);
+}
+
+/* conn_new - set up a session for an accepted socket. */
+static void conn_new(struct listener *l, int fd)
+{
+    struct worker *w = l->w;
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
+    if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+        close(fd);
+        return;
+    }
+    struct conn *c = calloc(1, sizeof(*c));
+    struct sess *s = c ? sess_new(&w->env, w->cur, w->next_sid, (struct sockaddr *)&peer, l->port)
+                       : NULL;
+    if (!s) {
+        free(c);
+        close(fd);
+        return;
+    }
+    w->next_sid += w->pool->nworkers; /* ids: worker + k * nworkers, unique per process */
+    c->w = w;
+    c->sess = s;
+    c->fd = fd;
+    w->nconns++;
+    wsnap_find(w, w->cur)->nsess++;
+    unsigned n = atomic_fetch_add_explicit(&w->pool->sessions, 1, memory_order_relaxed);
+    c->counted = true;
+    if (n >= w->cur->cfg->max_sessions || w->draining) {
+        w->st.refused++;
+        sess_refuse_limit(s);
+    } else {
+        w->st.connections++;
+        sess_start(s);
+    }
+    conn_after(c);
+}
+
+/* ---- queue file writes (the durable spool) -------------------------------- */
+
+/* job_start - write the message: open (direct) -> writev -> fdatasync ->
+ * close -> rename into new/ -> fsync(new/), all linked in one submission. */
+static void job_start(struct spool_job *j)
+{
+    struct worker *w = j->c->w;
+    if (w->nfree_slots == 0) {
+        if (w->wait_tail)
+            w->wait_tail->next_wait = j;
+        else
+            w->wait_head = j;
+        w->wait_tail = j;
+        return;
+    }
+    j->slot = w->free_slots[--w->nfree_slots];
+    const struct sess_msg *m = sess_msg(j->c->sess);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    spool_make_id(j->id, &now, w->idx, w->qseq++);
+    if (!spool_format_header(&j->hdr, m, j->id, sess_snap(j->c->sess)->cfg->hostname, &now)) {
+        w->free_slots[w->nfree_slots++] = j->slot;
+        j->slot = -1;
+        job_finish(j, ENOMEM);
+        return;
+    }
+    j->iov[0] = (struct iovec){j->hdr.data, j->hdr.len};
+    j->iov[1] = (struct iovec){(void *)m->body, m->body_len};
+    j->total = j->hdr.len + m->body_len;
+    if (io_uring_sq_space_left(&w->ring) < SP_STEPS)
+        io_uring_submit(&w->ring);
+    struct io_uring_sqe *sqe;
+    sqe = get_sqe(w);
+    io_uring_prep_openat_direct(sqe, w->tmp_dirfd, j->id, O_WRONLY | O_CREAT | O_EXCL, 0640,
+                                (unsigned)j->slot);
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_OPEN));
+    sqe = get_sqe(w);
+    io_uring_prep_writev(sqe, j->slot, j->iov, 2, 0);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_WRITE));
+    sqe = get_sqe(w);
+    io_uring_prep_fsync(sqe, j->slot, IORING_FSYNC_DATASYNC);
+    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_FSYNC));
+    sqe = get_sqe(w);
+    io_uring_prep_close_direct(sqe, (unsigned)j->slot);
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLOSE));
+    sqe = get_sqe(w);
+    io_uring_prep_renameat(sqe, w->tmp_dirfd, j->id, w->new_dirfd, j->id, RENAME_NOREPLACE);
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_RENAME));
+    sqe = get_sqe(w);
+    io_uring_prep_fsync(sqe, w->new_dirfd, 0);
+    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_DIRSYNC));
+    j->pending = SP_STEPS;
+}
+
+/* job_error - errno of a finished chain, 0 when the message is durable. A
+ * short write (disk full) breaks the chain and counts as ENOSPC. */
+static int job_error(const struct spool_job *j)
+{
+    for (int i = 0; i < SP_STEPS; i++)
+        if (j->res[i] < 0 && j->res[i] != -ECANCELED)
+            return -j->res[i];
+    if (j->res[1] >= 0 && (size_t)j->res[1] != j->total)
+        return ENOSPC;
+    for (int i = 0; i < SP_STEPS; i++)
+        if (j->res[i] < 0)
+            return EIO;
+    return 0;
+}
+
+/* job_cleanup - after a failure: free the file slot if the chain did not
+ * close it, and remove the temporary file if it was not renamed, so nothing
+ * partial stays visible. Returns the number of operations submitted. */
+static int job_cleanup(struct spool_job *j)
+{
+    struct worker *w = j->c->w;
+    int n = 0;
+    j->cleanup = true;
+    if (j->res[0] < 0)
+        return 0; /* nothing was created */
+    if (j->res[3] < 0) {
+        struct io_uring_sqe *sqe = get_sqe(w);
+        io_uring_prep_close_direct(sqe, (unsigned)j->slot);
+        io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLEANUP));
+        n++;
+    }
+    if (j->res[4] < 0) {
+        struct io_uring_sqe *sqe = get_sqe(w);
+        io_uring_prep_unlinkat(sqe, w->tmp_dirfd, j->id, 0);
+        io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLEANUP));
+        n++;
+    }
+    return n;
+}
+
+/* job_finish - report to the session, recycle the slot, wake a waiter. */
+static void job_finish(struct spool_job *j, int err)
+{
+    struct conn *c = j->c;
+    struct worker *w = c->w;
+    if (j->slot >= 0)
+        w->free_slots[w->nfree_slots++] = j->slot;
+    if (err) {
+        w->st.spool_errors++;
+        fprintf(stderr, "mxringd: worker %u: queue file %s: %s\n", w->idx, j->id, strerror(err));
+    } else {
+        w->st.messages++;
+    }
+    sess_spool_done(c->sess, err, j->id);
+    c->job = NULL;
+    c->inflight--;
+    sb_free(&j->hdr);
+    free(j);
+    struct spool_job *next = w->wait_head;
+    if (next && w->nfree_slots) {
+        w->wait_head = next->next_wait;
+        if (!w->wait_head)
+            w->wait_tail = NULL;
+        next->next_wait = NULL;
+        job_start(next);
+    }
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    sess_input(c->sess, NULL, 0); /* commands pipelined behind the data */
+    conn_after(c);
+}
+
+/* on_spool - one CQE of a queue-file chain or its cleanup. */
+static void on_spool(struct spool_job *j, enum op op, int res)
+{
+    if (!j->cleanup)
+        j->res[op - OP_SP_OPEN] = res;
+    if (op == OP_SP_CLEANUP && res < 0 && res != -ENOENT)
+        fprintf(stderr, "mxringd: queue cleanup of %s: %s\n", j->id, strerror(-res));
+    if (--j->pending > 0)
+        return;
+    if (!j->cleanup) {
+        j->err = job_error(j);
+        if (j->err) {
+            j->pending = job_cleanup(j);
+            if (j->pending > 0)
+                return;
+        }
+    }
+    job_finish(j, j->err);
+}
+
+/* ---- completions -------------------------------------------------------------- */
+
+/* rearm_later - a receive stopped for lack of buffers restarts after the
+ * current batch has returned its buffers. */
+static void rearm_later(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (w->nrearm == w->rearm_cap) {
+        unsigned cap = w->rearm_cap ? w->rearm_cap * 2 : 64;
+        struct conn **n = realloc(w->rearm, cap * sizeof(*n));
+        if (!n)
+            die("worker %u: out of memory", w->idx);
+        w->rearm = n;
+        w->rearm_cap = cap;
+    }
+    w->rearm[w->nrearm++] = c;
+    c->rearm_wait = true;
+    c->inflight++; /* held by the re-arm list */
+}
+
+/* on_recv - a multishot receive completion. */
+static void on_recv(struct conn *c, struct io_uring_cqe *cqe)
+{
+    struct worker *w = c->w;
+    int res = cqe->res;
+    if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        c->recv_armed = false;
+        c->recv_cancel = false;
+        c->inflight--;
+    }
+    if (res > 0) {
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        w->st.bytes += (uint64_t)res;
+        if (!c->closing)
+            sess_input(c->sess, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
+        buf_return(w, bid);
+    } else if (res == -ENOBUFS) {
+        w->st.enobufs++;
+        if (!c->recv_armed && !c->closing && !c->rearm_wait)
+            rearm_later(c);
+    } else if (res != -ECANCELED && !c->closing) {
+        sess_gone(c->sess, res == 0 || res == -ECONNRESET ? SESS_BY_PEER : SESS_BY_IOERR);
+    }
+    if (c->closing)
+        conn_maybe_free(c);
+    else
+        conn_after(c);
+}
+
+/* on_send - a send completion: continue a short send or take the next batch. */
+static void on_send(struct conn *c, int res)
+{
+    c->inflight--;
+    c->send_busy = false;
+    if (res < 0) {
+        sess_gone(c->sess, res == -EPIPE || res == -ECONNRESET ? SESS_BY_PEER : SESS_BY_IOERR);
+    } else if (c->sent + (size_t)res < c->sending.len) {
+        c->sent += (size_t)res;
+        struct io_uring_sqe *sqe = get_sqe(c->w);
+        io_uring_prep_send(sqe, c->fd, c->sending.data + c->sent, c->sending.len - c->sent,
+                           MSG_NOSIGNAL);
+        io_uring_sqe_set_data64(sqe, ud(c, OP_SEND));
+        c->send_busy = true;
+        c->inflight++;
+        return;
+    }
+    if (c->sending.cap > SEND_KEEP)
+        sb_free(&c->sending);
+    else
+        sb_reset(&c->sending);
+    if (c->closing)
+        conn_maybe_free(c);
+    else
+        conn_after(c);
+}
+
+/* accept_arm - (re)start the multishot accept of a listener. */
+static void accept_arm(struct listener *l)
+{
+    struct io_uring_sqe *sqe = get_sqe(l->w);
+    io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, ud(l, OP_ACCEPT));
+}
+
+/* on_accept - a new connection, or the end of the multishot accept. */
+static void on_accept(struct listener *l, struct io_uring_cqe *cqe)
+{
+    struct worker *w = l->w;
+    if (cqe->res >= 0) {
+        if (w->draining)
+            close(cqe->res);
+        else
+            conn_new(l, cqe->res);
+    } else if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
+        static _Thread_local uint64_t last_warn;
+        if (last_warn != w->now) {
+            last_warn = w->now;
+            fprintf(stderr, "mxringd: worker %u: accept: %s (raise the file limit)\n", w->idx,
+                    strerror(-cqe->res));
+        }
+    }
+    if (!(cqe->flags & IORING_CQE_F_MORE) && !w->draining && l->fd >= 0)
+        accept_arm(l);
+}
+
+/* for_each_conn - call fn on every live connection (safe against list moves). */
+static void for_each_conn(struct worker *w, void (*fn)(struct conn *))
+{
+    size_t n = 0, cap = w->nconns;
+    struct conn **all = cap ? malloc(cap * sizeof(*all)) : NULL;
+    if (cap && !all)
+        return;
+    for (struct conn *c = w->cmd.head; c && n < cap; c = c->next)
+        all[n++] = c;
+    for (struct conn *c = w->data.head; c && n < cap; c = c->next)
+        all[n++] = c;
+    for (size_t i = 0; i < n; i++)
+        fn(all[i]);
+    free(all);
+}
+
+static void shut_one(struct conn *c)
+{
+    sess_shutdown(c->sess);
+    conn_after(c);
+}
+
+/* drain_begin - SIGTERM: stop accepting; idle sessions get 421 now, those
+ * in a transaction get grace_seconds to finish. */
+static void drain_begin(struct worker *w)
+{
+    w->draining = true;
+    w->drain_deadline = w->now + w->pool->grace_seconds;
+    for (unsigned i = 0; i < w->nls; i++) {
+        struct io_uring_sqe *sqe = get_sqe(w);
+        io_uring_prep_cancel64(sqe, ud(&w->ls[i], OP_ACCEPT), 0);
+        io_uring_sqe_set_data64(sqe, 0);
+    }
+    io_uring_submit(&w->ring);
+    for (unsigned i = 0; i < w->nls; i++) {
+        close(w->ls[i].fd);
+        w->ls[i].fd = -1;
+    }
+    for_each_conn(w, conn_after);
+}
+
+/* expire - time out connections at the head of a deadline-ordered list. */
+static void expire(struct worker *w, struct clist *l)
+{
+    while (l->head && l->head->deadline <= w->now) {
+        struct conn *c = l->head;
+        list_remove(c);
+        sess_timeout(c->sess);
+        conn_after(c); /* may re-queue c, always with a later deadline */
+    }
+}
+
+static void tick_arm(struct worker *w)
+{
+    struct io_uring_sqe *sqe = get_sqe(w);
+    io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, ud(w, OP_TICK));
+}
+
+static void wake_arm(struct worker *w)
+{
+    struct io_uring_sqe *sqe = get_sqe(w);
+    io_uring_prep_read(sqe, w->efd, &w->efd_val, sizeof(w->efd_val), 0);
+    io_uring_sqe_set_data64(sqe, ud(w, OP_WAKE));
+}
+
+/* on_tick - once a second: snapshots, timeouts, the shutdown grace. */
+static void on_tick(struct worker *w)
+{
+    pick_up_snapshot(w);
+    expire(w, &w->cmd);
+    expire(w, &w->data);
+    if (w->draining && w->now >= w->drain_deadline)
+        for_each_conn(w, shut_one);
+    tick_arm(w);
+}
+
+static void on_wake(struct worker *w)
+{
+    pick_up_snapshot(w);
+    if (atomic_load(&w->pool->stopping) && !w->draining)
+        drain_begin(w);
+    wake_arm(w);
+}
+
+/* handle - dispatch one completion by the op in its user_data. */
+static void handle(struct worker *w, struct io_uring_cqe *cqe)
+{
+    uint64_t data = io_uring_cqe_get_data64(cqe);
+    void *obj = (void *)(uintptr_t)(data & ~OP_MASK);
+    enum op op = (enum op)(data & OP_MASK);
+    switch (op) {
+    case OP_ACCEPT: on_accept(obj, cqe); break;
+    case OP_RECV: on_recv(obj, cqe); break;
+    case OP_SEND: on_send(obj, cqe->res); break;
+    case OP_CLOSE:
+    case OP_CANCEL: {
+        struct conn *c = obj;
+        c->inflight--;
+        conn_maybe_free(c);
+        break;
+    }
+    case OP_SP_OPEN: case OP_SP_WRITE: case OP_SP_FSYNC: case OP_SP_CLOSE:
+    case OP_SP_RENAME: case OP_SP_DIRSYNC: case OP_SP_CLEANUP:
+        on_spool(obj, op, cqe->res);
+        break;
+    case OP_TICK: on_tick(w); break;
+    case OP_WAKE: on_wake(w); break;
+    default: break; /* user_data 0: cancel requests of our own */
+    }
+}
+
+/* rearm_pending - receives stopped by -ENOBUFS restart once the batch has
+ * returned its buffers. */
+static void rearm_pending(struct worker *w)
+{
+    unsigned n = w->nrearm;
+    w->nrearm = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct conn *c = w->rearm[i];
+        c->inflight--;
+        c->rearm_wait = false;
+        if (c->closing)
+            conn_maybe_free(c);
+        else
+            conn_after(c);
+    }
+}
+
+/* loop - the event loop; returns when draining is complete. */
+static void loop(struct worker *w)
+{
+    uint64_t overflow_warned = 0;
+    for (;;) {
+        int r = io_uring_submit_and_wait(&w->ring, 1);
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+            die("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-r));
+        w->now = mono_seconds();
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        io_uring_for_each_cqe(&w->ring, head, cqe) {
+            handle(w, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&w->ring, n);
+        rearm_pending(w);
+        if ((*w->ring.sq.kflags & IORING_SQ_CQ_OVERFLOW) && overflow_warned != w->now) {
+            overflow_warned = w->now;
+            fprintf(stderr, "mxringd: worker %u: completion queue overflow\n", w->idx);
+        }
+        if (w->draining && w->nconns == 0)
+            return;
+    }
+}
+
+/* ring_setup - the ring with the best flags this kernel takes. */
+static int ring_setup(struct worker *w)
+{
+    static const unsigned tries[] = {
+        IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN,
+        IORING_SETUP_CQSIZE,
+    };
+    int r = -EINVAL;
+    for (size_t i = 0; i < MX_ARRAY_LEN(tries) && r == -EINVAL; i++) {
+        struct io_uring_params p = {.flags = tries[i], .cq_entries = CQ_ENTRIES};
+        r = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
+    }
+    return r;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    int r = ring_setup(w);
+    if (r < 0)
+        die("worker %u: io_uring setup failed: %s (is io_uring disabled by the "
+            "kernel.io_uring_disabled sysctl or a seccomp filter?)", w->idx, strerror(-r));
+    if ((r = io_uring_register_files_sparse(&w->ring, FILE_SLOTS)) < 0)
+        die("worker %u: io_uring file table: %s", w->idx, strerror(-r));
+    if ((r = bufs_setup(w)) < 0)
+        die("worker %u: io_uring buffer ring: %s (kernel 5.19 or later is needed)", w->idx,
+            strerror(-r));
+    for (unsigned i = 0; i < w->nls; i++)
+        accept_arm(&w->ls[i]);
+    tick_arm(w);
+    wake_arm(w);
+    w->now = mono_seconds();
+    loop(w);
+    io_uring_queue_exit(&w->ring);
+    return NULL;
+}
+
+/* ---- pool (main thread) ---------------------------------------------------- */
+
+int uring_probe(void)
+{
+    struct io_uring ring;
+    int r = io_uring_queue_init(4, &ring, 0);
+    if (r == 0)
+        io_uring_queue_exit(&ring);
+    return r;
+}
+
+/* listen_one - one listening socket for addr (SO_REUSEPORT if share). */
+static int listen_one(const struct cfg_listen *a, bool share)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (share)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (a->ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 4096) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static uint16_t port_of(const struct cfg_listen *a)
+{
+    if (a->ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+void pool_listen(struct pool *p, const struct config *cfg)
+{
+    /* Probe without SO_REUSEPORT first, so a second server on the same
+     * address is an error instead of silently sharing the port. */
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        int fd = listen_one(&cfg->listen[i], false);
+        if (fd < 0)
+            die("listen %s: %s", cfg->listen[i].text, strerror(errno));
+        close(fd);
+    }
+    p->workers = calloc(cfg->workers, sizeof(*p->workers));
+    if (!p->workers)
+        die("out of memory");
+    p->nworkers = cfg->workers;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct worker *w = aligned_alloc(64, (sizeof(*w) + 63) / 64 * 64);
+        if (!w)
+            die("out of memory");
+        memset(w, 0, sizeof(*w));
+        w->idx = i;
+        w->pool = p;
+        w->ls = calloc(cfg->nlisten, sizeof(*w->ls));
+        w->nls = (unsigned)cfg->nlisten;
+        for (size_t k = 0; k < cfg->nlisten; k++) {
+            w->ls[k].w = w;
+            w->ls[k].port = port_of(&cfg->listen[k]);
+            w->ls[k].fd = listen_one(&cfg->listen[k], true);
+            if (w->ls[k].fd < 0)
+                die("listen %s: %s", cfg->listen[k].text, strerror(errno));
+        }
+        p->workers[i] = w;
+    }
+}
+
+/* open_dir - a directory fd for the spool chain. */
+static int open_dir(const char *workdir, const char *sub)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/queue/%s", workdir, sub);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        die("cannot open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+void pool_start(struct pool *p, const struct config *cfg)
+{
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct worker *w = p->workers[i];
+        w->efd = eventfd(0, EFD_CLOEXEC);
+        if (w->efd < 0)
+            die("eventfd: %s", strerror(errno));
+        w->tmp_dirfd = open_dir(cfg->workdir, "tmp");
+        w->new_dirfd = open_dir(cfg->workdir, "new");
+        w->tick_ts.tv_sec = 1;
+        w->env = (struct sess_env){.worker = i,
+                                   .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
+                                   .snap_txn = snap_for_txn,
+                                   .arg = w};
+        w->cur = snap_current();
+        wsnap_find(w, w->cur);
+        w->next_sid = i + 1;
+        for (int k = 0; k < FILE_SLOTS; k++)
+            w->free_slots[w->nfree_slots++] = FILE_SLOTS - 1 - k;
+        int r = pthread_create(&w->thread, NULL, worker_main, w);
+        if (r)
+            die("cannot start worker thread: %s", strerror(r));
+    }
+}
+
+void pool_wake(struct pool *p)
+{
+    uint64_t one = 1;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (write(p->workers[i]->efd, &one, sizeof(one)) < 0)
+            fprintf(stderr, "mxringd: wake worker %u: %s\n", i, strerror(errno));
+}
+
+void pool_join(struct pool *p, struct worker_stats *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        struct worker *w = p->workers[i];
+        pthread_join(w->thread, NULL);
+        sum->connections += w->st.connections;
+        sum->refused += w->st.refused;
+        sum->messages += w->st.messages;
+        sum->bytes += w->st.bytes;
+        sum->spool_errors += w->st.spool_errors;
+        sum->enobufs += w->st.enobufs;
+        for (unsigned k = 0; k < w->nsnaps; k++)
+            snap_unref(w->snaps[k].snap);
+        free(w->snaps);
+        free(w->rearm);
+        free(w->bufs);
+        free(w->ls);
+        close(w->efd);
+        close(w->tmp_dirfd);
+        close(w->new_dirfd);
+        free(w);
+    }
+    free(p->workers);
+    p->workers = NULL;
+}

@@ -1,0 +1,50 @@
+/* worker.h - the worker pool: one thread and one io_uring ring per worker,
+ * doing accept, receive, send, timeouts, queue-file writes and close for
+ * the sessions it owns. The main thread creates, wakes and joins workers. */
+#ifndef MXRING_WORKER_H
+#define MXRING_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config;
+struct rlog;
+struct worker;
+
+/* Process-wide state the workers share (read-mostly). */
+struct pool {
+    unsigned nworkers;
+    struct worker **workers;
+    struct rlog *rlog;
+    atomic_uint sessions;       /* live sessions, for max_sessions (touched at connect/close only) */
+    atomic_bool stopping;       /* SIGTERM/SIGINT seen */
+    unsigned grace_seconds;     /* transactions in progress may finish this long */
+};
+
+/* Per-worker counters, summed and printed at exit. */
+struct worker_stats {
+    uint64_t connections;
+    uint64_t refused;
+    uint64_t messages;
+    uint64_t bytes;
+    uint64_t spool_errors;
+    uint64_t enobufs;
+};
+
+/* pool_listen - create every worker's listening sockets (SO_REUSEPORT, one
+ * set per worker so the kernel spreads connections). Dies with a clear
+ * message when an address is unusable or already served. */
+void pool_listen(struct pool *p, const struct config *cfg);
+/* pool_start - start the worker threads; each sets up its own ring. Dies if
+ * io_uring cannot be set up. */
+void pool_start(struct pool *p, const struct config *cfg);
+/* pool_wake - make every worker look at the stop flag and the snapshot. */
+void pool_wake(struct pool *p);
+/* pool_join - wait for all workers to finish; sums their counters. */
+void pool_join(struct pool *p, struct worker_stats *sum);
+
+/* uring_probe - can this process use io_uring at all? 0 or -errno. */
+int uring_probe(void);
+
+#endif
