@@ -1,0 +1,209 @@
+"""harness.py - start the real mxringd on loopback for end-to-end tests.
+
+Server(conf={...}) writes a configuration into a fresh temporary folder
+(workdir inside it), starts the binary named by $MXRINGD (default
+build/mxringd) on a free loopback port, waits until it accepts, and stops it
+(SIGTERM, then SIGKILL) on exit. Every test gets its own server."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import shutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("MXRINGD", os.path.join(ROOT, "build", "mxringd"))
+
+
+def free_port():
+    """A loopback TCP port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One mxringd process with its own workdir and port."""
+
+    def __init__(self, conf=None, receivelog=False, files=None):
+        self.dir = tempfile.mkdtemp(prefix="mxring-e2e-")
+        self.workdir = os.path.join(self.dir, "var")
+        os.makedirs(self.workdir)
+        if receivelog:
+            os.makedirs(os.path.join(self.workdir, "receivelog"))
+        self.port = free_port()
+        self.conf = {
+            "hostname": "mx.test",
+            "listen": "127.0.0.1:%d" % self.port,
+            "workdir": self.workdir,
+            "workers": "2",
+            "local_domains": "example.test, example.org",
+            "max_sessions": "500",
+            "timeout_command": "30",
+            "timeout_data": "60",
+        }
+        for name, text in (files or {}).items():
+            path = os.path.join(self.dir, name)
+            with open(path, "w") as f:
+                f.write(text)
+            self.conf[name.replace(".", "_")] = path
+        self.conf.update(conf or {})
+        self.conf_path = os.path.join(self.dir, "mxringd.conf")
+        self.write_conf()
+        self.proc = None
+        self.err = None
+        self.stderr_path = os.path.join(self.dir, "stderr.txt")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write_conf(self):
+        with open(self.conf_path, "w") as f:
+            for k, v in self.conf.items():
+                f.write("%s = %s\n" % (k, v))
+
+    def start(self, wait=True):
+        self.err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([BINARY, "-c", self.conf_path], stdout=self.err,
+                                     stderr=self.err, cwd=self.dir)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("mxringd exited %d: %s" % (self.proc.returncode, self.stderr()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.recv(512)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mxringd did not start: " + self.stderr())
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("mxringd did not stop within %ds after SIGTERM" % timeout)
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def queue_files(self):
+        d = os.path.join(self.workdir, "queue", "new")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def read_queue(self, qid):
+        return parse_queue_file(os.path.join(self.workdir, "queue", "new", qid))
+
+    def connect(self, timeout=10):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        return s
+
+    def close(self):
+        try:
+            self.stop()
+        finally:
+            if self.err:
+                self.err.close()
+            if os.environ.get("KEEP_E2E_DIRS") is None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def parse_queue_file(path):
+    """Parse a queue file; raises ValueError when it is incomplete."""
+    with open(path, "rb") as f:
+        data = f.read()
+    head, sep, msg = data.partition(b"\n\n")
+    if not sep:
+        raise ValueError("no end of envelope block")
+    lines = head.decode().split("\n")
+    if lines[0] != "MXRING-QUEUE 1":
+        raise ValueError("bad magic")
+    env = {"rcpt": []}
+    for line in lines[1:]:
+        key, _, val = line.partition(" ")
+        if key == "rcpt":
+            env["rcpt"].append(val)
+        else:
+            env[key] = val
+    if int(env["size"]) != len(msg):
+        raise ValueError("size %s but %d octets" % (env["size"], len(msg)))
+    env["message"] = msg
+    return env
+
+
+class Client:
+    """A raw SMTP client over a socket: send bytes, read whole replies."""
+
+    def __init__(self, server, timeout=10):
+        self.sock = server.connect(timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def reply(self):
+        """One complete (possibly multi-line) reply as (code, [lines])."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed; partial %r lines %r" % (self.buf, lines))
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            line = line.decode(errors="replace")
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return int(line[:3]), lines
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def closed(self, timeout=5):
+        """True when the server has closed the connection (EOF)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
