@@ -96,7 +96,7 @@ test: deps-test
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(MAKE) --no-print-directory SANITIZE=thread unit
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit
-	$(Q)PYTHON=$(PYTHON) scripts/run-tests.sh
+	$(Q)PYTHON=$(PYTHON) $(PYTHON) scripts/run-tests.py
 
 clean:
 	rm -rf build build-*

@@ -121,9 +121,22 @@ class Server:
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         return s
 
+    def sanitizer_report(self):
+        """The first sanitizer report in stderr, or None."""
+        text = self.stderr()
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer"):
+            i = text.find(mark)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return None
+
     def close(self):
         try:
             self.stop()
+            report = self.sanitizer_report()
+            if report:
+                raise AssertionError("sanitizer report from mxringd:\n" + report)
         finally:
             if self.err:
                 self.err.close()

@@ -1,0 +1,336 @@
+/* test_session.c - the session state machine and its command table, driven
+ * directly over bytes with a fake I/O layer (no sockets). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dir.h"
+#include "session.h"
+#include "snap.h"
+
+struct fixture {
+    struct snap *snap;
+    struct sess_env env;
+    struct sess *s;
+    char out[16384];
+};
+
+static const char *base_conf =
+    "hostname = mx.test\n"
+    "workdir = /tmp\n"
+    "listen = 127.0.0.1:2525\n"
+    "local_domains = example.test, example.org\n"
+    "max_recipients = 3\n"
+    "max_errors = 4\n"
+    "max_message_size = 4096\n"
+    "trusted_networks = 10.0.0.0/8\n";
+
+/* make - a session from a client at ip with the base configuration. */
+static struct fixture *make(const char *ip)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char err[256];
+    struct config *c = cfg_load_string("test.conf", base_conf, strlen(base_conf), err,
+                                       sizeof(err));
+    assert_non_null(c);
+    struct dir *d = dir_load(NULL, NULL, NULL, NULL, err, sizeof(err));
+    assert_non_null(d);
+    f->snap = snap_new(c, d, 1);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000)};
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    f->s = sess_new(&f->env, f->snap, 0x1234, (struct sockaddr *)&sa, 25);
+    assert_non_null(f->s);
+    sess_start(f->s);
+    return f;
+}
+
+static void destroy(struct fixture *f)
+{
+    sess_free(f->s);
+    snap_unref(f->snap);
+    free(f);
+}
+
+/* take - everything the session wants to send, as a C string. */
+static const char *take(struct fixture *f)
+{
+    struct sb *o = sess_out(f->s);
+    size_t n = o->len < sizeof(f->out) - 1 ? o->len : sizeof(f->out) - 1;
+    memcpy(f->out, o->data ? o->data : "", n);
+    f->out[n] = 0;
+    sb_reset(o);
+    return f->out;
+}
+
+static const char *feed(struct fixture *f, const char *text)
+{
+    sess_input(f->s, text, strlen(text));
+    return take(f);
+}
+
+static void greet(struct fixture *f)
+{
+    take(f);
+    assert_non_null(strstr(feed(f, "EHLO client.example\r\n"), "250 ENHANCEDSTATUSCODES"));
+}
+
+static void test_session_banner_and_ehlo(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    assert_string_equal(take(f), "220 mx.test ESMTP mxring Receiver\r\n");
+    const char *r = feed(f, "EHLO client.example\r\n");
+    assert_string_equal(r, "250-mx.test Hello [127.0.0.1], pleased to meet you\r\n"
+                           "250-PIPELINING\r\n250-SIZE 4096\r\n250-8BITMIME\r\n"
+                           "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n");
+    assert_string_equal(feed(f, "HELO other\r\n"),
+                        "250 mx.test Hello [127.0.0.1], pleased to meet you\r\n");
+    destroy(f);
+}
+
+static void test_session_order_errors(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    take(f);
+    assert_non_null(strstr(feed(f, "MAIL FROM:<a@b.example>\r\n"), "503 5.5.1"));
+    greet(f);
+    assert_non_null(strstr(feed(f, "RCPT TO:<u@example.test>\r\n"), "503 5.5.1"));
+    assert_non_null(strstr(feed(f, "DATA\r\n"), "503 5.5.1"));
+    assert_string_equal(feed(f, "MAIL FROM:<a@b.example>\r\n"),
+                        "250 2.1.0 <a@b.example>... Sender ok.\r\n");
+    assert_non_null(strstr(feed(f, "MAIL FROM:<a@b.example>\r\n"), "503 5.5.1"));
+    destroy(f);
+}
+
+static void test_session_unknown_and_syntax(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    assert_string_equal(feed(f, "FOO bar\r\n"), "500 5.5.2 Syntax error, command unrecognized\r\n");
+    assert_non_null(strstr(feed(f, "MAIL FROM:<a b>\r\n"), "501 5.1.7"));
+    assert_non_null(strstr(feed(f, "MAIL FROM:<a@b.example> FOO=1\r\n"), "555 5.5.4"));
+    assert_non_null(strstr(feed(f, "QUIT now\r\n"), "501 5.5.4"));
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    destroy(f);
+}
+
+static void test_session_transaction_to_spool(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example> BODY=8BITMIME\r\n");
+    assert_string_equal(feed(f, "RCPT TO:<u@Example.TEST>\r\n"),
+                        "250 2.1.5 <u@Example.TEST>... Recipient ok.\r\n");
+    assert_non_null(strstr(feed(f, "DATA\r\n"), "354 "));
+    assert_string_equal(feed(f, "Subject: x\r\n\r\n..dot\r\nbody\r\n.\r\n"), "");
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    const struct sess_msg *m = sess_msg(f->s);
+    assert_non_null(m);
+    assert_string_equal(m->sender, "a@b.example");
+    assert_int_equal(m->nrcpt, 1);
+    assert_string_equal(m->rcpts, "u@Example.TEST");
+    assert_true(m->eightbit);
+    assert_int_equal(m->body_len, strlen("Subject: x\r\n\r\n.dot\r\nbody\r\n"));
+    assert_memory_equal(m->body, "Subject: x\r\n\r\n.dot\r\nbody\r\n", m->body_len);
+    sess_spool_done(f->s, 0, "QID123");
+    assert_string_equal(take(f), "250 2.0.0 Message received ok. id=QID123\r\n");
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    assert_false(sess_in_transaction(f->s));
+    destroy(f);
+}
+
+static void test_session_pipelined_input_held_during_spool(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+    /* end of data and the next commands in one read */
+    const char *r = feed(f, "hi\r\n.\r\nMAIL FROM:<c@d.example>\r\nNOOP\r\n");
+    assert_string_equal(r, "");
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    assert_true(sess_backlog(f->s) > 0);
+    sess_spool_done(f->s, 0, "Q1");
+    sess_input(f->s, NULL, 0);
+    assert_string_equal(take(f), "250 2.0.0 Message received ok. id=Q1\r\n"
+                                 "250 2.1.0 <c@d.example>... Sender ok.\r\n"
+                                 "250 2.0.0 OK\r\n");
+    destroy(f);
+}
+
+static void test_session_spool_failure_451(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    feed(f, "MAIL FROM:<>\r\nRCPT TO:<u@example.test>\r\nDATA\r\nx\r\n.\r\n");
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    assert_string_equal(sess_msg(f->s)->sender, "");
+    sess_spool_done(f->s, 28 /* ENOSPC */, NULL);
+    assert_non_null(strstr(take(f), "451 4.3.0"));
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    destroy(f);
+}
+
+static void test_session_smuggling_bare_lf(void **state)
+{
+    (void)state;
+    static const char *variants[] = {"\n.\r\n", "\r\n.\n", "\r.\r"};
+    for (size_t i = 0; i < 3; i++) {
+        struct fixture *f = make("127.0.0.1");
+        greet(f);
+        feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+        char body[512];
+        snprintf(body, sizeof(body),
+                 "hello%sMAIL FROM:<evil@x.example>\r\nRCPT TO:<u@example.test>\r\n"
+                 "DATA\r\nsmuggled\r\n.\r\n",
+                 variants[i]);
+        assert_string_equal(feed(f, body),
+                            "550 5.5.2 Message refused: bare CR or LF in data is not allowed\r\n");
+        assert_int_equal(sess_action(f->s), SESS_RUN);
+        assert_false(sess_in_transaction(f->s));
+        destroy(f);
+    }
+}
+
+static void test_session_byte_by_byte(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    take(f);
+    const char *in = "EHLO x.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\n"
+                     "DATA\r\nline\r\n.\r\n";
+    for (const char *p = in; *p; p++)
+        sess_input(f->s, p, 1);
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    assert_memory_equal(sess_msg(f->s)->body, "line\r\n", 6);
+    destroy(f);
+}
+
+static void test_session_line_too_long(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    char line[700];
+    memset(line, 'A', sizeof(line));
+    sess_input(f->s, "NOOP ", 5);
+    sess_input(f->s, line, sizeof(line));
+    assert_string_equal(take(f), "500 5.5.6 Line too long\r\n");
+    assert_string_equal(feed(f, "tail of the long line\r\nNOOP\r\n"), "250 2.0.0 OK\r\n");
+    destroy(f);
+}
+
+static void test_session_relay_and_limits(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1"); /* not in 10.0.0.0/8: untrusted */
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    assert_string_equal(feed(f, "RCPT TO:<x@remote.example>\r\n"),
+                        "550 5.7.1 <x@remote.example>... Relaying denied.\r\n");
+    assert_non_null(strstr(feed(f, "DATA\r\n"), "554 5.5.1"));
+    feed(f, "RCPT TO:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nRCPT TO:<c@example.test>\r\n");
+    assert_string_equal(feed(f, "RCPT TO:<d@example.test>\r\n"), "452 4.5.3 Too many recipients\r\n");
+    destroy(f);
+
+    f = make("10.1.2.3"); /* trusted: may relay */
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    assert_non_null(strstr(feed(f, "RCPT TO:<x@remote.example>\r\n"), "250 2.1.5"));
+    destroy(f);
+}
+
+static void test_session_error_limit(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    for (int i = 0; i < 4; i++)
+        feed(f, "BOGUS\r\n");
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    const char *r = feed(f, "BOGUS\r\nNOOP\r\n");
+    assert_non_null(strstr(r, "421 4.7.0"));
+    assert_null(strstr(r, "250 2.0.0 OK"));
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    destroy(f);
+}
+
+static void test_session_size_limits(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    assert_non_null(strstr(feed(f, "MAIL FROM:<a@b.example> SIZE=5000\r\n"), "552 5.3.4"));
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+    char big[5000];
+    memset(big, 'x', sizeof(big));
+    for (size_t i = 80; i < sizeof(big); i += 80) {
+        big[i - 2] = '\r';
+        big[i - 1] = '\n';
+    }
+    sess_input(f->s, big, sizeof(big));
+    assert_non_null(strstr(feed(f, "\r\n.\r\n"), "552 5.3.4"));
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    assert_string_equal(feed(f, "NOOP\r\n"), "250 2.0.0 OK\r\n");
+    destroy(f);
+}
+
+static void test_session_timeout_waits_for_spool(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\nx\r\n.\r\n");
+    sess_timeout(f->s);
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    assert_string_equal(take(f), "");
+    sess_spool_done(f->s, 0, "Q9");
+    const char *r = take(f);
+    assert_non_null(strstr(r, "250 2.0.0 Message received ok. id=Q9\r\n421 4.4.2"));
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    destroy(f);
+}
+
+static void test_session_quit(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    take(f);
+    assert_string_equal(feed(f, "QUIT\r\nNOOP\r\n"), "221 2.0.0 mx.test closing connection.\r\n");
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    destroy(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_session_banner_and_ehlo),
+        cmocka_unit_test(test_session_order_errors),
+        cmocka_unit_test(test_session_unknown_and_syntax),
+        cmocka_unit_test(test_session_transaction_to_spool),
+        cmocka_unit_test(test_session_pipelined_input_held_during_spool),
+        cmocka_unit_test(test_session_spool_failure_451),
+        cmocka_unit_test(test_session_smuggling_bare_lf),
+        cmocka_unit_test(test_session_byte_by_byte),
+        cmocka_unit_test(test_session_line_too_long),
+        cmocka_unit_test(test_session_relay_and_limits),
+        cmocka_unit_test(test_session_error_limit),
+        cmocka_unit_test(test_session_size_limits),
+        cmocka_unit_test(test_session_timeout_waits_for_spool),
+        cmocka_unit_test(test_session_quit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,110 @@
+/* test_spool.c - queue file naming, the envelope/Received format and the
+ * preparation of the queue folders. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "spool.h"
+
+static void test_spool_id_unique_and_hex(void **state)
+{
+    (void)state;
+    struct timespec t = {.tv_sec = 1795995400, .tv_nsec = 123456789};
+    char a[SPOOL_ID_LEN + 1], b[SPOOL_ID_LEN + 1], c[SPOOL_ID_LEN + 1];
+    spool_make_id(a, &t, 1, 7);
+    spool_make_id(b, &t, 1, 8);
+    spool_make_id(c, &t, 2, 7);
+    assert_int_equal(strlen(a), SPOOL_ID_LEN);
+    assert_int_equal(strspn(a, "0123456789ABCDEF"), SPOOL_ID_LEN);
+    assert_string_not_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_memory_equal(a, "6B0CB708", 8); /* seconds */
+    assert_memory_equal(a + 8, "1E240", 5); /* 123456 us */
+    assert_memory_equal(a + 13, "01", 2);   /* worker */
+    assert_memory_equal(a + 15, "00007", 5);
+}
+
+static void test_spool_format_header(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    const char rcpts[] = "u@example.test\0v@example.test";
+    struct sess_msg m = {.helo = "client.example", .client_ip = "192.0.2.1", .client_port = 4321,
+                         .proto = "ESMTP", .sender = "a@b.example", .rcpts = rcpts, .nrcpt = 2,
+                         .body = "Subject: x\r\n\r\nhi\r\n", .body_len = 18, .eightbit = true};
+    struct timespec t = {.tv_sec = 1795995400};
+    struct sb out = {0};
+    assert_true(spool_format_header(&out, &m, "QID", "mx.test", &t));
+    const char *want_env = "MXRING-QUEUE 1\nid QID\narrival 1795995400\nclient 192.0.2.1 4321\n"
+                           "helo client.example\nprotocol ESMTP\nbody 8BITMIME\nsmtputf8 no\n"
+                           "sender a@b.example\nrcpt u@example.test\nrcpt v@example.test\n";
+    assert_memory_equal(out.data, want_env, strlen(want_env));
+    const char *rec = "Received: from client.example ([192.0.2.1])\r\n\tby mx.test (mxring) "
+                      "with ESMTP id QID; Sun, 29 Nov 2026 23:36:40 +0000\r\n";
+    char *blank = strstr(out.data, "\n\n");
+    assert_non_null(blank);
+    assert_string_equal(blank + 2, rec);
+    char size_line[64];
+    snprintf(size_line, sizeof(size_line), "size %zu\n\n", strlen(rec) + m.body_len);
+    assert_non_null(strstr(out.data, size_line));
+    sb_free(&out);
+}
+
+static void test_spool_single_rcpt_for_clause(void **state)
+{
+    (void)state;
+    struct sess_msg m = {.helo = "", .client_ip = "::1", .proto = "SMTP", .sender = "",
+                         .rcpts = "u@example.test", .nrcpt = 1, .body = "", .body_len = 0};
+    struct timespec t = {.tv_sec = 0};
+    struct sb out = {0};
+    assert_true(spool_format_header(&out, &m, "Q", "h", &t));
+    assert_non_null(strstr(out.data, "sender \n"));
+    assert_non_null(strstr(out.data, "Received: from unknown ([::1])"));
+    assert_non_null(strstr(out.data, "\r\n\tfor <u@example.test>; "));
+    sb_free(&out);
+}
+
+static void test_spool_prepare_creates_and_cleans(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mxring-spool-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char err[256], path[512];
+    assert_int_equal(spool_prepare(dir, err, sizeof(err)), 0);
+    snprintf(path, sizeof(path), "%s/queue/tmp/stale", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(spool_prepare(dir, err, sizeof(err)), 0);
+    assert_int_not_equal(access(path, F_OK), 0); /* stale tmp file removed */
+    snprintf(path, sizeof(path), "%s/queue/new", dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(spool_prepare("/proc/no/such/place", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "/proc/no/such/place"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spool_id_unique_and_hex),
+        cmocka_unit_test(test_spool_format_header),
+        cmocka_unit_test(test_spool_single_rcpt_for_clause),
+        cmocka_unit_test(test_spool_prepare_creates_and_cleans),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
