@@ -84,4 +84,18 @@ bool cfg_parse_cidr(const char *s, struct cfg_cidr *out);
  * insensitive) in local_domains, or -1. */
 int cfg_local_domain_index(const struct config *c, const char *domain, size_t len);
 
+/* cfg_key_reloadable - may key change on reload without a restart? false
+ * for unknown keys. */
+bool cfg_key_reloadable(const char *key);
+
+/* cfg_reload_check - may a running server switch from old to nw? false, and
+ * one line in err naming the first key, when a key that is not reloadable
+ * has a different effective value. */
+bool cfg_reload_check(const struct config *old, const struct config *nw,
+                      char *err, size_t errlen);
+
+/* cfg_keys_markdown - write the README table of every key (key, type,
+ * default, bounds, reload, meaning) from the key table. */
+void cfg_keys_markdown(FILE *out);
+
 #endif

@@ -71,17 +71,6 @@ static void raise_nofile(const struct config *cfg)
                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->max_sessions);
 }
 
-/* warn_static_keys - a reload cannot change these; say so. */
-static void warn_static_keys(const struct config *old, const struct config *nw)
-{
-    bool same_listen = old->nlisten == nw->nlisten;
-    for (size_t i = 0; same_listen && i < old->nlisten; i++)
-        same_listen = strcmp(old->listen[i].text, nw->listen[i].text) == 0;
-    if (!same_listen || old->workers != nw->workers || strcmp(old->workdir, nw->workdir))
-        fprintf(stderr, "mxringd: reload: listen, workers and workdir changes need a restart; "
-                        "keeping the running values for them\n");
-}
-
 /* reload - SIGHUP: publish a new snapshot, or keep the old one and say why. */
 static void reload(const char *path, struct pool *pool, uint64_t *gen, const struct config *boot)
 {
@@ -91,7 +80,11 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen, const str
         fprintf(stderr, "mxringd: reload failed, keeping the running configuration: %s\n", err);
         return;
     }
-    warn_static_keys(boot, s->cfg);
+    if (!cfg_reload_check(boot, s->cfg, err, sizeof(err))) {
+        fprintf(stderr, "mxringd: reload refused, keeping the running configuration: %s\n", err);
+        snap_unref(s);
+        return;
+    }
     (*gen)++;
     snap_publish(s);
     pool_wake(pool);
