@@ -808,7 +808,7 @@ static void test_config_markdown_lists_every_key(void **state)
     for (char *p = d; *p; p++)
         keys += *p == '\n';
     assert_int_equal(rows, keys);
-    assert_non_null(strstr(buf, "| `max_message_size` | size | `25M` | 1K..2G | no |"));
+    assert_non_null(strstr(buf, "| `max_message_size` | size | `25M` | 1K..2G | yes |"));
     assert_non_null(strstr(buf, "| `users_file` | path | unset | optional | yes |"));
     free(buf);
     free(d);
