@@ -22,11 +22,12 @@
 /* usage - the command line summary. */
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mxringd -c FILE [-t [-v]] | -V\n"
+    fprintf(f, "usage: mxringd -c FILE [-t [-v]] | -V | -K\n"
                "  -c FILE  configuration file (runs in the foreground)\n"
                "  -t       check the configuration and exit (0 ok, 2 error)\n"
                "  -v       with -t: print every key with its effective value\n"
-               "  -V       print the version\n");
+               "  -V       print the version\n"
+               "  -K       print the table of configuration keys (Markdown)\n");
 }
 
 /* load_snapshot - configuration + directory, or NULL with err filled. */
@@ -183,12 +184,13 @@ int main(int argc, char **argv)
     const char *path = NULL;
     bool check = false, verbose = false;
     int opt;
-    while ((opt = getopt(argc, argv, "c:tvVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tvVKh")) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 't': check = true; break;
         case 'v': verbose = true; break;
         case 'V': printf("mxringd %s\n", MXRING_VERSION); return 0;
+        case 'K': cfg_keys_markdown(stdout); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
