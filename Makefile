@@ -106,3 +106,4 @@ clean:
 # Fragments owned by their folders (fuzzing, benchmarks).
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
+-include bench/mxbench.mk
