@@ -8,6 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct dir;
 
 enum dir_kind {
@@ -41,5 +45,36 @@ const char *const *dir_targets(const struct dir *d, const char *addr, size_t len
                                size_t *n);
 /* dir_count - number of entries loaded (all kinds). */
 size_t dir_count(const struct dir *d);
+
+/* Additions (directory helper): */
+
+/* DIR_FILES - how many directory files there are (users, groups, aliases,
+ * lists); DIR_ADDR_MAX - longest entry or target address, in octets. */
+#define DIR_FILES 4
+#define DIR_ADDR_MAX 256
+
+/* dir_source - one directory file already in memory: name (used in error
+ * messages) and its bytes. data == NULL means "not configured". */
+struct dir_source {
+    const char *name;
+    const char *data;
+    size_t len;
+};
+
+/* dir_load_mem - dir_load over in-memory contents, src[k - DIR_USER] for
+ * each kind k (users, groups, aliases, lists). Pure: no I/O. Same errors. */
+struct dir *dir_load_mem(const struct dir_source src[DIR_FILES], char *err,
+                         size_t errlen);
+/* dir_user_locked - is addr a user whose hash starts with '*' or '!'? A
+ * locked user is still a valid recipient but never authenticates. */
+bool dir_user_locked(const struct dir *d, const char *addr, size_t len);
+/* dir_user_verify - does password match the user's crypt(3) hash? False
+ * for unknown and locked users. Thread-safe; allocates (not for RCPT). */
+bool dir_user_verify(const struct dir *d, const char *addr, size_t len,
+                     const char *password);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -248,10 +248,9 @@ static enum addr_verdict check_local_part(struct sess *s, const struct smtp_addr
 
 /* check_address - log and classify one MAIL or RCPT address. For MAIL the
  * verdict is informational; for RCPT it decides. */
-static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a,
-                                       const char *what)
+static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a, bool rcpt)
 {
-    log_check(s, "Check %s address = <%s>", what, a->addr);
+    log_check(s, "Check %s address = <%s>", rcpt ? "RCPT TO" : "MAIL FROM", a->addr);
     if (a->is_null)
         return ADDR_OK;
     const struct config *c = s->snap->cfg;
@@ -266,6 +265,8 @@ static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a
         return check_local_part(s, a);
     }
     log_check(s, "user check status(1) = not local");
+    if (!rcpt)
+        return ADDR_OK; /* any sender domain; relaying is about recipients */
     if (s->trusted) {
         log_check(s, "relay check = allowed: client [%s] in trusted_networks", s->client_ip);
         return ADDR_OK;
@@ -375,7 +376,7 @@ static void mail_proceed(struct sess *s, const char *arg, size_t len)
         return;
     }
     smtp_parse_mail(arg, len, &s->txn->sender, &s->txn->params);
-    check_address(s, &s->txn->sender, "MAIL FROM");
+    check_address(s, &s->txn->sender, false);
     enter_state(s, ST_MAIL);
     reply(s, R_SENDER_OK, s->txn->sender.addr);
 }
@@ -393,7 +394,7 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
         reply(s, R_ERR_TOO_MANY_RCPT);
         return 0;
     }
-    switch (check_address(s, &a, "RCPT TO")) {
+    switch (check_address(s, &a, true)) {
     case ADDR_OK:
         return 1;
     case ADDR_UNKNOWN:

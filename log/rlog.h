@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct rlog;       /* the whole log (opaque) */
 struct rlog_ring;  /* one worker's producer handle (opaque) */
 
@@ -85,5 +89,17 @@ size_t rlog_escape(char *dst, size_t cap, const char *src, size_t len);
 /* rlog_format_prefix - write " [dd/Mon/yyyy:HH:MM:SS], XXXXXXXX, " for the
  * local time of ns into dst (>= 36 bytes); returns its length. */
 size_t rlog_format_prefix(char *dst, uint64_t ns, uint32_t sid);
+
+/* rlog_flush_now - test hook: run one synchronous flusher cycle (switch
+ * poll, merge up to the watermark, write, retention) from the calling
+ * thread. Only when the flusher thread is not started: -EBUSY otherwise. */
+int rlog_flush_now(struct rlog *l);
+/* rlog_set_pending_limit - test hook: unwritten output bytes kept while
+ * the files are unwritable before the oldest lines are dropped (64 MiB). */
+void rlog_set_pending_limit(struct rlog *l, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
