@@ -136,8 +136,10 @@ static void log_command(struct sess *s, enum smtp_verb verb, const char *line,
         while (end < len && line[end] != ' ')
             end++;
         if (end < len) {
-            rlog_put2(s->env->rlog, s->sid, RLOG_DIALOG, NULL, 0, line, end);
-            rlog_put2(s->env->rlog, s->sid, RLOG_DIALOG, NULL, 0, "****", 4);
+            char masked[SMTP_LINE_MAX + 8];
+            memcpy(masked, line, end);
+            memcpy(masked + end, " ****", 5);
+            log_text(s, masked, end + 5);
             return;
         }
     }
