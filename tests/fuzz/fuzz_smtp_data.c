@@ -1,0 +1,119 @@
+/* fuzz_smtp_data.c - libFuzzer target for core/smtp_data.c. The first bytes
+ * choose a size limit, whether a real terminator is appended and how the rest
+ * is split into feed calls; the result must equal one-shot feeding and the
+ * line-based reference model in smtp_data_ref.h. Single-threaded. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp_data.h"
+#include "smtp_data_ref.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FZ_HDR 4 /* mode, limit, split seed (2 octets) */
+#define FZ_TAIL "\r\n.\r\nQUIT\r\n"
+
+#define FZ_CHECK(c)                                                             \
+    do {                                                                        \
+        if (!(c)) {                                                             \
+            fprintf(stderr, "fuzz_smtp_data: check failed: %s (line %d)\n", #c, \
+                    __LINE__);                                                  \
+            abort();                                                            \
+        }                                                                       \
+    } while (0)
+
+/* What one feeding produced. */
+struct run {
+    struct sb out;
+    uint32_t flags;
+    uint64_t size;
+    size_t consumed;
+    bool done;
+};
+
+/* feed - feed in[0..n) in chunks of 1..max octets (max 0: one call). */
+static void feed(const char *in, size_t n, uint64_t limit, size_t max, uint32_t seed,
+                 struct run *r)
+{
+    struct data_scan ds;
+    memset(r, 0, sizeof(*r));
+    data_scan_init(&ds, limit);
+    do {
+        size_t left = n - r->consumed, chunk = left;
+        if (max) {
+            seed = seed * 1103515245u + 12345u;
+            chunk = 1 + (seed >> 16) % max;
+            chunk = chunk < left ? chunk : left;
+        }
+        size_t used = data_scan_feed(&ds, in + r->consumed, chunk, &r->out, &r->done);
+        FZ_CHECK(used != (size_t)-1 && used <= chunk);
+        FZ_CHECK(r->done || used == chunk);
+        r->consumed += used;
+        FZ_CHECK(r->out.len <= r->consumed);
+    } while (r->consumed < n && !r->done);
+    r->flags = ds.flags;
+    r->size = ds.size;
+}
+
+/* check_terminator - when done, the consumed input really ends the data. */
+static void check_terminator(const char *in, const struct run *r)
+{
+    if (!r->done)
+        return;
+    FZ_CHECK(r->consumed >= 3 && memcmp(in + r->consumed - 3, ".\r\n", 3) == 0);
+    FZ_CHECK(r->consumed == 3 || (r->consumed >= 5 && memcmp(in + r->consumed - 5, "\r\n", 2) == 0));
+}
+
+/* check_same - two feedings of the same input agree on everything. */
+static void check_same(const struct run *a, const struct run *b)
+{
+    FZ_CHECK(a->done == b->done && a->consumed == b->consumed);
+    FZ_CHECK(a->flags == b->flags && a->size == b->size);
+    FZ_CHECK(a->out.len == b->out.len);
+    FZ_CHECK(a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0);
+}
+
+/* check_ref - a feeding agrees with the reference model. */
+static void check_ref(const struct run *r, const struct ref_data *ref, uint64_t limit)
+{
+    size_t stored = limit && ref->size > limit ? (size_t)limit : ref->out.len;
+    FZ_CHECK(r->done == ref->done && r->consumed == ref->consumed);
+    FZ_CHECK(r->flags == ref->flags && r->size == ref->size);
+    FZ_CHECK(r->out.len == stored);
+    FZ_CHECK(stored == 0 || memcmp(r->out.data, ref->out.data, stored) == 0);
+    FZ_CHECK(!!(r->flags & DATA_F_TOO_BIG) == (limit && r->size > limit));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const size_t max_chunk[4] = { 1, 3, 17, 4096 };
+    if (size < FZ_HDR)
+        return 0;
+    uint8_t mode = data[0];
+    uint64_t limit = mode & 4 ? data[1] : 0;
+    uint32_t seed = (uint32_t)data[2] << 8 | data[3];
+    size_t n = size - FZ_HDR, tail = mode & 8 ? sizeof(FZ_TAIL) - 1 : 0;
+    char *in = malloc(n + tail + 1);
+    FZ_CHECK(in != NULL);
+    memcpy(in, data + FZ_HDR, n);
+    memcpy(in + n, FZ_TAIL, tail);
+    n += tail;
+
+    struct run split, whole;
+    struct ref_data ref;
+    feed(in, n, limit, max_chunk[mode & 3], seed, &split);
+    feed(in, n, limit, 0, 0, &whole);
+    ref_data_scan((const unsigned char *)in, n, limit, &ref);
+    FZ_CHECK(split.consumed <= n);
+    FZ_CHECK(!tail || split.done);
+    check_terminator(in, &split);
+    check_same(&split, &whole);
+    check_ref(&split, &ref, limit);
+    sb_free(&split.out);
+    sb_free(&whole.out);
+    sb_free(&ref.out);
+    free(in);
+    return 0;
+}
