@@ -593,18 +593,30 @@ enum smtp_perr smtp_parse_rcpt(const char *arg, size_t len, struct smtp_addr *a,
     return parse_mail_rcpt(arg, len, "TO:", PARAM_RCPT, a, p);
 }
 
-/* smtp_parse_helo - the first SP-delimited token must be a domain or literal. */
+/* smtp_parse_helo - the first SP-delimited token is the client's name. Like
+ * Postfix, any printable name is accepted (real clients send "my_pc" or
+ * "WIN-ABC_DEF.local"); control octets, a missing name or one over 255
+ * octets are refused. Octets >= 0x80 must be valid UTF-8. */
 enum smtp_perr smtp_parse_helo(const char *arg, size_t len, size_t *dlen)
 {
+    const unsigned char *p = (const unsigned char *)arg;
     const char *sp = len ? memchr(arg, SMTP_SP, len) : NULL;
     size_t n = sp ? (size_t)(sp - arg) : len;
-    struct pcur c = { (const unsigned char *)arg, 0, n };
-    bool utf8 = false, literal = false;
     *dlen = 0;
     if (n == 0 || n > SMTP_DOMAIN_MAX)
         return SMTP_P_SYNTAX;
-    if (parse_domain(&c, &utf8, &literal) != SMTP_P_OK || c.i != n)
-        return SMTP_P_SYNTAX;
+    for (size_t i = 0; i < n;) {
+        if (p[i] >= 0x80) {
+            size_t k = utf8_seq(p + i, n - i);
+            if (k == 0)
+                return SMTP_P_SYNTAX;
+            i += k;
+        } else if (p[i] < 0x21 || p[i] == 0x7f) {
+            return SMTP_P_SYNTAX;
+        } else {
+            i++;
+        }
+    }
     *dlen = n;
     return SMTP_P_OK;
 }
