@@ -258,9 +258,11 @@ static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a
     const struct config *c = s->snap->cfg;
     const char *dom = smtp_addr_domain(a);
     size_t dlen = a->len - (size_t)(dom - a->addr);
-    int idx = dlen ? cfg_local_domain_index(c, dom, dlen) : -1;
-    if (dlen == 0) /* <postmaster>: always ours (RFC 5321 4.5.1) */
-        idx = 0;
+    if (dlen == 0) { /* <postmaster> without a domain: always ours (RFC 5321 4.5.1) */
+        log_check(s, "user check status(1) = postmaster without domain, accepted");
+        return ADDR_OK;
+    }
+    int idx = cfg_local_domain_index(c, dom, dlen);
     if (idx >= 0) {
         log_check(s, "user check status(1) = found local group (%d)", idx);
         log_check(s, "match!!");
