@@ -40,7 +40,7 @@
 _Static_assert(sizeof(enum cfg_internal_id) == sizeof(unsigned),
                "enum keys are stored as unsigned");
 
-enum cfg_type { T_HOST, T_PATH, T_UINT, T_SIZE, T_ENUM, T_DOMAINS, T_LISTEN, T_CIDRS };
+enum cfg_type { T_HOST, T_PATH, T_TEXT, T_UINT, T_SIZE, T_ENUM, T_DOMAINS, T_LISTEN, T_CIDRS };
 
 /* One configuration key. min/max: value bounds for uint and size; for a path
  * min 1 means "required" (empty rejected); for a list, the least number of
@@ -63,6 +63,8 @@ static bool system_hostname(char *buf, size_t len);
 static uint64_t online_cpus(void);
 
 static const char *const internal_id_names[] = { "session", "zero", NULL };
+static const char *const tls_version_names[] = { "1.2", "1.3", NULL };
+static const char *const yes_no_names[] = { "no", "yes", NULL };
 
 #define F(field) offsetof(struct config, field)
 #define N(field) offsetof(struct config, n##field)
@@ -110,6 +112,30 @@ static const struct cfg_key cfg_keys[] = {
       "directory file of aliases" },
     { "lists_file", T_PATH, F(lists_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
       "directory file of mailing lists" },
+    { "tls_cert", T_PATH, F(tls_cert), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+      "PEM certificate (chain) for STARTTLS and implicit TLS; unset = no TLS" },
+    { "tls_key", T_PATH, F(tls_key), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+      "PEM private key of tls_cert" },
+    { "tls_min_version", T_ENUM, F(tls_min_version), 0, "1.2", NULL, 0, 0,
+      tls_version_names, NULL, true, "lowest TLS version accepted" },
+    { "smtps_listen", T_LISTEN, F(smtps_listen), N(smtps_listen), "", NULL, 0, 0, NULL,
+      NULL, false, "addresses for implicit TLS (port 465 style); needs tls_cert" },
+    { "submission_listen", T_LISTEN, F(submission_listen), N(submission_listen), "", NULL,
+      0, 0, NULL, NULL, false, "addresses for submission (port 587 style): MAIL needs AUTH" },
+    { "auth_require_tls", T_ENUM, F(auth_require_tls), 0, "yes", NULL, 0, 0, yes_no_names,
+      NULL, true, "offer and accept AUTH only inside TLS" },
+    { "auth_max_failures", T_UINT, F(auth_max_failures), 0, "3", NULL, 1, 100, NULL, NULL,
+      true, "failed AUTH attempts before the session is closed with 421" },
+    { "max_sessions_per_ip", T_UINT, F(max_sessions_per_ip), 0, "20", NULL, 0, 1000000,
+      NULL, NULL, true, "concurrent sessions from one client address; 0 = no limit" },
+    { "max_connect_rate_per_ip", T_UINT, F(max_connect_rate_per_ip), 0, "0", NULL, 0,
+      1000000, NULL, NULL, true, "connections per minute from one client address; 0 = no limit" },
+    { "greet_pause_ms", T_UINT, F(greet_pause_ms), 0, "0", NULL, 0, 30000, NULL, NULL, true,
+      "wait this long before the banner; a client talking first gets 554 5.5.0" },
+    { "user", T_TEXT, F(user), 0, NULL, NULL, 0, 0, NULL, NULL, false,
+      "when started as root: drop to this user after binding the listeners" },
+    { "group", T_TEXT, F(group), 0, NULL, NULL, 0, 0, NULL, NULL, false,
+      "group to drop to (default: the user's primary group)" },
 };
 
 #undef F
@@ -669,6 +695,7 @@ struct cfg_type_ops {
 static const struct cfg_type_ops cfg_types[] = {
     [T_HOST]    = { "host name", parse_host, fmt_host, NULL },
     [T_PATH]    = { "path", parse_path, fmt_path, free_path },
+    [T_TEXT]    = { "text", parse_path, fmt_path, free_path },
     [T_UINT]    = { "integer", parse_uint, fmt_uint, NULL },
     [T_SIZE]    = { "size", parse_size, fmt_size, NULL },
     [T_ENUM]    = { "enum", parse_enum, fmt_enum, NULL },
@@ -937,9 +964,9 @@ static void key_bounds(const struct cfg_key *k, struct sb *out)
     } else if (k->type == T_HOST) {
         sb_appends(out, "domain name");
     } else if (k->min) {
-        sb_appends(out, k->type == T_PATH ? "required" : "at least one");
+        sb_appends(out, k->type == T_PATH || k->type == T_TEXT ? "required" : "at least one");
     } else {
-        sb_appends(out, k->type == T_PATH ? "optional" : "may be empty");
+        sb_appends(out, k->type == T_PATH || k->type == T_TEXT ? "optional" : "may be empty");
     }
 }
 
@@ -952,7 +979,7 @@ void cfg_keys_markdown(FILE *out)
         const struct cfg_key *k = &cfg_keys[i];
         bool text = !k->def_fn && k->def && *k->def;   /* a literal default */
         const char *def = text ? k->def : k->def_fn ? "system host name"
-                        : k->type == T_PATH ? "unset" : "empty";
+                        : k->type == T_PATH || k->type == T_TEXT ? "unset" : "empty";
         sb_reset(&b);
         key_bounds(k, &b);
         fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", k->name,

@@ -54,6 +54,20 @@ struct config {
     char *groups_file;
     char *aliases_file;
     char *lists_file;
+    char *tls_cert;             /* NULL = no TLS */
+    char *tls_key;
+    unsigned tls_min_version;   /* 0 = TLS 1.2, 1 = TLS 1.3 */
+    struct cfg_listen *smtps_listen;
+    size_t nsmtps_listen;
+    struct cfg_listen *submission_listen;
+    size_t nsubmission_listen;
+    unsigned auth_require_tls;  /* 0 no, 1 yes */
+    unsigned auth_max_failures;
+    unsigned max_sessions_per_ip;     /* 0 = off */
+    unsigned max_connect_rate_per_ip; /* per minute, 0 = off */
+    unsigned greet_pause_ms;
+    char *user;                 /* NULL = do not change user */
+    char *group;
 };
 
 /* cfg_load - read path into a new snapshot. Every key not in the file gets

@@ -155,7 +155,19 @@ static void test_config_dump_defaults(void **state)
         "users_file =\n"
         "groups_file =\n"
         "aliases_file =\n"
-        "lists_file =\n");
+        "lists_file =\n"
+        "tls_cert =\n"
+        "tls_key =\n"
+        "tls_min_version = 1.2\n"
+        "smtps_listen =\n"
+        "submission_listen =\n"
+        "auth_require_tls = yes\n"
+        "auth_max_failures = 3\n"
+        "max_sessions_per_ip = 20\n"
+        "max_connect_rate_per_ip = 0\n"
+        "greet_pause_ms = 0\n"
+        "user =\n"
+        "group =\n");
     free(d);
     cfg_free(c);
 }
