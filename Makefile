@@ -37,7 +37,7 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wshadow \
 CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -MMD -MP -Icore -Ilog -Inet \
             $(SANFLAGS)
 LDFLAGS  := $(SANFLAGS)
-LIBS     := -luring -lpthread -lz -lcrypt -lm
+LIBS     := -luring -lpthread -lz -lcrypt -lpsl -lm
 
 # TLS units compile against BoringSSL only (never OpenSSL's headers).
 SSL_INC  := -I/usr/include/android

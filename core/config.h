@@ -68,6 +68,7 @@ struct config {
     unsigned greet_pause_ms;
     char *user;                 /* NULL = do not change user */
     char *group;
+    unsigned max_junk_commands;
 };
 
 /* cfg_load - read path into a new snapshot. Every key not in the file gets

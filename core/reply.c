@@ -42,4 +42,8 @@ const struct reply_def reply_table[R_COUNT] = {
     [R_CLOSE_TIMEOUT] = {"421 4.4.2 %s Error: timeout exceeded, closing connection"},
     [R_CLOSE_SHUTDOWN] = {"421 4.3.2 %s Service shutting down, closing connection"},
     [R_CLOSE_ERRORS] = {"421 4.7.0 %s Error: too many errors, closing connection"},
+    [R_CLOSE_JUNK] = {"421 4.7.0 %s Error: too many NOOP, RSET, VRFY or HELP commands, closing connection"},
+    [R_CLOSE_PER_IP] = {"421 4.7.0 %s Error: too many connections from your address, try again later"},
+    [R_CLOSE_RATE] = {"421 4.7.0 %s Error: too many connections per minute from your address, try again later"},
+    [R_CLOSE_PREGREET] = {"554 5.5.0 %s Error: talked before the greeting, closing connection"},
 };

@@ -43,6 +43,10 @@ enum reply_id {
     R_CLOSE_TIMEOUT,     /* 421 4.4.2 */
     R_CLOSE_SHUTDOWN,    /* 421 4.3.2 */
     R_CLOSE_ERRORS,      /* 421 4.7.0 too many errors */
+    R_CLOSE_JUNK,        /* 421 4.7.0 too many junk commands */
+    R_CLOSE_PER_IP,      /* 421 4.7.0 max_sessions_per_ip */
+    R_CLOSE_RATE,        /* 421 4.7.0 max_connect_rate_per_ip */
+    R_CLOSE_PREGREET,    /* 554 5.5.0 client talked before the banner */
     R_COUNT
 };
 

@@ -22,6 +22,7 @@
 /* Session states. The "RCPT" state means at least one recipient accepted. */
 enum sess_state {
     ST_INIT = 0,    /* banner sent, no HELO/EHLO yet */
+    ST_GREET_WAIT,  /* greet pause: the client must not talk yet */
     ST_HELO,        /* greeted, no transaction */
     ST_MAIL,        /* MAIL accepted, no recipient accepted yet */
     ST_RCPT,        /* at least one recipient accepted */
@@ -35,6 +36,7 @@ enum sess_state {
 enum cmd_flag {
     CMD_NOARGS = 1u << 0,   /* takes no argument: 501 otherwise */
     CMD_PRE_TLS = 1u << 1,  /* allowed before STARTTLS where TLS is required */
+    CMD_JUNK = 1u << 2,     /* counts toward max_junk_commands (a tarpit defence) */
 };
 
 struct sess_txn {
@@ -62,6 +64,8 @@ struct sess {
     bool deferred;          /* a close arrived while the spool was busy */
     enum sess_close_reason deferred_reason;
     unsigned errors;
+    unsigned junk;
+    unsigned progress;      /* commands and DATA chunks handled (for the idle timer) */
     uint16_t client_port;
     uint16_t local_port;
     char client_ip[INET6_ADDRSTRLEN];
@@ -88,6 +92,10 @@ static const char *const close_reason_text[] = {
     [SESS_BY_SHUTDOWN] = "shutdown",
     [SESS_BY_LIMIT] = "session limit",
     [SESS_BY_IOERR] = "I/O error",
+    [SESS_BY_PER_IP] = "per-client session limit",
+    [SESS_BY_RATE] = "per-client connection rate",
+    [SESS_BY_PREGREET] = "talked before the greeting",
+    [SESS_BY_JUNK] = "junk command limit",
 };
 
 /* ---- logging ---------------------------------------------------------- */
@@ -502,11 +510,11 @@ static const struct smtp_cmd cmd_table[] = {
     {SMTP_VERB_MAIL, STB(ST_HELO), 0, mail_check, mail_proceed},
     {SMTP_VERB_RCPT, STB(ST_MAIL) | STB(ST_RCPT), 0, rcpt_check, rcpt_proceed},
     {SMTP_VERB_DATA, STB(ST_MAIL) | STB(ST_RCPT), CMD_NOARGS, data_check, data_proceed},
-    {SMTP_VERB_RSET, ALL_OPEN, CMD_NOARGS | CMD_PRE_TLS, NULL, rset_proceed},
-    {SMTP_VERB_NOOP, ALL_OPEN, CMD_PRE_TLS, NULL, noop_proceed},
+    {SMTP_VERB_RSET, ALL_OPEN, CMD_NOARGS | CMD_PRE_TLS | CMD_JUNK, NULL, rset_proceed},
+    {SMTP_VERB_NOOP, ALL_OPEN, CMD_PRE_TLS | CMD_JUNK, NULL, noop_proceed},
     {SMTP_VERB_QUIT, ALL_OPEN, CMD_NOARGS | CMD_PRE_TLS, NULL, quit_proceed},
-    {SMTP_VERB_VRFY, ALL_OPEN, 0, vrfy_check, vrfy_proceed},
-    {SMTP_VERB_HELP, ALL_OPEN, CMD_PRE_TLS, NULL, help_proceed},
+    {SMTP_VERB_VRFY, ALL_OPEN, CMD_JUNK, vrfy_check, vrfy_proceed},
+    {SMTP_VERB_HELP, ALL_OPEN, CMD_PRE_TLS | CMD_JUNK, NULL, help_proceed},
 };
 
 static void help_proceed(struct sess *s, const char *arg, size_t len)
@@ -564,6 +572,10 @@ static void dispatch(struct sess *s, const char *line, size_t len)
         alen--;
     if (!(cmd->states & STB(s->state))) {
         bad_sequence(s, v);
+        return;
+    }
+    if ((cmd->flags & CMD_JUNK) && ++s->junk > s->snap->cfg->max_junk_commands) {
+        close_with(s, R_CLOSE_JUNK, SESS_BY_JUNK);
         return;
     }
     if ((cmd->flags & CMD_NOARGS) && alen) {
@@ -667,11 +679,18 @@ static size_t feed_line(struct sess *s, const char *p, size_t n)
 static size_t process(struct sess *s, const char *p, size_t n)
 {
     size_t off = 0;
+    if (s->state == ST_GREET_WAIT && n) {
+        log_check(s, "client talked before the greeting (greet_pause_ms = %u)",
+                  s->snap->cfg->greet_pause_ms);
+        close_with(s, R_CLOSE_PREGREET, SESS_BY_PREGREET);
+        return n;
+    }
     while (off < n && s->action == SESS_RUN) {
         size_t used = s->state == ST_DATA ? feed_data(s, p + off, n - off)
                                           : feed_line(s, p + off, n - off);
         if (used == 0)
             break;
+        s->progress++;
         off += used;
     }
     return off;
@@ -765,12 +784,40 @@ void sess_start(struct sess *s)
     reply(s, R_BANNER, s->snap->cfg->hostname);
 }
 
-void sess_refuse_limit(struct sess *s)
+void sess_greet_wait(struct sess *s)
 {
     log_connect(s);
-    log_check(s, "max_sessions (%u) reached: connection refused", s->snap->cfg->max_sessions);
-    close_with(s, R_CLOSE_LIMIT, SESS_BY_LIMIT);
+    s->state = ST_GREET_WAIT;
 }
+
+void sess_greet(struct sess *s)
+{
+    if (s->state != ST_GREET_WAIT || s->action != SESS_RUN)
+        return;
+    enter_state(s, ST_INIT);
+    reply(s, R_BANNER, s->snap->cfg->hostname);
+}
+
+void sess_refuse(struct sess *s, enum sess_close_reason why)
+{
+    const struct config *c = s->snap->cfg;
+    log_connect(s);
+    if (why == SESS_BY_PER_IP) {
+        log_check(s, "max_sessions_per_ip (%u) reached for [%s]: connection refused",
+                  c->max_sessions_per_ip, s->client_ip);
+        close_with(s, R_CLOSE_PER_IP, why);
+    } else if (why == SESS_BY_RATE) {
+        log_check(s, "max_connect_rate_per_ip (%u/min) exceeded by [%s]: connection refused",
+                  c->max_connect_rate_per_ip, s->client_ip);
+        close_with(s, R_CLOSE_RATE, why);
+    } else {
+        log_check(s, "max_sessions (%u) reached: connection refused", c->max_sessions);
+        close_with(s, R_CLOSE_LIMIT, SESS_BY_LIMIT);
+    }
+}
+
+unsigned sess_progress(const struct sess *s) { return s->progress; }
+bool sess_trusted(const struct sess *s) { return s->trusted; }
 
 enum sess_action sess_action(const struct sess *s) { return s->action; }
 struct sb *sess_out(struct sess *s) { return &s->out; }

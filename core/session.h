@@ -44,6 +44,10 @@ enum sess_close_reason {
     SESS_BY_SHUTDOWN,
     SESS_BY_LIMIT,      /* session limit reached at connect */
     SESS_BY_IOERR,      /* a send or receive failed */
+    SESS_BY_PER_IP,     /* max_sessions_per_ip reached at connect */
+    SESS_BY_RATE,       /* max_connect_rate_per_ip exceeded at connect */
+    SESS_BY_PREGREET,   /* client talked during the greet pause */
+    SESS_BY_JUNK,       /* too many NOOP/RSET/VRFY/HELP */
 };
 
 /* The message handed to the spool writer. Strings are NUL-terminated and
@@ -74,8 +78,19 @@ void sess_free(struct sess *s);
 
 /* sess_start - log the connection and queue the 220 banner. */
 void sess_start(struct sess *s);
-/* sess_refuse_limit - log and queue 421 4.7.0 (session limit); action CLOSE. */
-void sess_refuse_limit(struct sess *s);
+/* sess_greet_wait - log the connection but hold the banner (greet pause);
+ * input before sess_greet() ends the session with 554 5.5.0. */
+void sess_greet_wait(struct sess *s);
+/* sess_greet - the pause is over: queue the 220 banner. */
+void sess_greet(struct sess *s);
+/* sess_refuse - log and queue the 421 for a refused connection: why is
+ * SESS_BY_LIMIT, SESS_BY_PER_IP or SESS_BY_RATE; action CLOSE. */
+void sess_refuse(struct sess *s, enum sess_close_reason why);
+/* sess_progress - a counter that moves whenever a command or a chunk of
+ * DATA was handled (trickled bytes of an unfinished line do not count). */
+unsigned sess_progress(const struct sess *s);
+/* sess_trusted - is the client in trusted_networks? */
+bool sess_trusted(const struct sess *s);
 
 /* sess_input - feed bytes received from the client (len may be 0 to resume
  * after a spool). Everything is consumed: what cannot be processed yet

@@ -2,6 +2,8 @@
  * loading, start-up checks, the worker pool and the receivelog, and the
  * signal loop (SIGTERM/SIGINT stop, SIGHUP reload). Main thread only. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "config.h"
 #include "dir.h"
+#include "iplimit.h"
 #include "rlog.h"
 #include "snap.h"
 #include "spool.h"
@@ -93,6 +96,52 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen, const str
             (unsigned long long)*gen, dir_count(s->dir));
 }
 
+/* chown_tree - hand the workdir folders mxringd writes to the run user. */
+static void chown_tree(const char *workdir, uid_t uid, gid_t gid)
+{
+    static const char *const subs[] = {"", "/queue", "/queue/tmp", "/queue/new", "/receivelog"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", workdir, subs[i]);
+        if (chown(path, uid, gid) < 0 && errno != ENOENT)
+            die("cannot give %s to uid %u: %s", path, (unsigned)uid, strerror(errno));
+    }
+}
+
+/* drop_privileges - when started as root with `user` set: become that user
+ * (and group) for good, before anything is accepted. Never runs on as root
+ * when the drop fails. */
+static void drop_privileges(const struct config *cfg)
+{
+    if (!cfg->user)
+        return;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (!pw)
+        die("user = %s: no such user", cfg->user);
+    gid_t gid = pw->pw_gid;
+    if (cfg->group) {
+        struct group *gr = getgrnam(cfg->group);
+        if (!gr)
+            die("group = %s: no such group", cfg->group);
+        gid = gr->gr_gid;
+    }
+    if (geteuid() != 0) {
+        if (geteuid() != pw->pw_uid)
+            fprintf(stderr, "mxringd: warning: user = %s ignored: not started as root\n",
+                    cfg->user);
+        return;
+    }
+    chown_tree(cfg->workdir, pw->pw_uid, gid);
+    if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
+        setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+        die("cannot drop privileges to %s: %s; refusing to run as root", cfg->user,
+            strerror(errno));
+    if (pw->pw_uid != 0 && (setuid(0) == 0 || geteuid() == 0))
+        die("privileges could be regained after dropping to %s; refusing to run", cfg->user);
+    fprintf(stderr, "mxringd: running as user %s (uid %u, gid %u)\n", cfg->user,
+            (unsigned)pw->pw_uid, (unsigned)gid);
+}
+
 /* start_rlog - the receivelog engine (it switches itself by the folder). */
 static struct rlog *start_rlog(const struct config *cfg)
 {
@@ -157,9 +206,13 @@ static int run(const char *path, struct snap *boot)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     snap_publish(boot);
+    ipl_init();
     static struct pool pool;
     pool.grace_seconds = GRACE_SECONDS;
     pool_listen(&pool, cfg);
+    drop_privileges(cfg);
+    if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0) /* as the run user */
+        die("workdir: %s (the run user must be able to write it)", err);
     pool.rlog = start_rlog(cfg);
     pool_start(&pool, cfg);
     fprintf(stderr, "mxringd %s: %s ready, %u workers, workdir %s, listening on", MXRING_VERSION,

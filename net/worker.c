@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "iplimit.h"
 #include "rlog.h"
 #include "session.h"
 #include "snap.h"
@@ -48,6 +49,7 @@ enum op {
     OP_SP_CLEANUP,  /* struct spool_job: close slot / unlink after failure */
     OP_TICK,        /* struct worker */
     OP_WAKE,        /* struct worker */
+    OP_GREET,       /* struct conn: the greet pause is over */
 };
 #define OP_MASK 0xFull
 #define SP_STEPS 6
@@ -84,6 +86,11 @@ struct conn {
     bool send_busy;
     bool closing;
     bool counted;               /* holds one of pool->sessions */
+    bool ip_counted;            /* holds one session of its address in iplimit */
+    bool greet_pending;         /* the greet-pause timer is armed */
+    unsigned last_progress;     /* sess_progress() when the idle timer was reset */
+    struct sockaddr_in6 peer;   /* client address (IPv4 as mapped IPv6) */
+    struct __kernel_timespec greet_ts;
     struct sb sending;
     size_t sent;
 };
@@ -227,6 +234,12 @@ static void touch(struct conn *c)
         }
         return;
     }
+    /* only progress (a whole command) restarts the idle timer: a client
+     * trickling one byte at a time cannot hold the session forever */
+    unsigned p = sess_progress(c->sess);
+    if (c->list == LIST_CMD && p == c->last_progress)
+        return;
+    c->last_progress = p;
     list_remove(c);
     list_append(c, LIST_CMD, c->w->now + cfg->timeout_command);
 }
@@ -371,6 +384,8 @@ static void conn_free(struct conn *c)
     sb_free(&c->sending);
     if (c->counted)
         atomic_fetch_sub_explicit(&w->pool->sessions, 1, memory_order_relaxed);
+    if (c->ip_counted)
+        ipl_release((struct sockaddr *)&c->peer);
     w->nconns--;
     free(c);
 }
@@ -402,6 +417,11 @@ static void conn_close(struct conn *c)
     list_remove(c);
     if (c->recv_armed && !c->recv_cancel)
         recv_stop(c);
+    if (c->greet_pending) {
+        struct io_uring_sqe *sqe = get_sqe(c->w);
+        io_uring_prep_timeout_remove(sqe, ud(c, OP_GREET), 0);
+        io_uring_sqe_set_data64(sqe, 0);
+    }
     conn_maybe_free(c);
 }
 
@@ -442,6 +462,71 @@ static void conn_after(struct conn *c)
         recv_stop(c);
 }
 
+/* store_peer - keep the client address compactly (IPv4 as mapped IPv6). */
+static void store_peer(struct conn *c, const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6) {
+        memcpy(&c->peer, ss, sizeof(c->peer));
+        return;
+    }
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    c->peer.sin6_family = AF_INET6;
+    c->peer.sin6_port = in->sin_port;
+    c->peer.sin6_addr.s6_addr[10] = 0xff;
+    c->peer.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&c->peer.sin6_addr.s6_addr[12], &in->sin_addr, 4);
+}
+
+/* admit - the limits at connect: max_sessions for everyone, the per-address
+ * limits for clients outside trusted_networks. Returns 0 or the refusal. */
+static enum sess_close_reason admit(struct conn *c)
+{
+    struct worker *w = c->w;
+    const struct config *cfg = w->cur->cfg;
+    unsigned n = atomic_fetch_add_explicit(&w->pool->sessions, 1, memory_order_relaxed);
+    c->counted = true;
+    if (n >= cfg->max_sessions || w->draining)
+        return SESS_BY_LIMIT;
+    if (sess_trusted(c->sess))
+        return 0;
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    if (cfg->max_connect_rate_per_ip && !ipl_rate_ok(sa, cfg->max_connect_rate_per_ip,
+                                                     (uint32_t)(w->now / 60)))
+        return SESS_BY_RATE;
+    if (cfg->max_sessions_per_ip) {
+        if (!ipl_acquire(sa, cfg->max_sessions_per_ip))
+            return SESS_BY_PER_IP;
+        c->ip_counted = true;
+    }
+    return 0;
+}
+
+/* greet_arm - hold the banner for greet_pause_ms. */
+static void greet_arm(struct conn *c, unsigned ms)
+{
+    c->greet_ts.tv_sec = ms / 1000;
+    c->greet_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
+    struct io_uring_sqe *sqe = get_sqe(c->w);
+    io_uring_prep_timeout(sqe, &c->greet_ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, ud(c, OP_GREET));
+    c->greet_pending = true;
+    c->inflight++;
+}
+
+/* on_greet - the greet pause ended (or was cancelled at close). */
+static void on_greet(struct conn *c, int res)
+{
+    c->inflight--;
+    c->greet_pending = false;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    if (res == -ETIME)
+        sess_greet(c->sess);
+    conn_after(c);
+}
+
 /* conn_new - set up a session for an accepted socket. */
 static void conn_new(struct listener *l, int fd)
 {
@@ -464,13 +549,18 @@ static void conn_new(struct listener *l, int fd)
     c->w = w;
     c->sess = s;
     c->fd = fd;
+    store_peer(c, &peer);
     w->nconns++;
     wsnap_find(w, w->cur)->nsess++;
-    unsigned n = atomic_fetch_add_explicit(&w->pool->sessions, 1, memory_order_relaxed);
-    c->counted = true;
-    if (n >= w->cur->cfg->max_sessions || w->draining) {
+    enum sess_close_reason refuse = admit(c);
+    unsigned pause = w->cur->cfg->greet_pause_ms;
+    if (refuse) {
         w->st.refused++;
-        sess_refuse_limit(s);
+        sess_refuse(s, refuse);
+    } else if (pause && !sess_trusted(s)) {
+        w->st.connections++;
+        sess_greet_wait(s);
+        greet_arm(c, pause);
     } else {
         w->st.connections++;
         sess_start(s);
@@ -844,6 +934,7 @@ static void handle(struct worker *w, struct io_uring_cqe *cqe)
         break;
     case OP_TICK: on_tick(w); break;
     case OP_WAKE: on_wake(w); break;
+    case OP_GREET: on_greet(obj, cqe->res); break;
     default: break; /* user_data 0: cancel requests of our own */
     }
 }

@@ -5,7 +5,7 @@
 set -eu
 want=${1:-build}
 
-pkgs="gcc g++ make pkg-config liburing-dev libjemalloc-dev zlib1g-dev libcrypt-dev"
+pkgs="gcc g++ make pkg-config liburing-dev libjemalloc-dev zlib1g-dev libcrypt-dev libpsl-dev"
 pkgs="$pkgs android-libboringssl-dev"
 case "$want" in
 test|bench)

@@ -144,6 +144,7 @@ static void test_config_dump_defaults(void **state)
         "max_sessions = 20000\n"
         "max_message_size = 25M\n"
         "max_recipients = 1000\n"
+        "max_junk_commands = 100\n"
         "max_errors = 20\n"
         "timeout_command = 300\n"
         "timeout_data = 600\n"

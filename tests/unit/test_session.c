@@ -314,6 +314,77 @@ static void test_session_quit(void **state)
     destroy(f);
 }
 
+static void test_session_pregreet_refused(void **state)
+{
+    (void)state;
+    struct fixture *f = make("192.0.2.9");
+    sb_reset(sess_out(f->s));
+    struct sess *s = f->s;
+    /* a second session in greet-wait */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(5)};
+    inet_pton(AF_INET, "192.0.2.9", &sa.sin_addr);
+    f->s = sess_new(&f->env, f->snap, 7, (struct sockaddr *)&sa, 25);
+    sess_free(s);
+    sess_greet_wait(f->s);
+    assert_string_equal(take(f), "");
+    assert_non_null(strstr(feed(f, "EHLO early\r\n"), "554 5.5.0"));
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    sess_free(f->s);
+    /* and one that waits politely gets the banner */
+    f->s = sess_new(&f->env, f->snap, 8, (struct sockaddr *)&sa, 25);
+    sess_greet_wait(f->s);
+    sess_greet(f->s);
+    assert_string_equal(take(f), "220 mx.test ESMTP mxring Receiver\r\n");
+    assert_non_null(strstr(feed(f, "EHLO polite\r\n"), "250 ENHANCEDSTATUSCODES"));
+    destroy(f);
+}
+
+static void test_session_junk_limit(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    for (int i = 0; i < 100; i++)
+        assert_string_equal(feed(f, "NOOP\r\n"), "250 2.0.0 OK\r\n");
+    assert_non_null(strstr(feed(f, "RSET\r\n"), "421 4.7.0"));
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    destroy(f);
+}
+
+static void test_session_refusals(void **state)
+{
+    (void)state;
+    static const struct { enum sess_close_reason why; const char *want; } cases[] = {
+        {SESS_BY_LIMIT, "exceeds an accepting limit"},
+        {SESS_BY_PER_IP, "too many connections from your address"},
+        {SESS_BY_RATE, "too many connections per minute"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct fixture *f = make("192.0.2.1");
+        take(f);
+        sess_refuse(f->s, cases[i].why);
+        const char *r = take(f);
+        assert_non_null(strstr(r, "421 4.7.0"));
+        assert_non_null(strstr(r, cases[i].want));
+        assert_int_equal(sess_action(f->s), SESS_CLOSE);
+        destroy(f);
+    }
+}
+
+static void test_session_progress_counts_whole_commands(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    unsigned p0 = sess_progress(f->s);
+    sess_input(f->s, "NO", 2);
+    sess_input(f->s, "O", 1);
+    assert_int_equal(sess_progress(f->s), p0);
+    sess_input(f->s, "P\r\n", 3);
+    assert_int_equal(sess_progress(f->s), p0 + 1);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +402,10 @@ int main(void)
         cmocka_unit_test(test_session_size_limits),
         cmocka_unit_test(test_session_timeout_waits_for_spool),
         cmocka_unit_test(test_session_quit),
+        cmocka_unit_test(test_session_pregreet_refused),
+        cmocka_unit_test(test_session_junk_limit),
+        cmocka_unit_test(test_session_refusals),
+        cmocka_unit_test(test_session_progress_counts_whole_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,26 @@
+/* iplimit.h - per-client-address limits shared by all workers: concurrent
+ * sessions (max_sessions_per_ip) and connections per minute
+ * (max_connect_rate_per_ip). A lock-free count-min sketch: two rows of
+ * atomic counters indexed by two seeded hashes of the address; an address's
+ * count is the smaller of its two counters, so collisions can only
+ * over-count, never let a client past its limit. Touched at connect and
+ * close only, from any worker thread. */
+#ifndef MXRING_IPLIMIT_H
+#define MXRING_IPLIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* ipl_init - choose the hash seeds (main thread, before workers start). */
+void ipl_init(void);
+/* ipl_acquire - count one more session of sa's address; false (and not
+ * counted) when that would exceed max. */
+bool ipl_acquire(const struct sockaddr *sa, unsigned max);
+/* ipl_release - the session counted by ipl_acquire has ended. */
+void ipl_release(const struct sockaddr *sa);
+/* ipl_rate_ok - count a connection in the current minute (minute = a
+ * monotonic minute number); false when the address exceeds per_minute. */
+bool ipl_rate_ok(const struct sockaddr *sa, unsigned per_minute, uint32_t minute);
+
+#endif
