@@ -85,7 +85,7 @@ static const struct cfg_key cfg_keys[] = {
       2 * CFG_GIB, NULL, NULL, true, "largest message accepted (SIZE), in bytes" },
     { "max_recipients", T_UINT, F(max_recipients), 0, "1000", NULL, 1, 100000, NULL, NULL,
       true, "RCPT TO commands accepted per message" },
-    { "max_junk_commands", T_UINT, F(max_junk_commands), 0, "100", NULL, 1, 100000, NULL,
+    { "max_junk_commands", T_UINT, F(max_junk_commands), 0, "100", NULL, 1, 100000000, NULL,
       NULL, true, "NOOP, RSET, VRFY and HELP commands per session before 421" },
     { "max_errors", T_UINT, F(max_errors), 0, "20", NULL, 1, 1000, NULL, NULL,
       true, "bad commands before the session is closed with 421" },

@@ -32,6 +32,10 @@ enum sess_state {
 
 #define STB(st) (1u << (st))
 
+/* Replies the client has not read yet: past this, input is held (and the
+ * I/O layer stops receiving) until the replies are sent. */
+#define SESS_OUT_MAX (64 * 1024)
+
 /* Command flags (the Postfix-style flags column). */
 enum cmd_flag {
     CMD_NOARGS = 1u << 0,   /* takes no argument: 501 otherwise */
@@ -685,7 +689,7 @@ static size_t process(struct sess *s, const char *p, size_t n)
         close_with(s, R_CLOSE_PREGREET, SESS_BY_PREGREET);
         return n;
     }
-    while (off < n && s->action == SESS_RUN) {
+    while (off < n && s->action == SESS_RUN && s->out.len < SESS_OUT_MAX) {
         size_t used = s->state == ST_DATA ? feed_data(s, p + off, n - off)
                                           : feed_line(s, p + off, n - off);
         if (used == 0)

@@ -791,10 +791,13 @@ static void on_send(struct conn *c, int res)
         sb_free(&c->sending);
     else
         sb_reset(&c->sending);
-    if (c->closing)
+    if (c->closing) {
         conn_maybe_free(c);
-    else
-        conn_after(c);
+        return;
+    }
+    if (sess_backlog(c->sess) && sess_action(c->sess) == SESS_RUN)
+        sess_input(c->sess, NULL, 0); /* input held while replies were unread */
+    conn_after(c);
 }
 
 /* accept_arm - (re)start the multishot accept of a listener. */
