@@ -100,7 +100,7 @@ int spool_prepare(const char *workdir, char *err, size_t errlen)
     const char *dirs[] = {workdir, q, tmp, nw};
     for (size_t i = 0; i < MX_ARRAY_LEN(dirs); i++) {
         if (mkdir_ok(dirs[i]) < 0) {
-            snprintf(err, errlen, "cannot create %s: %s", dirs[i], strerror(errno));
+            snprintf(err, errlen, "cannot create or reach %s: %s", dirs[i], strerror(errno));
             return -1;
         }
         if (access(dirs[i], W_OK | X_OK) < 0) {
