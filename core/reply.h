@@ -39,6 +39,9 @@ enum reply_id {
     R_ERR_NO_ARGS,
     R_ERR_QUEUE,
     R_ERR_NOMEM,
+    R_ERR_FILTER_SPAM,   /* 554 5.7.1 SURBL/URIBL reject */
+    R_ERR_FILTER_VIRUS,  /* 554 5.7.1 antivirus */
+    R_ERR_FILTER_TEMP,   /* 451 4.7.1 a filter could not decide */
     R_CLOSE_LIMIT,       /* 421 4.7.0 session limit */
     R_CLOSE_TIMEOUT,     /* 421 4.4.2 */
     R_CLOSE_SHUTDOWN,    /* 421 4.3.2 */

@@ -52,6 +52,7 @@ struct sess_txn {
     struct sb body;
     struct data_scan scan;
     struct sess_msg msg;
+    char *quarantine;       /* reason of a quarantine verdict */
 };
 
 struct sess {
@@ -213,6 +214,7 @@ static void txn_free(struct sess *s)
         return;
     sb_free(&s->txn->rcpts);
     sb_free(&s->txn->body);
+    free(s->txn->quarantine);
     free(s->txn);
     s->txn = NULL;
 }
@@ -629,7 +631,8 @@ static void finish_data(struct sess *s)
         .smtputf8 = t->params.smtputf8,
         .sid = s->sid,
     };
-    s->action = SESS_SPOOL;
+    bool filter = s->env->want_filter && s->env->want_filter(s->env->arg, s->snap);
+    s->action = filter ? SESS_FILTER : SESS_SPOOL;
 }
 
 /* feed_data - DATA-phase bytes; returns how many were consumed. */
@@ -831,7 +834,8 @@ uint32_t sess_id(const struct sess *s) { return s->sid; }
 
 enum sess_phase sess_phase(const struct sess *s)
 {
-    return s->state == ST_DATA || s->action == SESS_SPOOL ? SESS_PHASE_DATA
+    return s->state == ST_DATA || s->action == SESS_SPOOL || s->action == SESS_FILTER
+               ? SESS_PHASE_DATA
                                                            : SESS_PHASE_COMMAND;
 }
 
@@ -842,7 +846,60 @@ bool sess_in_transaction(const struct sess *s)
 
 const struct sess_msg *sess_msg(const struct sess *s)
 {
-    return s->action == SESS_SPOOL && s->txn ? &s->txn->msg : NULL;
+    return (s->action == SESS_SPOOL || s->action == SESS_FILTER) && s->txn ? &s->txn->msg
+                                                                          : NULL;
+}
+
+void sess_log(struct sess *s, const char *fmt, ...)
+{
+    if (!log_on(s))
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    rlog_put(s->env->rlog, s->sid, RLOG_INTERNAL, line, len);
+}
+
+/* run_deferred_close - a close that waited for the message's outcome. */
+static void run_deferred_close(struct sess *s)
+{
+    if (!s->deferred)
+        return;
+    s->deferred = false;
+    if (s->deferred_reason == SESS_BY_TIMEOUT)
+        sess_timeout(s);
+    else if (s->deferred_reason == SESS_BY_SHUTDOWN)
+        sess_shutdown(s);
+    else
+        sess_gone(s, s->deferred_reason);
+}
+
+void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail)
+{
+    if (s->action != SESS_FILTER)
+        return;
+    if (v == SESS_VERDICT_PASS || v == SESS_VERDICT_QUARANTINE) {
+        if (v == SESS_VERDICT_QUARANTINE) {
+            s->txn->quarantine = strdup(detail && *detail ? detail : "filter");
+            s->txn->msg.quarantine = s->txn->quarantine ? s->txn->quarantine : "filter";
+        }
+        s->action = SESS_SPOOL;
+        return;
+    }
+    s->action = SESS_RUN;
+    enter_state(s, ST_HELO);
+    if (v == SESS_VERDICT_REJECT_SPAM)
+        reply(s, R_ERR_FILTER_SPAM);
+    else if (v == SESS_VERDICT_REJECT_VIRUS)
+        reply(s, R_ERR_FILTER_VIRUS, detail && *detail ? detail : "unknown");
+    else
+        reply(s, R_ERR_FILTER_TEMP);
+    run_deferred_close(s);
 }
 
 void sess_spool_done(struct sess *s, int err, const char *queue_id)
@@ -860,22 +917,14 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id)
         enter_state(s, ST_HELO);
         reply(s, R_ERR_QUEUE);
     }
-    if (!s->deferred)
-        return;
-    s->deferred = false;
-    if (s->deferred_reason == SESS_BY_TIMEOUT)
-        sess_timeout(s);
-    else if (s->deferred_reason == SESS_BY_SHUTDOWN)
-        sess_shutdown(s);
-    else
-        sess_gone(s, s->deferred_reason);
+    run_deferred_close(s);
 }
 
 /* defer_close - while a message is being written, the close waits for the
  * spool's reply (the client must learn whether its message was taken). */
 static bool defer_close(struct sess *s, enum sess_close_reason why)
 {
-    if (s->action != SESS_SPOOL)
+    if (s->action != SESS_SPOOL && s->action != SESS_FILTER)
         return false;
     if (!s->deferred) {
         s->deferred = true;

@@ -26,11 +26,25 @@ struct sess_env {
      * one; may return cur. NULL callback = keep cur. */
     struct snap *(*snap_txn)(void *arg, struct snap *cur);
     void *arg;
+    /* Should this message go through the content filters first? NULL = no
+     * filters at all. */
+    bool (*want_filter)(void *arg, const struct snap *snap);
+};
+
+/* Verdict of the content filters (strongest wins). */
+enum sess_verdict {
+    SESS_VERDICT_PASS = 0,
+    SESS_VERDICT_QUARANTINE,   /* store under <workdir>/quarantine/, answer 250 */
+    SESS_VERDICT_REJECT_SPAM,  /* 554 5.7.1 caught by the filter setting */
+    SESS_VERDICT_REJECT_VIRUS, /* 554 5.7.1 naming the virus */
+    SESS_VERDICT_TEMPFAIL,     /* 451 4.7.1 a filter could not decide */
 };
 
 enum sess_action {
     SESS_RUN = 0,   /* keep feeding input */
     SESS_SPOOL,     /* a message is complete: write it, then sess_spool_done() */
+    SESS_FILTER,    /* a message is complete: run the content filters, then
+                       sess_filter_done() (which may lead to SESS_SPOOL) */
     SESS_CLOSE,     /* send what is in sess_out(), then close the connection */
 };
 
@@ -66,6 +80,7 @@ struct sess_msg {
     bool eightbit;              /* BODY=8BITMIME */
     bool smtputf8;
     uint32_t sid;
+    const char *quarantine;     /* non-NULL: quarantine verdict (the reason) */
 };
 
 /* sess_new - a session for a client at peer (local_port = our port),
@@ -118,6 +133,14 @@ const struct sess_msg *sess_msg(const struct sess *s);
 /* sess_spool_done - the spool finished: err == 0 and the queue id, or an
  * errno value (451 to the client). Resets the transaction; action RUN. */
 void sess_spool_done(struct sess *s, int err, const char *queue_id);
+
+/* sess_filter_done - the filters' verdict; detail names the virus
+ * (REJECT_VIRUS) or the reason (QUARANTINE, TEMPFAIL). PASS and QUARANTINE
+ * go on to SESS_SPOOL; the others answer and end the transaction. */
+void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail);
+/* sess_log - an internal processing line in this session's receivelog
+ * (for the I/O layer's modules: filters, TLS, AUTH). */
+void sess_log(struct sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* sess_timeout - idle or data timeout: 421 4.4.2, action CLOSE. */
 void sess_timeout(struct sess *s);

@@ -46,7 +46,11 @@ bool spool_format_header(struct sb *out, const struct sess_msg *m, const char *q
         ok = sb_printf(out, "rcpt %s\n", r);
         r += strlen(r) + 1;
     }
+    if (ok && m->quarantine)
+        ok = sb_printf(out, "quarantine %s\n", m->quarantine);
     size_t hdr_mark = out->len;
+    if (ok && m->quarantine)
+        ok = sb_printf(out, "X-Mxring-Quarantine: %s\r\n", m->quarantine);
     ok = ok && sb_printf(out, "Received: from %s ([%s])\r\n\tby %s (mxring) with %s id %s",
                          m->helo[0] ? m->helo : "unknown", m->client_ip, hostname, m->proto,
                          queue_id);
@@ -93,11 +97,14 @@ static void clean_tmp(const char *tmp)
 
 int spool_prepare(const char *workdir, char *err, size_t errlen)
 {
-    char q[4096], tmp[4200], nw[4200];
+    char q[4096], tmp[4200], nw[4200], qq[4096], qtmp[4200], qnw[4200];
     snprintf(q, sizeof(q), "%s/queue", workdir);
     snprintf(tmp, sizeof(tmp), "%s/tmp", q);
     snprintf(nw, sizeof(nw), "%s/new", q);
-    const char *dirs[] = {workdir, q, tmp, nw};
+    snprintf(qq, sizeof(qq), "%s/quarantine", workdir);
+    snprintf(qtmp, sizeof(qtmp), "%s/tmp", qq);
+    snprintf(qnw, sizeof(qnw), "%s/new", qq);
+    const char *dirs[] = {workdir, q, tmp, nw, qq, qtmp, qnw};
     for (size_t i = 0; i < MX_ARRAY_LEN(dirs); i++) {
         if (mkdir_ok(dirs[i]) < 0) {
             snprintf(err, errlen, "cannot create or reach %s: %s", dirs[i], strerror(errno));
@@ -109,5 +116,6 @@ int spool_prepare(const char *workdir, char *err, size_t errlen)
         }
     }
     clean_tmp(tmp);
+    clean_tmp(qtmp);
     return 0;
 }

@@ -99,7 +99,8 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen, const str
 /* chown_tree - hand the workdir folders mxringd writes to the run user. */
 static void chown_tree(const char *workdir, uid_t uid, gid_t gid)
 {
-    static const char *const subs[] = {"", "/queue", "/queue/tmp", "/queue/new", "/receivelog"};
+    static const char *const subs[] = {"", "/queue", "/queue/tmp", "/queue/new", "/quarantine",
+                                       "/quarantine/tmp", "/quarantine/new", "/receivelog"};
     char path[4200];
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         snprintf(path, sizeof(path), "%s%s", workdir, subs[i]);

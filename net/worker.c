@@ -27,6 +27,7 @@
 #include "session.h"
 #include "snap.h"
 #include "spool.h"
+#include "uring_cb.h"
 #include "util.h"
 
 /* user_data layout: the low 4 bits name the operation, the rest is a
@@ -38,8 +39,8 @@ enum op {
     OP_ACCEPT = 1,  /* struct listener */
     OP_RECV,        /* struct conn */
     OP_SEND,        /* struct conn */
-    OP_CLOSE,       /* struct conn */
-    OP_CANCEL,      /* struct conn */
+    OP_CLOSE,       /* struct conn: close or cancel done */
+    OP_CALLBACK,    /* struct uring_cb: another module's operation */
     OP_SP_OPEN,     /* struct spool_job: the six linked steps ... */
     OP_SP_WRITE,
     OP_SP_FSYNC,
@@ -52,6 +53,7 @@ enum op {
     OP_GREET,       /* struct conn: the greet pause is over */
 };
 #define OP_MASK 0xFull
+_Static_assert(OP_CALLBACK == URING_OP_CALLBACK, "uring_cb.h must match enum op");
 #define SP_STEPS 6
 
 #define BUF_GROUP 1
@@ -99,6 +101,7 @@ struct spool_job {
     _Alignas(16) struct conn *c;
     int slot;
     int pending;
+    int tmp_dirfd, new_dirfd;   /* queue or quarantine */
     bool cleanup;
     int err;                    /* errno of the failed chain, kept across cleanup */
     int res[SP_STEPS];
@@ -129,7 +132,8 @@ struct worker {
     unsigned nls;
     int efd;
     uint64_t efd_val;
-    int tmp_dirfd, new_dirfd;
+    int tmp_dirfd, new_dirfd;   /* queue/tmp, queue/new */
+    int qtmp_dirfd, qnew_dirfd; /* quarantine/tmp, quarantine/new */
     struct __kernel_timespec tick_ts;
     struct sess_env env;
     struct snap *cur;           /* newest snapshot this worker uses */
@@ -163,17 +167,22 @@ static inline uint64_t ud(const void *obj, enum op op)
     return (uint64_t)(uintptr_t)obj | (uint64_t)op;
 }
 
-/* get_sqe - an SQE, submitting first when the SQ is full. */
-static struct io_uring_sqe *get_sqe(struct worker *w)
+struct io_uring_sqe *uring_get_sqe(struct io_uring *ring)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (!sqe) {
-        io_uring_submit(&w->ring);
-        sqe = io_uring_get_sqe(&w->ring);
+        io_uring_submit(ring);
+        sqe = io_uring_get_sqe(ring);
     }
     if (!sqe)
-        die("worker %u: io_uring submission queue stuck", w->idx);
+        die("io_uring submission queue stuck");
     return sqe;
+}
+
+/* get_sqe - an SQE of the worker's ring. */
+static struct io_uring_sqe *get_sqe(struct worker *w)
+{
+    return uring_get_sqe(&w->ring);
 }
 
 /* mono_seconds - coarse monotonic clock for timeouts. */
@@ -352,7 +361,7 @@ static void recv_stop(struct conn *c)
 {
     struct io_uring_sqe *sqe = get_sqe(c->w);
     io_uring_prep_cancel64(sqe, ud(c, OP_RECV), 0);
-    io_uring_sqe_set_data64(sqe, ud(c, OP_CANCEL));
+    io_uring_sqe_set_data64(sqe, ud(c, OP_CLOSE));
     c->recv_cancel = true;
     c->inflight++;
 }
@@ -594,6 +603,8 @@ static void job_start(struct spool_job *j)
         job_finish(j, ENOMEM);
         return;
     }
+    j->tmp_dirfd = m->quarantine ? w->qtmp_dirfd : w->tmp_dirfd;
+    j->new_dirfd = m->quarantine ? w->qnew_dirfd : w->new_dirfd;
     j->iov[0] = (struct iovec){j->hdr.data, j->hdr.len};
     j->iov[1] = (struct iovec){(void *)m->body, m->body_len};
     j->total = j->hdr.len + m->body_len;
@@ -601,7 +612,7 @@ static void job_start(struct spool_job *j)
         io_uring_submit(&w->ring);
     struct io_uring_sqe *sqe;
     sqe = get_sqe(w);
-    io_uring_prep_openat_direct(sqe, w->tmp_dirfd, j->id, O_WRONLY | O_CREAT | O_EXCL, 0640,
+    io_uring_prep_openat_direct(sqe, j->tmp_dirfd, j->id, O_WRONLY | O_CREAT | O_EXCL, 0640,
                                 (unsigned)j->slot);
     sqe->flags |= IOSQE_IO_LINK;
     io_uring_sqe_set_data64(sqe, ud(j, OP_SP_OPEN));
@@ -618,11 +629,11 @@ static void job_start(struct spool_job *j)
     sqe->flags |= IOSQE_IO_LINK;
     io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLOSE));
     sqe = get_sqe(w);
-    io_uring_prep_renameat(sqe, w->tmp_dirfd, j->id, w->new_dirfd, j->id, RENAME_NOREPLACE);
+    io_uring_prep_renameat(sqe, j->tmp_dirfd, j->id, j->new_dirfd, j->id, RENAME_NOREPLACE);
     sqe->flags |= IOSQE_IO_LINK;
     io_uring_sqe_set_data64(sqe, ud(j, OP_SP_RENAME));
     sqe = get_sqe(w);
-    io_uring_prep_fsync(sqe, w->new_dirfd, 0);
+    io_uring_prep_fsync(sqe, j->new_dirfd, 0);
     io_uring_sqe_set_data64(sqe, ud(j, OP_SP_DIRSYNC));
     j->pending = SP_STEPS;
 }
@@ -660,7 +671,7 @@ static int job_cleanup(struct spool_job *j)
     }
     if (j->res[4] < 0) {
         struct io_uring_sqe *sqe = get_sqe(w);
-        io_uring_prep_unlinkat(sqe, w->tmp_dirfd, j->id, 0);
+        io_uring_prep_unlinkat(sqe, j->tmp_dirfd, j->id, 0);
         io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLEANUP));
         n++;
     }
@@ -924,8 +935,12 @@ static void handle(struct worker *w, struct io_uring_cqe *cqe)
     case OP_ACCEPT: on_accept(obj, cqe); break;
     case OP_RECV: on_recv(obj, cqe); break;
     case OP_SEND: on_send(obj, cqe->res); break;
-    case OP_CLOSE:
-    case OP_CANCEL: {
+    case OP_CALLBACK: {
+        struct uring_cb *cb = obj;
+        cb->fn(cb, cqe);
+        break;
+    }
+    case OP_CLOSE: {
         struct conn *c = obj;
         c->inflight--;
         conn_maybe_free(c);
@@ -1101,7 +1116,7 @@ void pool_listen(struct pool *p, const struct config *cfg)
 static int open_dir(const char *workdir, const char *sub)
 {
     char path[4200];
-    snprintf(path, sizeof(path), "%s/queue/%s", workdir, sub);
+    snprintf(path, sizeof(path), "%s/%s", workdir, sub);
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         die("cannot open %s: %s", path, strerror(errno));
@@ -1115,8 +1130,10 @@ void pool_start(struct pool *p, const struct config *cfg)
         w->efd = eventfd(0, EFD_CLOEXEC);
         if (w->efd < 0)
             die("eventfd: %s", strerror(errno));
-        w->tmp_dirfd = open_dir(cfg->workdir, "tmp");
-        w->new_dirfd = open_dir(cfg->workdir, "new");
+        w->tmp_dirfd = open_dir(cfg->workdir, "queue/tmp");
+        w->new_dirfd = open_dir(cfg->workdir, "queue/new");
+        w->qtmp_dirfd = open_dir(cfg->workdir, "quarantine/tmp");
+        w->qnew_dirfd = open_dir(cfg->workdir, "quarantine/new");
         w->tick_ts.tv_sec = 1;
         w->env = (struct sess_env){.worker = i,
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
@@ -1162,6 +1179,8 @@ void pool_join(struct pool *p, struct worker_stats *sum)
         close(w->efd);
         close(w->tmp_dirfd);
         close(w->new_dirfd);
+        close(w->qtmp_dirfd);
+        close(w->qnew_dirfd);
         free(w);
     }
     free(p->workers);
