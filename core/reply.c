@@ -25,6 +25,7 @@ const struct reply_def reply_table[R_COUNT] = {
     [R_ERR_NEED_HELO] = {"503 5.5.1 Bad sequence of commands: send HELO/EHLO first"},
     [R_ERR_NESTED_MAIL] = {"503 5.5.1 Bad sequence of commands: sender already specified"},
     [R_ERR_NEED_MAIL] = {"503 5.5.1 Bad sequence of commands: need MAIL before RCPT"},
+    [R_ERR_NEED_MAIL_DATA] = {"503 5.5.1 Bad sequence of commands: need MAIL before DATA"},
     [R_ERR_NEED_RCPT] = {"503 5.5.1 Bad sequence of commands: need RCPT before DATA"},
     [R_ERR_NO_VALID_RCPT] = {"554 5.5.1 No valid recipients"},
     [R_ERR_TOO_MANY_RCPT] = {"452 4.5.3 Too many recipients"},

@@ -71,6 +71,7 @@ struct sess {
     unsigned errors;
     unsigned junk;
     unsigned progress;      /* commands and DATA chunks handled (for the idle timer) */
+    unsigned data_phases;   /* DATA commands accepted (each phase has its own bound) */
     uint16_t client_port;
     uint16_t local_port;
     char client_ip[INET6_ADDRSTRLEN];
@@ -462,6 +463,7 @@ static void data_proceed(struct sess *s, const char *arg, size_t len)
     (void)arg;
     (void)len;
     data_scan_init(&s->txn->scan, s->snap->cfg->max_message_size);
+    s->data_phases++;
     enter_state(s, ST_DATA);
     reply(s, R_DATA_GO);
 }
@@ -555,8 +557,10 @@ static void bad_sequence(struct sess *s, enum smtp_verb v)
         reply_error(s, R_ERR_NEED_HELO);
     else if (v == SMTP_VERB_MAIL)
         reply_error(s, R_ERR_NESTED_MAIL);
-    else if (v == SMTP_VERB_RCPT || s->state == ST_HELO)
+    else if (v == SMTP_VERB_RCPT)
         reply_error(s, R_ERR_NEED_MAIL);
+    else if (s->state == ST_HELO)
+        reply_error(s, R_ERR_NEED_MAIL_DATA);
     else
         reply_error(s, R_ERR_NEED_RCPT);
 }
@@ -824,6 +828,7 @@ void sess_refuse(struct sess *s, enum sess_close_reason why)
 }
 
 unsigned sess_progress(const struct sess *s) { return s->progress; }
+unsigned sess_data_phase(const struct sess *s) { return s->data_phases; }
 bool sess_trusted(const struct sess *s) { return s->trusted; }
 
 enum sess_action sess_action(const struct sess *s) { return s->action; }

@@ -104,6 +104,9 @@ void sess_refuse(struct sess *s, enum sess_close_reason why);
 /* sess_progress - a counter that moves whenever a command or a chunk of
  * DATA was handled (trickled bytes of an unfinished line do not count). */
 unsigned sess_progress(const struct sess *s);
+/* sess_data_phase - a counter that moves whenever a DATA phase begins (two
+ * phases may follow each other within one input chunk when pipelined). */
+unsigned sess_data_phase(const struct sess *s);
 /* sess_trusted - is the client in trusted_networks? */
 bool sess_trusted(const struct sess *s);
 

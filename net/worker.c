@@ -79,7 +79,7 @@ struct conn {
     struct spool_job *job;
     struct conn *prev, *next;   /* in the worker's timeout list */
     enum conn_list list;
-    uint64_t deadline;          /* monotonic seconds */
+    uint64_t deadline;          /* monotonic milliseconds */
     int fd;
     unsigned inflight;          /* operations that still reference this conn */
     bool recv_armed;
@@ -91,6 +91,7 @@ struct conn {
     bool ip_counted;            /* holds one session of its address in iplimit */
     bool greet_pending;         /* the greet-pause timer is armed */
     unsigned last_progress;     /* sess_progress() when the idle timer was reset */
+    unsigned data_phase;        /* sess_data_phase() when the data timer was set */
     struct sockaddr_in6 peer;   /* client address (IPv4 as mapped IPv6) */
     struct __kernel_timespec greet_ts;
     struct sb sending;
@@ -151,6 +152,7 @@ struct worker {
     bool draining;
     uint64_t drain_deadline;
     uint64_t now;               /* monotonic seconds, read once per batch */
+    uint64_t now_ms;            /* the same reading in milliseconds */
     struct worker_stats st;
 };
 
@@ -185,12 +187,13 @@ static struct io_uring_sqe *get_sqe(struct worker *w)
     return uring_get_sqe(&w->ring);
 }
 
-/* mono_seconds - coarse monotonic clock for timeouts. */
-static uint64_t mono_seconds(void)
+/* clock_read - coarse monotonic clock for timeouts, once per batch. */
+static void clock_read(struct worker *w)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec;
+    w->now = (uint64_t)ts.tv_sec;
+    w->now_ms = w->now * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- timeout lists -------------------------------------------------------- */
@@ -237,9 +240,11 @@ static void touch(struct conn *c)
 {
     const struct config *cfg = sess_snap(c->sess)->cfg;
     if (sess_phase(c->sess) == SESS_PHASE_DATA) {
-        if (c->list != LIST_DATA) {
+        unsigned d = sess_data_phase(c->sess);
+        if (c->list != LIST_DATA || c->data_phase != d) {
+            c->data_phase = d;
             list_remove(c);
-            list_append(c, LIST_DATA, c->w->now + cfg->timeout_data);
+            list_append(c, LIST_DATA, c->w->now_ms + cfg->timeout_data * 1000ull);
         }
         return;
     }
@@ -250,7 +255,7 @@ static void touch(struct conn *c)
         return;
     c->last_progress = p;
     list_remove(c);
-    list_append(c, LIST_CMD, c->w->now + cfg->timeout_command);
+    list_append(c, LIST_CMD, c->w->now_ms + cfg->timeout_command * 1000ull);
 }
 
 /* ---- snapshots ------------------------------------------------------------ */
@@ -884,7 +889,7 @@ static void drain_begin(struct worker *w)
 /* expire - time out connections at the head of a deadline-ordered list. */
 static void expire(struct worker *w, struct clist *l)
 {
-    while (l->head && l->head->deadline <= w->now) {
+    while (l->head && l->head->deadline <= w->now_ms) {
         struct conn *c = l->head;
         list_remove(c);
         sess_timeout(c->sess);
@@ -982,7 +987,7 @@ static void loop(struct worker *w)
         int r = io_uring_submit_and_wait(&w->ring, 1);
         if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
             die("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-r));
-        w->now = mono_seconds();
+        clock_read(w);
         struct io_uring_cqe *cqe;
         unsigned head, n = 0;
         io_uring_for_each_cqe(&w->ring, head, cqe) {
@@ -1032,7 +1037,7 @@ static void *worker_main(void *arg)
         accept_arm(&w->ls[i]);
     tick_arm(w);
     wake_arm(w);
-    w->now = mono_seconds();
+    clock_read(w);
     loop(w);
     io_uring_queue_exit(&w->ring);
     return NULL;

@@ -5,6 +5,7 @@ top are also used by the other test_core_*.py files."""
 import os
 import re
 import smtplib
+import socket
 import subprocess
 import unittest
 
@@ -66,6 +67,13 @@ def start(conf=None, case=None):
     if case is not None:
         case.addCleanup(srv.close)
     return srv
+
+
+def client_on(sock):
+    """A harness Client over an already connected socket (e.g. IPv6)."""
+    c = Client.__new__(Client)
+    c.sock, c.buf = sock, b""
+    return c
 
 
 def greet(c, ehlo=True, name="client.example"):
@@ -248,6 +256,58 @@ class TestDialogue(ServerCase):
         env = self.assert_stored(srv, qid, "", ["u@example.test"], b"Subject: bounce\r\n\r\nx\r\n")
         self.assertEqual(env["sender"], "")
 
+    def test_core_byte_at_a_time(self):
+        """Commands and data split into one-octet sends (CRLF, the dot and
+        the end of data cut everywhere) still make one exact message."""
+        srv = self.start()
+        c = self.client(srv)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        greet(c)
+        body = b"Subject: bytes\r\n\r\n.dot\r\n..\r\nend\r\n"
+        wire = (b"MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n"
+                + stuff(body))
+        for i in range(len(wire)):
+            c.send(wire[i:i + 1])
+        self.assertEqual(c.reply()[1], [sender_ok("a@b.example")])
+        self.assertEqual(c.reply()[1], [rcpt_ok("u@example.test")])
+        self.assertEqual(c.reply()[1], [DATA_GO])
+        qid = queue_id(c.reply()[1][-1])
+        self.assertIsNotNone(qid)
+        self.assert_stored(srv, qid, "a@b.example", ["u@example.test"], body)
+
+    def test_core_empty_message(self):
+        srv = self.start()
+        c = self.client(srv)
+        greet(c)
+        self.assertEqual(c.cmd("MAIL FROM:<a@b.example>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u@example.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        qid = queue_id(c.cmd(".")[1][-1])
+        self.assertIsNotNone(qid)
+        self.assert_stored(srv, qid, "a@b.example", ["u@example.test"], b"")
+
+    def test_core_ipv6_listener(self):
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+            port6 = probe.getsockname()[1]
+        srv = Server()
+        self.addCleanup(srv.close)
+        srv.conf["listen"] = "127.0.0.1:%d, [::1]:%d" % (srv.port, port6)
+        srv.write_conf()
+        srv.start()
+        sock = socket.create_connection(("::1", port6), timeout=10)
+        self.addCleanup(sock.close)
+        c = client_on(sock)
+        self.assertEqual(c.reply(), (220, [BANNER]))
+        self.assertEqual(c.cmd("EHLO client.example")[1][0],
+                         "250-mx.test Hello [::1], pleased to meet you")
+        qid = queue_id(send_one(c, "a@b.example", ["u@example.test"], b"Subject: 6\r\n\r\nx\r\n"))
+        self.assertIsNotNone(qid)
+        env = self.assert_stored(srv, qid, "a@b.example", ["u@example.test"],
+                                 b"Subject: 6\r\n\r\nx\r\n")
+        self.assertEqual(env["client"], "::1 %d" % sock.getsockname()[1])
+        self.assertIn(b"([::1])", split_received(env["message"])[0])
+
 
 class TestSwaks(ServerCase):
     """A real third-party client."""
@@ -417,7 +477,7 @@ class TestPipelining(ServerCase):
         self.assertEqual(c.cmd("RSET"), (250, [RSET_OK]))
 
     def test_core_pipelined_many_commands(self):
-        srv = self.start()
+        srv = self.start({"max_junk_commands": "100000000"})
         c = self.client(srv, timeout=20)
         greet(c)
         n = 5000

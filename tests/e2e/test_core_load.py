@@ -120,6 +120,25 @@ class TestSigterm(tc.ServerCase):
         self.assertLess(time.time() - t0, 10)
         self.assert_stored(srv, qid, "a@b.example", ["u@example.test"], body)
 
+    def test_core_sigterm_grace_expires(self):
+        """A transaction that does not finish within the grace period is cut
+        off with 421 4.3.2, and nothing of it is queued."""
+        srv = self.start()
+        c = self.client(srv)
+        tc.greet(c)
+        self.assertEqual(c.cmd("MAIL FROM:<a@b.example>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u@example.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(b"Subject: never ends\r\n\r\npart")
+        t0 = time.time()
+        srv.signal(signal.SIGTERM)
+        c.sock.settimeout(9)
+        self.assertEqual(c.reply(), (421, [SHUTDOWN]))
+        self.assertTrue(c.closed(3))
+        self.assertEqual(srv.proc.wait(10), 0)
+        self.assertLess(time.time() - t0, 10)
+        self.assertEqual(srv.queue_files(), [])
+
     def test_core_sigterm_no_clients(self):
         srv = self.start()
         t0 = time.time()
