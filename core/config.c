@@ -25,6 +25,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define CFG_LINE_MAX   4096   /* longest accepted line, newline excluded */
@@ -40,7 +42,8 @@
 _Static_assert(sizeof(enum cfg_internal_id) == sizeof(unsigned),
                "enum keys are stored as unsigned");
 
-enum cfg_type { T_HOST, T_PATH, T_TEXT, T_UINT, T_SIZE, T_ENUM, T_DOMAINS, T_LISTEN, T_CIDRS };
+enum cfg_type { T_HOST, T_PATH, T_TEXT, T_SOCKET, T_UINT, T_SIZE, T_ENUM, T_DOMAINS, T_LISTEN,
+                T_CIDRS, T_ZONES };
 
 /* One configuration key. min/max: value bounds for uint and size; for a path
  * min 1 means "required" (empty rejected); for a list, the least number of
@@ -60,11 +63,15 @@ struct cfg_key {
 };
 
 static bool system_hostname(char *buf, size_t len);
+static bool resolv_nameservers(char *buf, size_t len);
 static uint64_t online_cpus(void);
 
 static const char *const internal_id_names[] = { "session", "zero", NULL };
 static const char *const tls_version_names[] = { "1.2", "1.3", NULL };
 static const char *const yes_no_names[] = { "no", "yes", NULL };
+static const char *const dns_failure_names[] = { "pass", "tempfail", NULL };
+static const char *const virus_action_names[] = { "reject", "quarantine", NULL };
+static const char *const scanner_failure_names[] = { "tempfail", "accept", NULL };
 
 #define F(field) offsetof(struct config, field)
 #define N(field) offsetof(struct config, n##field)
@@ -134,6 +141,28 @@ static const struct cfg_key cfg_keys[] = {
       1000000, NULL, NULL, true, "connections per minute from one client address; 0 = no limit" },
     { "greet_pause_ms", T_UINT, F(greet_pause_ms), 0, "0", NULL, 0, 30000, NULL, NULL, true,
       "wait this long before the banner; a client talking first gets 554 5.5.0" },
+    { "surbl_zones", T_ZONES, F(surbl_zones), N(surbl_zones), "", NULL, 0, 0, NULL, NULL,
+      true, "SURBL/URIBL zones as zone:action (reject, quarantine or pass = log only)" },
+    { "surbl_max_lookups", T_UINT, F(surbl_max_lookups), 0, "20", NULL, 1, 1000, NULL, NULL,
+      true, "distinct domains looked up per message" },
+    { "dns_servers", T_LISTEN, F(dns_servers), N(dns_servers),
+      "the nameservers of /etc/resolv.conf", resolv_nameservers, 0, 0, NULL, NULL, true,
+      "DNS servers for SURBL lookups, addr:port" },
+    { "dns_timeout_ms", T_UINT, F(dns_timeout_ms), 0, "2000", NULL, 50, 60000, NULL, NULL,
+      true, "how long to wait for DNS answers of one message" },
+    { "dns_failure", T_ENUM, F(dns_failure), 0, "pass", NULL, 0, 0, dns_failure_names, NULL,
+      true, "DNS timeout or error: pass the message, or tempfail it (451)" },
+    { "clamd", T_SOCKET, F(clamd), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+      "clamd to scan messages with: unix:/path or tcp:addr:port; unset = no antivirus" },
+    { "clamd_timeout_ms", T_UINT, F(clamd_timeout_ms), 0, "10000", NULL, 100, 600000, NULL,
+      NULL, true, "how long one scan may take" },
+    { "clamd_max_size", T_SIZE, F(clamd_max_size), 0, "25M", NULL, CFG_KIB, 2 * CFG_GIB,
+      NULL, NULL, true, "larger messages are not scanned (and that is logged)" },
+    { "virus_action", T_ENUM, F(virus_action), 0, "reject", NULL, 0, 0, virus_action_names,
+      NULL, true, "what a virus found means: reject (554) or quarantine" },
+    { "scanner_failure", T_ENUM, F(scanner_failure), 0, "tempfail", NULL, 0, 0,
+      scanner_failure_names, NULL, true,
+      "clamd unreachable or timed out: tempfail (451) or accept" },
     { "user", T_TEXT, F(user), 0, NULL, NULL, 0, 0, NULL, NULL, false,
       "when started as root: drop to this user after binding the listeners" },
     { "group", T_TEXT, F(group), 0, NULL, NULL, 0, 0, NULL, NULL, false,
@@ -343,6 +372,27 @@ static void free_path(const struct cfg_key *k, struct config *c)
     char **p = field(k, c);
     free(*p);
     *p = NULL;
+}
+
+static bool listen_parse(const char *s, void *elem, char *why, size_t n);
+
+/* parse_socket - "unix:/absolute/path" or "tcp:addr:port" (addr IPv4 or
+ * [IPv6]); empty = unset. */
+static bool parse_socket(const struct cfg_key *k, const char *v, struct config *c,
+                         char *why, size_t n)
+{
+    if (strncmp(v, "unix:/", 6) == 0) {
+        if (strlen(v + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+            return bad(why, n, v, "is a socket path longer than %zu bytes",
+                       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    } else if (strncmp(v, "tcp:", 4) == 0) {
+        struct cfg_listen l;
+        if (!listen_parse(v + 4, &l, why, n))
+            return false;
+    } else if (*v) {
+        return bad(why, n, v, "is not unix:/path or tcp:addr:port");
+    }
+    return parse_path(k, v, c, why, n);
 }
 
 /* parse_number - decimal with an optional K/M/G suffix when sized; checks
@@ -568,12 +618,45 @@ static void cidr_format(const void *elem, struct sb *out)
     sb_printf(out, "%s/%u", host, net->prefix);
 }
 
+/* zone_parse - "zone:action" with action reject, quarantine or pass. */
+static bool zone_parse(const char *s, void *elem, char *why, size_t n)
+{
+    static const char *const actions[] = { "pass", "quarantine", "reject" };
+    struct cfg_zone *z = elem;
+    const char *colon = strrchr(s, ':');
+    size_t zlen = colon ? (size_t)(colon - s) : 0;
+    if (!colon || zlen == 0 || zlen > CFG_DOMAIN_MAX)
+        return bad(why, n, s, "is not zone:action (action reject, quarantine or pass)");
+    memcpy(z->zone, s, zlen);
+    z->zone[zlen] = 0;
+    if (!domain_check(z->zone, why, n))
+        return false;
+    for (char *p = z->zone; *p; p++)
+        *p = (char)mx_ascii_lower((unsigned char)*p);
+    for (unsigned i = 0; i < 3; i++)
+        if (strcmp(colon + 1, actions[i]) == 0) {
+            z->action = i;
+            return true;
+        }
+    return bad(why, n, s, "has an unknown action (use reject, quarantine or pass)");
+}
+
+/* zone_format - "zone:action". */
+static void zone_format(const void *elem, struct sb *out)
+{
+    static const char *const actions[] = { "pass", "quarantine", "reject" };
+    const struct cfg_zone *z = elem;
+    sb_printf(out, "%s:%s", z->zone, actions[z->action]);
+}
+
 static const struct cfg_item_ops domain_items = {
     sizeof(char *), domain_parse, domain_format, domain_release };
 static const struct cfg_item_ops listen_items = {
     sizeof(struct cfg_listen), listen_parse, listen_format, NULL };
 static const struct cfg_item_ops cidr_items = {
     sizeof(struct cfg_cidr), cidr_parse, cidr_format, NULL };
+static const struct cfg_item_ops zone_items = {
+    sizeof(struct cfg_zone), zone_parse, zone_format, NULL };
 
 /* ---- list types -------------------------------------------------------- */
 
@@ -581,7 +664,8 @@ static const struct cfg_item_ops cidr_items = {
 static const struct cfg_item_ops *list_items(const struct cfg_key *k)
 {
     return k->type == T_DOMAINS ? &domain_items
-         : k->type == T_LISTEN  ? &listen_items : &cidr_items;
+         : k->type == T_LISTEN  ? &listen_items
+         : k->type == T_ZONES   ? &zone_items : &cidr_items;
 }
 
 /* list_elem - address of item i of a list key. */
@@ -698,15 +782,45 @@ static const struct cfg_type_ops cfg_types[] = {
     [T_HOST]    = { "host name", parse_host, fmt_host, NULL },
     [T_PATH]    = { "path", parse_path, fmt_path, free_path },
     [T_TEXT]    = { "text", parse_path, fmt_path, free_path },
+    [T_SOCKET]  = { "socket", parse_socket, fmt_path, free_path },
     [T_UINT]    = { "integer", parse_uint, fmt_uint, NULL },
     [T_SIZE]    = { "size", parse_size, fmt_size, NULL },
     [T_ENUM]    = { "enum", parse_enum, fmt_enum, NULL },
     [T_DOMAINS] = { "list of domains", parse_list, fmt_list, free_list },
     [T_LISTEN]  = { "list of addr:port", parse_list, fmt_list, free_list },
     [T_CIDRS]   = { "list of CIDRs", parse_list, fmt_list, free_list },
+    [T_ZONES]   = { "list of zone:action", parse_list, fmt_list, free_list },
 };
 
 /* ---- defaults ---------------------------------------------------------- */
+
+/* resolv_nameservers - the default DNS servers: "nameserver" lines of
+ * /etc/resolv.conf as "addr:53" (none is fine: an empty list). */
+static bool resolv_nameservers(char *buf, size_t len)
+{
+    FILE *f = fopen("/etc/resolv.conf", "re");
+    size_t off = 0;
+    buf[0] = 0;
+    if (!f)
+        return true;
+    char line[512], addr[INET6_ADDRSTRLEN + 1];
+    while (fgets(line, sizeof line, f)) {
+        struct in6_addr a6;
+        struct in_addr a4;
+        if (sscanf(line, " nameserver %46s", addr) != 1)
+            continue;
+        bool v6 = inet_pton(AF_INET6, addr, &a6) == 1;
+        if (!v6 && inet_pton(AF_INET, addr, &a4) != 1)
+            continue;
+        int w = snprintf(buf + off, len - off, v6 ? "%s[%s]:53" : "%s%s:53", off ? ", " : "",
+                         addr);
+        if (w < 0 || (size_t)w >= len - off)
+            break;
+        off += (size_t)w;
+    }
+    fclose(f);
+    return true;
+}
 
 /* system_hostname - the default host name: gethostname(). */
 static bool system_hostname(char *buf, size_t len)
@@ -980,7 +1094,7 @@ void cfg_keys_markdown(FILE *out)
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         const struct cfg_key *k = &cfg_keys[i];
         bool text = !k->def_fn && k->def && *k->def;   /* a literal default */
-        const char *def = text ? k->def : k->def_fn ? "system host name"
+        const char *def = text ? k->def : k->def_fn ? (k->def ? k->def : "system host name")
                         : k->type == T_PATH || k->type == T_TEXT ? "unset" : "empty";
         sb_reset(&b);
         key_bounds(k, &b);

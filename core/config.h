@@ -29,6 +29,16 @@ struct cfg_cidr {
 
 enum cfg_internal_id { CFG_ID_SESSION = 0, CFG_ID_ZERO };
 
+/* A SURBL/URIBL zone and what a listing in it means (ordered by strength). */
+enum cfg_zone_action { CFG_ZONE_PASS = 0, CFG_ZONE_QUARANTINE, CFG_ZONE_REJECT };
+struct cfg_zone {
+    char zone[254];             /* lower-cased */
+    unsigned action;            /* enum cfg_zone_action */
+};
+enum cfg_dns_failure { CFG_DNS_PASS = 0, CFG_DNS_TEMPFAIL };
+enum cfg_virus_action { CFG_VIRUS_REJECT = 0, CFG_VIRUS_QUARANTINE };
+enum cfg_scanner_failure { CFG_SCAN_TEMPFAIL = 0, CFG_SCAN_ACCEPT };
+
 /* The snapshot. Strings are owned by the struct; lists are arrays + counts. */
 struct config {
     char *path;                 /* file it was loaded from ("" for defaults) */
@@ -69,6 +79,18 @@ struct config {
     char *user;                 /* NULL = do not change user */
     char *group;
     unsigned max_junk_commands;
+    struct cfg_zone *surbl_zones;
+    size_t nsurbl_zones;
+    unsigned surbl_max_lookups;
+    struct cfg_listen *dns_servers;   /* resolved addresses (port set) */
+    size_t ndns_servers;
+    unsigned dns_timeout_ms;
+    unsigned dns_failure;       /* enum cfg_dns_failure */
+    char *clamd;                /* "unix:/path" or "tcp:addr:port"; NULL = no antivirus */
+    unsigned clamd_timeout_ms;
+    uint64_t clamd_max_size;
+    unsigned virus_action;      /* enum cfg_virus_action */
+    unsigned scanner_failure;   /* enum cfg_scanner_failure */
 };
 
 /* cfg_load - read path into a new snapshot. Every key not in the file gets

@@ -5,7 +5,7 @@
 set -eu
 want=${1:-build}
 
-pkgs="gcc g++ make pkg-config liburing-dev libjemalloc-dev zlib1g-dev libcrypt-dev libpsl-dev"
+pkgs="gcc g++ make pkg-config liburing-dev libjemalloc-dev zlib1g-dev libcrypt-dev libpsl-dev publicsuffix"
 pkgs="$pkgs android-libboringssl-dev"
 case "$want" in
 test|bench)

@@ -31,6 +31,9 @@ endef
 $(eval $(call fuzz_target,smtp_parse,core/smtp_parse.c core/util.c))
 $(eval $(call fuzz_target,smtp_data,core/smtp_data.c core/util.c))
 $(eval $(call fuzz_target,config,core/config.c core/util.c))
+$(eval $(call fuzz_target,uri,core/uri.c))
+$(eval $(call fuzz_target,dnsmsg,core/dnsmsg.c))
+$(eval $(call fuzz_target,clamd,core/clamd.c))
 $(eval $(call fuzz_target,dir,core/dir.c core/util.c))
 $(eval $(call fuzz_target,session,core/session.c core/smtp_parse.c core/smtp_data.c \
     core/config.c core/dir.c core/snap.c core/reply.c core/util.c $(wildcard log/*.c)))

@@ -134,7 +134,9 @@ static void test_config_default_hostname_is_system_name(void **state)
 static void test_config_dump_defaults(void **state)
 {
     (void)state;
-    struct config *c = load_ok("hostname = mx.example.org\nworkers = 3\n");
+    /* dns_servers is given: its default comes from this machine's resolv.conf */
+    struct config *c = load_ok("hostname = mx.example.org\nworkers = 3\n"
+                               "dns_servers = 192.0.2.53:53\n");
     char *d = dump_str(c);
     assert_string_equal(d,
         "hostname = mx.example.org\n"
@@ -167,10 +169,49 @@ static void test_config_dump_defaults(void **state)
         "max_sessions_per_ip = 20\n"
         "max_connect_rate_per_ip = 0\n"
         "greet_pause_ms = 0\n"
+        "surbl_zones =\n"
+        "surbl_max_lookups = 20\n"
+        "dns_servers = 192.0.2.53:53\n"
+        "dns_timeout_ms = 2000\n"
+        "dns_failure = pass\n"
+        "clamd =\n"
+        "clamd_timeout_ms = 10000\n"
+        "clamd_max_size = 25M\n"
+        "virus_action = reject\n"
+        "scanner_failure = tempfail\n"
         "user =\n"
         "group =\n");
     free(d);
     cfg_free(c);
+}
+
+static void test_config_filter_keys(void **state)
+{
+    (void)state;
+    struct config *c = load_ok("surbl_zones = multi.surbl.test:reject, Uribl.Test:quarantine,"
+                               " x.test:pass\nclamd = tcp:127.0.0.1:3310\n"
+                               "dns_servers = 127.0.0.1:5353, [::1]:53\n");
+    assert_int_equal(c->nsurbl_zones, 3);
+    assert_string_equal(c->surbl_zones[1].zone, "uribl.test");
+    assert_int_equal(c->surbl_zones[0].action, CFG_ZONE_REJECT);
+    assert_int_equal(c->surbl_zones[1].action, CFG_ZONE_QUARANTINE);
+    assert_int_equal(c->surbl_zones[2].action, CFG_ZONE_PASS);
+    assert_string_equal(c->clamd, "tcp:127.0.0.1:3310");
+    assert_int_equal(c->ndns_servers, 2);
+    cfg_free(c);
+    c = load_ok("clamd = unix:/run/clamav/clamd.ctl\n");
+    assert_string_equal(c->clamd, "unix:/run/clamav/clamd.ctl");
+    cfg_free(c);
+    char why[256];
+    static const char *bad[] = {"surbl_zones = multi.surbl.test\n",
+                                "surbl_zones = multi.surbl.test:drop\n",
+                                "clamd = 127.0.0.1:3310\n", "clamd = tcp:localhost\n",
+                                "dns_failure = maybe\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct config *b = cfg_load_string("f.conf", bad[i], strlen(bad[i]), why, sizeof(why));
+        assert_null(b);
+        assert_non_null(strstr(why, "f.conf:1: "));
+    }
 }
 
 static void test_config_dump_round_trips(void **state)
@@ -835,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_config_default_hostname_is_system_name),
         cmocka_unit_test(test_config_dump_defaults),
         cmocka_unit_test(test_config_dump_round_trips),
+        cmocka_unit_test(test_config_filter_keys),
         cmocka_unit_test(test_config_uint_bounds),
         cmocka_unit_test(test_config_uint_values_stored),
         cmocka_unit_test(test_config_uint_rejects_junk),
