@@ -93,15 +93,26 @@ unit: $(UNIT_BINS)
 
 # The whole suite: normal build, TSan ring stress, ASan+UBSan build; one summary.
 test: deps-test
-	$(Q)$(MAKE) --no-print-directory all unit
+	$(Q)$(MAKE) --no-print-directory all unit mxbench bench-micro
 	$(Q)$(MAKE) --no-print-directory SANITIZE=thread unit
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit
 	$(Q)PYTHON=$(PYTHON) $(PYTHON) scripts/run-tests.py
 
+# Benchmarks: the micro suite, then the side-by-side comparison with Postfix.
+bench-build: bench-micro mxbench $(BUILD)/mxringd
+
+bench: deps-bench
+	$(Q)$(MAKE) --no-print-directory bench-build
+	$(BUILD)/bench_micro $(BENCH_ARGS)
+	scripts/compare.sh
+
+deps-bench:
+	$(Q)scripts/deps.sh bench
+
 clean:
 	rm -rf build build-*
 
-.PHONY: all deps deps-test run unit test clean
+.PHONY: all deps deps-test deps-bench run unit test bench bench-build clean
 
 # Fragments owned by their folders (fuzzing, benchmarks).
 -include tests/fuzz/fuzz.mk
