@@ -74,7 +74,7 @@ $(BUILD)/mxringd: $(BUILD)/net/main.o $(LIB)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) -lcmocka $(LIBS) $(SSL_LIB)
+	$(Q)$(CC) $(CFLAGS) $(if $(findstring tls,$<),$(SSL_INC)) -o $@ $< $(LIB) -lcmocka $(LIBS) $(SSL_LIB)
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/net/main.d $(UNIT_BINS:=.d)
 

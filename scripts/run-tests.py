@@ -79,6 +79,7 @@ def main():
     cmocka("build")
     cmocka("build-address-undefined")
     cmocka("build-thread", "test_rlog*")
+    cmocka("build-thread", "test_authpool")
     if os.path.exists("tests/fuzz/fuzz.mk") and os.environ.get("SKIP_FUZZ") is None:
         rc, out = run("fuzz smoke", ["make", "--no-print-directory", "fuzz-smoke"], timeout=900)
         runs = len(re.findall(r"^Done \d+ runs", out, re.M))

@@ -1,0 +1,403 @@
+/* tls.c - the BoringSSL wrapper behind tls.h: certificate contexts and
+ * server connections whose only transport is a pair of in-memory buffers
+ * (a tiny custom BIO over struct sb), so idle connections hold no buffer.
+ * The only file of the server that includes BoringSSL headers. Contexts are
+ * shared by all threads; a connection belongs to one thread at a time. */
+#include "tls.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "util.h"
+
+#ifndef OPENSSL_IS_BORINGSSL
+#error "net/tls.c must be compiled against BoringSSL (-I/usr/include/android)"
+#endif
+
+#define TLS_ERR_MAX 160          /* one tls_error() line, bytes */
+#define TLS_IO_MAX  (1 << 30)    /* largest single SSL_read/SSL_write */
+
+struct tls_ctx {
+    SSL_CTX *ssl_ctx;            /* refcounted by BoringSSL: each SSL holds one */
+};
+
+struct tls_conn {
+    SSL *ssl;
+    struct sb in;                /* ciphertext received, not yet consumed */
+    size_t in_off;               /* consumed prefix of in */
+    struct sb out;               /* ciphertext to send */
+    char *err;                   /* last failure, allocated only on failure */
+};
+
+static BIO_METHOD *tls_bio_method;
+static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+/* tls_bio_write - BIO write: append ciphertext to the connection's output. */
+static int tls_bio_write(BIO *b, const char *p, int n)
+{
+    struct tls_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (n <= 0)
+        return 0;
+    return sb_append(&c->out, p, (size_t)n) ? n : -1;
+}
+
+/* tls_bio_read - BIO read: hand out fed ciphertext, "retry" when empty. */
+static int tls_bio_read(BIO *b, char *p, int n)
+{
+    struct tls_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    size_t avail = c->in.len - c->in_off;
+    if (n <= 0)
+        return 0;
+    if (avail == 0) {
+        BIO_set_retry_read(b);
+        return -1;
+    }
+    size_t take = avail < (size_t)n ? avail : (size_t)n;
+    memcpy(p, c->in.data + c->in_off, take);
+    c->in_off += take;
+    return (int)take;
+}
+
+/* tls_bio_ctrl - BIO control: flush is a no-op, pending sizes are known. */
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num, (void)ptr;
+    struct tls_conn *c = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_PENDING:
+        return (long)(c->in.len - c->in_off);
+    case BIO_CTRL_WPENDING:
+        return (long)c->out.len;
+    default:
+        return 0;
+    }
+}
+
+/* tls_bio_init - create the shared BIO method once per process. */
+static void tls_bio_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "mxring-sb");
+    if (m && BIO_meth_set_write(m, tls_bio_write) && BIO_meth_set_read(m, tls_bio_read) &&
+        BIO_meth_set_ctrl(m, tls_bio_ctrl))
+        tls_bio_method = m;
+    else
+        BIO_meth_free(m);
+}
+
+/* tls_reason - BoringSSL's reason for the oldest queued error (the root
+ * cause), or fallback; clears the thread's error queue. */
+static const char *tls_reason(const char *fallback)
+{
+    uint32_t e = ERR_get_error();
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    ERR_clear_error();
+    return r ? r : fallback;
+}
+
+/* tls_no_passphrase - PEM password callback: encrypted keys are refused
+ * rather than prompting on the terminal. */
+static int tls_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return 0;
+}
+
+/* tls_ctx_keys - load the chain and key into sc; false with err set. */
+static bool tls_ctx_keys(SSL_CTX *sc, const char *cert, const char *key,
+                         char *err, size_t errlen)
+{
+    if (access(cert, R_OK) != 0) {
+        snprintf(err, errlen, "tls_cert %s: %s", cert, strerror(errno));
+        return false;
+    }
+    if (access(key, R_OK) != 0) {
+        snprintf(err, errlen, "tls_key %s: %s", key, strerror(errno));
+        return false;
+    }
+    if (!SSL_CTX_use_certificate_chain_file(sc, cert)) {
+        snprintf(err, errlen, "tls_cert %s: cannot read a PEM certificate chain (%s)",
+                 cert, tls_reason("unknown error"));
+        return false;
+    }
+    if (!SSL_CTX_use_PrivateKey_file(sc, key, SSL_FILETYPE_PEM)) {
+        uint32_t e = ERR_peek_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+            ERR_clear_error();
+            snprintf(err, errlen, "tls_key %s: private key does not match the certificate in %s",
+                     key, cert);
+        } else {
+            snprintf(err, errlen, "tls_key %s: cannot read a PEM private key (%s)", key,
+                     tls_reason("unknown error"));
+        }
+        return false;
+    }
+    if (!SSL_CTX_check_private_key(sc)) {
+        ERR_clear_error();
+        snprintf(err, errlen, "tls_key %s: private key does not match the certificate in %s",
+                 key, cert);
+        return false;
+    }
+    return true;
+}
+
+/* tls_ctx_load - load and check a certificate chain and key into a new context. */
+struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
+                             int min_version, char *err, size_t errlen)
+{
+    if (min_version != TLS_VERSION_1_2 && min_version != TLS_VERSION_1_3) {
+        snprintf(err, errlen, "tls_min_version: must be TLS 1.2 or TLS 1.3");
+        return NULL;
+    }
+    pthread_once(&tls_bio_once, tls_bio_init);
+    struct tls_ctx *t = calloc(1, sizeof(*t));
+    SSL_CTX *sc = t && tls_bio_method ? SSL_CTX_new(TLS_method()) : NULL;
+    if (!sc) {
+        free(t);
+        ERR_clear_error();
+        snprintf(err, errlen, "tls: out of memory creating a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_default_passwd_cb(sc, tls_no_passphrase);
+    /* Resumption by session ticket only: no server-side session cache. */
+    SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
+    if (!SSL_CTX_set_min_proto_version(sc, (uint16_t)min_version) ||
+        !SSL_CTX_set_max_proto_version(sc, TLS_VERSION_1_3)) {
+        snprintf(err, errlen, "tls_min_version: not supported (%s)", tls_reason("unknown"));
+    } else if (tls_ctx_keys(sc, cert_pem, key_pem, err, errlen)) {
+        t->ssl_ctx = sc;
+        return t;
+    }
+    SSL_CTX_free(sc);
+    free(t);
+    return NULL;
+}
+
+/* tls_ctx_free - drop the loader's reference to the context. */
+void tls_ctx_free(struct tls_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    SSL_CTX_free(ctx->ssl_ctx);  /* connections still hold their references */
+    free(ctx);
+}
+
+/* tls_conn_new - a server connection over empty in-memory buffers. */
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx)
+{
+    struct tls_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->ssl = SSL_new(ctx->ssl_ctx);  /* takes its own SSL_CTX reference */
+    BIO *b = c->ssl ? BIO_new(tls_bio_method) : NULL;
+    if (!b) {
+        SSL_free(c->ssl);
+        free(c);
+        ERR_clear_error();
+        return NULL;
+    }
+    BIO_set_data(b, c);
+    BIO_set_init(b, 1);
+    SSL_set_bio(c->ssl, b, b);       /* one reference, used both ways */
+    SSL_set_accept_state(c->ssl);
+    return c;
+}
+
+/* tls_sb_wipe - zero and free a buffer. */
+static void tls_sb_wipe(struct sb *b)
+{
+    if (b->data)
+        explicit_bzero(b->data, b->cap);
+    sb_free(b);
+}
+
+/* tls_conn_free - free a connection, wiping its buffers. */
+void tls_conn_free(struct tls_conn *c)
+{
+    if (!c)
+        return;
+    SSL_free(c->ssl);
+    tls_sb_wipe(&c->in);
+    tls_sb_wipe(&c->out);
+    free(c->err);
+    free(c);
+}
+
+/* tls_feed - append received ciphertext. */
+int tls_feed(struct tls_conn *c, const void *cipher, size_t len)
+{
+    if (c->in_off && c->in_off == c->in.len) {
+        c->in.len = 0;               /* all consumed: reuse from the start */
+        c->in_off = 0;
+    }
+    return sb_append(&c->in, cipher, len) ? 0 : -1;
+}
+
+/* tls_in_trim - after an SSL call: drop consumed input, free it when empty
+ * (idle connections hold no input buffer). */
+static void tls_in_trim(struct tls_conn *c)
+{
+    if (c->in_off == c->in.len) {
+        sb_free(&c->in);
+        c->in_off = 0;
+    } else if (c->in_off > c->in.len / 2) {
+        sb_consume(&c->in, c->in_off);
+        c->in_off = 0;
+    }
+}
+
+/* tls_set_error - record "<what>: <reason>" for tls_error(). */
+static void tls_set_error(struct tls_conn *c, const char *what, const char *reason)
+{
+    if (!c->err)
+        c->err = malloc(TLS_ERR_MAX);
+    if (c->err)
+        snprintf(c->err, TLS_ERR_MAX, "%s: %s", what, reason);
+}
+
+/* tls_fail - classify a failed SSL call's result r and record why. */
+static void tls_fail(struct tls_conn *c, const char *what, int r)
+{
+    int e = SSL_get_error(c->ssl, r);
+    const char *fallback = e == SSL_ERROR_SYSCALL ? "transport error" : "protocol error";
+    if (e == SSL_ERROR_ZERO_RETURN)
+        fallback = "peer closed the TLS session";
+    tls_set_error(c, what, tls_reason(fallback));
+}
+
+/* tls_handshake - advance the handshake: 1 done, 0 more input, -1 failed. */
+int tls_handshake(struct tls_conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    int rc = 1;
+    if (r != 1) {
+        if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ) {
+            rc = 0;
+        } else {
+            tls_fail(c, "handshake failed", r);
+            rc = -1;
+        }
+    }
+    tls_in_trim(c);
+    return rc;
+}
+
+/* tls_read - decrypt application data, or say why there is none. */
+ssize_t tls_read(struct tls_conn *c, void *plain, size_t cap)
+{
+    ERR_clear_error();
+    int r = SSL_read(c->ssl, plain, cap > TLS_IO_MAX ? TLS_IO_MAX : (int)cap);
+    ssize_t rc = r;
+    if (r <= 0) {
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ) {
+            rc = TLS_READ_AGAIN;
+        } else if (e == SSL_ERROR_ZERO_RETURN) {
+            ERR_clear_error();
+            rc = TLS_READ_CLOSED;
+        } else {
+            tls_fail(c, "read failed", r);
+            rc = TLS_READ_ERROR;
+        }
+    }
+    tls_in_trim(c);
+    return rc;
+}
+
+/* tls_write - encrypt all of plain into the output buffer. */
+int tls_write(struct tls_conn *c, const void *plain, size_t len)
+{
+    const unsigned char *p = plain;
+    if (!SSL_is_init_finished(c->ssl)) {
+        tls_set_error(c, "write failed", "handshake not complete");
+        return -1;
+    }
+    while (len > 0) {
+        int n = len > TLS_IO_MAX ? TLS_IO_MAX : (int)len;
+        ERR_clear_error();
+        int r = SSL_write(c->ssl, p, n);
+        if (r != n) {
+            tls_fail(c, "write failed", r);
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* tls_close_notify - queue a close_notify alert. */
+int tls_close_notify(struct tls_conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_shutdown(c->ssl);
+    if (r < 0) {
+        tls_fail(c, "shutdown failed", r);
+        return -1;
+    }
+    return 0;
+}
+
+/* tls_pending_out - ciphertext bytes waiting to be sent. */
+size_t tls_pending_out(const struct tls_conn *c)
+{
+    return c->out.len;
+}
+
+/* tls_take_out - move the pending ciphertext into out. */
+size_t tls_take_out(struct tls_conn *c, struct sb *out)
+{
+    size_t n = c->out.len;
+    if (n == 0)
+        return 0;
+    if (out->len == 0) {
+        struct sb old = *out;        /* swap storage: no copy */
+        *out = c->out;
+        c->out = old;
+        sb_free(&c->out);
+        return n;
+    }
+    if (!sb_append(out, c->out.data, n))
+        return 0;
+    sb_free(&c->out);
+    return n;
+}
+
+/* tls_done - has the handshake completed?. */
+bool tls_done(const struct tls_conn *c)
+{
+    return SSL_is_init_finished(c->ssl) == 1;
+}
+
+/* tls_error - the last failure as one line. */
+const char *tls_error(const struct tls_conn *c)
+{
+    return c->err ? c->err : "";
+}
+
+/* tls_version - negotiated protocol version name. */
+const char *tls_version(const struct tls_conn *c)
+{
+    return tls_done(c) ? SSL_get_version(c->ssl) : "";
+}
+
+/* tls_cipher - negotiated cipher suite name. */
+const char *tls_cipher(const struct tls_conn *c)
+{
+    const SSL_CIPHER *ci = tls_done(c) ? SSL_get_current_cipher(c->ssl) : NULL;
+    return ci ? SSL_CIPHER_get_name(ci) : "";
+}
