@@ -51,6 +51,20 @@ enum reply_id {
     R_CLOSE_PER_IP,      /* 421 4.7.0 max_sessions_per_ip */
     R_CLOSE_RATE,        /* 421 4.7.0 max_connect_rate_per_ip */
     R_CLOSE_PREGREET,    /* 554 5.5.0 client talked before the banner */
+    R_CLOSE_AUTH,        /* 421 4.7.0 too many AUTH failures */
+    R_TLS_GO,            /* 220 2.0.0 Ready to start TLS */
+    R_ERR_TLS_ACTIVE,
+    R_ERR_NOT_IMPL,
+    R_AUTH_CHALLENGE,    /* 334 <base64 or empty> */
+    R_AUTH_OK,
+    R_ERR_AUTH_FAILED,
+    R_ERR_AUTH_NEEDS_TLS,
+    R_ERR_AUTH_REQUIRED,
+    R_ERR_AUTH_ALREADY,
+    R_ERR_AUTH_MECH,
+    R_ERR_AUTH_ABORTED,
+    R_ERR_AUTH_DECODE,
+    R_ERR_AUTH_BUSY,
     R_COUNT
 };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "dir.h"
 #include "reply.h"
@@ -35,6 +36,11 @@ enum sess_state {
 /* Replies the client has not read yet: past this, input is held (and the
  * I/O layer stops receiving) until the replies are sent. */
 #define SESS_OUT_MAX (64 * 1024)
+/* RFC 4954 4: AUTH lines may be longer than other commands. */
+#define SESS_AUTH_LINE_MAX 12288
+
+/* Where an AUTH dialogue stands. */
+enum auth_step { AUTH_IDLE = 0, AUTH_WAIT_PLAIN, AUTH_WAIT_USER, AUTH_WAIT_PASS };
 
 /* Command flags (the Postfix-style flags column). */
 enum cmd_flag {
@@ -77,6 +83,13 @@ struct sess {
     char client_ip[INET6_ADDRSTRLEN];
     char *helo;
     char *auth_user;        /* set by SMTP AUTH (relay hook) */
+    unsigned mode;          /* enum sess_mode_flag */
+    bool tls_active;
+    enum auth_step auth_step;
+    enum auth_mech auth_mech;
+    unsigned auth_failures;
+    size_t auth_ulen, auth_plen;
+    unsigned char auth_buf[AUTH_DECODED_MAX + AUTH_USER_MAX]; /* user then password */
     struct sess_txn *txn;
     struct sb in;           /* partial line / input held back */
     struct sb out;          /* replies not yet taken by the I/O layer */
@@ -102,6 +115,8 @@ static const char *const close_reason_text[] = {
     [SESS_BY_RATE] = "per-client connection rate",
     [SESS_BY_PREGREET] = "talked before the greeting",
     [SESS_BY_JUNK] = "junk command limit",
+    [SESS_BY_TLS] = "TLS failure",
+    [SESS_BY_AUTH] = "authentication failures",
 };
 
 /* ---- logging ---------------------------------------------------------- */
@@ -139,23 +154,15 @@ static void log_check(struct sess *s, const char *fmt, ...)
 
 /* log_command - a command line as received, secrets masked: the payload of
  * AUTH (initial response) never reaches the log. */
-static void log_command(struct sess *s, enum smtp_verb verb, const char *line,
-                        size_t len, size_t arg_off)
+static void log_command(struct sess *s, enum smtp_verb verb, const char *line, size_t len)
 {
     if (!log_on(s))
         return;
     if (verb == SMTP_VERB_AUTH) {
-        /* keep "AUTH <mechanism>", mask anything after it */
-        size_t end = arg_off;
-        while (end < len && line[end] != ' ')
-            end++;
-        if (end < len) {
-            char masked[SMTP_LINE_MAX + 8];
-            memcpy(masked, line, end);
-            memcpy(masked + end, " ****", 5);
-            log_text(s, masked, end + 5);
-            return;
-        }
+        char masked[AUTH_MASK_MAX];
+        size_t n = auth_mask_line(line, len, masked, sizeof(masked));
+        log_text(s, masked, n);
+        return;
     }
     log_text(s, line, len);
 }
@@ -301,6 +308,14 @@ static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a
 
 /* ---- command handlers ------------------------------------------------- */
 
+/* auth_offered - AUTH is offered when there are users, inside TLS unless
+ * auth_require_tls = no. */
+static bool auth_offered(const struct sess *s)
+{
+    const struct config *c = s->snap->cfg;
+    return c->users_file && (s->tls_active || !c->auth_require_tls);
+}
+
 /* helo_check - HELO/EHLO need a syntactically valid domain. */
 static int helo_check(struct sess *s, const char *arg, size_t len)
 {
@@ -349,6 +364,10 @@ static void ehlo_proceed(struct sess *s, const char *arg, size_t len)
     reply_raw(s, size_line);
     reply_raw(s, "250-8BITMIME");
     reply_raw(s, "250-SMTPUTF8");
+    if ((s->mode & SESS_MODE_STARTTLS) && !s->tls_active)
+        reply_raw(s, "250-STARTTLS");
+    if (auth_offered(s))
+        reply_raw(s, "250-AUTH PLAIN LOGIN");
     reply_raw(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -370,6 +389,11 @@ static void parse_error(struct sess *s, enum smtp_perr e, bool rcpt)
 
 static int mail_check(struct sess *s, const char *arg, size_t len)
 {
+    if ((s->mode & SESS_MODE_SUBMISSION) && !s->auth_user) {
+        log_check(s, "MAIL refused: submission port and not authenticated");
+        reply_error(s, R_ERR_AUTH_REQUIRED);
+        return 0;
+    }
     struct smtp_addr a;
     struct smtp_params p;
     enum smtp_perr e = smtp_parse_mail(arg, len, &a, &p);
@@ -509,6 +533,163 @@ static void vrfy_proceed(struct sess *s, const char *arg, size_t len)
 
 static void help_proceed(struct sess *s, const char *arg, size_t len);
 
+static int starttls_check(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    if (s->tls_active) {
+        reply_error(s, R_ERR_TLS_ACTIVE);
+        return 0;
+    }
+    if (!(s->mode & SESS_MODE_STARTTLS)) {
+        reply_error(s, R_ERR_NOT_IMPL);
+        return 0;
+    }
+    return 1;
+}
+
+static void starttls_proceed(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    reply(s, R_TLS_GO);
+    s->action = SESS_STARTTLS; /* input after this line is never processed */
+}
+
+/* auth_fail - one failed attempt; past auth_max_failures the session ends. */
+static void auth_fail(struct sess *s, enum reply_id id, const char *why)
+{
+    explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+    s->auth_step = AUTH_IDLE;
+    s->auth_failures++;
+    log_check(s, "AUTH failed (%u of %u): %s", s->auth_failures,
+              s->snap->cfg->auth_max_failures, why);
+    reply(s, id);
+    if (s->auth_failures >= s->snap->cfg->auth_max_failures)
+        close_with(s, R_CLOSE_AUTH, SESS_BY_AUTH);
+}
+
+/* auth_have_plain - decode a PLAIN response; on success hand it to the
+ * verifier (action SESS_AUTH). */
+static void auth_have_plain(struct sess *s, const char *resp, size_t len)
+{
+    struct auth_creds cr;
+    enum auth_rc rc = auth_plain_decode(resp, len, s->auth_buf, AUTH_DECODED_MAX, &cr);
+    if (rc == AUTH_ERR_CANCEL) {
+        s->auth_step = AUTH_IDLE;
+        log_check(s, "AUTH cancelled by the client");
+        reply(s, R_ERR_AUTH_ABORTED);
+        return;
+    }
+    if (rc != AUTH_OK) {
+        auth_fail(s, rc == AUTH_ERR_BASE64 ? R_ERR_AUTH_DECODE : R_ERR_AUTH_FAILED,
+                  auth_rc_text(rc));
+        return;
+    }
+    /* keep user then password contiguous at the start of auth_buf */
+    unsigned char tmp[AUTH_DECODED_MAX];
+    memcpy(tmp, cr.user, cr.user_len);
+    memcpy(tmp + cr.user_len, cr.pass, cr.pass_len);
+    s->auth_ulen = cr.user_len;
+    s->auth_plen = cr.pass_len;
+    memcpy(s->auth_buf, tmp, cr.user_len + cr.pass_len);
+    explicit_bzero(tmp, sizeof(tmp));
+    s->auth_step = AUTH_IDLE;
+    s->action = SESS_AUTH;
+}
+
+/* auth_continue - one response line of an AUTH dialogue (never logged). */
+static void auth_continue(struct sess *s, const char *line, size_t len)
+{
+    char masked[8];
+    size_t n = auth_mask_response(line, len, masked, sizeof(masked));
+    log_text(s, masked, n);
+    if (s->auth_step == AUTH_WAIT_PLAIN) {
+        auth_have_plain(s, line, len);
+        return;
+    }
+    if (auth_is_cancel(line, len)) {
+        explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+        s->auth_step = AUTH_IDLE;
+        log_check(s, "AUTH cancelled by the client");
+        reply(s, R_ERR_AUTH_ABORTED);
+        return;
+    }
+    size_t got = 0;
+    enum auth_rc rc;
+    if (s->auth_step == AUTH_WAIT_USER) {
+        rc = auth_login_user(line, len, s->auth_buf, AUTH_USER_MAX, &got);
+        if (rc == AUTH_OK) {
+            s->auth_ulen = got;
+            s->auth_step = AUTH_WAIT_PASS;
+            reply(s, R_AUTH_CHALLENGE, AUTH_LOGIN_PROMPT_PASS);
+            return;
+        }
+    } else {
+        rc = auth_login_pass(line, len, s->auth_buf + s->auth_ulen, AUTH_PASS_MAX, &got);
+        if (rc == AUTH_OK) {
+            s->auth_plen = got;
+            s->auth_step = AUTH_IDLE;
+            s->action = SESS_AUTH;
+            return;
+        }
+    }
+    auth_fail(s, rc == AUTH_ERR_BASE64 ? R_ERR_AUTH_DECODE : R_ERR_AUTH_FAILED, auth_rc_text(rc));
+}
+
+static int auth_check(struct sess *s, const char *arg, size_t len)
+{
+    struct auth_cmd cmd;
+    if (!s->esmtp) {
+        reply_error(s, R_ERR_NEED_HELO);
+        return 0;
+    }
+    if (s->auth_user) {
+        reply_error(s, R_ERR_AUTH_ALREADY);
+        return 0;
+    }
+    if (!s->snap->cfg->users_file) {
+        reply_error(s, R_ERR_NOT_IMPL);
+        return 0;
+    }
+    if (!s->tls_active && s->snap->cfg->auth_require_tls) {
+        log_check(s, "AUTH refused: not inside TLS (auth_require_tls = yes)");
+        reply_error(s, R_ERR_AUTH_NEEDS_TLS);
+        return 0;
+    }
+    if (!auth_cmd_parse(arg, len, &cmd)) {
+        reply_error(s, R_ERR_SYNTAX);
+        return 0;
+    }
+    if (cmd.mech == AUTH_MECH_UNKNOWN) {
+        reply_error(s, R_ERR_AUTH_MECH);
+        return 0;
+    }
+    return 1;
+}
+
+static void auth_proceed(struct sess *s, const char *arg, size_t len)
+{
+    struct auth_cmd cmd;
+    auth_cmd_parse(arg, len, &cmd);
+    s->auth_mech = cmd.mech;
+    if (cmd.mech == AUTH_MECH_PLAIN) {
+        if (cmd.initial) {
+            auth_have_plain(s, cmd.initial, cmd.initial_len);
+            return;
+        }
+        s->auth_step = AUTH_WAIT_PLAIN;
+        reply(s, R_AUTH_CHALLENGE, "");
+        return;
+    }
+    s->auth_step = AUTH_WAIT_USER;
+    if (cmd.initial) {
+        auth_continue(s, cmd.initial, cmd.initial_len);
+        return;
+    }
+    reply(s, R_AUTH_CHALLENGE, AUTH_LOGIN_PROMPT_USER);
+}
+
 #define ALL_OPEN (STB(ST_INIT) | STB(ST_HELO) | STB(ST_MAIL) | STB(ST_RCPT))
 
 /* The command table: dispatch goes only through here. */
@@ -523,6 +704,9 @@ static const struct smtp_cmd cmd_table[] = {
     {SMTP_VERB_QUIT, ALL_OPEN, CMD_NOARGS | CMD_PRE_TLS, NULL, quit_proceed},
     {SMTP_VERB_VRFY, ALL_OPEN, CMD_JUNK, vrfy_check, vrfy_proceed},
     {SMTP_VERB_HELP, ALL_OPEN, CMD_PRE_TLS | CMD_JUNK, NULL, help_proceed},
+    {SMTP_VERB_STARTTLS, STB(ST_INIT) | STB(ST_HELO), CMD_NOARGS | CMD_PRE_TLS, starttls_check,
+     starttls_proceed},
+    {SMTP_VERB_AUTH, STB(ST_HELO), 0, auth_check, auth_proceed},
 };
 
 static void help_proceed(struct sess *s, const char *arg, size_t len)
@@ -570,7 +754,7 @@ static void dispatch(struct sess *s, const char *line, size_t len)
 {
     size_t arg_off = len;
     enum smtp_verb v = smtp_parse_verb(line, len, &arg_off);
-    log_command(s, v, line, len, arg_off);
+    log_command(s, v, line, len);
     const struct smtp_cmd *cmd = cmd_lookup(v);
     if (!cmd) {
         reply_error(s, R_ERR_UNKNOWN);
@@ -654,13 +838,25 @@ static size_t feed_data(struct sess *s, const char *p, size_t n)
     return used;
 }
 
+/* line_max - the longest line accepted here: AUTH lines and responses
+ * inside an AUTH dialogue may be longer than other commands. */
+static size_t line_max(const struct sess *s, const char *p, size_t n)
+{
+    if (s->auth_step != AUTH_IDLE)
+        return SESS_AUTH_LINE_MAX;
+    if (n >= 5 && mx_memcaseeq(p, "AUTH ", 5))
+        return SESS_AUTH_LINE_MAX;
+    return SMTP_LINE_MAX;
+}
+
 /* feed_line - command-phase bytes: handle one line if complete; returns
  * bytes consumed (0 = need more input). */
 static size_t feed_line(struct sess *s, const char *p, size_t n)
 {
     const char *lf = memchr(p, '\n', n);
+    size_t max = line_max(s, p, n);
     if (!lf) {
-        if (n < SMTP_LINE_MAX)
+        if (n < max)
             return 0;
         if (!s->skip_line) {
             log_check(s, "command line over %d octets discarded", SMTP_LINE_MAX);
@@ -677,13 +873,27 @@ static size_t feed_line(struct sess *s, const char *p, size_t n)
         s->skip_line = false;
         return used;
     }
-    if (len + 2 > SMTP_LINE_MAX) {
-        log_check(s, "command line over %d octets refused", SMTP_LINE_MAX);
-        reply_error(s, R_ERR_LINE_TOO_LONG);
+    if (len + 2 > max) {
+        log_check(s, "command line over %zu octets refused", max);
+        if (s->auth_step != AUTH_IDLE)
+            auth_fail(s, R_ERR_LINE_TOO_LONG, "response line too long");
+        else
+            reply_error(s, R_ERR_LINE_TOO_LONG);
         return used;
     }
-    dispatch(s, p, len);
+    if (s->auth_step != AUTH_IDLE)
+        auth_continue(s, p, len);
+    else
+        dispatch(s, p, len);
     return used;
+}
+
+/* drop_after_starttls - plaintext pipelined behind STARTTLS is never
+ * processed (CVE-2011-0411 class); say how much was thrown away. */
+static void drop_after_starttls(struct sess *s, size_t n)
+{
+    if (n)
+        log_check(s, "discarded %zu octets sent after STARTTLS before the handshake", n);
 }
 
 /* process - run the machine over p until input or the action runs out. */
@@ -711,6 +921,10 @@ void sess_input(struct sess *s, const char *buf, size_t len)
 {
     if (s->action == SESS_CLOSE)
         return; /* nothing more is read from a closing session */
+    if (s->action == SESS_STARTTLS) {
+        drop_after_starttls(s, len);
+        return;
+    }
     if (s->in.len || s->action != SESS_RUN) {
         if (len && !sb_append(&s->in, buf, len)) {
             sess_gone(s, SESS_BY_IOERR);
@@ -722,13 +936,17 @@ void sess_input(struct sess *s, const char *buf, size_t len)
         struct sb held = s->in;
         s->in = (struct sb){0};
         size_t used = process(s, held.data, held.len);
-        if (used < held.len && s->action != SESS_CLOSE)
+        if (s->action == SESS_STARTTLS)
+            drop_after_starttls(s, held.len - used);
+        else if (used < held.len && s->action != SESS_CLOSE)
             sb_append(&s->in, held.data + used, held.len - used);
         sb_free(&held);
         return;
     }
     size_t used = process(s, buf, len);
-    if (used < len && s->action != SESS_CLOSE && !sb_append(&s->in, buf + used, len - used))
+    if (s->action == SESS_STARTTLS)
+        drop_after_starttls(s, len - used);
+    else if (used < len && s->action != SESS_CLOSE && !sb_append(&s->in, buf + used, len - used))
         sess_gone(s, SESS_BY_IOERR);
 }
 
@@ -776,6 +994,7 @@ void sess_free(struct sess *s)
     txn_free(s);
     free(s->helo);
     free(s->auth_user);
+    explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
     sb_free(&s->in);
     sb_free(&s->out);
     free(s);
@@ -982,4 +1201,71 @@ void sess_set_authenticated(struct sess *s, const char *user)
         return;
     free(s->auth_user);
     s->auth_user = u;
+}
+
+void sess_set_mode(struct sess *s, unsigned flags)
+{
+    s->mode = flags;
+    s->tls_active = (flags & SESS_MODE_TLS) != 0;
+}
+
+void sess_tls_started(struct sess *s, const char *version, const char *cipher)
+{
+    log_check(s, "TLS established: %s, cipher %s", version, cipher);
+    sb_reset(&s->in);
+    free(s->helo);
+    s->helo = NULL;
+    s->esmtp = false;
+    s->tls_active = true;
+    if (s->action == SESS_STARTTLS) {
+        s->action = SESS_RUN;
+        enter_state(s, ST_INIT); /* RFC 3207 4.2: forget everything, EHLO again */
+    }
+}
+
+void sess_tls_failed(struct sess *s, const char *why)
+{
+    log_check(s, "TLS failed: %s", why);
+    if (s->action == SESS_CLOSE)
+        return;
+    sb_reset(&s->out); /* nothing can be sent in the clear any more */
+    s->reason = SESS_BY_TLS;
+    s->action = SESS_RUN;
+    enter_state(s, ST_CLOSED);
+}
+
+void sess_auth_creds(const struct sess *s, const char **user, size_t *ulen, const char **pass,
+                     size_t *plen)
+{
+    *user = (const char *)s->auth_buf;
+    *ulen = s->auth_ulen;
+    *pass = (const char *)s->auth_buf + s->auth_ulen;
+    *plen = s->auth_plen;
+}
+
+void sess_auth_done(struct sess *s, enum sess_auth_result r, const char *reason)
+{
+    if (s->action != SESS_AUTH)
+        return;
+    s->action = SESS_RUN;
+    char user[AUTH_USER_MAX + 1];
+    memcpy(user, s->auth_buf, s->auth_ulen);
+    user[s->auth_ulen] = 0;
+    if (r == SESS_AUTH_OK) {
+        explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+        log_check(s, "AUTH success: user %s (%s)", user, auth_mech_name(s->auth_mech));
+        sess_set_authenticated(s, user);
+        reply(s, R_AUTH_OK);
+        return;
+    }
+    if (r == SESS_AUTH_BUSY) {
+        explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+        log_check(s, "AUTH not checked: verifier busy");
+        reply(s, R_ERR_AUTH_BUSY);
+        return;
+    }
+    char why[AUTH_USER_MAX + 80];
+    snprintf(why, sizeof(why), "user %s (%s): %s", user, auth_mech_name(s->auth_mech),
+             reason ? reason : "rejected");
+    auth_fail(s, R_ERR_AUTH_FAILED, why);
 }

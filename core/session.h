@@ -45,6 +45,9 @@ enum sess_action {
     SESS_SPOOL,     /* a message is complete: write it, then sess_spool_done() */
     SESS_FILTER,    /* a message is complete: run the content filters, then
                        sess_filter_done() (which may lead to SESS_SPOOL) */
+    SESS_STARTTLS,  /* send the 220, then start the TLS handshake; then
+                       sess_tls_started() or sess_tls_failed() */
+    SESS_AUTH,      /* verify sess_auth_creds() off the ring, then sess_auth_done() */
     SESS_CLOSE,     /* send what is in sess_out(), then close the connection */
 };
 
@@ -62,6 +65,8 @@ enum sess_close_reason {
     SESS_BY_RATE,       /* max_connect_rate_per_ip exceeded at connect */
     SESS_BY_PREGREET,   /* client talked during the greet pause */
     SESS_BY_JUNK,       /* too many NOOP/RSET/VRFY/HELP */
+    SESS_BY_TLS,        /* TLS handshake or record failure */
+    SESS_BY_AUTH,       /* auth_max_failures reached */
 };
 
 /* The message handed to the spool writer. Strings are NUL-terminated and
@@ -156,8 +161,31 @@ void sess_gone(struct sess *s, enum sess_close_reason why);
  * socket is closed. */
 void sess_log_close(struct sess *s);
 
-/* sess_set_authenticated - relay hook for SMTP AUTH (later): an
- * authenticated session may relay. */
+/* Where the session came in (set once, right after sess_new). */
+enum sess_mode_flag {
+    SESS_MODE_STARTTLS = 1u << 0,   /* STARTTLS may be offered */
+    SESS_MODE_TLS = 1u << 1,        /* implicit TLS: already encrypted */
+    SESS_MODE_SUBMISSION = 1u << 2, /* MAIL needs AUTH (port 587 style) */
+};
+void sess_set_mode(struct sess *s, unsigned flags);
+
+/* sess_tls_started - the handshake completed: log version and cipher,
+ * forget everything said before (RFC 3207: EHLO again). */
+void sess_tls_started(struct sess *s, const char *version, const char *cipher);
+/* sess_tls_failed - the handshake or a record failed: log why; close. */
+void sess_tls_failed(struct sess *s, const char *why);
+
+/* sess_auth_creds - while action == SESS_AUTH: the user name and password to
+ * verify (not NUL-terminated; valid until sess_auth_done). */
+void sess_auth_creds(const struct sess *s, const char **user, size_t *ulen, const char **pass,
+                     size_t *plen);
+/* Outcome of a verification. */
+enum sess_auth_result { SESS_AUTH_OK = 0, SESS_AUTH_FAIL, SESS_AUTH_BUSY };
+/* sess_auth_done - 235, or 535 (454 when busy) and the failure count;
+ * reason goes to the log. Wipes the password. */
+void sess_auth_done(struct sess *s, enum sess_auth_result r, const char *reason);
+
+/* sess_set_authenticated - an authenticated session may relay. */
 void sess_set_authenticated(struct sess *s, const char *user);
 
 #endif

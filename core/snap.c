@@ -40,6 +40,8 @@ void snap_unref(struct snap *s)
         return;
     cfg_free(s->cfg);
     dir_free(s->dir);
+    if (s->tls && s->tls_free)
+        s->tls_free(s->tls);
     free(s);
 }
 

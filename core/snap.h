@@ -17,6 +17,8 @@ struct snap {
     struct dir *dir;
     uint64_t gen;           /* 1, 2, ... in publication order */
     atomic_uint refs;       /* holders: the publisher slot + each worker */
+    void *tls;              /* the TLS context (struct tls_ctx), NULL = no TLS */
+    void (*tls_free)(void *tls);
 };
 
 /* snap_new - wrap cfg and dir (ownership passes) with one reference. */

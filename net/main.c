@@ -11,12 +11,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "authpool.h"
 #include "config.h"
 #include "dir.h"
 #include "iplimit.h"
 #include "rlog.h"
 #include "snap.h"
 #include "spool.h"
+#include "tls.h"
 #include "worker.h"
 
 #define MXRING_VERSION "0.1.0"
@@ -33,7 +35,35 @@ static void usage(FILE *f)
                "  -K       print the table of configuration keys (Markdown)\n");
 }
 
-/* load_snapshot - configuration + directory, or NULL with err filled. */
+/* tls_free_ctx - snapshot destructor hook for the TLS context. */
+static void tls_free_ctx(void *ctx)
+{
+    tls_ctx_free(ctx);
+}
+
+/* load_tls - the certificate and key of cfg (re-read at every load, so
+ * SIGHUP picks up renewed certificates); false with err on failure. */
+static bool load_tls(struct snap *s, char *err, size_t errlen)
+{
+    const struct config *c = s->cfg;
+    if (!c->tls_cert && !c->tls_key) {
+        if (c->nsmtps_listen) {
+            snprintf(err, errlen, "%s: smtps_listen needs tls_cert and tls_key", c->path);
+            return false;
+        }
+        return true;
+    }
+    if (!c->tls_cert || !c->tls_key) {
+        snprintf(err, errlen, "%s: tls_cert and tls_key go together", c->path);
+        return false;
+    }
+    int minv = c->tls_min_version ? TLS_VERSION_1_3 : TLS_VERSION_1_2;
+    s->tls = tls_ctx_load(c->tls_cert, c->tls_key, minv, err, errlen);
+    s->tls_free = tls_free_ctx;
+    return s->tls != NULL;
+}
+
+/* load_snapshot - configuration + directory + TLS, or NULL with err filled. */
 static struct snap *load_snapshot(const char *path, uint64_t gen, char *err, size_t errlen)
 {
     struct config *cfg = cfg_load(path, err, errlen);
@@ -50,6 +80,11 @@ static struct snap *load_snapshot(const char *path, uint64_t gen, char *err, siz
         snprintf(err, errlen, "out of memory");
         cfg_free(cfg);
         dir_free(d);
+        return NULL;
+    }
+    if (!load_tls(s, err, errlen)) {
+        snap_unref(s);
+        return NULL;
     }
     return s;
 }
@@ -215,11 +250,18 @@ static int run(const char *path, struct snap *boot)
     if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0) /* as the run user */
         die("workdir: %s (the run user must be able to write it)", err);
     pool.rlog = start_rlog(cfg);
+    pool.auth = authpool_new(0, 0, err, sizeof(err));
+    if (!pool.auth)
+        die("auth verifier threads: %s", err);
     pool_start(&pool, cfg);
     fprintf(stderr, "mxringd %s: %s ready, %u workers, workdir %s, listening on", MXRING_VERSION,
             cfg->hostname, cfg->workers, cfg->workdir);
     for (size_t i = 0; i < cfg->nlisten; i++)
         fprintf(stderr, " %s", cfg->listen[i].text);
+    for (size_t i = 0; i < cfg->nsmtps_listen; i++)
+        fprintf(stderr, " %s (smtps)", cfg->smtps_listen[i].text);
+    for (size_t i = 0; i < cfg->nsubmission_listen; i++)
+        fprintf(stderr, " %s (submission)", cfg->submission_listen[i].text);
     fputc('\n', stderr);
     signal_loop(&set, path, &pool, cfg);
     struct worker_stats st;

@@ -21,12 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authpool.h"
 #include "config.h"
+#include "filter.h"
 #include "iplimit.h"
 #include "rlog.h"
 #include "session.h"
 #include "snap.h"
 #include "spool.h"
+#include "tls.h"
 #include "uring_cb.h"
 #include "util.h"
 
@@ -64,11 +67,16 @@ _Static_assert(OP_CALLBACK == URING_OP_CALLBACK, "uring_cb.h must match enum op"
 #define FILE_SLOTS 256          /* concurrent queue-file writes per worker */
 #define BACKLOG_MAX (64 * 1024) /* held-back client input before receive pauses */
 #define SEND_KEEP 4096          /* send buffers larger than this are freed when idle */
+#define TLS_PLAIN_CHUNK 16384   /* decrypted bytes handed to the session at a time */
+
+/* What a listener serves. */
+enum listener_kind { LK_SMTP = 0, LK_SMTPS, LK_SUBMISSION };
 
 struct listener {
     _Alignas(16) struct worker *w;
     int fd;
     uint16_t port;
+    enum listener_kind kind;
 };
 
 enum conn_list { LIST_NONE = 0, LIST_CMD, LIST_DATA };
@@ -87,12 +95,16 @@ struct conn {
     bool rearm_wait;            /* on the -ENOBUFS re-arm list */
     bool send_busy;
     bool closing;
+    bool filtering;             /* a filter job holds the conn (one inflight) */
     bool counted;               /* holds one of pool->sessions */
     bool ip_counted;            /* holds one session of its address in iplimit */
     bool greet_pending;         /* the greet-pause timer is armed */
     unsigned last_progress;     /* sess_progress() when the idle timer was reset */
     unsigned data_phase;        /* sess_data_phase() when the data timer was set */
     struct sockaddr_in6 peer;   /* client address (IPv4 as mapped IPv6) */
+    struct tls_conn *tls;       /* non-NULL once TLS started (STARTTLS or implicit) */
+    bool tls_ready;             /* handshake complete */
+    bool auth_pending;          /* a password check is with the auth pool */
     struct __kernel_timespec greet_ts;
     struct sb sending;
     size_t sent;
@@ -133,6 +145,7 @@ struct worker {
     unsigned nls;
     int efd;
     uint64_t efd_val;
+    struct authpool_inbox *auth_inbox; /* password-check results for this worker */
     int tmp_dirfd, new_dirfd;   /* queue/tmp, queue/new */
     int qtmp_dirfd, qnew_dirfd; /* quarantine/tmp, quarantine/new */
     struct __kernel_timespec tick_ts;
@@ -154,11 +167,14 @@ struct worker {
     uint64_t now;               /* monotonic seconds, read once per batch */
     uint64_t now_ms;            /* the same reading in milliseconds */
     struct worker_stats st;
+    struct filter_engine *fe;   /* content filters on this ring */
 };
 
 static void conn_after(struct conn *c);
 static void conn_close(struct conn *c);
 static void job_start(struct spool_job *j);
+static void tls_begin(struct conn *c);
+static void auth_submit(struct conn *c);
 static void job_finish(struct spool_job *j, int err);
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -371,16 +387,9 @@ static void recv_stop(struct conn *c)
     c->inflight++;
 }
 
-/* conn_flush - send queued replies unless a send is in flight. */
-static void conn_flush(struct conn *c)
+/* send_start - send c->sending from the start. */
+static void send_start(struct conn *c)
 {
-    struct sb *out = sess_out(c->sess);
-    if (c->send_busy || out->len == 0)
-        return;
-    struct sb t = c->sending;
-    c->sending = *out;
-    *out = t;
-    sb_reset(out);
     c->sent = 0;
     struct io_uring_sqe *sqe = get_sqe(c->w);
     io_uring_prep_send(sqe, c->fd, c->sending.data, c->sending.len, MSG_NOSIGNAL);
@@ -389,12 +398,51 @@ static void conn_flush(struct conn *c)
     c->inflight++;
 }
 
+/* conn_flush_tls - encrypt the replies and send the ciphertext (also the
+ * handshake flights). Replies are moved into TLS only when they can be
+ * sent, so a client that does not read still stops the session. */
+static void conn_flush_tls(struct conn *c)
+{
+    struct sb *out = sess_out(c->sess);
+    if (c->send_busy)
+        return;
+    if (out->len) {
+        if (c->tls_ready && tls_write(c->tls, out->data, out->len) < 0)
+            sess_tls_failed(c->sess, tls_error(c->tls));
+        sb_reset(out); /* before the handshake nothing may go out in the clear */
+    }
+    if (tls_pending_out(c->tls) == 0)
+        return;
+    sb_reset(&c->sending);
+    tls_take_out(c->tls, &c->sending);
+    if (c->sending.len)
+        send_start(c);
+}
+
+/* conn_flush - send queued replies unless a send is in flight. */
+static void conn_flush(struct conn *c)
+{
+    if (c->tls) {
+        conn_flush_tls(c);
+        return;
+    }
+    struct sb *out = sess_out(c->sess);
+    if (c->send_busy || out->len == 0)
+        return;
+    struct sb t = c->sending;
+    c->sending = *out;
+    *out = t;
+    sb_reset(out);
+    send_start(c);
+}
+
 /* conn_free - last reference gone: release everything. */
 static void conn_free(struct conn *c)
 {
     struct worker *w = c->w;
     wsnap_release(w, sess_snap(c->sess));
     sess_free(c->sess);
+    tls_conn_free(c->tls);
     sb_free(&c->sending);
     if (c->counted)
         atomic_fetch_sub_explicit(&w->pool->sessions, 1, memory_order_relaxed);
@@ -439,12 +487,134 @@ static void conn_close(struct conn *c)
     conn_maybe_free(c);
 }
 
-/* conn_after - after any event: start a spool, send replies, close. */
+/* tls_begin - start the server side of a TLS handshake on c. */
+static void tls_begin(struct conn *c)
+{
+    struct snap *sn = sess_snap(c->sess);
+    c->tls = sn->tls ? tls_conn_new(sn->tls) : NULL;
+    if (!c->tls)
+        sess_tls_failed(c->sess, sn->tls ? "out of memory" : "no TLS context");
+}
+
+/* tls_input - ciphertext arrived: advance the handshake, hand decrypted
+ * bytes to the session. */
+static void tls_input(struct conn *c, const char *buf, size_t len)
+{
+    if (tls_feed(c->tls, buf, len) < 0) {
+        sess_tls_failed(c->sess, "out of memory");
+        return;
+    }
+    if (!c->tls_ready) {
+        int r = tls_handshake(c->tls);
+        if (r < 0)
+            sess_tls_failed(c->sess, tls_error(c->tls));
+        if (r <= 0)
+            return;
+        c->tls_ready = true;
+        sess_tls_started(c->sess, tls_version(c->tls), tls_cipher(c->tls));
+        sess_greet(c->sess); /* implicit TLS: the banner comes now */
+    }
+    char plain[TLS_PLAIN_CHUNK];
+    for (;;) {
+        ssize_t n = tls_read(c->tls, plain, sizeof(plain));
+        if (n > 0) {
+            sess_input(c->sess, plain, (size_t)n);
+            continue;
+        }
+        if (n == TLS_READ_CLOSED)
+            sess_gone(c->sess, SESS_BY_PEER);
+        else if (n == TLS_READ_ERROR)
+            sess_tls_failed(c->sess, tls_error(c->tls));
+        break;
+    }
+    explicit_bzero(plain, sizeof(plain)); /* may have held an AUTH response */
+}
+
+/* auth_submit - hand the session's credentials to the verifier threads. */
+static void auth_submit(struct conn *c)
+{
+    const char *user, *pass;
+    size_t ulen, plen;
+    sess_auth_creds(c->sess, &user, &ulen, &pass, &plen);
+    enum authpool_submit_rc rc = authpool_submit(c->w->pool->auth, c->w->auth_inbox,
+                                                 sess_snap(c->sess), user, ulen, pass, plen,
+                                                 (uint64_t)(uintptr_t)c);
+    if (rc == AUTHPOOL_QUEUED) {
+        c->auth_pending = true;
+        c->inflight++;
+        return;
+    }
+    sess_auth_done(c->sess, rc == AUTHPOOL_BUSY ? SESS_AUTH_BUSY : SESS_AUTH_FAIL,
+                   rc == AUTHPOOL_BUSY ? "verifier busy" : "invalid credentials");
+}
+
+/* auth_result - a verification finished (drained on the worker's eventfd). */
+static void auth_result(void *arg, const struct authpool_result *r)
+{
+    (void)arg;
+    struct conn *c = (struct conn *)(uintptr_t)r->cookie;
+    c->auth_pending = false;
+    c->inflight--;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    sess_auth_done(c->sess, r->status == AUTHPOOL_OK ? SESS_AUTH_OK : SESS_AUTH_FAIL,
+                   authpool_status_text(r->status));
+    sess_input(c->sess, NULL, 0);
+    conn_after(c);
+}
+
+/* want_filter - sess_env hook: does this snapshot configure a filter? */
+static bool want_filter(void *arg, const struct snap *snap)
+{
+    (void)arg;
+    return filter_wanted(snap->cfg);
+}
+
+/* filter_log - a filter's line into the session's receivelog. */
+static void filter_log(void *arg, const char *line)
+{
+    struct conn *c = arg;
+    sess_log(c->sess, "%s", line);
+}
+
+/* filter_done - the filters' verdict (may run inside filter_start). */
+static void filter_done(void *arg, enum sess_verdict v, const char *detail)
+{
+    struct conn *c = arg;
+    c->filtering = false;
+    c->inflight--;
+    sess_filter_done(c->sess, v, detail);
+    if (c->closing)
+        conn_maybe_free(c);
+    else
+        conn_after(c);
+}
+
+/* filter_begin - run the content filters over the completed message. */
+static void filter_begin(struct conn *c)
+{
+    const struct sess_msg *m = sess_msg(c->sess);
+    c->filtering = true;
+    c->inflight++;
+    filter_start(c->w->fe, sess_snap(c->sess)->cfg, m->body, m->body_len, filter_log,
+                 filter_done, c);
+}
+
+/* conn_after - after any event: start the filters or a spool, send
+ * replies, close. */
 static void conn_after(struct conn *c)
 {
     if (c->closing)
         return;
     enum sess_action a = sess_action(c->sess);
+    if (a == SESS_FILTER && !c->filtering) {
+        filter_begin(c);
+        if (c->closing)
+            return;
+        a = sess_action(c->sess);
+    }
     if (a == SESS_SPOOL && !c->job) {
         struct spool_job *j = calloc(1, sizeof(*j));
         if (!j) {
@@ -457,9 +627,13 @@ static void conn_after(struct conn *c)
             job_start(j);
         }
     }
+    if (a == SESS_AUTH && !c->auth_pending)
+        auth_submit(c);
     if (a == SESS_RUN && c->w->draining && !sess_in_transaction(c->sess))
         sess_shutdown(c->sess);
     conn_flush(c);
+    if (sess_action(c->sess) == SESS_STARTTLS && !c->tls && sess_out(c->sess)->len == 0)
+        tls_begin(c); /* the 220 is on its way in the clear; all else is TLS */
     a = sess_action(c->sess);
     if (a == SESS_CLOSE && !c->send_busy && !c->job) {
         conn_close(c);
@@ -568,9 +742,17 @@ static void conn_new(struct listener *l, int fd)
     wsnap_find(w, w->cur)->nsess++;
     enum sess_close_reason refuse = admit(c);
     unsigned pause = w->cur->cfg->greet_pause_ms;
+    bool tls_ok = w->cur->tls != NULL;
+    sess_set_mode(s, (tls_ok && l->kind != LK_SMTPS ? SESS_MODE_STARTTLS : 0) |
+                         (l->kind == LK_SMTPS ? SESS_MODE_TLS : 0) |
+                         (l->kind == LK_SUBMISSION ? SESS_MODE_SUBMISSION : 0));
     if (refuse) {
         w->st.refused++;
         sess_refuse(s, refuse);
+    } else if (l->kind == LK_SMTPS) {
+        w->st.connections++;
+        sess_greet_wait(s); /* the banner goes out encrypted, after the handshake */
+        tls_begin(c);
     } else if (pause && !sess_trusted(s)) {
         w->st.connections++;
         sess_greet_wait(s);
@@ -770,7 +952,9 @@ static void on_recv(struct conn *c, struct io_uring_cqe *cqe)
     if (res > 0) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         w->st.bytes += (uint64_t)res;
-        if (!c->closing)
+        if (!c->closing && c->tls)
+            tls_input(c, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
+        else if (!c->closing)
             sess_input(c->sess, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
         buf_return(w, bid);
     } else if (res == -ENOBUFS) {
@@ -924,6 +1108,8 @@ static void on_tick(struct worker *w)
 
 static void on_wake(struct worker *w)
 {
+    if (w->auth_inbox)
+        authpool_drain(w->auth_inbox, auth_result, w);
     pick_up_snapshot(w);
     if (atomic_load(&w->pool->stopping) && !w->draining)
         drain_begin(w);
@@ -1033,6 +1219,8 @@ static void *worker_main(void *arg)
     if ((r = bufs_setup(w)) < 0)
         die("worker %u: io_uring buffer ring: %s (kernel 5.19 or later is needed)", w->idx,
             strerror(-r));
+    if (!(w->fe = filter_engine_new(&w->ring, w->idx)))
+        die("worker %u: out of memory", w->idx);
     for (unsigned i = 0; i < w->nls; i++)
         accept_arm(&w->ls[i]);
     tick_arm(w);
@@ -1040,6 +1228,7 @@ static void *worker_main(void *arg)
     clock_read(w);
     loop(w);
     io_uring_queue_exit(&w->ring);
+    filter_engine_free(w->fe); /* no job is left: every conn is gone */
     return NULL;
 }
 
@@ -1083,16 +1272,54 @@ static uint16_t port_of(const struct cfg_listen *a)
     return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 }
 
+/* listen_set - one kind of listen addresses. */
+struct listen_set {
+    const struct cfg_listen *addrs;
+    size_t n;
+    enum listener_kind kind;
+};
+
+/* listen_sets - the three kinds of listeners of cfg. */
+static void listen_sets(const struct config *cfg, struct listen_set out[3])
+{
+    out[0] = (struct listen_set){cfg->listen, cfg->nlisten, LK_SMTP};
+    out[1] = (struct listen_set){cfg->smtps_listen, cfg->nsmtps_listen, LK_SMTPS};
+    out[2] = (struct listen_set){cfg->submission_listen, cfg->nsubmission_listen, LK_SUBMISSION};
+}
+
+/* worker_listeners - the worker's own SO_REUSEPORT sockets for every
+ * address of every kind. */
+static void worker_listeners(struct worker *w, const struct listen_set sets[3])
+{
+    size_t total = sets[0].n + sets[1].n + sets[2].n, k = 0;
+    w->ls = calloc(total, sizeof(*w->ls));
+    if (!w->ls)
+        die("out of memory");
+    w->nls = (unsigned)total;
+    for (int s = 0; s < 3; s++)
+        for (size_t i = 0; i < sets[s].n; i++, k++) {
+            w->ls[k].w = w;
+            w->ls[k].kind = sets[s].kind;
+            w->ls[k].port = port_of(&sets[s].addrs[i]);
+            w->ls[k].fd = listen_one(&sets[s].addrs[i], true);
+            if (w->ls[k].fd < 0)
+                die("listen %s: %s", sets[s].addrs[i].text, strerror(errno));
+        }
+}
+
 void pool_listen(struct pool *p, const struct config *cfg)
 {
+    struct listen_set sets[3];
+    listen_sets(cfg, sets);
     /* Probe without SO_REUSEPORT first, so a second server on the same
      * address is an error instead of silently sharing the port. */
-    for (size_t i = 0; i < cfg->nlisten; i++) {
-        int fd = listen_one(&cfg->listen[i], false);
-        if (fd < 0)
-            die("listen %s: %s", cfg->listen[i].text, strerror(errno));
-        close(fd);
-    }
+    for (int s = 0; s < 3; s++)
+        for (size_t i = 0; i < sets[s].n; i++) {
+            int fd = listen_one(&sets[s].addrs[i], false);
+            if (fd < 0)
+                die("listen %s: %s", sets[s].addrs[i].text, strerror(errno));
+            close(fd);
+        }
     p->workers = calloc(cfg->workers, sizeof(*p->workers));
     if (!p->workers)
         die("out of memory");
@@ -1104,15 +1331,7 @@ void pool_listen(struct pool *p, const struct config *cfg)
         memset(w, 0, sizeof(*w));
         w->idx = i;
         w->pool = p;
-        w->ls = calloc(cfg->nlisten, sizeof(*w->ls));
-        w->nls = (unsigned)cfg->nlisten;
-        for (size_t k = 0; k < cfg->nlisten; k++) {
-            w->ls[k].w = w;
-            w->ls[k].port = port_of(&cfg->listen[k]);
-            w->ls[k].fd = listen_one(&cfg->listen[k], true);
-            if (w->ls[k].fd < 0)
-                die("listen %s: %s", cfg->listen[k].text, strerror(errno));
-        }
+        worker_listeners(w, sets);
         p->workers[i] = w;
     }
 }
@@ -1135,6 +1354,8 @@ void pool_start(struct pool *p, const struct config *cfg)
         w->efd = eventfd(0, EFD_CLOEXEC);
         if (w->efd < 0)
             die("eventfd: %s", strerror(errno));
+        if (p->auth && !(w->auth_inbox = authpool_inbox_new(w->efd)))
+            die("out of memory");
         w->tmp_dirfd = open_dir(cfg->workdir, "queue/tmp");
         w->new_dirfd = open_dir(cfg->workdir, "queue/new");
         w->qtmp_dirfd = open_dir(cfg->workdir, "quarantine/tmp");
@@ -1143,6 +1364,7 @@ void pool_start(struct pool *p, const struct config *cfg)
         w->env = (struct sess_env){.worker = i,
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
                                    .snap_txn = snap_for_txn,
+                                   .want_filter = want_filter,
                                    .arg = w};
         w->cur = snap_current();
         wsnap_find(w, w->cur);
@@ -1166,9 +1388,13 @@ void pool_wake(struct pool *p)
 void pool_join(struct pool *p, struct worker_stats *sum)
 {
     memset(sum, 0, sizeof(*sum));
+    for (unsigned i = 0; i < p->nworkers; i++)
+        pthread_join(p->workers[i]->thread, NULL);
+    authpool_free(p->auth); /* verifiers gone before their inboxes */
+    p->auth = NULL;
     for (unsigned i = 0; i < p->nworkers; i++) {
         struct worker *w = p->workers[i];
-        pthread_join(w->thread, NULL);
+        authpool_inbox_free(w->auth_inbox);
         sum->connections += w->st.connections;
         sum->refused += w->st.refused;
         sum->messages += w->st.messages;

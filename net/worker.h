@@ -19,6 +19,7 @@ struct pool {
     struct rlog *rlog;
     atomic_uint sessions;       /* live sessions, for max_sessions (touched at connect/close only) */
     atomic_bool stopping;       /* SIGTERM/SIGINT seen */
+    struct authpool *auth;      /* password verification threads (SMTP AUTH) */
     unsigned grace_seconds;     /* transactions in progress may finish this long */
 };
 
