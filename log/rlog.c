@@ -69,6 +69,7 @@ struct rlog {
     void *clock_arg;
     struct rlog_out out;
     struct rlog_retain ret;
+    _Atomic uint64_t retention; /* keep_days << 32 | compress_after, set by reloads */
     pthread_t thr;
 };
 
@@ -129,6 +130,7 @@ struct rlog *rlog_create(const struct rlog_opts *o)
     l->clock = o->clock;
     l->clock_arg = o->clock_arg;
     rlog_retain_init(&l->ret, o->keep_days, o->compress_after_days);
+    atomic_init(&l->retention, (uint64_t)o->keep_days << 32 | o->compress_after_days);
     l->rings = aligned_alloc(RLOG_CACHELINE, sizeof(*l->rings) * o->nrings);
     unsigned ok = 0;
     for (; l->rings && ok < o->nrings; ok++) {
@@ -301,6 +303,12 @@ static int flush_cycle(struct rlog *l, bool poll, bool drain_all)
     bool progress = l->out.pending != before;
     bool on = atomic_load_explicit(&l->on, memory_order_relaxed);
     rlog_out_write(&l->out, on);
+    uint64_t want = atomic_load_explicit(&l->retention, memory_order_relaxed);
+    if ((unsigned)(want >> 32) != l->ret.keep_days || (unsigned)want != l->ret.compress_after) {
+        l->ret.keep_days = (unsigned)(want >> 32);
+        l->ret.compress_after = (unsigned)want;
+        l->ret.ran = false; /* new settings: scan the folder again */
+    }
     if (on)
         rlog_retain_tick(&l->ret, &l->out, t);
     return (more ? CYCLE_MORE : 0) | (pressure ? CYCLE_PRESSURE : 0) | (progress ? CYCLE_PROGRESS : 0);
@@ -393,4 +401,10 @@ void rlog_get_stats(struct rlog *l, struct rlog_stats *out)
     out->write_errors = atomic_load_explicit(&l->out.st.write_errors, memory_order_relaxed);
     for (unsigned i = 0; i < l->nrings; i++)
         out->stalls += atomic_load_explicit(&l->rings[i].stalls, memory_order_relaxed);
+}
+
+void rlog_set_retention(struct rlog *l, unsigned keep_days, unsigned compress_after_days)
+{
+    atomic_store_explicit(&l->retention, (uint64_t)keep_days << 32 | compress_after_days,
+                          memory_order_relaxed);
 }

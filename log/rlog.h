@@ -72,6 +72,10 @@ void rlog_put2(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
 void rlog_putf(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* rlog_set_retention - new receivelog_keep_days / _compress_after_days
+ * (SIGHUP); the flusher applies them on its next cycle. Any thread. */
+void rlog_set_retention(struct rlog *l, unsigned keep_days, unsigned compress_after_days);
+
 /* Counters for tests and stderr reports. */
 struct rlog_stats {
     uint64_t lines_written;  /* lines written to files */

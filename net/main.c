@@ -125,6 +125,8 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen, const str
         return;
     }
     (*gen)++;
+    rlog_set_retention(pool->rlog, s->cfg->receivelog_keep_days,
+                       s->cfg->receivelog_compress_after_days);
     snap_publish(s);
     pool_wake(pool);
     fprintf(stderr, "mxringd: reloaded %s (generation %llu, %zu directory entries)\n", path,
