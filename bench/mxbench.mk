@@ -1,0 +1,20 @@
+# mxbench.mk - the SMTP load generator $(BUILD)/mxbench (issue 7), included
+# by the top Makefile: `make mxbench`, and part of `make bench-build`.
+# Compiled with the top Makefile's CFLAGS; needs only liburing and pthreads.
+
+MXB_SRCS := $(sort $(wildcard bench/mxbench*.c))
+MXB_OBJS := $(MXB_SRCS:%.c=$(BUILD)/%.o)
+MXB_BIN  := $(BUILD)/mxbench
+MXB_LIBS := -luring -lpthread -lm
+
+mxbench: $(MXB_BIN)
+
+$(MXB_BIN): $(MXB_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(MXB_LIBS)
+
+bench-build: $(MXB_BIN)
+
+-include $(MXB_OBJS:.o=.d)
+
+.PHONY: mxbench bench-build
