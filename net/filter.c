@@ -18,7 +18,10 @@
  * way every operation belongs to a job and an idle engine has nothing in
  * flight. Lookups are numbered 1..n in query order (domain by domain in
  * first-seen order, and for each domain the zones in configuration order);
- * that number is the N of "Query_FILTER_RBL(<name> <ip>,N)".
+ * that number is the N of "Query_FILTER_RBL(<name> <ip>,N)". One job-level
+ * timeout bounds the lookups to dns_timeout_ms; with two or more dns_servers
+ * the queries still unanswered at half of it go to the second server. The
+ * first FILTER_URI_SCAN_MAX octets of a message are searched for URIs.
  *
  * Combined verdict, strongest first: REJECT_VIRUS > REJECT_SPAM > TEMPFAIL >
  * QUARANTINE > PASS. A definite rejection is not turned into a retry by the
@@ -76,7 +79,7 @@ struct filter_engine {
     unsigned jobs;                              /* running */
 };
 
-/* ---- SURBL state ---------------------------------------------------------- */
+/* ---- SURBL state --------------------------------------------------------- */
 
 enum q_state { Q_WAIT = 0, Q_LISTED, Q_CLEAN, Q_FAILED, Q_SKIPPED };
 
@@ -127,7 +130,7 @@ struct surbl {
     struct dns_rx rx[FAM_N];
 };
 
-/* ---- clamd state ---------------------------------------------------------- */
+/* ---- clamd state --------------------------------------------------------- */
 
 enum clam_step { C_CONNECT = 0, C_SEND, C_RECV, C_CLOSE, C_DONE };
 
@@ -153,7 +156,7 @@ struct clam {
     char reply[CLAMD_REPLY_MAX + 1];
 };
 
-/* ---- the job ---------------------------------------------------------------- */
+/* ---- the job ------------------------------------------------------------- */
 
 struct filter_job {
     struct filter_engine *fe;
@@ -173,7 +176,7 @@ struct filter_job {
 static void surbl_progress(struct surbl *sj);
 static void clam_progress(struct clam *c);
 
-/* ---- small helpers ---------------------------------------------------------- */
+/* ---- small helpers ------------------------------------------------------- */
 
 /* jlog - one receivelog line of a job. */
 static void jlog(struct filter_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -273,13 +276,15 @@ static void arm_timeout(struct io_uring *ring, struct uring_cb *cb,
     io_uring_sqe_set_data64(sqe, uring_cb_data(cb));
 }
 
-/* ---- engine ------------------------------------------------------------------- */
+/* ---- engine -------------------------------------------------------------- */
 
+/* filter_wanted - see filter.h. */
 bool filter_wanted(const struct config *cfg)
 {
     return cfg && (cfg->nsurbl_zones > 0 || (cfg->clamd && *cfg->clamd));
 }
 
+/* filter_engine_new - see filter.h. */
 struct filter_engine *filter_engine_new(struct io_uring *ring, unsigned worker)
 {
     struct filter_engine *fe = calloc(1, sizeof(*fe));
@@ -293,6 +298,8 @@ struct filter_engine *filter_engine_new(struct io_uring *ring, unsigned worker)
     return fe;
 }
 
+/* filter_engine_free - see filter.h; the worker calls it after its ring is
+ * gone (no job runs then, so nothing of the engine is in flight). */
 void filter_engine_free(struct filter_engine *fe)
 {
     if (!fe)
@@ -333,7 +340,7 @@ static int fe_udp(struct filter_engine *fe, int family)
     return fe->udp[f];
 }
 
-/* fe_hash / fe_unhash - the table of queries waiting for a reply. */
+/* fe_hash - enter q in the table of queries waiting for a reply. */
 static void fe_hash(struct filter_engine *fe, struct dns_query *q)
 {
     struct dns_query **b = &fe->ids[q->id & (FILTER_ID_BUCKETS - 1)];
@@ -342,6 +349,7 @@ static void fe_hash(struct filter_engine *fe, struct dns_query *q)
     q->hashed = true;
 }
 
+/* fe_unhash - remove q from that table (if it is there). */
 static void fe_unhash(struct filter_engine *fe, struct dns_query *q)
 {
     if (!q->hashed)
@@ -353,7 +361,7 @@ static void fe_unhash(struct filter_engine *fe, struct dns_query *q)
     q->hashed = false;
 }
 
-/* ---- SURBL: results ------------------------------------------------------------- */
+/* ---- SURBL: results ------------------------------------------------------ */
 
 /* q_finish - q has its outcome: leave the table, count it. */
 static void q_finish(struct dns_query *q, enum q_state st, const char *why)
@@ -430,7 +438,7 @@ static struct surbl *fe_dispatch(struct filter_engine *fe, const uint8_t *pkt, s
     return NULL;
 }
 
-/* ---- SURBL: operations ------------------------------------------------------------ */
+/* ---- SURBL: operations --------------------------------------------------- */
 
 /* rx_arm - (re-)arm the job's recvmsg on rx's socket. */
 static void rx_arm(struct dns_rx *rx)
@@ -541,7 +549,7 @@ static void on_dns_tmo(struct uring_cb *cb, struct io_uring_cqe *cqe)
     surbl_progress(sj);
 }
 
-/* ---- SURBL: start and decision ------------------------------------------------------ */
+/* ---- SURBL: start and decision ------------------------------------------- */
 
 /* surbl_add_domain - keep d unless known; false when the cap is hit. */
 static bool surbl_add_domain(struct surbl *sj, const char *d, unsigned cap)
@@ -564,7 +572,10 @@ static bool surbl_collect(struct surbl *sj)
     struct filter_job *j = sj->job;
     unsigned cap = j->cfg->surbl_max_lookups;
     size_t hmax = 2u * (size_t)cap;
-    hmax = hmax < FILTER_HOSTS_MIN ? FILTER_HOSTS_MIN : hmax > FILTER_HOSTS_MAX ? FILTER_HOSTS_MAX : hmax;
+    if (hmax < FILTER_HOSTS_MIN)
+        hmax = FILTER_HOSTS_MIN;
+    if (hmax > FILTER_HOSTS_MAX)
+        hmax = FILTER_HOSTS_MAX;
     size_t scan = j->len < FILTER_URI_SCAN_MAX ? j->len : FILTER_URI_SCAN_MAX;
     struct uri_host *hosts = malloc(hmax * sizeof *hosts);
     sj->dom = malloc((size_t)cap * sizeof *sj->dom);
@@ -755,7 +766,7 @@ static void surbl_progress(struct surbl *sj)
     }
 }
 
-/* ---- antivirus (clamd) ------------------------------------------------------------- */
+/* ---- antivirus (clamd) --------------------------------------------------- */
 
 /* clam_addr - the socket address of "unix:/path" or "tcp:addr:port". */
 static bool clam_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
@@ -1027,8 +1038,10 @@ static void clam_start(struct filter_job *j)
     clam_op(c, sqe, C_CONNECT);
 }
 
-/* ---- jobs ----------------------------------------------------------------------------- */
+/* ---- jobs ---------------------------------------------------------------- */
 
+/* filter_start - see filter.h: the parts run side by side; a hold on the
+ * job keeps it alive until both have started. */
 void filter_start(struct filter_engine *fe, const struct config *cfg, const char *msg,
                   size_t len, filter_log_fn log, filter_done_fn done, void *arg)
 {

@@ -10,7 +10,7 @@ pkgs="$pkgs android-libboringssl-dev"
 case "$want" in
 test|bench)
     pkgs="$pkgs libcmocka-dev python3 swaks openssl clang libclang-rt-14-dev"
-    pkgs="$pkgs libbenchmark-dev libspdlog-dev"
+    pkgs="$pkgs libbenchmark-dev libspdlog-dev dnsmasq-base clamav clamav-daemon"
     ;;
 esac
 case "$want" in
@@ -34,3 +34,8 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The tests run their own clamd and dnsmasq on loopback; the packaged
+# services must not run (freshclam would try to download signatures).
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now clamav-freshclam clamav-daemon >/dev/null 2>&1 || true
+fi
