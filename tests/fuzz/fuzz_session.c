@@ -25,7 +25,8 @@ static void setup(void)
 {
     static const char conf[] = "hostname = mx.fuzz\nworkdir = /tmp\nlisten = 127.0.0.1:25\n"
                                "local_domains = example.test\nmax_recipients = 4\n"
-                               "max_errors = 50\nmax_message_size = 2048\n";
+                               "max_errors = 50\nmax_message_size = 2048\n"
+                               "users_file = /dev/null\nauth_require_tls = no\n";
     char err[256];
     struct config *c = cfg_load_string("fuzz.conf", conf, sizeof(conf) - 1, err, sizeof(err));
     struct dir *d = dir_load(NULL, NULL, NULL, NULL, err, sizeof(err));
@@ -66,6 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sess *s = sess_new(&env, fuzz_snap, 1, (struct sockaddr *)&sa, 25);
     if (!s)
         return 0;
+    sess_set_mode(s, size > 1 ? data[1] & 7u : 0);
     sess_start(s);
     unsigned n354 = 0, spools = 0;
     size_t off = 0, step = size ? (size_t)data[0] % 61 + 1 : 1;
@@ -75,10 +77,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += n;
         step = (size_t)data[off % size] % 97 + 1;
         check_replies(sess_out(s), &n354);
-        while (sess_action(s) == SESS_SPOOL) {
-            if (!sess_in_transaction(s) || !sess_msg(s) || ++spools > n354)
-                abort(); /* a message without its own DATA */
-            sess_spool_done(s, spools % 5 == 0 ? 28 : 0, "FUZZQID");
+        for (;;) {
+            enum sess_action a = sess_action(s);
+            if (a == SESS_SPOOL) {
+                if (!sess_in_transaction(s) || !sess_msg(s) || ++spools > n354)
+                    abort(); /* a message without its own DATA */
+                sess_spool_done(s, spools % 5 == 0 ? 28 : 0, "FUZZQID");
+            } else if (a == SESS_AUTH) {
+                const char *u, *p;
+                size_t ul, pl;
+                sess_auth_creds(s, &u, &ul, &p, &pl);
+                if (ul == 0 || pl == 0)
+                    abort(); /* the decoders refuse empty credentials */
+                sess_auth_done(s, (enum sess_auth_result)(off % 3), "fuzz");
+            } else if (a == SESS_STARTTLS) {
+                sess_tls_started(s, "TLSv1.3", "FUZZ");
+            } else {
+                break;
+            }
             sess_input(s, NULL, 0);
             check_replies(sess_out(s), &n354);
         }
