@@ -49,7 +49,7 @@ enum op {
     OP_SP_FSYNC,
     OP_SP_CLOSE,
     OP_SP_RENAME,
-    OP_SP_DIRSYNC,  /* ... end of chain */
+    OP_SP_DIRSYNC,  /* struct dirsync: one fsync of new/ for a batch of renames */
     OP_SP_CLEANUP,  /* struct spool_job: close slot / unlink after failure */
     OP_TICK,        /* struct worker */
     OP_WAKE,        /* struct worker */
@@ -57,7 +57,8 @@ enum op {
 };
 #define OP_MASK 0xFull
 _Static_assert(OP_CALLBACK == URING_OP_CALLBACK, "uring_cb.h must match enum op");
-#define SP_STEPS 6
+#define SP_STEPS 6                  /* results kept: the chain's five + the dir sync */
+#define SP_CHAIN 5                  /* linked operations per message */
 
 #define BUF_GROUP 1
 #define BUF_COUNT 1024          /* provided receive buffers per worker */
@@ -122,7 +123,19 @@ struct spool_job {
     struct sb hdr;
     struct iovec iov[2];
     char id[SPOOL_ID_LEN + 1];
+    bool dirsynced;             /* the rename is covered by a directory fsync */
     struct spool_job *next_wait;
+    struct spool_job *next_sync;
+};
+
+/* Group commit of renames: one fsync of a new/ folder covers every rename
+ * that completed before it was submitted. */
+struct dirsync {
+    _Alignas(16) struct worker *w;
+    int fd;
+    bool inflight;
+    struct spool_job *wait_head, *wait_tail; /* renamed, waiting for the next fsync */
+    struct spool_job *batch;                 /* covered by the fsync in flight */
 };
 
 struct wsnap {
@@ -148,6 +161,7 @@ struct worker {
     struct authpool_inbox *auth_inbox; /* password-check results for this worker */
     int tmp_dirfd, new_dirfd;   /* queue/tmp, queue/new */
     int qtmp_dirfd, qnew_dirfd; /* quarantine/tmp, quarantine/new */
+    struct dirsync sync_queue, sync_quarantine;
     struct __kernel_timespec tick_ts;
     struct sess_env env;
     struct snap *cur;           /* newest snapshot this worker uses */
@@ -795,7 +809,7 @@ static void job_start(struct spool_job *j)
     j->iov[0] = (struct iovec){j->hdr.data, j->hdr.len};
     j->iov[1] = (struct iovec){(void *)m->body, m->body_len};
     j->total = j->hdr.len + m->body_len;
-    if (io_uring_sq_space_left(&w->ring) < SP_STEPS)
+    if (io_uring_sq_space_left(&w->ring) < SP_CHAIN)
         io_uring_submit(&w->ring);
     struct io_uring_sqe *sqe;
     sqe = get_sqe(w);
@@ -817,12 +831,8 @@ static void job_start(struct spool_job *j)
     io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLOSE));
     sqe = get_sqe(w);
     io_uring_prep_renameat(sqe, j->tmp_dirfd, j->id, j->new_dirfd, j->id, RENAME_NOREPLACE);
-    sqe->flags |= IOSQE_IO_LINK;
     io_uring_sqe_set_data64(sqe, ud(j, OP_SP_RENAME));
-    sqe = get_sqe(w);
-    io_uring_prep_fsync(sqe, j->new_dirfd, 0);
-    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_DIRSYNC));
-    j->pending = SP_STEPS;
+    j->pending = SP_CHAIN;
 }
 
 /* job_error - errno of a finished chain, 0 when the message is durable. A
@@ -856,9 +866,15 @@ static int job_cleanup(struct spool_job *j)
         io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLEANUP));
         n++;
     }
-    if (j->res[4] < 0) {
+    if (j->res[4] < 0 || j->res[SP_CHAIN] < 0) {
+        /* not renamed: remove the temporary file; renamed but the folder
+         * fsync failed: take it back out of new/ (the client gets 451 and
+         * sends again, so keeping it would deliver the message twice) */
         struct io_uring_sqe *sqe = get_sqe(w);
-        io_uring_prep_unlinkat(sqe, j->tmp_dirfd, j->id, 0);
+        if (j->res[4] < 0)
+            io_uring_prep_unlinkat(sqe, j->tmp_dirfd, j->id, 0);
+        else
+            io_uring_prep_unlinkat(sqe, j->new_dirfd, j->id, 0);
         io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLEANUP));
         n++;
     }
@@ -899,6 +915,69 @@ static void job_finish(struct spool_job *j, int err)
     conn_after(c);
 }
 
+/* dirsync_kick - start an fsync of the folder for the renames waiting. */
+static void dirsync_kick(struct dirsync *ds)
+{
+    if (ds->inflight || !ds->wait_head)
+        return;
+    ds->batch = ds->wait_head;
+    ds->wait_head = ds->wait_tail = NULL;
+    struct io_uring_sqe *sqe = get_sqe(ds->w);
+    io_uring_prep_fsync(sqe, ds->fd, 0);
+    io_uring_sqe_set_data64(sqe, ud(ds, OP_SP_DIRSYNC));
+    ds->inflight = true;
+}
+
+static void job_settle(struct spool_job *j);
+
+/* dirsync_enqueue - j is renamed; it is durable after the next dir fsync. */
+static void dirsync_enqueue(struct spool_job *j)
+{
+    struct worker *w = j->c->w;
+    struct dirsync *ds = j->new_dirfd == w->new_dirfd ? &w->sync_queue : &w->sync_quarantine;
+    j->next_sync = NULL;
+    if (ds->wait_tail)
+        ds->wait_tail->next_sync = j;
+    else
+        ds->wait_head = j;
+    ds->wait_tail = j;
+    dirsync_kick(ds);
+}
+
+/* on_dirsync - the fsync of a folder finished: settle its whole batch. */
+static void on_dirsync(struct dirsync *ds, int res)
+{
+    struct spool_job *j = ds->batch;
+    ds->batch = NULL;
+    ds->inflight = false;
+    while (j) {
+        struct spool_job *next = j->next_sync;
+        j->res[SP_CHAIN] = res;
+        j->dirsynced = true;
+        job_settle(j);
+        j = next;
+    }
+    dirsync_kick(ds);
+}
+
+/* job_settle - all of j's operations so far are in: clean up after a
+ * failure, wait for the directory fsync, or report success. */
+static void job_settle(struct spool_job *j)
+{
+    j->err = job_error(j);
+    if (j->err) {
+        j->pending = job_cleanup(j);
+        if (j->pending == 0)
+            job_finish(j, j->err);
+        return;
+    }
+    if (!j->dirsynced) {
+        dirsync_enqueue(j);
+        return;
+    }
+    job_finish(j, 0);
+}
+
 /* on_spool - one CQE of a queue-file chain or its cleanup. */
 static void on_spool(struct spool_job *j, enum op op, int res)
 {
@@ -908,15 +987,10 @@ static void on_spool(struct spool_job *j, enum op op, int res)
         fprintf(stderr, "mxringd: queue cleanup of %s: %s\n", j->id, strerror(-res));
     if (--j->pending > 0)
         return;
-    if (!j->cleanup) {
-        j->err = job_error(j);
-        if (j->err) {
-            j->pending = job_cleanup(j);
-            if (j->pending > 0)
-                return;
-        }
-    }
-    job_finish(j, j->err);
+    if (j->cleanup)
+        job_finish(j, j->err);
+    else
+        job_settle(j);
 }
 
 /* ---- completions -------------------------------------------------------------- */
@@ -1138,9 +1212,10 @@ static void handle(struct worker *w, struct io_uring_cqe *cqe)
         break;
     }
     case OP_SP_OPEN: case OP_SP_WRITE: case OP_SP_FSYNC: case OP_SP_CLOSE:
-    case OP_SP_RENAME: case OP_SP_DIRSYNC: case OP_SP_CLEANUP:
+    case OP_SP_RENAME: case OP_SP_CLEANUP:
         on_spool(obj, op, cqe->res);
         break;
+    case OP_SP_DIRSYNC: on_dirsync(obj, cqe->res); break;
     case OP_TICK: on_tick(w); break;
     case OP_WAKE: on_wake(w); break;
     case OP_GREET: on_greet(obj, cqe->res); break;
@@ -1360,6 +1435,8 @@ void pool_start(struct pool *p, const struct config *cfg)
         w->new_dirfd = open_dir(cfg->workdir, "queue/new");
         w->qtmp_dirfd = open_dir(cfg->workdir, "quarantine/tmp");
         w->qnew_dirfd = open_dir(cfg->workdir, "quarantine/new");
+        w->sync_queue = (struct dirsync){.w = w, .fd = w->new_dirfd};
+        w->sync_quarantine = (struct dirsync){.w = w, .fd = w->qnew_dirfd};
         w->tick_ts.tv_sec = 1;
         w->env = (struct sess_env){.worker = i,
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
