@@ -111,7 +111,7 @@ static void raise_nofile(const struct config *cfg)
 }
 
 /* reload - SIGHUP: publish a new snapshot, or keep the old one and say why. */
-static void reload(const char *path, struct pool *pool, uint64_t *gen, const struct config *boot)
+static void reload(const char *path, struct pool *pool, uint64_t *gen)
 {
     char err[512];
     struct snap *s = load_snapshot(path, *gen + 1, err, sizeof(err));
@@ -119,7 +119,10 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen, const str
         fprintf(stderr, "mxringd: reload failed, keeping the running configuration: %s\n", err);
         return;
     }
-    if (!cfg_reload_check(boot, s->cfg, err, sizeof(err))) {
+    struct snap *running = snap_current(); /* the one to compare with: the boot one may be gone */
+    bool ok = cfg_reload_check(running->cfg, s->cfg, err, sizeof(err));
+    snap_unref(running);
+    if (!ok) {
         fprintf(stderr, "mxringd: reload refused, keeping the running configuration: %s\n", err);
         snap_unref(s);
         return;
@@ -204,8 +207,7 @@ static struct rlog *start_rlog(const struct config *cfg)
 }
 
 /* signal_loop - wait for signals until asked to stop. */
-static void signal_loop(const sigset_t *set, const char *path, struct pool *pool,
-                        const struct config *boot)
+static void signal_loop(const sigset_t *set, const char *path, struct pool *pool)
 {
     uint64_t gen = 1;
     for (;;) {
@@ -213,7 +215,7 @@ static void signal_loop(const sigset_t *set, const char *path, struct pool *pool
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            reload(path, pool, &gen, boot);
+            reload(path, pool, &gen);
             continue;
         }
         fprintf(stderr, "mxringd: %s: stopping (grace %u s)\n", strsignal(sig),
@@ -265,7 +267,7 @@ static int run(const char *path, struct snap *boot)
     for (size_t i = 0; i < cfg->nsubmission_listen; i++)
         fprintf(stderr, " %s (submission)", cfg->submission_listen[i].text);
     fputc('\n', stderr);
-    signal_loop(&set, path, &pool, cfg);
+    signal_loop(&set, path, &pool);
     struct worker_stats st;
     pool_join(&pool, &st);
     rlog_stop(pool.rlog);
