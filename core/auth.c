@@ -16,21 +16,6 @@
 static const char auth_b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* auth_b64_val - value of one base64 character, -1 for anything else. */
-static int auth_b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
 
 /* auth_b64_quad - decode one group of 4 characters of which the last pad
  * are '='; false on a bad character or non-zero pad bits. */
@@ -38,7 +23,7 @@ static bool auth_b64_quad(const char *q, size_t pad, unsigned char *out)
 {
     int v[4] = { 0, 0, 0, 0 };
     for (size_t j = 0; j < 4 - pad; j++)
-        if ((v[j] = auth_b64_val((unsigned char)q[j])) < 0)
+        if ((v[j] = mx_b64_val((unsigned char)q[j])) < 0)
             return false;
     if ((pad == 1 && (v[2] & 0x3)) || (pad == 2 && (v[1] & 0xf)))
         return false;  /* non-canonical: bits past the data must be zero */

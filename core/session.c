@@ -135,21 +135,28 @@ static void log_text(struct sess *s, const char *text, size_t len)
 }
 
 /* log_check - one internal processing line (printf style). */
-static void log_check(struct sess *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void log_check(struct sess *s, const char *fmt, ...)
+static void log_vcheck(struct sess *s, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void log_vcheck(struct sess *s, const char *fmt, va_list ap)
 {
     if (!log_on(s))
         return;
-    char line[600];
-    va_list ap;
-    va_start(ap, fmt);
+    char line[1024];
     int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
     rlog_put(s->env->rlog, s->sid, RLOG_INTERNAL, line, len);
+}
+
+static void log_check(struct sess *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void log_check(struct sess *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vcheck(s, fmt, ap);
+    va_end(ap);
 }
 
 /* log_command - a command line as received, secrets masked: the payload of
@@ -1076,17 +1083,10 @@ const struct sess_msg *sess_msg(const struct sess *s)
 
 void sess_log(struct sess *s, const char *fmt, ...)
 {
-    if (!log_on(s))
-        return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    log_vcheck(s, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-    rlog_put(s->env->rlog, s->sid, RLOG_INTERNAL, line, len);
 }
 
 /* run_deferred_close - a close that waited for the message's outcome. */

@@ -501,19 +501,6 @@ static void scan_break(struct scan *s)
 
 /* ---- transfer decoders ------------------------------------------------ */
 
-/* b64_val - value of one base64 alphabet octet, or -1. */
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    return c == '/' ? 63 : -1;
-}
 
 /* b64_flush - emit the octets of a partial quantum ('=' or end of part). */
 static void b64_flush(struct walk *w)
@@ -537,7 +524,7 @@ static void b64_line(struct walk *w, const unsigned char *p, size_t n)
 {
     struct dec *d = &w->d;
     for (size_t i = 0; i < n; i++) {
-        int v = b64_val(p[i]);
+        int v = mx_b64_val(p[i]);
         if (v < 0) {
             if (p[i] == '=')
                 b64_flush(w);

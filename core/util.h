@@ -48,7 +48,21 @@ static inline unsigned char mx_ascii_lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-/* mx_strncaseeq - ASCII case-insensitive comparison of two byte ranges. */
+/* mx_b64_val - value of one base64 (RFC 4648) alphabet octet, or -1. */
+static inline int mx_b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    return c == '/' ? 63 : -1;
+}
+
+/* mx_memcaseeq - ASCII case-insensitive comparison of two byte ranges. */
 bool mx_memcaseeq(const void *a, const void *b, size_t n);
 
 #endif
