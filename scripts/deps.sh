@@ -14,7 +14,7 @@ test|bench)
     ;;
 esac
 case "$want" in
-bench) pkgs="$pkgs libspdlog-dev" ;;
+bench) pkgs="$pkgs postfix iproute2" ;;
 esac
 
 missing=""
@@ -31,6 +31,12 @@ else
     SUDO=
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is only a benchmark peer (scripts/compare.sh runs a private
+# instance): do not let the package configure a system mail server.
+case "$missing" in
+*postfix*) echo "postfix postfix/main_mailer_type select No configuration" |
+               $SUDO debconf-set-selections ;;
+esac
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

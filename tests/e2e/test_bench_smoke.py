@@ -58,9 +58,10 @@ class BenchSmoke(unittest.TestCase):
         self.check_queue(["rcpt1@example.test"])
 
     def test_bench_smoke_reuse_pipelining(self):
-        """Description: 300 messages over 10 reused, pipelined connections, 2 rcpts."""
+        """Description: 300 messages over 10 reused, pipelined connections, 2 rcpts, 2 rings."""
         rc, res, out = run_bench(self.srv, "--connections", SESSIONS, "--messages", MESSAGES,
-                                 "--size", SIZE, "--reuse", "--pipelining", "--rcpts", 2)
+                                 "--size", SIZE, "--reuse", "--pipelining", "--rcpts", 2,
+                                 "--threads", 2)
         self.assertIsNotNone(res, out)
         self.assertEqual((rc, res["errors"], res["messages"]), (0, 0, MESSAGES), out)
         self.assertLessEqual(res["connections"], SESSIONS, out)
