@@ -760,3 +760,16 @@ bool dir_user_verify(const struct dir *d, const char *addr, size_t len,
     free(cd);
     return !diff;
 }
+
+const char *dir_sample_hash(const struct dir *d)
+{
+    for (size_t i = 0; d && d->slots && i <= d->mask; i++) {
+        const struct dir_slot *s = &d->slots[i];
+        if (s->key_len == 0 || !(s->files & (1u << DIR_F_USERS)))
+            continue;
+        const char *h = d->arena + s->key_off + s->key_len + 1;
+        if (h[0] != '*' && h[0] != '!')
+            return h;
+    }
+    return NULL;
+}

@@ -40,6 +40,10 @@ enum dir_kind dir_lookup(const struct dir *d, const char *addr, size_t len);
 const char *dir_kind_name(enum dir_kind k);
 /* dir_user_hash - the crypt(3) hash of a user, or NULL if not a user. */
 const char *dir_user_hash(const struct dir *d, const char *addr, size_t len);
+/* dir_sample_hash - the hash of some unlocked user (NULL if none): the
+ * AUTH verifier checks unknown users against a hash of the same scheme, so
+ * their timing matches a real user's. O(table size): for load time only. */
+const char *dir_sample_hash(const struct dir *d);
 /* dir_targets - targets of a group/alias/list entry: *n set, array owned by d. */
 const char *const *dir_targets(const struct dir *d, const char *addr, size_t len,
                                size_t *n);

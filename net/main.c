@@ -110,6 +110,14 @@ static void raise_nofile(const struct config *cfg)
                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->max_sessions);
 }
 
+/* seed_dummy - time unknown users' AUTH against the directory's scheme. */
+static void seed_dummy(struct authpool *ap, const struct dir *d)
+{
+    const char *h = d ? dir_sample_hash(d) : NULL;
+    if (ap && h && !authpool_seed_dummy(ap, h))
+        fprintf(stderr, "mxringd: warning: users_file hash scheme not usable by crypt(3)\n");
+}
+
 /* reload - SIGHUP: publish a new snapshot, or keep the old one and say why. */
 static void reload(const char *path, struct pool *pool, uint64_t *gen)
 {
@@ -128,6 +136,7 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen)
         return;
     }
     (*gen)++;
+    seed_dummy(pool->auth, s->dir);
     rlog_set_retention(pool->rlog, s->cfg->receivelog_keep_days,
                        s->cfg->receivelog_compress_after_days);
     snap_publish(s);
@@ -257,6 +266,7 @@ static int run(const char *path, struct snap *boot)
     pool.auth = authpool_new(0, 0, err, sizeof(err));
     if (!pool.auth)
         die("auth verifier threads: %s", err);
+    seed_dummy(pool.auth, boot->dir);
     pool_start(&pool, cfg);
     fprintf(stderr, "mxringd %s: %s ready, %u workers, workdir %s, listening on", MXRING_VERSION,
             cfg->hostname, cfg->workers, cfg->workdir);

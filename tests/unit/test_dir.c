@@ -459,9 +459,28 @@ static void test_dir_100k_entries_found_and_absent_not(void **state)
     dir_free(d);
 }
 
+static void test_dir_sample_hash_skips_locked(void **state)
+{
+    (void)state;
+    static const char users[] = "a@x.test:!$6$locked$hash\nb@x.test:$6$salt$realhash\n";
+    struct dir_source src[DIR_FILES] = {{"users", users, sizeof(users) - 1}};
+    char err[256];
+    struct dir *d = dir_load_mem(src, err, sizeof(err));
+    assert_non_null(d);
+    assert_string_equal(dir_sample_hash(d), "$6$salt$realhash");
+    dir_free(d);
+    static const char locked[] = "a@x.test:*$6$x$y\n";
+    struct dir_source only[DIR_FILES] = {{"users", locked, sizeof(locked) - 1}};
+    d = dir_load_mem(only, err, sizeof(err));
+    assert_null(dir_sample_hash(d));
+    dir_free(d);
+    assert_null(dir_sample_hash(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dir_sample_hash_skips_locked),
         cmocka_unit_test(test_dir_not_configured),
         cmocka_unit_test(test_dir_empty_file_is_configured),
         cmocka_unit_test(test_dir_users_good_lines),
