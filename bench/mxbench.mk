@@ -1,6 +1,8 @@
 # mxbench.mk - the SMTP load generator $(BUILD)/mxbench (issue 7), included
 # by the top Makefile: `make mxbench`, and part of `make bench-build`.
-# Compiled with the top Makefile's CFLAGS; needs only liburing and pthreads.
+# Compiled with the top Makefile's CFLAGS; needs liburing, pthreads and, for
+# --starttls, BoringSSL: only bench/mxbench_tls.c includes its headers (the
+# top Makefile adds $(SSL_INC) to files whose path contains "tls").
 
 MXB_SRCS := $(sort $(wildcard bench/mxbench*.c))
 MXB_OBJS := $(MXB_SRCS:%.c=$(BUILD)/%.o)
@@ -11,7 +13,7 @@ mxbench: $(MXB_BIN)
 
 $(MXB_BIN): $(MXB_OBJS)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(MXB_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(MXB_LIBS) $(SSL_LIB)
 
 bench-build: $(MXB_BIN)
 

@@ -1,14 +1,20 @@
 /* mxbench_loop.c - one io_uring event loop per mxbench thread driving its
  * share of the SMTP sessions: each session is a small state machine
- * (connect, banner, EHLO, MAIL, RCPT x R, DATA, message, then the next
- * message or QUIT and a new connection). Everything here runs on the thread
+ * (connect, banner, EHLO, [STARTTLS, TLS handshake, EHLO], [AUTH], MAIL,
+ * RCPT x R, DATA, message, then the next message or QUIT and a new
+ * connection). After STARTTLS the socket carries only ciphertext: receives
+ * land in cbuf and are fed to the session's mxb_tls, whose plaintext goes to
+ * rbuf; writes are encrypted and drained into sends from sbuf (no blocking
+ * socket I/O anywhere). Everything here runs on the thread
  * that called mxb_thread_run(); the only shared state is the message budget
  * in struct mxb_plan (an atomic counter). */
 #include "mxbench.h"
+#include "mxbench_tls.h"
 
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +30,8 @@ enum op { OP_IGNORE = 0, OP_CONNECT, OP_SEND, OP_RECV, OP_TICK };
 #define OP_MASK 0x7ull
 
 #define RBUF_SIZE 2048          /* one reply must fit */
+#define CBUF_SIZE 16384         /* TLS: ciphertext per receive */
+#define SBUF_SIZE 16384         /* TLS: ciphertext per send */
 #define TICK_NS 1000000000ll    /* timeout scan period */
 #define NS_PER_S 1000000000ull
 #define SQ_MAX 32768u
@@ -34,6 +42,9 @@ enum stage {
     ST_CONNECT,     /* connect in flight */
     ST_BANNER,      /* the rest wait for the reply of this stage */
     ST_EHLO,
+    ST_STARTTLS,
+    ST_HANDSHAKE,   /* TLS handshake; no reply expected */
+    ST_AUTH,
     ST_MAIL,
     ST_RCPT,
     ST_DATA,
@@ -49,6 +60,8 @@ static const struct {
 } expect[] = {
     [ST_BANNER] = {MXB_CODE_READY, MXB_E_BANNER},
     [ST_EHLO] = {MXB_CODE_OK, MXB_E_EHLO},
+    [ST_STARTTLS] = {MXB_CODE_READY, MXB_E_STARTTLS},
+    [ST_AUTH] = {MXB_CODE_AUTH_OK, MXB_E_AUTH},
     [ST_MAIL] = {MXB_CODE_OK, MXB_E_MAIL},
     [ST_RCPT] = {MXB_CODE_OK, MXB_E_RCPT},
     [ST_DATA] = {MXB_CODE_START_DATA, MXB_E_DATA},
@@ -75,6 +88,9 @@ struct sess {
     size_t wlen;
     const char *pend;       /* a write asked for while one was in flight */
     size_t pend_len;
+    struct mxb_tls *tls;    /* after STARTTLS's 220, else NULL */
+    char *cbuf;             /* TLS: CBUF_SIZE received, then SBUF_SIZE to send */
+    uint64_t hs_t0;         /* ClientHello queued */
     uint64_t t0;            /* MAIL sent */
     uint64_t deadline;      /* of the operation in flight */
     size_t rlen;
@@ -143,13 +159,17 @@ static void arm_send(struct sess *s)
     s->deadline = s->t->now + s->t->op_ns;
 }
 
-/* arm_recv - make sure a receive into the free end of rbuf is in flight. */
+/* arm_recv - make sure a receive is in flight: into the free end of rbuf,
+ * or with TLS into cbuf. */
 static void arm_recv(struct sess *s)
 {
     if (s->recv_armed)
         return;
     struct io_uring_sqe *sqe = get_sqe(s->t);
-    io_uring_prep_recv(sqe, s->fd, s->rbuf + s->rlen, sizeof s->rbuf - s->rlen, 0);
+    if (s->tls)
+        io_uring_prep_recv(sqe, s->fd, s->cbuf, CBUF_SIZE, 0);
+    else
+        io_uring_prep_recv(sqe, s->fd, s->rbuf + s->rlen, sizeof s->rbuf - s->rlen, 0);
     sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;  /* the reply is never there yet */
     io_uring_sqe_set_data64(sqe, tag(s, OP_RECV));
     s->recv_armed = true;
@@ -157,12 +177,40 @@ static void arm_recv(struct sess *s)
     s->deadline = s->t->now + s->t->op_ns;
 }
 
+/* tls_fail - end the session for a TLS error; keep the first reason. */
+static void tls_fail(struct sess *s)
+{
+    if (!s->t->st->tls_err && s->tls)
+        s->t->st->tls_err = mxb_tls_error(s->tls);
+    sess_end(s, MXB_E_TLS);
+}
+
+/* tls_flush - when no send is in flight, send the pending ciphertext. */
+static void tls_flush(struct sess *s)
+{
+    if (s->send_busy || s->closing)
+        return;
+    char *sbuf = s->cbuf + CBUF_SIZE;
+    size_t n = mxb_tls_take(s->tls, sbuf, SBUF_SIZE);
+    if (n == 0)
+        return;
+    s->wptr = sbuf;
+    s->wlen = n;
+    arm_send(s);
+}
+
 /* sess_write - send len octets at buf (which outlives the send); queued
- * behind a send still in flight. The receive for the reply is armed by
- * drain_replies() once rbuf is compacted. */
+ * behind a send still in flight; with TLS encrypted now and sent as the
+ * socket allows. The receive for the reply is armed by on_recv() once
+ * rbuf is compacted. */
 static void sess_write(struct sess *s, const char *buf, size_t len)
 {
-    if (s->send_busy) {
+    if (s->tls) {
+        if (mxb_tls_write(s->tls, buf, len))
+            tls_flush(s);
+        else
+            tls_fail(s);
+    } else if (s->send_busy) {
         s->pend = buf;
         s->pend_len = len;
     } else {
@@ -216,12 +264,62 @@ static void message_done(struct sess *s)
     }
 }
 
+/* after_ehlo - EHLO was accepted: STARTTLS first when asked for and not
+ * done yet, then AUTH when asked for, then the first message. */
+static void after_ehlo(struct sess *s)
+{
+    const struct mxb_plan *p = s->t->p;
+    if (p->tls && !s->tls) {
+        s->stage = ST_STARTTLS;
+        sess_write(s, MXB_STARTTLS_CMD, sizeof MXB_STARTTLS_CMD - 1);
+    } else if (p->auth_cmd) {
+        s->stage = ST_AUTH;
+        sess_write(s, p->auth_cmd, p->auth_len);
+    } else {
+        start_message(s);
+    }
+}
+
+/* start_tls - STARTTLS was accepted: from now on the socket carries TLS;
+ * queue and send the ClientHello. */
+static void start_tls(struct sess *s)
+{
+    struct thr *t = s->t;
+    if (!s->cbuf && !(s->cbuf = malloc(CBUF_SIZE + SBUF_SIZE))) {
+        sess_end(s, MXB_E_TLS);
+        return;
+    }
+    s->tls = mxb_tls_new(t->p->tls);
+    if (!s->tls) {
+        sess_end(s, MXB_E_TLS);
+        return;
+    }
+    s->stage = ST_HANDSHAKE;
+    s->hs_t0 = t->now;
+    if (mxb_tls_handshake(s->tls) < 0)
+        tls_fail(s);
+    else
+        tls_flush(s);
+}
+
+/* handshake_done - count the handshake, say EHLO again (RFC 3207). */
+static void handshake_done(struct sess *s)
+{
+    struct mxb_stats *st = s->t->st;
+    st->handshakes++;
+    mxb_hist_record(&st->hs_ns, s->t->now - s->hs_t0);
+    if (!st->tls_desc[0])
+        mxb_tls_describe(s->tls, st->tls_desc, sizeof st->tls_desc);
+    s->stage = ST_EHLO;
+    sess_write(s, MXB_EHLO_CMD, sizeof MXB_EHLO_CMD - 1);
+}
+
 /* on_reply - one complete reply arrived: check it, move to the next stage.
  * Returns false when the session ended. */
 static bool on_reply(struct sess *s, const struct mxb_reply *r)
 {
     const struct mxb_cmds *c = &s->t->p->cmds;
-    if (s->stage < ST_BANNER || s->stage > ST_QUIT) {
+    if (s->stage < ST_BANNER || s->stage > ST_QUIT || expect[s->stage].code == 0) {
         sess_end(s, MXB_E_PROTOCOL);
         return false;
     }
@@ -236,6 +334,12 @@ static bool on_reply(struct sess *s, const struct mxb_reply *r)
         break;
     case ST_EHLO:
         s->can_pipe = r->pipelining;
+        after_ehlo(s);
+        break;
+    case ST_STARTTLS:
+        start_tls(s);
+        break;
+    case ST_AUTH:
         start_message(s);
         break;
     case ST_MAIL:
@@ -260,11 +364,13 @@ static bool on_reply(struct sess *s, const struct mxb_reply *r)
         sess_end(s, -1);
         return false;
     }
-    return true;
+    return !s->closing;
 }
 
-/* drain_replies - handle every complete reply in rbuf; keep the rest. */
-static void drain_replies(struct sess *s)
+/* drain_replies - handle every complete reply in rbuf; keep the rest.
+ * Returns false when the session ended. Plaintext left over after the 220
+ * to STARTTLS is a protocol error (it would be mixed into the TLS stream). */
+static bool drain_replies(struct sess *s)
 {
     size_t pos = 0;
     while (pos < s->rlen) {
@@ -272,20 +378,63 @@ static void drain_replies(struct sess *s)
         long n = mxb_reply_scan(s->rbuf + pos, s->rlen - pos, &r);
         if (n < 0) {
             sess_end(s, MXB_E_PROTOCOL);
-            return;
+            return false;
         }
         if (n == 0)
             break;
         pos += (size_t)n;
         if (!on_reply(s, &r))
-            return;
+            return false;
     }
     memmove(s->rbuf, s->rbuf + pos, s->rlen - pos);
     s->rlen -= pos;
-    if (s->rlen == sizeof s->rbuf)
+    if (s->rlen == sizeof s->rbuf || (s->rlen > 0 && s->stage == ST_HANDSHAKE)) {
         sess_end(s, MXB_E_PROTOCOL);
-    else
-        arm_recv(s);
+        return false;
+    }
+    return true;
+}
+
+/* tls_input - n octets of ciphertext arrived in cbuf: advance the
+ * handshake, decrypt the replies into rbuf and handle them. Returns false
+ * when the session ended. */
+static bool tls_input(struct sess *s, size_t n)
+{
+    if (!mxb_tls_feed(s->tls, s->cbuf, n)) {
+        tls_fail(s);
+        return false;
+    }
+    if (s->stage == ST_HANDSHAKE) {
+        int r = mxb_tls_handshake(s->tls);
+        if (r < 0) {
+            tls_fail(s);
+            return false;
+        }
+        if (r == 0) {
+            tls_flush(s);
+            return true;
+        }
+        handshake_done(s);  /* the client Finished and EHLO in one send */
+        if (s->closing)
+            return false;
+    }
+    for (;;) {
+        long got = mxb_tls_read(s->tls, s->rbuf + s->rlen, sizeof s->rbuf - s->rlen);
+        if (got == MXB_TLS_AGAIN)
+            break;
+        if (got < 0) {
+            if (got == MXB_TLS_CLOSED)
+                sess_end(s, MXB_E_EOF);
+            else
+                tls_fail(s);
+            return false;
+        }
+        s->rlen += (size_t)got;
+        if (!drain_replies(s))
+            return false;
+    }
+    tls_flush(s);   /* reading may have queued records (alerts, key updates) */
+    return !s->closing;
 }
 
 /* on_recv - a receive completed. */
@@ -298,8 +447,15 @@ static void on_recv(struct sess *s, int res)
         sess_end(s, res == 0 ? MXB_E_EOF : MXB_E_RESET);
         return;
     }
-    s->rlen += (size_t)res;
-    drain_replies(s);
+    bool live;
+    if (s->tls) {
+        live = tls_input(s, (size_t)res);
+    } else {
+        s->rlen += (size_t)res;
+        live = drain_replies(s);
+    }
+    if (live)
+        arm_recv(s);
 }
 
 /* on_send - a send completed: go on with a short one, or the queued one. */
@@ -315,6 +471,10 @@ static void on_send(struct sess *s, int res)
     s->t->st->bytes += (uint64_t)res;
     s->wptr += res;
     s->wlen -= (size_t)res;
+    if (s->wlen == 0 && s->tls) {
+        tls_flush(s);
+        return;
+    }
     if (s->wlen == 0 && s->pend) {
         s->wptr = s->pend;
         s->wlen = s->pend_len;
@@ -343,6 +503,8 @@ static void sess_finish(struct sess *s)
 {
     close(s->fd);
     s->fd = -1;
+    mxb_tls_free(s->tls);
+    s->tls = NULL;
     s->closing = false;
     s->cancel_sent = false;
     s->rlen = 0;
@@ -384,6 +546,10 @@ static void sess_begin(struct sess *s)
         s->ticket = true;
         s->fd = socket(t->p->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (s->fd >= 0) {
+            /* TLS may send a flight while the last is unacknowledged: no
+             * Nagle wait for the server's delayed ACK. */
+            if (t->p->tls)
+                setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
             struct io_uring_sqe *sqe = get_sqe(t);
             io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&t->p->addr, t->p->addrlen);
             io_uring_sqe_set_data64(sqe, tag(s, OP_CONNECT));
@@ -511,6 +677,8 @@ int mxb_thread_run(struct mxb_plan *p, unsigned nsess, struct mxb_stats *st)
         }
         ret = run_loop(t);
         io_uring_queue_exit(&t->ring);
+        for (unsigned i = 0; i < nsess; i++)
+            free(t->sess[i].cbuf);
     }
     free(t->sess);
     free(t);

@@ -186,3 +186,52 @@ char *mxb_msg_build(size_t size, const char *from, const char *to, size_t *len)
     *len = pos + sizeof MXB_EOD - 1;
     return m;
 }
+
+/* base64 - encode n octets of in into out (4 * ceil(n / 3) characters, no
+ * NUL); returns the characters written. */
+static size_t base64(const unsigned char *in, size_t n, char *out)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? alphabet[v & 63] : '=';
+    }
+    return o;
+}
+
+/* mxb_auth_plain_build - AUTH PLAIN with its initial response, see
+ * mxbench_proto.h. */
+char *mxb_auth_plain_build(const char *user_pass, size_t *len)
+{
+    static const char verb[] = "AUTH PLAIN ";
+    const char *colon = strchr(user_pass, ':');
+    size_t up = strlen(user_pass);
+    if (!colon || up > ADDR_MAX * 4)
+        return NULL;
+    /* NUL user NUL pass: the colon becomes the second NUL. */
+    unsigned char *raw = malloc(up + 1);
+    char *cmd = malloc(sizeof verb + (up + 1 + 2) / 3 * 4 + 2);
+    if (!raw || !cmd) {
+        free(raw);
+        free(cmd);
+        return NULL;
+    }
+    raw[0] = 0;
+    memcpy(raw + 1, user_pass, up);
+    raw[1 + (size_t)(colon - user_pass)] = 0;
+    memcpy(cmd, verb, sizeof verb - 1);
+    size_t n = sizeof verb - 1 + base64(raw, up + 1, cmd + sizeof verb - 1);
+    memcpy(cmd + n, "\r\n", 2);
+    *len = n + 2;
+    explicit_bzero(raw, up + 1);
+    free(raw);
+    return cmd;
+}

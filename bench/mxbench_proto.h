@@ -11,12 +11,14 @@
 enum mxb_code {
     MXB_CODE_READY = 220,       /* greeting */
     MXB_CODE_CLOSING = 221,     /* QUIT */
+    MXB_CODE_AUTH_OK = 235,     /* AUTH (RFC 4954) */
     MXB_CODE_OK = 250,          /* EHLO, MAIL, RCPT, end of data */
     MXB_CODE_START_DATA = 354,  /* DATA */
 };
 
 #define MXB_EHLO_CMD "EHLO mxbench.test\r\n"
 #define MXB_QUIT_CMD "QUIT\r\n"
+#define MXB_STARTTLS_CMD "STARTTLS\r\n"   /* RFC 3207; 220 (MXB_CODE_READY) */
 #define MXB_EOD ".\r\n"               /* end of data, after a CRLF-ended body */
 #define MXB_LINE_LEN 76               /* text per body line, CRLF not counted */
 #define MXB_RCPTS_MAX 1000
@@ -58,5 +60,11 @@ void mxb_cmds_free(struct mxb_cmds *c);
  * result is malloc'ed, its length (size + end of data) in *len; NULL when
  * out of memory. */
 char *mxb_msg_build(size_t size, const char *from, const char *to, size_t *len);
+
+/* mxb_auth_plain_build - the command "AUTH PLAIN <initial response>" with
+ * CRLF for user_pass "USER:PASS" (split at the first ':'): base64 of
+ * NUL USER NUL PASS (RFC 4616, empty authorization identity). malloc'ed,
+ * its length in *len; NULL without a ':' or when out of memory. */
+char *mxb_auth_plain_build(const char *user_pass, size_t *len);
 
 #endif

@@ -6,10 +6,15 @@
 # mxbench: one connection per message and reused connections, 4 KiB
 # messages, 20 and 200 concurrent sessions. Then the resident memory of
 # mxringd holding 10,000 idle sessions next to Postfix's cost per session.
-# Prints the tables and writes them to bench/RESULTS.md.
+# Prints the tables and writes them to bench/RESULTS.md (keeping its "TLS"
+# section, which scripts/compare-tls.sh writes).
 #
-# Usage: scripts/compare.sh   (as root; env: BUILD=build, COMPARE_SECONDS=5,
-#        COMPARE_IDLE=10000, COMPARE_PF_IDLE=200, RESULTS=bench/RESULTS.md)
+# Usage: scripts/compare.sh [--tls | --tls-only]
+#        (as root; env: BUILD=build, COMPARE_SECONDS=5, COMPARE_IDLE=10000,
+#        COMPARE_PF_IDLE=200, RESULTS=bench/RESULTS.md)
+#        --tls: afterwards the STARTTLS comparison (scripts/compare-tls.sh);
+#        --tls-only: only that.
+# compare-tls.sh sources this file (COMPARE_SOURCED=1) for its functions.
 # Needs postfix (scripts/deps.sh bench). Never leaves a Postfix listening
 # on port 25: a system instance found running is stopped first.
 set -euo pipefail
@@ -173,7 +178,8 @@ postfix_drain() {
     say "warning: the Postfix queue did not drain within 120 s"
 }
 
-# mxringd_start PORT DIR MAX - an mxringd with its own workdir; pid in MX_PID.
+# mxringd_start PORT DIR MAX - an mxringd with its own workdir; pid in
+# MX_PID. Lines in MX_EXTRA_CONF are added to its configuration.
 mxringd_start() {
     mkdir -p "$2/var"
     cat >"$2/mxringd.conf" <<EOF
@@ -183,6 +189,7 @@ workdir = $2/var
 workers = 0
 local_domains = example.test
 max_sessions = $3
+${MX_EXTRA_CONF:-}
 EOF
     "$MXD" -c "$2/mxringd.conf" >"$2/stderr.txt" 2>&1 &
     MX_PID=$!
@@ -544,12 +551,46 @@ if g:
 print("\n".join(out))
 EOF
     cat "$WORK/RESULTS.md"
-    cp "$WORK/RESULTS.md" "$RESULTS"
+    section_merge "$WORK/RESULTS.md" "$RESULTS" "## TLS" >"$WORK/RESULTS.merged"
+    cp "$WORK/RESULTS.merged" "$RESULTS"
     say "written to $RESULTS"
 }
 
+# section_merge DOC SRC HEADING - DOC with its section HEADING (from that
+# line to the next "## " heading) replaced by the one found in SRC, which is
+# a whole results file or just the section; dropped when SRC has none.
+section_merge() {
+    python3 - "$@" <<'EOF'
+import os, sys
+doc, src, head = sys.argv[1:4]
+
+def split(lines):
+    """(lines outside the section, the section's lines)."""
+    out, sec, inside = [], [], False
+    for ln in lines:
+        if ln.startswith("## "):
+            inside = ln.startswith(head)
+        (sec if inside else out).append(ln)
+    return out, sec
+
+base, _ = split(open(doc).read().splitlines() if os.path.exists(doc) else [])
+_, sec = split(open(src).read().splitlines() if os.path.exists(src) else [])
+while base and not base[-1].strip():
+    base.pop()
+while sec and not sec[-1].strip():
+    sec.pop()
+print("\n".join(base + ([""] + sec if sec and base else sec)))
+EOF
+}
+
 main() {
-    local t0=$SECONDS
+    local t0=$SECONDS tls=no
+    case ${1:-} in
+    --tls) tls=yes ;;
+    --tls-only) exec "$ROOT/scripts/compare-tls.sh" ;;
+    '') ;;
+    *) die "usage: scripts/compare.sh [--tls | --tls-only]" ;;
+    esac
     setup
     postfix_conf
     postfix_start
@@ -563,6 +604,11 @@ main() {
     memory_runs
     report
     say "done in $((SECONDS - t0)) s"
+    if [ $tls = yes ]; then
+        cleanup
+        PIDS=()
+        "$ROOT/scripts/compare-tls.sh"
+    fi
 }
 
-main "$@"
+[ -n "${COMPARE_SOURCED:-}" ] || main "$@"
