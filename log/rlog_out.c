@@ -16,8 +16,8 @@
 
 #define OUT_PENDING_LIMIT (64u << 20)
 #define OUT_SEG_MIN       (64u << 10)
-#define OUT_DIR_MODE      0755
-#define OUT_FILE_MODE     0644
+#define OUT_DIR_MODE      0750  /* day files hold addresses: not world-readable */
+#define OUT_FILE_MODE     0640
 #define OUT_LINE_EXTRA    (RLOG_PREFIX_LEN + 1)   /* prefix + LF */
 
 /* rlog_out_init - paths and an empty pending list. 0 or -errno. */

@@ -19,7 +19,7 @@
 #define RETAIN_CHUNK     (64u << 10)
 #define RETAIN_MIN_GAP_S 3600           /* at most one scan an hour */
 #define RETAIN_GZ_MODE   "wb6"
-#define RETAIN_FILE_MODE 0644
+#define RETAIN_FILE_MODE 0640
 #define DATE_DIGITS      8
 
 enum file_type { FT_NONE, FT_LOG, FT_GZ };
