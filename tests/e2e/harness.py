@@ -149,6 +149,26 @@ class Server:
         self.close()
 
 
+def log_text(srv):
+    """All receivelog day files of srv, concatenated in date order."""
+    import glob
+    out = ""
+    for path in sorted(glob.glob(os.path.join(srv.workdir, "receivelog", "*", "*.log"))):
+        with open(path, errors="replace") as f:
+            out += f.read()
+    return out
+
+
+def wait_log(srv, needle, timeout=5):
+    """Wait until needle appears in srv's receivelog; True if it did."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if needle in log_text(srv):
+            return True
+        time.sleep(0.05)
+    return needle in log_text(srv)
+
+
 def parse_queue_file(path):
     """Parse a queue file; raises ValueError when it is incomplete."""
     with open(path, "rb") as f:

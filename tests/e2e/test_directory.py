@@ -1,7 +1,6 @@
 """End-to-end tests of the recipient directory: users, groups, aliases and
 lists, User unknown, relay control from trusted and untrusted clients, the
 seed's status lines in receivelog, and SIGHUP reloads with clients connected."""
-import glob
 import os
 import signal
 import socket
@@ -9,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BINARY, Client, Server
+from harness import log_text, wait_log, BINARY, Client, Server
 
 USERS = ("alice@example.test:$6$saltsalt$K2Zq2eWkGvpaX0i0wHn3fY3Zp4oJ6u2Jx5cQ1eq7jN3iJQ6rE7uH0zTqH9D1sBq2pV3l0w8bA9tE5yR1cG6dK/\n"
          "Bob@Example.ORG:$y$j9T$abcdefghijklmnopqrstu.$abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP\n")
@@ -33,23 +32,6 @@ def dir_server(**kw):
     srv.conf.update({k: v for k, v in conf.items() if v is not None})
     srv.write_conf()
     return srv
-
-
-def log_text(srv):
-    out = []
-    for path in sorted(glob.glob(os.path.join(srv.workdir, "receivelog", "*", "*.log"))):
-        with open(path) as f:
-            out.append(f.read())
-    return "".join(out)
-
-
-def wait_log(srv, needle, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if needle in log_text(srv):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def rcpt(c, addr):

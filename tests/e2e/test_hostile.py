@@ -2,7 +2,6 @@
 per-address limits, slow clients, many connections, a full disk for the
 queue and for the receivelog, privilege drop. Clients come from 127.0.0.1;
 tests that need an untrusted client set trusted_networks to 10.0.0.0/8."""
-import glob
 import multiprocessing
 import os
 import resource
@@ -12,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BINARY, Client, Server, parse_queue_file
+from harness import log_text, wait_log, BINARY, Client, Server, parse_queue_file
 
 UNTRUSTED = {"trusted_networks": "10.0.0.0/8"}
 
@@ -21,23 +20,6 @@ def wait_stderr(srv, needle, timeout=5):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if needle in srv.stderr():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def log_text(srv):
-    out = ""
-    for path in sorted(glob.glob(os.path.join(srv.workdir, "receivelog", "*", "*.log"))):
-        with open(path, errors="replace") as f:
-            out += f.read()
-    return out
-
-
-def wait_log(srv, needle, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if needle in log_text(srv):
             return True
         time.sleep(0.05)
     return False

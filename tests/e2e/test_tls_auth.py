@@ -3,7 +3,6 @@ real clients: Python's smtplib + ssl, openssl s_client and swaks. The test
 certificate is generated at run time by scripts/gen-test-cert.sh."""
 import base64
 import crypt
-import glob
 import os
 import shutil
 import smtplib
@@ -14,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, Client, Server, free_port
+from harness import log_text, wait_log, ROOT, Client, Server, free_port
 
 PASSWORD = "s3cret-Pa55"
 CERTS = None
@@ -55,23 +54,6 @@ def tls_server(extra=None, receivelog=True):
 def ctx():
     c = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
     return c
-
-
-def log_text(srv):
-    out = ""
-    for path in sorted(glob.glob(os.path.join(srv.workdir, "receivelog", "*", "*.log"))):
-        with open(path, errors="replace") as f:
-            out += f.read()
-    return out
-
-
-def wait_log(srv, needle, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if needle in log_text(srv):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class StartTlsTest(unittest.TestCase):
