@@ -407,6 +407,13 @@ static struct config *surbl_conf(uint16_t port, unsigned timeout_ms, const char 
                 "dns_timeout_ms = %u\ndns_failure = %s\n", port, timeout_ms, failure);
 }
 
+/* reject_conf - one reject zone at the fake server, generous timeout. */
+static struct config *reject_conf(uint16_t port)
+{
+    return conf("surbl_zones = multi.surbl.test:reject\ndns_servers = 127.0.0.1:%u\n"
+                "dns_timeout_ms = %u\n", port, LONG_TIMEOUT_MS);
+}
+
 #define MSG(body) "From: a@b.example\r\nSubject: t\r\n\r\n" body "\r\n"
 
 static const struct dns_rule rules[] = {
@@ -446,8 +453,7 @@ static void test_filter_surbl_listed_reject(void **state)
     (void)state;
     struct fake_dns d;
     dns_start(&d, rules, false);
-    struct config *c = conf("surbl_zones = multi.surbl.test:reject\ndns_servers = 127.0.0.1:%u\n"
-                            "dns_timeout_ms = %u\n", d.port, LONG_TIMEOUT_MS);
+    struct config *c = reject_conf(d.port);
     struct result r = {0};
     run_one(c, MSG("see http://www.Bad.Example/x?y=1 now"), &r);
     assert_int_equal(r.v, SESS_VERDICT_REJECT_SPAM);
@@ -467,8 +473,7 @@ static void test_filter_surbl_not_listed(void **state)
     (void)state;
     struct fake_dns d;
     dns_start(&d, rules, false);
-    struct config *c = conf("surbl_zones = multi.surbl.test:reject\ndns_servers = 127.0.0.1:%u\n"
-                            "dns_timeout_ms = %u\n", d.port, LONG_TIMEOUT_MS);
+    struct config *c = reject_conf(d.port);
     struct result r = {0};
     run_one(c, MSG("http://good.example/ www.blocked.example https://odd.example"), &r);
     assert_int_equal(r.v, SESS_VERDICT_PASS);
@@ -536,8 +541,7 @@ static void test_filter_surbl_ip_literal(void **state)
     (void)state;
     struct fake_dns d;
     dns_start(&d, rules, false);
-    struct config *c = conf("surbl_zones = multi.surbl.test:reject\ndns_servers = 127.0.0.1:%u\n"
-                            "dns_timeout_ms = %u\n", d.port, LONG_TIMEOUT_MS);
+    struct config *c = reject_conf(d.port);
     struct result r = {0};
     run_one(c, MSG("http://1.2.3.4/p"), &r);
     assert_int_equal(r.v, SESS_VERDICT_REJECT_SPAM);
@@ -631,8 +635,7 @@ static void test_filter_surbl_mismatch_ignored(void **state)
     (void)state;
     struct fake_dns d;
     dns_start(&d, rules, false);
-    struct config *c = conf("surbl_zones = multi.surbl.test:reject\ndns_servers = 127.0.0.1:%u\n"
-                            "dns_timeout_ms = %u\n", d.port, LONG_TIMEOUT_MS);
+    struct config *c = reject_conf(d.port);
     struct result r = {0};
     run_one(c, MSG("http://spoof.example/"), &r);
     assert_int_equal(r.v, SESS_VERDICT_REJECT_SPAM);
