@@ -10,7 +10,7 @@ pkgs="$pkgs android-libboringssl-dev"
 case "$want" in
 test|bench)
     pkgs="$pkgs libcmocka-dev python3 swaks openssl clang libclang-rt-14-dev"
-    pkgs="$pkgs libbenchmark-dev libspdlog-dev dnsmasq-base clamav clamav-daemon"
+    pkgs="$pkgs libbenchmark-dev libspdlog-dev dnsmasq-base clamav clamav-daemon xfsprogs e2fsprogs"
     ;;
 esac
 case "$want" in

@@ -3,7 +3,13 @@
 Server(conf={...}) writes a configuration into a fresh temporary folder
 (workdir inside it), starts the binary named by $MXRINGD (default
 build/mxringd) on a free loopback port, waits until it accepts, and stops it
-(SIGTERM, then SIGKILL) on exit. Every test gets its own server."""
+(SIGTERM, then SIGKILL) on exit. Every test gets its own server.
+
+base= puts that temporary folder under another parent (e.g. /var/tmp for
+tests that need a real disk rather than tmpfs); workdir= uses a folder made
+by the test (e.g. a mounted file system) as the workdir, which close() then
+leaves alone. A Server can be started again after stop() or kill9() on the
+same workdir (restart and recovery tests)."""
 import os
 import signal
 import socket
@@ -13,7 +19,7 @@ import time
 import shutil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.environ.get("MXRINGD", os.path.join(ROOT, "build", "mxringd"))
+BINARY = os.path.abspath(os.environ.get("MXRINGD", os.path.join(ROOT, "build", "mxringd")))
 
 
 def free_port():
@@ -26,10 +32,13 @@ def free_port():
 class Server:
     """One mxringd process with its own workdir and port."""
 
-    def __init__(self, conf=None, receivelog=False, files=None):
-        self.dir = tempfile.mkdtemp(prefix="mxring-e2e-")
-        self.workdir = os.path.join(self.dir, "var")
-        os.makedirs(self.workdir)
+    def __init__(self, conf=None, receivelog=False, files=None, base=None, workdir=None):
+        self.dir = tempfile.mkdtemp(prefix="mxring-e2e-", dir=base)
+        if workdir is None:
+            self.workdir = os.path.join(self.dir, "var")
+            os.makedirs(self.workdir)
+        else:
+            self.workdir = workdir
         if receivelog:
             os.makedirs(os.path.join(self.workdir, "receivelog"))
         self.port = free_port()
@@ -64,6 +73,8 @@ class Server:
                 f.write("%s = %s\n" % (k, v))
 
     def start(self, wait=True):
+        if self.err:
+            self.err.close()
         self.err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([BINARY, "-c", self.conf_path], stdout=self.err,
                                      stderr=self.err, cwd=self.dir)
