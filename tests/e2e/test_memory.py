@@ -4,7 +4,8 @@ COUNT sessions (asyncio, raw sockets on loopback) all reach DATA first, then
 send their 20 MiB messages in 64 KiB pieces in lock step, so every one of them
 is inside DATA at the same time. While they run, mxringd's VmRSS is sampled;
 at the end its VmHWM is read. Every message must then be complete in
-queue/new: the `size` line matches, and the message part ends with exactly
+queue/new (waited for, bounded: a queue file may be written after
+its 250): the `size` line matches, and the message part ends with exactly
 the bytes that were sent (SHA-256 of what each client sent).
 
 Two modes:
@@ -182,11 +183,16 @@ class MemoryTest(unittest.TestCase):
         t0 = time.time()
         try:
             asyncio.run(asyncio.wait_for(exchange(srv.port, sessions), TIMEOUT))
+            elapsed = time.time() - t0
+            # the queue files may be materialised after the 250 (off the reply path)
+            qids = set(s.qid for s in sessions)
+            deadline = time.time() + 60
+            while not qids <= set(srv.queue_files()) and time.time() < deadline:
+                time.sleep(0.1)
+            hwm = status_kib(srv.proc.pid, "VmHWM") << 10
         finally:
             sampler.done.set()
             sampler.join()
-        elapsed = time.time() - t0
-        hwm = status_kib(srv.proc.pid, "VmHWM") << 10
         peak = max(hwm, sampler.peak)
         print("\nmemory: %d x %.1f MiB concurrent in %.1f s: mxringd RSS %.1f MB at start, "
               "peak %.1f MB (VmHWM %.1f MB, max sampled VmRSS %.1f MB)%s" % (
