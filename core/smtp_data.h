@@ -1,6 +1,7 @@
 /* smtp_data.h - the DATA-phase scanner: finds the one true end of data
  * (<CR><LF>.<CR><LF>), undoes dot-stuffing, enforces the line-length and
- * message-size limits and flags bare CR / bare LF (SMTP smuggling defence).
+ * message-size limits and flags bare CR / bare LF (SMTP smuggling defence),
+ * NUL and 8-bit octets, and SMTP commands hidden behind a bare CR / LF.
  * Pure: no I/O; the caller owns the output buffer. */
 #ifndef MXRING_SMTP_DATA_H
 #define MXRING_SMTP_DATA_H
@@ -17,8 +18,14 @@ enum data_flag {
     DATA_F_BARE_EOL = 1u << 0,  /* a CR not followed by LF, or an LF not after CR */
     DATA_F_LONG_LINE = 1u << 1, /* a line over SMTP_DATA_LINE_MAX octets */
     DATA_F_TOO_BIG = 1u << 2,   /* message over the size limit: output truncated */
-    DATA_F_NUL = 1u << 3,       /* a NUL octet (informational) */
+    DATA_F_NUL = 1u << 3,       /* a NUL octet (see first_nul) */
+    DATA_F_8BIT = 1u << 4,      /* an octet >= 0x80 */
+    DATA_F_BARE_CMD = 1u << 5,  /* after the first bare CR/LF, a line (begun by any
+                                   CR or LF) starts with an SMTP command: MAIL FROM:,
+                                   RCPT TO:, DATA, QUIT, RSET, EHLO, HELO, BDAT */
 };
+
+#define DATA_CMD_LEAD 10 /* longest command prefix matched ("MAIL FROM:") */
 
 /* Scanner state; zero-initialise with data_scan_init(). */
 struct data_scan {
@@ -27,6 +34,12 @@ struct data_scan {
     size_t line_len;     /* octets on the current line */
     uint64_t size;       /* unstuffed message octets seen (counts past the limit) */
     uint64_t limit;      /* max octets stored into out (0 = unlimited) */
+    uint64_t offset;     /* input octets consumed so far (as received, stuffed) */
+    uint64_t first_bare; /* input offset of the first bare CR or LF (DATA_F_BARE_EOL) */
+    uint64_t first_nul;  /* input offset of the first NUL (DATA_F_NUL) */
+    unsigned char bare_octet; /* the first bare one: '\r' or '\n' */
+    unsigned char cmd_len;    /* internal: command matcher (after a bare CR/LF) */
+    char cmd_lead[DATA_CMD_LEAD];
 };
 
 /* data_scan_init - start scanning right after the 354 reply; limit = max

@@ -1,7 +1,9 @@
 /* fuzz_smtp_data.c - libFuzzer target for core/smtp_data.c. The first bytes
  * choose a size limit, whether a real terminator is appended and how the rest
- * is split into feed calls; the result must equal one-shot feeding and the
- * line-based reference model in smtp_data_ref.h. Single-threaded. */
+ * is split into feed calls; the result (output, flags - bare CR/LF, NUL,
+ * 8-bit, a command behind a bare CR/LF - and the offsets of the first bare
+ * CR/LF and NUL) must equal one-shot feeding and the line-based reference
+ * model in smtp_data_ref.h. Single-threaded. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,8 @@ struct run {
     uint64_t size;
     size_t consumed;
     bool done;
+    uint64_t offset, first_bare, first_nul;
+    unsigned char bare_octet;
 };
 
 /* feed - feed in[0..n) in chunks of 1..max octets (max 0: one call). */
@@ -55,6 +59,10 @@ static void feed(const char *in, size_t n, uint64_t limit, size_t max, uint32_t 
     } while (r->consumed < n && !r->done);
     r->flags = ds.flags;
     r->size = ds.size;
+    r->offset = ds.offset;
+    r->first_bare = ds.flags & DATA_F_BARE_EOL ? ds.first_bare : 0;
+    r->bare_octet = ds.flags & DATA_F_BARE_EOL ? ds.bare_octet : 0;
+    r->first_nul = ds.flags & DATA_F_NUL ? ds.first_nul : 0;
 }
 
 /* check_terminator - when done, the consumed input really ends the data. */
@@ -71,6 +79,8 @@ static void check_same(const struct run *a, const struct run *b)
 {
     FZ_CHECK(a->done == b->done && a->consumed == b->consumed);
     FZ_CHECK(a->flags == b->flags && a->size == b->size);
+    FZ_CHECK(a->offset == b->offset && a->first_bare == b->first_bare);
+    FZ_CHECK(a->bare_octet == b->bare_octet && a->first_nul == b->first_nul);
     FZ_CHECK(a->out.len == b->out.len);
     FZ_CHECK(a->out.len == 0 || memcmp(a->out.data, b->out.data, a->out.len) == 0);
 }
@@ -81,6 +91,9 @@ static void check_ref(const struct run *r, const struct ref_data *ref, uint64_t 
     size_t stored = limit && ref->size > limit ? (size_t)limit : ref->out.len;
     FZ_CHECK(r->done == ref->done && r->consumed == ref->consumed);
     FZ_CHECK(r->flags == ref->flags && r->size == ref->size);
+    FZ_CHECK(r->offset == r->consumed);
+    FZ_CHECK(r->first_bare == ref->first_bare && r->bare_octet == ref->bare_octet);
+    FZ_CHECK(r->first_nul == ref->first_nul);
     FZ_CHECK(r->out.len == stored);
     FZ_CHECK(stored == 0 || memcmp(r->out.data, ref->out.data, stored) == 0);
     FZ_CHECK(!!(r->flags & DATA_F_TOO_BIG) == (limit && r->size > limit));

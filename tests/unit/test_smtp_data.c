@@ -1,6 +1,8 @@
 /* test_smtp_data.c - unit tests of core/smtp_data.c: end of data, SMTP
- * smuggling variants, dot-unstuffing, limits, and split-independence (every
- * input is fed one-shot, byte by byte and in random splits). */
+ * smuggling variants (with the offset of the first bare CR/LF and commands
+ * hidden behind it), NUL and 8-bit octets, dot-unstuffing, limits, and
+ * split-independence (every input is fed one-shot, byte by byte and in
+ * random splits). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@ struct result {
     uint64_t size;
     size_t consumed;
     bool done;
+    struct data_scan ds; /* the scanner's final state */
 };
 
 /* rng_next - xorshift64: deterministic pseudo-random numbers for splits. */
@@ -58,6 +61,7 @@ static void feed_split(const char *in, size_t len, uint64_t limit, uint64_t mode
     }
     r->flags = ds.flags;
     r->size = ds.size;
+    r->ds = ds;
 }
 
 /* check_all_splits - every way of feeding gives exactly the expected result. */
@@ -97,10 +101,19 @@ static void check_against_ref(const char *in, size_t len, uint64_t limit)
     ref_data_scan((const unsigned char *)in, len, limit, &ref);
     size_t stored = limit && ref.size > limit ? (size_t)limit : ref.out.len;
     check_all_splits(in, len, limit, ref.out.data, stored, ref.flags, ref.done, ref.consumed);
-    struct result r;
-    feed_split(in, len, limit, 0, &r);
-    assert_true(r.size == ref.size);
-    sb_free(&r.out);
+    for (uint64_t mode = 0; mode < 4; mode++) {
+        struct result r;
+        feed_split(in, len, limit, mode, &r);
+        assert_true(r.size == ref.size);
+        assert_true(r.ds.offset == ref.consumed);
+        if (ref.flags & DATA_F_BARE_EOL) {
+            assert_true(r.ds.first_bare == ref.first_bare);
+            assert_int_equal(r.ds.bare_octet, ref.bare_octet);
+        }
+        if (ref.flags & DATA_F_NUL)
+            assert_true(r.ds.first_nul == ref.first_nul);
+        sb_free(&r.out);
+    }
     sb_free(&ref.out);
 }
 
@@ -188,7 +201,7 @@ static void test_smtp_data_smuggling_lf_dot_crlf(void **st)
     (void)st;
     /* "\n.\r\n" must not end the data: the LF is bare, so no line starts */
     expect_msg("a\n.\r\nMAIL FROM:<x@y>\r\n.\r\n", "a\n.\r\nMAIL FROM:<x@y>\r\n",
-               DATA_F_BARE_EOL);
+               DATA_F_BARE_EOL | DATA_F_BARE_CMD);
     expect_open("a\n.\r\n", "a\n.\r\n", DATA_F_BARE_EOL);
     expect_open("\n.\r\n", "\n.\r\n", DATA_F_BARE_EOL);
 }
@@ -244,6 +257,128 @@ static void test_smtp_data_nul_flag(void **st)
     (void)st;
     const char in[] = "a\0b\r\n.\r\n";
     check_all_splits(in, sizeof(in) - 1, 0, "a\0b\r\n", 5, DATA_F_NUL, true, sizeof(in) - 1);
+}
+
+/* check_offsets - in every split: flags, offset of the first bare CR/LF
+ * (and which), offset of the first NUL (-1: none expected). */
+static void check_offsets(const char *in, size_t len, uint32_t flags, long bare, char octet,
+                          long nul)
+{
+    for (uint64_t mode = 0; mode < SPLIT_ROUNDS; mode++) {
+        struct result r;
+        feed_split(in, len, 0, mode, &r);
+        assert_int_equal(r.flags, flags);
+        if (bare >= 0) {
+            assert_int_equal(r.ds.first_bare, bare);
+            assert_int_equal(r.ds.bare_octet, (unsigned char)octet);
+        }
+        if (nul >= 0)
+            assert_int_equal(r.ds.first_nul, nul);
+        sb_free(&r.out);
+    }
+}
+
+/* test_smtp_data_nul_offset - the first NUL's input offset; "\r\n\0.\r\n"
+ * (a next hop that strips NULs would see an end of data) is only text. */
+static void test_smtp_data_nul_offset(void **st)
+{
+    (void)st;
+    const char in[] = "ab\r\n\0.\r\nMAIL FROM:<x@y>\r\n\0\r\n.\r\n";
+    check_offsets(in, sizeof(in) - 1, DATA_F_NUL, -1, 0, 4);
+    const char dotted[] = "..\0\r\n.\r\n"; /* offsets count the stuffing dot */
+    check_offsets(dotted, sizeof(dotted) - 1, DATA_F_NUL, -1, 0, 2);
+}
+
+/* test_smtp_data_8bit_flag - any octet >= 0x80 in the message, at every
+ * position around the 16-octet SIMD blocks; none after the terminator. */
+static void test_smtp_data_8bit_flag(void **st)
+{
+    (void)st;
+    expect_msg("caf\xc3\xa9\r\n.\r\n", "caf\xc3\xa9\r\n", DATA_F_8BIT);
+    expect_msg("plain\r\n.\r\n", "plain\r\n", 0);
+    char b[64];
+    for (size_t pos = 0; pos < 40; pos++) {
+        memset(b, 'a', 40);
+        b[pos] = (char)0x80;
+        memcpy(b + 40, "\r\n.\r\n", 5);
+        check_offsets(b, 45, DATA_F_8BIT, -1, 0, -1);
+    }
+    for (size_t pos = 0; pos < 20; pos++) { /* 8-bit right after a special octet */
+        memset(b, 'a', sizeof(b));
+        memcpy(b + pos, "\r\n.\r\n\xff\xfe", 7);
+        struct result r;
+        feed_split(b, sizeof(b), 0, 0, &r);
+        assert_true(r.done);
+        assert_int_equal(r.flags, 0);
+        sb_free(&r.out);
+    }
+}
+
+/* test_smtp_data_bare_offset_and_command - the first bare CR/LF's offset,
+ * and whether an SMTP command starts a line after it (smuggling attempt)
+ * or not (a sloppy client). */
+static void test_smtp_data_bare_offset_and_command(void **st)
+{
+    (void)st;
+    const uint32_t smug = DATA_F_BARE_EOL | DATA_F_BARE_CMD;
+    const char *in = "hello\n.\r\nMAIL FROM:<x@y>\r\n.\r\n";
+    check_offsets(in, strlen(in), smug, 5, '\n', -1);
+    in = "a\rrcpt to:<x@y>\r\n.\r\n";
+    check_offsets(in, strlen(in), smug, 1, '\r', -1);
+    in = "a\r\n.\rQuit\r\n.\r\n"; /* ".\r" then a bare CR: offset of that CR */
+    check_offsets(in, strlen(in), smug, 4, '\r', -1);
+    in = "x\ny\r\nDATA\r\n.\r\n";
+    check_offsets(in, strlen(in), smug, 1, '\n', -1);
+    /* sloppy clients: no command after the bare line end */
+    in = "line one\nline two\r\n.\r\n";
+    check_offsets(in, strlen(in), DATA_F_BARE_EOL, 8, '\n', -1);
+    in = "MAIL FROM:<a@b>\r\nx\ny\r\n.\r\n"; /* the command came before it */
+    check_offsets(in, strlen(in), DATA_F_BARE_EOL, 18, '\n', -1);
+    in = "a\nDATAX\r\nquitting\r\nhelo\r\n.\r\n"; /* not commands */
+    check_offsets(in, strlen(in), DATA_F_BARE_EOL, 1, '\n', -1);
+    in = "a\nx\r\n.\r\nQUIT\r\n"; /* QUIT after the real end is not data */
+    check_offsets(in, strlen(in), DATA_F_BARE_EOL, 1, '\n', -1);
+    in = "a\nMAIL FR"; /* unfinished: not (yet) a command */
+    check_offsets(in, strlen(in), DATA_F_BARE_EOL, 1, '\n', -1);
+}
+
+/* fill_tokens - random input from tokens rich in line ends, dots, NUL,
+ * 8-bit octets and command prefixes. */
+static size_t fill_tokens(char *b, size_t cap, uint64_t *seed)
+{
+    static const char *const tok[] = { "\r", "\n", ".", "a", "MAIL FROM:", "mail fr",
+                                       "RCPT TO:", "DATA", "quit", "HELO ", "\xc3\xa9", "x" };
+    size_t n = 0, want = (size_t)(rng_next(seed) % (cap / 2));
+    while (n < want) {
+        size_t k = (size_t)(rng_next(seed) % (MX_ARRAY_LEN(tok) + 1));
+        if (k == MX_ARRAY_LEN(tok)) {
+            b[n++] = 0;
+            continue;
+        }
+        size_t l = strlen(tok[k]);
+        if (n + l > cap - 8)
+            break;
+        memcpy(b + n, tok[k], l);
+        n += l;
+    }
+    return n;
+}
+
+/* test_smtp_data_tokens_vs_reference - flags and offsets of random token
+ * inputs (commands behind bare line ends, NUL, 8-bit) match the model. */
+static void test_smtp_data_tokens_vs_reference(void **st)
+{
+    (void)st;
+    uint64_t seed = 4242;
+    char b[200];
+    for (int round = 0; round < 1500; round++) {
+        size_t n = fill_tokens(b, sizeof(b), &seed);
+        if (round % 2) {
+            memcpy(b + n, "\r\n.\r\nQ", 6);
+            n += 6;
+        }
+        check_against_ref(b, n, 0);
+    }
 }
 
 /* make_line - n copies of 'x' preceded by prefix, then CRLF . CRLF. */
@@ -383,6 +518,10 @@ int main(void)
         cmocka_unit_test(test_smtp_data_smuggling_mixed_then_real_end),
         cmocka_unit_test(test_smtp_data_bare_cr_lf_flags),
         cmocka_unit_test(test_smtp_data_nul_flag),
+        cmocka_unit_test(test_smtp_data_nul_offset),
+        cmocka_unit_test(test_smtp_data_8bit_flag),
+        cmocka_unit_test(test_smtp_data_bare_offset_and_command),
+        cmocka_unit_test(test_smtp_data_tokens_vs_reference),
         cmocka_unit_test(test_smtp_data_line_length),
         cmocka_unit_test(test_smtp_data_line_length_resets),
         cmocka_unit_test(test_smtp_data_size_limit),
