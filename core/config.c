@@ -72,6 +72,7 @@ static const char *const yes_no_names[] = { "no", "yes", NULL };
 static const char *const dns_failure_names[] = { "pass", "tempfail", NULL };
 static const char *const virus_action_names[] = { "reject", "quarantine", NULL };
 static const char *const scanner_failure_names[] = { "tempfail", "accept", NULL };
+static const char *const nul_bytes_names[] = { "reject", "allow", NULL };
 
 #define F(field) offsetof(struct config, field)
 #define N(field) offsetof(struct config, n##field)
@@ -100,6 +101,8 @@ static const struct cfg_key cfg_keys[] = {
       true, "seconds a session may stay idle between commands" },
     { "timeout_data", T_UINT, F(timeout_data), 0, "600", NULL, 1, 7200, NULL, NULL,
       true, "seconds the whole DATA phase may take (also bounds idle gaps in it)" },
+    { "nul_bytes", T_ENUM, F(nul_bytes), 0, "reject", NULL, 0, 0, nul_bytes_names, NULL,
+      true, "a message with a NUL octet: reject it (550 5.6.0) or allow it (logged)" },
     { "local_domains", T_DOMAINS, F(local_domains), N(local_domains), "", NULL, 0, 0,
       NULL, NULL, true, "domains we accept mail for (matched case-insensitively)" },
     { "trusted_networks", T_CIDRS, F(trusted_networks), N(trusted_networks),

@@ -38,6 +38,7 @@ struct cfg_zone {
 enum cfg_dns_failure { CFG_DNS_PASS = 0, CFG_DNS_TEMPFAIL };
 enum cfg_virus_action { CFG_VIRUS_REJECT = 0, CFG_VIRUS_QUARANTINE };
 enum cfg_scanner_failure { CFG_SCAN_TEMPFAIL = 0, CFG_SCAN_ACCEPT };
+enum cfg_nul_bytes { CFG_NUL_REJECT = 0, CFG_NUL_ALLOW };
 
 /* The snapshot. Strings are owned by the struct; lists are arrays + counts. */
 struct config {
@@ -49,6 +50,7 @@ struct config {
     unsigned workers;           /* resolved: never 0 after cfg_load (0 in file = CPUs) */
     unsigned max_sessions;
     uint64_t max_message_size;
+    unsigned nul_bytes;         /* enum cfg_nul_bytes */
     unsigned max_recipients;
     unsigned max_errors;
     unsigned timeout_command;   /* seconds */

@@ -32,6 +32,7 @@ const struct reply_def reply_table[R_COUNT] = {
     [R_ERR_LINE_TOO_LONG] = {"500 5.5.6 Line too long"},
     [R_ERR_DATA_LINE_LONG] = {"550 5.5.6 Message refused: a line is longer than 998 characters"},
     [R_ERR_BARE_EOL] = {"550 5.5.2 Message refused: bare CR or LF in data is not allowed"},
+    [R_ERR_DATA_NUL] = {"550 5.6.0 Message refused: NUL characters in data are not allowed"},
     [R_ERR_SIZE_MAIL] = {"552 5.3.4 Message size exceeds fixed maximum message size"},
     [R_ERR_SIZE_DATA] = {"552 5.3.4 Message size exceeds fixed maximum message size"},
     [R_ERR_RELAY] = {"550 5.7.1 <%s>... Relaying denied."},

@@ -33,6 +33,7 @@ enum reply_id {
     R_ERR_LINE_TOO_LONG,
     R_ERR_DATA_LINE_LONG,
     R_ERR_BARE_EOL,
+    R_ERR_DATA_NUL,      /* 550 5.6.0 NUL in the data (nul_bytes = reject) */
     R_ERR_SIZE_MAIL,
     R_ERR_SIZE_DATA,
     R_ERR_RELAY,

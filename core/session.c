@@ -38,6 +38,8 @@ enum sess_state {
 #define SESS_OUT_MAX (64 * 1024)
 /* RFC 4954 4: AUTH lines may be longer than other commands. */
 #define SESS_AUTH_LINE_MAX 12288
+/* A summary line: two addresses, a HELO name and a reason fit. */
+#define SESS_SUMMARY_MAX 2048
 
 /* Where an AUTH dialogue stands. */
 enum auth_step { AUTH_IDLE = 0, AUTH_WAIT_PLAIN, AUTH_WAIT_USER, AUTH_WAIT_PASS };
@@ -59,6 +61,10 @@ struct sess_txn {
     struct data_scan scan;
     struct sess_msg msg;
     char *quarantine;       /* reason of a quarantine verdict */
+    unsigned nrefused;      /* RCPTs refused by policy (unknown, relay, too many) */
+    const char *result;     /* how it ended (summary line); NULL = still open */
+    char reason[200];       /* why (refusals, failures, aborts) */
+    char queue_id[32];      /* the queue id, once queued */
 };
 
 struct sess {
@@ -85,6 +91,9 @@ struct sess {
     char *auth_user;        /* set by SMTP AUTH (relay hook) */
     unsigned mode;          /* enum sess_mode_flag */
     bool tls_active;
+    char tls_version[16];   /* negotiated TLS version ("" before TLS) */
+    char tls_cipher[64];    /* and cipher suite */
+    enum smtp_verb last_verb; /* of the command being handled (ends of transactions) */
     enum auth_step auth_step;
     enum auth_mech auth_mech;
     unsigned auth_failures;
@@ -234,12 +243,75 @@ static void txn_free(struct sess *s)
     s->txn = NULL;
 }
 
+/* txn_end - record how the transaction ended: result (queued, quarantined,
+ * refused, tempfail) and a reason for its summary line. A '"' in the reason
+ * becomes '\'' so the quoted value stays one field. */
+static void txn_end(struct sess *s, const char *result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void txn_end(struct sess *s, const char *result, const char *fmt, ...)
+{
+    struct sess_txn *t = s->txn;
+    if (!t)
+        return;
+    t->result = result;
+    t->reason[0] = 0;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->reason, sizeof(t->reason), fmt, ap);
+        va_end(ap);
+    }
+    for (char *q = t->reason; (q = strchr(q, '"')) != NULL;)
+        *q = '\'';
+}
+
+/* log_summary - the one line per transaction (README "The receivelog"):
+ * client, HELO, TLS, AUTH, sender, recipients, size and the outcome. */
+static void log_summary(struct sess *s, const char *sender, size_t nrcpt, unsigned nrefused,
+                        uint64_t size, const char *result, const char *id, const char *reason)
+{
+    if (!log_on(s))
+        return;
+    char line[SESS_SUMMARY_MAX];
+    int n = snprintf(line, sizeof(line),
+                     "Transaction summary: client=%s helo=%s tls=%s auth=%s from=<%s> rcpts=%zu "
+                     "rcpts_refused=%u size=%llu result=%s%s%s%s%s%s",
+                     s->client_ip, s->helo && s->helo[0] ? s->helo : "-",
+                     s->tls_active ? (s->tls_version[0] ? s->tls_version : "yes") : "-",
+                     s->auth_user ? s->auth_user : "-", sender, nrcpt, nrefused,
+                     (unsigned long long)size, result, id ? " id=" : "", id ? id : "",
+                     reason ? " reason=\"" : "", reason ? reason : "", reason ? "\"" : "");
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+    rlog_put(s->env->rlog, s->sid, RLOG_INTERNAL, line, len);
+}
+
+/* txn_summary - the transaction is ending (entering st): log its summary;
+ * one that got no result was aborted by the command (RSET, HELO, EHLO) or
+ * the close that ends it. */
+static void txn_summary(struct sess *s, enum sess_state st)
+{
+    struct sess_txn *t = s->txn;
+    if (!t)
+        return;
+    const char *result = t->result, *reason = t->reason;
+    if (!result) {
+        result = "aborted";
+        reason = st == ST_CLOSED ? close_reason_text[s->reason] : smtp_verb_name(s->last_verb);
+    }
+    log_summary(s, t->sender.addr, t->nrcpt, t->nrefused, t->scan.size, result,
+                t->queue_id[0] ? t->queue_id : NULL, reason[0] ? reason : NULL);
+}
+
 /* enter_state - every state transition goes through here. Leaving the
- * transaction states drops the transaction. */
+ * transaction states logs the transaction's summary and drops it. */
 static void enter_state(struct sess *s, enum sess_state st)
 {
-    if (st == ST_INIT || st == ST_HELO || st == ST_CLOSED)
+    if (st == ST_INIT || st == ST_HELO || st == ST_CLOSED) {
+        txn_summary(s, st);
         txn_free(s);
+    }
     if (st == ST_CLOSED)
         s->action = SESS_CLOSE;
     s->state = st;
@@ -394,6 +466,17 @@ static void parse_error(struct sess *s, enum smtp_perr e, bool rcpt)
     }
 }
 
+/* log_size_refused - MAIL with a SIZE= over max_message_size: the reason
+ * line, and a summary (the refused message never became a transaction). */
+static void log_size_refused(struct sess *s, const struct smtp_addr *a, uint64_t size)
+{
+    char why[96];
+    snprintf(why, sizeof(why), "declared SIZE=%llu over max_message_size %llu",
+             (unsigned long long)size, (unsigned long long)s->snap->cfg->max_message_size);
+    log_check(s, "MAIL refused: %s", why);
+    log_summary(s, a->addr, 0, 0, size, "refused", NULL, why);
+}
+
 static int mail_check(struct sess *s, const char *arg, size_t len)
 {
     if ((s->mode & SESS_MODE_SUBMISSION) && !s->auth_user) {
@@ -413,6 +496,7 @@ static int mail_check(struct sess *s, const char *arg, size_t len)
         return 0;
     }
     if (p.has_size && p.size > s->snap->cfg->max_message_size) {
+        log_size_refused(s, &a, p.size);
         reply_error(s, R_ERR_SIZE_MAIL);
         return 0;
     }
@@ -441,6 +525,7 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
         return 0;
     }
     if (s->txn->nrcpt >= s->snap->cfg->max_recipients) {
+        s->txn->nrefused++;
         reply(s, R_ERR_TOO_MANY_RCPT);
         return 0;
     }
@@ -450,11 +535,13 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
     case ADDR_UNKNOWN:
         log_check(s, "RCPT refused: <%s> User unknown (not in the recipient directory)", a.addr);
         s->txn->rcpt_tried = true;
+        s->txn->nrefused++;
         reply_error(s, R_ERR_USER_UNKNOWN, a.addr);
         return 0;
     case ADDR_RELAY_DENIED:
         log_check(s, "RCPT refused: <%s> Relaying denied", a.addr);
         s->txn->rcpt_tried = true;
+        s->txn->nrefused++;
         reply_error(s, R_ERR_RELAY, a.addr);
         return 0;
     }
@@ -761,6 +848,7 @@ static void dispatch(struct sess *s, const char *line, size_t len)
 {
     size_t arg_off = len;
     enum smtp_verb v = smtp_parse_verb(line, len, &arg_off);
+    s->last_verb = v;
     log_command(s, v, line, len);
     const struct smtp_cmd *cmd = cmd_lookup(v);
     if (!cmd) {
@@ -790,39 +878,92 @@ static void dispatch(struct sess *s, const char *line, size_t len)
 
 /* ---- input ------------------------------------------------------------ */
 
+/* data_refusal - the reply refusing the complete message (R_COUNT: none),
+ * with the specific reason recorded for the log and the summary. Offsets
+ * count octets from the start of the data as sent (stuffing dots too). */
+static enum reply_id data_refusal(struct sess *s)
+{
+    const struct data_scan *ds = &s->txn->scan;
+    if (ds->flags & DATA_F_BARE_EOL) {
+        txn_end(s, "refused", "bare %s at data offset %llu, %s",
+                ds->bare_octet == '\r' ? "CR" : "LF", (unsigned long long)ds->first_bare,
+                ds->flags & DATA_F_BARE_CMD
+                    ? "an SMTP command follows it (smuggling attempt)"
+                    : "no SMTP command follows it");
+        return R_ERR_BARE_EOL;
+    }
+    if ((ds->flags & DATA_F_NUL) && s->snap->cfg->nul_bytes == CFG_NUL_REJECT) {
+        txn_end(s, "refused", "NUL octet at data offset %llu",
+                (unsigned long long)ds->first_nul);
+        return R_ERR_DATA_NUL;
+    }
+    if (ds->flags & DATA_F_LONG_LINE) {
+        txn_end(s, "refused", "line over %d octets", SMTP_DATA_LINE_MAX);
+        return R_ERR_DATA_LINE_LONG;
+    }
+    if (ds->flags & DATA_F_TOO_BIG) {
+        txn_end(s, "refused", "over max_message_size %llu",
+                (unsigned long long)s->snap->cfg->max_message_size);
+        return R_ERR_SIZE_DATA;
+    }
+    return R_COUNT;
+}
+
+/* data_is_8bit - what the accepted data really is: 8-bit octets make it
+ * 8BITMIME whatever the client declared (the mismatch is logged, the mail
+ * kept, as every MTA does); NULs allowed by nul_bytes are logged too. */
+static bool data_is_8bit(struct sess *s)
+{
+    const struct sess_txn *t = s->txn;
+    bool declared = t->params.body == SMTP_BODY_8BITMIME;
+    if ((t->scan.flags & DATA_F_8BIT) && !declared)
+        log_check(s, "8-bit data without BODY=8BITMIME (declared %s): recorded as 8BITMIME",
+                  t->params.body == SMTP_BODY_7BIT ? "BODY=7BIT" : "no BODY");
+    if (t->scan.flags & DATA_F_NUL)
+        log_check(s, "NUL octet at data offset %llu accepted (nul_bytes = allow)",
+                  (unsigned long long)t->scan.first_nul);
+    return declared || (t->scan.flags & DATA_F_8BIT);
+}
+
+/* proto_name - RFC 3848 "with" name: SMTP (HELO), ESMTP, ESMTPS (TLS),
+ * ESMTPA (AUTH), ESMTPSA (both). */
+static const char *proto_name(const struct sess *s)
+{
+    static const char *const names[4] = {"ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA"};
+    if (!s->esmtp)
+        return "SMTP";
+    return names[(s->tls_active ? 1 : 0) | (s->auth_user ? 2 : 0)];
+}
+
 /* finish_data - the end of DATA was seen: refuse or hand to the spool. */
 static void finish_data(struct sess *s)
 {
     struct sess_txn *t = s->txn;
     log_text(s, ".", 1);
-    enum reply_id refuse = R_COUNT;
-    if (t->scan.flags & DATA_F_BARE_EOL)
-        refuse = R_ERR_BARE_EOL;
-    else if (t->scan.flags & DATA_F_LONG_LINE)
-        refuse = R_ERR_DATA_LINE_LONG;
-    else if (t->scan.flags & DATA_F_TOO_BIG)
-        refuse = R_ERR_SIZE_DATA;
+    enum reply_id refuse = data_refusal(s);
     if (refuse != R_COUNT) {
         log_check(s, "Message refused (%llu octets): %s", (unsigned long long)t->scan.size,
-                  refuse == R_ERR_BARE_EOL ? "bare CR or LF"
-                  : refuse == R_ERR_SIZE_DATA ? "over max_message_size"
-                                              : "line over 998 octets");
+                  t->reason);
         enter_state(s, ST_HELO);
         reply(s, refuse);
         return;
     }
+    bool eightbit = data_is_8bit(s);
     struct sess_msg *m = &t->msg;
     *m = (struct sess_msg){
         .helo = s->helo ? s->helo : "",
         .client_ip = s->client_ip,
         .client_port = s->client_port,
-        .proto = s->esmtp ? "ESMTP" : "SMTP",
+        .proto = proto_name(s),
+        .tls_version = s->tls_active && s->tls_version[0] ? s->tls_version : NULL,
+        .tls_cipher = s->tls_active && s->tls_cipher[0] ? s->tls_cipher : NULL,
+        .auth_user = s->auth_user,
         .sender = t->sender.addr,
         .rcpts = t->rcpts.data,
         .nrcpt = t->nrcpt,
         .body = t->body.data ? t->body.data : "",
         .body_len = t->body.len,
-        .eightbit = t->params.body == SMTP_BODY_8BITMIME,
+        .eightbit = eightbit,
         .smtputf8 = t->params.smtputf8,
         .sid = s->sid,
     };
@@ -1103,6 +1244,29 @@ static void run_deferred_close(struct sess *s)
         sess_gone(s, s->deferred_reason);
 }
 
+/* txn_queued - the summary's result of a message in the queue. */
+static void txn_queued(struct sess *s, const char *queue_id)
+{
+    if (s->txn->quarantine)
+        txn_end(s, "quarantined", "%s", s->txn->quarantine);
+    else
+        txn_end(s, "queued", NULL);
+    snprintf(s->txn->queue_id, sizeof(s->txn->queue_id), "%s", queue_id ? queue_id : "");
+}
+
+/* filter_refused - the summary's result of a filter verdict that ends the
+ * transaction (spam, virus, tempfail). */
+static void filter_refused(struct sess *s, enum sess_verdict v, const char *detail)
+{
+    if (v == SESS_VERDICT_REJECT_SPAM)
+        txn_end(s, "refused", "content filter: spam (SURBL/URIBL)");
+    else if (v == SESS_VERDICT_REJECT_VIRUS)
+        txn_end(s, "refused", "content filter: virus %s", detail && *detail ? detail : "unknown");
+    else
+        txn_end(s, "tempfail", "content filter could not decide%s%s", detail && *detail ? ": " : "",
+                detail ? detail : "");
+}
+
 void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail)
 {
     if (s->action != SESS_FILTER)
@@ -1116,6 +1280,7 @@ void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail)
         return;
     }
     s->action = SESS_RUN;
+    filter_refused(s, v, detail);
     enter_state(s, ST_HELO);
     if (v == SESS_VERDICT_REJECT_SPAM)
         reply(s, R_ERR_FILTER_SPAM);
@@ -1134,10 +1299,12 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id)
     if (err == 0) {
         log_check(s, "Message accepted: queue id %s, %zu octets, %zu recipient(s)", queue_id,
                   s->txn->body.len, s->txn->nrcpt);
+        txn_queued(s, queue_id);
         enter_state(s, ST_HELO);
         reply(s, R_MSG_OK, queue_id);
     } else {
         log_check(s, "Message not queued: %s", strerror(err));
+        txn_end(s, "tempfail", "queue write failed: %s", strerror(err));
         enter_state(s, ST_HELO);
         reply(s, R_ERR_QUEUE);
     }
@@ -1212,6 +1379,8 @@ void sess_set_mode(struct sess *s, unsigned flags)
 void sess_tls_started(struct sess *s, const char *version, const char *cipher)
 {
     log_check(s, "TLS established: %s, cipher %s", version, cipher);
+    snprintf(s->tls_version, sizeof(s->tls_version), "%s", version ? version : "");
+    snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s", cipher ? cipher : "");
     sb_reset(&s->in);
     free(s->helo);
     s->helo = NULL;

@@ -76,13 +76,16 @@ struct sess_msg {
     const char *helo;
     const char *client_ip;
     uint16_t client_port;
-    const char *proto;          /* "SMTP" or "ESMTP" */
+    const char *proto;          /* RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA */
+    const char *tls_version;    /* "TLSv1.3"; NULL without TLS */
+    const char *tls_cipher;     /* "TLS_AES_256_GCM_SHA384"; NULL without TLS */
+    const char *auth_user;      /* AUTH user; NULL when not authenticated */
     const char *sender;         /* "" for the null sender */
     const char *rcpts;
     size_t nrcpt;
     const char *body;           /* unstuffed message, CRLF line ends */
     size_t body_len;
-    bool eightbit;              /* BODY=8BITMIME */
+    bool eightbit;              /* BODY=8BITMIME declared, or 8-bit octets in the data */
     bool smtputf8;
     uint32_t sid;
     const char *quarantine;     /* non-NULL: quarantine verdict (the reason) */

@@ -13,6 +13,7 @@
 
 #include "session.h"
 
+/* spool_make_id - time, worker and sequence as 20 hex digits (spool.h). */
 void spool_make_id(char out[SPOOL_ID_LEN + 1], const struct timespec *now, unsigned worker,
                    uint32_t seq)
 {
@@ -30,6 +31,9 @@ static void rfc5322_date(char *buf, size_t cap, time_t t)
     strftime(buf, cap, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
+/* spool_format_header - envelope block, then the Received: header (with the
+ * TLS version and cipher in a comment, the RFC 3848 protocol name after
+ * "with"), then the size line inserted before the header (see spool.h). */
 bool spool_format_header(struct sb *out, const struct sess_msg *m, const char *queue_id,
                          const char *hostname, const struct timespec *now)
 {
@@ -51,9 +55,12 @@ bool spool_format_header(struct sb *out, const struct sess_msg *m, const char *q
     size_t hdr_mark = out->len;
     if (ok && m->quarantine)
         ok = sb_printf(out, "X-Mxring-Quarantine: %s\r\n", m->quarantine);
-    ok = ok && sb_printf(out, "Received: from %s ([%s])\r\n\tby %s (mxring) with %s id %s",
-                         m->helo[0] ? m->helo : "unknown", m->client_ip, hostname, m->proto,
-                         queue_id);
+    ok = ok && sb_printf(out, "Received: from %s ([%s])\r\n", m->helo[0] ? m->helo : "unknown",
+                         m->client_ip);
+    if (ok && m->tls_version) /* Postfix style; RFC 8314 7.4 asks for the TLS details */
+        ok = sb_printf(out, "\t(using %s with cipher %s)\r\n", m->tls_version,
+                       m->tls_cipher ? m->tls_cipher : "unknown");
+    ok = ok && sb_printf(out, "\tby %s (mxring) with %s id %s", hostname, m->proto, queue_id);
     if (ok && m->nrcpt == 1)
         ok = sb_printf(out, "\r\n\tfor <%s>", m->rcpts);
     ok = ok && sb_printf(out, "; %s\r\n", date);
@@ -95,6 +102,7 @@ static void clean_tmp(const char *tmp)
     closedir(d);
 }
 
+/* spool_prepare - create the queue and quarantine folders, clean tmp/. */
 int spool_prepare(const char *workdir, char *err, size_t errlen)
 {
     char q[4096], tmp[4200], nw[4200], qq[4096], qtmp[4200], qnw[4200];

@@ -74,6 +74,37 @@ static void test_spool_single_rcpt_for_clause(void **state)
     sb_free(&out);
 }
 
+/* test_spool_tls_auth_received - after STARTTLS and AUTH the protocol is
+ * ESMTPSA (RFC 3848) in the envelope and the Received: header, whose
+ * comment names the TLS version and cipher; the size line still counts
+ * the whole header. */
+static void test_spool_tls_auth_received(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    struct sess_msg m = {.helo = "client.example", .client_ip = "192.0.2.1", .client_port = 4321,
+                         .proto = "ESMTPSA", .tls_version = "TLSv1.3",
+                         .tls_cipher = "TLS_AES_256_GCM_SHA384", .auth_user = "jo",
+                         .sender = "a@b.example", .rcpts = "u@example.test", .nrcpt = 1,
+                         .body = "hi\r\n", .body_len = 4};
+    struct timespec t = {.tv_sec = 1795995400};
+    struct sb out = {0};
+    assert_true(spool_format_header(&out, &m, "QID", "mx.test", &t));
+    assert_non_null(strstr(out.data, "\nprotocol ESMTPSA\nbody 7BIT\n"));
+    const char *rec = "Received: from client.example ([192.0.2.1])\r\n"
+                      "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n"
+                      "\tby mx.test (mxring) with ESMTPSA id QID\r\n"
+                      "\tfor <u@example.test>; Sun, 29 Nov 2026 23:36:40 +0000\r\n";
+    char *blank = strstr(out.data, "\n\n");
+    assert_non_null(blank);
+    assert_string_equal(blank + 2, rec);
+    char size_line[64];
+    snprintf(size_line, sizeof(size_line), "\nsize %zu\n\n", strlen(rec) + m.body_len);
+    assert_non_null(strstr(out.data, size_line));
+    sb_free(&out);
+}
+
 static void test_spool_prepare_creates_and_cleans(void **state)
 {
     (void)state;
@@ -104,6 +135,7 @@ int main(void)
         cmocka_unit_test(test_spool_id_unique_and_hex),
         cmocka_unit_test(test_spool_format_header),
         cmocka_unit_test(test_spool_single_rcpt_for_clause),
+        cmocka_unit_test(test_spool_tls_auth_received),
         cmocka_unit_test(test_spool_prepare_creates_and_cleans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
