@@ -58,9 +58,10 @@ struct rlog_ring *rlog_ring(struct rlog *l, unsigned i);
  * formatting when false. */
 bool rlog_on(const struct rlog_ring *r);
 
-/* rlog_put - log one line of text for session sid. Non-printable bytes
- * (< 0x20, 0x7f, and >= 0x80) are written as \xNN, so the text can never
- * forge a line. Never blocks on a lock or the disk; if the ring is full it
+/* rlog_put - log one line of text for session sid. Valid UTF-8 is written
+ * as it is; control bytes (< 0x20, 0x7f, and the C1 controls and U+2028/9
+ * in UTF-8), '\\' and every byte not part of a valid UTF-8 sequence are
+ * written as \xNN, so the text can never forge a line. Never blocks on a lock or the disk; if the ring is full it
  * spins briefly, then yields until there is room (the stall is counted). */
 void rlog_put(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
               const char *text, size_t len);

@@ -1,5 +1,6 @@
-/* rlog_text.c - the receivelog's text rules: \xNN escaping of everything a
- * client could use to forge or break a line, the line cap with its "..."
+/* rlog_text.c - the receivelog's text rules: valid UTF-8 is written as it
+ * is, \xNN escaping of everything a client could use to forge or break a
+ * line (controls, DEL, '\', invalid UTF-8), the line cap with its "..."
  * marker, and the " [dd/Mon/yyyy:HH:MM:SS], XXXXXXXX, " prefix. Pure
  * functions over bytes (plus localtime_r); any thread may call them. */
 #include "rlog_int.h"
@@ -16,14 +17,9 @@ static const char month_abbr[12][4] = {
 #define ONES    0x0101010101010101ull
 #define HIGHS   0x8080808080808080ull
 
-/* needs_escape - byte rule: controls, DEL, non-ASCII and the backslash. */
-static inline bool needs_escape(unsigned char c)
-{
-    return c < 0x20 || c >= 0x7f || c == '\\';
-}
-
-/* word_clean - true when none of the 8 bytes in w needs escaping (exact:
- * the has-less-than and has-zero-byte tricks report any such byte). */
+/* word_clean - true when all 8 bytes in w are printable ASCII other than
+ * '\\' (exact: the has-less-than and has-zero-byte tricks report any
+ * other byte; octets >= 0x80 leave the fast path for the UTF-8 check). */
 static inline bool word_clean(uint64_t w)
 {
     uint64_t lt20 = (w - ONES * 0x20) & ~w;
@@ -32,6 +28,56 @@ static inline bool word_clean(uint64_t w)
     uint64_t eq7f = (x7f - ONES) & ~x7f;
     uint64_t eq5c = (x5c - ONES) & ~x5c;
     return ((w | lt20 | eq7f | eq5c) & HIGHS) == 0;
+}
+
+/* utf8_seq - length (2..4) of the well-formed UTF-8 sequence at s[0..n)
+ * (RFC 3629 table: no overlongs, no surrogates, nothing above U+10FFFF),
+ * or 0. The C1 controls U+0080..U+009F and the line and paragraph
+ * separators U+2028/U+2029 count as 0 too: they are controls, escaped. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4;
+    else
+        return 0; /* ASCII, a continuation byte, C0/C1 (overlong) or F5..FF */
+    if (c == 0xE0)
+        lo = 0xA0; /* overlong */
+    else if (c == 0xED)
+        hi = 0x9F; /* surrogates */
+    else if (c == 0xF0)
+        lo = 0x90; /* overlong */
+    else if (c == 0xF4)
+        hi = 0x8F; /* above U+10FFFF */
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+    if (c == 0xC2 && s[1] <= 0x9F)
+        return 0;
+    if (c == 0xE2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9))
+        return 0;
+    return len;
+}
+
+/* text_unit - the next unit of s[0..n): one octet to copy, one whole UTF-8
+ * sequence to copy, or one octet to escape (*esc). Returns its input length. */
+static inline size_t text_unit(const unsigned char *s, size_t n, bool *esc)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        *esc = c < 0x20 || c == 0x7f || c == '\\';
+        return 1;
+    }
+    size_t l = utf8_seq(s, n);
+    *esc = l == 0;
+    return l ? l : 1;
 }
 
 /* escape_byte - write one escape of c at dst. */
@@ -43,40 +89,44 @@ static inline void escape_byte(char *dst, unsigned char c)
     dst[3] = hexdig[c & 15];
 }
 
-/* escape_fast - escape all of src when dst has room for the worst case. */
+/* put_unit - write the unit s[0..l) (escaped when esc); returns its size. */
+static inline size_t put_unit(char *dst, const unsigned char *s, size_t l, bool esc)
+{
+    if (esc) {
+        escape_byte(dst, s[0]);
+        return ESC_LEN;
+    }
+    memcpy(dst, s, l);
+    return l;
+}
+
+/* escape_fast - escape all of src when dst has room for the worst case
+ * (ESC_LEN per input octet; a UTF-8 sequence is never longer than itself). */
 static size_t escape_fast(char *dst, const unsigned char *s, size_t len)
 {
     size_t i = 0, o = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (word_clean(w)) {
-            memcpy(dst + o, &w, 8);
-            o += 8;
-            continue;
-        }
-        for (size_t k = i; k < i + 8; k++) {
-            if (needs_escape(s[k])) {
-                escape_byte(dst + o, s[k]);
-                o += ESC_LEN;
-            } else {
-                dst[o++] = (char)s[k];
+    while (i < len) {
+        if (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (word_clean(w)) {
+                memcpy(dst + o, &w, 8);
+                o += 8;
+                i += 8;
+                continue;
             }
         }
-    }
-    for (; i < len; i++) {
-        if (needs_escape(s[i])) {
-            escape_byte(dst + o, s[i]);
-            o += ESC_LEN;
-        } else {
-            dst[o++] = (char)s[i];
-        }
+        bool esc;
+        size_t l = text_unit(s + i, len - i, &esc);
+        o += put_unit(dst + o, s + i, l, esc);
+        i += l;
     }
     return o;
 }
 
 /* rlog_escape_n - escape src into dst (capacity cap), stopping before the
- * first byte whose output would not fit; *consumed = input bytes used. */
+ * first unit (escape or UTF-8 sequence) whose output would not fit;
+ * *consumed = input bytes used. */
 size_t rlog_escape_n(char *dst, size_t cap, const char *src, size_t len, size_t *consumed)
 {
     const unsigned char *s = (const unsigned char *)src;
@@ -85,17 +135,13 @@ size_t rlog_escape_n(char *dst, size_t cap, const char *src, size_t len, size_t 
         return escape_fast(dst, s, len);
     }
     size_t i = 0, o = 0;
-    for (; i < len; i++) {
-        if (needs_escape(s[i])) {
-            if (cap - o < ESC_LEN)
-                break;
-            escape_byte(dst + o, s[i]);
-            o += ESC_LEN;
-        } else {
-            if (o == cap)
-                break;
-            dst[o++] = (char)s[i];
-        }
+    while (i < len) {
+        bool esc;
+        size_t l = text_unit(s + i, len - i, &esc);
+        if (cap - o < (esc ? ESC_LEN : l))
+            break;
+        o += put_unit(dst + o, s + i, l, esc);
+        i += l;
     }
     *consumed = i;
     return o;

@@ -150,6 +150,7 @@ static void test_config_dump_defaults(void **state)
         "max_errors = 20\n"
         "timeout_command = 300\n"
         "timeout_data = 600\n"
+        "nul_bytes = reject\n"
         "local_domains =\n"
         "trusted_networks = 127.0.0.0/8, ::1/128\n"
         "receivelog_internal_id = session\n"
