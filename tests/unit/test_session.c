@@ -1,5 +1,7 @@
 /* test_session.c - the session state machine and its command table, driven
- * directly over bytes with a fake I/O layer (no sockets). */
+ * directly over bytes with a fake I/O layer (no sockets); the receivelog
+ * lines of refusals, 8-bit data and transaction summaries through a real
+ * receivelog in a temp folder (fake clock, flushed synchronously). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,14 +16,20 @@
 
 #include "config.h"
 #include "dir.h"
+#include "rlog.h"
 #include "session.h"
 #include "snap.h"
+#include "test_rlog_util.h"
 
 struct fixture {
     struct snap *snap;
     struct sess_env env;
     struct sess *s;
     char out[16384];
+    struct rlog *log;       /* NULL unless made by make_logged */
+    char *wd;
+    struct fake_clock clk;
+    char *text;             /* last result of logged() */
 };
 
 static const char *base_conf =
@@ -34,17 +42,32 @@ static const char *base_conf =
     "max_message_size = 4096\n"
     "trusted_networks = 10.0.0.0/8\n";
 
-/* make - a session from a client at ip with the base configuration. */
-static struct fixture *make(const char *ip)
+/* make_conf - a session from a client at ip with the base configuration
+ * plus extra lines; with_log: a receivelog in a temp folder. */
+static struct fixture *make_conf(const char *ip, const char *extra, bool with_log)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[256];
-    struct config *c = cfg_load_string("test.conf", base_conf, strlen(base_conf), err,
-                                       sizeof(err));
+    char err[256], conf[2048];
+    snprintf(conf, sizeof(conf), "%s%s", base_conf, extra);
+    struct config *c = cfg_load_string("test.conf", conf, strlen(conf), err, sizeof(err));
     assert_non_null(c);
     struct dir *d = dir_load(NULL, NULL, NULL, NULL, err, sizeof(err));
     assert_non_null(d);
     f->snap = snap_new(c, d, 1);
+    if (with_log) {
+        t_use_utc();
+        f->wd = t_mkdtemp();
+        char *top = t_path("%s/%s", f->wd, "receivelog");
+        assert_int_equal(mkdir(top, 0755), 0);
+        free(top);
+        fake_clock_set(&f->clk, t_utc(2026, 11, 30, 0, 2, 7));
+        struct rlog_opts o = {.workdir = f->wd, .host = "mx.test", .nrings = 1,
+                              .ring_bytes = 1u << 20, .clock = fake_clock_read,
+                              .clock_arg = &f->clk};
+        f->log = rlog_create(&o);
+        assert_non_null(f->log);
+        f->env.rlog = rlog_ring(f->log, 0);
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000)};
     inet_pton(AF_INET, ip, &sa.sin_addr);
     f->s = sess_new(&f->env, f->snap, 0x1234, (struct sockaddr *)&sa, 25);
@@ -53,10 +76,49 @@ static struct fixture *make(const char *ip)
     return f;
 }
 
+/* make - a session from a client at ip with the base configuration. */
+static struct fixture *make(const char *ip)
+{
+    return make_conf(ip, "", false);
+}
+
+/* make_logged - the same with a receivelog. */
+static struct fixture *make_logged(const char *ip, const char *extra)
+{
+    return make_conf(ip, extra, true);
+}
+
+/* logged - every receivelog line so far (valid until the next call). */
+static const char *logged(struct fixture *f)
+{
+    assert_int_equal(rlog_flush_now(f->log), 0);
+    char *p = t_path("%s/receivelog/mx.test/%s.log", f->wd, "20261130");
+    free(f->text);
+    f->text = t_read(p, NULL);
+    free(p);
+    return f->text ? f->text : "";
+}
+
+/* count_of - occurrences of needle in hay. */
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
 static void destroy(struct fixture *f)
 {
     sess_free(f->s);
     snap_unref(f->snap);
+    if (f->log) {
+        rlog_stop(f->log);
+        rlog_destroy(f->log);
+        t_rmrf(f->wd);
+        free(f->wd);
+        free(f->text);
+    }
     free(f);
 }
 
@@ -74,6 +136,13 @@ static const char *take(struct fixture *f)
 static const char *feed(struct fixture *f, const char *text)
 {
     sess_input(f->s, text, strlen(text));
+    return take(f);
+}
+
+/* feedn - feed n bytes (may hold NULs), return the replies. */
+static const char *feedn(struct fixture *f, const char *bytes, size_t n)
+{
+    sess_input(f->s, bytes, n);
     return take(f);
 }
 
@@ -385,6 +454,225 @@ static void test_session_progress_counts_whole_commands(void **state)
     destroy(f);
 }
 
+/* open_data - EHLO, MAIL (with params), one RCPT, DATA. */
+static void open_data(struct fixture *f, const char *mail_params)
+{
+    greet(f);
+    char mail[128];
+    snprintf(mail, sizeof(mail), "MAIL FROM:<a@b.example>%s\r\n", mail_params);
+    feed(f, mail);
+    feed(f, "RCPT TO:<u@example.test>\r\n");
+    assert_non_null(strstr(feed(f, "DATA\r\n"), "354 "));
+}
+
+/* test_session_nul_refused - a NUL anywhere in the data refuses the message
+ * with 550 5.6.0 at the real end of data, logged with its offset; the
+ * "\r\n\0.\r\n" that a NUL-stripping next hop would end the data at does not
+ * end it here. */
+static void test_session_nul_refused(void **state)
+{
+    (void)state;
+    struct fixture *f = make_logged("192.0.2.7", "");
+    open_data(f, "");
+    assert_string_equal(feedn(f, "a\r\n\0.\r\n", 7), "");
+    assert_string_equal(feed(f, "b\r\n.\r\n"),
+                        "550 5.6.0 Message refused: NUL characters in data are not allowed\r\n");
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    assert_false(sess_in_transaction(f->s));
+    const char *log = logged(f);
+    assert_non_null(strstr(log, "Message refused (10 octets): NUL octet at data offset 3\n"));
+    assert_non_null(strstr(log, " result=refused reason=\"NUL octet at data offset 3\"\n"));
+    destroy(f);
+}
+
+/* test_session_nul_allowed - nul_bytes = allow keeps such mail and logs it. */
+static void test_session_nul_allowed(void **state)
+{
+    (void)state;
+    struct fixture *f = make_logged("192.0.2.7", "nul_bytes = allow\n");
+    open_data(f, "");
+    assert_string_equal(feedn(f, "a\0b\r\n.\r\n", 8), "");
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    assert_int_equal(sess_msg(f->s)->body_len, 5);
+    assert_non_null(strstr(logged(f), "NUL octet at data offset 1 accepted (nul_bytes = allow)"));
+    destroy(f);
+}
+
+/* test_session_bare_eol_reasons - a bare CR/LF refusal names the octet, its
+ * offset, and whether an SMTP command followed it (an attack) or not (a
+ * sloppy client). */
+static void test_session_bare_eol_reasons(void **state)
+{
+    (void)state;
+    struct fixture *f = make_logged("192.0.2.7", "");
+    open_data(f, "");
+    assert_non_null(strstr(feed(f, "hello\n.\r\nMAIL FROM:<evil@x.example>\r\n.\r\n"), "550 5.5.2"));
+    open_data(f, "");
+    assert_non_null(strstr(feed(f, "line\r\nsecond\rline\r\n.\r\n"), "550 5.5.2"));
+    const char *log = logged(f);
+    assert_non_null(strstr(log, "): bare LF at data offset 5, an SMTP command follows it "
+                                "(smuggling attempt)\n"));
+    assert_non_null(strstr(log, "): bare CR at data offset 12, no SMTP command follows it\n"));
+    assert_int_equal(count_of(log, "Transaction summary: "), 2);
+    destroy(f);
+}
+
+/* test_session_size_refusal_logged - MAIL with SIZE= over the limit gets
+ * its reason line and a summary, like every other refusal. */
+static void test_session_size_refusal_logged(void **state)
+{
+    (void)state;
+    struct fixture *f = make_logged("192.0.2.7", "");
+    greet(f);
+    assert_non_null(strstr(feed(f, "MAIL FROM:<big@b.example> SIZE=5000\r\n"), "552 5.3.4"));
+    const char *log = logged(f);
+    assert_non_null(strstr(log, ", MAIL refused: declared SIZE=5000 over max_message_size 4096\n"));
+    assert_non_null(strstr(log, "Transaction summary: client=192.0.2.7 helo=client.example tls=- "
+                                "auth=- from=<big@b.example> rcpts=0 rcpts_refused=0 size=5000 "
+                                "result=refused reason=\"declared SIZE=5000 over "
+                                "max_message_size 4096\"\n"));
+    destroy(f);
+}
+
+/* test_session_8bit_recorded - 8-bit data is recorded as 8BITMIME whatever
+ * was declared, and a missing or 7BIT declaration is logged; 7-bit data
+ * without BODY= stays 7BIT. */
+static void test_session_8bit_recorded(void **state)
+{
+    (void)state;
+    static const struct { const char *params, *data, *note; bool eightbit; } cases[] = {
+        {"", "caf\xc3\xa9\r\n.\r\n", "(declared no BODY)", true},
+        {" BODY=7BIT", "caf\xc3\xa9\r\n.\r\n", "(declared BODY=7BIT)", true},
+        {" BODY=8BITMIME", "caf\xc3\xa9\r\n.\r\n", NULL, true},
+        {"", "plain\r\n.\r\n", NULL, false},
+    };
+    for (size_t i = 0; i < MX_ARRAY_LEN(cases); i++) {
+        struct fixture *f = make_logged("192.0.2.7", "");
+        open_data(f, cases[i].params);
+        feed(f, cases[i].data);
+        assert_int_equal(sess_action(f->s), SESS_SPOOL);
+        assert_int_equal(sess_msg(f->s)->eightbit, cases[i].eightbit);
+        const char *log = logged(f);
+        const char *hit = strstr(log, "8-bit data without BODY=8BITMIME");
+        if (cases[i].note) {
+            assert_non_null(hit);
+            assert_non_null(strstr(hit, cases[i].note));
+        } else {
+            assert_null(hit);
+        }
+        sess_spool_done(f->s, 0, "Q");
+        destroy(f);
+    }
+}
+
+/* test_session_protocol_names - RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA,
+ * ESMTPSA; the TLS version and cipher reach the message. */
+static void test_session_protocol_names(void **state)
+{
+    (void)state;
+    static const struct { bool helo, tls, auth; const char *want; } cases[] = {
+        {true, false, false, "SMTP"},    {false, false, false, "ESMTP"},
+        {false, true, false, "ESMTPS"},  {false, false, true, "ESMTPA"},
+        {false, true, true, "ESMTPSA"},
+    };
+    for (size_t i = 0; i < MX_ARRAY_LEN(cases); i++) {
+        struct fixture *f = make("127.0.0.1");
+        take(f);
+        if (cases[i].tls) {
+            sess_set_mode(f->s, SESS_MODE_TLS);
+            sess_tls_started(f->s, "TLSv1.3", "TLS_AES_256_GCM_SHA384");
+        }
+        if (cases[i].auth)
+            sess_set_authenticated(f->s, "jo");
+        feed(f, cases[i].helo ? "HELO client.example\r\n" : "EHLO client.example\r\n");
+        feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\nx\r\n.\r\n");
+        const struct sess_msg *m = sess_msg(f->s);
+        assert_non_null(m);
+        assert_string_equal(m->proto, cases[i].want);
+        if (cases[i].tls) {
+            assert_string_equal(m->tls_version, "TLSv1.3");
+            assert_string_equal(m->tls_cipher, "TLS_AES_256_GCM_SHA384");
+        } else {
+            assert_null(m->tls_version);
+            assert_null(m->tls_cipher);
+        }
+        if (cases[i].auth)
+            assert_string_equal(m->auth_user, "jo");
+        else
+            assert_null(m->auth_user);
+        destroy(f);
+    }
+}
+
+/* test_session_summary_lines - one summary per transaction, whatever ends
+ * it: queued (with its id), aborted by RSET or by the client leaving,
+ * refused, a failed queue write; recipients accepted and refused. */
+static void test_session_summary_lines(void **state)
+{
+    (void)state;
+    struct fixture *f = make_logged("192.0.2.7", "");
+    open_data(f, " BODY=8BITMIME");
+    feed(f, "hi\r\n.\r\n");
+    sess_spool_done(f->s, 0, "QID1");
+    feed(f, "MAIL FROM:<>\r\nRCPT TO:<nobody@remote.example>\r\nRCPT TO:<u@example.test>\r\n"
+            "RSET\r\n");
+    feed(f, "MAIL FROM:<c@d.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\nx\r\n.\r\n");
+    sess_spool_done(f->s, 28 /* ENOSPC */, NULL);
+    feed(f, "MAIL FROM:<e@f.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\npart");
+    sess_gone(f->s, SESS_BY_PEER);
+    const char *log = logged(f);
+    const char *pre = "Transaction summary: client=192.0.2.7 helo=client.example tls=- auth=- ";
+    char want[512];
+    snprintf(want, sizeof(want), "%sfrom=<a@b.example> rcpts=1 rcpts_refused=0 size=4 "
+             "result=queued id=QID1\n", pre);
+    assert_non_null(strstr(log, want));
+    snprintf(want, sizeof(want), "%sfrom=<> rcpts=1 rcpts_refused=1 size=0 result=aborted "
+             "reason=\"RSET\"\n", pre);
+    assert_non_null(strstr(log, want));
+    snprintf(want, sizeof(want), "%sfrom=<c@d.example> rcpts=1 rcpts_refused=0 size=3 "
+             "result=tempfail reason=\"queue write failed: No space left on device\"\n", pre);
+    assert_non_null(strstr(log, want));
+    snprintf(want, sizeof(want), "%sfrom=<e@f.example> rcpts=1 rcpts_refused=0 size=4 "
+             "result=aborted reason=\"client gone\"\n", pre);
+    assert_non_null(strstr(log, want));
+    assert_int_equal(count_of(log, "Transaction summary: "), 4);
+    /* the summary comes before the final reply of its transaction */
+    const char *sum = strstr(log, "result=queued id=QID1");
+    assert_non_null(strstr(sum, "250 2.0.0 Message received ok. id=QID1"));
+    destroy(f);
+}
+
+/* want_all - the content filters want every message. */
+static bool want_all(void *arg, const struct snap *snap)
+{
+    (void)arg;
+    (void)snap;
+    return true;
+}
+
+/* test_session_summary_tls_auth - the summary names TLS version and AUTH
+ * user; a quarantined message says so. */
+static void test_session_summary_tls_auth(void **state)
+{
+    (void)state;
+    struct fixture *f = make_logged("192.0.2.8", "");
+    f->env.want_filter = want_all;
+    take(f);
+    sess_set_mode(f->s, SESS_MODE_TLS);
+    sess_tls_started(f->s, "TLSv1.3", "TLS_AES_128_GCM_SHA256");
+    sess_set_authenticated(f->s, "j\xc3\xb6rg");
+    open_data(f, "");
+    feed(f, "x\r\n.\r\n");
+    assert_int_equal(sess_action(f->s), SESS_FILTER);
+    sess_filter_done(f->s, SESS_VERDICT_QUARANTINE, "surbl \"listed\"");
+    sess_spool_done(f->s, 0, "QID2");
+    assert_non_null(strstr(logged(f), "Transaction summary: client=192.0.2.8 "
+                                      "helo=client.example tls=TLSv1.3 auth=j\xc3\xb6rg "
+                                      "from=<a@b.example> rcpts=1 rcpts_refused=0 size=3 "
+                                      "result=quarantined id=QID2 reason=\"surbl 'listed'\"\n"));
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +694,14 @@ int main(void)
         cmocka_unit_test(test_session_junk_limit),
         cmocka_unit_test(test_session_refusals),
         cmocka_unit_test(test_session_progress_counts_whole_commands),
+        cmocka_unit_test(test_session_nul_refused),
+        cmocka_unit_test(test_session_nul_allowed),
+        cmocka_unit_test(test_session_bare_eol_reasons),
+        cmocka_unit_test(test_session_size_refusal_logged),
+        cmocka_unit_test(test_session_8bit_recorded),
+        cmocka_unit_test(test_session_protocol_names),
+        cmocka_unit_test(test_session_summary_lines),
+        cmocka_unit_test(test_session_summary_tls_auth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
