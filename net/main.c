@@ -58,7 +58,7 @@ static bool load_tls(struct snap *s, char *err, size_t errlen)
         return false;
     }
     int minv = c->tls_min_version ? TLS_VERSION_1_3 : TLS_VERSION_1_2;
-    s->tls = tls_ctx_load(c->tls_cert, c->tls_key, minv, err, errlen);
+    s->tls = tls_ctx_load(c->tls_cert, c->tls_key, minv, c->tls_ciphers, err, errlen);
     s->tls_free = tls_free_ctx;
     return s->tls != NULL;
 }
