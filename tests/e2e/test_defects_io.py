@@ -198,7 +198,7 @@ class TlsPolicyTest(unittest.TestCase):
         from harness import BINARY
         p = subprocess.run([BINARY, "-t", "-c", srv.conf_path], capture_output=True, timeout=10)
         self.assertEqual(p.returncode, 2)
-        self.assertIn(b"tls_ciphers", p.stderr)
+        self.assertIn(b"tls_ciphers NO-SUCH-CIPHER: not a usable cipher list", p.stderr)
 
 
 class CloseNotifyTest(unittest.TestCase):
@@ -248,6 +248,66 @@ class CloseNotifyTest(unittest.TestCase):
             self.assertEqual(tls.version(), "TLSv1.2")
         finally:
             tls.close()
+
+
+class TlsHalfCloseTest(unittest.TestCase):
+    """A TLS client pipelines two transactions and QUIT, then sends its
+    close_notify before reading anything (SSLObject over memory BIOs, so
+    the client can keep reading after its own close_notify)."""
+
+    def test_tls_close_notify_after_pipelined_commands(self):
+        srv = tls_server()
+        self.addCleanup(srv.close)
+        c = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = c.wrap_bio(inc, out, server_hostname="mx.test")
+        raw = socket.create_connection(("127.0.0.1", srv.smtps_port), timeout=10)
+        self.addCleanup(raw.close)
+
+        def flush():
+            data = out.read()
+            if data:
+                raw.sendall(data)
+
+        def pull():
+            data = raw.recv(65536)
+            if data:
+                inc.write(data)
+            else:
+                inc.write_eof()
+            return data
+
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                flush()
+                pull()
+        flush()
+        wire = "EHLO client.example\r\n" + txn(1) + txn(2) + "QUIT\r\n"
+        obj.write(wire.encode())
+        try:
+            obj.unwrap()  # queues our close_notify; the server's comes later
+        except ssl.SSLWantReadError:
+            pass
+        flush()
+        plain = b""
+        while True:
+            try:
+                chunk = obj.read(65536)
+                if not chunk:
+                    break  # the server's close_notify
+                plain += chunk
+            except ssl.SSLWantReadError:
+                if not pull():
+                    break
+            except ssl.SSLZeroReturnError:
+                break
+        lines = plain.decode().split("\r\n")[:-1]
+        self.assertEqual(codes(lines), [220, 250, 250, 250, 354, 250, 250, 250, 354, 250, 221],
+                         lines)
+        self.assertEqual(len(srv.queue_files()), 2)
 
 
 class PublicSuffixListTest(unittest.TestCase):
