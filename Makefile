@@ -92,7 +92,9 @@ run: deps
 unit: $(UNIT_BINS)
 
 # The whole suite: normal build, TSan ring stress, ASan+UBSan build; one summary.
+# scripts/check-tools.sh first names any tool or package a suite would miss.
 test: deps-test
+	$(Q)scripts/check-tools.sh
 	$(Q)$(MAKE) --no-print-directory all unit mxbench bench-micro
 	$(Q)$(MAKE) --no-print-directory SANITIZE=thread unit
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined all unit

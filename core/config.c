@@ -130,6 +130,13 @@ static const struct cfg_key cfg_keys[] = {
       "PEM private key of tls_cert" },
     { "tls_min_version", T_ENUM, F(tls_min_version), 0, "1.2", NULL, 0, 0,
       tls_version_names, NULL, true, "lowest TLS version accepted" },
+    /* Mozilla "intermediate" for TLS 1.2 without DHE (BoringSSL has none):
+     * ECDHE only (forward secrecy), AEAD only (no CBC, no 3DES, no RC4) */
+    { "tls_ciphers", T_TEXT, F(tls_ciphers), 0,
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305", NULL, 1, 0, NULL, NULL, true,
+      "TLS 1.2 cipher suites in server order (OpenSSL syntax); TLS 1.3 uses its fixed AEAD set" },
     { "smtps_listen", T_LISTEN, F(smtps_listen), N(smtps_listen), "", NULL, 0, 0, NULL,
       NULL, false, "addresses for implicit TLS (port 465 style); needs tls_cert" },
     { "submission_listen", T_LISTEN, F(submission_listen), N(submission_listen), "", NULL,

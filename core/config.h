@@ -69,6 +69,7 @@ struct config {
     char *tls_cert;             /* NULL = no TLS */
     char *tls_key;
     unsigned tls_min_version;   /* 0 = TLS 1.2, 1 = TLS 1.3 */
+    char *tls_ciphers;          /* TLS 1.2 cipher list, OpenSSL syntax (always set) */
     struct cfg_listen *smtps_listen;
     size_t nsmtps_listen;
     struct cfg_listen *submission_listen;

@@ -15,6 +15,7 @@
 #define DNS_LABEL_MAX 63
 
 static psl_ctx_t *regdom_loaded; /* from regdom_init(); NULL: built-in list */
+static char regdom_path[512];    /* the file regdom_loaded came from */
 
 /* regdom_ctx - the list in use. */
 static const psl_ctx_t *regdom_ctx(void)
@@ -22,12 +23,25 @@ static const psl_ctx_t *regdom_ctx(void)
     return regdom_loaded ? regdom_loaded : psl_builtin();
 }
 
-/* regdom_init - see regdom.h. */
-bool regdom_init(void)
+/* regdom_load - replace the list in use by the one in path; false if it
+ * does not load. */
+static bool regdom_load(const char *path)
 {
-    if (!regdom_loaded)
-        regdom_loaded = psl_latest(NULL);
-    return regdom_loaded != NULL;
+    psl_ctx_t *p = psl_load_file(path);
+    if (!p)
+        return false;
+    psl_free(regdom_loaded);
+    regdom_loaded = p;
+    snprintf(regdom_path, sizeof(regdom_path), "%s", path);
+    return true;
+}
+
+/* regdom_init - see regdom.h. */
+bool regdom_init(const char *path)
+{
+    if (path)
+        return regdom_load(path);
+    return regdom_load(REGDOM_SYSTEM_DAFSA) || regdom_load(REGDOM_SYSTEM_DAT);
 }
 
 /* regdom_shutdown - see regdom.h. */
@@ -40,8 +54,7 @@ void regdom_shutdown(void)
 /* regdom_list - see regdom.h. */
 const char *regdom_list(void)
 {
-    return regdom_loaded ? "newest of libpsl built-in and /usr/share/publicsuffix"
-                         : "libpsl built-in";
+    return regdom_loaded ? regdom_path : "libpsl built-in";
 }
 
 /* ipv4_octets - parse exactly "a.b.c.d", canonical decimal octets 0..255

@@ -18,16 +18,21 @@ enum regdom_kind {
     REGDOM_IP,       /* out holds the reversed octets of an IPv4 literal */
 };
 
-/* regdom_init - use the newest list available offline: the one compiled
- * into libpsl or the system's /usr/share/publicsuffix DAFSA file, whichever
- * is newer (psl_latest). Optional: without it the compiled-in list is used.
- * Returns false (and keeps the compiled-in list) if loading fails. */
-bool regdom_init(void);
+/* The Debian publicsuffix package's lists, tried in this order. */
+#define REGDOM_SYSTEM_DAFSA "/usr/share/publicsuffix/public_suffix_list.dafsa"
+#define REGDOM_SYSTEM_DAT   "/usr/share/publicsuffix/public_suffix_list.dat"
+
+/* regdom_init - load the list in path (DAFSA or the text format), or with
+ * path NULL the system list (REGDOM_SYSTEM_DAFSA, else REGDOM_SYSTEM_DAT).
+ * It replaces the list in use. Without any call libpsl's compiled-in list
+ * is used. Returns false, and keeps the list in use, when nothing loads. */
+bool regdom_init(const char *path);
 
 /* regdom_shutdown - release the list loaded by regdom_init(). */
 void regdom_shutdown(void);
 
-/* regdom_list - a short description of the list in use, for the log. */
+/* regdom_list - the list in use, for the log: the file it was loaded from,
+ * or "libpsl built-in". */
 const char *regdom_list(void);
 
 /* regdom_reduce - reduce host (NUL-terminated; ASCII case and one trailing

@@ -1347,6 +1347,25 @@ void sess_gone(struct sess *s, enum sess_close_reason why)
     enter_state(s, ST_CLOSED);
 }
 
+void sess_eof(struct sess *s)
+{
+    if (s->action == SESS_STARTTLS) { /* no handshake can follow */
+        log_check(s, "end of input after STARTTLS");
+        sess_gone(s, SESS_BY_PEER);
+        return;
+    }
+    if (s->action != SESS_RUN)
+        return; /* CLOSE already, or an action whose reply is still due */
+    sess_input(s, NULL, 0);
+    if (s->action != SESS_RUN || s->out.len >= SESS_OUT_MAX)
+        return;
+    if (s->state == ST_DATA)
+        log_check(s, "end of input inside DATA: message not accepted");
+    else if (s->in.len || s->skip_line)
+        log_check(s, "end of input inside a command line (%zu octets discarded)", s->in.len);
+    sess_gone(s, SESS_BY_PEER);
+}
+
 void sess_log_close(struct sess *s)
 {
     if (s->closed_logged)

@@ -160,6 +160,13 @@ void sess_shutdown(struct sess *s);
 /* sess_gone - the connection failed or the peer left (reason PEER/IOERR);
  * no reply is possible. action CLOSE. */
 void sess_gone(struct sess *s, enum sess_close_reason why);
+/* sess_eof - the client shut its sending side: nothing more will arrive.
+ * What it already sent is still processed and answered; once only an
+ * incomplete line or an unfinished DATA is left, the session ends as
+ * "client gone" (action CLOSE). While an action is pending (SPOOL, FILTER,
+ * AUTH) or unread replies hold the input back, it waits: call it again
+ * after each event until the action is CLOSE. */
+void sess_eof(struct sess *s);
 /* sess_log_close - log the two closing lines; call once, just before the
  * socket is closed. */
 void sess_log_close(struct sess *s);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "dir.h"
 #include "iplimit.h"
+#include "regdom.h"
 #include "rlog.h"
 #include "snap.h"
 #include "spool.h"
@@ -58,7 +59,7 @@ static bool load_tls(struct snap *s, char *err, size_t errlen)
         return false;
     }
     int minv = c->tls_min_version ? TLS_VERSION_1_3 : TLS_VERSION_1_2;
-    s->tls = tls_ctx_load(c->tls_cert, c->tls_key, minv, err, errlen);
+    s->tls = tls_ctx_load(c->tls_cert, c->tls_key, minv, c->tls_ciphers, err, errlen);
     s->tls_free = tls_free_ctx;
     return s->tls != NULL;
 }
@@ -192,6 +193,19 @@ static void drop_privileges(const struct config *cfg)
             (unsigned)pw->pw_uid, (unsigned)gid);
 }
 
+/* load_suffix_list - the system Public Suffix List for the SURBL domain
+ * reduction, once before the workers start; one line saying which list is
+ * used (libpsl's compiled-in one, with a warning, when the file is missing). */
+static void load_suffix_list(void)
+{
+    if (regdom_init(NULL))
+        fprintf(stderr, "mxringd: public suffix list: %s\n", regdom_list());
+    else
+        fprintf(stderr, "mxringd: warning: public suffix list: neither %s nor %s loads "
+                        "(install the publicsuffix package); using the %s list\n",
+                REGDOM_SYSTEM_DAFSA, REGDOM_SYSTEM_DAT, regdom_list());
+}
+
 /* start_rlog - the receivelog engine (it switches itself by the folder). */
 static struct rlog *start_rlog(const struct config *cfg)
 {
@@ -256,6 +270,7 @@ static int run(const char *path, struct snap *boot)
     signal(SIGPIPE, SIG_IGN);
     snap_publish(boot);
     ipl_init();
+    load_suffix_list();
     static struct pool pool;
     pool.grace_seconds = GRACE_SECONDS;
     pool_listen(&pool, cfg);
@@ -282,6 +297,7 @@ static int run(const char *path, struct snap *boot)
     pool_join(&pool, &st);
     rlog_stop(pool.rlog);
     rlog_destroy(pool.rlog);
+    regdom_shutdown();
     fprintf(stderr, "mxringd: stopped: %llu connections, %llu refused, %llu messages queued, "
                     "%llu queue errors\n",
             (unsigned long long)st.connections, (unsigned long long)st.refused,

@@ -154,9 +154,28 @@ static bool tls_ctx_keys(SSL_CTX *sc, const char *cert, const char *key,
     return true;
 }
 
+/* tls_ctx_policy - protocol versions and the TLS 1.2 cipher list, in the
+ * server's order; false with err set. */
+static bool tls_ctx_policy(SSL_CTX *sc, int min_version, const char *ciphers, char *err,
+                           size_t errlen)
+{
+    if (!SSL_CTX_set_min_proto_version(sc, (uint16_t)min_version) ||
+        !SSL_CTX_set_max_proto_version(sc, TLS_VERSION_1_3)) {
+        snprintf(err, errlen, "tls_min_version: not supported (%s)", tls_reason("unknown"));
+        return false;
+    }
+    if (!ciphers || !SSL_CTX_set_strict_cipher_list(sc, ciphers)) {
+        snprintf(err, errlen, "tls_ciphers %.80s: not a usable cipher list (%s)",
+                 ciphers ? ciphers : "(none)", tls_reason("no cipher list"));
+        return false;
+    }
+    SSL_CTX_set_options(sc, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    return true;
+}
+
 /* tls_ctx_load - load and check a certificate chain and key into a new context. */
 struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
-                             int min_version, char *err, size_t errlen)
+                             int min_version, const char *ciphers, char *err, size_t errlen)
 {
     if (min_version != TLS_VERSION_1_2 && min_version != TLS_VERSION_1_3) {
         snprintf(err, errlen, "tls_min_version: must be TLS 1.2 or TLS 1.3");
@@ -174,10 +193,8 @@ struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
     SSL_CTX_set_default_passwd_cb(sc, tls_no_passphrase);
     /* Resumption by session ticket only: no server-side session cache. */
     SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
-    if (!SSL_CTX_set_min_proto_version(sc, (uint16_t)min_version) ||
-        !SSL_CTX_set_max_proto_version(sc, TLS_VERSION_1_3)) {
-        snprintf(err, errlen, "tls_min_version: not supported (%s)", tls_reason("unknown"));
-    } else if (tls_ctx_keys(sc, cert_pem, key_pem, err, errlen)) {
+    if (tls_ctx_policy(sc, min_version, ciphers, err, errlen) &&
+        tls_ctx_keys(sc, cert_pem, key_pem, err, errlen)) {
         t->ssl_ctx = sc;
         return t;
     }

@@ -34,10 +34,13 @@ struct tls_conn;
 /* tls_ctx_load - read a PEM certificate (chain allowed: leaf first, then
  * intermediates) and its PEM private key, check that they match, and allow
  * TLS versions min_version (TLS_VERSION_1_2 or TLS_VERSION_1_3) to 1.3.
- * NULL on failure with one line in err, e.g.
+ * ciphers is the TLS 1.2 cipher list (OpenSSL syntax, the tls_ciphers key);
+ * every name in it must be known and at least one suite must remain. The
+ * server's order wins over the client's. TLS 1.3 suites are BoringSSL's
+ * fixed AEAD set. NULL on failure with one line in err, e.g.
  * "tls_key /etc/k.pem: private key does not match the certificate". */
 struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
-                             int min_version, char *err, size_t errlen);
+                             int min_version, const char *ciphers, char *err, size_t errlen);
 /* tls_ctx_free - drop the loader's reference (NULL is fine). Connections
  * made from ctx keep working; the context is freed with the last of them. */
 void tls_ctx_free(struct tls_ctx *ctx);

@@ -87,6 +87,8 @@ struct conn {
     struct sess *sess;
     struct spool_job *job;
     struct conn *prev, *next;   /* in the worker's timeout list */
+    struct conn *all_prev, *all_next; /* in the worker's list of every conn */
+    struct conn *rearm_next;    /* on the -ENOBUFS re-arm list */
     enum conn_list list;
     uint64_t deadline;          /* monotonic milliseconds */
     int fd;
@@ -106,6 +108,8 @@ struct conn {
     struct tls_conn *tls;       /* non-NULL once TLS started (STARTTLS or implicit) */
     bool tls_ready;             /* handshake complete */
     bool auth_pending;          /* a password check is with the auth pool */
+    bool peer_eof;              /* the client shut its sending side (EOF or close_notify) */
+    bool io_failed;             /* a receive or send failed (reset): nothing more is sent */
     struct __kernel_timespec greet_ts;
     struct sb sending;
     size_t sent;
@@ -174,8 +178,8 @@ struct worker {
     int free_slots[FILE_SLOTS];
     unsigned nfree_slots;
     struct spool_job *wait_head, *wait_tail;
-    struct conn **rearm;        /* receives to re-arm after this batch */
-    unsigned nrearm, rearm_cap;
+    struct conn *all;           /* every conn, linked at accept, unlinked when freed */
+    struct conn *rearm_head, *rearm_tail; /* receives to re-arm after this batch */
     bool draining;
     uint64_t drain_deadline;
     uint64_t now;               /* monotonic seconds, read once per batch */
@@ -290,18 +294,32 @@ static void touch(struct conn *c)
 
 /* ---- snapshots ------------------------------------------------------------ */
 
-/* wsnap_find - this worker's record for snapshot s (added if new). */
+/* wsnap_find - this worker's record for snapshot s. Never allocates: w->cur
+ * and every snapshot a session holds always have a record (wsnap_add runs
+ * before a snapshot becomes w->cur; wsnap_release keeps records in use). */
 static struct wsnap *wsnap_find(struct worker *w, struct snap *s)
 {
     for (unsigned i = 0; i < w->nsnaps; i++)
         if (w->snaps[i].snap == s)
             return &w->snaps[i];
+    die("worker %u: snapshot %llu has no record (broken invariant)", w->idx,
+        (unsigned long long)s->gen);
+}
+
+/* wsnap_add - a record for s (nsess 0) unless there is one; false on
+ * ENOMEM. The only allocation of snapshot tracking: at start and when a
+ * reload is picked up, never on a client's behalf. */
+static bool wsnap_add(struct worker *w, struct snap *s)
+{
+    for (unsigned i = 0; i < w->nsnaps; i++)
+        if (w->snaps[i].snap == s)
+            return true;
     struct wsnap *n = realloc(w->snaps, (w->nsnaps + 1) * sizeof(*n));
     if (!n)
-        die("worker %u: out of memory", w->idx);
+        return false;
     w->snaps = n;
-    n[w->nsnaps] = (struct wsnap){.snap = s, .nsess = 0};
-    return &n[w->nsnaps++];
+    n[w->nsnaps++] = (struct wsnap){.snap = s, .nsess = 0};
+    return true;
 }
 
 /* wsnap_release - one session less on s; drop snapshots nobody uses. */
@@ -336,9 +354,15 @@ static void pick_up_snapshot(struct worker *w)
 {
     if (snap_current_gen() == w->cur->gen)
         return;
-    struct snap *old = w->cur;
-    w->cur = snap_current();
-    wsnap_find(w, w->cur);
+    struct snap *old = w->cur, *s = snap_current();
+    if (!wsnap_add(w, s)) {
+        fprintf(stderr, "mxringd: worker %u: out of memory adopting configuration "
+                        "generation %llu; trying again in a second\n", w->idx,
+                (unsigned long long)s->gen);
+        snap_unref(s);
+        return;
+    }
+    w->cur = s;
     wsnap_find(w, old)->nsess++; /* borrow, so release can drop it when unused */
     wsnap_release(w, old);
 }
@@ -450,6 +474,31 @@ static void conn_flush(struct conn *c)
     send_start(c);
 }
 
+/* conn_link_all - c joins the worker's list of every connection. */
+static void conn_link_all(struct conn *c)
+{
+    struct worker *w = c->w;
+    c->all_prev = NULL;
+    c->all_next = w->all;
+    if (w->all)
+        w->all->all_prev = c;
+    w->all = c;
+    w->nconns++;
+}
+
+/* conn_unlink_all - c leaves the list of every connection (when freed). */
+static void conn_unlink_all(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        w->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    w->nconns--;
+}
+
 /* conn_free - last reference gone: release everything. */
 static void conn_free(struct conn *c)
 {
@@ -462,7 +511,7 @@ static void conn_free(struct conn *c)
         atomic_fetch_sub_explicit(&w->pool->sessions, 1, memory_order_relaxed);
     if (c->ip_counted)
         ipl_release((struct sockaddr *)&c->peer);
-    w->nconns--;
+    conn_unlink_all(c);
     free(c);
 }
 
@@ -483,6 +532,21 @@ static void conn_maybe_free(struct conn *c)
     conn_free(c);
 }
 
+/* conn_close_notify - a TLS session ends cleanly: queue close_notify and
+ * send it after the last reply, before the socket is closed. Not after a
+ * reset or a failed send, nor when the handshake never finished. */
+static void conn_close_notify(struct conn *c)
+{
+    if (!c->tls || !c->tls_ready || c->io_failed || c->send_busy)
+        return;
+    if (tls_close_notify(c->tls) < 0 || tls_pending_out(c->tls) == 0)
+        return;
+    sb_reset(&c->sending);
+    tls_take_out(c->tls, &c->sending);
+    if (c->sending.len)
+        send_start(c); /* holds the conn: the close waits for this send */
+}
+
 /* conn_close - begin closing: stop receiving; the socket is closed when the
  * last in-flight operation has completed. */
 static void conn_close(struct conn *c)
@@ -498,6 +562,7 @@ static void conn_close(struct conn *c)
         io_uring_prep_timeout_remove(sqe, ud(c, OP_GREET), 0);
         io_uring_sqe_set_data64(sqe, 0);
     }
+    conn_close_notify(c);
     conn_maybe_free(c);
 }
 
@@ -536,7 +601,7 @@ static void tls_input(struct conn *c, const char *buf, size_t len)
             continue;
         }
         if (n == TLS_READ_CLOSED)
-            sess_gone(c->sess, SESS_BY_PEER);
+            c->peer_eof = true; /* what came before it is still answered */
         else if (n == TLS_READ_ERROR)
             sess_tls_failed(c->sess, tls_error(c->tls));
         break;
@@ -622,6 +687,8 @@ static void conn_after(struct conn *c)
 {
     if (c->closing)
         return;
+    if (c->peer_eof)
+        sess_eof(c->sess); /* process what is left; ends the session when stuck */
     enum sess_action a = sess_action(c->sess);
     if (a == SESS_FILTER && !c->filtering) {
         filter_begin(c);
@@ -658,7 +725,7 @@ static void conn_after(struct conn *c)
         return;
     /* flow control: receive only while the held-back input is small */
     size_t backlog = sess_backlog(c->sess);
-    if (!c->recv_armed && !c->rearm_wait && backlog < BACKLOG_MAX)
+    if (!c->recv_armed && !c->rearm_wait && !c->peer_eof && backlog < BACKLOG_MAX)
         recv_arm(c);
     else if (c->recv_armed && !c->recv_cancel && backlog >= BACKLOG_MAX)
         recv_stop(c);
@@ -752,7 +819,7 @@ static void conn_new(struct listener *l, int fd)
     c->sess = s;
     c->fd = fd;
     store_peer(c, &peer);
-    w->nconns++;
+    conn_link_all(c);
     wsnap_find(w, w->cur)->nsess++;
     enum sess_close_reason refuse = admit(c);
     unsigned pause = w->cur->cfg->greet_pause_ms;
@@ -1000,15 +1067,12 @@ static void on_spool(struct spool_job *j, enum op op, int res)
 static void rearm_later(struct conn *c)
 {
     struct worker *w = c->w;
-    if (w->nrearm == w->rearm_cap) {
-        unsigned cap = w->rearm_cap ? w->rearm_cap * 2 : 64;
-        struct conn **n = realloc(w->rearm, cap * sizeof(*n));
-        if (!n)
-            die("worker %u: out of memory", w->idx);
-        w->rearm = n;
-        w->rearm_cap = cap;
-    }
-    w->rearm[w->nrearm++] = c;
+    c->rearm_next = NULL; /* linked through the conn: no allocation, cannot fail */
+    if (w->rearm_tail)
+        w->rearm_tail->rearm_next = c;
+    else
+        w->rearm_head = c;
+    w->rearm_tail = c;
     c->rearm_wait = true;
     c->inflight++; /* held by the re-arm list */
 }
@@ -1035,8 +1099,11 @@ static void on_recv(struct conn *c, struct io_uring_cqe *cqe)
         w->st.enobufs++;
         if (!c->recv_armed && !c->closing && !c->rearm_wait)
             rearm_later(c);
+    } else if (res == 0) {
+        c->peer_eof = true; /* half-close: answer what was sent, then close */
     } else if (res != -ECANCELED && !c->closing) {
-        sess_gone(c->sess, res == 0 || res == -ECONNRESET ? SESS_BY_PEER : SESS_BY_IOERR);
+        c->io_failed = true;
+        sess_gone(c->sess, res == -ECONNRESET ? SESS_BY_PEER : SESS_BY_IOERR);
     }
     if (c->closing)
         conn_maybe_free(c);
@@ -1050,6 +1117,7 @@ static void on_send(struct conn *c, int res)
     c->inflight--;
     c->send_busy = false;
     if (res < 0) {
+        c->io_failed = true;
         sess_gone(c->sess, res == -EPIPE || res == -ECONNRESET ? SESS_BY_PEER : SESS_BY_IOERR);
     } else if (c->sent + (size_t)res < c->sending.len) {
         c->sent += (size_t)res;
@@ -1103,20 +1171,18 @@ static void on_accept(struct listener *l, struct io_uring_cqe *cqe)
         accept_arm(l);
 }
 
-/* for_each_conn - call fn on every live connection (safe against list moves). */
+/* for_each_conn - call fn once on every connection that is not closing.
+ * Walks the list of every conn, which fn cannot change: a conn is linked
+ * only in conn_new (an accept completion) and unlinked only in conn_free
+ * (a close completion), and fn reaps no completion; fn may move conns
+ * between the timeout lists freely. No allocation, so it cannot fail. */
 static void for_each_conn(struct worker *w, void (*fn)(struct conn *))
 {
-    size_t n = 0, cap = w->nconns;
-    struct conn **all = cap ? malloc(cap * sizeof(*all)) : NULL;
-    if (cap && !all)
-        return;
-    for (struct conn *c = w->cmd.head; c && n < cap; c = c->next)
-        all[n++] = c;
-    for (struct conn *c = w->data.head; c && n < cap; c = c->next)
-        all[n++] = c;
-    for (size_t i = 0; i < n; i++)
-        fn(all[i]);
-    free(all);
+    for (struct conn *c = w->all, *next; c; c = next) {
+        next = c->all_next;
+        if (!c->closing)
+            fn(c);
+    }
 }
 
 static void shut_one(struct conn *c)
@@ -1227,10 +1293,12 @@ static void handle(struct worker *w, struct io_uring_cqe *cqe)
  * returned its buffers. */
 static void rearm_pending(struct worker *w)
 {
-    unsigned n = w->nrearm;
-    w->nrearm = 0;
-    for (unsigned i = 0; i < n; i++) {
-        struct conn *c = w->rearm[i];
+    struct conn *next = w->rearm_head;
+    w->rearm_head = w->rearm_tail = NULL;
+    while (next) {
+        struct conn *c = next;
+        next = c->rearm_next;
+        c->rearm_next = NULL;
         c->inflight--;
         c->rearm_wait = false;
         if (c->closing)
@@ -1444,7 +1512,8 @@ void pool_start(struct pool *p, const struct config *cfg)
                                    .want_filter = want_filter,
                                    .arg = w};
         w->cur = snap_current();
-        wsnap_find(w, w->cur);
+        if (!wsnap_add(w, w->cur))
+            die("out of memory");
         w->next_sid = i + 1;
         for (int k = 0; k < FILE_SLOTS; k++)
             w->free_slots[w->nfree_slots++] = FILE_SLOTS - 1 - k;
@@ -1481,7 +1550,6 @@ void pool_join(struct pool *p, struct worker_stats *sum)
         for (unsigned k = 0; k < w->nsnaps; k++)
             snap_unref(w->snaps[k].snap);
         free(w->snaps);
-        free(w->rearm);
         free(w->bufs);
         free(w->ls);
         close(w->efd);

@@ -11,6 +11,9 @@ case "$want" in
 test|bench)
     pkgs="$pkgs libcmocka-dev python3 swaks openssl clang libclang-rt-14-dev"
     pkgs="$pkgs libbenchmark-dev libspdlog-dev dnsmasq-base clamav clamav-daemon xfsprogs e2fsprogs"
+    # swaks --tls needs Net::SSLeay, only a Recommends of swaks (not installed
+    # with --no-install-recommends); sslscan checks the TLS cipher policy
+    pkgs="$pkgs libnet-ssleay-perl sslscan"
     ;;
 esac
 case "$want" in

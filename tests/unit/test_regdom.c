@@ -2,12 +2,16 @@
  * the Public Suffix List (ICANN and private sections, wildcards and
  * exceptions, unknown top-level labels), the reversed-octet IPv4 form, and
  * rejection of what cannot be reduced. Runs with the built-in list, then
- * again after regdom_init(). */
+ * again with the system list (regdom_init(NULL)); a private list file
+ * proves that a loaded file is what the lookups use. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -136,11 +140,42 @@ static void test_regdom_small_buffer(void **state)
     assert_int_equal(regdom_reduce("a.example.com", out, 0), REGDOM_NONE);
 }
 
-/* group_setup_latest - load the newest offline list for the second group. */
+/* group_setup_latest - load the system list for the second group. */
 static int group_setup_latest(void **state)
 {
     (void)state;
-    return regdom_init() ? 0 : -1;
+    if (!regdom_init(NULL))
+        return -1;
+    return strcmp(regdom_list(), REGDOM_SYSTEM_DAFSA) == 0 ||
+                   strcmp(regdom_list(), REGDOM_SYSTEM_DAT) == 0
+               ? 0
+               : -1;
+}
+
+/* test_regdom_loaded_file_is_used - a list file with its own rule changes
+ * the result (the built-in list knows no "corp.example"); a missing file
+ * keeps the list in use. */
+static void test_regdom_loaded_file_is_used(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/mxring-psl-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs("// test list\n===BEGIN ICANN DOMAINS===\ncorp.example\n===END ICANN DOMAINS===\n", f);
+    fclose(f);
+    expect_name("a.b.corp.example", "corp.example");
+    assert_true(regdom_init(path));
+    assert_string_equal(regdom_list(), path);
+    expect_name("a.b.corp.example", "b.corp.example");
+    assert_false(regdom_init("/nonexistent/public_suffix_list.dat"));
+    assert_string_equal(regdom_list(), path);
+    expect_name("a.b.corp.example", "b.corp.example");
+    regdom_shutdown();
+    assert_string_equal(regdom_list(), "libpsl built-in");
+    expect_name("a.b.corp.example", "corp.example");
+    unlink(path);
 }
 
 /* group_teardown_latest - release it. */
@@ -165,5 +200,9 @@ int main(void)
     assert_string_equal(regdom_list(), "libpsl built-in");
     int rc = cmocka_run_group_tests_name("builtin", tests, NULL, NULL);
     rc += cmocka_run_group_tests_name("latest", tests, group_setup_latest, group_teardown_latest);
+    const struct CMUnitTest file_tests[] = {
+        cmocka_unit_test(test_regdom_loaded_file_is_used),
+    };
+    rc += cmocka_run_group_tests_name("file", file_tests, NULL, NULL);
     return rc;
 }

@@ -673,6 +673,53 @@ static void test_session_summary_tls_auth(void **state)
     destroy(f);
 }
 
+/* test_session_eof_answers_held_input - a client that half-closes after
+ * pipelining gets every held command answered, the second message too. */
+static void test_session_eof_answers_held_input(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    const char *txn = "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\nhi\r\n.\r\n";
+    char wire[512];
+    snprintf(wire, sizeof(wire), "%s%sQUIT\r\n", txn, txn);
+    feed(f, wire);
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    sess_eof(f->s); /* the message is still being written: wait */
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    sess_spool_done(f->s, 0, "Q1");
+    sess_eof(f->s);
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    sess_spool_done(f->s, 0, "Q2");
+    sess_eof(f->s);
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    const char *r = take(f);
+    assert_non_null(strstr(r, "id=Q1\r\n"));
+    assert_non_null(strstr(r, "id=Q2\r\n221 2.0.0 mx.test closing connection.\r\n"));
+    destroy(f);
+}
+
+/* test_session_eof_inside_data_closes - an unfinished DATA or line at the
+ * end of input ends the session; nothing is handed to the spool. */
+static void test_session_eof_inside_data_closes(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\nhalf a message\r\n");
+    sess_eof(f->s);
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    assert_null(sess_msg(f->s));
+    destroy(f);
+    f = make("127.0.0.1");
+    greet(f);
+    assert_string_equal(feed(f, "NOOP\r\nNOO"), "250 2.0.0 OK\r\n");
+    sess_eof(f->s);
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    assert_string_equal(take(f), "");
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -702,6 +749,8 @@ int main(void)
         cmocka_unit_test(test_session_protocol_names),
         cmocka_unit_test(test_session_summary_lines),
         cmocka_unit_test(test_session_summary_tls_auth),
+        cmocka_unit_test(test_session_eof_answers_held_input),
+        cmocka_unit_test(test_session_eof_inside_data_closes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

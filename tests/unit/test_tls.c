@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "tls.h"
 #include "util.h"
 
@@ -64,10 +65,27 @@ static int rm_certs(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* policy - the shipped TLS 1.2 cipher list: tls_ciphers' default from the
+ * configuration key table. */
+static const char *policy(void)
+{
+    static char list[512];
+    if (!list[0]) {
+        const char text[] = "workdir = /tmp\n";
+        struct config *c = cfg_load_string("t.conf", text, strlen(text), err, sizeof err);
+        if (!c || !c->tls_ciphers)
+            fail_msg("configuration defaults: %s", err);
+        snprintf(list, sizeof list, "%s", c->tls_ciphers);
+        cfg_free(c);
+    }
+    return list;
+}
+
 /* server_ctx - load cert.pem/key.pem with min_version, failing the test on error. */
 static struct tls_ctx *server_ctx(const char *cert, int min_version)
 {
-    struct tls_ctx *t = tls_ctx_load(path(cert), path("key.pem"), min_version, err, sizeof err);
+    struct tls_ctx *t = tls_ctx_load(path(cert), path("key.pem"), min_version, policy(), err,
+                                     sizeof err);
     if (!t)
         fail_msg("tls_ctx_load: %s", err);
     return t;
@@ -295,34 +313,104 @@ static void test_tls_min_13_refuses_12(void **state)
     tls_ctx_free(t);
 }
 
+/* handshake_12_with - a TLS 1.2 client offering only list (in its order)
+ * against t: the server's tls_handshake result; *cipher gets the suite. */
+static int handshake_12_with(struct tls_ctx *t, const char *list, const char **cipher)
+{
+    struct client cl;
+    client_new(&cl, TLS1_2_VERSION);
+    assert_int_equal(SSL_set_strict_cipher_list(cl.ssl, list), 1);
+    struct tls_conn *s = tls_conn_new(t);
+    int r = handshake(&cl, s, 0);
+    static char name[64];
+    snprintf(name, sizeof name, "%s", tls_cipher(s));
+    *cipher = name;
+    tls_conn_free(s);
+    client_free(&cl);
+    return r;
+}
+
+/* test_tls_12_policy - TLS 1.2 takes only ECDHE with an AEAD, in the
+ * server's order: a client offering CBC, 3DES or static-RSA suites only is
+ * refused; one preferring ChaCha20 still gets AES-128-GCM. */
+static void test_tls_12_policy(void **state)
+{
+    (void)state;
+    struct tls_ctx *t = server_ctx("cert.pem", TLS_VERSION_1_2);
+    const char *got;
+    static const char *const weak[] = {
+        "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "DES-CBC3-SHA",
+        "AES128-GCM-SHA256", "AES128-SHA", "ECDHE-PSK-AES128-CBC-SHA",
+    };
+    for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
+        if (handshake_12_with(t, weak[i], &got) >= 0)
+            fail_msg("TLS 1.2 suite %s was accepted", weak[i]);
+    assert_int_equal(handshake_12_with(t, "ECDHE-ECDSA-CHACHA20-POLY1305:"
+                                          "ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                          "ECDHE-ECDSA-AES128-GCM-SHA256", &got), 1);
+    assert_string_equal(got, "ECDHE-ECDSA-AES128-GCM-SHA256");
+    assert_int_equal(handshake_12_with(t, "ECDHE-ECDSA-CHACHA20-POLY1305", &got), 1);
+    assert_string_equal(got, "ECDHE-ECDSA-CHACHA20-POLY1305");
+    tls_ctx_free(t);
+}
+
+/* test_tls_ciphers_errors - an unknown name or a list that leaves nothing
+ * is a configuration error naming tls_ciphers; an override is honoured. */
+static void test_tls_ciphers_errors(void **state)
+{
+    (void)state;
+    assert_null(tls_ctx_load(path("cert.pem"), path("key.pem"), TLS_VERSION_1_2,
+                             "ECDHE-ECDSA-AES128-GCM-SHA256:NO-SUCH-CIPHER", err, sizeof err));
+    assert_true(strstr(err, "tls_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:NO-SUCH-CIPHER: "
+                            "not a usable cipher list (") == err);
+    assert_null(tls_ctx_load(path("cert.pem"), path("key.pem"), TLS_VERSION_1_2, "", err,
+                             sizeof err));
+    assert_true(strstr(err, "tls_ciphers : not a usable cipher list") == err);
+    struct tls_ctx *t = tls_ctx_load(path("cert.pem"), path("key.pem"), TLS_VERSION_1_2,
+                                     "ECDHE-ECDSA-AES256-GCM-SHA384", err, sizeof err);
+    assert_non_null(t);
+    const char *got;
+    assert_int_equal(handshake_12_with(t, "ECDHE-ECDSA-AES128-GCM-SHA256", &got), -1);
+    assert_int_equal(handshake_12_with(t, "ECDHE-ECDSA-AES128-GCM-SHA256:"
+                                          "ECDHE-ECDSA-AES256-GCM-SHA384", &got), 1);
+    assert_string_equal(got, "ECDHE-ECDSA-AES256-GCM-SHA384");
+    tls_ctx_free(t);
+}
+
 /* test_tls_ctx_errors - one clear line per configuration mistake. */
 static void test_tls_ctx_errors(void **state)
 {
     (void)state;
     char want[ERRLEN];
-    assert_null(tls_ctx_load(path("cert.pem"), path("other.key"), TLS_VERSION_1_2, err, sizeof err));
+    assert_null(tls_ctx_load(path("cert.pem"), path("other.key"), TLS_VERSION_1_2, policy(),
+                             err, sizeof err));
     snprintf(want, sizeof want, "tls_key %s: private key does not match the certificate in %s",
              path("other.key"), path("cert.pem"));
     assert_string_equal(err, want);
 
-    assert_null(tls_ctx_load(path("nope.pem"), path("key.pem"), TLS_VERSION_1_2, err, sizeof err));
+    assert_null(tls_ctx_load(path("nope.pem"), path("key.pem"), TLS_VERSION_1_2, policy(),
+                             err, sizeof err));
     snprintf(want, sizeof want, "tls_cert %s: No such file or directory", path("nope.pem"));
     assert_string_equal(err, want);
 
-    assert_null(tls_ctx_load(path("cert.pem"), path("nokey"), TLS_VERSION_1_2, err, sizeof err));
+    assert_null(tls_ctx_load(path("cert.pem"), path("nokey"), TLS_VERSION_1_2, policy(),
+                             err, sizeof err));
     snprintf(want, sizeof want, "tls_key %s: No such file or directory", path("nokey"));
     assert_string_equal(err, want);
 
     /* A key where the certificate should be, and the other way round. */
-    assert_null(tls_ctx_load(path("key.pem"), path("key.pem"), TLS_VERSION_1_2, err, sizeof err));
+    assert_null(tls_ctx_load(path("key.pem"), path("key.pem"), TLS_VERSION_1_2, policy(),
+                             err, sizeof err));
     snprintf(want, sizeof want, "tls_cert %s: cannot read a PEM certificate chain (", path("key.pem"));
     assert_true(strncmp(err, want, strlen(want)) == 0);
     assert_null(strchr(err, '\n'));
-    assert_null(tls_ctx_load(path("cert.pem"), path("cert.pem"), TLS_VERSION_1_2, err, sizeof err));
+    assert_null(tls_ctx_load(path("cert.pem"), path("cert.pem"), TLS_VERSION_1_2, policy(),
+                             err, sizeof err));
     snprintf(want, sizeof want, "tls_key %s: cannot read a PEM private key (", path("cert.pem"));
     assert_true(strncmp(err, want, strlen(want)) == 0);
 
-    assert_null(tls_ctx_load(path("cert.pem"), path("key.pem"), 0x0302, err, sizeof err));
+    assert_null(tls_ctx_load(path("cert.pem"), path("key.pem"), 0x0302, policy(),
+                             err, sizeof err));
     assert_string_equal(err, "tls_min_version: must be TLS 1.2 or TLS 1.3");
     assert_int_equal(ERR_peek_error(), 0);          /* no stale errors left behind */
 }
@@ -486,6 +574,8 @@ int main(void)
         cmocka_unit_test(test_tls_handshake_12),
         cmocka_unit_test(test_tls_min_13_refuses_12),
         cmocka_unit_test(test_tls_ctx_errors),
+        cmocka_unit_test(test_tls_12_policy),
+        cmocka_unit_test(test_tls_ciphers_errors),
         cmocka_unit_test(test_tls_garbage_client_hello),
         cmocka_unit_test(test_tls_data_with_finished),
         cmocka_unit_test(test_tls_close),
