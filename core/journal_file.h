@@ -20,9 +20,10 @@
 void jrn_seg_name(char out[JRN_NAME_MAX], unsigned worker, uint64_t segno);
 
 /* jrn_spare_name - "spare-<SEGNO>.jrn": a free segment file. Its contents
- * are never read by recovery (only its name, so that next_segno stays above
- * every segno it may hold). The writer recycles one by renaming it to a
- * jrn_seg_name(worker, segno >= next_segno) and writing the JRN_SEG record. */
+ * are never read by recovery; its number is at least every segno its
+ * records may carry (so next_segno, derived from names, stays above them).
+ * The writer recycles one by renaming it to jrn_seg_name(worker, segno)
+ * with segno >= next_segno and writing the JRN_SEG record first. */
 void jrn_spare_name(char out[JRN_NAME_MAX], uint64_t segno);
 
 /* jrn_parse_name - which of the two a folder entry is: true with *spare,
@@ -92,12 +93,13 @@ struct jrn_recover_stats {
  * and conflicts are reported on report (one line each, "mxringd: journal:
  * ..."), plus one summary line when anything was found; report may be NULL.
  * Then one syncfs() makes all files and renames durable, and only then is
- * every segment renamed to its spare name (jrn_spare_name, same segno) and
- * the journal folder fsynced: the segments stay in place as spares for the
- * writer to recycle (or delete), and none is replayed again. A crash before
- * the renames only replays messages (at-least-once). Fills *st (may be
- * NULL; st->next_segno is also right when nothing was found). 0, or -errno
- * (nothing renamed; the message is on report). */
+ * every segment renamed to a spare (jrn_spare_name, numbered from the old
+ * next_segno up) and the journal folder fsynced: the files stay in place
+ * as spares for the writer to recycle (or delete), and none is replayed
+ * again. A crash before the renames only replays messages (at-least-once).
+ * Fills *st (may be NULL); st->next_segno is past every name, spares
+ * included: every worker's first new segment must use a segno >= it.
+ * 0, or -errno (nothing renamed; the reason is on report). */
 int jrn_recover_workdir(const char *workdir, FILE *report, struct jrn_recover_stats *st);
 
 /* jrn_check - read-only check of <workdir>/queue/journal for
