@@ -259,15 +259,37 @@ static int apply(struct jrn_recovery *r, const struct jrn_rec *rec, struct jrn_p
     return 0;
 }
 
-/* header_ours - do the octets at p[0..avail) (avail > 0) start a record
- * header of segment segno, as far as they go (magic, then segno)? */
+/* header_ours - could the octets at p[0..avail) (avail > 0) be a record
+ * header of segment segno, complete or partly written? Every octet of its
+ * magic and segno fields that is there must be the expected one or zero
+ * (not yet written), and at least one of them non-zero. Left-over bytes of
+ * a recycled segment fail this; a header of an older segno fails it. */
 static bool header_ours(const uint8_t *p, size_t avail, uint64_t segno)
 {
-    static const uint8_t magic[4] = {JRN_MAGIC & 0xFF, (JRN_MAGIC >> 8) & 0xFF,
-                                     (JRN_MAGIC >> 16) & 0xFF, JRN_MAGIC >> 24};
-    if (memcmp(p, magic, avail < 4 ? avail : 4) != 0)
+    uint8_t want[24] = {0};
+    for (int i = 0; i < 4; i++)
+        want[i] = (uint8_t)(JRN_MAGIC >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        want[16 + i] = (uint8_t)(segno >> (8 * i));
+    bool any = false;
+    for (size_t i = 0; i < avail && i < sizeof(want); i++) {
+        if (i >= 4 && i < 16)
+            continue;
+        if (p[i] && p[i] != want[i])
+            return false;
+        any |= p[i] != 0;
+    }
+    return any;
+}
+
+/* older_record - is p[0..avail) a complete, valid record of another
+ * segno (a left-over of an older use of a recycled segment)? */
+static bool older_record(const uint8_t *p, size_t avail, uint64_t segno)
+{
+    struct jrn_rec rec;
+    if (avail < JRN_HDR_LEN || get32(p) != JRN_MAGIC || get64(p + 16) == segno)
         return false;
-    return avail < 24 || get64(p + 16) == segno;
+    return jrn_decode(p, avail, get64(p + 16), &rec) == JRN_OK;
 }
 
 /* later_record_end - the end of the last valid record of segno that starts
@@ -294,13 +316,14 @@ static size_t later_record_end(const struct seg *s, size_t off)
     return end;
 }
 
-/* segment_end - classify where segment s stopped decoding (off, status st)
- * and record a torn tail when it is one. 0 or -ENOMEM. */
-static int segment_end(struct jrn_recovery *r, const struct seg *s, size_t off,
-                       enum jrn_status st)
+/* segment_end - classify where segment s stopped decoding (at off: JRN_END
+ * or JRN_TORN, which alone cannot tell a partly written header of ours from
+ * left-overs) and record a torn tail when it is one. 0 or -ENOMEM. */
+static int segment_end(struct jrn_recovery *r, const struct seg *s, size_t off)
 {
     size_t avail = s->len - off, end = off;
-    if (st == JRN_TORN && header_ours(s->buf + off, avail, s->segno)) {
+    if (avail && !older_record(s->buf + off, avail, s->segno) &&
+        header_ours(s->buf + off, avail, s->segno)) {
         uint64_t want = avail >= 12 ? (uint64_t)JRN_HDR_LEN + get32(s->buf + off + 8) : avail;
         end = off + (want < avail ? want : avail);
     }
@@ -325,7 +348,7 @@ static int read_segment(struct jrn_recovery *r, const struct seg *s)
         struct jrn_rec rec;
         enum jrn_status st = jrn_decode(s->buf + off, s->len - off, s->segno, &rec);
         if (st != JRN_OK)
-            return segment_end(r, s, off, st);
+            return segment_end(r, s, off);
         int rc = apply(r, &rec, (struct jrn_pos){s->segno, off});
         if (rc < 0)
             return rc;
