@@ -322,7 +322,7 @@ static int put_msgs(struct rctx *c, const struct plan *p)
         free(iov);
         if (rc < 0) {
             if (c->rep)
-                fprintf(c->rep, REPORT "cannot write %s/tmp/%s: %s\n",
+                fprintf(c->rep, REPORT "cannot write %s/new/%s: %s\n",
                         q ? "quarantine" : "queue", m->qid, strerror(-rc));
             return rc;
         }
