@@ -49,8 +49,10 @@ static inline size_t tb_rec(struct tb *b, enum jrn_type type, unsigned flags, co
     if (off + JRN_HDR_LEN + alen + clen > b->cap || b->nrec == TB_MAX_RECS)
         abort();
     uint32_t n = jrn_encode(b->buf + off, type, flags, b->worker, b->segno, qid, iov, 2);
-    memcpy(b->buf + off + JRN_HDR_LEN, a, alen);
-    memcpy(b->buf + off + JRN_HDR_LEN + alen, c, clen);
+    if (alen)
+        memcpy(b->buf + off + JRN_HDR_LEN, a, alen);
+    if (clen)
+        memcpy(b->buf + off + JRN_HDR_LEN + alen, c, clen);
     b->len = off + JRN_HDR_LEN + n;
     b->rec_off[b->nrec] = off;
     b->rec_end[b->nrec++] = b->len;
