@@ -394,18 +394,19 @@ static void test_journal_corrupt_every_byte(void **state)
 static void test_journal_recycled_segment_ends_cleanly(void **state)
 {
     (void)state;
-    /* the old use (segno 3): a long committed message */
+    /* the old use (segno 0x100): a long committed message; its segno's
+     * octets (00 01 ...) are those of the new one (09 01 ...) or zero */
     struct tb old;
-    tb_init(&old, 0, 3, 8192);
+    tb_init(&old, 0, 0x100, 8192);
     tb_seg(&old);
     for (int i = 0; i < 20; i++)
         tb_chunk(&old, QA, "old old old old old old old old old old old old\r\n");
     tb_commit(&old, QA, 0, "H\n", 20 * 49, 0);
     for (int variant = 0; variant < 2; variant++) {
-        /* the new use (segno 9) over it: ending on an old record boundary
+        /* the new use (segno 0x109) over it: ending on an old record boundary
          * (variant 0) or in the middle of an old record (variant 1) */
         struct tb nw;
-        tb_init(&nw, 0, 9, 8192);
+        tb_init(&nw, 0, 0x109, 8192);
         memcpy(nw.buf, old.buf, old.len);
         char body[200];
         size_t blen = variant ? 3 : old.rec_off[3] - (3 * JRN_HDR_LEN + JRN_COMMIT_FIXED + 4); /* 4: "H-B\n" */
@@ -419,7 +420,7 @@ static void test_journal_recycled_segment_ends_cleanly(void **state)
             on_boundary |= old.rec_off[i] == nw.len;
         assert_int_equal(on_boundary, !variant);
         struct run x;
-        run_one(&x, 9, nw.buf, nw.cap);
+        run_one(&x, 0x109, nw.buf, nw.cap);
         assert_int_equal(x.n, 1);
         assert_string_equal(x.m[0].qid, QB);
         assert_int_equal(x.st.ntorn, 0);
