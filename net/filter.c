@@ -146,8 +146,6 @@ struct clam {
     bool failed;                /* the scan failed: why says how */
     char why[128];
     struct __kernel_timespec ts;
-    struct sockaddr_storage sa;
-    socklen_t salen;
     struct clamd_stream cs;
     struct iovec iov[FILTER_IOV_MAX];
     struct msghdr mh;
@@ -281,7 +279,7 @@ static void arm_timeout(struct io_uring *ring, struct uring_cb *cb,
 /* filter_wanted - see filter.h. */
 bool filter_wanted(const struct config *cfg)
 {
-    return cfg && (cfg->nsurbl_zones > 0 || (cfg->clamd && *cfg->clamd));
+    return cfg && (cfg->nsurbl_zones > 0 || cfg->clamd.len);
 }
 
 /* filter_engine_new - see filter.h. */
@@ -693,8 +691,6 @@ static void surbl_log_query(struct filter_job *j, const struct dns_query *q, uns
     }
 }
 
-static const char *const zone_action_names[] = { "pass", "quarantine", "reject" };
-
 /* surbl_decide - log every lookup, then one verdict line; offer the verdict. */
 static void surbl_decide(struct surbl *sj)
 {
@@ -736,7 +732,8 @@ static void surbl_decide(struct surbl *sj)
         snprintf(detail, sizeof detail, "surbl lookup failed (%s)", why);
     }
     const char *word = v == SESS_VERDICT_TEMPFAIL ? "tempfail"
-                       : best ? zone_action_names[cfg->surbl_zones[best->zone].action] : "pass";
+                       : best ? cfg_zone_action_name(cfg->surbl_zones[best->zone].action)
+                                               : "pass";
     if (failed)
         jlog(j, "SURBL verdict: %s, %u of %u lookups failed (%s): %s", head, failed, sj->nq,
              why, word);
@@ -767,56 +764,6 @@ static void surbl_progress(struct surbl *sj)
 }
 
 /* ---- antivirus (clamd) --------------------------------------------------- */
-
-/* clam_addr - the socket address of "unix:/path" or "tcp:addr:port". */
-static bool clam_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-    memset(ss, 0, sizeof *ss);
-    if (strncmp(spec, "unix:", 5) == 0) {
-        struct sockaddr_un *un = (struct sockaddr_un *)ss;
-        size_t n = strlen(spec + 5);
-        if (n == 0 || n >= sizeof un->sun_path)
-            return false;
-        un->sun_family = AF_UNIX;
-        memcpy(un->sun_path, spec + 5, n + 1);
-        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-        return true;
-    }
-    if (strncmp(spec, "tcp:", 4) != 0)
-        return false;
-    const char *h = spec + 4, *hend, *colon;
-    if (*h == '[') {
-        hend = strchr(++h, ']');
-        if (!hend || hend[1] != ':')
-            return false;
-        colon = hend + 1;
-    } else if (!(colon = hend = strrchr(h, ':'))) {
-        return false;
-    }
-    char host[INET6_ADDRSTRLEN], *end;
-    size_t hl = (size_t)(hend - h);
-    if (hl >= sizeof host)
-        return false;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (colon[1] == 0 || *end || port == 0 || port > UINT16_MAX)
-        return false;
-    struct sockaddr_in *in = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)port);
-        *len = sizeof *in;
-        return true;
-    }
-    if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-        return false;
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)port);
-    *len = sizeof *in6;
-    return true;
-}
 
 /* clam_fail - the scan failed (the first reason is kept). */
 static void clam_fail(struct clam *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -891,7 +838,7 @@ static void clam_got(struct clam *c, enum clamd_verdict v)
 static void clam_step_done(struct clam *c, int res)
 {
     if (c->step == C_CONNECT && res < 0) {
-        clam_fail(c, "connect to %s: %s", c->job->cfg->clamd, strerror(-res));
+        clam_fail(c, "connect to %s: %s", c->job->cfg->clamd.text, strerror(-res));
     } else if (c->step == C_CONNECT) {
         clam_send(c);
         return;
@@ -1020,9 +967,7 @@ static void clam_start(struct filter_job *j)
     j->parts++;
     *c = (struct clam){ .op_cb.fn = on_clam_op, .tmo_cb.fn = on_clam_tmo,
                         .close_cb.fn = on_clam_close, .job = j, .fd = -1 };
-    if (!clam_addr(cfg->clamd, &c->sa, &c->salen))
-        clam_fail(c, "bad clamd address %s", cfg->clamd);
-    else if ((c->fd = socket(c->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+    if ((c->fd = socket(cfg->clamd.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
         clam_fail(c, "socket: %s", strerror(errno));
     if (c->failed) {
         clam_close(c);
@@ -1034,7 +979,7 @@ static void clam_start(struct filter_job *j)
     c->tmo_armed = true;
     c->pending++;
     struct io_uring_sqe *sqe = uring_get_sqe(j->fe->ring);
-    io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->sa, c->salen);
+    io_uring_prep_connect(sqe, c->fd, (const struct sockaddr *)&cfg->clamd.ss, cfg->clamd.len);
     clam_op(c, sqe, C_CONNECT);
 }
 
@@ -1055,7 +1000,7 @@ void filter_start(struct filter_engine *fe, const struct config *cfg, const char
     *j = (struct filter_job){ .fe = fe, .cfg = cfg, .msg = msg, .len = len, .log = log,
                               .done = done, .arg = arg, .parts = 1 };
     fe->jobs++;
-    if (cfg->clamd && *cfg->clamd)
+    if (cfg->clamd.len)
         clam_start(j);
     if (cfg->nsurbl_zones)
         surbl_start(j);
