@@ -112,15 +112,50 @@ static bool has(const struct result *r, const char *s)
             fail_msg("log lacks \"%s\"; log:\n%s", s, (r)->log.data ? (r)->log.data : ""); \
     } while (0)
 
-/* run_jobs - start n jobs over msgs and run the ring until all are done;
- * then nothing may be in flight. */
-static void run_jobs(const struct config *cfg, const char *const *msgs, const size_t *lens,
-                     struct result *res, size_t n)
+/* A message source for the tests: serves msg[0..len) at most piece octets
+ * per read (0: as much as asked), fails every read at or past fail_at with
+ * -err, and records the largest read asked for. */
+struct test_src {
+    const char *msg;
+    size_t len;
+    size_t piece;
+    size_t fail_at;  /* SIZE_MAX: never */
+    int err;         /* 0 with fail_at set: the source ends there (reads 0) */
+    size_t max_cap;
+    unsigned long reads;
+};
+
+/* src_read - struct filter_src read over a struct test_src. */
+static long src_read(void *arg, size_t off, void *buf, size_t cap)
+{
+    struct test_src *t = arg;
+    t->reads++;
+    if (cap > t->max_cap)
+        t->max_cap = cap;
+    assert_true(cap > 0);
+    if (off >= t->fail_at)
+        return t->err ? -t->err : 0;
+    if (off >= t->len)
+        return 0;
+    size_t n = t->len - off < cap ? t->len - off : cap;
+    if (t->piece && n > t->piece)
+        n = t->piece;
+    if (t->fail_at - off < n)
+        n = t->fail_at - off;
+    memcpy(buf, t->msg + off, n);
+    return (long)n;
+}
+
+/* run_srcs - start n jobs over test sources and run the ring until all are
+ * done; then nothing may be in flight. */
+static void run_srcs(const struct config *cfg, struct test_src *ts, struct result *res, size_t n)
 {
     struct filter_engine *fe = filter_engine_new(&ring, 0);
     assert_non_null(fe);
-    for (size_t i = 0; i < n; i++)
-        filter_start(fe, cfg, msgs[i], lens[i], on_log, on_done, &res[i]);
+    for (size_t i = 0; i < n; i++) {
+        struct filter_src src = { .len = ts[i].len, .read = src_read, .arg = &ts[i] };
+        filter_start(fe, cfg, &src, on_log, on_done, &res[i]); /* src is copied */
+    }
     for (;;) {
         size_t left = 0;
         for (size_t i = 0; i < n; i++)
@@ -133,6 +168,24 @@ static void run_jobs(const struct config *cfg, const char *const *msgs, const si
     assert_int_equal(cb_submitted, cb_completed);
     io_uring_submit(&ring); /* the cancels' own completions (user_data 0) */
     filter_engine_free(fe);
+}
+
+/* whole_src - a source serving msg[0..len) as asked, never failing. */
+static struct test_src whole_src(const char *msg, size_t len)
+{
+    return (struct test_src){ .msg = msg, .len = len, .fail_at = SIZE_MAX };
+}
+
+/* run_jobs - start n jobs over msgs (whole reads) and run them to the end. */
+static void run_jobs(const struct config *cfg, const char *const *msgs, const size_t *lens,
+                     struct result *res, size_t n)
+{
+    struct test_src *ts = calloc(n, sizeof *ts);
+    assert_non_null(ts);
+    for (size_t i = 0; i < n; i++)
+        ts[i] = whole_src(msgs[i], lens[i]);
+    run_srcs(cfg, ts, res, n);
+    free(ts);
 }
 
 /* run_one - one job over a C string. */
