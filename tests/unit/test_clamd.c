@@ -1,7 +1,8 @@
 /* test_clamd.c - unit tests of core/clamd.c: the INSTREAM byte stream
  * (exact bytes, chunking, zero-copy iovecs, resuming after short writes of
- * every size, small iovec arrays, a message supplied window by window) and the reply parser (OK, FOUND, size
- * limit, errors, NUL/LF ends, partial and hostile replies). */
+ * every size, small iovec arrays, a message supplied window by window) and
+ * the reply parser (OK, FOUND, size limit, errors, NUL/LF ends, partial and
+ * hostile replies). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
