@@ -1,7 +1,8 @@
 /* clamd.c - the clamd INSTREAM protocol without I/O: the stream cursor
  * (command, length-prefixed chunks, terminator as iovecs into the caller's
- * message) and the reply parser. Pure; a cursor belongs to one thread at a
- * time, the parser is reentrant. */
+ * message, or into the window of it the caller supplied) and the reply
+ * parser. Pure; a cursor belongs to one thread at a time, the parser is
+ * reentrant. */
 #include "clamd.h"
 
 #include <string.h>
@@ -41,10 +42,51 @@ uint64_t clamd_stream_size(size_t len, size_t chunk)
 void clamd_stream_init(struct clamd_stream *cs, const void *msg, size_t len, size_t chunk)
 {
     memset(cs, 0, sizeof(*cs));
-    cs->msg = msg;
+    cs->win = msg;
+    cs->win_len = msg ? len : 0;
     cs->len = len;
     cs->chunk = chunk_norm(chunk);
     cs->total = clamd_stream_size(len, cs->chunk);
+}
+
+/* clamd_stream_window - see clamd.h. */
+void clamd_stream_window(struct clamd_stream *cs, const void *p, size_t off, size_t n)
+{
+    cs->win = p;
+    cs->win_off = off;
+    cs->win_len = n;
+}
+
+/* in_window - are the octets of the chunk at start (clen long) in the window? */
+static bool in_window(const struct clamd_stream *cs, uint64_t start, size_t clen)
+{
+    return cs->win && start >= cs->win_off && start - cs->win_off + clen <= cs->win_len;
+}
+
+/* chunk_at - the chunk whose prefix or data holds stream octet pos (or the
+ * first chunk, during the command): false past the last chunk. */
+static bool chunk_at(const struct clamd_stream *cs, uint64_t pos, uint64_t *start, size_t *clen)
+{
+    uint64_t region = chunk_count(cs->len, cs->chunk) * CLAMD_LEN_PREFIX + cs->len;
+    uint64_t r = pos < CLAMD_CMD_LEN ? 0 : pos - CLAMD_CMD_LEN;
+    uint64_t span = (uint64_t)cs->chunk + CLAMD_LEN_PREFIX;
+    if (r >= region)
+        return false; /* the terminator (or done) */
+    *start = r / span * cs->chunk;
+    *clen = cs->len - *start < cs->chunk ? (size_t)(cs->len - *start) : cs->chunk;
+    return true;
+}
+
+/* clamd_stream_need - see clamd.h. */
+bool clamd_stream_need(const struct clamd_stream *cs, size_t *off, size_t *n)
+{
+    uint64_t start;
+    size_t clen;
+    if (!chunk_at(cs, cs->pos, &start, &clen) || in_window(cs, start, clen))
+        return false;
+    *off = (size_t)start;
+    *n = clen;
+    return true;
 }
 
 /* put32 - store v big-endian at p. */
@@ -57,29 +99,37 @@ static void put32(uint8_t *p, uint32_t v)
 }
 
 /* seg_at - the rest of the stream segment (command, one chunk's prefix or
- * data, terminator) holding stream octet pos, as an iovec. For a length
- * prefix *prefix_len is set to the chunk length its slot must hold (the
- * caller writes it); otherwise to SIZE_MAX. */
-static struct iovec seg_at(struct clamd_stream *cs, uint64_t pos, size_t *prefix_len)
+ * data, terminator) holding stream octet pos, as an iovec; false when it is
+ * a chunk outside the window. For a length prefix *prefix_len is set to the
+ * chunk length its slot must hold (the caller writes it); otherwise to
+ * SIZE_MAX. */
+static bool seg_at(struct clamd_stream *cs, uint64_t pos, struct iovec *v, size_t *prefix_len)
 {
     uint64_t region = chunk_count(cs->len, cs->chunk) * CLAMD_LEN_PREFIX + cs->len;
     *prefix_len = SIZE_MAX;
-    if (pos < CLAMD_CMD_LEN)
-        return (struct iovec){(void *)(clamd_cmd + pos), CLAMD_CMD_LEN - pos};
+    if (pos < CLAMD_CMD_LEN) {
+        *v = (struct iovec){(void *)(clamd_cmd + pos), CLAMD_CMD_LEN - pos};
+        return true;
+    }
     uint64_t r = pos - CLAMD_CMD_LEN;
     if (r >= region) {
         uint64_t t = r - region;
-        return (struct iovec){cs->end + t, CLAMD_LEN_PREFIX - t};
+        *v = (struct iovec){cs->end + t, CLAMD_LEN_PREFIX - t};
+        return true;
     }
     uint64_t span = (uint64_t)cs->chunk + CLAMD_LEN_PREFIX, i = r / span, off = r % span;
     uint64_t start = i * cs->chunk;
     size_t clen = cs->len - start < cs->chunk ? (size_t)(cs->len - start) : cs->chunk;
+    if (!in_window(cs, start, clen))
+        return false; /* its prefix waits for its data: they go out together */
     if (off < CLAMD_LEN_PREFIX) {
         *prefix_len = clen;
-        return (struct iovec){cs->hdr[i % CLAMD_CURSOR_CHUNKS] + off, CLAMD_LEN_PREFIX - off};
+        *v = (struct iovec){cs->hdr[i % CLAMD_CURSOR_CHUNKS] + off, CLAMD_LEN_PREFIX - off};
+        return true;
     }
     off -= CLAMD_LEN_PREFIX;
-    return (struct iovec){(void *)(cs->msg + start + off), clen - off};
+    *v = (struct iovec){(void *)(cs->win + (start - cs->win_off) + off), clen - off};
+    return true;
 }
 
 /* clamd_stream_fill - see clamd.h. */
@@ -89,7 +139,9 @@ size_t clamd_stream_fill(struct clamd_stream *cs, struct iovec *iov, size_t max)
     uint64_t pos = cs->pos;
     while (k < max && pos < cs->total) {
         size_t plen;
-        struct iovec v = seg_at(cs, pos, &plen);
+        struct iovec v;
+        if (!seg_at(cs, pos, &v, &plen))
+            break;
         if (plen != SIZE_MAX) {
             if (prefixes++ == CLAMD_CURSOR_CHUNKS)
                 break; /* its slot still backs an earlier iovec of this fill */

@@ -1,7 +1,8 @@
 /* clamd.h - the clamd INSTREAM protocol without I/O: a cursor that lays a
  * message out as the byte stream "zINSTREAM\0", chunks each prefixed by a
  * 4-octet big-endian length, and a zero-length terminator, as iovecs that
- * point into the caller's message (no copy), resumable after short writes;
+ * point into the caller's message (no copy; the whole message, or a window
+ * of it supplied chunk by chunk), resumable after short writes;
  * and the parser of clamd's one-line reply. Pure; a cursor belongs to one
  * thread at a time. */
 #ifndef MXRING_CLAMD_H
@@ -20,9 +21,13 @@
 #define CLAMD_NAME_MAX 255     /* longest virus name kept (longer is cut) */
 #define CLAMD_REPLY_MAX 4096   /* a reply longer than this without an end is malformed */
 
-/* A message being streamed; fill with clamd_stream_init(). */
+/* A message being streamed; fill with clamd_stream_init(). The cursor reads
+ * message octets only through its window: the whole message, or (for a
+ * message read piece by piece) the chunks the caller supplied last with
+ * clamd_stream_window(). */
 struct clamd_stream {
-    const uint8_t *msg;
+    const uint8_t *win;   /* message octets [win_off, win_off + win_len) */
+    size_t win_off, win_len;
     size_t len;
     size_t chunk;   /* octets per chunk (> 0) */
     uint64_t pos;   /* octets of the stream already sent */
@@ -31,15 +36,31 @@ struct clamd_stream {
     uint8_t end[CLAMD_LEN_PREFIX];                      /* the terminator (zeros) */
 };
 
-/* clamd_stream_init - stream msg[0..len) in chunks of chunk octets (0:
- * CLAMD_CHUNK_DEFAULT; keep it within clamd's StreamMaxLength). The
- * message must stay in place until the stream is done. */
+/* clamd_stream_init - stream a len-octet message in chunks of chunk octets
+ * (0: CLAMD_CHUNK_DEFAULT; keep it within clamd's StreamMaxLength). msg is
+ * the whole message, which must then stay in place until the stream is
+ * done; or NULL: the caller supplies the message chunk by chunk (see
+ * clamd_stream_need). */
 void clamd_stream_init(struct clamd_stream *cs, const void *msg, size_t len, size_t chunk);
 
+/* clamd_stream_need - the message octets the next fill needs and the window
+ * lacks: true with *off and *n set to the next chunk (*n octets at offset
+ * *off; supply at least that with clamd_stream_window); false when fill can
+ * go on with what it has (or nothing is left to send). */
+bool clamd_stream_need(const struct clamd_stream *cs, size_t *off, size_t *n);
+
+/* clamd_stream_window - message octets [off, off + n) are at p (whole
+ * chunks: off a multiple of the chunk size, n one or more chunks or up to
+ * the end) until the next call or the end of the stream; the octets the
+ * window held before are no longer used. */
+void clamd_stream_window(struct clamd_stream *cs, const void *p, size_t off, size_t n);
+
 /* clamd_stream_fill - describe the next unsent octets (at most
- * CLAMD_CURSOR_CHUNKS chunks) in iov[0..max); returns the count, 0 when
- * the stream is done (or max is 0). The iovecs point into cs and the
- * message: they stay valid until the next fill/advance on cs. */
+ * CLAMD_CURSOR_CHUNKS chunks, and no chunk outside the window) in
+ * iov[0..max); returns the count, 0 when the stream is done, max is 0 or
+ * the next chunk is not in the window (clamd_stream_need says which). The
+ * iovecs point into cs and the window: they stay valid until the next
+ * fill/advance/window on cs. */
 size_t clamd_stream_fill(struct clamd_stream *cs, struct iovec *iov, size_t max);
 
 /* clamd_stream_advance - n more octets were sent (n <= what the last fill

@@ -73,6 +73,10 @@ static const char *const dns_failure_names[] = { "pass", "tempfail", NULL };
 static const char *const virus_action_names[] = { "reject", "quarantine", NULL };
 static const char *const scanner_failure_names[] = { "tempfail", "accept", NULL };
 static const char *const nul_bytes_names[] = { "reject", "allow", NULL };
+/* The zone actions of surbl_zones: the one table (index = enum cfg_zone_action). */
+static const char *const zone_action_names[] = {
+    [CFG_ZONE_PASS] = "pass", [CFG_ZONE_QUARANTINE] = "quarantine",
+    [CFG_ZONE_REJECT] = "reject", NULL };
 
 #define F(field) offsetof(struct config, field)
 #define N(field) offsetof(struct config, n##field)
@@ -386,23 +390,56 @@ static void free_path(const struct cfg_key *k, struct config *c)
 
 static bool listen_parse(const char *s, void *elem, char *why, size_t n);
 
+_Static_assert(sizeof(struct sockaddr_un) <= sizeof(struct sockaddr_storage),
+               "a unix socket address fits the socket key");
+
+/* socket_unix - the "unix:" part of a socket key: an absolute path that
+ * fits sun_path. */
+static bool socket_unix(const char *v, struct cfg_socket *s, char *why, size_t n)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)&s->ss;
+    const char *path = v + 5;
+    size_t len = strlen(path);
+    if (path[0] != '/')
+        return bad(why, n, v, "is not an absolute socket path (use unix:/path)");
+    if (len >= sizeof un->sun_path)
+        return bad(why, n, v, "is a socket path longer than %zu bytes",
+                   sizeof un->sun_path - 1);
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, len + 1);
+    s->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+    snprintf(s->text, sizeof s->text, "unix:%s", path);
+    return true;
+}
+
 /* parse_socket - "unix:/absolute/path" or "tcp:addr:port" (addr IPv4 or
- * [IPv6]); empty = unset. */
+ * [IPv6]) into a connectable address; empty = unset (len 0). */
 static bool parse_socket(const struct cfg_key *k, const char *v, struct config *c,
                          char *why, size_t n)
 {
-    if (strncmp(v, "unix:/", 6) == 0) {
-        if (strlen(v + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-            return bad(why, n, v, "is a socket path longer than %zu bytes",
-                       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-    } else if (strncmp(v, "tcp:", 4) == 0) {
-        struct cfg_listen l;
-        if (!listen_parse(v + 4, &l, why, n))
-            return false;
-    } else if (*v) {
+    struct cfg_socket *s = field(k, c);
+    memset(s, 0, sizeof *s);
+    if (*v == 0)
+        return true;
+    if (strncmp(v, "unix:", 5) == 0)
+        return socket_unix(v, s, why, n);
+    if (strncmp(v, "tcp:", 4) != 0)
         return bad(why, n, v, "is not unix:/path or tcp:addr:port");
-    }
-    return parse_path(k, v, c, why, n);
+    struct cfg_listen l;
+    if (!listen_parse(v + 4, &l, why, n))
+        return false;
+    s->ss = l.ss;
+    s->len = l.len;
+    snprintf(s->text, sizeof s->text, "tcp:%s", l.text);
+    return true;
+}
+
+/* fmt_socket - the normalised text, or nothing when unset. */
+static void fmt_socket(const struct cfg_key *k, const struct config *c, struct sb *out)
+{
+    const struct cfg_socket *s = field(k, c);
+    if (s->len)
+        sb_appends(out, s->text);
 }
 
 /* parse_number - decimal with an optional K/M/G suffix when sized; checks
@@ -631,7 +668,6 @@ static void cidr_format(const void *elem, struct sb *out)
 /* zone_parse - "zone:action" with action reject, quarantine or pass. */
 static bool zone_parse(const char *s, void *elem, char *why, size_t n)
 {
-    static const char *const actions[] = { "pass", "quarantine", "reject" };
     struct cfg_zone *z = elem;
     const char *colon = strrchr(s, ':');
     size_t zlen = colon ? (size_t)(colon - s) : 0;
@@ -643,8 +679,8 @@ static bool zone_parse(const char *s, void *elem, char *why, size_t n)
         return false;
     for (char *p = z->zone; *p; p++)
         *p = (char)mx_ascii_lower((unsigned char)*p);
-    for (unsigned i = 0; i < 3; i++)
-        if (strcmp(colon + 1, actions[i]) == 0) {
+    for (unsigned i = 0; zone_action_names[i]; i++)
+        if (strcmp(colon + 1, zone_action_names[i]) == 0) {
             z->action = i;
             return true;
         }
@@ -654,9 +690,8 @@ static bool zone_parse(const char *s, void *elem, char *why, size_t n)
 /* zone_format - "zone:action". */
 static void zone_format(const void *elem, struct sb *out)
 {
-    static const char *const actions[] = { "pass", "quarantine", "reject" };
     const struct cfg_zone *z = elem;
-    sb_printf(out, "%s:%s", z->zone, actions[z->action]);
+    sb_printf(out, "%s:%s", z->zone, cfg_zone_action_name(z->action));
 }
 
 static const struct cfg_item_ops domain_items = {
@@ -792,7 +827,7 @@ static const struct cfg_type_ops cfg_types[] = {
     [T_HOST]    = { "host name", parse_host, fmt_host, NULL },
     [T_PATH]    = { "path", parse_path, fmt_path, free_path },
     [T_TEXT]    = { "text", parse_path, fmt_path, free_path },
-    [T_SOCKET]  = { "socket", parse_socket, fmt_path, free_path },
+    [T_SOCKET]  = { "socket", parse_socket, fmt_socket, NULL },
     [T_UINT]    = { "integer", parse_uint, fmt_uint, NULL },
     [T_SIZE]    = { "size", parse_size, fmt_size, NULL },
     [T_ENUM]    = { "enum", parse_enum, fmt_enum, NULL },
@@ -1116,6 +1151,12 @@ void cfg_keys_markdown(FILE *out)
 }
 
 /* ---- look-ups (any thread) --------------------------------------------- */
+
+/* cfg_zone_action_name - see config.h. */
+const char *cfg_zone_action_name(unsigned action)
+{
+    return action < MX_ARRAY_LEN(zone_action_names) - 1 ? zone_action_names[action] : "?";
+}
 
 /* clear_host_bits - zero every bit of addr (bytes octets) past prefix. */
 static void clear_host_bits(uint8_t *addr, size_t bytes, unsigned prefix)

@@ -27,6 +27,15 @@ struct cfg_cidr {
     unsigned prefix;   /* 0..32 or 0..128 */
 };
 
+/* A stream socket to connect to, parsed at load: "unix:/path" or
+ * "tcp:addr:port" ("tcp:[v6addr]:port"). */
+#define CFG_SOCKET_TEXT_MAX 120 /* "unix:" + the longest sun_path, and then some */
+struct cfg_socket {
+    struct sockaddr_storage ss; /* AF_UNIX (sun_path), AF_INET or AF_INET6 (port set) */
+    socklen_t len;              /* octets of ss to pass to connect(); 0 = unset */
+    char text[CFG_SOCKET_TEXT_MAX]; /* normalised: "unix:/run/c.sock", "tcp:[::1]:3310" */
+};
+
 enum cfg_internal_id { CFG_ID_SESSION = 0, CFG_ID_ZERO };
 
 /* A SURBL/URIBL zone and what a listing in it means (ordered by strength). */
@@ -89,7 +98,7 @@ struct config {
     size_t ndns_servers;
     unsigned dns_timeout_ms;
     unsigned dns_failure;       /* enum cfg_dns_failure */
-    char *clamd;                /* "unix:/path" or "tcp:addr:port"; NULL = no antivirus */
+    struct cfg_socket clamd;    /* clamd.len 0 = no antivirus */
     unsigned clamd_timeout_ms;
     uint64_t clamd_max_size;
     unsigned virus_action;      /* enum cfg_virus_action */
@@ -123,6 +132,10 @@ bool cfg_parse_cidr(const char *s, struct cfg_cidr *out);
 /* cfg_local_domain_index - 0-based index of domain (len octets, ASCII case
  * insensitive) in local_domains, or -1. */
 int cfg_local_domain_index(const struct config *c, const char *domain, size_t len);
+
+/* cfg_zone_action_name - the configuration word of a zone action ("pass",
+ * "quarantine", "reject"); "?" for a value outside the enum. */
+const char *cfg_zone_action_name(unsigned action);
 
 /* cfg_key_reloadable - may key change on reload without a restart? false
  * for unknown keys. */

@@ -671,14 +671,28 @@ static void filter_done(void *arg, enum sess_verdict v, const char *detail)
         conn_after(c);
 }
 
-/* filter_begin - run the content filters over the completed message. */
+/* filter_read - the filters' message source over the session's in-memory
+ * body (struct filter_src read; arg is the conn). */
+static long filter_read(void *arg, size_t off, void *buf, size_t cap)
+{
+    struct conn *c = arg;
+    const struct sess_msg *m = sess_msg(c->sess);
+    if (off >= m->body_len)
+        return 0;
+    size_t n = m->body_len - off < cap ? m->body_len - off : cap;
+    memcpy(buf, m->body + off, n);
+    return (long)n;
+}
+
+/* filter_begin - run the content filters over the completed message (the
+ * body stays in the session until filter_done). */
 static void filter_begin(struct conn *c)
 {
-    const struct sess_msg *m = sess_msg(c->sess);
+    const struct filter_src src = { .len = sess_msg(c->sess)->body_len, .read = filter_read,
+                                    .arg = c };
     c->filtering = true;
     c->inflight++;
-    filter_start(c->w->fe, sess_snap(c->sess)->cfg, m->body, m->body_len, filter_log,
-                 filter_done, c);
+    filter_start(c->w->fe, sess_snap(c->sess)->cfg, &src, filter_log, filter_done, c);
 }
 
 /* conn_after - after any event: start the filters or a spool, send

@@ -1,8 +1,9 @@
 /* fuzz_clamd.c - libFuzzer target for core/clamd.c. The input is parsed as
  * a clamd reply (with and without eof), and streamed as a message: the
- * first octets choose the chunk size, the iovec count and the write sizes;
- * the bytes sent must equal the INSTREAM encoding built the plain way.
- * Single-threaded. */
+ * first octets choose the chunk size, whole message or chunk-by-chunk
+ * windows, the iovec count and the write sizes; the bytes sent must equal
+ * the INSTREAM encoding built the plain way. Single-threaded. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,10 +65,18 @@ static void fuzz_stream(const uint8_t *data, size_t size)
     size_t chunk = 1 + data[0] % 32, iovmax = 1 + data[1] % FZ_IOV_MAX, elen;
     uint32_t seed = data[2] + 1u;
     uint8_t *e = expected(data + 3, size - 3, chunk, &elen);
-    clamd_stream_init(&cs, data + 3, size - 3, chunk);
+    bool windowed = data[0] & 0x80; /* supplied chunk by chunk, from a copy */
+    uint8_t *win = windowed ? malloc(chunk) : NULL;
+    clamd_stream_init(&cs, windowed ? NULL : data + 3, size - 3, chunk);
     FZ_CHECK(cs.total == elen);
-    size_t sent = 0;
+    size_t sent = 0, off, wn;
     while (!clamd_stream_done(&cs)) {
+        if (windowed && clamd_stream_need(&cs, &off, &wn)) {
+            FZ_CHECK(win && off % chunk == 0 && wn <= chunk && off + wn <= size - 3);
+            memset(win, 0xA5, chunk);
+            memcpy(win, data + 3 + off, wn);
+            clamd_stream_window(&cs, win, off, wn);
+        }
         size_t n = clamd_stream_fill(&cs, iov, iovmax), offered = 0;
         FZ_CHECK(n > 0 && n <= iovmax);
         for (size_t i = 0; i < n; i++)
@@ -83,6 +92,7 @@ static void fuzz_stream(const uint8_t *data, size_t size)
         clamd_stream_advance(&cs, take);
     }
     FZ_CHECK(sent == elen);
+    free(win);
     free(e);
 }
 

@@ -1,7 +1,8 @@
 /* test_clamd.c - unit tests of core/clamd.c: the INSTREAM byte stream
  * (exact bytes, chunking, zero-copy iovecs, resuming after short writes of
- * every size, small iovec arrays) and the reply parser (OK, FOUND, size
- * limit, errors, NUL/LF ends, partial and hostile replies). */
+ * every size, small iovec arrays, a message supplied window by window) and
+ * the reply parser (OK, FOUND, size limit, errors, NUL/LF ends, partial and
+ * hostile replies). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,6 +61,43 @@ static void drain(struct clamd_stream *cs, size_t iovmax, int mode, uint64_t see
         clamd_stream_advance(cs, take);
     }
     assert_int_equal(clamd_stream_fill(cs, iov, iovmax), 0);
+}
+
+/* drain_windowed - drain a cursor made with msg NULL: whenever it needs
+ * data, copy per chunks of msg at the offset it names into a scratch
+ * buffer (poisoned before each copy, so an octet read from an old window
+ * shows) and hand that over as the window. */
+static void drain_windowed(struct clamd_stream *cs, const char *msg, size_t per, size_t iovmax,
+                           int mode, uint64_t seed, struct sb *got)
+{
+    struct iovec iov[64];
+    size_t cap = per * cs->chunk;
+    char *scratch = malloc(cap);
+    assert_non_null(scratch);
+    while (!clamd_stream_done(cs)) {
+        size_t off, n;
+        if (clamd_stream_need(cs, &off, &n)) {
+            assert_int_equal(off % cs->chunk, 0);
+            assert_true(n > 0 && n <= cs->chunk && off + n <= cs->len);
+            size_t w = cs->len - off < cap ? cs->len - off : cap;
+            memset(scratch, 0xA5, cap);
+            memcpy(scratch, msg + off, w);
+            clamd_stream_window(cs, scratch, off, w);
+            assert_false(clamd_stream_need(cs, &off, &n));
+        }
+        size_t k = clamd_stream_fill(cs, iov, iovmax), offered = 0;
+        assert_true(k > 0 && k <= iovmax);
+        for (size_t i = 0; i < k; i++)
+            offered += iov[i].iov_len;
+        size_t take = mode == 0 ? offered : mode == 1 ? 1 : 1 + (size_t)(rng(&seed) % offered);
+        for (size_t i = 0, left = take; i < k && left; i++) {
+            size_t c = iov[i].iov_len < left ? iov[i].iov_len : left;
+            assert_true(sb_append(got, iov[i].iov_base, c));
+            left -= c;
+        }
+        clamd_stream_advance(cs, take);
+    }
+    free(scratch);
 }
 
 static void test_clamd_stream_exact_bytes(void **state)
@@ -147,6 +185,83 @@ static void test_clamd_stream_every_split(void **state)
                     sb_free(&got);
                 }
     free(msg);
+}
+
+/* test_clamd_stream_windowed_every_split - a message supplied one or
+ * several chunks at a time (msg NULL at init, clamd_stream_need and
+ * clamd_stream_window) gives the same bytes as the whole message, for every
+ * length, chunk size, iovec count and write size. */
+static void test_clamd_stream_windowed_every_split(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {0, 1, 3, 4, 5, 63, 64, 65, 1000, 4096 + 7};
+    static const size_t chunks[] = {1, 4, 64, 0};
+    static const size_t iovmaxes[] = {1, 2, 64};
+    static const size_t pers[] = {1, 3};
+    char *msg = malloc(5000);
+    assert_non_null(msg);
+    for (size_t i = 0; i < 5000; i++)
+        msg[i] = (char)(i * 7 + 3);
+    for (size_t a = 0; a < MX_ARRAY_LEN(lens); a++)
+        for (size_t b = 0; b < MX_ARRAY_LEN(chunks); b++)
+            for (size_t c = 0; c < MX_ARRAY_LEN(iovmaxes); c++)
+                for (size_t p = 0; p < MX_ARRAY_LEN(pers); p++)
+                    for (int mode = 0; mode < 3; mode++) {
+                        struct clamd_stream cs;
+                        struct sb want = {0}, got = {0};
+                        size_t ch = chunks[b] ? chunks[b] : CLAMD_CHUNK_DEFAULT;
+                        expected(&want, msg, lens[a], ch);
+                        clamd_stream_init(&cs, NULL, lens[a], chunks[b]);
+                        drain_windowed(&cs, msg, pers[p], iovmaxes[c], mode, a * 100 + b + 1,
+                                       &got);
+                        assert_int_equal(got.len, want.len);
+                        assert_memory_equal(got.data, want.data, want.len);
+                        sb_free(&want);
+                        sb_free(&got);
+                    }
+    free(msg);
+}
+
+/* test_clamd_stream_window_need - without the chunk in the window the
+ * cursor sends only what it has (the command, or the terminator) and names
+ * the chunk it needs; a chunk's prefix goes out together with its data. */
+static void test_clamd_stream_window_need(void **state)
+{
+    (void)state;
+    struct clamd_stream cs;
+    struct iovec iov[16];
+    size_t off = 99, n = 99;
+    clamd_stream_init(&cs, NULL, 10, 4);
+    assert_true(clamd_stream_need(&cs, &off, &n));
+    assert_int_equal(off, 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(clamd_stream_fill(&cs, iov, 16), 1); /* the command alone */
+    assert_int_equal(iov[0].iov_len, CLAMD_CMD_LEN);
+    clamd_stream_advance(&cs, CLAMD_CMD_LEN);
+    assert_int_equal(clamd_stream_fill(&cs, iov, 16), 0);
+    clamd_stream_window(&cs, "abcd", 0, 4);
+    assert_false(clamd_stream_need(&cs, &off, &n));
+    assert_int_equal(clamd_stream_fill(&cs, iov, 16), 2); /* prefix and data of chunk 0 */
+    assert_memory_equal(iov[0].iov_base, "\0\0\0\4", 4);
+    assert_memory_equal(iov[1].iov_base, "abcd", 4);
+    clamd_stream_advance(&cs, 4 + 2);
+    assert_false(clamd_stream_need(&cs, &off, &n)); /* the rest of chunk 0 first */
+    clamd_stream_advance(&cs, 2);
+    assert_true(clamd_stream_need(&cs, &off, &n));
+    assert_int_equal(off, 4);
+    assert_int_equal(n, 4);
+    clamd_stream_window(&cs, "efghij", 4, 6); /* the last two chunks at once */
+    assert_int_equal(clamd_stream_fill(&cs, iov, 16), 5);
+    assert_memory_equal(iov[3].iov_base, "ij", 2);
+    assert_memory_equal(iov[4].iov_base, "\0\0\0\0", 4);
+    clamd_stream_advance(&cs, 4 + 4 + 4 + 2);
+    clamd_stream_window(&cs, NULL, 0, 0); /* the terminator needs no data */
+    assert_false(clamd_stream_need(&cs, &off, &n));
+    assert_int_equal(clamd_stream_fill(&cs, iov, 16), 1);
+    assert_int_equal(iov[0].iov_len, 4);
+    clamd_stream_advance(&cs, 4);
+    assert_true(clamd_stream_done(&cs));
+    assert_false(clamd_stream_need(&cs, &off, &n));
 }
 
 static void test_clamd_stream_prefix_slots_bounded(void **state)
@@ -274,6 +389,8 @@ int main(void)
         cmocka_unit_test(test_clamd_stream_zero_copy),
         cmocka_unit_test(test_clamd_stream_empty_message),
         cmocka_unit_test(test_clamd_stream_every_split),
+        cmocka_unit_test(test_clamd_stream_windowed_every_split),
+        cmocka_unit_test(test_clamd_stream_window_need),
         cmocka_unit_test(test_clamd_stream_prefix_slots_bounded),
         cmocka_unit_test(test_clamd_stream_advance_clamps),
         cmocka_unit_test(test_clamd_reply_ok),

@@ -200,11 +200,8 @@ static void test_config_filter_keys(void **state)
     assert_int_equal(c->surbl_zones[0].action, CFG_ZONE_REJECT);
     assert_int_equal(c->surbl_zones[1].action, CFG_ZONE_QUARANTINE);
     assert_int_equal(c->surbl_zones[2].action, CFG_ZONE_PASS);
-    assert_string_equal(c->clamd, "tcp:127.0.0.1:3310");
+    assert_string_equal(c->clamd.text, "tcp:127.0.0.1:3310");
     assert_int_equal(c->ndns_servers, 2);
-    cfg_free(c);
-    c = load_ok("clamd = unix:/run/clamav/clamd.ctl\n");
-    assert_string_equal(c->clamd, "unix:/run/clamav/clamd.ctl");
     cfg_free(c);
     char why[256];
     static const char *bad[] = {"surbl_zones = multi.surbl.test\n",
@@ -216,6 +213,70 @@ static void test_config_filter_keys(void **state)
         assert_null(b);
         assert_non_null(strstr(why, "f.conf:1: "));
     }
+}
+
+/* test_config_clamd_address - the clamd key is parsed once at load into a
+ * connectable address (unix path or IPv4/IPv6 with port), dumped in its
+ * normalised form; unset means no antivirus. */
+static void test_config_clamd_address(void **state)
+{
+    (void)state;
+    struct config *c = load_ok("clamd = unix:/run/clamav/clamd.ctl\n");
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&c->clamd.ss;
+    assert_int_equal(un->sun_family, AF_UNIX);
+    assert_string_equal(un->sun_path, "/run/clamav/clamd.ctl");
+    assert_int_equal(c->clamd.len, offsetof(struct sockaddr_un, sun_path) + 22);
+    assert_string_equal(c->clamd.text, "unix:/run/clamav/clamd.ctl");
+    char *d = dump_str(c);
+    assert_non_null(strstr(d, "\nclamd = unix:/run/clamav/clamd.ctl\n"));
+    free(d);
+    cfg_free(c);
+    c = load_ok("clamd = tcp:127.0.0.1:03310\n");
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->clamd.ss;
+    assert_int_equal(sin->sin_family, AF_INET);
+    assert_int_equal(ntohs(sin->sin_port), 3310);
+    assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+    assert_int_equal(c->clamd.len, sizeof(struct sockaddr_in));
+    assert_string_equal(c->clamd.text, "tcp:127.0.0.1:3310");
+    cfg_free(c);
+    c = load_ok("clamd = tcp:[::1]:3310\n");
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&c->clamd.ss;
+    assert_int_equal(sin6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(sin6->sin6_port), 3310);
+    assert_true(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+    assert_int_equal(c->clamd.len, sizeof(struct sockaddr_in6));
+    assert_string_equal(c->clamd.text, "tcp:[::1]:3310");
+    cfg_free(c);
+    c = load_ok("clamd =\n");
+    assert_int_equal(c->clamd.len, 0);
+    cfg_free(c);
+}
+
+/* test_config_clamd_address_errors - a bad clamd address is refused at
+ * load with file:line: key: and what is wrong. */
+static void test_config_clamd_address_errors(void **state)
+{
+    (void)state;
+    char path[200];
+    memset(path, 'p', sizeof path);
+    memcpy(path, "clamd = unix:/", 14);
+    snprintf(path + 14 + 107, sizeof path - 14 - 107, "\n"); /* a 108-octet path */
+    expect_err("workers = 1\nclamd = 127.0.0.1:3310\n",
+               "t.conf:2: clamd: \"127.0.0.1:3310\" is not unix:/path or tcp:addr:port");
+    expect_err("clamd = unix:run/clamd.sock\n",
+               "t.conf:1: clamd: \"unix:run/clamd.sock\" is not an absolute socket path "
+               "(use unix:/path)");
+    expect_err_has(path, "t.conf:1: clamd: \"unix:/ppp");
+    assert_non_null(strstr(err, "is a socket path longer than 107 bytes"));
+    expect_err("clamd = tcp:localhost\n",
+               "t.conf:1: clamd: \"localhost\" has no :port (use addr:port or [v6addr]:port)");
+    expect_err("clamd = tcp:clamd.example:3310\n",
+               "t.conf:1: clamd: \"clamd.example:3310\" has no valid IPv4 address "
+               "(use addr:port or [v6addr]:port)");
+    expect_err("clamd = tcp:127.0.0.1:0\n",
+               "t.conf:1: clamd: \"127.0.0.1:0\" has a bad port (allowed 1..65535)");
+    expect_err("clamd = tcp:::1:3310\n", "t.conf:1: clamd: \"::1:3310\" needs brackets "
+               "around the IPv6 address: [v6addr]:port");
 }
 
 static void test_config_dump_round_trips(void **state)
@@ -881,6 +942,8 @@ int main(void)
         cmocka_unit_test(test_config_dump_defaults),
         cmocka_unit_test(test_config_dump_round_trips),
         cmocka_unit_test(test_config_filter_keys),
+        cmocka_unit_test(test_config_clamd_address),
+        cmocka_unit_test(test_config_clamd_address_errors),
         cmocka_unit_test(test_config_uint_bounds),
         cmocka_unit_test(test_config_uint_values_stored),
         cmocka_unit_test(test_config_uint_rejects_junk),

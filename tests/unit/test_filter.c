@@ -1,12 +1,14 @@
-/* test_filter.c - unit tests of net/filter.c on a real io_uring ring driven
- * by a small loop here (the way net/worker.c dispatches OP_CALLBACK), with a
+/* test_filter.c - unit tests of net/filter.c with its parts surbl.c and
+ * clamdio.c on a real io_uring ring driven by a small loop here (the way
+ * net/worker.c dispatches OP_CALLBACK), with a
  * fake DNS server (UDP on 127.0.0.1, answers per table, or silence) and a
  * fake clamd (unix or TCP socket, OK / FOUND / ERROR / silence) on threads.
  * Every test also checks that no operation of the engine is still in
  * flight when the job reports (SQEs tagged OP_CALLBACK are counted as they
  * are submitted and their CQEs as they are dispatched).
  * Description: SURBL verdicts, DNS failure policy, server retry, clamd
- * verdicts, scanner failure policy, size cap, combination, concurrency. */
+ * verdicts, scanner failure policy, size cap, combination, concurrency,
+ * message sources read in small pieces and failing reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,8 +31,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clamdio.h"
 #include "config.h"
 #include "filter.h"
+#include "surbl.h"
 #include "uring_cb.h"
 #include "util.h"
 
@@ -112,15 +116,50 @@ static bool has(const struct result *r, const char *s)
             fail_msg("log lacks \"%s\"; log:\n%s", s, (r)->log.data ? (r)->log.data : ""); \
     } while (0)
 
-/* run_jobs - start n jobs over msgs and run the ring until all are done;
- * then nothing may be in flight. */
-static void run_jobs(const struct config *cfg, const char *const *msgs, const size_t *lens,
-                     struct result *res, size_t n)
+/* A message source for the tests: serves msg[0..len) at most piece octets
+ * per read (0: as much as asked), fails every read at or past fail_at with
+ * -err, and records the largest read asked for. */
+struct test_src {
+    const char *msg;
+    size_t len;
+    size_t piece;
+    size_t fail_at;  /* SIZE_MAX: never */
+    int err;         /* 0 with fail_at set: the source ends there (reads 0) */
+    size_t max_cap;
+    unsigned long reads;
+};
+
+/* src_read - struct filter_src read over a struct test_src. */
+static long src_read(void *arg, size_t off, void *buf, size_t cap)
+{
+    struct test_src *t = arg;
+    t->reads++;
+    if (cap > t->max_cap)
+        t->max_cap = cap;
+    assert_true(cap > 0);
+    if (off >= t->fail_at)
+        return t->err ? -t->err : 0;
+    if (off >= t->len)
+        return 0;
+    size_t n = t->len - off < cap ? t->len - off : cap;
+    if (t->piece && n > t->piece)
+        n = t->piece;
+    if (t->fail_at - off < n)
+        n = t->fail_at - off;
+    memcpy(buf, t->msg + off, n);
+    return (long)n;
+}
+
+/* run_srcs - start n jobs over test sources and run the ring until all are
+ * done; then nothing may be in flight. */
+static void run_srcs(const struct config *cfg, struct test_src *ts, struct result *res, size_t n)
 {
     struct filter_engine *fe = filter_engine_new(&ring, 0);
     assert_non_null(fe);
-    for (size_t i = 0; i < n; i++)
-        filter_start(fe, cfg, msgs[i], lens[i], on_log, on_done, &res[i]);
+    for (size_t i = 0; i < n; i++) {
+        struct filter_src src = { .len = ts[i].len, .read = src_read, .arg = &ts[i] };
+        filter_start(fe, cfg, &src, on_log, on_done, &res[i]); /* src is copied */
+    }
     for (;;) {
         size_t left = 0;
         for (size_t i = 0; i < n; i++)
@@ -133,6 +172,24 @@ static void run_jobs(const struct config *cfg, const char *const *msgs, const si
     assert_int_equal(cb_submitted, cb_completed);
     io_uring_submit(&ring); /* the cancels' own completions (user_data 0) */
     filter_engine_free(fe);
+}
+
+/* whole_src - a source serving msg[0..len) as asked, never failing. */
+static struct test_src whole_src(const char *msg, size_t len)
+{
+    return (struct test_src){ .msg = msg, .len = len, .fail_at = SIZE_MAX };
+}
+
+/* run_jobs - start n jobs over msgs (whole reads) and run them to the end. */
+static void run_jobs(const struct config *cfg, const char *const *msgs, const size_t *lens,
+                     struct result *res, size_t n)
+{
+    struct test_src *ts = calloc(n, sizeof *ts);
+    assert_non_null(ts);
+    for (size_t i = 0; i < n; i++)
+        ts[i] = whole_src(msgs[i], lens[i]);
+    run_srcs(cfg, ts, res, n);
+    free(ts);
 }
 
 /* run_one - one job over a C string. */
@@ -918,6 +975,148 @@ static void test_filter_both_combined(void **state)
     dns_stop(&d);
 }
 
+/* ---- tests: the message source ---------------------------------------------------------- */
+
+/* big_msg - a malloc'd message of len octets: a header, filler lines, the
+ * URL of a listed domain at offset at (cut across reads of odd sizes), and
+ * the URL of unlisted.example near the end. */
+static char *big_msg(size_t len, size_t at)
+{
+    static const char head[] = "From: a@b.example\r\nSubject: t\r\n\r\n";
+    static const char url[] = " http://www.bad.example/x ";
+    static const char late[] = " http://late.example/ \r\n";
+    char *m = malloc(len);
+    assert_non_null(m);
+    for (size_t i = 0; i < len; i++)
+        m[i] = (i % 70 == 69) ? '\n' : (char)('a' + i % 26);
+    memcpy(m, head, sizeof head - 1);
+    memcpy(m + at, url, sizeof url - 1);
+    memcpy(m + len - sizeof late + 1, late, sizeof late - 1);
+    return m;
+}
+
+/* test_filter_src_pieces_clamd - a source that returns a few octets per
+ * read: clamd still receives the message intact, and the scan never asks
+ * for more than one piece at a time. */
+static void test_filter_src_pieces_clamd(void **state)
+{
+    (void)state;
+    struct fake_clamd k;
+    clamd_start(&k, CLAM_OK, false);
+    struct config *c = clam_conf(k.spec, LONG_TIMEOUT_MS, "reject", "tempfail", "25M");
+    size_t len = 3 * CLAMDIO_PIECE + 12345;
+    char *msg = big_msg(len, 70000);
+    static const size_t pieces[] = {1000, 7, CLAMDIO_PIECE + 1};
+    for (size_t p = 0; p < MX_ARRAY_LEN(pieces); p++) {
+        struct test_src ts = whole_src(msg, len);
+        ts.piece = pieces[p];
+        struct result r = {0};
+        run_srcs(c, &ts, &r, 1);
+        assert_int_equal(r.v, SESS_VERDICT_PASS);
+        assert_log(&r, "Antivirus: clean\n");
+        assert_true(k.got_ok);
+        assert_int_equal(k.got.len, len);
+        assert_memory_equal(k.got.data, msg, len);
+        assert_true(ts.max_cap <= CLAMDIO_PIECE);
+        assert_true(ts.reads >= len / pieces[p]);
+        result_free(&r);
+    }
+    free(msg);
+    cfg_free(c);
+    clamd_stop(&k);
+}
+
+/* test_filter_src_pieces_uri - the URI scan stitches 7-octet reads into its
+ * prefix (the listed URL is cut across reads) and reads no further than
+ * SURBL_SCAN_MAX: a URL after it is not looked up. */
+static void test_filter_src_pieces_uri(void **state)
+{
+    (void)state;
+    struct fake_dns d;
+    dns_start(&d, rules, false);
+    struct config *c = reject_conf(d.port);
+    size_t len = SURBL_SCAN_MAX + 5000;
+    char *msg = big_msg(len, 100003);
+    struct test_src ts = whole_src(msg, len);
+    ts.piece = 7;
+    struct result r = {0};
+    run_srcs(c, &ts, &r, 1);
+    assert_int_equal(r.v, SESS_VERDICT_REJECT_SPAM);
+    assert_log(&r, "Query_FILTER_RBL(bad.example.multi.surbl.test 127.0.0.2,1)=found list\n");
+    char line[128];
+    snprintf(line, sizeof line, "SURBL: only the first %u of %zu octets searched for URIs\n",
+             SURBL_SCAN_MAX, len);
+    assert_log(&r, line);
+    assert_false(has(&r, "late.example"));
+    assert_true(ts.max_cap <= SURBL_SCAN_MAX);
+    assert_true(ts.reads >= SURBL_SCAN_MAX / 7);
+    assert_int_equal(atomic_load(&d.queries), 1);
+    result_free(&r);
+    free(msg);
+    cfg_free(c);
+    dns_stop(&d);
+}
+
+/* test_filter_src_read_fails - a source that fails (an error, or ending
+ * before its length) fails the clamd scan, which scanner_failure decides,
+ * and leaves SURBL unchecked, which dns_failure decides; nothing stays in
+ * flight. */
+static void test_filter_src_read_fails(void **state)
+{
+    (void)state;
+    struct fake_clamd k;
+    clamd_start(&k, CLAM_FOUND, false);
+    size_t len = 2 * CLAMDIO_PIECE + 10;
+    char *msg = big_msg(len, 5000);
+    static const char *const failure[] = {"tempfail", "accept"};
+    static const enum sess_verdict want[] = {SESS_VERDICT_TEMPFAIL, SESS_VERDICT_PASS};
+    for (size_t i = 0; i < 2; i++) {
+        struct config *c = clam_conf(k.spec, LONG_TIMEOUT_MS, "reject", failure[i], "25M");
+        struct test_src ts = whole_src(msg, len);
+        ts.fail_at = CLAMDIO_PIECE + 100; /* in the second piece */
+        ts.err = EIO;
+        struct result r = {0};
+        run_srcs(c, &ts, &r, 1);
+        assert_int_equal(r.v, want[i]);
+        assert_log(&r, "Antivirus: scan failed: message read at offset 65536 failed: "
+                       "Input/output error: ");
+        assert_false(k.got_ok); /* clamd never got a whole stream */
+        if (i == 0)
+            assert_string_equal(r.detail, "antivirus: message read at offset 65536 failed: "
+                                          "Input/output error");
+        result_free(&r);
+        cfg_free(c);
+    }
+    struct config *c = clam_conf(k.spec, LONG_TIMEOUT_MS, "reject", "tempfail", "25M");
+    struct test_src early = whole_src(msg, len);
+    early.fail_at = 10; /* the source ends at 10 octets though it claims len */
+    struct result e = {0};
+    run_srcs(c, &early, &e, 1);
+    assert_int_equal(e.v, SESS_VERDICT_TEMPFAIL);
+    assert_log(&e, "Antivirus: scan failed: message read at offset 0 failed: ");
+    result_free(&e);
+    cfg_free(c);
+    clamd_stop(&k);
+
+    struct fake_dns d;
+    dns_start(&d, rules, false);
+    c = surbl_conf(d.port, LONG_TIMEOUT_MS, "tempfail");
+    struct test_src ts = whole_src(msg, len);
+    ts.fail_at = 0;
+    ts.err = EIO;
+    struct result s = {0};
+    run_srcs(c, &ts, &s, 1);
+    assert_int_equal(s.v, SESS_VERDICT_TEMPFAIL);
+    assert_string_equal(s.detail, "surbl lookup failed (message read failed: Input/output error)");
+    assert_log(&s, "SURBL verdict: not checked, 1 of 0 lookups failed (message read failed: "
+                   "Input/output error): tempfail\n");
+    assert_int_equal(atomic_load(&d.queries), 0);
+    result_free(&s);
+    cfg_free(c);
+    free(msg);
+    dns_stop(&d);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -961,6 +1160,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filter_clamd_error_replies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_clamd_size_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_both_combined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filter_src_pieces_clamd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filter_src_pieces_uri, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_filter_src_read_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
