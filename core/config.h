@@ -103,6 +103,8 @@ struct config {
     uint64_t clamd_max_size;
     unsigned virus_action;      /* enum cfg_virus_action */
     unsigned scanner_failure;   /* enum cfg_scanner_failure */
+    unsigned max_unknown_recipients_per_ip; /* per 10 minutes, 0 = off */
+    unsigned unknown_recipient_delay_ms;    /* tarpit step, 0 = off */
 };
 
 /* cfg_load - read path into a new snapshot. Every key not in the file gets

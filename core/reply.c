@@ -64,5 +64,7 @@ const struct reply_def reply_table[R_COUNT] = {
     [R_ERR_AUTH_ABORTED] = {"501 5.7.0 Authentication aborted"},
     [R_ERR_AUTH_DECODE] = {"501 5.5.2 Cannot decode response"},
     [R_ERR_AUTH_BUSY] = {"454 4.7.0 Temporary authentication failure, try again later"},
+    [R_ERR_BARE_LF] = {"500 5.5.2 Bare LF in command line, use CRLF"},
+    [R_CLOSE_HARVEST] = {"421 4.7.0 %s Error: too many unknown recipients from your address, try again later"},
     [R_CLOSE_PREGREET] = {"554 5.5.0 %s Error: talked before the greeting, closing connection"},
 };

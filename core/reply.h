@@ -66,6 +66,8 @@ enum reply_id {
     R_ERR_AUTH_ABORTED,
     R_ERR_AUTH_DECODE,
     R_ERR_AUTH_BUSY,
+    R_ERR_BARE_LF,       /* 500 5.5.2 command line ended by a bare LF */
+    R_CLOSE_HARVEST,     /* 421 4.7.0 max_unknown_recipients_per_ip */
     R_COUNT
 };
 

@@ -40,6 +40,10 @@ enum sess_state {
 #define SESS_AUTH_LINE_MAX 12288
 /* A summary line: two addresses, a HELO name and a reason fit. */
 #define SESS_SUMMARY_MAX 2048
+/* The unknown-recipient tarpit never holds one batch of replies longer. */
+#define SESS_TARPIT_MAX_MS 5000
+/* The log text of a masked line (an AUTH response or a possible one). */
+#define SESS_MASKED "****"
 
 /* Where an AUTH dialogue stands. */
 enum auth_step { AUTH_IDLE = 0, AUTH_WAIT_PLAIN, AUTH_WAIT_USER, AUTH_WAIT_PASS };
@@ -49,6 +53,7 @@ enum cmd_flag {
     CMD_NOARGS = 1u << 0,   /* takes no argument: 501 otherwise */
     CMD_PRE_TLS = 1u << 1,  /* allowed before STARTTLS where TLS is required */
     CMD_JUNK = 1u << 2,     /* counts toward max_junk_commands (a tarpit defence) */
+    CMD_UNIMPL = 1u << 3,   /* recognised, not implemented: 502, not listed by HELP */
 };
 
 struct sess_txn {
@@ -102,6 +107,10 @@ struct sess {
     struct sess_txn *txn;
     struct sb in;           /* partial line / input held back */
     struct sb out;          /* replies not yet taken by the I/O layer */
+    unsigned mask_lines;    /* next lines masked in the log: they may answer an AUTH */
+    unsigned unknown_rcpts; /* unknown recipients refused in this session (tarpit) */
+    unsigned delay_ms;      /* tarpit pause wanted before the pending replies */
+    struct sockaddr_storage peer; /* client address: the harvest budget's key */
 };
 
 struct smtp_cmd {
@@ -126,21 +135,32 @@ static const char *const close_reason_text[] = {
     [SESS_BY_JUNK] = "junk command limit",
     [SESS_BY_TLS] = "TLS failure",
     [SESS_BY_AUTH] = "authentication failures",
+    [SESS_BY_HARVEST] = "unknown recipient limit",
 };
 
 /* ---- logging ---------------------------------------------------------- */
 
-/* log_on - is the receivelog on for this session's worker? */
+/* log_on - is the receivelog on for this session's worker (or a test
+ * watching it)? */
 static bool log_on(const struct sess *s)
 {
-    return s->env->rlog && rlog_on(s->env->rlog);
+    return (s->env->rlog && rlog_on(s->env->rlog)) || s->env->log_tap;
+}
+
+/* log_put - one line of either kind into the ring (and the test tap). */
+static void log_put(struct sess *s, enum rlog_kind kind, const char *text, size_t len)
+{
+    if (s->env->log_tap)
+        s->env->log_tap(s->env->arg, s->sid, text, len);
+    if (s->env->rlog && rlog_on(s->env->rlog))
+        rlog_put(s->env->rlog, s->sid, kind, text, len);
 }
 
 /* log_text - one dialogue line (escaped by rlog). */
 static void log_text(struct sess *s, const char *text, size_t len)
 {
     if (log_on(s))
-        rlog_put(s->env->rlog, s->sid, RLOG_DIALOG, text, len);
+        log_put(s, RLOG_DIALOG, text, len);
 }
 
 /* log_check - one internal processing line (printf style). */
@@ -155,7 +175,7 @@ static void log_vcheck(struct sess *s, const char *fmt, va_list ap)
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-    rlog_put(s->env->rlog, s->sid, RLOG_INTERNAL, line, len);
+    log_put(s, RLOG_INTERNAL, line, len);
 }
 
 static void log_check(struct sess *s, const char *fmt, ...)
@@ -168,19 +188,114 @@ static void log_check(struct sess *s, const char *fmt, ...)
     va_end(ap);
 }
 
-/* log_command - a command line as received, secrets masked: the payload of
- * AUTH (initial response) never reaches the log. */
-static void log_command(struct sess *s, enum smtp_verb verb, const char *line, size_t len)
+/* ---- AUTH secrets in the log ------------------------------------------ *
+ * Masking never depends on a command being accepted: any line that could be
+ * an AUTH command is logged as "AUTH <MECH> ****", and the lines a client
+ * may send after it as responses (even when the AUTH was refused, and after
+ * a dialogue that failed) as "****". The parser's SP-only rule is not
+ * trusted here: any blank or control byte separates the words. */
+
+/* auth_sep - a byte that may separate the words of an AUTH line. */
+static bool auth_sep(unsigned char c)
 {
-    if (!log_on(s))
-        return;
-    if (verb == SMTP_VERB_AUTH) {
-        char masked[AUTH_MASK_MAX];
-        size_t n = auth_mask_line(line, len, masked, sizeof(masked));
-        log_text(s, masked, n);
-        return;
+    return c <= 0x20 || c == 0x7f;
+}
+
+/* skip_sep - index of the first non-separator at or after i. */
+static size_t skip_sep(const char *p, size_t len, size_t i)
+{
+    while (i < len && auth_sep((unsigned char)p[i]))
+        i++;
+    return i;
+}
+
+/* skip_word - index of the first separator at or after i. */
+static size_t skip_word(const char *p, size_t len, size_t i)
+{
+    while (i < len && !auth_sep((unsigned char)p[i]))
+        i++;
+    return i;
+}
+
+/* auth_like - could this line be an AUTH command? "AUTH" in any case, after
+ * optional separators, then the end of the line or a separator. */
+static bool auth_like(const char *p, size_t len)
+{
+    size_t i = skip_sep(p, len, 0);
+    return len - i >= 4 && mx_memcaseeq(p + i, "AUTH", 4) &&
+           (len - i == 4 || auth_sep((unsigned char)p[i + 4]));
+}
+
+/* mech_ok - a SASL mechanism name (RFC 4422 3.1; letters in any case). */
+static bool mech_ok(const char *p, size_t n)
+{
+    if (n == 0 || n > AUTH_MECH_MAX)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)p[k];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
     }
-    log_text(s, line, len);
+    return true;
+}
+
+/* auth_mask - the log text of an AUTH-like line into out: "AUTH", the
+ * mechanism (upper-cased) when it is a valid name, " ****" when anything
+ * else follows. Returns the length; the payload never reaches out. */
+static size_t auth_mask(const char *p, size_t len, char out[AUTH_MASK_MAX])
+{
+    size_t m = skip_sep(p, len, skip_sep(p, len, 0) + 4), me = skip_word(p, len, m);
+    bool ok = mech_ok(p + m, me - m);
+    size_t o = 4;
+    memcpy(out, "AUTH", 4);
+    if (ok) {
+        out[o++] = ' ';
+        for (size_t k = m; k < me; k++)
+            out[o++] = (char)(p[k] >= 'a' && p[k] <= 'z' ? p[k] - 32 : p[k]);
+    }
+    if (skip_sep(p, len, me) < len || (!ok && me > m)) {
+        memcpy(out + o, " " SESS_MASKED, sizeof(SESS_MASKED));
+        o += sizeof(SESS_MASKED);
+    }
+    out[o] = 0;
+    return o;
+}
+
+/* auth_follow_lines - how many response lines a client may send after this
+ * AUTH line: two for LOGIN without an initial response (user, password),
+ * one otherwise. */
+static unsigned auth_follow_lines(const char *p, size_t len)
+{
+    size_t m = skip_sep(p, len, skip_sep(p, len, 0) + 4), me = skip_word(p, len, m);
+    bool login = me - m == 5 && mx_memcaseeq(p + m, "LOGIN", 5);
+    return login && skip_sep(p, len, me) == len ? 2 : 1;
+}
+
+/* log_command - a command line as received, secrets masked (see above);
+ * sets how many of the next lines are masked. */
+static void log_command(struct sess *s, const char *line, size_t len)
+{
+    bool auth = auth_like(line, len);
+    if (log_on(s)) {
+        char masked[AUTH_MASK_MAX];
+        if (s->mask_lines)
+            log_text(s, SESS_MASKED, sizeof(SESS_MASKED) - 1);
+        else if (auth)
+            log_text(s, masked, auth_mask(line, len, masked));
+        else
+            log_text(s, line, len);
+    }
+    unsigned follow = auth ? auth_follow_lines(line, len) : 0;
+    s->mask_lines = s->mask_lines > follow + 1 ? s->mask_lines - 1 : follow;
+}
+
+/* mask_discarded - a line too long to handle is not logged at all; if it
+ * looked like AUTH, the lines after it may still be its responses. */
+static void mask_discarded(struct sess *s, const char *line, size_t len)
+{
+    if (auth_like(line, len))
+        s->mask_lines = auth_follow_lines(line, len);
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -349,6 +464,20 @@ static enum addr_verdict check_local_part(struct sess *s, const struct smtp_addr
     return ADDR_OK;
 }
 
+/* is_postmaster - is the local part "postmaster" (any case)? */
+static bool is_postmaster(const struct smtp_addr *a)
+{
+    return a->at == 10 && mx_memcaseeq(a->addr, "postmaster", 10);
+}
+
+/* postmaster_ok - postmaster at a local domain is always deliverable (RFC
+ * 5321 4.5.1), whatever the directory lists. */
+static enum addr_verdict postmaster_ok(struct sess *s)
+{
+    log_check(s, "user check status(2) = postmaster, always accepted (RFC 5321 4.5.1)");
+    return ADDR_OK;
+}
+
 /* check_address - log and classify one MAIL or RCPT address. For MAIL the
  * verdict is informational; for RCPT it decides. */
 static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a, bool rcpt)
@@ -367,7 +496,7 @@ static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a
     if (idx >= 0) {
         log_check(s, "user check status(1) = found local group (%d)", idx);
         log_check(s, "match!!");
-        return check_local_part(s, a);
+        return is_postmaster(a) ? postmaster_ok(s) : check_local_part(s, a);
     }
     log_check(s, "user check status(1) = not local");
     if (!rcpt)
@@ -515,6 +644,43 @@ static void mail_proceed(struct sess *s, const char *arg, size_t len)
     reply(s, R_SENDER_OK, s->txn->sender.addr);
 }
 
+/* harvest_cut - count an unknown recipient against the client address's
+ * budget (max_unknown_recipients_per_ip per 10 minutes, shared by all
+ * sessions; trusted_networks exempt). True when it is spent: logged, 421,
+ * closed. */
+static bool harvest_cut(struct sess *s, const char *addr)
+{
+    unsigned max = s->snap->cfg->max_unknown_recipients_per_ip;
+    if (!max || s->trusted || !s->env->unknown_rcpt)
+        return false;
+    unsigned n = s->env->unknown_rcpt(s->env->arg, (const struct sockaddr *)&s->peer);
+    if (n <= max)
+        return false;
+    log_check(s, "RCPT refused: <%s> User unknown, and max_unknown_recipients_per_ip (%u per "
+                 "10 minutes) exceeded by [%s]: closing (directory harvest)",
+              addr, max, s->client_ip);
+    close_with(s, R_CLOSE_HARVEST, SESS_BY_HARVEST);
+    return true;
+}
+
+/* tarpit - the reply to the k-th unknown recipient of this session waits
+ * k * unknown_recipient_delay_ms (each at most, and all replies held at
+ * once at most, SESS_TARPIT_MAX_MS); trusted_networks exempt. */
+static void tarpit(struct sess *s)
+{
+    unsigned step = s->snap->cfg->unknown_recipient_delay_ms;
+    s->unknown_rcpts++;
+    if (!step || s->trusted)
+        return;
+    uint64_t ms = (uint64_t)step * s->unknown_rcpts;
+    if (ms > SESS_TARPIT_MAX_MS)
+        ms = SESS_TARPIT_MAX_MS;
+    log_check(s, "tarpit: reply to unknown recipient %u of this session delayed %u ms",
+              s->unknown_rcpts, (unsigned)ms);
+    ms += s->delay_ms;
+    s->delay_ms = ms > SESS_TARPIT_MAX_MS ? SESS_TARPIT_MAX_MS : (unsigned)ms;
+}
+
 static int rcpt_check(struct sess *s, const char *arg, size_t len)
 {
     struct smtp_addr a;
@@ -533,9 +699,12 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
     case ADDR_OK:
         return 1;
     case ADDR_UNKNOWN:
+        if (harvest_cut(s, a.addr))
+            return 0;
         log_check(s, "RCPT refused: <%s> User unknown (not in the recipient directory)", a.addr);
         s->txn->rcpt_tried = true;
         s->txn->nrefused++;
+        tarpit(s);
         reply_error(s, R_ERR_USER_UNKNOWN, a.addr);
         return 0;
     case ADDR_RELAY_DENIED:
@@ -784,6 +953,44 @@ static void auth_proceed(struct sess *s, const char *arg, size_t len)
     reply(s, R_AUTH_CHALLENGE, AUTH_LOGIN_PROMPT_USER);
 }
 
+/* auth_begin - AUTH accepted: run the exchange. Once a dialogue or the
+ * verification is under way, its lines are masked by it: nothing more to
+ * mask after the command itself. */
+static void auth_begin(struct sess *s, const char *arg, size_t len)
+{
+    auth_proceed(s, arg, len);
+    if (s->auth_step != AUTH_IDLE || s->action == SESS_AUTH)
+        s->mask_lines = 0;
+}
+
+/* auth_response - one response line inside an AUTH dialogue (masked by
+ * auth_continue). When the dialogue fails on it, a client that does not
+ * wait for replies may still be sending responses: the next line is
+ * masked too, as is what follows a response that looks like AUTH. */
+static void auth_response(struct sess *s, const char *line, size_t len)
+{
+    unsigned failures = s->auth_failures;
+    auth_continue(s, line, len);
+    unsigned follow = auth_like(line, len) ? auth_follow_lines(line, len) : 0;
+    s->mask_lines = s->auth_failures != failures ? 1 : 0;
+    if (follow > s->mask_lines)
+        s->mask_lines = follow;
+}
+
+/* not_impl_proceed - EXPN, TURN, ETRN: known commands we do not offer. */
+static void not_impl_proceed(struct sess *s, const char *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    reply_error(s, R_ERR_NOT_IMPL);
+}
+
+/* starttls_offered - is STARTTLS in this session's EHLO reply? */
+static bool starttls_offered(const struct sess *s)
+{
+    return (s->mode & SESS_MODE_STARTTLS) && !s->tls_active;
+}
+
 #define ALL_OPEN (STB(ST_INIT) | STB(ST_HELO) | STB(ST_MAIL) | STB(ST_RCPT))
 
 /* The command table: dispatch goes only through here. */
@@ -800,8 +1007,33 @@ static const struct smtp_cmd cmd_table[] = {
     {SMTP_VERB_HELP, ALL_OPEN, CMD_PRE_TLS | CMD_JUNK, NULL, help_proceed},
     {SMTP_VERB_STARTTLS, STB(ST_INIT) | STB(ST_HELO), CMD_NOARGS | CMD_PRE_TLS, starttls_check,
      starttls_proceed},
-    {SMTP_VERB_AUTH, STB(ST_HELO), 0, auth_check, auth_proceed},
+    {SMTP_VERB_AUTH, STB(ST_HELO), 0, auth_check, auth_begin},
+    {SMTP_VERB_EXPN, ALL_OPEN, CMD_UNIMPL, NULL, not_impl_proceed},
+    {SMTP_VERB_TURN, ALL_OPEN, CMD_UNIMPL, NULL, not_impl_proceed},
+    {SMTP_VERB_ETRN, ALL_OPEN, CMD_UNIMPL, NULL, not_impl_proceed},
 };
+
+/* Commands offered only sometimes (as in the EHLO reply): HELP names them
+ * only when they are. */
+static const struct {
+    enum smtp_verb verb;
+    bool (*offered)(const struct sess *s);
+} help_offer[] = {
+    {SMTP_VERB_STARTTLS, starttls_offered},
+    {SMTP_VERB_AUTH, auth_offered},
+};
+
+/* help_lists - does HELP name this command now? Not the unimplemented
+ * ones, nor those not offered in this state. */
+static bool help_lists(const struct sess *s, const struct smtp_cmd *c)
+{
+    if (c->flags & CMD_UNIMPL)
+        return false;
+    for (size_t i = 0; i < MX_ARRAY_LEN(help_offer); i++)
+        if (help_offer[i].verb == c->verb)
+            return help_offer[i].offered(s);
+    return true;
+}
 
 static void help_proceed(struct sess *s, const char *arg, size_t len)
 {
@@ -810,7 +1042,9 @@ static void help_proceed(struct sess *s, const char *arg, size_t len)
     char names[128] = "";
     size_t off = 0;
     for (size_t i = 0; i < MX_ARRAY_LEN(cmd_table); i++) {
-        int n = snprintf(names + off, sizeof(names) - off, "%s%s", i ? " " : "",
+        if (!help_lists(s, &cmd_table[i]))
+            continue;
+        int n = snprintf(names + off, sizeof(names) - off, "%s%s", off ? " " : "",
                          smtp_verb_name(cmd_table[i].verb));
         if (n < 0 || (size_t)n >= sizeof(names) - off)
             break;
@@ -849,7 +1083,7 @@ static void dispatch(struct sess *s, const char *line, size_t len)
     size_t arg_off = len;
     enum smtp_verb v = smtp_parse_verb(line, len, &arg_off);
     s->last_verb = v;
-    log_command(s, v, line, len);
+    log_command(s, line, len);
     const struct smtp_cmd *cmd = cmd_lookup(v);
     if (!cmd) {
         reply_error(s, R_ERR_UNKNOWN);
@@ -997,6 +1231,23 @@ static size_t line_max(const struct sess *s, const char *p, size_t n)
     return SMTP_LINE_MAX;
 }
 
+/* bare_lf_line - a line ended by LF alone: refused with 500 5.5.2 and
+ * counted as an error, never run (Postfix smtpd_forbid_bare_newline). The
+ * line is logged masked like any other; inside an AUTH dialogue the
+ * attempt fails. */
+static void bare_lf_line(struct sess *s, const char *p, size_t len)
+{
+    if (s->auth_step != AUTH_IDLE) {
+        log_text(s, SESS_MASKED, sizeof(SESS_MASKED) - 1);
+        auth_fail(s, R_ERR_BARE_LF, "response line ended by a bare LF");
+        s->mask_lines = 1;
+        return;
+    }
+    log_command(s, p, len);
+    log_check(s, "command line refused: ended by a bare LF, not CRLF (%zu octets)", len + 1);
+    reply_error(s, R_ERR_BARE_LF);
+}
+
 /* feed_line - command-phase bytes: handle one line if complete; returns
  * bytes consumed (0 = need more input). */
 static size_t feed_line(struct sess *s, const char *p, size_t n)
@@ -1008,6 +1259,7 @@ static size_t feed_line(struct sess *s, const char *p, size_t n)
             return 0;
         if (!s->skip_line) {
             log_check(s, "command line over %d octets discarded", SMTP_LINE_MAX);
+            mask_discarded(s, p, n);
             reply_error(s, R_ERR_LINE_TOO_LONG);
         }
         s->skip_line = true;
@@ -1023,14 +1275,21 @@ static size_t feed_line(struct sess *s, const char *p, size_t n)
     }
     if (len + 2 > max) {
         log_check(s, "command line over %zu octets refused", max);
-        if (s->auth_step != AUTH_IDLE)
+        if (s->auth_step != AUTH_IDLE) {
             auth_fail(s, R_ERR_LINE_TOO_LONG, "response line too long");
-        else
+            s->mask_lines = 1;
+        } else {
+            mask_discarded(s, p, len);
             reply_error(s, R_ERR_LINE_TOO_LONG);
+        }
+        return used;
+    }
+    if (len == used - 1) {
+        bare_lf_line(s, p, len);
         return used;
     }
     if (s->auth_step != AUTH_IDLE)
-        auth_continue(s, p, len);
+        auth_response(s, p, len);
     else
         dispatch(s, p, len);
     return used;
@@ -1119,6 +1378,15 @@ static void peer_text(struct sess *s, const struct sockaddr *sa)
     }
 }
 
+/* peer_keep - a copy of the client address (the harvest budget's key). */
+static void peer_keep(struct sess *s, const struct sockaddr *sa)
+{
+    if (sa && sa->sa_family == AF_INET)
+        memcpy(&s->peer, sa, sizeof(struct sockaddr_in));
+    else if (sa && sa->sa_family == AF_INET6)
+        memcpy(&s->peer, sa, sizeof(struct sockaddr_in6));
+}
+
 struct sess *sess_new(const struct sess_env *env, struct snap *snap, uint32_t sid,
                       const struct sockaddr *peer, uint16_t local_port)
 {
@@ -1130,6 +1398,7 @@ struct sess *sess_new(const struct sess_env *env, struct snap *snap, uint32_t si
     s->sid = sid;
     s->local_port = local_port;
     peer_text(s, peer);
+    peer_keep(s, peer);
     s->trusted = peer && cfg_cidr_match(snap->cfg->trusted_networks,
                                         snap->cfg->ntrusted_networks, peer);
     return s;
@@ -1201,6 +1470,13 @@ bool sess_trusted(const struct sess *s) { return s->trusted; }
 enum sess_action sess_action(const struct sess *s) { return s->action; }
 struct sb *sess_out(struct sess *s) { return &s->out; }
 size_t sess_backlog(const struct sess *s) { return s->in.len; }
+
+unsigned sess_reply_delay_ms(struct sess *s)
+{
+    unsigned ms = s->action == SESS_CLOSE ? 0 : s->delay_ms;
+    s->delay_ms = 0;
+    return ms;
+}
 struct snap *sess_snap(const struct sess *s) { return s->snap; }
 uint32_t sess_id(const struct sess *s) { return s->sid; }
 

@@ -29,6 +29,13 @@ struct sess_env {
     /* Should this message go through the content filters first? NULL = no
      * filters at all. */
     bool (*want_filter)(void *arg, const struct snap *snap);
+    /* Count one unknown recipient of the client at peer against its
+     * address's budget; returns the address's count in the current window
+     * (max_unknown_recipients_per_ip). NULL = no budget. */
+    unsigned (*unknown_rcpt)(void *arg, const struct sockaddr *peer);
+    /* Test hook: sees every receivelog line the session writes, before
+     * escaping (tests and fuzzers). NULL in the server. */
+    void (*log_tap)(void *arg, uint32_t sid, const char *line, size_t len);
 };
 
 /* Verdict of the content filters (strongest wins). */
@@ -67,6 +74,7 @@ enum sess_close_reason {
     SESS_BY_JUNK,       /* too many NOOP/RSET/VRFY/HELP */
     SESS_BY_TLS,        /* TLS handshake or record failure */
     SESS_BY_AUTH,       /* auth_max_failures reached */
+    SESS_BY_HARVEST,    /* max_unknown_recipients_per_ip exceeded */
 };
 
 /* The message handed to the spool writer. Strings are NUL-terminated and
@@ -128,6 +136,10 @@ enum sess_action sess_action(const struct sess *s);
 /* sess_out - reply bytes waiting to be sent; the I/O layer may take them
  * (swap the buffer with an empty one). */
 struct sb *sess_out(struct sess *s);
+/* sess_reply_delay_ms - how long the I/O layer should hold what is in
+ * sess_out() before sending it (the unknown-recipient tarpit); reading it
+ * resets it to 0. Never asks to delay a session that is closing. */
+unsigned sess_reply_delay_ms(struct sess *s);
 /* sess_backlog - octets of client input held back (for flow control). */
 size_t sess_backlog(const struct sess *s);
 /* sess_phase - command or data phase (which timeout applies). */

@@ -28,6 +28,9 @@ enum smtp_verb {
     SMTP_VERB_HELP,
     SMTP_VERB_STARTTLS,
     SMTP_VERB_AUTH,
+    SMTP_VERB_EXPN,      /* recognised, not implemented (502) */
+    SMTP_VERB_TURN,
+    SMTP_VERB_ETRN,
     SMTP_VERB_COUNT
 };
 

@@ -1,5 +1,6 @@
-/* iplimit.c - per-client-address session and rate counters (count-min
- * sketch of atomics), shared by the workers; see iplimit.h. */
+/* iplimit.c - per-client-address session, connection-rate and
+ * unknown-recipient counters (count-min sketches of atomics), shared by the
+ * workers; see iplimit.h. */
 #include "iplimit.h"
 
 #include <netinet/in.h>
@@ -15,6 +16,7 @@ _Static_assert((IPL_SIZE & (IPL_SIZE - 1)) == 0, "IPL_SIZE must be a power of tw
 
 static atomic_uint sessions[IPL_ROWS][IPL_SIZE];
 static _Atomic uint64_t rates[IPL_ROWS][IPL_SIZE]; /* minute << 32 | count */
+static _Atomic uint64_t unknowns[IPL_ROWS][IPL_SIZE]; /* window << 32 | count */
 static uint64_t seeds[IPL_ROWS];
 
 void ipl_init(void)
@@ -81,8 +83,9 @@ void ipl_release(const struct sockaddr *sa)
         atomic_fetch_sub_explicit(&sessions[r][slot(k, r)], 1, memory_order_relaxed);
 }
 
-/* rate_bump - count one connection in bucket b for minute; returns the
- * bucket's count in that minute. */
+/* rate_bump - count one event in bucket b for time window minute (a
+ * minute, or a 10-minute window for unknown recipients); returns the
+ * bucket's count in that window. */
 static uint32_t rate_bump(_Atomic uint64_t *b, uint32_t minute)
 {
     uint64_t v = atomic_load_explicit(b, memory_order_relaxed), nv;
@@ -106,4 +109,16 @@ bool ipl_rate_ok(const struct sockaddr *sa, unsigned per_minute, uint32_t minute
         least = n < least ? n : least;
     }
     return least <= per_minute;
+}
+
+uint32_t ipl_unknown_add(const struct sockaddr *sa, uint32_t window)
+{
+    uint64_t k[2];
+    addr_key(sa, k);
+    uint32_t least = UINT32_MAX;
+    for (unsigned r = 0; r < IPL_ROWS; r++) {
+        uint32_t n = rate_bump(&unknowns[r][slot(k, r)], window);
+        least = n < least ? n : least;
+    }
+    return least;
 }

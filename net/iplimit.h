@@ -1,10 +1,11 @@
 /* iplimit.h - per-client-address limits shared by all workers: concurrent
- * sessions (max_sessions_per_ip) and connections per minute
- * (max_connect_rate_per_ip). A lock-free count-min sketch: two rows of
+ * sessions (max_sessions_per_ip), connections per minute
+ * (max_connect_rate_per_ip) and unknown recipients per 10 minutes
+ * (max_unknown_recipients_per_ip, the directory-harvest budget). A lock-free count-min sketch: two rows of
  * atomic counters indexed by two seeded hashes of the address; an address's
  * count is the smaller of its two counters, so collisions can only
  * over-count, never let a client past its limit. Touched at connect and
- * close only, from any worker thread. */
+ * close, and at each unknown recipient, from any worker thread. */
 #ifndef MXRING_IPLIMIT_H
 #define MXRING_IPLIMIT_H
 
@@ -22,5 +23,13 @@ void ipl_release(const struct sockaddr *sa);
 /* ipl_rate_ok - count a connection in the current minute (minute = a
  * monotonic minute number); false when the address exceeds per_minute. */
 bool ipl_rate_ok(const struct sockaddr *sa, unsigned per_minute, uint32_t minute);
+
+/* IPL_UNKNOWN_WINDOW_S - the unknown-recipient budget's window (seconds). */
+#define IPL_UNKNOWN_WINDOW_S 600
+/* ipl_unknown_add - count one unknown recipient of sa's address in window
+ * (a monotonic number of IPL_UNKNOWN_WINDOW_S periods); returns the
+ * address's count in that window, this one included (a fixed window: the
+ * count starts again at 0 when the window number moves on). */
+uint32_t ipl_unknown_add(const struct sockaddr *sa, uint32_t window);
 
 #endif

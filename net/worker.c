@@ -102,6 +102,7 @@ struct conn {
     bool counted;               /* holds one of pool->sessions */
     bool ip_counted;            /* holds one session of its address in iplimit */
     bool greet_pending;         /* the greet-pause timer is armed */
+    bool tarpit;                /* that timer holds the replies (unknown-recipient tarpit) */
     unsigned last_progress;     /* sess_progress() when the idle timer was reset */
     unsigned data_phase;        /* sess_data_phase() when the data timer was set */
     struct sockaddr_in6 peer;   /* client address (IPv4 as mapped IPv6) */
@@ -457,9 +458,30 @@ static void conn_flush_tls(struct conn *c)
         send_start(c);
 }
 
+static void greet_arm(struct conn *c, unsigned ms);
+
+/* tarpit_hold - the session wants its replies held a while (the unknown-
+ * recipient tarpit): arm the conn's timer (OP_GREET, unused after the
+ * greeting) and send when it fires. A closing session is never held. */
+static bool tarpit_hold(struct conn *c)
+{
+    if (sess_action(c->sess) == SESS_CLOSE)
+        return false;
+    if (c->tarpit)
+        return true;
+    unsigned ms = sess_reply_delay_ms(c->sess);
+    if (!ms || c->greet_pending)
+        return false;
+    greet_arm(c, ms);
+    c->tarpit = true;
+    return true;
+}
+
 /* conn_flush - send queued replies unless a send is in flight. */
 static void conn_flush(struct conn *c)
 {
+    if (tarpit_hold(c))
+        return;
     if (c->tls) {
         conn_flush_tls(c);
         return;
@@ -644,6 +666,14 @@ static void auth_result(void *arg, const struct authpool_result *r)
     conn_after(c);
 }
 
+/* unknown_rcpt - sess_env hook: one more unknown recipient of peer in the
+ * current 10-minute window (iplimit, shared by all workers). */
+static unsigned unknown_rcpt(void *arg, const struct sockaddr *peer)
+{
+    struct worker *w = arg;
+    return ipl_unknown_add(peer, (uint32_t)(w->now / IPL_UNKNOWN_WINDOW_S));
+}
+
 /* want_filter - sess_env hook: does this snapshot configure a filter? */
 static bool want_filter(void *arg, const struct snap *snap)
 {
@@ -796,11 +826,13 @@ static void greet_arm(struct conn *c, unsigned ms)
     c->inflight++;
 }
 
-/* on_greet - the greet pause ended (or was cancelled at close). */
+/* on_greet - the greet pause or a tarpit hold ended (or was cancelled at
+ * close). */
 static void on_greet(struct conn *c, int res)
 {
     c->inflight--;
     c->greet_pending = false;
+    c->tarpit = false;
     if (c->closing) {
         conn_maybe_free(c);
         return;
@@ -1524,6 +1556,7 @@ void pool_start(struct pool *p, const struct config *cfg)
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
                                    .snap_txn = snap_for_txn,
                                    .want_filter = want_filter,
+                                   .unknown_rcpt = unknown_rcpt,
                                    .arg = w};
         w->cur = snap_current();
         if (!wsnap_add(w, w->cur))

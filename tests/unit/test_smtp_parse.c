@@ -129,6 +129,19 @@ static void test_smtp_parse_verb_unknown(void **st)
                          SMTP_VERB_UNKNOWN);
 }
 
+static void test_smtp_parse_verb_not_implemented(void **st)
+{
+    (void)st;
+    size_t off;
+    /* EXPN, TURN and ETRN are known verbs (502 in the session, not 500) */
+    assert_int_equal(smtp_parse_verb("EXPN staff", 10, &off), SMTP_VERB_EXPN);
+    assert_int_equal(off, 5);
+    assert_int_equal(smtp_parse_verb("turn", 4, &off), SMTP_VERB_TURN);
+    assert_int_equal(smtp_parse_verb("Etrn example.test", 17, &off), SMTP_VERB_ETRN);
+    assert_string_equal(smtp_verb_name(SMTP_VERB_ETRN), "ETRN");
+    assert_int_equal(smtp_parse_verb("EXPNX", 5, &off), SMTP_VERB_UNKNOWN);
+}
+
 static void test_smtp_parse_empty_input(void **st)
 {
     (void)st;
@@ -665,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_smtp_parse_verb_case_insensitive),
         cmocka_unit_test(test_smtp_parse_verb_arg_offset),
         cmocka_unit_test(test_smtp_parse_verb_unknown),
+        cmocka_unit_test(test_smtp_parse_verb_not_implemented),
         cmocka_unit_test(test_smtp_parse_empty_input),
         cmocka_unit_test(test_smtp_parse_mail_basic),
         cmocka_unit_test(test_smtp_parse_mail_lenient_forms),
