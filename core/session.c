@@ -399,7 +399,7 @@ static void log_summary(struct sess *s, const char *sender, size_t nrcpt, unsign
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-    rlog_put(s->env->rlog, s->sid, RLOG_INTERNAL, line, len);
+    log_put(s, RLOG_INTERNAL, line, len);
 }
 
 /* txn_summary - the transaction is ending (entering st): log its summary;

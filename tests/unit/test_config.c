@@ -173,6 +173,8 @@ static void test_config_dump_defaults(void **state)
         "max_sessions_per_ip = 20\n"
         "max_connect_rate_per_ip = 0\n"
         "greet_pause_ms = 0\n"
+        "max_unknown_recipients_per_ip = 20\n"
+        "unknown_recipient_delay_ms = 250\n"
         "surbl_zones =\n"
         "surbl_max_lookups = 20\n"
         "dns_servers = 192.0.2.53:53\n"

@@ -30,6 +30,9 @@ struct fixture {
     char *wd;
     struct fake_clock clk;
     char *text;             /* last result of logged() */
+    char lines[65536];      /* every logged line (the log tap), each ended by '\n' */
+    size_t nlines;
+    unsigned unknowns;      /* the fake per-address unknown-recipient count */
 };
 
 static const char *base_conf =
@@ -42,17 +45,43 @@ static const char *base_conf =
     "max_message_size = 4096\n"
     "trusted_networks = 10.0.0.0/8\n";
 
-/* make_conf - a session from a client at ip with the base configuration
- * plus extra lines; with_log: a receivelog in a temp folder. */
-static struct fixture *make_conf(const char *ip, const char *extra, bool with_log)
+/* tap - the log hook: keep every line the session logs. */
+static void tap(void *arg, uint32_t sid, const char *line, size_t len)
+{
+    (void)sid;
+    struct fixture *f = arg;
+    if (f->nlines + len + 2 > sizeof(f->lines))
+        return;
+    memcpy(f->lines + f->nlines, line, len);
+    f->nlines += len;
+    f->lines[f->nlines++] = '\n';
+    f->lines[f->nlines] = 0;
+}
+
+/* fake_unknown - the budget hook: one counter for "the" client address. */
+static unsigned fake_unknown(void *arg, const struct sockaddr *peer)
+{
+    (void)peer;
+    return ++((struct fixture *)arg)->unknowns;
+}
+
+/* make_full - a session from a client at ip with the base configuration
+ * plus extra lines, a users directory (NULL = none); with_log: a
+ * receivelog in a temp folder. Every fixture taps the log lines. */
+static struct fixture *make_full(const char *ip, const char *extra, const char *users,
+                                 bool with_log)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     char err[256], conf[2048];
-    snprintf(conf, sizeof(conf), "%s%s", base_conf, extra);
+    snprintf(conf, sizeof(conf), "%s%s", base_conf, extra ? extra : "");
     struct config *c = cfg_load_string("test.conf", conf, strlen(conf), err, sizeof(err));
     assert_non_null(c);
-    struct dir *d = dir_load(NULL, NULL, NULL, NULL, err, sizeof(err));
+    struct dir_source src[DIR_FILES] = {{"users", users, users ? strlen(users) : 0}};
+    struct dir *d = dir_load_mem(src, err, sizeof(err));
     assert_non_null(d);
+    f->env.arg = f;
+    f->env.log_tap = tap;
+    f->env.unknown_rcpt = fake_unknown;
     f->snap = snap_new(c, d, 1);
     if (with_log) {
         t_use_utc();
@@ -74,6 +103,18 @@ static struct fixture *make_conf(const char *ip, const char *extra, bool with_lo
     assert_non_null(f->s);
     sess_start(f->s);
     return f;
+}
+
+/* make_conf - base configuration plus extra lines, no directory. */
+static struct fixture *make_conf(const char *ip, const char *extra, bool with_log)
+{
+    return make_full(ip, extra, NULL, with_log);
+}
+
+/* make_with - base configuration plus extra lines and a users directory. */
+static struct fixture *make_with(const char *ip, const char *extra, const char *users)
+{
+    return make_full(ip, extra, users, false);
 }
 
 /* make - a session from a client at ip with the base configuration. */
@@ -720,6 +761,297 @@ static void test_session_eof_inside_data_closes(void **state)
     destroy(f);
 }
 
+/* ---- AUTH secrets never reach the log (issue 14, item 2) ------------------ */
+
+#define SECRET_B64 "AHVzZXIAU3VwM3JTZWNyZXRQdw==" /* PLAIN "\0user\0Sup3rSecretPw" */
+#define SECRET_PASS "Sup3rSecretPw"
+#define SECRET_PASS_B64 "U3VwM3JTZWNyZXRQdw=="
+#define AUTH_CONF "users_file = /dev/null\nauth_require_tls = no\n"
+
+/* assert_no_secret - the log holds none of the secret's forms. */
+static void assert_no_secret(const struct fixture *f)
+{
+    assert_null(strstr(f->lines, SECRET_B64));
+    assert_null(strstr(f->lines, SECRET_PASS));
+    assert_null(strstr(f->lines, SECRET_PASS_B64));
+}
+
+static void test_session_auth_tab_masked(void **state)
+{
+    (void)state;
+    static const char *lines[] = {"AUTH\tPLAIN " SECRET_B64 "\r\n",
+                                  "auth\t\tplain\t" SECRET_B64 "\r\n",
+                                  "AUTH\vPLAIN " SECRET_B64 "\r\n", " AUTH PLAIN " SECRET_B64 "\r\n"};
+    for (size_t i = 0; i < MX_ARRAY_LEN(lines); i++) {
+        struct fixture *f = make_with("127.0.0.1", AUTH_CONF, NULL);
+        greet(f);
+        assert_non_null(strstr(feed(f, lines[i]), "500 5.5.2"));
+        assert_non_null(strstr(f->lines, "AUTH PLAIN ****\n"));
+        assert_no_secret(f);
+        destroy(f);
+    }
+}
+
+static void test_session_auth_response_after_504_masked(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", AUTH_CONF, NULL);
+    greet(f);
+    assert_non_null(strstr(feed(f, "AUTH CRAM-MD5\r\n"), "504 5.5.4"));
+    assert_non_null(strstr(feed(f, SECRET_B64 "\r\n"), "500 5.5.2"));
+    assert_non_null(strstr(f->lines, "AUTH CRAM-MD5\n504 5.5.4 Unrecognized authentication type\n"
+                                   "****\n"));
+    /* only the line right after: the next command is logged as it is */
+    assert_string_equal(feed(f, "NOOP\r\n"), "250 2.0.0 OK\r\n");
+    assert_non_null(strstr(f->lines, "\nNOOP\n"));
+    assert_no_secret(f);
+    destroy(f);
+}
+
+static void test_session_auth_response_after_503_masked(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", AUTH_CONF, NULL);
+    greet(f);
+    sess_set_authenticated(f->s, "user@example.test");
+    assert_non_null(strstr(feed(f, "AUTH PLAIN\r\n"), "503 5.5.1"));
+    assert_non_null(strstr(feed(f, SECRET_B64 "\r\n"), "500 5.5.2"));
+    assert_non_null(strstr(f->lines, "AUTH PLAIN\n503 5.5.1 Error: already authenticated\n****\n"));
+    assert_no_secret(f);
+    destroy(f);
+}
+
+static void test_session_auth_response_after_538_masked(void **state)
+{
+    (void)state;
+    /* auth_require_tls = yes (the default) and no TLS: 538 */
+    struct fixture *f = make_with("127.0.0.1", "users_file = /dev/null\n", NULL);
+    greet(f);
+    assert_non_null(strstr(feed(f, "AUTH PLAIN\r\n"), "538 5.7.11"));
+    assert_non_null(strstr(feed(f, SECRET_B64 "\r\n"), "500 5.5.2"));
+    assert_no_secret(f);
+    destroy(f);
+    /* LOGIN: both the user name and the password line are masked */
+    f = make_with("127.0.0.1", "users_file = /dev/null\n", NULL);
+    greet(f);
+    feed(f, "AUTH LOGIN\r\ndXNlcg==\r\n" SECRET_PASS_B64 "\r\n");
+    assert_non_null(strstr(f->lines, "AUTH LOGIN\n"));
+    assert_non_null(strstr(f->lines, "\n538 5.7.11"));
+    assert_non_null(strstr(f->lines, "\n****\n500 5.5.2"));
+    assert_null(strstr(f->lines, "dXNlcg=="));
+    assert_no_secret(f);
+    destroy(f);
+}
+
+static void test_session_auth_failed_dialogue_masks_next_line(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", AUTH_CONF, NULL);
+    greet(f);
+    assert_string_equal(feed(f, "AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+    /* a client that does not wait: a bad user line, then the password */
+    const char *r = feed(f, "not base64!\r\n" SECRET_PASS_B64 "\r\n");
+    assert_non_null(strstr(r, "501 5.5.2 Cannot decode response\r\n500 5.5.2"));
+    assert_no_secret(f);
+    destroy(f);
+}
+
+static void test_session_auth_success_next_line_logged(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", AUTH_CONF, NULL);
+    greet(f);
+    feed(f, "AUTH PLAIN " SECRET_B64 "\r\n");
+    assert_int_equal(sess_action(f->s), SESS_AUTH);
+    sess_auth_done(f->s, SESS_AUTH_OK, NULL);
+    assert_non_null(strstr(take(f), "235 2.7.0"));
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    assert_non_null(strstr(f->lines, "AUTH PLAIN ****\n"));
+    assert_non_null(strstr(f->lines, "\nMAIL FROM:<a@b.example>\n"));
+    assert_no_secret(f);
+    destroy(f);
+}
+
+/* ---- postmaster (item 6) -------------------------------------------------- */
+
+static void test_session_postmaster_always_accepted(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", NULL, "alice@example.test:*\n");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    assert_string_equal(feed(f, "RCPT TO:<Postmaster@Example.TEST>\r\n"),
+                        "250 2.1.5 <Postmaster@Example.TEST>... Recipient ok.\r\n");
+    assert_non_null(strstr(feed(f, "RCPT TO:<POSTMASTER@example.org>\r\n"), "250 2.1.5"));
+    assert_non_null(strstr(feed(f, "RCPT TO:<postmaster>\r\n"), "250 2.1.5"));
+    assert_non_null(strstr(f->lines, "postmaster, always accepted"));
+    destroy(f);
+    /* other unknown local parts are still unknown */
+    f = make_with("127.0.0.1", NULL, "alice@example.test:*\n");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    assert_non_null(strstr(feed(f, "RCPT TO:<postmasters@example.test>\r\n"), "550 5.1.1"));
+    destroy(f);
+}
+
+/* ---- bare LF in command lines (item 7) ------------------------------------ */
+
+static void test_session_bare_lf_command_refused(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    assert_string_equal(feed(f, "NOOP\n"), "500 5.5.2 Bare LF in command line, use CRLF\r\n");
+    assert_non_null(strstr(f->lines, "ended by a bare LF"));
+    /* never run: MAIL with a bare LF opens no transaction */
+    assert_non_null(strstr(feed(f, "MAIL FROM:<a@b.example>\n"), "500 5.5.2"));
+    assert_false(sess_in_transaction(f->s));
+    assert_string_equal(feed(f, "NOOP\r\n"), "250 2.0.0 OK\r\n");
+    /* counted as errors: max_errors = 4 */
+    feed(f, "NOOP\nNOOP\n");
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    assert_non_null(strstr(feed(f, "NOOP\n"), "421 4.7.0"));
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    destroy(f);
+}
+
+static void test_session_bare_lf_auth_masked(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", AUTH_CONF, NULL);
+    greet(f);
+    assert_non_null(strstr(feed(f, "AUTH PLAIN " SECRET_B64 "\n"), "500 5.5.2 Bare LF"));
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    /* inside a dialogue: the response fails the attempt */
+    assert_string_equal(feed(f, "AUTH PLAIN\r\n"), "334 \r\n");
+    assert_non_null(strstr(feed(f, SECRET_B64 "\n"), "500 5.5.2 Bare LF"));
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    assert_non_null(strstr(f->lines, "AUTH failed (1 of 3): response line ended by a bare LF"));
+    assert_no_secret(f);
+    destroy(f);
+}
+
+/* ---- EXPN, TURN, ETRN and HELP (item 8) ----------------------------------- */
+
+static void test_session_not_implemented_502(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    static const char *cmds[] = {"EXPN staff\r\n", "TURN\r\n", "etrn example.test\r\n"};
+    for (size_t i = 0; i < MX_ARRAY_LEN(cmds); i++)
+        assert_string_equal(feed(f, cmds[i]), "502 5.5.1 Error: command not implemented\r\n");
+    assert_null(strstr(feed(f, "HELP\r\n"), "EXPN"));
+    destroy(f);
+}
+
+static void test_session_help_lists_what_is_offered(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1"); /* no users, no STARTTLS */
+    greet(f);
+    assert_string_equal(feed(f, "HELP\r\n"),
+                        "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
+    destroy(f);
+    /* users, auth_require_tls = yes, STARTTLS possible: STARTTLS, not AUTH */
+    f = make_with("127.0.0.1", "users_file = /dev/null\n", NULL);
+    sess_set_mode(f->s, SESS_MODE_STARTTLS);
+    greet(f);
+    const char *r = feed(f, "HELP\r\n");
+    assert_non_null(strstr(r, " STARTTLS"));
+    assert_null(strstr(r, "AUTH"));
+    assert_string_equal(feed(f, "STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+    sess_tls_started(f->s, "TLSv1.3", "TEST");
+    greet(f);
+    r = feed(f, "HELP\r\n");
+    assert_non_null(strstr(r, " AUTH"));
+    assert_null(strstr(r, "STARTTLS"));
+    destroy(f);
+}
+
+/* ---- directory harvest: budget and tarpit (item 11) ----------------------- */
+
+#define HARVEST_CONF "max_unknown_recipients_per_ip = 3\n"
+#define HARVEST_USERS "alice@example.test:*\n"
+
+static void test_session_unknown_rcpt_budget_421(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", HARVEST_CONF, HARVEST_USERS);
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    for (int i = 0; i < 3; i++)
+        assert_non_null(strstr(feed(f, "RCPT TO:<nobody@example.test>\r\n"), "550 5.1.1"));
+    const char *r = feed(f, "RCPT TO:<nobody@example.test>\r\nNOOP\r\n");
+    assert_string_equal(r, "421 4.7.0 mx.test Error: too many unknown recipients from your "
+                           "address, try again later\r\n");
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    assert_non_null(strstr(f->lines, "max_unknown_recipients_per_ip (3 per 10 minutes) exceeded"));
+    assert_int_equal(sess_reply_delay_ms(f->s), 0); /* a closing session is not held */
+    sess_log_close(f->s);
+    assert_non_null(strstr(f->lines, "CloseClient Started. (unknown recipient limit)"));
+    destroy(f);
+    /* the budget is the address's, across sessions: the hook's count says */
+    f = make_with("127.0.0.1", HARVEST_CONF, HARVEST_USERS);
+    f->unknowns = 3;
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    assert_non_null(strstr(feed(f, "RCPT TO:<alice@example.test>\r\n"), "250 2.1.5"));
+    assert_non_null(strstr(feed(f, "RCPT TO:<nobody@example.test>\r\n"), "421 4.7.0"));
+    destroy(f);
+}
+
+static void test_session_unknown_rcpt_budget_trusted_exempt(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("10.1.2.3", HARVEST_CONF, HARVEST_USERS);
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    for (int i = 0; i < 4; i++) {
+        assert_non_null(strstr(feed(f, "RCPT TO:<nobody@example.test>\r\n"), "550 5.1.1"));
+        assert_int_equal(sess_reply_delay_ms(f->s), 0); /* no tarpit either */
+    }
+    assert_int_equal(f->unknowns, 0);
+    destroy(f);
+}
+
+static void test_session_unknown_rcpt_tarpit(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", NULL, HARVEST_USERS);
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    assert_non_null(strstr(feed(f, "RCPT TO:<alice@example.test>\r\n"), "250 2.1.5"));
+    assert_int_equal(sess_reply_delay_ms(f->s), 0); /* known recipients are not delayed */
+    feed(f, "RCPT TO:<x1@example.test>\r\n");
+    assert_int_equal(sess_reply_delay_ms(f->s), 250);
+    assert_int_equal(sess_reply_delay_ms(f->s), 0); /* reading it takes it */
+    feed(f, "RCPT TO:<x2@example.test>\r\n");
+    assert_int_equal(sess_reply_delay_ms(f->s), 500);
+    /* pipelined: the delays of one batch add up */
+    feed(f, "RCPT TO:<x3@example.test>\r\nRCPT TO:<x4@example.test>\r\n");
+    assert_int_equal(sess_reply_delay_ms(f->s), 750 + 1000);
+    assert_non_null(strstr(f->lines, "tarpit: reply to unknown recipient 4 of this session "
+                                   "delayed 1000 ms"));
+    destroy(f);
+    /* capped at 5 s */
+    f = make_with("127.0.0.1", "unknown_recipient_delay_ms = 3000\n", HARVEST_USERS);
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<x1@example.test>\r\n");
+    assert_int_equal(sess_reply_delay_ms(f->s), 3000);
+    feed(f, "RCPT TO:<x2@example.test>\r\n");
+    assert_int_equal(sess_reply_delay_ms(f->s), 5000);
+    feed(f, "RCPT TO:<x3@example.test>\r\n");
+    assert_int_equal(sess_reply_delay_ms(f->s), 5000);
+    destroy(f);
+    /* 0 = off */
+    f = make_with("127.0.0.1", "unknown_recipient_delay_ms = 0\n", HARVEST_USERS);
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<x1@example.test>\r\n");
+    assert_int_equal(sess_reply_delay_ms(f->s), 0);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -751,6 +1083,20 @@ int main(void)
         cmocka_unit_test(test_session_summary_tls_auth),
         cmocka_unit_test(test_session_eof_answers_held_input),
         cmocka_unit_test(test_session_eof_inside_data_closes),
+        cmocka_unit_test(test_session_auth_tab_masked),
+        cmocka_unit_test(test_session_auth_response_after_504_masked),
+        cmocka_unit_test(test_session_auth_response_after_503_masked),
+        cmocka_unit_test(test_session_auth_response_after_538_masked),
+        cmocka_unit_test(test_session_auth_failed_dialogue_masks_next_line),
+        cmocka_unit_test(test_session_auth_success_next_line_logged),
+        cmocka_unit_test(test_session_postmaster_always_accepted),
+        cmocka_unit_test(test_session_bare_lf_command_refused),
+        cmocka_unit_test(test_session_bare_lf_auth_masked),
+        cmocka_unit_test(test_session_not_implemented_502),
+        cmocka_unit_test(test_session_help_lists_what_is_offered),
+        cmocka_unit_test(test_session_unknown_rcpt_budget_421),
+        cmocka_unit_test(test_session_unknown_rcpt_budget_trusted_exempt),
+        cmocka_unit_test(test_session_unknown_rcpt_tarpit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
