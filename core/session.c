@@ -298,6 +298,18 @@ static void mask_discarded(struct sess *s, const char *line, size_t len)
         s->mask_lines = auth_follow_lines(line, len);
 }
 
+/* mask_after_response - after a response line inside an AUTH dialogue:
+ * when the dialogue failed on it, a client that does not wait for replies
+ * may still be sending responses (mask one more line), and a response that
+ * looks like AUTH itself is followed by its own. */
+static void mask_after_response(struct sess *s, const char *line, size_t len, bool failed)
+{
+    unsigned follow = auth_like(line, len) ? auth_follow_lines(line, len) : 0;
+    s->mask_lines = failed ? 1 : 0;
+    if (follow > s->mask_lines)
+        s->mask_lines = follow;
+}
+
 /* ---- replies ---------------------------------------------------------- */
 
 /* reply - format reply id into the output and the log. */
@@ -964,17 +976,12 @@ static void auth_begin(struct sess *s, const char *arg, size_t len)
 }
 
 /* auth_response - one response line inside an AUTH dialogue (masked by
- * auth_continue). When the dialogue fails on it, a client that does not
- * wait for replies may still be sending responses: the next line is
- * masked too, as is what follows a response that looks like AUTH. */
+ * auth_continue); then what follows it is masked as it needs. */
 static void auth_response(struct sess *s, const char *line, size_t len)
 {
     unsigned failures = s->auth_failures;
     auth_continue(s, line, len);
-    unsigned follow = auth_like(line, len) ? auth_follow_lines(line, len) : 0;
-    s->mask_lines = s->auth_failures != failures ? 1 : 0;
-    if (follow > s->mask_lines)
-        s->mask_lines = follow;
+    mask_after_response(s, line, len, s->auth_failures != failures);
 }
 
 /* not_impl_proceed - EXPN, TURN, ETRN: known commands we do not offer. */
@@ -1240,7 +1247,7 @@ static void bare_lf_line(struct sess *s, const char *p, size_t len)
     if (s->auth_step != AUTH_IDLE) {
         log_text(s, SESS_MASKED, sizeof(SESS_MASKED) - 1);
         auth_fail(s, R_ERR_BARE_LF, "response line ended by a bare LF");
-        s->mask_lines = 1;
+        mask_after_response(s, p, len, true);
         return;
     }
     log_command(s, p, len);
@@ -1277,7 +1284,7 @@ static size_t feed_line(struct sess *s, const char *p, size_t n)
         log_check(s, "command line over %zu octets refused", max);
         if (s->auth_step != AUTH_IDLE) {
             auth_fail(s, R_ERR_LINE_TOO_LONG, "response line too long");
-            s->mask_lines = 1;
+            mask_after_response(s, p, len, true);
         } else {
             mask_discarded(s, p, len);
             reply_error(s, R_ERR_LINE_TOO_LONG);

@@ -927,6 +927,9 @@ static void test_session_bare_lf_auth_masked(void **state)
     assert_non_null(strstr(feed(f, SECRET_B64 "\n"), "500 5.5.2 Bare LF"));
     assert_int_equal(sess_action(f->s), SESS_RUN);
     assert_non_null(strstr(f->lines, "AUTH failed (1 of 3): response line ended by a bare LF"));
+    /* a bare-LF "AUTH LOGIN" as a response: both lines after it are masked */
+    assert_string_equal(feed(f, "AUTH PLAIN\r\n"), "334 \r\n");
+    feed(f, "AUTH LOGIN\ndXNlcg==\r\n" SECRET_PASS "\r\n");
     assert_no_secret(f);
     destroy(f);
 }
