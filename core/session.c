@@ -279,10 +279,10 @@ static void log_command(struct sess *s, const char *line, size_t len)
     bool auth = auth_like(line, len);
     if (log_on(s)) {
         char masked[AUTH_MASK_MAX];
-        if (s->mask_lines)
-            log_text(s, SESS_MASKED, sizeof(SESS_MASKED) - 1);
-        else if (auth)
+        if (auth) /* never shows a payload, even where a response was due */
             log_text(s, masked, auth_mask(line, len, masked));
+        else if (s->mask_lines)
+            log_text(s, SESS_MASKED, sizeof(SESS_MASKED) - 1);
         else
             log_text(s, line, len);
     }
