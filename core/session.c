@@ -483,7 +483,7 @@ static bool is_postmaster(const struct smtp_addr *a)
 }
 
 /* postmaster_ok - postmaster at a local domain is always deliverable (RFC
- * 5321 4.5.1), whatever the directory lists. */
+ * 5321 4.5.1), even when the directory does not list it. */
 static enum addr_verdict postmaster_ok(struct sess *s)
 {
     log_check(s, "user check status(2) = postmaster, always accepted (RFC 5321 4.5.1)");
@@ -508,7 +508,8 @@ static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a
     if (idx >= 0) {
         log_check(s, "user check status(1) = found local group (%d)", idx);
         log_check(s, "match!!");
-        return is_postmaster(a) ? postmaster_ok(s) : check_local_part(s, a);
+        enum addr_verdict v = check_local_part(s, a);
+        return v == ADDR_UNKNOWN && is_postmaster(a) ? postmaster_ok(s) : v;
     }
     log_check(s, "user check status(1) = not local");
     if (!rcpt)
