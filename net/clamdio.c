@@ -31,7 +31,7 @@
 
 #include "clamd.h"
 #include "config.h"
-#include "uring_cb.h"
+#include "uring.h"
 
 #define CLAMDIO_IOV_MAX 4u   /* command, one piece's prefix and data, terminator */
 #define CLAMDIO_DETAIL_MAX 600u

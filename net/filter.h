@@ -81,7 +81,7 @@ static inline void filter_logf(filter_log_fn log, void *arg, const char *fmt, ..
 bool filter_wanted(const struct config *cfg);
 
 /* filter_engine_new - an engine using ring (the worker's); its operations
- * complete through struct uring_cb (see uring_cb.h). NULL on ENOMEM. */
+ * complete through struct uring_cb (see uring.h). NULL on ENOMEM. */
 struct filter_engine *filter_engine_new(struct io_uring *ring, unsigned worker);
 /* filter_engine_free - release the engine; no job may still be running. */
 void filter_engine_free(struct filter_engine *fe);

@@ -43,7 +43,7 @@
 #include "dnsmsg.h"
 #include "regdom.h"
 #include "uri.h"
-#include "uring_cb.h"
+#include "uring.h"
 #include "util.h"
 
 #define SURBL_HOSTS_MIN 16u   /* hosts extracted: 2 x surbl_max_lookups, */

@@ -30,14 +30,13 @@
 #include "snap.h"
 #include "spool.h"
 #include "tls.h"
-#include "uring_cb.h"
+#include "uring.h"
 #include "util.h"
 
-/* user_data layout: the low 4 bits name the operation, the rest is a
- * pointer to the object it belongs to (conn, listener, spool job or worker;
- * all at least 16-byte aligned).
- *   63 ............................ 4 | 3..0
- *   object pointer                    | op    */
+/* The worker's own operations: the tag of user_data (layout in uring.h)
+ * names the operation, the pointer the object it belongs to (conn,
+ * listener, spool job or worker). OP_CALLBACK is uring.h's callback tag:
+ * other modules' operations. */
 enum op {
     OP_ACCEPT = 1,  /* struct listener */
     OP_RECV,        /* struct conn */
@@ -55,8 +54,8 @@ enum op {
     OP_WAKE,        /* struct worker */
     OP_GREET,       /* struct conn: the greet pause is over */
 };
-#define OP_MASK 0xFull
-_Static_assert(OP_CALLBACK == URING_OP_CALLBACK, "uring_cb.h must match enum op");
+_Static_assert(OP_CALLBACK == URING_TAG_CALLBACK, "enum op must keep uring.h's callback tag");
+_Static_assert(OP_GREET <= URING_TAG_MASK, "enum op must fit the user_data tag");
 #define SP_STEPS 6                  /* results kept: the chain's five + the dir sync */
 #define SP_CHAIN 5                  /* linked operations per message */
 
@@ -69,6 +68,7 @@ _Static_assert(OP_CALLBACK == URING_OP_CALLBACK, "uring_cb.h must match enum op"
 #define BACKLOG_MAX (64 * 1024) /* held-back client input before receive pauses */
 #define SEND_KEEP 4096          /* send buffers larger than this are freed when idle */
 #define TLS_PLAIN_CHUNK 16384   /* decrypted bytes handed to the session at a time */
+#define TICK_MS 1000            /* timeouts and snapshot pick-up */
 
 /* What a listener serves. */
 enum listener_kind { LK_SMTP = 0, LK_SMTPS, LK_SUBMISSION };
@@ -201,19 +201,7 @@ static void job_finish(struct spool_job *j, int err);
 /* ud - encode object + op into user_data. */
 static inline uint64_t ud(const void *obj, enum op op)
 {
-    return (uint64_t)(uintptr_t)obj | (uint64_t)op;
-}
-
-struct io_uring_sqe *uring_get_sqe(struct io_uring *ring)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-    if (!sqe) {
-        io_uring_submit(ring);
-        sqe = io_uring_get_sqe(ring);
-    }
-    if (!sqe)
-        die("io_uring submission queue stuck");
-    return sqe;
+    return uring_ud(obj, op);
 }
 
 /* get_sqe - an SQE of the worker's ring. */
@@ -579,11 +567,8 @@ static void conn_close(struct conn *c)
     list_remove(c);
     if (c->recv_armed && !c->recv_cancel)
         recv_stop(c);
-    if (c->greet_pending) {
-        struct io_uring_sqe *sqe = get_sqe(c->w);
-        io_uring_prep_timeout_remove(sqe, ud(c, OP_GREET), 0);
-        io_uring_sqe_set_data64(sqe, 0);
-    }
+    if (c->greet_pending)
+        uring_timeout_cancel(&c->w->ring, ud(c, OP_GREET));
     conn_close_notify(c);
     conn_maybe_free(c);
 }
@@ -817,11 +802,7 @@ static enum sess_close_reason admit(struct conn *c)
 /* greet_arm - hold the banner for greet_pause_ms. */
 static void greet_arm(struct conn *c, unsigned ms)
 {
-    c->greet_ts.tv_sec = ms / 1000;
-    c->greet_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
-    struct io_uring_sqe *sqe = get_sqe(c->w);
-    io_uring_prep_timeout(sqe, &c->greet_ts, 0, 0);
-    io_uring_sqe_set_data64(sqe, ud(c, OP_GREET));
+    uring_timeout_arm(&c->w->ring, &c->greet_ts, ms, ud(c, OP_GREET));
     c->greet_pending = true;
     c->inflight++;
 }
@@ -1243,11 +1224,8 @@ static void drain_begin(struct worker *w)
 {
     w->draining = true;
     w->drain_deadline = w->now + w->pool->grace_seconds;
-    for (unsigned i = 0; i < w->nls; i++) {
-        struct io_uring_sqe *sqe = get_sqe(w);
-        io_uring_prep_cancel64(sqe, ud(&w->ls[i], OP_ACCEPT), 0);
-        io_uring_sqe_set_data64(sqe, 0);
-    }
+    for (unsigned i = 0; i < w->nls; i++)
+        uring_cancel(&w->ring, ud(&w->ls[i], OP_ACCEPT));
     io_uring_submit(&w->ring);
     for (unsigned i = 0; i < w->nls; i++) {
         close(w->ls[i].fd);
@@ -1267,11 +1245,10 @@ static void expire(struct worker *w, struct clist *l)
     }
 }
 
+/* tick_arm - the next 1 s tick. */
 static void tick_arm(struct worker *w)
 {
-    struct io_uring_sqe *sqe = get_sqe(w);
-    io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
-    io_uring_sqe_set_data64(sqe, ud(w, OP_TICK));
+    uring_timeout_arm(&w->ring, &w->tick_ts, TICK_MS, ud(w, OP_TICK));
 }
 
 static void wake_arm(struct worker *w)
@@ -1306,17 +1283,13 @@ static void on_wake(struct worker *w)
 static void handle(struct worker *w, struct io_uring_cqe *cqe)
 {
     uint64_t data = io_uring_cqe_get_data64(cqe);
-    void *obj = (void *)(uintptr_t)(data & ~OP_MASK);
-    enum op op = (enum op)(data & OP_MASK);
+    void *obj = uring_ud_obj(data);
+    enum op op = (enum op)uring_ud_tag(data);
     switch (op) {
     case OP_ACCEPT: on_accept(obj, cqe); break;
     case OP_RECV: on_recv(obj, cqe); break;
     case OP_SEND: on_send(obj, cqe->res); break;
-    case OP_CALLBACK: {
-        struct uring_cb *cb = obj;
-        cb->fn(cb, cqe);
-        break;
-    }
+    case OP_CALLBACK: uring_cb_dispatch(cqe); break;
     case OP_CLOSE: {
         struct conn *c = obj;
         c->inflight--;
@@ -1551,7 +1524,6 @@ void pool_start(struct pool *p, const struct config *cfg)
         w->qnew_dirfd = open_dir(cfg->workdir, "quarantine/new");
         w->sync_queue = (struct dirsync){.w = w, .fd = w->new_dirfd};
         w->sync_quarantine = (struct dirsync){.w = w, .fd = w->qnew_dirfd};
-        w->tick_ts.tv_sec = 1;
         w->env = (struct sess_env){.worker = i,
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
                                    .snap_txn = snap_for_txn,

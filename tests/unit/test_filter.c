@@ -1,10 +1,10 @@
 /* test_filter.c - unit tests of net/filter.c with its parts surbl.c and
  * clamdio.c on a real io_uring ring driven by a small loop here (the way
- * net/worker.c dispatches OP_CALLBACK), with a
+ * net/worker.c dispatches uring_cb completions), with a
  * fake DNS server (UDP on 127.0.0.1, answers per table, or silence) and a
  * fake clamd (unix or TCP socket, OK / FOUND / ERROR / silence) on threads.
  * Every test also checks that no operation of the engine is still in
- * flight when the job reports (SQEs tagged OP_CALLBACK are counted as they
+ * flight when the job reports (SQEs tagged URING_TAG_CALLBACK are counted as they
  * are submitted and their CQEs as they are dispatched).
  * Description: SURBL verdicts, DNS failure policy, server retry, clamd
  * verdicts, scanner failure policy, size cap, combination, concurrency,
@@ -35,7 +35,7 @@
 #include "config.h"
 #include "filter.h"
 #include "surbl.h"
-#include "uring_cb.h"
+#include "uring.h"
 #include "util.h"
 
 #define POLL_MS 50
@@ -47,13 +47,13 @@
 static struct io_uring ring;
 static unsigned long cb_submitted, cb_completed;
 
-/* count_cb_sqes - OP_CALLBACK SQEs prepared and not yet submitted. */
+/* count_cb_sqes - URING_TAG_CALLBACK SQEs prepared and not yet submitted. */
 static unsigned count_cb_sqes(void)
 {
     unsigned n = 0;
     for (unsigned i = ring.sq.sqe_head; i != ring.sq.sqe_tail; i++) {
         struct io_uring_sqe *s = &ring.sq.sqes[i & ring.sq.ring_mask];
-        if ((s->user_data & 0xFu) == URING_OP_CALLBACK)
+        if (uring_ud_tag(s->user_data) == URING_TAG_CALLBACK)
             n++;
     }
     return n;
@@ -68,12 +68,7 @@ static void loop_once(void)
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
     io_uring_for_each_cqe(&ring, head, cqe) {
-        uint64_t d = io_uring_cqe_get_data64(cqe);
-        if ((d & 0xFu) == URING_OP_CALLBACK) {
-            struct uring_cb *cb = (struct uring_cb *)(uintptr_t)(d & ~(uint64_t)0xF);
-            cb_completed++;
-            cb->fn(cb, cqe);
-        }
+        cb_completed += uring_cb_dispatch(cqe);
         n++;
     }
     io_uring_cq_advance(&ring, n);
