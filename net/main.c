@@ -17,6 +17,7 @@
 #include "dir.h"
 #include "iplimit.h"
 #include "journal_file.h"
+#include "listen.h"
 #include "regdom.h"
 #include "rlog.h"
 #include "snap.h"
@@ -259,7 +260,7 @@ static int run(const char *path, struct snap *boot)
 {
     const struct config *cfg = boot->cfg;
     char err[512];
-    int r = uring_probe();
+    int r = listen_probe_uring();
     if (r < 0)
         die("io_uring is not available: %s (check the kernel.io_uring_disabled sysctl "
             "and any seccomp filter)", strerror(-r));

@@ -3,14 +3,14 @@
  * buffer ring, sends, a 1 s tick for timeouts and snapshot pick-up, and the
  * linked open/write/fsync/close/rename/fsync chain that makes a message
  * durable before its 250. Everything here runs on the worker's own thread;
- * only pool_* and uring_probe are called by the main thread. */
+ * only pool_* are called by the main thread. Listening sockets and the
+ * io_uring probe are opened by listen.c. */
 #include "worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +25,7 @@
 #include "config.h"
 #include "filter.h"
 #include "iplimit.h"
+#include "listen.h"
 #include "rlog.h"
 #include "session.h"
 #include "snap.h"
@@ -69,16 +70,6 @@ _Static_assert(OP_GREET <= URING_TAG_MASK, "enum op must fit the user_data tag")
 #define SEND_KEEP 4096          /* send buffers larger than this are freed when idle */
 #define TLS_PLAIN_CHUNK 16384   /* decrypted bytes handed to the session at a time */
 #define TICK_MS 1000            /* timeouts and snapshot pick-up */
-
-/* What a listener serves. */
-enum listener_kind { LK_SMTP = 0, LK_SMTPS, LK_SUBMISSION };
-
-struct listener {
-    _Alignas(16) struct worker *w;
-    int fd;
-    uint16_t port;
-    enum listener_kind kind;
-};
 
 enum conn_list { LIST_NONE = 0, LIST_CMD, LIST_DATA };
 
@@ -1396,92 +1387,9 @@ static void *worker_main(void *arg)
 
 /* ---- pool (main thread) ---------------------------------------------------- */
 
-int uring_probe(void)
-{
-    struct io_uring ring;
-    int r = io_uring_queue_init(4, &ring, 0);
-    if (r == 0)
-        io_uring_queue_exit(&ring);
-    return r;
-}
-
-/* listen_one - one listening socket for addr (SO_REUSEPORT if share). */
-static int listen_one(const struct cfg_listen *a, bool share)
-{
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (share)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (a->ss.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 4096) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-static uint16_t port_of(const struct cfg_listen *a)
-{
-    if (a->ss.ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
-    return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
-}
-
-/* listen_set - one kind of listen addresses. */
-struct listen_set {
-    const struct cfg_listen *addrs;
-    size_t n;
-    enum listener_kind kind;
-};
-
-/* listen_sets - the three kinds of listeners of cfg. */
-static void listen_sets(const struct config *cfg, struct listen_set out[3])
-{
-    out[0] = (struct listen_set){cfg->listen, cfg->nlisten, LK_SMTP};
-    out[1] = (struct listen_set){cfg->smtps_listen, cfg->nsmtps_listen, LK_SMTPS};
-    out[2] = (struct listen_set){cfg->submission_listen, cfg->nsubmission_listen, LK_SUBMISSION};
-}
-
-/* worker_listeners - the worker's own SO_REUSEPORT sockets for every
- * address of every kind. */
-static void worker_listeners(struct worker *w, const struct listen_set sets[3])
-{
-    size_t total = sets[0].n + sets[1].n + sets[2].n, k = 0;
-    w->ls = calloc(total, sizeof(*w->ls));
-    if (!w->ls)
-        die("out of memory");
-    w->nls = (unsigned)total;
-    for (int s = 0; s < 3; s++)
-        for (size_t i = 0; i < sets[s].n; i++, k++) {
-            w->ls[k].w = w;
-            w->ls[k].kind = sets[s].kind;
-            w->ls[k].port = port_of(&sets[s].addrs[i]);
-            w->ls[k].fd = listen_one(&sets[s].addrs[i], true);
-            if (w->ls[k].fd < 0)
-                die("listen %s: %s", sets[s].addrs[i].text, strerror(errno));
-        }
-}
-
 void pool_listen(struct pool *p, const struct config *cfg)
 {
-    struct listen_set sets[3];
-    listen_sets(cfg, sets);
-    /* Probe without SO_REUSEPORT first, so a second server on the same
-     * address is an error instead of silently sharing the port. */
-    for (int s = 0; s < 3; s++)
-        for (size_t i = 0; i < sets[s].n; i++) {
-            int fd = listen_one(&sets[s].addrs[i], false);
-            if (fd < 0)
-                die("listen %s: %s", sets[s].addrs[i].text, strerror(errno));
-            close(fd);
-        }
+    listen_probe_addrs(cfg);
     p->workers = calloc(cfg->workers, sizeof(*p->workers));
     if (!p->workers)
         die("out of memory");
@@ -1493,20 +1401,9 @@ void pool_listen(struct pool *p, const struct config *cfg)
         memset(w, 0, sizeof(*w));
         w->idx = i;
         w->pool = p;
-        worker_listeners(w, sets);
+        w->ls = listen_open(w, cfg, &w->nls);
         p->workers[i] = w;
     }
-}
-
-/* open_dir - a directory fd for the spool chain. */
-static int open_dir(const char *workdir, const char *sub)
-{
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/%s", workdir, sub);
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        die("cannot open %s: %s", path, strerror(errno));
-    return fd;
 }
 
 void pool_start(struct pool *p, const struct config *cfg)
@@ -1518,10 +1415,10 @@ void pool_start(struct pool *p, const struct config *cfg)
             die("eventfd: %s", strerror(errno));
         if (p->auth && !(w->auth_inbox = authpool_inbox_new(w->efd)))
             die("out of memory");
-        w->tmp_dirfd = open_dir(cfg->workdir, "queue/tmp");
-        w->new_dirfd = open_dir(cfg->workdir, "queue/new");
-        w->qtmp_dirfd = open_dir(cfg->workdir, "quarantine/tmp");
-        w->qnew_dirfd = open_dir(cfg->workdir, "quarantine/new");
+        w->tmp_dirfd = listen_open_dir(cfg->workdir, "queue/tmp");
+        w->new_dirfd = listen_open_dir(cfg->workdir, "queue/new");
+        w->qtmp_dirfd = listen_open_dir(cfg->workdir, "quarantine/tmp");
+        w->qnew_dirfd = listen_open_dir(cfg->workdir, "quarantine/new");
         w->sync_queue = (struct dirsync){.w = w, .fd = w->new_dirfd};
         w->sync_quarantine = (struct dirsync){.w = w, .fd = w->qnew_dirfd};
         w->env = (struct sess_env){.worker = i,

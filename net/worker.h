@@ -45,7 +45,4 @@ void pool_wake(struct pool *p);
 /* pool_join - wait for all workers to finish; sums their counters. */
 void pool_join(struct pool *p, struct worker_stats *sum);
 
-/* uring_probe - can this process use io_uring at all? 0 or -errno. */
-int uring_probe(void);
-
 #endif

@@ -1,0 +1,41 @@
+/* listen.h - start-up resources the main thread opens before the workers
+ * run: the listening sockets (a probe that each address is free, then one
+ * SO_REUSEPORT set per worker), directory descriptors, and the io_uring
+ * availability probe. Failures die with a message that says what to fix. */
+#ifndef MXRING_LISTEN_H
+#define MXRING_LISTEN_H
+
+#include <stdint.h>
+
+struct config;
+struct worker;
+
+/* What a listener serves. */
+enum listener_kind { LK_SMTP = 0, LK_SMTPS, LK_SUBMISSION };
+
+/* struct listener - one listening socket of one worker; it names the
+ * worker's multishot accept in user_data, hence the alignment. */
+struct listener {
+    _Alignas(16) struct worker *w;
+    int fd;
+    uint16_t port;
+    enum listener_kind kind;
+};
+
+/* listen_probe_addrs - bind every configured address once without
+ * SO_REUSEPORT, so that a second server on the same address is an error
+ * instead of silently sharing the port. Dies on the first unusable one. */
+void listen_probe_addrs(const struct config *cfg);
+
+/* listen_open - worker w's own SO_REUSEPORT sockets for every address of
+ * every kind (smtp, smtps, submission, in that order); *n gets their
+ * number. Dies when one cannot be opened. The caller frees the array. */
+struct listener *listen_open(struct worker *w, const struct config *cfg, unsigned *n);
+
+/* listen_open_dir - a directory fd for workdir/sub; dies if it cannot. */
+int listen_open_dir(const char *workdir, const char *sub);
+
+/* listen_probe_uring - can this process use io_uring at all? 0 or -errno. */
+int listen_probe_uring(void);
+
+#endif
