@@ -7,6 +7,7 @@
  * Exit status: 0 all messages accepted, 1 some error was counted, 2 bad
  * usage (or a --cafile that cannot be read). */
 #include "mxbench.h"
+#include "mxbench_loop.h"
 #include "mxbench_tls.h"
 
 #include <errno.h>

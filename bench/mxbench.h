@@ -80,17 +80,4 @@ struct mxb_plan {
     _Atomic uint64_t claimed;   /* messages handed out so far */
 };
 
-/* mxb_now_ns - CLOCK_MONOTONIC in nanoseconds. */
-uint64_t mxb_now_ns(void);
-
-/* mxb_claim - take one message from the budget (any thread). False when the
- * budget or the duration is used up; now is the caller's clock. */
-bool mxb_claim(struct mxb_plan *p, uint64_t now);
-
-/* mxb_thread_run - run nsess sessions on one io_uring in the calling thread
- * until the budget is used up and every session has ended; counters into st
- * (initialized by the caller). Returns 0, or a negative errno when the ring
- * could not be set up. */
-int mxb_thread_run(struct mxb_plan *p, unsigned nsess, struct mxb_stats *st);
-
 #endif

@@ -1,8 +1,8 @@
 # mxbench.mk - the SMTP load generator $(BUILD)/mxbench (issue 7), included
 # by the top Makefile: `make mxbench`, and part of `make bench-build`.
 # Compiled with the top Makefile's CFLAGS; needs liburing, pthreads and, for
-# --starttls, BoringSSL: only bench/mxbench_tls.c includes its headers (the
-# top Makefile adds $(SSL_INC) to files whose path contains "tls").
+# --starttls, BoringSSL: only bench/mxbench_tls.c includes its headers, so
+# only its object gets $(SSL_INC).
 
 MXB_SRCS := $(sort $(wildcard bench/mxbench*.c))
 MXB_OBJS := $(MXB_SRCS:%.c=$(BUILD)/%.o)
@@ -10,6 +10,8 @@ MXB_BIN  := $(BUILD)/mxbench
 MXB_LIBS := -luring -lpthread -lm
 
 mxbench: $(MXB_BIN)
+
+$(BUILD)/bench/mxbench_tls.o: private CFLAGS += $(SSL_INC)
 
 $(MXB_BIN): $(MXB_OBJS)
 	@$(if $(Q),echo "  LD      $@")

@@ -8,6 +8,8 @@
  * socket I/O anywhere). Everything here runs on the thread
  * that called mxb_thread_run(); the only shared state is the message budget
  * in struct mxb_plan (an atomic counter). */
+#include "mxbench_loop.h"
+
 #include "mxbench.h"
 #include "mxbench_tls.h"
 

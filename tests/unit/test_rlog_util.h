@@ -4,6 +4,7 @@
 #define MXRING_TEST_RLOG_UTIL_H
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,11 +57,15 @@ static inline char *t_mkdtemp(void)
     return p;
 }
 
-/* t_path - printf into a static-free heap string. */
-static inline char *t_path(const char *fmt, const char *a, const char *b)
+/* t_path - printf into a heap string (checked as a printf format). */
+static inline __attribute__((format(printf, 1, 2))) char *t_path(const char *fmt, ...)
 {
     char *s = NULL;
-    if (asprintf(&s, fmt, a, b) < 0)
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
         abort();
     return s;
 }

@@ -1,0 +1,25 @@
+/* mxbench_loop.h - mxbench's per-thread io_uring event loop (mxbench_loop.c):
+ * the clock, the shared message budget and the loop itself. */
+#ifndef MXBENCH_LOOP_H
+#define MXBENCH_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct mxb_plan;
+struct mxb_stats;
+
+/* mxb_now_ns - CLOCK_MONOTONIC in nanoseconds. */
+uint64_t mxb_now_ns(void);
+
+/* mxb_claim - take one message from the budget (any thread). False when the
+ * budget or the duration is used up; now is the caller's clock. */
+bool mxb_claim(struct mxb_plan *p, uint64_t now);
+
+/* mxb_thread_run - run nsess sessions on one io_uring in the calling thread
+ * until the budget is used up and every session has ended; counters into st
+ * (initialized by the caller). Returns 0, or a negative errno when the ring
+ * could not be set up. */
+int mxb_thread_run(struct mxb_plan *p, unsigned nsess, struct mxb_stats *st);
+
+#endif
