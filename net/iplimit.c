@@ -39,16 +39,17 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* addr_key - the client address as 16 bytes (IPv4 and mapped IPv4 alike). */
+/* addr_key - the client address as 16 bytes: IPv4 as its IPv4-mapped IPv6
+ * form, so both arrivals of one client share a key and no other IPv6
+ * address (e.g. the IPv4-compatible ::a.b.c.d) does. */
 static void addr_key(const struct sockaddr *sa, uint64_t k[2])
 {
     uint8_t b[16] = {0};
     if (sa->sa_family == AF_INET) {
+        b[10] = b[11] = 0xff;
         memcpy(b + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
     } else if (sa->sa_family == AF_INET6) {
         memcpy(b, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-        if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)b))
-            memset(b, 0, 12);
     }
     memcpy(k, b, 16);
 }
