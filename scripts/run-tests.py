@@ -2,9 +2,9 @@
 """run-tests.py - run every test suite of mxring and print one summary.
 
 Unit tests (cmocka) from the normal, ASan+UBSan and TSan builds (TSan: the
-receivelog tests, which are the threaded ones), the fuzz smoke run when the
-fuzzers are built, and the end-to-end suite against the normal and the
-ASan+UBSan server. Exits non-zero when anything failed. The last line is
+threaded ones: receivelog, authpool, snapshot swap, per-address limits), the
+fuzz smoke run when the fuzzers are built, and the end-to-end suite against
+the normal and the ASan+UBSan server. Exits non-zero when anything failed. The last line is
 "N passed, N failed"."""
 import glob
 import os
@@ -80,6 +80,8 @@ def main():
     cmocka("build-address-undefined")
     cmocka("build-thread", "test_rlog*")
     cmocka("build-thread", "test_authpool")
+    cmocka("build-thread", "test_snap")
+    cmocka("build-thread", "test_iplimit")
     if os.path.exists("tests/fuzz/fuzz.mk") and os.environ.get("SKIP_FUZZ") is None:
         rc, out = run("fuzz smoke", ["make", "--no-print-directory", "fuzz-smoke"], timeout=900)
         runs = len(re.findall(r"^Done \d+ runs", out, re.M))
