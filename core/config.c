@@ -15,6 +15,7 @@
  * (no sign, no 0x); sizes take an optional K, M or G suffix (1024 based).
  * Every default is a text parsed by the same code as the file. */
 #include "config.h"
+#include "addr.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -1218,28 +1219,12 @@ static bool prefix_eq(const uint8_t *a, const uint8_t *net, unsigned prefix)
     return (a[full] & mask) == net[full];
 }
 
-bool cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct sockaddr *sa)
+bool cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct mx_addr *a)
 {
-    uint8_t a[16];
-    int family;
-    if (!sa)
+    if (!a || (a->family != AF_INET && a->family != AF_INET6))
         return false;
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in sin;
-        memcpy(&sin, sa, sizeof sin);
-        memcpy(a, &sin.sin_addr, 4);
-        family = AF_INET;
-    } else if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 sin6;
-        memcpy(&sin6, sa, sizeof sin6);
-        bool v4 = IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr);
-        memcpy(a, sin6.sin6_addr.s6_addr + (v4 ? 12 : 0), v4 ? 4 : 16);
-        family = v4 ? AF_INET : AF_INET6;   /* a mapped client is an IPv4 client */
-    } else {
-        return false;
-    }
     for (size_t i = 0; i < n; i++)
-        if (list[i].family == family && prefix_eq(a, list[i].addr, list[i].prefix))
+        if (list[i].family == a->family && prefix_eq(a->bytes, list[i].addr, list[i].prefix))
             return true;
     return false;
 }

@@ -14,6 +14,8 @@
 #define CFG_HOSTNAME_MAX 255
 
 /* A listen address "addr:port", "[v6]:port". */
+struct mx_addr;
+
 struct cfg_listen {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -124,9 +126,9 @@ void cfg_free(struct config *c);
  * line, in table order (used by "mxringd -t -v" and tests). */
 void cfg_dump(const struct config *c, FILE *out);
 
-/* cfg_cidr_match - is the address sa inside any network of list? IPv4-mapped
- * IPv6 addresses (::ffff:a.b.c.d) match IPv4 networks. */
-bool cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct sockaddr *sa);
+/* cfg_cidr_match - is the address a inside any network of list? (A mapped
+ * client is IPv4 in struct mx_addr, so it matches IPv4 networks.) */
+bool cfg_cidr_match(const struct cfg_cidr *list, size_t n, const struct mx_addr *a);
 
 /* cfg_parse_cidr - parse one CIDR text into *out; false if malformed. */
 bool cfg_parse_cidr(const char *s, struct cfg_cidr *out);

@@ -4,13 +4,13 @@
  * dialogue. Pure over bytes; owned by one worker thread. */
 #include "session.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "auth.h"
 #include "config.h"
 #include "dir.h"
@@ -110,7 +110,7 @@ struct sess {
     unsigned mask_lines;    /* next lines masked in the log: they may answer an AUTH */
     unsigned unknown_rcpts; /* unknown recipients refused in this session (tarpit) */
     unsigned delay_ms;      /* tarpit pause wanted before the pending replies */
-    struct sockaddr_storage peer; /* client address: the harvest budget's key */
+    struct mx_addr peer;    /* client address: the harvest budget's key */
 };
 
 struct smtp_cmd {
@@ -666,7 +666,7 @@ static bool harvest_cut(struct sess *s, const char *addr)
     unsigned max = s->snap->cfg->max_unknown_recipients_per_ip;
     if (!max || s->trusted || !s->env->unknown_rcpt)
         return false;
-    unsigned n = s->env->unknown_rcpt(s->env->arg, (const struct sockaddr *)&s->peer);
+    unsigned n = s->env->unknown_rcpt(s->env->arg, &s->peer);
     if (n <= max)
         return false;
     log_check(s, "RCPT refused: <%s> User unknown, and max_unknown_recipients_per_ip (%u per "
@@ -1367,36 +1367,30 @@ void sess_input(struct sess *s, const char *buf, size_t len)
 
 /* ---- life cycle and I/O-layer events ------------------------------------ */
 
-/* peer_text - client address text and port of sa. */
-static void peer_text(struct sess *s, const struct sockaddr *sa)
+/* peer_text - client address text and port of peer (normalised in addr.c). */
+static void peer_text(struct sess *s, const struct mx_addr *peer)
 {
-    if (sa && sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const void *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, s->client_ip, sizeof(s->client_ip));
-        s->client_port = ntohs(in->sin_port);
-    } else if (sa && sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const void *)sa;
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], s->client_ip, sizeof(s->client_ip));
-        else
-            inet_ntop(AF_INET6, &in6->sin6_addr, s->client_ip, sizeof(s->client_ip));
-        s->client_port = ntohs(in6->sin6_port);
+    _Static_assert(sizeof(s->client_ip) >= sizeof(peer->text), "client_ip holds mx_addr text");
+    if (peer) {
+        memcpy(s->client_ip, peer->text, sizeof(peer->text));
+        s->client_port = peer->port;
     } else {
         strcpy(s->client_ip, "unknown");
     }
 }
 
-/* peer_keep - a copy of the client address (the harvest budget's key). */
-static void peer_keep(struct sess *s, const struct sockaddr *sa)
+/* peer_keep - a copy of the client address (the harvest budget's key;
+ * the unknown address when there is none). */
+static void peer_keep(struct sess *s, const struct mx_addr *peer)
 {
-    if (sa && sa->sa_family == AF_INET)
-        memcpy(&s->peer, sa, sizeof(struct sockaddr_in));
-    else if (sa && sa->sa_family == AF_INET6)
-        memcpy(&s->peer, sa, sizeof(struct sockaddr_in6));
+    if (peer)
+        s->peer = *peer;
+    else
+        mx_addr_from_sockaddr(&s->peer, NULL);
 }
 
 struct sess *sess_new(const struct sess_env *env, struct snap *snap, uint32_t sid,
-                      const struct sockaddr *peer, uint16_t local_port)
+                      const struct mx_addr *peer, uint16_t local_port)
 {
     struct sess *s = calloc(1, sizeof(*s));
     if (!s)

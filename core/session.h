@@ -13,6 +13,7 @@
 
 #include "util.h"
 
+struct mx_addr;
 struct snap;
 struct rlog_ring;
 struct sess;
@@ -32,7 +33,7 @@ struct sess_env {
     /* Count one unknown recipient of the client at peer against its
      * address's budget; returns the address's count in the current window
      * (max_unknown_recipients_per_ip). NULL = no budget. */
-    unsigned (*unknown_rcpt)(void *arg, const struct sockaddr *peer);
+    unsigned (*unknown_rcpt)(void *arg, const struct mx_addr *peer);
     /* Test hook: sees every receivelog line the session writes, before
      * escaping (tests and fuzzers). NULL in the server. */
     void (*log_tap)(void *arg, uint32_t sid, const char *line, size_t len);
@@ -99,11 +100,12 @@ struct sess_msg {
     const char *quarantine;     /* non-NULL: quarantine verdict (the reason) */
 };
 
-/* sess_new - a session for a client at peer (local_port = our port),
+/* sess_new - a session for a client at peer (NULL: unknown; local_port =
+ * our port),
  * holding snap (the caller's reference is borrowed: the session's snapshot
  * is always one the worker keeps alive). Returns NULL on ENOMEM. */
 struct sess *sess_new(const struct sess_env *env, struct snap *snap, uint32_t sid,
-                      const struct sockaddr *peer, uint16_t local_port);
+                      const struct mx_addr *peer, uint16_t local_port);
 /* sess_free - release all session memory. */
 void sess_free(struct sess *s);
 

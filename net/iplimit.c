@@ -3,11 +3,12 @@
  * workers; see iplimit.h. */
 #include "iplimit.h"
 
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+
+#include "addr.h"
 
 #define IPL_BITS 16
 #define IPL_SIZE (1u << IPL_BITS)
@@ -39,18 +40,12 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* addr_key - the client address as 16 bytes: IPv4 as its IPv4-mapped IPv6
- * form, so both arrivals of one client share a key and no other IPv6
- * address (e.g. the IPv4-compatible ::a.b.c.d) does. */
-static void addr_key(const struct sockaddr *sa, uint64_t k[2])
+/* addr_key - the client address as 16 bytes (mx_addr_key16: IPv4 in its
+ * mapped form, so no other IPv6 address shares its key). */
+static void addr_key(const struct mx_addr *a, uint64_t k[2])
 {
-    uint8_t b[16] = {0};
-    if (sa->sa_family == AF_INET) {
-        b[10] = b[11] = 0xff;
-        memcpy(b + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        memcpy(b, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-    }
+    uint8_t b[16];
+    mx_addr_key16(a, b);
     memcpy(k, b, 16);
 }
 
@@ -60,10 +55,10 @@ static unsigned slot(const uint64_t k[2], unsigned r)
     return (unsigned)(mix(k[0] ^ seeds[r]) ^ mix(k[1] + seeds[r])) & (IPL_SIZE - 1);
 }
 
-bool ipl_acquire(const struct sockaddr *sa, unsigned max)
+bool ipl_acquire(const struct mx_addr *a, unsigned max)
 {
     uint64_t k[2];
-    addr_key(sa, k);
+    addr_key(a, k);
     unsigned least = ~0u;
     for (unsigned r = 0; r < IPL_ROWS; r++) {
         unsigned n = atomic_fetch_add_explicit(&sessions[r][slot(k, r)], 1,
@@ -72,14 +67,14 @@ bool ipl_acquire(const struct sockaddr *sa, unsigned max)
     }
     if (least <= max)
         return true;
-    ipl_release(sa);
+    ipl_release(a);
     return false;
 }
 
-void ipl_release(const struct sockaddr *sa)
+void ipl_release(const struct mx_addr *a)
 {
     uint64_t k[2];
-    addr_key(sa, k);
+    addr_key(a, k);
     for (unsigned r = 0; r < IPL_ROWS; r++)
         atomic_fetch_sub_explicit(&sessions[r][slot(k, r)], 1, memory_order_relaxed);
 }
@@ -100,10 +95,10 @@ static uint32_t rate_bump(_Atomic uint64_t *b, uint32_t minute)
     return (uint32_t)nv;
 }
 
-bool ipl_rate_ok(const struct sockaddr *sa, unsigned per_minute, uint32_t minute)
+bool ipl_rate_ok(const struct mx_addr *a, unsigned per_minute, uint32_t minute)
 {
     uint64_t k[2];
-    addr_key(sa, k);
+    addr_key(a, k);
     uint32_t least = UINT32_MAX;
     for (unsigned r = 0; r < IPL_ROWS; r++) {
         uint32_t n = rate_bump(&rates[r][slot(k, r)], minute);
@@ -112,10 +107,10 @@ bool ipl_rate_ok(const struct sockaddr *sa, unsigned per_minute, uint32_t minute
     return least <= per_minute;
 }
 
-uint32_t ipl_unknown_add(const struct sockaddr *sa, uint32_t window)
+uint32_t ipl_unknown_add(const struct mx_addr *a, uint32_t window)
 {
     uint64_t k[2];
-    addr_key(sa, k);
+    addr_key(a, k);
     uint32_t least = UINT32_MAX;
     for (unsigned r = 0; r < IPL_ROWS; r++) {
         uint32_t n = rate_bump(&unknowns[r][slot(k, r)], window);

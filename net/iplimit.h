@@ -11,25 +11,26 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/socket.h>
+
+struct mx_addr;
 
 /* ipl_init - choose the hash seeds (main thread, before workers start). */
 void ipl_init(void);
-/* ipl_acquire - count one more session of sa's address; false (and not
+/* ipl_acquire - count one more session of a's address; false (and not
  * counted) when that would exceed max. */
-bool ipl_acquire(const struct sockaddr *sa, unsigned max);
+bool ipl_acquire(const struct mx_addr *a, unsigned max);
 /* ipl_release - the session counted by ipl_acquire has ended. */
-void ipl_release(const struct sockaddr *sa);
+void ipl_release(const struct mx_addr *a);
 /* ipl_rate_ok - count a connection in the current minute (minute = a
  * monotonic minute number); false when the address exceeds per_minute. */
-bool ipl_rate_ok(const struct sockaddr *sa, unsigned per_minute, uint32_t minute);
+bool ipl_rate_ok(const struct mx_addr *a, unsigned per_minute, uint32_t minute);
 
 /* IPL_UNKNOWN_WINDOW_S - the unknown-recipient budget's window (seconds). */
 #define IPL_UNKNOWN_WINDOW_S 600
-/* ipl_unknown_add - count one unknown recipient of sa's address in window
+/* ipl_unknown_add - count one unknown recipient of a's address in window
  * (a monotonic number of IPL_UNKNOWN_WINDOW_S periods); returns the
  * address's count in that window, this one included (a fixed window: the
  * count starts again at 0 when the window number moves on). */
-uint32_t ipl_unknown_add(const struct sockaddr *sa, uint32_t window);
+uint32_t ipl_unknown_add(const struct mx_addr *a, uint32_t window);
 
 #endif

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "authpool.h"
 #include "config.h"
 #include "filter.h"
@@ -96,7 +97,7 @@ struct conn {
     bool tarpit;                /* that timer holds the replies (unknown-recipient tarpit) */
     unsigned last_progress;     /* sess_progress() when the idle timer was reset */
     unsigned data_phase;        /* sess_data_phase() when the data timer was set */
-    struct sockaddr_in6 peer;   /* client address (IPv4 as mapped IPv6) */
+    struct mx_addr peer;        /* client address, normalised once at accept */
     struct tls_conn *tls;       /* non-NULL once TLS started (STARTTLS or implicit) */
     bool tls_ready;             /* handshake complete */
     bool auth_pending;          /* a password check is with the auth pool */
@@ -511,7 +512,7 @@ static void conn_free(struct conn *c)
     if (c->counted)
         atomic_fetch_sub_explicit(&w->pool->sessions, 1, memory_order_relaxed);
     if (c->ip_counted)
-        ipl_release((struct sockaddr *)&c->peer);
+        ipl_release(&c->peer);
     conn_unlink_all(c);
     free(c);
 }
@@ -644,7 +645,7 @@ static void auth_result(void *arg, const struct authpool_result *r)
 
 /* unknown_rcpt - sess_env hook: one more unknown recipient of peer in the
  * current 10-minute window (iplimit, shared by all workers). */
-static unsigned unknown_rcpt(void *arg, const struct sockaddr *peer)
+static unsigned unknown_rcpt(void *arg, const struct mx_addr *peer)
 {
     struct worker *w = arg;
     return ipl_unknown_add(peer, (uint32_t)(w->now / IPL_UNKNOWN_WINDOW_S));
@@ -751,21 +752,6 @@ static void conn_after(struct conn *c)
         recv_stop(c);
 }
 
-/* store_peer - keep the client address compactly (IPv4 as mapped IPv6). */
-static void store_peer(struct conn *c, const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET6) {
-        memcpy(&c->peer, ss, sizeof(c->peer));
-        return;
-    }
-    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-    c->peer.sin6_family = AF_INET6;
-    c->peer.sin6_port = in->sin_port;
-    c->peer.sin6_addr.s6_addr[10] = 0xff;
-    c->peer.sin6_addr.s6_addr[11] = 0xff;
-    memcpy(&c->peer.sin6_addr.s6_addr[12], &in->sin_addr, 4);
-}
-
 /* admit - the limits at connect: max_sessions for everyone, the per-address
  * limits for clients outside trusted_networks. Returns 0 or the refusal. */
 static enum sess_close_reason admit(struct conn *c)
@@ -778,12 +764,11 @@ static enum sess_close_reason admit(struct conn *c)
         return SESS_BY_LIMIT;
     if (sess_trusted(c->sess))
         return 0;
-    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
-    if (cfg->max_connect_rate_per_ip && !ipl_rate_ok(sa, cfg->max_connect_rate_per_ip,
+    if (cfg->max_connect_rate_per_ip && !ipl_rate_ok(&c->peer, cfg->max_connect_rate_per_ip,
                                                      (uint32_t)(w->now / 60)))
         return SESS_BY_RATE;
     if (cfg->max_sessions_per_ip) {
-        if (!ipl_acquire(sa, cfg->max_sessions_per_ip))
+        if (!ipl_acquire(&c->peer, cfg->max_sessions_per_ip))
             return SESS_BY_PER_IP;
         c->ip_counted = true;
     }
@@ -825,8 +810,9 @@ static void conn_new(struct listener *l, int fd)
         return;
     }
     struct conn *c = calloc(1, sizeof(*c));
-    struct sess *s = c ? sess_new(&w->env, w->cur, w->next_sid, (struct sockaddr *)&peer, l->port)
-                       : NULL;
+    if (c)
+        mx_addr_from_sockaddr(&c->peer, (struct sockaddr *)&peer);
+    struct sess *s = c ? sess_new(&w->env, w->cur, w->next_sid, &c->peer, l->port) : NULL;
     if (!s) {
         free(c);
         close(fd);
@@ -836,7 +822,6 @@ static void conn_new(struct listener *l, int fd)
     c->w = w;
     c->sess = s;
     c->fd = fd;
-    store_peer(c, &peer);
     conn_link_all(c);
     wsnap_find(w, w->cur)->nsess++;
     enum sess_close_reason refuse = admit(c);

@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "addr.h"
 #include "config.h"
 #include "dir.h"
 #include "session.h"
@@ -109,7 +110,7 @@ static void log_tap(void *arg, uint32_t sid, const char *line, size_t len)
 }
 
 /* unknown_rcpt - the budget hook: one counter per run. */
-static unsigned unknown_rcpt(void *arg, const struct sockaddr *peer)
+static unsigned unknown_rcpt(void *arg, const struct mx_addr *peer)
 {
     (void)peer;
     return ++((struct run *)arg)->unknowns;
@@ -230,7 +231,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sess_env env = {.arg = &r, .log_tap = log_tap, .unknown_rcpt = unknown_rcpt};
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(1)};
     sa.sin_addr.s_addr = htonl(size & 1 ? 0x7f000001 : 0xc0000201);
-    struct sess *s = sess_new(&env, fuzz_snap, 1, (struct sockaddr *)&sa, 25);
+    struct mx_addr peer;
+    mx_addr_from_sockaddr(&peer, (struct sockaddr *)&sa);
+    struct sess *s = sess_new(&env, fuzz_snap, 1, &peer, 25);
     if (!s) {
         sb_free(&r.stream);
         return 0;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "addr.h"
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -721,11 +722,27 @@ static struct sockaddr_storage sa6(const char *ip)
     return ss;
 }
 
+/* ma - ss as the client address type the matcher takes. */
+static struct mx_addr ma(const void *ss)
+{
+    struct mx_addr a;
+    mx_addr_from_sockaddr(&a, ss);
+    return a;
+}
+
+/* match_ss - cfg_cidr_match over a socket address. */
+static bool match_ss(const struct cfg_cidr *list, size_t n, const void *ss)
+{
+    struct mx_addr a = ma(ss);
+    return cfg_cidr_match(list, n, &a);
+}
+
 /* match1 - does the address match the one network net? */
 static bool match1(const char *net, struct sockaddr_storage ss)
 {
     struct cfg_cidr n = cidr(net);
-    return cfg_cidr_match(&n, 1, (const struct sockaddr *)&ss);
+    struct mx_addr a = ma(&ss);
+    return cfg_cidr_match(&n, 1, &a);
 }
 
 static void test_config_cidr_match_edges(void **state)
@@ -768,19 +785,15 @@ static void test_config_cidr_match_mapped(void **state)
     /* the default trusted networks */
     struct config *c = load_ok("hostname = a\n");
     struct sockaddr_storage ss = sa6("::ffff:127.9.9.9");
-    assert_true(cfg_cidr_match(c->trusted_networks, c->ntrusted_networks,
-                               (const struct sockaddr *)&ss));
+    assert_true(match_ss(c->trusted_networks, c->ntrusted_networks, &ss));
     ss = sa6("::1");
-    assert_true(cfg_cidr_match(c->trusted_networks, c->ntrusted_networks,
-                               (const struct sockaddr *)&ss));
+    assert_true(match_ss(c->trusted_networks, c->ntrusted_networks, &ss));
     ss = sa6("::2");
-    assert_false(cfg_cidr_match(c->trusted_networks, c->ntrusted_networks,
-                                (const struct sockaddr *)&ss));
+    assert_false(match_ss(c->trusted_networks, c->ntrusted_networks, &ss));
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    assert_false(cfg_cidr_match(c->trusted_networks, c->ntrusted_networks,
-                                (const struct sockaddr *)&sun));
+    assert_false(match_ss(c->trusted_networks, c->ntrusted_networks, &sun));
     assert_false(cfg_cidr_match(c->trusted_networks, c->ntrusted_networks, NULL));
-    assert_false(cfg_cidr_match(NULL, 0, (const struct sockaddr *)&ss));
+    assert_false(match_ss(NULL, 0, &ss));
     cfg_free(c);
 }
 
@@ -827,7 +840,7 @@ static void test_config_cidr_every_prefix_length(void **state)
                 assert_true(p == bits || !(n.addr[p / 8] & (0xffu >> (p % 8))));
                 inet_ntop(fam ? AF_INET6 : AF_INET, a, host, sizeof host);
                 struct sockaddr_storage ss = fam ? sa6(host) : sa4(host);
-                if (cfg_cidr_match(&n, 1, (const struct sockaddr *)&ss) != ref_match(a, net, p))
+                if (match_ss(&n, 1, &ss) != ref_match(a, net, p))
                     fail_msg("%s vs %s: wrong answer", text, host);
             }
         }

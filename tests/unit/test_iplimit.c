@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "addr.h"
 #include "iplimit.h"
 
 #define STRESS_THREADS 4
@@ -39,7 +40,16 @@ static struct sockaddr_in6 v6(const char *text, uint16_t port)
     return a;
 }
 
-#define SA(x) ((const struct sockaddr *)&(x))
+/* ma - a socket address as the client address type of the limits. */
+static struct mx_addr ma(const void *sa)
+{
+    struct mx_addr a;
+    mx_addr_from_sockaddr(&a, sa);
+    return a;
+}
+
+/* SA - x as a (temporary) struct mx_addr pointer. */
+#define SA(x) ((struct mx_addr[1]){ma(&(x))})
 
 /* test_iplimit_acquire_to_max - max sessions fit, the next is refused and
  * not counted; a release makes room for exactly one more. */
@@ -177,7 +187,7 @@ static void test_iplimit_unknown_per_address(void **state)
 /* stress_one - acquire and release one address many times. */
 static void *stress_one(void *arg)
 {
-    const struct sockaddr *sa = arg;
+    const struct mx_addr *sa = arg;
     for (int i = 0; i < STRESS_ROUNDS; i++) {
         if (ipl_acquire(sa, STRESS_THREADS))
             ipl_release(sa);
@@ -194,9 +204,10 @@ static void test_iplimit_concurrent_balance(void **state)
 {
     (void)state;
     struct sockaddr_in6 a = v6("2001:db8::77", 1);
+    struct mx_addr m = ma(&a);
     pthread_t t[STRESS_THREADS];
     for (int i = 0; i < STRESS_THREADS; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, stress_one, &a), 0);
+        assert_int_equal(pthread_create(&t[i], NULL, stress_one, &m), 0);
     for (int i = 0; i < STRESS_THREADS; i++) {
         void *r;
         assert_int_equal(pthread_join(t[i], &r), 0);

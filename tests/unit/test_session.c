@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "config.h"
 #include "dir.h"
 #include "rlog.h"
@@ -59,7 +60,7 @@ static void tap(void *arg, uint32_t sid, const char *line, size_t len)
 }
 
 /* fake_unknown - the budget hook: one counter for "the" client address. */
-static unsigned fake_unknown(void *arg, const struct sockaddr *peer)
+static unsigned fake_unknown(void *arg, const struct mx_addr *peer)
 {
     (void)peer;
     return ++((struct fixture *)arg)->unknowns;
@@ -99,7 +100,9 @@ static struct fixture *make_full(const char *ip, const char *extra, const char *
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000)};
     inet_pton(AF_INET, ip, &sa.sin_addr);
-    f->s = sess_new(&f->env, f->snap, 0x1234, (struct sockaddr *)&sa, 25);
+    struct mx_addr peer;
+    mx_addr_from_sockaddr(&peer, (struct sockaddr *)&sa);
+    f->s = sess_new(&f->env, f->snap, 0x1234, &peer, 25);
     assert_non_null(f->s);
     sess_start(f->s);
     return f;
@@ -433,7 +436,9 @@ static void test_session_pregreet_refused(void **state)
     /* a second session in greet-wait */
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(5)};
     inet_pton(AF_INET, "192.0.2.9", &sa.sin_addr);
-    f->s = sess_new(&f->env, f->snap, 7, (struct sockaddr *)&sa, 25);
+    struct mx_addr peer;
+    mx_addr_from_sockaddr(&peer, (struct sockaddr *)&sa);
+    f->s = sess_new(&f->env, f->snap, 7, &peer, 25);
     sess_free(s);
     sess_greet_wait(f->s);
     assert_string_equal(take(f), "");
@@ -441,7 +446,7 @@ static void test_session_pregreet_refused(void **state)
     assert_int_equal(sess_action(f->s), SESS_CLOSE);
     sess_free(f->s);
     /* and one that waits politely gets the banner */
-    f->s = sess_new(&f->env, f->snap, 8, (struct sockaddr *)&sa, 25);
+    f->s = sess_new(&f->env, f->snap, 8, &peer, 25);
     sess_greet_wait(f->s);
     sess_greet(f->s);
     assert_string_equal(take(f), "220 mx.test ESMTP mxring Receiver\r\n");
