@@ -35,6 +35,7 @@ static struct mx_addr from6(const char *text, uint16_t port)
     return a;
 }
 
+/* test_addr_ipv4 - an AF_INET client: bytes, port and text. */
 static void test_addr_ipv4(void **state)
 {
     (void)state;

@@ -30,6 +30,7 @@ struct payload {
 
 static atomic_uint freed;
 
+/* payload_free - the snapshot's tls_free hook: free and count. */
 static void payload_free(void *p)
 {
     free(p);
@@ -49,6 +50,7 @@ static struct snap *mk(uint64_t gen)
     return s;
 }
 
+/* refs - the reference count of s. */
 static unsigned refs(struct snap *s)
 {
     return atomic_load(&s->refs);

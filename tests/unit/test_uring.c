@@ -23,6 +23,7 @@ struct seen {
     unsigned n;
 };
 
+/* on_cqe - record one completion of a struct seen. */
 static void on_cqe(struct uring_cb *cb, struct io_uring_cqe *cqe)
 {
     struct seen *s = (struct seen *)cb;
