@@ -94,6 +94,8 @@ static const struct cfg_key cfg_keys[] = {
       false, "worker threads; 0 = one per online CPU" },
     { "max_sessions", T_UINT, F(max_sessions), 0, "20000", NULL, 1, 1000000, NULL, NULL,
       true, "concurrent SMTP sessions; more are refused with 421" },
+    { "journal_segment_size", T_SIZE, F(journal_segment_size), 0, "32M", NULL, CFG_MIB,
+      CFG_GIB, NULL, NULL, false, "size of each queue journal segment file (per worker)" },
     { "max_message_size", T_SIZE, F(max_message_size), 0, "25M", NULL, CFG_KIB,
       2 * CFG_GIB, NULL, NULL, true, "largest message accepted (SIZE), in bytes" },
     { "max_recipients", T_UINT, F(max_recipients), 0, "1000", NULL, 1, 100000, NULL, NULL,

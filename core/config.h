@@ -62,6 +62,7 @@ struct config {
     unsigned max_sessions;
     uint64_t max_message_size;
     unsigned nul_bytes;         /* enum cfg_nul_bytes */
+    uint64_t journal_segment_size; /* octets per queue journal segment */
     unsigned max_recipients;
     unsigned max_errors;
     unsigned timeout_command;   /* seconds */

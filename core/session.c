@@ -62,7 +62,7 @@ struct sess_txn {
     struct sb rcpts;        /* NUL-terminated addresses back to back */
     size_t nrcpt;
     bool rcpt_tried;        /* a RCPT was refused: DATA gives 554, not 503 */
-    struct sb body;
+    struct sb body;         /* the chunk being filled (at most SESS_CHUNK_MAX) */
     struct data_scan scan;
     struct sess_msg msg;
     char *quarantine;       /* reason of a quarantine verdict */
@@ -1177,6 +1177,16 @@ static const char *proto_name(const struct sess *s)
     return names[(s->tls_active ? 1 : 0) | (s->auth_user ? 2 : 0)];
 }
 
+/* data_refused - will the message being received be refused at its end?
+ * (The same conditions as data_refusal, without the logging.) */
+static bool data_refused(const struct sess *s)
+{
+    const struct data_scan *ds = &s->txn->scan;
+    if (ds->flags & (DATA_F_BARE_EOL | DATA_F_LONG_LINE | DATA_F_TOO_BIG))
+        return true;
+    return (ds->flags & DATA_F_NUL) && s->snap->cfg->nul_bytes == CFG_NUL_REJECT;
+}
+
 /* finish_data - the end of DATA was seen: refuse or hand to the spool. */
 static void finish_data(struct sess *s)
 {
@@ -1203,8 +1213,9 @@ static void finish_data(struct sess *s)
         .sender = t->sender.addr,
         .rcpts = t->rcpts.data,
         .nrcpt = t->nrcpt,
-        .body = t->body.data ? t->body.data : "",
-        .body_len = t->body.len,
+        .tail = t->body.data ? t->body.data : "",
+        .tail_len = t->body.len,
+        .body_len = (size_t)t->scan.size,
         .eightbit = eightbit,
         .smtputf8 = t->params.smtputf8,
         .sid = s->sid,
@@ -1213,18 +1224,29 @@ static void finish_data(struct sess *s)
     s->action = filter ? SESS_FILTER : SESS_SPOOL;
 }
 
-/* feed_data - DATA-phase bytes; returns how many were consumed. */
+/* feed_data - DATA-phase bytes; returns how many were consumed. The chunk
+ * buffer stays bounded: the scanner gets at most as many input octets as
+ * the buffer has room for (one input octet yields at most one output octet,
+ * plus one CR held back from an earlier call); a full buffer is offered as
+ * SESS_CHUNK. A message already refused keeps being scanned (for its end
+ * and size) but stores nothing. */
 static size_t feed_data(struct sess *s, const char *p, size_t n)
 {
+    struct sess_txn *t = s->txn;
+    size_t room = SESS_CHUNK_MAX - 1 - t->body.len;
     bool done = false;
-    size_t used = data_scan_feed(&s->txn->scan, p, n, &s->txn->body, &done);
+    size_t used = data_scan_feed(&t->scan, p, n < room ? n : room, &t->body, &done);
     if (used == (size_t)-1) {
         log_check(s, "out of memory while receiving a message");
         sess_gone(s, SESS_BY_IOERR);
         return n;
     }
+    if (data_refused(s))
+        sb_reset(&t->body);
     if (done)
         finish_data(s);
+    else if (t->body.len >= SESS_CHUNK_MAX - 1)
+        s->action = SESS_CHUNK;
     return used;
 }
 
@@ -1484,7 +1506,8 @@ uint32_t sess_id(const struct sess *s) { return s->sid; }
 
 enum sess_phase sess_phase(const struct sess *s)
 {
-    return s->state == ST_DATA || s->action == SESS_SPOOL || s->action == SESS_FILTER
+    return s->state == ST_DATA || s->action == SESS_SPOOL || s->action == SESS_FILTER ||
+                   s->action == SESS_CHUNK
                ? SESS_PHASE_DATA
                                                            : SESS_PHASE_COMMAND;
 }
@@ -1498,6 +1521,24 @@ const struct sess_msg *sess_msg(const struct sess *s)
 {
     return (s->action == SESS_SPOOL || s->action == SESS_FILTER) && s->txn ? &s->txn->msg
                                                                           : NULL;
+}
+
+const char *sess_chunk(const struct sess *s, size_t *len)
+{
+    if (s->action != SESS_CHUNK || !s->txn) {
+        *len = 0;
+        return NULL;
+    }
+    *len = s->txn->body.len;
+    return s->txn->body.data;
+}
+
+void sess_chunk_done(struct sess *s)
+{
+    if (s->action != SESS_CHUNK)
+        return;
+    sb_reset(&s->txn->body);
+    s->action = SESS_RUN;
 }
 
 void sess_log(struct sess *s, const char *fmt, ...)
@@ -1576,7 +1617,7 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id)
     s->action = SESS_RUN;
     if (err == 0) {
         log_check(s, "Message accepted: queue id %s, %zu octets, %zu recipient(s)", queue_id,
-                  s->txn->body.len, s->txn->nrcpt);
+                  s->txn->msg.body_len, s->txn->nrcpt);
         txn_queued(s, queue_id);
         enter_state(s, ST_HELO);
         reply(s, R_MSG_OK, queue_id);

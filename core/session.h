@@ -14,6 +14,9 @@
 #include "util.h"
 
 struct mx_addr;
+/* Largest chunk of a message the session holds (= JRN_CHUNK_MAX). */
+#define SESS_CHUNK_MAX (64 * 1024)
+
 struct snap;
 struct rlog_ring;
 struct sess;
@@ -50,9 +53,13 @@ enum sess_verdict {
 
 enum sess_action {
     SESS_RUN = 0,   /* keep feeding input */
-    SESS_SPOOL,     /* a message is complete: write it, then sess_spool_done() */
-    SESS_FILTER,    /* a message is complete: run the content filters, then
-                       sess_filter_done() (which may lead to SESS_SPOOL) */
+    SESS_CHUNK,     /* a chunk of the message is ready (sess_chunk): take it,
+                       then sess_chunk_done() */
+    SESS_SPOOL,     /* the message is complete: take the tail (sess_msg), commit
+                       it, then sess_spool_done() */
+    SESS_FILTER,    /* the message is complete: take the tail, run the content
+                       filters, then sess_filter_done() (which may lead to
+                       SESS_SPOOL; the tail is not offered again) */
     SESS_STARTTLS,  /* send the 220, then start the TLS handshake; then
                        sess_tls_started() or sess_tls_failed() */
     SESS_AUTH,      /* verify sess_auth_creds() off the ring, then sess_auth_done() */
@@ -80,7 +87,8 @@ enum sess_close_reason {
 
 /* The message handed to the spool writer. Strings are NUL-terminated and
  * valid until sess_spool_done(). rcpts holds nrcpt NUL-terminated
- * addresses back to back. */
+ * addresses back to back. The body was streamed: earlier chunks went out
+ * through SESS_CHUNK, tail[0..tail_len) is the rest. */
 struct sess_msg {
     const char *helo;
     const char *client_ip;
@@ -92,8 +100,9 @@ struct sess_msg {
     const char *sender;         /* "" for the null sender */
     const char *rcpts;
     size_t nrcpt;
-    const char *body;           /* unstuffed message, CRLF line ends */
-    size_t body_len;
+    const char *tail;           /* the last chunk (unstuffed, CRLF line ends) */
+    size_t tail_len;
+    size_t body_len;            /* the whole message, octets */
     bool eightbit;              /* BODY=8BITMIME declared, or 8-bit octets in the data */
     bool smtputf8;
     uint32_t sid;
@@ -153,7 +162,14 @@ struct snap *sess_snap(const struct sess *s);
 /* sess_id - the session id. */
 uint32_t sess_id(const struct sess *s);
 
-/* sess_msg - the completed message (only while action == SESS_SPOOL). */
+/* sess_chunk - while action == SESS_CHUNK: the next chunk of the message
+ * (at most SESS_CHUNK_MAX octets, valid until sess_chunk_done). */
+const char *sess_chunk(const struct sess *s, size_t *len);
+/* sess_chunk_done - the chunk was taken; action RUN (resume with
+ * sess_input(s, NULL, 0)). */
+void sess_chunk_done(struct sess *s);
+
+/* sess_msg - the completed message (while action == SESS_SPOOL/FILTER). */
 const struct sess_msg *sess_msg(const struct sess *s);
 /* sess_spool_done - the spool finished: err == 0 and the queue id, or an
  * errno value (451 to the client). Resets the transaction; action RUN. */

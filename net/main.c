@@ -235,6 +235,18 @@ static struct rlog *start_rlog(const struct config *cfg)
     return l;
 }
 
+/* recover_journal - before any session: every committed message of the
+ * queue journal that new/ lacks is written there; the old segments become
+ * spares for the writers. */
+static void recover_journal(const struct config *cfg)
+{
+    struct jrn_recover_stats st;
+    int r = jrn_recover_workdir(cfg->workdir, stderr, &st);
+    if (r < 0)
+        die("queue journal recovery failed: %s (see above; mxringd --check-queue -c FILE "
+            "shows the damage)", strerror(-r));
+}
+
 /* signal_loop - wait for signals until asked to stop. */
 static void signal_loop(const sigset_t *set, const char *path, struct pool *pool)
 {
@@ -283,6 +295,7 @@ static int run(const char *path, struct snap *boot)
     drop_privileges(cfg);
     if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0) /* as the run user */
         die("workdir: %s (the run user must be able to write it)", err);
+    recover_journal(cfg);
     pool.rlog = start_rlog(cfg);
     pool.auth = authpool_new(0, 0, err, sizeof(err));
     if (!pool.auth)
@@ -308,6 +321,13 @@ static int run(const char *path, struct snap *boot)
                     "%llu queue errors\n",
             (unsigned long long)st.connections, (unsigned long long)st.refused,
             (unsigned long long)st.messages, (unsigned long long)st.spool_errors);
+    fprintf(stderr, "mxringd: journal: %llu writes, %llu fdatasyncs; commits per fdatasync "
+                    "0:%llu 1:%llu 2-3:%llu 4-7:%llu 8-15:%llu 16-31:%llu 32-63:%llu 64+:%llu\n",
+            (unsigned long long)st.journal_writes, (unsigned long long)st.journal_syncs,
+            (unsigned long long)st.journal_hist[0], (unsigned long long)st.journal_hist[1],
+            (unsigned long long)st.journal_hist[2], (unsigned long long)st.journal_hist[3],
+            (unsigned long long)st.journal_hist[4], (unsigned long long)st.journal_hist[5],
+            (unsigned long long)st.journal_hist[6], (unsigned long long)st.journal_hist[7]);
     return 0;
 }
 

@@ -1,10 +1,10 @@
 /* worker.c - one io_uring event loop per worker thread: multishot accept on
  * the worker's own SO_REUSEPORT listeners, multishot receive into a provided
  * buffer ring, sends, a 1 s tick for timeouts and snapshot pick-up, and the
- * linked open/write/fsync/close/rename/fsync chain that makes a message
- * durable before its 250. Everything here runs on the worker's own thread;
- * only pool_* are called by the main thread. Listening sockets and the
- * io_uring probe are opened by listen.c. */
+ * hand-over of every message's bytes to the worker's queue journal
+ * (net/queue.c), whose commit callback sends the 250. Everything here runs
+ * on the worker's own thread; only pool_* are called by the main thread.
+ * Listening sockets and the io_uring probe are opened by listen.c. */
 #include "worker.h"
 
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +27,11 @@
 #include "config.h"
 #include "filter.h"
 #include "iplimit.h"
+#include "journal.h"
+#include "journal_file.h"
 #include "listen.h"
+#include "qflush.h"
+#include "queue.h"
 #include "rlog.h"
 #include "session.h"
 #include "snap.h"
@@ -37,36 +42,27 @@
 
 /* The worker's own operations: the tag of user_data (layout in uring.h)
  * names the operation, the pointer the object it belongs to (conn,
- * listener, spool job or worker). OP_CALLBACK is uring.h's callback tag:
- * other modules' operations. */
+ * listener or worker). OP_CALLBACK is uring.h's callback tag: other
+ * modules' operations (the queue journal, the filters). */
 enum op {
     OP_ACCEPT = 1,  /* struct listener */
     OP_RECV,        /* struct conn */
     OP_SEND,        /* struct conn */
     OP_CLOSE,       /* struct conn: close or cancel done */
-    OP_CALLBACK,    /* struct uring_cb: another module's operation */
-    OP_SP_OPEN,     /* struct spool_job: the six linked steps ... */
-    OP_SP_WRITE,
-    OP_SP_FSYNC,
-    OP_SP_CLOSE,
-    OP_SP_RENAME,
-    OP_SP_DIRSYNC,  /* struct dirsync: one fsync of new/ for a batch of renames */
-    OP_SP_CLEANUP,  /* struct spool_job: close slot / unlink after failure */
+    OP_CALLBACK,    /* struct uring_cb: another module's operation (queue, filters) */
     OP_TICK,        /* struct worker */
     OP_WAKE,        /* struct worker */
     OP_GREET,       /* struct conn: the greet pause is over */
 };
 _Static_assert(OP_CALLBACK == URING_TAG_CALLBACK, "enum op must keep uring.h's callback tag");
 _Static_assert(OP_GREET <= URING_TAG_MASK, "enum op must fit the user_data tag");
-#define SP_STEPS 6                  /* results kept: the chain's five + the dir sync */
-#define SP_CHAIN 5                  /* linked operations per message */
+_Static_assert(SESS_CHUNK_MAX == JRN_CHUNK_MAX, "a session chunk is one journal record");
 
 #define BUF_GROUP 1
 #define BUF_COUNT 1024          /* provided receive buffers per worker */
 #define BUF_SIZE 8192
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES 65536        /* reaped every loop; multishot receives are bounded by BUF_COUNT */
-#define FILE_SLOTS 256          /* concurrent queue-file writes per worker */
 #define BACKLOG_MAX (64 * 1024) /* held-back client input before receive pauses */
 #define SEND_KEEP 4096          /* send buffers larger than this are freed when idle */
 #define TLS_PLAIN_CHUNK 16384   /* decrypted bytes handed to the session at a time */
@@ -77,7 +73,12 @@ enum conn_list { LIST_NONE = 0, LIST_CMD, LIST_DATA };
 struct conn {
     _Alignas(16) struct worker *w;
     struct sess *sess;
-    struct spool_job *job;
+    struct queue_txn *txn;      /* the message being received or committed */
+    unsigned txn_phase;         /* sess_data_phase() it belongs to */
+    bool committing;            /* txn is committed: its callback is due */
+    bool tail_taken;            /* the session's last chunk is in txn */
+    bool space_wait;            /* on the worker's wait list for journal space */
+    struct conn *next_wait;
     struct conn *prev, *next;   /* in the worker's timeout list */
     struct conn *all_prev, *all_next; /* in the worker's list of every conn */
     struct conn *rearm_next;    /* on the -ENOBUFS re-arm list */
@@ -108,33 +109,6 @@ struct conn {
     size_t sent;
 };
 
-struct spool_job {
-    _Alignas(16) struct conn *c;
-    int slot;
-    int pending;
-    int tmp_dirfd, new_dirfd;   /* queue or quarantine */
-    bool cleanup;
-    int err;                    /* errno of the failed chain, kept across cleanup */
-    int res[SP_STEPS];
-    size_t total;
-    struct sb hdr;
-    struct iovec iov[2];
-    char id[SPOOL_ID_LEN + 1];
-    bool dirsynced;             /* the rename is covered by a directory fsync */
-    struct spool_job *next_wait;
-    struct spool_job *next_sync;
-};
-
-/* Group commit of renames: one fsync of a new/ folder covers every rename
- * that completed before it was submitted. */
-struct dirsync {
-    _Alignas(16) struct worker *w;
-    int fd;
-    bool inflight;
-    struct spool_job *wait_head, *wait_tail; /* renamed, waiting for the next fsync */
-    struct spool_job *batch;                 /* covered by the fsync in flight */
-};
-
 struct wsnap {
     struct snap *snap;
     unsigned nsess;
@@ -156,9 +130,8 @@ struct worker {
     int efd;
     uint64_t efd_val;
     struct authpool_inbox *auth_inbox; /* password-check results for this worker */
-    int tmp_dirfd, new_dirfd;   /* queue/tmp, queue/new */
-    int qtmp_dirfd, qnew_dirfd; /* quarantine/tmp, quarantine/new */
-    struct dirsync sync_queue, sync_quarantine;
+    struct queue *q;            /* this worker's journal writer */
+    struct conn *wait_head, *wait_tail; /* waiting for journal buffer space */
     struct __kernel_timespec tick_ts;
     struct sess_env env;
     struct snap *cur;           /* newest snapshot this worker uses */
@@ -167,10 +140,6 @@ struct worker {
     struct clist cmd, data;
     unsigned nconns;
     uint32_t next_sid;
-    uint32_t qseq;
-    int free_slots[FILE_SLOTS];
-    unsigned nfree_slots;
-    struct spool_job *wait_head, *wait_tail;
     struct conn *all;           /* every conn, linked at accept, unlinked when freed */
     struct conn *rearm_head, *rearm_tail; /* receives to re-arm after this batch */
     bool draining;
@@ -183,10 +152,8 @@ struct worker {
 
 static void conn_after(struct conn *c);
 static void conn_close(struct conn *c);
-static void job_start(struct spool_job *j);
 static void tls_begin(struct conn *c);
 static void auth_submit(struct conn *c);
-static void job_finish(struct spool_job *j, int err);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -506,6 +473,8 @@ static void conn_free(struct conn *c)
 {
     struct worker *w = c->w;
     wsnap_release(w, sess_snap(c->sess));
+    if (c->txn)
+        queue_txn_abort(c->txn); /* never committed: the client got no 250 */
     sess_free(c->sess);
     tls_conn_free(c->tls);
     sb_free(&c->sending);
@@ -678,57 +647,222 @@ static void filter_done(void *arg, enum sess_verdict v, const char *detail)
         conn_after(c);
 }
 
-/* filter_read - the filters' message source over the session's in-memory
- * body (struct filter_src read; arg is the conn). */
+/* filter_read - the filters' message source: read back from the journal
+ * segments (page cache) of c's transaction (struct filter_src read). */
 static long filter_read(void *arg, size_t off, void *buf, size_t cap)
 {
     struct conn *c = arg;
-    const struct sess_msg *m = sess_msg(c->sess);
-    if (off >= m->body_len)
-        return 0;
-    size_t n = m->body_len - off < cap ? m->body_len - off : cap;
-    memcpy(buf, m->body + off, n);
-    return (long)n;
+    return (long)queue_txn_read(c->txn, off, buf, cap);
 }
 
-/* filter_begin - run the content filters over the completed message (the
- * body stays in the session until filter_done). */
-static void filter_begin(struct conn *c)
+/* filter_written - queue_written_fn: the message is written; filter it. */
+static void filter_written(void *arg, int err)
 {
-    const struct filter_src src = { .len = sess_msg(c->sess)->body_len, .read = filter_read,
-                                    .arg = c };
-    c->filtering = true;
-    c->inflight++;
+    struct conn *c = arg;
+    if (err || c->closing) {
+        filter_done(c, SESS_VERDICT_TEMPFAIL, err ? "queue journal write failed" : "");
+        return;
+    }
+    const struct filter_src src = {.len = queue_txn_size(c->txn), .read = filter_read, .arg = c};
     filter_start(c->w->fe, sess_snap(c->sess)->cfg, &src, filter_log, filter_done, c);
 }
 
-/* conn_after - after any event: start the filters or a spool, send
- * replies, close. */
+/* filter_begin - run the content filters over the completed message, read
+ * back from the journal once all of it is written (never held in memory). */
+static void filter_begin(struct conn *c)
+{
+    c->filtering = true;
+    c->inflight++;
+    queue_txn_written(c->txn, filter_written, c);
+}
+
+/* ---- messages into the journal ------------------------------------------------ */
+
+/* txn_drop - abort c's uncommitted transaction. */
+static void txn_drop(struct conn *c)
+{
+    queue_txn_abort(c->txn);
+    c->txn = NULL;
+    c->tail_taken = false;
+}
+
+/* txn_check - drop a transaction the session has left (refused at its end,
+ * RSET, filter reject, client gone) or that belongs to an older DATA. */
+static void txn_check(struct conn *c)
+{
+    if (!c->txn || c->committing)
+        return;
+    if (sess_phase(c->sess) == SESS_PHASE_DATA && sess_data_phase(c->sess) == c->txn_phase)
+        return;
+    txn_drop(c);
+}
+
+/* space_wait - park c until the journal has buffer space again. */
+static void space_wait(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (c->space_wait)
+        return;
+    c->space_wait = true;
+    c->inflight++; /* held by the wait list */
+    c->next_wait = NULL;
+    if (w->wait_tail)
+        w->wait_tail->next_wait = c;
+    else
+        w->wait_head = c;
+    w->wait_tail = c;
+}
+
+/* on_space - queue_space_fn: resume every parked connection. */
+static void on_space(void *arg)
+{
+    struct worker *w = arg;
+    struct conn *c = w->wait_head;
+    w->wait_head = w->wait_tail = NULL;
+    while (c) {
+        struct conn *next = c->next_wait;
+        c->space_wait = false;
+        c->inflight--;
+        if (c->closing)
+            conn_maybe_free(c);
+        else
+            conn_after(c);
+        c = next;
+    }
+}
+
+/* txn_put - message bytes into c's transaction (begun on first use): 0, or
+ * -EAGAIN when c must wait for space. A failed transaction swallows the
+ * bytes: its commit reports the error. */
+static int txn_put(struct conn *c, const char *p, size_t n)
+{
+    if (!c->txn) {
+        c->txn = queue_txn_begin(c->w->q);
+        if (!c->txn)
+            die("worker %u: out of memory", c->w->idx);
+        c->txn_phase = sess_data_phase(c->sess);
+    }
+    if (n == 0)
+        return 0;
+    if (queue_txn_append(c->txn, p, n) == -EAGAIN) {
+        space_wait(c);
+        return -EAGAIN;
+    }
+    return 0;
+}
+
+/* msg_done - the message's outcome: count it, tell the session. */
+static void msg_done(struct conn *c, int err, const char *qid)
+{
+    struct worker *w = c->w;
+    c->txn = NULL;
+    c->tail_taken = false;
+    if (err) {
+        w->st.spool_errors++;
+        fprintf(stderr, "mxringd: worker %u: message not queued: %s\n", w->idx, strerror(err));
+    } else {
+        w->st.messages++;
+    }
+    sess_spool_done(c->sess, err, qid);
+    sess_input(c->sess, NULL, 0); /* commands pipelined behind the data */
+}
+
+/* commit_done - queue_commit_fn: the commit is durable (250) or failed. */
+static void commit_done(void *arg, int err, const char *qid)
+{
+    struct conn *c = arg;
+    c->committing = false;
+    c->inflight--;
+    if (c->closing) {
+        c->txn = NULL;
+        sess_spool_done(c->sess, err, qid);
+        conn_maybe_free(c);
+        return;
+    }
+    msg_done(c, err, qid);
+    conn_after(c);
+}
+
+/* conn_commit - append the commit record; true when its callback is due. */
+static bool conn_commit(struct conn *c)
+{
+    const struct sess_msg *m = sess_msg(c->sess);
+    struct sb hdr = {0};
+    int err = ENOMEM;
+    if (spool_format_header(&hdr, m, queue_txn_id(c->txn), sess_snap(c->sess)->cfg->hostname,
+                            queue_txn_time(c->txn)))
+        err = -queue_txn_commit(c->txn, hdr.data, hdr.len, m->quarantine != NULL, commit_done,
+                                c);
+    else
+        queue_txn_abort(c->txn);
+    sb_free(&hdr);
+    if (err) {
+        msg_done(c, err, NULL);
+        return false;
+    }
+    c->committing = true;
+    c->inflight++;
+    return true;
+}
+
+/* conn_tail - the session's last chunk into the transaction (once). */
+static bool conn_tail(struct conn *c)
+{
+    if (c->tail_taken)
+        return true;
+    const struct sess_msg *m = sess_msg(c->sess);
+    if (txn_put(c, m->tail, m->tail_len) < 0)
+        return false;
+    c->tail_taken = true;
+    return true;
+}
+
+/* conn_message - move the message along: chunks into the journal, the
+ * filters, the commit. Stops when c must wait (space, filters, commit). */
+static void conn_message(struct conn *c)
+{
+    while (!c->closing) {
+        txn_check(c);
+        enum sess_action a = sess_action(c->sess);
+        if (a == SESS_CHUNK) {
+            size_t n;
+            const char *p = sess_chunk(c->sess, &n);
+            if (txn_put(c, p, n) < 0)
+                return;
+            sess_chunk_done(c->sess);
+            sess_input(c->sess, NULL, 0);
+        } else if (a == SESS_FILTER && !c->filtering) {
+            if (!conn_tail(c))
+                return;
+            filter_begin(c); /* may decide at once */
+        } else if (a == SESS_SPOOL && !c->committing) {
+            if (!conn_tail(c) || conn_commit(c))
+                return;
+        } else {
+            return;
+        }
+    }
+}
+
+/* conn_after - after any event: move the message along, send replies,
+ * close. */
 static void conn_after(struct conn *c)
 {
     if (c->closing)
         return;
-    if (c->peer_eof)
-        sess_eof(c->sess); /* process what is left; ends the session when stuck */
+    conn_message(c);
+    while (c->peer_eof && !c->closing) {
+        /* process what is left; ends the session when stuck */
+        enum sess_action before = sess_action(c->sess);
+        sess_eof(c->sess);
+        enum sess_action now = sess_action(c->sess);
+        if (before != SESS_RUN || (now != SESS_CHUNK && now != SESS_SPOOL && now != SESS_FILTER))
+            break;
+        conn_message(c); /* the rest of the input made a chunk or ended a message */
+    }
+    if (c->closing)
+        return;
     enum sess_action a = sess_action(c->sess);
-    if (a == SESS_FILTER && !c->filtering) {
-        filter_begin(c);
-        if (c->closing)
-            return;
-        a = sess_action(c->sess);
-    }
-    if (a == SESS_SPOOL && !c->job) {
-        struct spool_job *j = calloc(1, sizeof(*j));
-        if (!j) {
-            sess_spool_done(c->sess, ENOMEM, NULL);
-            a = sess_action(c->sess);
-        } else {
-            j->c = c;
-            c->job = j;
-            c->inflight++;
-            job_start(j);
-        }
-    }
     if (a == SESS_AUTH && !c->auth_pending)
         auth_submit(c);
     if (a == SESS_RUN && c->w->draining && !sess_in_transaction(c->sess))
@@ -737,7 +871,7 @@ static void conn_after(struct conn *c)
     if (sess_action(c->sess) == SESS_STARTTLS && !c->tls && sess_out(c->sess)->len == 0)
         tls_begin(c); /* the 220 is on its way in the clear; all else is TLS */
     a = sess_action(c->sess);
-    if (a == SESS_CLOSE && !c->send_busy && !c->job) {
+    if (a == SESS_CLOSE && !c->send_busy && !c->committing) {
         conn_close(c);
         return;
     }
@@ -846,221 +980,6 @@ static void conn_new(struct listener *l, int fd)
         sess_start(s);
     }
     conn_after(c);
-}
-
-/* ---- queue file writes (the durable spool) -------------------------------- */
-
-/* job_start - write the message: open (direct) -> writev -> fdatasync ->
- * close -> rename into new/ -> fsync(new/), all linked in one submission. */
-static void job_start(struct spool_job *j)
-{
-    struct worker *w = j->c->w;
-    if (w->nfree_slots == 0) {
-        if (w->wait_tail)
-            w->wait_tail->next_wait = j;
-        else
-            w->wait_head = j;
-        w->wait_tail = j;
-        return;
-    }
-    j->slot = w->free_slots[--w->nfree_slots];
-    const struct sess_msg *m = sess_msg(j->c->sess);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    spool_make_id(j->id, &now, w->idx, w->qseq++);
-    if (!spool_format_header(&j->hdr, m, j->id, sess_snap(j->c->sess)->cfg->hostname, &now)) {
-        w->free_slots[w->nfree_slots++] = j->slot;
-        j->slot = -1;
-        job_finish(j, ENOMEM);
-        return;
-    }
-    j->tmp_dirfd = m->quarantine ? w->qtmp_dirfd : w->tmp_dirfd;
-    j->new_dirfd = m->quarantine ? w->qnew_dirfd : w->new_dirfd;
-    j->iov[0] = (struct iovec){j->hdr.data, j->hdr.len};
-    j->iov[1] = (struct iovec){(void *)m->body, m->body_len};
-    j->total = j->hdr.len + m->body_len;
-    if (io_uring_sq_space_left(&w->ring) < SP_CHAIN)
-        io_uring_submit(&w->ring);
-    struct io_uring_sqe *sqe;
-    sqe = get_sqe(w);
-    io_uring_prep_openat_direct(sqe, j->tmp_dirfd, j->id, O_WRONLY | O_CREAT | O_EXCL, 0640,
-                                (unsigned)j->slot);
-    sqe->flags |= IOSQE_IO_LINK;
-    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_OPEN));
-    sqe = get_sqe(w);
-    io_uring_prep_writev(sqe, j->slot, j->iov, 2, 0);
-    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
-    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_WRITE));
-    sqe = get_sqe(w);
-    io_uring_prep_fsync(sqe, j->slot, IORING_FSYNC_DATASYNC);
-    sqe->flags |= IOSQE_FIXED_FILE | IOSQE_IO_LINK;
-    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_FSYNC));
-    sqe = get_sqe(w);
-    io_uring_prep_close_direct(sqe, (unsigned)j->slot);
-    sqe->flags |= IOSQE_IO_LINK;
-    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLOSE));
-    sqe = get_sqe(w);
-    io_uring_prep_renameat(sqe, j->tmp_dirfd, j->id, j->new_dirfd, j->id, RENAME_NOREPLACE);
-    io_uring_sqe_set_data64(sqe, ud(j, OP_SP_RENAME));
-    j->pending = SP_CHAIN;
-}
-
-/* job_error - errno of a finished chain, 0 when the message is durable. A
- * short write (disk full) breaks the chain and counts as ENOSPC. */
-static int job_error(const struct spool_job *j)
-{
-    for (int i = 0; i < SP_STEPS; i++)
-        if (j->res[i] < 0 && j->res[i] != -ECANCELED)
-            return -j->res[i];
-    if (j->res[1] >= 0 && (size_t)j->res[1] != j->total)
-        return ENOSPC;
-    for (int i = 0; i < SP_STEPS; i++)
-        if (j->res[i] < 0)
-            return EIO;
-    return 0;
-}
-
-/* job_cleanup - after a failure: free the file slot if the chain did not
- * close it, and remove the temporary file if it was not renamed, so nothing
- * partial stays visible. Returns the number of operations submitted. */
-static int job_cleanup(struct spool_job *j)
-{
-    struct worker *w = j->c->w;
-    int n = 0;
-    j->cleanup = true;
-    if (j->res[0] < 0)
-        return 0; /* nothing was created */
-    if (j->res[3] < 0) {
-        struct io_uring_sqe *sqe = get_sqe(w);
-        io_uring_prep_close_direct(sqe, (unsigned)j->slot);
-        io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLEANUP));
-        n++;
-    }
-    if (j->res[4] < 0 || j->res[SP_CHAIN] < 0) {
-        /* not renamed: remove the temporary file; renamed but the folder
-         * fsync failed: take it back out of new/ (the client gets 451 and
-         * sends again, so keeping it would deliver the message twice) */
-        struct io_uring_sqe *sqe = get_sqe(w);
-        if (j->res[4] < 0)
-            io_uring_prep_unlinkat(sqe, j->tmp_dirfd, j->id, 0);
-        else
-            io_uring_prep_unlinkat(sqe, j->new_dirfd, j->id, 0);
-        io_uring_sqe_set_data64(sqe, ud(j, OP_SP_CLEANUP));
-        n++;
-    }
-    return n;
-}
-
-/* job_finish - report to the session, recycle the slot, wake a waiter. */
-static void job_finish(struct spool_job *j, int err)
-{
-    struct conn *c = j->c;
-    struct worker *w = c->w;
-    if (j->slot >= 0)
-        w->free_slots[w->nfree_slots++] = j->slot;
-    if (err) {
-        w->st.spool_errors++;
-        fprintf(stderr, "mxringd: worker %u: queue file %s: %s\n", w->idx, j->id, strerror(err));
-    } else {
-        w->st.messages++;
-    }
-    sess_spool_done(c->sess, err, j->id);
-    c->job = NULL;
-    c->inflight--;
-    sb_free(&j->hdr);
-    free(j);
-    struct spool_job *next = w->wait_head;
-    if (next && w->nfree_slots) {
-        w->wait_head = next->next_wait;
-        if (!w->wait_head)
-            w->wait_tail = NULL;
-        next->next_wait = NULL;
-        job_start(next);
-    }
-    if (c->closing) {
-        conn_maybe_free(c);
-        return;
-    }
-    sess_input(c->sess, NULL, 0); /* commands pipelined behind the data */
-    conn_after(c);
-}
-
-/* dirsync_kick - start an fsync of the folder for the renames waiting. */
-static void dirsync_kick(struct dirsync *ds)
-{
-    if (ds->inflight || !ds->wait_head)
-        return;
-    ds->batch = ds->wait_head;
-    ds->wait_head = ds->wait_tail = NULL;
-    struct io_uring_sqe *sqe = get_sqe(ds->w);
-    io_uring_prep_fsync(sqe, ds->fd, 0);
-    io_uring_sqe_set_data64(sqe, ud(ds, OP_SP_DIRSYNC));
-    ds->inflight = true;
-}
-
-static void job_settle(struct spool_job *j);
-
-/* dirsync_enqueue - j is renamed; it is durable after the next dir fsync. */
-static void dirsync_enqueue(struct spool_job *j)
-{
-    struct worker *w = j->c->w;
-    struct dirsync *ds = j->new_dirfd == w->new_dirfd ? &w->sync_queue : &w->sync_quarantine;
-    j->next_sync = NULL;
-    if (ds->wait_tail)
-        ds->wait_tail->next_sync = j;
-    else
-        ds->wait_head = j;
-    ds->wait_tail = j;
-    dirsync_kick(ds);
-}
-
-/* on_dirsync - the fsync of a folder finished: settle its whole batch. */
-static void on_dirsync(struct dirsync *ds, int res)
-{
-    struct spool_job *j = ds->batch;
-    ds->batch = NULL;
-    ds->inflight = false;
-    while (j) {
-        struct spool_job *next = j->next_sync;
-        j->res[SP_CHAIN] = res;
-        j->dirsynced = true;
-        job_settle(j);
-        j = next;
-    }
-    dirsync_kick(ds);
-}
-
-/* job_settle - all of j's operations so far are in: clean up after a
- * failure, wait for the directory fsync, or report success. */
-static void job_settle(struct spool_job *j)
-{
-    j->err = job_error(j);
-    if (j->err) {
-        j->pending = job_cleanup(j);
-        if (j->pending == 0)
-            job_finish(j, j->err);
-        return;
-    }
-    if (!j->dirsynced) {
-        dirsync_enqueue(j);
-        return;
-    }
-    job_finish(j, 0);
-}
-
-/* on_spool - one CQE of a queue-file chain or its cleanup. */
-static void on_spool(struct spool_job *j, enum op op, int res)
-{
-    if (!j->cleanup)
-        j->res[op - OP_SP_OPEN] = res;
-    if (op == OP_SP_CLEANUP && res < 0 && res != -ENOENT)
-        fprintf(stderr, "mxringd: queue cleanup of %s: %s\n", j->id, strerror(-res));
-    if (--j->pending > 0)
-        return;
-    if (j->cleanup)
-        job_finish(j, j->err);
-    else
-        job_settle(j);
 }
 
 /* ---- completions -------------------------------------------------------------- */
@@ -1247,6 +1166,7 @@ static void on_tick(struct worker *w)
 
 static void on_wake(struct worker *w)
 {
+    queue_reap(w->q);
     if (w->auth_inbox)
         authpool_drain(w->auth_inbox, auth_result, w);
     pick_up_snapshot(w);
@@ -1272,11 +1192,6 @@ static void handle(struct worker *w, struct io_uring_cqe *cqe)
         conn_maybe_free(c);
         break;
     }
-    case OP_SP_OPEN: case OP_SP_WRITE: case OP_SP_FSYNC: case OP_SP_CLOSE:
-    case OP_SP_RENAME: case OP_SP_CLEANUP:
-        on_spool(obj, op, cqe->res);
-        break;
-    case OP_SP_DIRSYNC: on_dirsync(obj, cqe->res); break;
     case OP_TICK: on_tick(w); break;
     case OP_WAKE: on_wake(w); break;
     case OP_GREET: on_greet(obj, cqe->res); break;
@@ -1320,11 +1235,12 @@ static void loop(struct worker *w)
         }
         io_uring_cq_advance(&w->ring, n);
         rearm_pending(w);
+        queue_kick(w->q, w->now_ms); /* group commit: one write for this turn */
         if ((*w->ring.sq.kflags & IORING_SQ_CQ_OVERFLOW) && overflow_warned != w->now) {
             overflow_warned = w->now;
             fprintf(stderr, "mxringd: worker %u: completion queue overflow\n", w->idx);
         }
-        if (w->draining && w->nconns == 0)
+        if (w->draining && w->nconns == 0 && queue_idle(w->q))
             return;
     }
 }
@@ -1352,13 +1268,17 @@ static void *worker_main(void *arg)
     if (r < 0)
         die("worker %u: io_uring setup failed: %s (is io_uring disabled by the "
             "kernel.io_uring_disabled sysctl or a seccomp filter?)", w->idx, strerror(-r));
-    if ((r = io_uring_register_files_sparse(&w->ring, FILE_SLOTS)) < 0)
-        die("worker %u: io_uring file table: %s", w->idx, strerror(-r));
     if ((r = bufs_setup(w)) < 0)
         die("worker %u: io_uring buffer ring: %s (kernel 5.19 or later is needed)", w->idx,
             strerror(-r));
     if (!(w->fe = filter_engine_new(&w->ring, w->idx)))
         die("worker %u: out of memory", w->idx);
+    char err[256];
+    struct queue_params qp = {.worker = w->idx, .journal_dirfd = w->pool->journal_dirfd,
+                              .segment_size = w->pool->segment_size, .flush = w->pool->flush,
+                              .efd = w->efd, .on_space = on_space, .arg = w};
+    if (!(w->q = queue_new(&w->ring, &qp, err, sizeof(err))))
+        die("worker %u: queue journal: %s", w->idx, err);
     for (unsigned i = 0; i < w->nls; i++)
         accept_arm(&w->ls[i]);
     tick_arm(w);
@@ -1391,8 +1311,26 @@ void pool_listen(struct pool *p, const struct config *cfg)
     }
 }
 
+/* journal_start - the journal folder and the materializer thread. */
+static void journal_start(struct pool *p, const struct config *cfg)
+{
+    char path[4200], err[512];
+    snprintf(path, sizeof(path), "%s/%s", cfg->workdir, JRN_DIR);
+    if (mkdir(path, 0750) < 0 && errno != EEXIST)
+        die("cannot create %s: %s", path, strerror(errno));
+    p->journal_dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (p->journal_dirfd < 0)
+        die("cannot open %s: %s", path, strerror(errno));
+    p->segment_size = cfg->journal_segment_size;
+    p->flush = qflush_start(cfg->workdir, p->journal_dirfd, p->segment_size, p->nworkers, err,
+                            sizeof(err));
+    if (!p->flush)
+        die("queue journal: %s", err);
+}
+
 void pool_start(struct pool *p, const struct config *cfg)
 {
+    journal_start(p, cfg);
     for (unsigned i = 0; i < p->nworkers; i++) {
         struct worker *w = p->workers[i];
         w->efd = eventfd(0, EFD_CLOEXEC);
@@ -1400,12 +1338,6 @@ void pool_start(struct pool *p, const struct config *cfg)
             die("eventfd: %s", strerror(errno));
         if (p->auth && !(w->auth_inbox = authpool_inbox_new(w->efd)))
             die("out of memory");
-        w->tmp_dirfd = listen_open_dir(cfg->workdir, "queue/tmp");
-        w->new_dirfd = listen_open_dir(cfg->workdir, "queue/new");
-        w->qtmp_dirfd = listen_open_dir(cfg->workdir, "quarantine/tmp");
-        w->qnew_dirfd = listen_open_dir(cfg->workdir, "quarantine/new");
-        w->sync_queue = (struct dirsync){.w = w, .fd = w->new_dirfd};
-        w->sync_quarantine = (struct dirsync){.w = w, .fd = w->qnew_dirfd};
         w->env = (struct sess_env){.worker = i,
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
                                    .snap_txn = snap_for_txn,
@@ -1416,8 +1348,6 @@ void pool_start(struct pool *p, const struct config *cfg)
         if (!wsnap_add(w, w->cur))
             die("out of memory");
         w->next_sid = i + 1;
-        for (int k = 0; k < FILE_SLOTS; k++)
-            w->free_slots[w->nfree_slots++] = FILE_SLOTS - 1 - k;
         int r = pthread_create(&w->thread, NULL, worker_main, w);
         if (r)
             die("cannot start worker thread: %s", strerror(r));
@@ -1439,8 +1369,17 @@ void pool_join(struct pool *p, struct worker_stats *sum)
         pthread_join(p->workers[i]->thread, NULL);
     authpool_free(p->auth); /* verifiers gone before their inboxes */
     p->auth = NULL;
+    qflush_stop(p->flush); /* materializes what the workers committed */
+    p->flush = NULL;
     for (unsigned i = 0; i < p->nworkers; i++) {
         struct worker *w = p->workers[i];
+        struct queue_stats qs;
+        queue_get_stats(w->q, &qs);
+        queue_free(w->q);
+        sum->journal_syncs += qs.syncs;
+        sum->journal_writes += qs.writes;
+        for (int k = 0; k < 8; k++)
+            sum->journal_hist[k] += qs.hist[k];
         authpool_inbox_free(w->auth_inbox);
         sum->connections += w->st.connections;
         sum->refused += w->st.refused;
@@ -1454,12 +1393,9 @@ void pool_join(struct pool *p, struct worker_stats *sum)
         free(w->bufs);
         free(w->ls);
         close(w->efd);
-        close(w->tmp_dirfd);
-        close(w->new_dirfd);
-        close(w->qtmp_dirfd);
-        close(w->qnew_dirfd);
         free(w);
     }
     free(p->workers);
     p->workers = NULL;
+    close(p->journal_dirfd);
 }

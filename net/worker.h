@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct config;
+struct qflush;
 struct rlog;
 struct worker;
 
@@ -21,6 +22,9 @@ struct pool {
     atomic_bool stopping;       /* SIGTERM/SIGINT seen */
     struct authpool *auth;      /* password verification threads (SMTP AUTH) */
     unsigned grace_seconds;     /* transactions in progress may finish this long */
+    struct qflush *flush;       /* the materializer (stopped by pool_join) */
+    int journal_dirfd;          /* <workdir>/queue/journal */
+    uint64_t segment_size;      /* journal_segment_size */
 };
 
 /* Per-worker counters, summed and printed at exit. */
@@ -31,6 +35,9 @@ struct worker_stats {
     uint64_t bytes;
     uint64_t spool_errors;
     uint64_t enobufs;
+    uint64_t journal_writes;    /* journal batches written */
+    uint64_t journal_syncs;     /* journal fdatasyncs */
+    uint64_t journal_hist[8];   /* sync batches by commits: 0, 1, 2-3, 4-7, ... 64+ */
 };
 
 /* pool_listen - create every worker's listening sockets (SO_REUSEPORT, one

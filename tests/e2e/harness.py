@@ -51,6 +51,7 @@ class Server:
             "max_sessions": "500",
             "timeout_command": "30",
             "timeout_data": "60",
+            "journal_segment_size": "1M",
         }
         for name, text in (files or {}).items():
             path = os.path.join(self.dir, name)
@@ -120,12 +121,32 @@ class Server:
         self.proc.kill()
         self.proc.wait()
 
-    def queue_files(self):
-        d = os.path.join(self.workdir, "queue", "new")
-        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    def queue_files(self, sub="queue", settle=0.15, timeout=5):
+        """The files in <sub>/new once the listing has settled. The 250 goes
+        out when the message is durable in the journal; the materializer
+        writes its new/ file a moment later (off the reply path), so wait
+        until the listing has stopped changing for `settle` seconds."""
+        d = os.path.join(self.workdir, sub, "new")
+        deadline = time.time() + timeout
+        last, since = None, time.time()
+        while True:
+            now = sorted(os.listdir(d)) if os.path.isdir(d) else []
+            if now != last:
+                last, since = now, time.time()
+            elif time.time() - since >= settle or time.time() > deadline:
+                return now
+            time.sleep(0.01)
+
+    def wait_queue_file(self, qid, sub="queue", timeout=5):
+        """The path of <sub>/new/<qid> once the materializer has written it."""
+        path = os.path.join(self.workdir, sub, "new", qid)
+        deadline = time.time() + timeout
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.005)
+        return path
 
     def read_queue(self, qid):
-        return parse_queue_file(os.path.join(self.workdir, "queue", "new", qid))
+        return parse_queue_file(self.wait_queue_file(qid))
 
     def connect(self, timeout=10):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

@@ -198,7 +198,14 @@ static size_t drive(struct sess *s, struct run *r, size_t off, unsigned *n354, u
 {
     for (;;) {
         enum sess_action a = sess_action(s);
-        if (a == SESS_SPOOL) {
+        if (a == SESS_CHUNK) {
+            size_t len;
+            if (!sess_chunk(s, &len) || len == 0 || len > SESS_CHUNK_MAX)
+                abort(); /* chunks are bounded and never empty */
+            sess_chunk_done(s);
+        } else if (a == SESS_SPOOL) {
+            if (sess_msg(s)->tail_len > SESS_CHUNK_MAX)
+                abort();
             if (!sess_in_transaction(s) || !sess_msg(s) || ++*spools > *n354)
                 abort(); /* a message without its own DATA */
             sess_spool_done(s, *spools % 5 == 0 ? 28 : 0, "FUZZQID");

@@ -256,7 +256,8 @@ static void test_session_transaction_to_spool(void **state)
     assert_string_equal(m->rcpts, "u@Example.TEST");
     assert_true(m->eightbit);
     assert_int_equal(m->body_len, strlen("Subject: x\r\n\r\n.dot\r\nbody\r\n"));
-    assert_memory_equal(m->body, "Subject: x\r\n\r\n.dot\r\nbody\r\n", m->body_len);
+    assert_int_equal(m->tail_len, m->body_len);
+    assert_memory_equal(m->tail, "Subject: x\r\n\r\n.dot\r\nbody\r\n", m->body_len);
     sess_spool_done(f->s, 0, "QID123");
     assert_string_equal(take(f), "250 2.0.0 Message received ok. id=QID123\r\n");
     assert_int_equal(sess_action(f->s), SESS_RUN);
@@ -328,7 +329,7 @@ static void test_session_byte_by_byte(void **state)
     for (const char *p = in; *p; p++)
         sess_input(f->s, p, 1);
     assert_int_equal(sess_action(f->s), SESS_SPOOL);
-    assert_memory_equal(sess_msg(f->s)->body, "line\r\n", 6);
+    assert_memory_equal(sess_msg(f->s)->tail, "line\r\n", 6);
     destroy(f);
 }
 
@@ -398,6 +399,97 @@ static void test_session_size_limits(void **state)
     assert_non_null(strstr(feed(f, "\r\n.\r\n"), "552 5.3.4"));
     assert_int_equal(sess_action(f->s), SESS_RUN);
     assert_string_equal(feed(f, "NOOP\r\n"), "250 2.0.0 OK\r\n");
+    destroy(f);
+}
+
+/* make_big - a session whose messages may be up to limit octets. */
+static struct fixture *make_big(const char *limit)
+{
+    static char conf[1024];
+    const char *base = base_conf, *at = strstr(base, "max_message_size = 4096\n");
+    assert_non_null(at);
+    snprintf(conf, sizeof(conf), "%.*smax_message_size = %s\n%s", (int)(at - base), base, limit,
+             at + strlen("max_message_size = 4096\n"));
+    base_conf = conf; /* this fixture only */
+    struct fixture *f = make_conf("127.0.0.1", "", false);
+    base_conf = base;
+    return f;
+}
+
+/* stream - feed in[0..n) in uneven pieces, taking every chunk into got;
+ * returns the number of chunks. */
+static unsigned stream(struct fixture *f, const char *in, size_t n, struct sb *got)
+{
+    unsigned chunks = 0;
+    for (size_t off = 0, step = 1; off < n; off += step, step = step * 7 % 9973 + 1) {
+        if (step > n - off)
+            step = n - off;
+        sess_input(f->s, in + off, step);
+        while (sess_action(f->s) == SESS_CHUNK) {
+            size_t len;
+            const char *c = sess_chunk(f->s, &len);
+            assert_true(len > 0 && len <= SESS_CHUNK_MAX);
+            assert_true(sb_append(got, c, len));
+            chunks++;
+            sess_chunk_done(f->s);
+            sess_input(f->s, NULL, 0);
+        }
+    }
+    return chunks;
+}
+
+static void test_session_streams_bounded_chunks(void **state)
+{
+    (void)state;
+    struct fixture *f = make_big("1M");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+    struct sb wire = {0}, want = {0}, got = {0};
+    for (int i = 0; i < 4000; i++) { /* ~300 KB, every third line dot-stuffed */
+        char line[96];
+        int n = snprintf(line, sizeof(line), "%sline %d of the streamed message\r\n",
+                         i % 3 ? "" : ".", i);
+        if (line[0] == '.') /* the client stuffs it: ".." on the wire */
+            assert_true(sb_append(&wire, ".", 1));
+        assert_true(sb_append(&wire, line, (size_t)n));
+        assert_true(sb_append(&want, line, (size_t)n));
+    }
+    assert_true(sb_append(&wire, ".\r\nNOOP\r\n", 10));
+    unsigned chunks = stream(f, wire.data, wire.len, &got);
+    assert_int_equal(chunks, want.len / (SESS_CHUNK_MAX - 1));
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    const struct sess_msg *m = sess_msg(f->s);
+    assert_int_equal(m->body_len, want.len);
+    assert_true(m->tail_len <= SESS_CHUNK_MAX);
+    assert_true(sb_append(&got, m->tail, m->tail_len));
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+    sess_spool_done(f->s, 0, "QSTREAM");
+    sess_input(f->s, NULL, 0); /* the pipelined NOOP */
+    assert_non_null(strstr(take(f), "250 2.0.0 OK"));
+    sb_free(&wire);
+    sb_free(&want);
+    sb_free(&got);
+    destroy(f);
+}
+
+static void test_session_refused_message_stops_chunks(void **state)
+{
+    (void)state;
+    struct fixture *f = make_big("100K");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\n");
+    struct sb wire = {0}, got = {0};
+    while (wire.len < 400 * 1024)
+        assert_true(sb_append(&wire, "0123456789012345678901234567890123456789\r\n", 42));
+    assert_true(sb_append(&wire, ".\r\n", 3));
+    /* one chunk before the limit is reached, none after it */
+    assert_int_equal(stream(f, wire.data, wire.len, &got), 1);
+    assert_non_null(strstr(take(f), "552 5.3.4"));
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    assert_false(sess_in_transaction(f->s));
+    sb_free(&wire);
+    sb_free(&got);
     destroy(f);
 }
 
@@ -1075,6 +1167,8 @@ int main(void)
         cmocka_unit_test(test_session_relay_and_limits),
         cmocka_unit_test(test_session_error_limit),
         cmocka_unit_test(test_session_size_limits),
+        cmocka_unit_test(test_session_streams_bounded_chunks),
+        cmocka_unit_test(test_session_refused_message_stops_chunks),
         cmocka_unit_test(test_session_timeout_waits_for_spool),
         cmocka_unit_test(test_session_quit),
         cmocka_unit_test(test_session_pregreet_refused),
