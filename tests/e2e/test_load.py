@@ -114,9 +114,12 @@ class LoadTest(unittest.TestCase):
             load.communicate()
             acked = [q for r in recs for q in r.acked]
             self.assertGreater(len(acked), 20)
+            # acknowledged messages may still be only in the journal: the
+            # restart recovers them into new/ before it accepts anyone
+            srv.start()
             files = set(srv.queue_files())
-            for qid in acked:
-                self.assertIn(qid, files, "acknowledged message lost")
+            lost = sorted(set(acked) - files)
+            self.assertEqual(lost[:5], [], "%d acknowledged messages lost" % len(lost))
             for qid in files:  # nothing partial is visible
                 parse_queue_file(os.path.join(srv.workdir, "queue", "new", qid))
         finally:
