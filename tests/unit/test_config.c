@@ -145,6 +145,7 @@ static void test_config_dump_defaults(void **state)
         "listen = 0.0.0.0:25\n"
         "workers = 3\n"
         "max_sessions = 20000\n"
+        "journal_segment_size = 32M\n"
         "max_message_size = 25M\n"
         "max_recipients = 1000\n"
         "max_junk_commands = 100\n"
