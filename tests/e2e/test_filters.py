@@ -242,8 +242,7 @@ class FilterCase(unittest.TestCase):
         return wait_log(self, srv, want, timeout)
 
     def quarantined(self, srv):
-        d = os.path.join(srv.workdir, "quarantine", "new")
-        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+        return srv.queue_files(sub="quarantine")  # written by the materializer
 
     def assertRejectedSpam(self, srv, msg):
         code, text = self.send(srv, msg)
@@ -338,6 +337,14 @@ class TestAntivirus(FilterCase):
                                      "Content-Disposition: attachment; filename=\"e.com\"",
                                      b64lines(EICAR))]),
                          "Eicar-Test-Signature.UNOFFICIAL")  # the MD5 of the decoded file
+
+    def test_eicar_after_many_journal_chunks_rejected(self):
+        # clamd reads the message back from the journal: the virus sits
+        # past five 64 KiB chunk records
+        srv = self.server(surbl_zones=None)
+        filler = ("filler line of a long message, nothing to see here\r\n" * 6500)
+        self.assertVirus(srv, plain(filler + EICAR.decode()),
+                         "Eicar-Test-Signature-Body.UNOFFICIAL")
 
     def test_virus_quarantine_action(self):
         srv = self.server(surbl_zones=None, virus_action="quarantine")
