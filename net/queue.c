@@ -20,7 +20,9 @@
 #include "uring.h"
 
 #define Q_BUF_MAX (4u * 1024 * 1024)   /* pending octets before -EAGAIN */
-#define Q_CKPT_MS 200                  /* checkpoints at most this often */
+#define Q_MAT_MAX (16ull * 1024 * 1024) /* octets the materializer may lag behind */
+#define Q_CKPT_MS 200                  /* checkpoints at most this often ... */
+#define Q_CKPT_RIDE_MS 50              /* ... or this often when a commit batch carries them */
 #define Q_SPARE_BATCHES 2
 #define Q_KEEP_BUF (1024 * 1024)       /* larger batch buffers are freed */
 
@@ -95,6 +97,7 @@ struct queue {
     struct qbatch *spare[Q_SPARE_BATCHES];
     unsigned nspare;
     size_t bytes;                   /* octets in all batches */
+    uint64_t mat_bytes;             /* handed to the materializer, not yet reported */
     bool busy;
     unsigned expect;                /* CQEs still due for the batch in flight */
     uint64_t seq, done_seq;         /* batch numbers: last made, last completed */
@@ -431,7 +434,10 @@ int queue_txn_append(struct queue_txn *t, const void *data, size_t len)
     if (t->failed)
         return -t->failed;
     size_t nrec = (len + JRN_CHUNK_MAX - 1) / JRN_CHUNK_MAX;
-    if (q->bytes && q->bytes + len + nrec * JRN_HDR_LEN > Q_BUF_MAX) {
+    /* back-pressure: the pending buffer is full, or the materializer lags
+     * so far that the journal would grow without bound */
+    if ((q->bytes && q->bytes + len + nrec * JRN_HDR_LEN > Q_BUF_MAX) ||
+        q->mat_bytes > Q_MAT_MAX) {
         q->space_wanted = true;
         return -EAGAIN;
     }
@@ -636,6 +642,8 @@ static void q_settle(struct queue *q, struct qbatch *b)
     struct queue_txn *first = b->commits;
     for (struct queue_txn *t = first; t; t = t->bnext) {
         t->state = T_DURABLE;
+        if (q->p.flush)
+            q->mat_bytes += t->m.body_len + t->m.head_len;
         t->m.next = t->bnext ? &t->bnext->m : NULL;
     }
     if (first && q->p.flush)
@@ -689,6 +697,15 @@ static void q_fail(struct queue *q, struct qbatch *b, int err)
     }
 }
 
+/* q_space - tell the waiting writers when there is room again. */
+static void q_space(struct queue *q)
+{
+    if (q->space_wanted && q->bytes < Q_BUF_MAX / 2 && q->mat_bytes <= Q_MAT_MAX / 2) {
+        q->space_wanted = false;
+        q->p.on_space(q->p.arg);
+    }
+}
+
 /* q_done - the chain of the batch in flight completed. */
 static void q_done(struct queue *q)
 {
@@ -706,10 +723,7 @@ static void q_done(struct queue *q)
         q_settle(q, b);
         batch_recycle(q, b);
     }
-    if (q->space_wanted && q->bytes < Q_BUF_MAX / 2) {
-        q->space_wanted = false;
-        q->p.on_space(q->p.arg);
-    }
+    q_space(q);
 }
 
 /* q_op_done - one CQE of the chain. */
@@ -746,8 +760,11 @@ static void q_checkpoint(struct queue *q, uint64_t now_ms)
 
 void queue_kick(struct queue *q, uint64_t now_ms)
 {
-    if (q->ckpt_dirty && q->cur && !q->broken && now_ms >= q->ckpt_ms + Q_CKPT_MS)
-        q_checkpoint(q, now_ms);
+    const struct qbatch *t = q->bq_tail;
+    bool ride = t && t->sync && t->seg == q->cur && !(q->busy && t == q->bq);
+    if (q->ckpt_dirty && q->cur && !q->broken &&
+        now_ms >= q->ckpt_ms + (ride ? Q_CKPT_RIDE_MS : Q_CKPT_MS))
+        q_checkpoint(q, now_ms); /* riding along costs no fdatasync of its own */
     if (q->busy || !q->bq)
         return;
     struct qbatch *b = q->bq;
@@ -765,13 +782,14 @@ void queue_kick(struct queue *q, uint64_t now_ms)
 static void q_reported(void *arg, struct qflush_msg *m)
 {
     struct queue *q = arg;
+    q->mat_bytes -= m->body_len + m->head_len;
     txn_free(q, (struct queue_txn *)m);
 }
 
 void queue_reap(struct queue *q)
 {
-    if (q->inbox)
-        qflush_inbox_drain(q->inbox, q_reported, q);
+    if (q->inbox && qflush_inbox_drain(q->inbox, q_reported, q))
+        q_space(q);
 }
 
 bool queue_idle(const struct queue *q)
@@ -824,8 +842,20 @@ static void q_final_checkpoint(struct queue *q)
     put64(rec + JRN_HDR_LEN + 8, q->app_off);
     struct iovec iov = {rec + JRN_HDR_LEN, 16};
     jrn_encode(rec, JRN_CHECKPOINT, 0, q->p.worker, q->cur->segno, NULL, &iov, 1);
-    if (pwrite(q->cur->fd, rec, sizeof rec, (off_t)q->app_off) == (ssize_t)sizeof rec)
-        fdatasync(q->cur->fd);
+    if (pwrite(q->cur->fd, rec, sizeof rec, (off_t)q->app_off) != (ssize_t)sizeof rec ||
+        fdatasync(q->cur->fd) < 0)
+        return;
+    /* durable: every older segment is done (the materializer has stopped,
+     * so delete them here) */
+    while (q->segs != q->cur) {
+        struct qseg *s = q->segs;
+        char name[JRN_NAME_MAX];
+        jrn_seg_name(name, q->p.worker, s->segno);
+        close(s->fd);
+        unlinkat(q->p.journal_dirfd, name, 0);
+        q->segs = s->next;
+        free(s);
+    }
 }
 
 void queue_free(struct queue *q)
