@@ -26,7 +26,7 @@
 #include "journal_file.h"
 #include "journal_recover.h"
 #include "queue.h"
-#include "uring_cb.h"
+#include "uring.h"
 
 #define MAX_EVENTS 256
 #define SEG_SIZE (1024 * 1024)
@@ -167,7 +167,7 @@ static unsigned fake_turn(struct fixture *f)
             event(f, 'D');
         struct io_uring_cqe cqe = {.user_data = sqes[i].user_data, .res = res};
         struct uring_cb *cb = (struct uring_cb *)(uintptr_t)(sqes[i].user_data & ~0xFull);
-        assert_int_equal(sqes[i].user_data & 0xF, URING_OP_CALLBACK);
+        assert_int_equal(sqes[i].user_data & 0xF, URING_TAG_CALLBACK);
         cb->fn(cb, &cqe);
     }
     return n;
