@@ -174,14 +174,12 @@ static int write_all(int fd, const struct iovec *iov, size_t niov)
     return 0;
 }
 
-int jrn_put_file(int basefd, const char *qid, const struct iovec *iov, size_t niov)
+/* put_tmp - write tmp/<qid> = iov[0..niov) and rename it to new/<qid>;
+ * replace: over an existing file, else RENAME_NOREPLACE. 0 or -errno
+ * (tmp/<qid> removed again). */
+static int put_tmp(int basefd, const char *qid, const struct iovec *iov, size_t niov,
+                   bool replace)
 {
-    uint64_t want = 0;
-    for (size_t i = 0; i < niov; i++)
-        want += iov[i].iov_len;
-    int st = new_state(basefd, qid, want);
-    if (st != -ENOENT)
-        return st;
     char tmp[64], nw[64];
     snprintf(tmp, sizeof(tmp), "tmp/%s", qid);
     snprintf(nw, sizeof(nw), "new/%s", qid);
@@ -191,14 +189,70 @@ int jrn_put_file(int basefd, const char *qid, const struct iovec *iov, size_t ni
     int rc = write_all(fd, iov, niov);
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
-    if (rc == 0 && renameat2(basefd, tmp, basefd, nw, RENAME_NOREPLACE) < 0)
+    if (rc == 0 && renameat2(basefd, tmp, basefd, nw, replace ? 0 : RENAME_NOREPLACE) < 0)
         rc = -errno;
+    if (rc < 0)
+        unlinkat(basefd, tmp, 0);
+    return rc;
+}
+
+int jrn_put_file(int basefd, const char *qid, const struct iovec *iov, size_t niov)
+{
+    uint64_t want = 0;
+    for (size_t i = 0; i < niov; i++)
+        want += iov[i].iov_len;
+    int st = new_state(basefd, qid, want);
+    if (st != -ENOENT)
+        return st;
+    int rc = put_tmp(basefd, qid, iov, niov, false);
     if (rc == 0)
         return JRN_PUT_WRITTEN;
-    unlinkat(basefd, tmp, 0);
     if (rc == -EEXIST) /* appeared meanwhile */
         return new_state(basefd, qid, want);
     return rc;
+}
+
+/* same_content - does new/<qid> hold exactly iov[0..niov)? 1 yes, 0 no,
+ * -errno (-ENOENT: absent). Reads it in pieces. */
+static int same_content(int basefd, const char *qid, const struct iovec *iov, size_t niov)
+{
+    char path[64], buf[65536];
+    snprintf(path, sizeof(path), "new/%s", qid);
+    int fd = openat(basefd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    int same = 1;
+    off_t off = 0;
+    for (size_t i = 0; same == 1 && i < niov; i++) {
+        const char *p = iov[i].iov_base;
+        for (size_t done = 0; same == 1 && done < iov[i].iov_len;) {
+            size_t want = iov[i].iov_len - done < sizeof(buf) ? iov[i].iov_len - done : sizeof(buf);
+            ssize_t r = pread(fd, buf, want, off);
+            if (r < 0)
+                same = errno == EINTR ? 1 : -errno;
+            else if (r == 0 || memcmp(buf, p + done, (size_t)r) != 0)
+                same = 0;
+            else
+                done += (size_t)r, off += r;
+        }
+    }
+    if (same == 1 && pread(fd, buf, 1, off) != 0)
+        same = 0; /* longer than the message */
+    close(fd);
+    return same;
+}
+
+int jrn_recover_put(int basefd, const char *qid, const struct iovec *iov, size_t niov)
+{
+    int same = same_content(basefd, qid, iov, niov);
+    if (same == -ENOENT)
+        return jrn_put_file(basefd, qid, iov, niov);
+    if (same < 0)
+        return same;
+    if (same == 1)
+        return JRN_PUT_PRESENT;
+    int rc = put_tmp(basefd, qid, iov, niov, true);
+    return rc < 0 ? rc : JRN_PUT_REPAIRED;
 }
 
 /* One worker's segments, mapped and planned. */
@@ -318,7 +372,7 @@ static int put_msgs(struct rctx *c, const struct plan *p)
         const struct jrn_msg *m = &p->msgs[i];
         bool q = m->flags & JRN_F_QUARANTINE;
         struct iovec *iov = msg_iov(p->r, m);
-        int rc = iov ? jrn_put_file(q ? c->xfd : c->qfd, m->qid, iov, 1 + m->next) : -ENOMEM;
+        int rc = iov ? jrn_recover_put(q ? c->xfd : c->qfd, m->qid, iov, 1 + m->next) : -ENOMEM;
         free(iov);
         if (rc < 0) {
             if (c->rep)
@@ -328,10 +382,10 @@ static int put_msgs(struct rctx *c, const struct plan *p)
         }
         c->st.written += rc == JRN_PUT_WRITTEN;
         c->st.present += rc == JRN_PUT_PRESENT;
-        c->st.conflict += rc == JRN_PUT_CONFLICT;
-        if (rc == JRN_PUT_CONFLICT && c->rep)
-            fprintf(c->rep, REPORT "%s/new/%s exists with another size: left alone\n",
-                    q ? "quarantine" : "queue", m->qid);
+        c->st.repaired += rc == JRN_PUT_REPAIRED;
+        if (rc == JRN_PUT_REPAIRED && c->rep)
+            fprintf(c->rep, REPORT "%s/new/%s was incomplete (lost in a crash): rewritten "
+                    "from the journal\n", q ? "quarantine" : "queue", m->qid);
     }
     return 0;
 }
@@ -439,10 +493,10 @@ static void report_summary(const struct rctx *c)
     fprintf(c->rep,
             REPORT "%u segments of %u workers: %" PRIu64 " committed messages after the "
             "checkpoints (%" PRIu64 " written to new/, %" PRIu64 " already there, %" PRIu64
-            " conflicting), %" PRIu64 " uncommitted and %" PRIu64 " aborted transactions "
+            " rewritten), %" PRIu64 " uncommitted and %" PRIu64 " aborted transactions "
             "dropped, %" PRIu64 " torn tails cut, %" PRIu64 " bad bodies, %" PRIu64
             " malformed records\n",
-            s->segments, s->workers, s->committed, s->written, s->present, s->conflict,
+            s->segments, s->workers, s->committed, s->written, s->present, s->repaired,
             s->uncommitted, s->aborted, s->torn, s->bad_body, s->malformed);
 }
 

@@ -57,6 +57,7 @@ enum jrn_put {
     JRN_PUT_WRITTEN = 0,         /* tmp/<qid> written and renamed into new/<qid> */
     JRN_PUT_PRESENT = 1,         /* new/<qid> already there with the expected size */
     JRN_PUT_CONFLICT = 2,        /* new/<qid> there with another size: left alone */
+    JRN_PUT_REPAIRED = 3,        /* new/<qid> differed from the journal: replaced */
 };
 
 /* jrn_put_file - materialize one message under the folder basefd (an open
@@ -67,6 +68,14 @@ enum jrn_put {
  * -errno (tmp/<qid> removed again). */
 int jrn_put_file(int basefd, const char *qid, const struct iovec *iov, size_t niov);
 
+/* jrn_recover_put - recovery's jrn_put_file: the journal is the truth for a
+ * message it returns, so a new/<qid> that is not byte for byte the message
+ * (a file whose rename survived a power cut but whose data did not) is
+ * replaced through tmp/ (JRN_PUT_REPAIRED); an identical one is left
+ * (JRN_PUT_PRESENT); an absent one is written (JRN_PUT_WRITTEN). -errno on
+ * failure. */
+int jrn_recover_put(int basefd, const char *qid, const struct iovec *iov, size_t niov);
+
 struct jrn_recover_stats {
     unsigned workers;            /* workers that had segments */
     unsigned segments;
@@ -74,7 +83,7 @@ struct jrn_recover_stats {
     uint64_t committed;          /* committed messages after the checkpoints */
     uint64_t written;            /* of those: materialized now */
     uint64_t present;            /* of those: already in new/ (skipped) */
-    uint64_t conflict;           /* of those: new/<qid> with another size (left alone) */
+    uint64_t repaired;           /* of those: new/<qid> differed (rewritten from the journal) */
     uint64_t skipped;            /* covered by a checkpoint */
     uint64_t uncommitted;        /* open transactions dropped */
     uint64_t aborted;
@@ -88,9 +97,9 @@ struct jrn_recover_stats {
  * created when missing; queue/{tmp,new} and quarantine/{tmp,new} must exist,
  * see spool_prepare). For every worker that has segments (whatever the
  * configured worker count): mmap its segments read-only, plan them, and
- * jrn_put_file every returned message into queue/ or quarantine/ (JRN_F_
- * QUARANTINE), skipping the ones already in new/. Torn tails, bad bodies
- * and conflicts are reported on report (one line each, "mxringd: journal:
+ * jrn_recover_put every returned message into queue/ or quarantine/ (JRN_F_
+ * QUARANTINE), keeping the ones already in new/ byte for byte. Torn tails, bad bodies
+ * and rewritten files are reported on report (one line each, "mxringd: journal:
  * ..."), plus one summary line when anything was found; report may be NULL.
  * Then one syncfs() makes all files and renames durable, and only then is
  * every segment renamed to a spare (jrn_spare_name, numbered from the old

@@ -271,26 +271,31 @@ static void test_journal_file_recover_materializes(void **state)
     tb_free(&s3);
 }
 
-static void test_journal_file_existing_files_left_alone(void **state)
+/* test_journal_file_existing_files_checked_by_content - recovery keeps a
+ * new/ file only when it is the message byte for byte: one of the right size
+ * but other content (data lost in a power cut after its rename) and a short
+ * one are both rewritten from the journal. */
+static void test_journal_file_existing_files_checked_by_content(void **state)
 {
     (void)state;
     struct tb s1, s2, s3;
     journal_two_workers(&s1, &s2, &s3);
     const char *a = "HEAD-A\n\nSubject: a\r\n\r\nfirst half, second half\r\n";
     char same_size[128];
-    memset(same_size, 'x', strlen(a));
-    same_size[strlen(a)] = 0;
-    write_file(path_of("queue/new/" QA), same_size, strlen(a)); /* complete: skipped */
-    write_file(path_of("queue/new/" QC), "short", 5);           /* other size: conflict */
+    memset(same_size, 0, sizeof(same_size));                 /* zeros, as after a cut */
+    write_file(path_of("queue/new/" QA), same_size, strlen(a));
+    write_file(path_of("queue/new/" QC), "short", 5);
+    write_file(path_of("quarantine/new/" QB), "HEAD-B\n\nquarantined body\r\n",
+               strlen("HEAD-B\n\nquarantined body\r\n"));   /* intact: kept */
     struct jrn_recover_stats st;
     const char *rep = recover(&st, 0);
-    file_is("queue/new/" QA, same_size);
-    file_is("queue/new/" QC, "short");
+    file_is("queue/new/" QA, a);
+    file_is("queue/new/" QC, "HEAD-C\n\nc body\r\n");
     file_is("quarantine/new/" QB, "HEAD-B\n\nquarantined body\r\n");
     assert_int_equal(st.present, 1);
-    assert_int_equal(st.conflict, 1);
-    assert_int_equal(st.written, 1);
-    assert_non_null(strstr(rep, "queue/new/" QC " exists with another size"));
+    assert_int_equal(st.repaired, 2);
+    assert_int_equal(st.written, 0);
+    assert_non_null(strstr(rep, "queue/new/" QC " was incomplete"));
     tb_free(&s1);
     tb_free(&s2);
     tb_free(&s3);
@@ -389,7 +394,7 @@ int main(void)
         cmocka_unit_test(test_journal_file_names),
         cmocka_unit_test_setup_teardown(test_journal_file_put_many_iovecs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_file_recover_materializes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_journal_file_existing_files_left_alone, setup,
+        cmocka_unit_test_setup_teardown(test_journal_file_existing_files_checked_by_content, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_file_torn_tail_reported_and_checked, setup,
                                         teardown),
