@@ -186,6 +186,16 @@ static void test_config_dump_defaults(void **state)
         "clamd_max_size = 25M\n"
         "virus_action = reject\n"
         "scanner_failure = tempfail\n"
+        "default_route =\n"
+        "relay_routes =\n"
+        "relay_tls = may\n"
+        "relay_ca_file =\n"
+        "relay_max_connections = 10\n"
+        "relay_retry_min = 1m\n"
+        "relay_retry_max = 1h\n"
+        "queue_lifetime = 5d\n"
+        "queue_max_messages = 0\n"
+        "queue_min_free_space = 100M\n"
         "user =\n"
         "group =\n");
     free(d);
