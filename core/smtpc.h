@@ -55,7 +55,7 @@
  *    piece boundaries; the end "CRLF.CRLF" is added (a CRLF first when the
  *    body does not end in one). Output does not depend on how the body was
  *    split.
- *  - 421 at any point, an unexpected reply, garbage, a reply line longer
+ *  - 421 at any point, a reply to no command, garbage, a reply line longer
  *    than SMTPC_LINE_MAX or a reply longer than SMTPC_REPLY_MAX: the hop
  *    is broken: CLOSED (QUIT queued unless the hop said 421), recipients
  *    without a result get a temporary failure (the 421 itself, or a local
@@ -165,8 +165,11 @@ struct sb *smtpc_output(struct smtpc *c);
 
 /* smtpc_input - reply bytes from the hop, any split (one byte at a time is
  * fine). Complete replies are acted on at once; a partial line is kept.
- * Bytes arriving when no reply is expected are a protocol error (CLOSED).
- * Input after CLOSED is ignored. */
+ * Bytes that arrive while the caller has to act (SEND_BODY, START_TLS,
+ * MSG_DONE, IDLE) are held and matched against the commands that follow,
+ * so the outcome never depends on how the bytes were split; bytes held
+ * across START_TLS fail the connection (plain-text injection before the
+ * handshake). Input after CLOSED is ignored. */
 void smtpc_input(struct smtpc *c, const void *bytes, size_t len);
 
 /* smtpc_body - the next piece of the message (only in SEND_BODY); last =
