@@ -50,10 +50,12 @@ why_set(char *why, size_t n, const char *fmt, ...)
 }
 
 /* ldh_check - RFC 1035 letters-digits-hyphen labels, 1..63 octets each, at
- * most 253 in all, no empty label (a name, not an address). */
+ * most 253 in all, no empty label, the top label not all digits (a name,
+ * never something that looks like a mistyped address). */
 static bool ldh_check(const char *s, size_t len)
 {
     size_t label = 0;
+    bool digits = true;
     if (len == 0 || len > ROUTE_HOST_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
@@ -61,15 +63,16 @@ static bool ldh_check(const char *s, size_t len)
         if (ch == '.') {
             if (label == 0 || s[i - 1] == '-')
                 return false;
-            label = 0;
+            label = 0, digits = true;
             continue;
         }
+        digits = digits && ch >= '0' && ch <= '9';
         bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
                      || (ch >= '0' && ch <= '9');
         if ((!alnum && ch != '-') || (ch == '-' && label == 0) || ++label > ROUTE_LABEL_MAX)
             return false;
     }
-    return label != 0 && s[len - 1] != '-';
+    return label != 0 && s[len - 1] != '-' && !digits;
 }
 
 /* lower_copy - len octets of s lower-cased into dst (NUL-terminated). */
@@ -142,6 +145,8 @@ static bool hop_host(struct route_hop *h, const char *host, size_t hlen, bool br
         memcpy(&h->addr, &sin6, sizeof sin6);
         h->addrlen = sizeof sin6;
         inet_ntop(AF_INET6, &sin6.sin6_addr, h->host, sizeof h->host);
+    } else if (hlen == 4 && mx_memcaseeq(buf, "unix", 4)) {
+        return why_set(why, n, "a host named unix is ambiguous (lmtp:unix:/path is a socket)");
     } else if (ldh_check(buf, hlen)) {
         lower_copy(h->host, buf, hlen);
         snprintf(h->text, sizeof h->text, "%s:%s:%u", h->proto == ROUTE_SMTP ? "smtp" : "lmtp",
@@ -173,7 +178,7 @@ bool routes_parse_hop(const char *s, size_t len, struct route_hop *out, char *wh
         return hop_unix(out, p + 5, (size_t)(end - p - 5), why, n);
     }
     const char *host = p, *hend, *colon;
-    bool bracketed = *p == '[';
+    bool bracketed = p < end && *p == '[';
     if (bracketed) {
         const char *close = memchr(p, ']', (size_t)(end - p));
         if (!close)

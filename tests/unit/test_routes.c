@@ -97,6 +97,15 @@ static void test_routes_hop_rejects(void **state)
     assert_string_equal(hop_text("smtp:bad_host:25"),
                         "ERR: \"bad_host\" is neither an IP address nor a host name");
     assert_string_equal(hop_text("smtp:unix:/x"), "ERR: unix sockets are for lmtp: hops only");
+    assert_string_equal(hop_text("lmtp:unix"),
+                        "ERR: a host named unix is ambiguous (lmtp:unix:/path is a socket)");
+    assert_string_equal(hop_text("smtp:09.0.0.1:25"),
+                        "ERR: \"09.0.0.1\" is neither an IP address nor a host name");
+    /* only len octets are read: "smtp:" out of "smtp:[1.2.3.4]" has no host */
+    struct route_hop h;
+    char why[256];
+    assert_false(routes_parse_hop("smtp:[1.2.3.4]", 5, &h, why, sizeof why));
+    assert_string_equal(why, "no host (use smtp:[host]:port)");
     assert_string_equal(hop_text("lmtp:unix:rel"), "ERR: lmtp:unix: needs an absolute path");
     char longp[200] = "lmtp:unix:/";
     memset(longp + 11, 'a', 150);
