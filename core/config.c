@@ -16,6 +16,7 @@
  * Every default is a text parsed by the same code as the file. */
 #include "config.h"
 #include "addr.h"
+#include "routes.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -44,7 +45,7 @@ _Static_assert(sizeof(enum cfg_internal_id) == sizeof(unsigned),
                "enum keys are stored as unsigned");
 
 enum cfg_type { T_HOST, T_PATH, T_TEXT, T_SOCKET, T_UINT, T_SIZE, T_ENUM, T_DOMAINS, T_LISTEN,
-                T_CIDRS, T_ZONES };
+                T_CIDRS, T_ZONES, T_DURATION, T_ROUTE };
 
 /* One configuration key. min/max: value bounds for uint and size; for a path
  * min 1 means "required" (empty rejected); for a list, the least number of
@@ -78,6 +79,7 @@ static const char *const nul_bytes_names[] = { "reject", "allow", NULL };
 static const char *const zone_action_names[] = {
     [CFG_ZONE_PASS] = "pass", [CFG_ZONE_QUARANTINE] = "quarantine",
     [CFG_ZONE_REJECT] = "reject", NULL };
+static const char *const relay_tls_names[] = { "none", "may", "encrypt", "verify", NULL };
 
 #define F(field) offsetof(struct config, field)
 #define N(field) offsetof(struct config, n##field)
@@ -186,6 +188,28 @@ static const struct cfg_key cfg_keys[] = {
     { "scanner_failure", T_ENUM, F(scanner_failure), 0, "tempfail", NULL, 0, 0,
       scanner_failure_names, NULL, true,
       "clamd unreachable or timed out: tempfail (451) or accept" },
+    { "default_route", T_ROUTE, F(default_route), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+      "next hop(s) for domains relay_routes does not list: hop[,hop...] [tls=mode]; "
+      "unset with no relay_routes = no onward delivery" },
+    { "relay_routes", T_PATH, F(relay_routes), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+      "route file: domain-or-.suffix hop[,hop...] [tls=mode] per line (README Onward delivery)" },
+    { "relay_tls", T_ENUM, F(relay_tls), 0, "may", NULL, 0, 0, relay_tls_names, NULL, true,
+      "TLS towards next hops without tls=: none, may (when offered), encrypt, verify (CA checked)" },
+    { "relay_ca_file", T_PATH, F(relay_ca_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+      "PEM CA certificates that tls=verify checks next hops against" },
+    { "relay_max_connections", T_UINT, F(relay_max_connections), 0, "10", NULL, 1, 10000,
+      NULL, NULL, true, "concurrent connections to one next hop" },
+    { "relay_retry_min", T_DURATION, F(relay_retry_min), 0, "60s", NULL, 1, 86400, NULL, NULL,
+      true, "delay before the first retry of a deferred recipient (doubles each time)" },
+    { "relay_retry_max", T_DURATION, F(relay_retry_max), 0, "1h", NULL, 1, 7 * 86400, NULL,
+      NULL, true, "longest delay between retries (at least relay_retry_min)" },
+    { "queue_lifetime", T_DURATION, F(queue_lifetime), 0, "5d", NULL, 1, 365 * 86400, NULL,
+      NULL, true, "how long a message may stay undelivered before it bounces" },
+    { "queue_max_messages", T_UINT, F(queue_max_messages), 0, "0", NULL, 0, 100000000, NULL,
+      NULL, true, "messages in the queue past which receiving answers 452 4.3.1; 0 = no limit" },
+    { "queue_min_free_space", T_SIZE, F(queue_min_free_space), 0, "100M", NULL, 0,
+      1024 * CFG_GIB, NULL, NULL, true,
+      "free space on the workdir's file system below which receiving answers 452 4.3.1; 0 = off" },
     { "user", T_TEXT, F(user), 0, NULL, NULL, 0, 0, NULL, NULL, false,
       "when started as root: drop to this user after binding the listeners" },
     { "group", T_TEXT, F(group), 0, NULL, NULL, 0, 0, NULL, NULL, false,
@@ -523,6 +547,75 @@ static void fmt_size(const struct cfg_key *k, const struct config *c, struct sb 
     fmt_bytes(x, out);
 }
 
+/* Duration units, largest first: the shortest exact form is printed. */
+static const struct { char suffix; unsigned secs; } cfg_units[] = {
+    { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
+};
+
+/* fmt_secs - seconds as "5d", "1h", "90s" (largest unit that divides). */
+static void fmt_secs(uint64_t v, struct sb *out)
+{
+    for (size_t i = 0; i < MX_ARRAY_LEN(cfg_units); i++)
+        if ((v && v % cfg_units[i].secs == 0) || cfg_units[i].secs == 1) {
+            sb_printf(out, "%" PRIu64 "%c", v / cfg_units[i].secs, cfg_units[i].suffix);
+            return;
+        }
+}
+
+/* parse_duration - decimal seconds with an optional s, m, h or d suffix,
+ * within the key's bounds (in seconds). */
+static bool parse_duration(const struct cfg_key *k, const char *v, struct config *c,
+                           char *why, size_t n)
+{
+    const char *end;
+    uint64_t x, mult = 1;
+    bool ok = parse_dec(v, &end, &x);
+    for (size_t i = 0; ok && *end && i < MX_ARRAY_LEN(cfg_units); i++)
+        if (*end == cfg_units[i].suffix && end[1] == 0)
+            mult = cfg_units[i].secs, end++;
+    if (ok && __builtin_mul_overflow(x, mult, &x))
+        x = UINT64_MAX;
+    if (ok && *end == 0 && x >= k->min && x <= k->max) {
+        unsigned u = (unsigned)x;
+        memcpy(field(k, c), &u, sizeof u);
+        return true;
+    }
+    struct sb lo = { 0 }, hi = { 0 };
+    fmt_secs(k->min, &lo);
+    fmt_secs(k->max, &hi);
+    if (ok && *end == 0)
+        bad(why, n, v, "is out of range %s..%s", lo.data, hi.data);
+    else
+        bad(why, n, v, "is not a duration (seconds, or a number with s, m, h or d; "
+            "allowed %s..%s)", lo.data, hi.data);
+    sb_free(&lo);
+    sb_free(&hi);
+    return false;
+}
+
+/* fmt_duration - shortest exact unit form. */
+static void fmt_duration(const struct cfg_key *k, const struct config *c, struct sb *out)
+{
+    unsigned u;
+    memcpy(&u, field(k, c), sizeof u);
+    fmt_secs(u, out);
+}
+
+/* parse_route - a route spec "hop[,hop...] [tls=mode]" checked by
+ * routes_parse_spec, stored as text (empty = unset). */
+static bool parse_route(const struct cfg_key *k, const char *v, struct config *c,
+                        char *why, size_t n)
+{
+    struct route rt;
+    char sub[CFG_WHY_MAX];
+    if (*v) {
+        if (!routes_parse_spec(v, strlen(v), ROUTE_TLS_MAY, &rt, sub, sizeof sub))
+            return bad(why, n, v, "%s", sub);
+        routes_route_release(&rt);
+    }
+    return parse_path(k, v, c, why, n);
+}
+
 /* fmt_names - the enum's names joined by sep. */
 static void fmt_names(const struct cfg_key *k, const char *sep, struct sb *out)
 {
@@ -844,6 +937,8 @@ static const struct cfg_type_ops cfg_types[] = {
     [T_LISTEN]  = { "list of addr:port", parse_list, fmt_list, free_list },
     [T_CIDRS]   = { "list of CIDRs", parse_list, fmt_list, free_list },
     [T_ZONES]   = { "list of zone:action", parse_list, fmt_list, free_list },
+    [T_DURATION] = { "duration", parse_duration, fmt_duration, NULL },
+    [T_ROUTE]   = { "route", parse_route, fmt_path, free_path },
 };
 
 /* ---- defaults ---------------------------------------------------------- */
@@ -1013,6 +1108,23 @@ static bool load_defaults(struct cfg_loader *ld)
     return true;
 }
 
+/* check_relations - constraints between keys, after every key is set. The
+ * line named is the later key's (0 = both defaults: no line). */
+static bool check_relations(struct cfg_loader *ld)
+{
+    const struct config *c = ld->c;
+    if (c->relay_retry_min <= c->relay_retry_max)
+        return true;
+    const struct cfg_key *k = find_key("relay_retry_max");
+    unsigned line = ld->seen[k - cfg_keys];
+    const struct cfg_key *kmin = find_key("relay_retry_min");
+    if (ld->seen[kmin - cfg_keys] > line)
+        line = ld->seen[kmin - cfg_keys];
+    seterr(ld->err, ld->errlen, "%s:%u: relay_retry_max: is below relay_retry_min (%us < %us)",
+           ld->name, line, c->relay_retry_max, c->relay_retry_min);
+    return false;
+}
+
 struct config *cfg_load_string(const char *name, const char *text, size_t len,
                                char *err, size_t errlen)
 {
@@ -1026,7 +1138,8 @@ struct config *cfg_load_string(const char *name, const char *text, size_t len,
         cfg_free(ld.c);
         return NULL;
     }
-    if (!load_text(&ld, text ? text : "", text ? len : 0) || !load_defaults(&ld)) {
+    if (!load_text(&ld, text ? text : "", text ? len : 0) || !load_defaults(&ld)
+        || !check_relations(&ld)) {
         cfg_free(ld.c);
         return NULL;
     }
@@ -1122,6 +1235,12 @@ bool cfg_reload_check(const struct config *old, const struct config *nw,
     return ok;
 }
 
+/* is_textual - a key whose value is free text (unset when empty). */
+static bool is_textual(const struct cfg_key *k)
+{
+    return k->type == T_PATH || k->type == T_TEXT || k->type == T_ROUTE;
+}
+
 /* key_bounds - the README's bounds column for one key. */
 static void key_bounds(const struct cfg_key *k, struct sb *out)
 {
@@ -1129,14 +1248,18 @@ static void key_bounds(const struct cfg_key *k, struct sb *out)
         k->type == T_SIZE ? fmt_bytes(k->min, out) : (void)sb_printf(out, "%" PRIu64, k->min);
         sb_appends(out, "..");
         k->type == T_SIZE ? fmt_bytes(k->max, out) : (void)sb_printf(out, "%" PRIu64, k->max);
+    } else if (k->type == T_DURATION) {
+        fmt_secs(k->min, out);
+        sb_appends(out, "..");
+        fmt_secs(k->max, out);
     } else if (k->type == T_ENUM) {
         fmt_names(k, " \\| ", out);
     } else if (k->type == T_HOST) {
         sb_appends(out, "domain name");
     } else if (k->min) {
-        sb_appends(out, k->type == T_PATH || k->type == T_TEXT ? "required" : "at least one");
+        sb_appends(out, is_textual(k) ? "required" : "at least one");
     } else {
-        sb_appends(out, k->type == T_PATH || k->type == T_TEXT ? "optional" : "may be empty");
+        sb_appends(out, is_textual(k) ? "optional" : "may be empty");
     }
 }
 
@@ -1149,7 +1272,7 @@ void cfg_keys_markdown(FILE *out)
         const struct cfg_key *k = &cfg_keys[i];
         bool text = !k->def_fn && k->def && *k->def;   /* a literal default */
         const char *def = text ? k->def : k->def_fn ? (k->def ? k->def : "system host name")
-                        : k->type == T_PATH || k->type == T_TEXT ? "unset" : "empty";
+                        : is_textual(k) ? "unset" : "empty";
         sb_reset(&b);
         key_bounds(k, &b);
         fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", k->name,

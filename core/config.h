@@ -108,6 +108,17 @@ struct config {
     unsigned scanner_failure;   /* enum cfg_scanner_failure */
     unsigned max_unknown_recipients_per_ip; /* per 10 minutes, 0 = off */
     unsigned unknown_recipient_delay_ms;    /* tarpit step, 0 = off */
+    /* Onward delivery (routes.h builds the routes from the first two). */
+    char *default_route;        /* "hop[,hop...] [tls=mode]"; NULL = none */
+    char *relay_routes;         /* route file; NULL = none */
+    unsigned relay_tls;         /* enum route_tls: default for routes without tls= */
+    char *relay_ca_file;        /* PEM CAs for tls=verify; NULL = unset */
+    unsigned relay_max_connections;   /* per hop */
+    unsigned relay_retry_min;   /* seconds: first retry delay (doubles) */
+    unsigned relay_retry_max;   /* seconds: cap of the retry delay */
+    unsigned queue_lifetime;    /* seconds a message may wait before it bounces */
+    unsigned queue_max_messages;      /* 0 = off: past it receiving answers 452 4.3.1 */
+    uint64_t queue_min_free_space;    /* bytes; 0 = off: below it receiving answers 452 */
 };
 
 /* cfg_load - read path into a new snapshot. Every key not in the file gets

@@ -68,6 +68,17 @@ enum reply_id {
     R_ERR_AUTH_BUSY,
     R_ERR_BARE_LF,       /* 500 5.5.2 command line ended by a bare LF */
     R_CLOSE_HARVEST,     /* 421 4.7.0 max_unknown_recipients_per_ip */
+    /* Results the delivery client (core/smtpc.c) synthesises for recipients
+     * when the next hop did not answer for them: never sent to a client. */
+    R_C_TOO_BIG,         /* 552 5.3.4 the hop's SIZE is smaller */
+    R_C_NO_8BITMIME,     /* 554 5.6.3 */
+    R_C_NO_SMTPUTF8,     /* 553 5.6.7 */
+    R_C_NO_STARTTLS,     /* 451 4.7.4 TLS required, not offered */
+    R_C_STARTTLS_REFUSED,/* 451 4.7.4 TLS required, STARTTLS refused */
+    R_C_TLS_FAILED,      /* 451 4.7.0 handshake failed */
+    R_C_PROTOCOL,        /* 451 4.5.0 garbage / unexpected reply */
+    R_C_CONN_LOST,       /* 451 4.4.2 the I/O layer gave up */
+    R_C_ABANDONED,       /* 451 4.3.0 the engine quit mid-message */
     R_COUNT
 };
 

@@ -31,10 +31,12 @@
  * waits, readers never do. */
 #include "snap.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "config.h"
 #include "dir.h"
+#include "routes.h"
 
 static _Atomic(struct snap *) published;
 static atomic_uint_fast64_t published_gen;
@@ -55,6 +57,32 @@ struct snap *snap_new(struct config *cfg, struct dir *dir, uint64_t gen)
     return s;
 }
 
+bool snap_load_routes(struct snap *s, char *err, size_t errlen)
+{
+    const struct config *c = s->cfg;
+    struct routes *r = routes_load(c->relay_routes, c->default_route,
+                                   (enum route_tls)c->relay_tls, err, errlen);
+    if (!r)
+        return false;
+    if (!routes_on(r)) {
+        routes_free(r);   /* no route at all: delivery is off */
+        return true;
+    }
+    bool ok = routes_check_domains(r, c->local_domains, c->nlocal_domains, err, errlen);
+    if (ok && !c->relay_ca_file && routes_uses_tls(r, ROUTE_TLS_VERIFY)) {
+        snprintf(err, errlen, "%s: relay_ca_file: unset, but a route uses tls=verify "
+                 "(set relay_ca_file to the PEM CA certificates of the next hops)", c->path);
+        ok = false;
+    }
+    if (!ok) {
+        routes_free(r);
+        return false;
+    }
+    routes_free(s->routes);
+    s->routes = r;
+    return true;
+}
+
 /* snap_ref - see snap.h; relaxed: the caller already reaches s through a
  * reference it holds (or, in snap_current, through R1/A1). */
 void snap_ref(struct snap *s)
@@ -73,6 +101,7 @@ void snap_unref(struct snap *s)
         return;
     cfg_free(s->cfg);
     dir_free(s->dir);
+    routes_free(s->routes);
     if (s->tls && s->tls_free)
         s->tls_free(s->tls);
     free(s);

@@ -30,15 +30,17 @@ endef
 
 $(eval $(call fuzz_target,smtp_parse,core/smtp_parse.c core/util.c))
 $(eval $(call fuzz_target,smtp_data,core/smtp_data.c core/util.c))
-$(eval $(call fuzz_target,config,core/config.c core/util.c))
+$(eval $(call fuzz_target,config,core/config.c core/routes.c core/util.c))
 $(eval $(call fuzz_target,uri,core/uri.c))
 $(eval $(call fuzz_target,auth,core/auth.c core/util.c))
 $(eval $(call fuzz_target,dnsmsg,core/dnsmsg.c))
 $(eval $(call fuzz_target,clamd,core/clamd.c))
 $(eval $(call fuzz_target,dir,core/dir.c core/util.c))
 $(eval $(call fuzz_target,journal,core/journal.c core/journal_recover.c))
+$(eval $(call fuzz_target,smtpc,core/smtpc.c core/reply.c core/util.c))
+$(eval $(call fuzz_target,routes,core/routes.c core/util.c))
 $(eval $(call fuzz_target,session,core/session.c core/addr.c core/smtp_parse.c core/smtp_data.c \
-    core/config.c core/dir.c core/snap.c core/reply.c core/auth.c core/util.c $(wildcard log/*.c)))
+    core/config.c core/routes.c core/dir.c core/snap.c core/reply.c core/auth.c core/util.c $(wildcard log/*.c)))
 
 # fuzz_run - run target $(1) for $(2) seconds on its private corpus copy.
 define fuzz_run

@@ -187,6 +187,16 @@ static void test_config_dump_defaults(void **state)
         "clamd_max_size = 25M\n"
         "virus_action = reject\n"
         "scanner_failure = tempfail\n"
+        "default_route =\n"
+        "relay_routes =\n"
+        "relay_tls = may\n"
+        "relay_ca_file =\n"
+        "relay_max_connections = 10\n"
+        "relay_retry_min = 1m\n"
+        "relay_retry_max = 1h\n"
+        "queue_lifetime = 5d\n"
+        "queue_max_messages = 0\n"
+        "queue_min_free_space = 100M\n"
         "user =\n"
         "group =\n");
     free(d);
@@ -419,6 +429,63 @@ static void test_config_size_rejects(void **state)
         assert_null(load_kv("max_message_size", junk[i]));
         assert_string_equal(err, want);
     }
+}
+
+static void test_config_delivery_keys(void **state)
+{
+    (void)state;
+    struct config *c = load_ok("relay_retry_min = 30\nrelay_retry_max = 2h\n"
+                               "queue_lifetime = 3d\nrelay_tls = verify\n"
+                               "relay_ca_file = /etc/ca.pem\nrelay_max_connections = 4\n"
+                               "queue_max_messages = 5000\nqueue_min_free_space = 0\n"
+                               "default_route = smtp:[10.0.0.1]:25, lmtp:unix:/run/l tls=none\n");
+    assert_int_equal(c->relay_retry_min, 30);
+    assert_int_equal(c->relay_retry_max, 7200);
+    assert_int_equal(c->queue_lifetime, 3 * 86400);
+    assert_int_equal(c->relay_tls, 3);
+    assert_string_equal(c->relay_ca_file, "/etc/ca.pem");
+    assert_int_equal(c->relay_max_connections, 4);
+    assert_int_equal(c->queue_max_messages, 5000);
+    assert_int_equal(c->queue_min_free_space, 0);
+    assert_string_equal(c->default_route, "smtp:[10.0.0.1]:25, lmtp:unix:/run/l tls=none");
+    assert_null(c->relay_routes);
+    char *d = dump_str(c);
+    assert_non_null(strstr(d, "relay_retry_min = 30s\nrelay_retry_max = 2h\nqueue_lifetime = 3d\n"));
+    free(d);
+    cfg_free(c);
+    c = load_ok("relay_retry_min = 90s\nqueue_lifetime = 1m\n");
+    assert_int_equal(c->relay_retry_min, 90);
+    assert_int_equal(c->queue_lifetime, 60);
+    cfg_free(c);
+}
+
+static void test_config_delivery_keys_reject(void **state)
+{
+    (void)state;
+    expect_err("relay_retry_min = 0\n", "t.conf:1: relay_retry_min: \"0\" is out of range 1s..1d");
+    expect_err("relay_retry_min = 2d\n", "t.conf:1: relay_retry_min: \"2d\" is out of range 1s..1d");
+    expect_err("queue_lifetime = 5w\n",
+               "t.conf:1: queue_lifetime: \"5w\" is not a duration (seconds, or a number with s, "
+               "m, h or d; allowed 1s..365d)");
+    expect_err("queue_lifetime = 1hh\n",
+               "t.conf:1: queue_lifetime: \"1hh\" is not a duration (seconds, or a number with s, "
+               "m, h or d; allowed 1s..365d)");
+    expect_err("queue_lifetime = 99999999999999999999d\n",
+               "t.conf:1: queue_lifetime: \"99999999999999999999d\" is not a duration (seconds, "
+               "or a number with s, m, h or d; allowed 1s..365d)");
+    expect_err("relay_tls = always\n",
+               "t.conf:1: relay_tls: \"always\" is not one of: none, may, encrypt, verify");
+    expect_err("default_route = smtp:[10.0.0.1]:0\n",
+               "t.conf:1: default_route: \"smtp:[10.0.0.1]:0\" hop 1: bad port (allowed 1..65535)");
+    expect_err("default_route = tls=none\n",
+               "t.conf:1: default_route: \"tls=none\" no hop (use smtp:[host]:port, "
+               "lmtp:[host]:port or lmtp:unix:/path)");
+    expect_err("relay_max_connections = 0\n",
+               "t.conf:1: relay_max_connections: \"0\" is out of range 1..10000");
+    expect_err("hostname = mx.test\nrelay_retry_max = 30s\n",
+               "t.conf:2: relay_retry_max: is below relay_retry_min (30s < 60s)");
+    expect_err("relay_retry_min = 2h\n\n",
+               "t.conf:1: relay_retry_max: is below relay_retry_min (3600s < 7200s)");
 }
 
 static void test_config_enum_values(void **state)
@@ -965,6 +1032,8 @@ int main(void)
         cmocka_unit_test(test_config_uint_rejects_junk),
         cmocka_unit_test(test_config_size_values),
         cmocka_unit_test(test_config_size_rejects),
+        cmocka_unit_test(test_config_delivery_keys),
+        cmocka_unit_test(test_config_delivery_keys_reject),
         cmocka_unit_test(test_config_enum_values),
         cmocka_unit_test(test_config_hostname_values),
         cmocka_unit_test(test_config_paths),
