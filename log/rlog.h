@@ -95,6 +95,15 @@ size_t rlog_escape(char *dst, size_t cap, const char *src, size_t len);
  * local time of ns into dst (>= 36 bytes); returns its length. */
 size_t rlog_format_prefix(char *dst, uint64_t ns, uint32_t sid);
 
+/* Session ids: a process numbers its sessions from rlog_sid_base(start) + 1,
+ * so ids do not repeat within a day across restarts; 00000000 is the
+ * process's own lines ("mxringd started/stopped"). */
+#define RLOG_SID_PER_SEC 49710u     /* floor(2^32 / 86400) */
+#define RLOG_SID_PROCESS 0u
+/* rlog_sid_base - the id base of a process started at Unix second sec
+ * (local seconds since midnight x RLOG_SID_PER_SEC). Any thread. */
+uint32_t rlog_sid_base(int64_t sec);
+
 /* rlog_flush_now - test hook: run one synchronous flusher cycle (switch
  * poll, merge up to the watermark, write, retention) from the calling
  * thread. Only when the flusher thread is not started: -EBUSY otherwise. */

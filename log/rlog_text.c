@@ -261,3 +261,20 @@ size_t rlog_format_prefix(char *dst, uint64_t ns, uint32_t sid)
     memcpy(dst + RLOG_DATE_LEN + 8, ", ", 3);
     return RLOG_PREFIX_LEN;
 }
+
+/* rlog_sid_base - the first session id of a process started at Unix second
+ * sec: the seconds since local midnight times RLOG_SID_PER_SEC, so a
+ * restart later the same day starts above every id the earlier process
+ * could have used unless it averaged more than RLOG_SID_PER_SEC sessions
+ * a second (86399 * 49710 < 2^32: the base never wraps). */
+uint32_t rlog_sid_base(int64_t sec)
+{
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (!localtime_r(&t, &tm))
+        return 0;
+    uint32_t since_midnight = (uint32_t)(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec);
+    if (since_midnight > 86399)
+        since_midnight = 86399; /* a leap second */
+    return since_midnight * RLOG_SID_PER_SEC;
+}

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "authpool.h"
@@ -221,7 +222,7 @@ static struct rlog *start_rlog(const struct config *cfg)
     struct rlog_opts o = {
         .workdir = cfg->workdir,
         .host = host,
-        .nrings = cfg->workers,
+        .nrings = cfg->workers + 1, /* the last ring is the main thread's */
         .zero_internal_id = cfg->receivelog_internal_id == CFG_ID_ZERO,
         .keep_days = cfg->receivelog_keep_days,
         .compress_after_days = cfg->receivelog_compress_after_days,
@@ -245,6 +246,16 @@ static void recover_journal(const struct config *cfg)
     if (r < 0)
         die("queue journal recovery failed: %s (see above; mxringd --check-queue -c FILE "
             "shows the damage)", strerror(-r));
+}
+
+/* log_process - the process's own receivelog line (id 00000000) from the
+ * main thread's ring: "mxringd started|stopped (version, pid, workers...)". */
+static void log_process(struct pool *pool, const char *what, const char *more)
+{
+    struct rlog_ring *r = rlog_ring(pool->rlog, pool->nworkers);
+    if (r)
+        rlog_putf(r, RLOG_SID_PROCESS, RLOG_DIALOG, "mxringd %s (version %s, pid %ld, workers %u%s)",
+                  what, MXRING_VERSION, (long)getpid(), pool->nworkers, more);
 }
 
 /* signal_loop - wait for signals until asked to stop. */
@@ -297,10 +308,14 @@ static int run(const char *path, struct snap *boot)
         die("workdir: %s (the run user must be able to write it)", err);
     recover_journal(cfg);
     pool.rlog = start_rlog(cfg);
+    pool.sid_base = rlog_sid_base((int64_t)time(NULL));
     pool.auth = authpool_new(0, 0, err, sizeof(err));
     if (!pool.auth)
         die("auth verifier threads: %s", err);
     seed_dummy(pool.auth, boot->dir);
+    char more[64];
+    snprintf(more, sizeof(more), ", first session id %08X", (unsigned)pool.sid_base + 1);
+    log_process(&pool, "started", more);
     pool_start(&pool, cfg);
     fprintf(stderr, "mxringd %s: %s ready, %u workers, workdir %s, listening on", MXRING_VERSION,
             cfg->hostname, cfg->workers, cfg->workdir);
@@ -314,6 +329,9 @@ static int run(const char *path, struct snap *boot)
     signal_loop(&set, path, &pool);
     struct worker_stats st;
     pool_join(&pool, &st);
+    snprintf(more, sizeof(more), ", %llu connections, %llu messages",
+             (unsigned long long)st.connections, (unsigned long long)st.messages);
+    log_process(&pool, "stopped", more);
     rlog_stop(pool.rlog);
     rlog_destroy(pool.rlog);
     regdom_shutdown();

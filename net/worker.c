@@ -952,7 +952,7 @@ static void conn_new(struct listener *l, int fd)
         close(fd);
         return;
     }
-    w->next_sid += w->pool->nworkers; /* ids: worker + k * nworkers, unique per process */
+    w->next_sid += w->pool->nworkers; /* ids: base + worker + k * nworkers (rlog.h) */
     c->w = w;
     c->sess = s;
     c->fd = fd;
@@ -1347,7 +1347,7 @@ void pool_start(struct pool *p, const struct config *cfg)
         w->cur = snap_current();
         if (!wsnap_add(w, w->cur))
             die("out of memory");
-        w->next_sid = i + 1;
+        w->next_sid = p->sid_base + i + 1;
         int r = pthread_create(&w->thread, NULL, worker_main, w);
         if (r)
             die("cannot start worker thread: %s", strerror(r));

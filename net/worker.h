@@ -25,6 +25,7 @@ struct pool {
     struct qflush *flush;       /* the materializer (stopped by pool_join) */
     int journal_dirfd;          /* <workdir>/queue/journal */
     uint64_t segment_size;      /* journal_segment_size */
+    uint32_t sid_base;          /* session ids: sid_base + worker + 1 + k * nworkers */
 };
 
 /* Per-worker counters, summed and printed at exit. */
