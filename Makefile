@@ -1,5 +1,5 @@
 # mxring - one non-recursive Makefile.
-#   make                 build/mxringd
+#   make                 build/mxringd and build/mxlog
 #   make run             build and run with etc/mxringd.conf in the foreground
 #   make test            build and run every test (unit, TSan stress, e2e, ASan+UBSan)
 #   make bench-build     build/mxbench and build/bench_micro
@@ -125,7 +125,8 @@ clean:
 
 .PHONY: all deps deps-test deps-bench run unit test bench bench-build clean
 
-# Fragments owned by their folders (fuzzing, benchmarks).
+# Fragments owned by their folders (fuzzing, benchmarks, tools).
 -include tests/fuzz/fuzz.mk
+-include tools/mxlog/mxlog.mk
 -include bench/bench.mk
 -include bench/mxbench.mk

@@ -1,0 +1,230 @@
+/* agg.c - counting for `mxlog stats` and `mxlog report`: every ended
+ * transaction and session lands in totals, tallies, hour buckets and the
+ * worst-session list. Allocates per new key, never per line. Main thread. */
+#include "agg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* str_hash - FNV-1a of a lower-cased key. */
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c | 0x20 : c)) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* tally_grow - double the table. */
+static bool tally_grow(struct mxl_tally *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    struct mxl_tent *v = calloc(cap, sizeof(*v));
+    if (!v)
+        return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->v[i].key)
+            continue;
+        size_t j = str_hash(t->v[i].key) & (cap - 1);
+        while (v[j].key)
+            j = (j + 1) & (cap - 1);
+        v[j] = t->v[i];
+    }
+    free(t->v);
+    t->v = v;
+    t->cap = cap;
+    return true;
+}
+
+/* tally_add - add (a, b) to key (case-insensitive). */
+static void tally_add(struct mxl_agg *g, struct mxl_tally *t, const char *key, uint64_t a,
+                      uint64_t b)
+{
+    if (!key || !key[0])
+        key = "-";
+    if ((t->n + 1) * 2 > t->cap && !tally_grow(t)) {
+        g->nomem = true;
+        return;
+    }
+    size_t j = str_hash(key) & (t->cap - 1);
+    while (t->v[j].key && strcasecmp(t->v[j].key, key) != 0)
+        j = (j + 1) & (t->cap - 1);
+    if (!t->v[j].key) {
+        if (!(t->v[j].key = strdup(key))) {
+            g->nomem = true;
+            return;
+        }
+        t->n++;
+    }
+    t->v[j].a += a;
+    t->v[j].b += b;
+}
+
+/* cmp_tent - larger a+b first, then key. */
+static int cmp_tent(const void *x, const void *y)
+{
+    const struct mxl_tent *a = *(const struct mxl_tent *const *)x;
+    const struct mxl_tent *b = *(const struct mxl_tent *const *)y;
+    uint64_t s = a->a + a->b, t = b->a + b->b;
+    return s != t ? (s > t ? -1 : 1) : strcmp(a->key, b->key);
+}
+
+/* mxl_tally_sorted - see agg.h. */
+struct mxl_tent **mxl_tally_sorted(const struct mxl_tally *t)
+{
+    if (!t->n)
+        return NULL;
+    struct mxl_tent **v = malloc(t->n * sizeof(*v));
+    if (!v)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->v[i].key)
+            v[k++] = &t->v[i];
+    qsort(v, k, sizeof(*v), cmp_tent);
+    return v;
+}
+
+/* hour_add - one message of verdict v at civil time t. */
+static void hour_add(struct mxl_agg *g, int64_t t, enum mxl_verdict v)
+{
+    int64_t h = t >= 0 ? t / 3600 : 0;
+    size_t i = g->nhours;
+    while (i && g->hours[i - 1].hour > h)
+        i--;
+    if (!(i && g->hours[i - 1].hour == h)) {
+        struct mxl_hour *nh = realloc(g->hours, (g->nhours + 1) * sizeof(*nh));
+        if (!nh) {
+            g->nomem = true;
+            return;
+        }
+        g->hours = nh;
+        memmove(&nh[i + 1], &nh[i], (g->nhours - i) * sizeof(*nh));
+        memset(&nh[i], 0, sizeof(*nh));
+        nh[i].hour = h;
+        g->nhours++;
+        i++;
+    }
+    g->hours[i - 1].n[v]++;
+}
+
+/* domain_of - the part after the last '@' ("-" when none). */
+static const char *domain_of(const char *a)
+{
+    const char *at = strrchr(a, '@');
+    return at ? at + 1 : a[0] ? a : "<>";
+}
+
+/* worst_add - keep the MXL_WORST sessions with the highest score. */
+static void worst_add(struct mxl_agg *g, const struct mxl_sess *s, unsigned score,
+                      const char *words)
+{
+    size_t k;
+    if (g->nworst < MXL_WORST)
+        k = g->nworst++;
+    else if (g->worst[MXL_WORST - 1].score < score)
+        k = MXL_WORST - 1; /* replaces the least bad */
+    else
+        return;
+    struct mxl_worst *w = &g->worst[k];
+    w->sid = s->sid;
+    w->t = s->t_start;
+    w->score = score;
+    snprintf(w->host, sizeof(w->host), "%s", s->host);
+    snprintf(w->ip, sizeof(w->ip), "%s", s->ip);
+    snprintf(w->words, sizeof(w->words), "%s", words);
+    while (k && g->worst[k - 1].score < g->worst[k].score) { /* keep sorted */
+        struct mxl_worst tmp = g->worst[k - 1];
+        g->worst[k - 1] = g->worst[k];
+        g->worst[k] = tmp;
+        k--;
+    }
+}
+
+/* agg_txn - count one transaction. */
+static void agg_txn(void *arg, struct mxl_sess *s, const struct mxl_txn *x)
+{
+    struct mxl_agg *g = arg;
+    if (!mxl_in_range(g->o, x->t_start))
+        return;
+    char words[512];
+    enum mxl_verdict v = mxl_txn_verdict(s, x, NULL, words, sizeof(words));
+    bool ok = v == MXL_V_ACCEPTED || v == MXL_V_QUARANTINED;
+    bool bad = !ok && mxl_verdict_refused(v);
+    g->txns++;
+    g->by_verdict[v]++;
+    g->accepted += ok;
+    g->refused += bad;
+    g->bytes += ok ? x->size : 0;
+    g->rcpts_ok += x->nrcpt_ok;
+    g->rcpts_refused += x->nrcpt_refused;
+    hour_add(g, x->t_start, v);
+    tally_add(g, &g->sender_dom, domain_of(x->from), ok, bad);
+    size_t pos = 0;
+    enum mxl_rcpt_st st;
+    const char *a;
+    while (mxl_rcpt_next(x, &pos, &st, &a)) {
+        tally_add(g, &g->rcpt_dom, domain_of(a), st == MXL_RCPT_OK && ok, st != MXL_RCPT_OK);
+        if (st != MXL_RCPT_OK)
+            tally_add(g, &g->refused_rcpts, a, 1, 0);
+    }
+    s->mark += bad + x->nrcpt_refused;
+}
+
+/* agg_sess - count one session (and its own verdict when notable). */
+static void agg_sess(void *arg, struct mxl_sess *s)
+{
+    struct mxl_agg *g = arg;
+    if (!mxl_in_range(g->o, s->t_start))
+        return;
+    g->sessions++;
+    char words[512];
+    enum mxl_verdict v = mxl_sess_verdict(s, words, sizeof(words));
+    bool notable = mxl_sess_notable(s);
+    if (notable && v != MXL_V_NO_MAIL) {
+        g->by_verdict[v]++;
+        hour_add(g, s->t_start, v);
+        if (mxl_verdict_refused(v))
+            g->refused++;
+    }
+    tally_add(g, &g->clients, s->ip, s->ntxn, s->mark);
+    if (s->auth_failures) {
+        g->auth_failures += s->auth_failures;
+        tally_add(g, &g->auth_users, s->auth_fail_user[0] ? s->auth_fail_user : "?",
+                  s->auth_failures, 0);
+        tally_add(g, &g->auth_ips, s->ip, s->auth_failures, 0);
+    }
+    unsigned score = s->mark + s->auth_failures + (notable && mxl_verdict_refused(v));
+    if (score)
+        worst_add(g, s, score, words);
+}
+
+/* mxl_agg_sink - see agg.h. */
+struct mxl_sink mxl_agg_sink(struct mxl_agg *a)
+{
+    return (struct mxl_sink){agg_txn, agg_sess, a};
+}
+
+/* tally_free - free keys and table. */
+static void tally_free(struct mxl_tally *t)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        free(t->v[i].key);
+    free(t->v);
+}
+
+/* mxl_agg_free - see agg.h. */
+void mxl_agg_free(struct mxl_agg *a)
+{
+    tally_free(&a->clients);
+    tally_free(&a->sender_dom);
+    tally_free(&a->rcpt_dom);
+    tally_free(&a->refused_rcpts);
+    tally_free(&a->auth_users);
+    tally_free(&a->auth_ips);
+    free(a->hours);
+}

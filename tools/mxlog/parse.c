@@ -1,0 +1,296 @@
+/* parse.c - the receivelog line parser of mxlog: prefix (time stamp and
+ * session id), the kind of the text, and small field helpers. Pure
+ * functions over bytes (no I/O, no allocation, no locale); any thread. */
+#include "parse.h"
+
+#include <string.h>
+
+static const char month_abbr[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* days_from_civil - days since 1970-01-01 (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* mxl_civil_to - see parse.h. */
+int64_t mxl_civil_to(int y, int mo, int d, int h, int mi, int s)
+{
+    return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+}
+
+/* mxl_civil_from - see parse.h (Howard Hinnant's civil_from_days). */
+void mxl_civil_from(int64_t t, int *y, int *mo, int *d, int *h, int *mi, int *s)
+{
+    int64_t z = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    int64_t sec = t - z * 86400;
+    *h = (int)(sec / 3600);
+    *mi = (int)(sec / 60 % 60);
+    *s = (int)(sec % 60);
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *mo = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*mo <= 2));
+}
+
+/* digits - n decimal digits at p, or -1. */
+static int digits(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* mxl_parse_time - see parse.h. */
+bool mxl_parse_time(const char *p, int64_t *out)
+{
+    if (p[0] != ' ' || p[1] != '[' || p[4] != '/' || p[8] != '/' || p[13] != ':' ||
+        p[16] != ':' || p[19] != ':' || p[22] != ']')
+        return false;
+    int d = digits(p + 2, 2), y = digits(p + 9, 4), h = digits(p + 14, 2);
+    int mi = digits(p + 17, 2), s = digits(p + 20, 2), mo = -1;
+    for (int i = 0; i < 12; i++)
+        if (memcmp(p + 5, month_abbr[i], 3) == 0)
+            mo = i + 1;
+    if (d < 1 || d > 31 || y < 0 || mo < 0 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 ||
+        s > 60)
+        return false;
+    *out = mxl_civil_to(y, mo, d, h, mi, s);
+    return true;
+}
+
+/* mxl_parse_hex8 - see parse.h (upper or lower case digits). */
+bool mxl_parse_hex8(const char *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        unsigned c = (unsigned char)p[i], x;
+        if (c - '0' < 10)
+            x = c - '0';
+        else if ((c | 0x20) - 'a' < 6)
+            x = (c | 0x20) - 'a' + 10;
+        else
+            return false;
+        v = v << 4 | x;
+    }
+    *out = v;
+    return true;
+}
+
+/* mxl_parse_line - see parse.h. */
+enum mxl_kind mxl_parse_line(const char *p, size_t n, struct mxl_line *out)
+{
+    out->kind = MXL_K_BAD;
+    if (n < MXL_PREFIX_LEN || p[23] != ',' || p[24] != ' ' || p[33] != ',' || p[34] != ' ')
+        return MXL_K_BAD;
+    if (!mxl_parse_time(p, &out->t) || !mxl_parse_hex8(p + MXL_SID_OFF, &out->sid))
+        return MXL_K_BAD;
+    out->text = p + MXL_PREFIX_LEN;
+    out->len = n - MXL_PREFIX_LEN;
+    out->kind = mxl_classify(out->text, out->len);
+    return out->kind;
+}
+
+/* starts - t[0..n) begins with lit (case-sensitive). */
+static bool starts(const char *t, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    return n >= k && memcmp(t, lit, k) == 0;
+}
+
+/* istarts - t[0..n) begins with lit, ASCII case-insensitive (lit lower). */
+static bool istarts(const char *t, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    if (n < k)
+        return false;
+    for (size_t i = 0; i < k; i++) {
+        unsigned c = (unsigned char)t[i];
+        if ((c >= 'A' && c <= 'Z' ? c | 0x20 : c) != (unsigned char)lit[i])
+            return false;
+    }
+    return true;
+}
+
+/* verb_kind - a client command line: the verbs the reconstruction needs. */
+static enum mxl_kind verb_kind(const char *t, size_t n)
+{
+    if (istarts(t, n, "mail from:"))
+        return MXL_K_MAIL;
+    if (istarts(t, n, "rcpt to:"))
+        return MXL_K_RCPT;
+    if ((istarts(t, n, "ehlo") || istarts(t, n, "helo")) && (n == 4 || t[4] == ' '))
+        return MXL_K_HELO;
+    if (istarts(t, n, "data") && (n == 4 || t[4] == ' ' || t[4] == '\r'))
+        return MXL_K_DATA;
+    if (istarts(t, n, "rset") && (n == 4 || t[4] == ' ' || t[4] == '\r'))
+        return MXL_K_RSET;
+    return MXL_K_OTHER;
+}
+
+/* is_reply - "NNN " / "NNN-" / "NNN" with a 2..5 first digit. */
+static bool is_reply(const char *t, size_t n)
+{
+    return n >= 3 && t[0] >= '2' && t[0] <= '5' && t[1] >= '0' && t[1] <= '9' && t[2] >= '0' &&
+           t[2] <= '9' && (n == 3 || t[3] == ' ' || t[3] == '-');
+}
+
+struct prefix_kind {
+    const char *lit;
+    enum mxl_kind kind;
+};
+
+/* Check lines by first letter: the literal prefixes session.c and
+ * filter.c write (see README "The receivelog"). */
+static const struct prefix_kind check_lines[] = {
+    {"AUTH success: ", MXL_K_AUTH_OK},
+    {"AUTH failed (", MXL_K_AUTH_FAILED},
+    {"Antivirus: stream: ", MXL_K_VIRUS},
+    {"Connection accepted: ", MXL_K_CONNECT},
+    {"CloseClient Started.", MXL_K_CLOSE},
+    {"Message accepted: ", MXL_K_MSG_ACCEPTED},
+    {"Message refused (", MXL_K_MSG_REFUSED},
+    {"Message not queued: ", MXL_K_MSG_NOTQUEUED},
+    {"MAIL refused: ", MXL_K_MAIL_REFUSED},
+    {"RCPT refused: ", MXL_K_RCPT_REFUSED},
+    {"SURBL verdict: ", MXL_K_SURBL},
+    {"TLS established: ", MXL_K_TLS_OK},
+    {"TLS failed: ", MXL_K_TLS_FAILED},
+    {"Transaction summary: ", MXL_K_SUMMARY},
+    {"closesocket()", MXL_K_CLOSESOCKET},
+    {"client talked before the greeting", MXL_K_PREGREET},
+    {"end of input inside DATA", MXL_K_EOF_DATA},
+    {"max_sessions_per_ip (", MXL_K_PER_IP},
+    {"max_connect_rate_per_ip (", MXL_K_RATE},
+    {"max_sessions (", MXL_K_LIMIT},
+    {"mxringd started (", MXL_K_START},
+    {"mxringd stopped (", MXL_K_STOP},
+    {"receivelog: ", MXL_K_LOST},
+    {"timeout_command timeout", MXL_K_TIMEOUT},
+    {"timeout_data timeout", MXL_K_TIMEOUT},
+};
+
+/* mxl_classify - see parse.h. */
+enum mxl_kind mxl_classify(const char *t, size_t n)
+{
+    if (n == 0)
+        return MXL_K_OTHER;
+    if (is_reply(t, n))
+        return MXL_K_REPLY;
+    if (n == 1 && t[0] == '.')
+        return MXL_K_DOT;
+    for (size_t i = 0; i < sizeof(check_lines) / sizeof(check_lines[0]); i++)
+        if (check_lines[i].lit[0] == t[0] && starts(t, n, check_lines[i].lit))
+            return check_lines[i].kind;
+    return verb_kind(t, n);
+}
+
+/* mxl_angle_addr - see parse.h. */
+bool mxl_angle_addr(const char *t, size_t n, struct mxl_str *addr)
+{
+    const char *lt = memchr(t, '<', n);
+    if (!lt)
+        return false;
+    const char *gt = memchr(lt, '>', n - (size_t)(lt - t));
+    if (!gt)
+        return false;
+    addr->p = lt + 1;
+    addr->n = (size_t)(gt - lt - 1);
+    return true;
+}
+
+/* value_end - the end of a summary value starting at v. */
+static const char *value_end(const char *v, const char *end)
+{
+    char close = *v == '"' ? '"' : *v == '<' ? '>' : ' ';
+    const char *q = v + (close != ' ');
+    while (q < end && *q != close)
+        q++;
+    return close != ' ' && q < end ? q + 1 : q;
+}
+
+/* mxl_field - see parse.h. Values are found left to right, so a value that
+ * contains "key=" (a quoted reason) is never taken for the key. */
+bool mxl_field(const char *t, size_t n, const char *key, struct mxl_str *val)
+{
+    size_t k = strlen(key);
+    const char *end = t + n, *p = t;
+    if (starts(t, n, "Transaction summary: "))
+        p += 21;
+    while (p < end) {
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq)
+            return false;
+        const char *v = eq + 1;
+        const char *ve = v < end ? value_end(v, end) : v;
+        if ((size_t)(eq - p) == k && memcmp(p, key, k) == 0) {
+            val->p = v;
+            val->n = (size_t)(ve - v);
+            if (val->n >= 2 && (*v == '"' || *v == '<')) {
+                val->p++;
+                val->n -= 2;
+            }
+            return true;
+        }
+        p = ve;
+        while (p < end && *p == ' ')
+            p++;
+    }
+    return false;
+}
+
+/* mxl_after - see parse.h. */
+bool mxl_after(const char *t, size_t n, const char *lit, struct mxl_str *rest)
+{
+    if (!starts(t, n, lit))
+        return false;
+    size_t k = strlen(lit);
+    rest->p = t + k;
+    rest->n = n - k;
+    return true;
+}
+
+/* mxl_u64 - see parse.h (saturates instead of wrapping). */
+uint64_t mxl_u64(struct mxl_str s)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < s.n && s.p[i] >= '0' && s.p[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s.p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return UINT64_MAX;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
+/* mxl_ieq - see parse.h. */
+bool mxl_ieq(struct mxl_str a, const char *b, size_t bn)
+{
+    if (a.n != bn)
+        return false;
+    for (size_t i = 0; i < bn; i++) {
+        unsigned x = (unsigned char)a.p[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x |= 0x20;
+        if (y >= 'A' && y <= 'Z')
+            y |= 0x20;
+        if (x != y)
+            return false;
+    }
+    return true;
+}

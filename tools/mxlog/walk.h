@@ -1,0 +1,37 @@
+/* walk.h - mxlog's common options and the full walk: every selected file
+ * of every host, line by line through a reconstruction engine (stats,
+ * report). Main thread. */
+#ifndef MXLOG_WALK_H
+#define MXLOG_WALK_H
+
+#include "input.h"
+#include "sess.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct mxl_opts {
+    const char *workdir;
+    uint32_t day_from, day_to;  /* file selection (yyyymmdd, inclusive) */
+    int64_t since, until;       /* civil seconds, inclusive; INT64_MIN/MAX = open */
+    bool json, verbose;
+    const char *by;             /* stats --by */
+    const char *html;           /* report --html FILE */
+    uint64_t bad_lines;         /* lines not in the format */
+    uint64_t lines, bytes;      /* read */
+    int file_errors;
+};
+
+/* mxl_walk_all - feed every line of every selected file to an engine made
+ * for sink (one engine per host; open sessions end as cut off at the end
+ * of a host's files). 0, or -1 when the folder cannot be listed (message
+ * on stderr); unreadable files are reported and counted, then skipped. */
+int mxl_walk_all(struct mxl_opts *o, const struct mxl_sink *sink, bool keep_raw);
+/* mxl_walk_buf - feed the lines of one buffer (counts bad lines). */
+bool mxl_walk_buf(struct mxl_opts *o, struct mxl_engine *e, const char *p, size_t n);
+/* mxl_in_range - is civil time t inside --since/--until? */
+bool mxl_in_range(const struct mxl_opts *o, int64_t t);
+/* mxl_report_bad - one stderr line about bad lines and file errors. */
+void mxl_report_bad(const struct mxl_opts *o);
+
+#endif
