@@ -36,6 +36,9 @@ $(eval $(call fuzz_target,auth,core/auth.c core/util.c))
 $(eval $(call fuzz_target,dnsmsg,core/dnsmsg.c))
 $(eval $(call fuzz_target,clamd,core/clamd.c))
 $(eval $(call fuzz_target,dir,core/dir.c core/util.c))
+$(eval $(call fuzz_target,mxlog,$(filter-out tools/mxlog/main.c tools/mxlog/follow.c \
+    tools/mxlog/why.c tools/mxlog/stats.c tools/mxlog/report.c tools/mxlog/out.c \
+    tools/mxlog/agg.c,$(wildcard tools/mxlog/*.c))))
 $(eval $(call fuzz_target,journal,core/journal.c core/journal_recover.c))
 $(eval $(call fuzz_target,smtpc,core/smtpc.c core/reply.c core/util.c))
 $(eval $(call fuzz_target,routes,core/routes.c core/util.c))

@@ -254,8 +254,10 @@ static void sess_end(struct mxl_engine *e, struct mxl_sess *s, enum mxl_end how,
         s->t_end = t;
     if (how == MXL_END_CLOSED)
         txn_finish(e, s, s->t_end, "aborted", s->close_reason);
-    else
+    else {
+        s->cut_txn = s->txn.open;
         txn_finish(e, s, s->t_end, "aborted", "cut off");
+    }
     if (e->sink.sess)
         e->sink.sess(e->sink.arg, s);
     sess_remove(e, s->sid);

@@ -68,6 +68,7 @@ struct mxl_sess {
     enum mxl_kind limit;        /* PER_IP, RATE, LIMIT or 0 */
     bool pregreet, timeout_data, eof_data;
     enum mxl_end end;
+    bool cut_txn;               /* the cut also ended an open transaction */
     unsigned ntxn;
     unsigned nlines;
     struct mxl_txn txn;

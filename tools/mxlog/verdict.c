@@ -272,5 +272,6 @@ enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t ca
 /* mxl_sess_notable - see verdict.h. */
 bool mxl_sess_notable(const struct mxl_sess *s)
 {
-    return s->ntxn == 0 || (s->auth_failures && !s->auth[0]) || s->tls_why[0];
+    return s->ntxn == 0 || (s->auth_failures && !s->auth[0]) || s->tls_why[0] ||
+           (s->end != MXL_END_CLOSED && !s->cut_txn);
 }

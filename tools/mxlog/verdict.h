@@ -30,7 +30,8 @@ enum mxl_verdict mxl_txn_verdict(const struct mxl_sess *s, const struct mxl_txn 
 /* mxl_sess_verdict - the verdict of the session as a whole. */
 enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t cap);
 /* mxl_sess_notable - does the session need a line of its own (no
- * transaction, AUTH failures without success, TLS failure)? */
+ * transaction, AUTH failures without success, TLS failure, cut off
+ * outside a transaction)? */
 bool mxl_sess_notable(const struct mxl_sess *s);
 
 #endif
