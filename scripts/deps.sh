@@ -14,10 +14,13 @@ test|bench)
     # swaks --tls needs Net::SSLeay, only a Recommends of swaks (not installed
     # with --no-install-recommends); sslscan checks the TLS cipher policy
     pkgs="$pkgs libnet-ssleay-perl sslscan"
+    pkgs="$pkgs chromium"    # renders mxlog's HTML report (tests/e2e/test_mxlog.py)
     ;;
 esac
 case "$want" in
-bench) pkgs="$pkgs postfix iproute2" ;;
+bench) pkgs="$pkgs postfix iproute2"
+    pkgs="$pkgs pflogsumm"   # mxlog stats side by side (scripts/bench-mxlog.sh)
+    ;;
 esac
 
 missing=""

@@ -173,6 +173,11 @@ static void agg_txn(void *arg, struct mxl_sess *s, const struct mxl_txn *x)
             tally_add(g, &g->refused_rcpts, a, 1, 0);
     }
     s->mark += bad + x->nrcpt_refused;
+    if (bad || x->nrcpt_refused) { /* the worst-session table names the last refusal */
+        if (!bad)
+            mxl_txn_rcpt_refusal(s, x, words, sizeof(words));
+        snprintf(s->note, sizeof(s->note), "%s", words);
+    }
 }
 
 /* agg_sess - count one session (and its own verdict when notable). */
@@ -200,7 +205,7 @@ static void agg_sess(void *arg, struct mxl_sess *s)
     }
     unsigned score = s->mark + s->auth_failures + (notable && mxl_verdict_refused(v));
     if (score)
-        worst_add(g, s, score, words);
+        worst_add(g, s, score, s->note[0] && !(notable && mxl_verdict_refused(v)) ? s->note : words);
 }
 
 /* mxl_agg_sink - see agg.h. */

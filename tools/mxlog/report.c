@@ -99,7 +99,7 @@ static void chart(FILE *f, const struct mxl_agg *g)
         for (int v = 0; v < MXL_V_COUNT; v++)
             used[v] = used[v] || (charted(v) && g->hours[i].n[v]);
     }
-    fprintf(f, "<h2>Messages per hour</h2>\n<svg id=\"hours\" xmlns=\"http://www.w3.org/2000/svg\" "
+    fprintf(f, "<h2>Messages per hour</h2>\n<svg id=\"hours\" "
                "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
             CHART_W, CHART_H, CHART_W, CHART_H);
     fprintf(f, "<line x1=\"%d\" y1=\"10\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>\n", CHART_L, CHART_L,

@@ -74,6 +74,7 @@ struct mxl_sess {
     struct mxl_txn txn;
     struct mxl_buf raw;         /* raw lines, '\n'-separated (when keep_raw) */
     unsigned mark;              /* free for the sink (0 when the session opens) */
+    char note[512];             /* free for the sink ("" when the session opens) */
 };
 
 /* Callbacks: a transaction ended (s->txn is it), a session ended. */

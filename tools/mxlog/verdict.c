@@ -79,6 +79,18 @@ static bool first_refused(const struct mxl_txn *x, const char *focus, enum mxl_r
     return false;
 }
 
+/* mxl_txn_rcpt_refusal - see verdict.h. */
+bool mxl_txn_rcpt_refusal(const struct mxl_sess *s, const struct mxl_txn *x, char *buf,
+                          size_t cap)
+{
+    enum mxl_rcpt_st st;
+    const char *addr;
+    if (!first_refused(x, NULL, &st, &addr))
+        return false;
+    rcpt_verdict(s, st, addr, buf, cap);
+    return true;
+}
+
 /* refused_verdict - result=refused: which defence refused the message. */
 static enum mxl_verdict refused_verdict(const struct mxl_txn *x, char *buf, size_t cap)
 {

@@ -27,6 +27,10 @@ bool mxl_verdict_refused(enum mxl_verdict v);
  * that recipient's refusal is the verdict. */
 enum mxl_verdict mxl_txn_verdict(const struct mxl_sess *s, const struct mxl_txn *x,
                                  const char *focus, char *buf, size_t cap);
+/* mxl_txn_rcpt_refusal - the first refused recipient of x in words;
+ * false when none was refused. */
+bool mxl_txn_rcpt_refusal(const struct mxl_sess *s, const struct mxl_txn *x, char *buf,
+                          size_t cap);
 /* mxl_sess_verdict - the verdict of the session as a whole. */
 enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t cap);
 /* mxl_sess_notable - does the session need a line of its own (no
