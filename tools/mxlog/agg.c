@@ -29,7 +29,7 @@ static bool tally_grow(struct mxl_tally *t)
     for (size_t i = 0; i < t->cap; i++) {
         if (!t->v[i].key)
             continue;
-        size_t j = str_hash(t->v[i].key) & (cap - 1);
+        size_t j = t->v[i].hash & (cap - 1);
         while (v[j].key)
             j = (j + 1) & (cap - 1);
         v[j] = t->v[i];
@@ -50,14 +50,16 @@ static void tally_add(struct mxl_agg *g, struct mxl_tally *t, const char *key, u
         g->nomem = true;
         return;
     }
-    size_t j = str_hash(key) & (t->cap - 1);
-    while (t->v[j].key && strcasecmp(t->v[j].key, key) != 0)
+    uint64_t h = str_hash(key);
+    size_t j = h & (t->cap - 1);
+    while (t->v[j].key && (t->v[j].hash != h || strcasecmp(t->v[j].key, key) != 0))
         j = (j + 1) & (t->cap - 1);
     if (!t->v[j].key) {
         if (!(t->v[j].key = strdup(key))) {
             g->nomem = true;
             return;
         }
+        t->v[j].hash = h;
         t->n++;
     }
     t->v[j].a += a;

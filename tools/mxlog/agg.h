@@ -14,6 +14,7 @@
 /* One tally entry: a key and two counters (accepted/refused or n/bytes). */
 struct mxl_tent {
     char *key;
+    uint64_t hash;
     uint64_t a, b;
 };
 

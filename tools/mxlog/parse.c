@@ -95,10 +95,27 @@ bool mxl_parse_hex8(const char *p, uint32_t *out)
 /* mxl_parse_line - see parse.h. */
 enum mxl_kind mxl_parse_line(const char *p, size_t n, struct mxl_line *out)
 {
+    struct mxl_tcache c = {.valid = false};
+    return mxl_parse_line_c(p, n, out, &c);
+}
+
+/* mxl_parse_line_c - see parse.h. */
+enum mxl_kind mxl_parse_line_c(const char *p, size_t n, struct mxl_line *out,
+                               struct mxl_tcache *c)
+{
     out->kind = MXL_K_BAD;
     if (n < MXL_PREFIX_LEN || p[23] != ',' || p[24] != ' ' || p[33] != ',' || p[34] != ' ')
         return MXL_K_BAD;
-    if (!mxl_parse_time(p, &out->t) || !mxl_parse_hex8(p + MXL_SID_OFF, &out->sid))
+    if (c->valid && memcmp(c->stamp, p, 23) == 0) {
+        out->t = c->t;
+    } else {
+        if (!mxl_parse_time(p, &out->t))
+            return MXL_K_BAD;
+        memcpy(c->stamp, p, 23);
+        c->t = out->t;
+        c->valid = true;
+    }
+    if (!mxl_parse_hex8(p + MXL_SID_OFF, &out->sid))
         return MXL_K_BAD;
     out->text = p + MXL_PREFIX_LEN;
     out->len = n - MXL_PREFIX_LEN;
@@ -130,17 +147,19 @@ static bool istarts(const char *t, size_t n, const char *lit)
 /* verb_kind - a client command line: the verbs the reconstruction needs. */
 static enum mxl_kind verb_kind(const char *t, size_t n)
 {
-    if (istarts(t, n, "mail from:"))
-        return MXL_K_MAIL;
-    if (istarts(t, n, "rcpt to:"))
-        return MXL_K_RCPT;
-    if ((istarts(t, n, "ehlo") || istarts(t, n, "helo")) && (n == 4 || t[4] == ' '))
-        return MXL_K_HELO;
-    if (istarts(t, n, "data") && (n == 4 || t[4] == ' ' || t[4] == '\r'))
-        return MXL_K_DATA;
-    if (istarts(t, n, "rset") && (n == 4 || t[4] == ' ' || t[4] == '\r'))
-        return MXL_K_RSET;
-    return MXL_K_OTHER;
+    bool word4 = n == 4 || (n > 4 && (t[4] == ' ' || t[4] == '\r'));
+    switch (t[0] | 0x20) {
+    case 'm': return istarts(t, n, "mail from:") ? MXL_K_MAIL : MXL_K_OTHER;
+    case 'r':
+        if (istarts(t, n, "rcpt to:"))
+            return MXL_K_RCPT;
+        return word4 && istarts(t, n, "rset") ? MXL_K_RSET : MXL_K_OTHER;
+    case 'e': case 'h':
+        return (n == 4 || (n > 4 && t[4] == ' ')) && (istarts(t, n, "ehlo") || istarts(t, n, "helo"))
+                   ? MXL_K_HELO : MXL_K_OTHER;
+    case 'd': return word4 && istarts(t, n, "data") ? MXL_K_DATA : MXL_K_OTHER;
+    default: return MXL_K_OTHER;
+    }
 }
 
 /* is_reply - "NNN " / "NNN-" / "NNN" with a 2..5 first digit. */
@@ -153,36 +172,38 @@ static bool is_reply(const char *t, size_t n)
 struct prefix_kind {
     const char *lit;
     enum mxl_kind kind;
+    size_t len;
 };
+#define PK(lit, kind) {lit, kind, sizeof(lit) - 1}
 
 /* Check lines by first letter: the literal prefixes session.c and
  * filter.c write (see README "The receivelog"). */
 static const struct prefix_kind check_lines[] = {
-    {"AUTH success: ", MXL_K_AUTH_OK},
-    {"AUTH failed (", MXL_K_AUTH_FAILED},
-    {"Antivirus: stream: ", MXL_K_VIRUS},
-    {"Connection accepted: ", MXL_K_CONNECT},
-    {"CloseClient Started.", MXL_K_CLOSE},
-    {"Message accepted: ", MXL_K_MSG_ACCEPTED},
-    {"Message refused (", MXL_K_MSG_REFUSED},
-    {"Message not queued: ", MXL_K_MSG_NOTQUEUED},
-    {"MAIL refused: ", MXL_K_MAIL_REFUSED},
-    {"RCPT refused: ", MXL_K_RCPT_REFUSED},
-    {"SURBL verdict: ", MXL_K_SURBL},
-    {"TLS established: ", MXL_K_TLS_OK},
-    {"TLS failed: ", MXL_K_TLS_FAILED},
-    {"Transaction summary: ", MXL_K_SUMMARY},
-    {"closesocket()", MXL_K_CLOSESOCKET},
-    {"client talked before the greeting", MXL_K_PREGREET},
-    {"end of input inside DATA", MXL_K_EOF_DATA},
-    {"max_sessions_per_ip (", MXL_K_PER_IP},
-    {"max_connect_rate_per_ip (", MXL_K_RATE},
-    {"max_sessions (", MXL_K_LIMIT},
-    {"mxringd started (", MXL_K_START},
-    {"mxringd stopped (", MXL_K_STOP},
-    {"receivelog: ", MXL_K_LOST},
-    {"timeout_command timeout", MXL_K_TIMEOUT},
-    {"timeout_data timeout", MXL_K_TIMEOUT},
+    PK("AUTH success: ", MXL_K_AUTH_OK),
+    PK("AUTH failed (", MXL_K_AUTH_FAILED),
+    PK("Antivirus: stream: ", MXL_K_VIRUS),
+    PK("Connection accepted: ", MXL_K_CONNECT),
+    PK("CloseClient Started.", MXL_K_CLOSE),
+    PK("Message accepted: ", MXL_K_MSG_ACCEPTED),
+    PK("Message refused (", MXL_K_MSG_REFUSED),
+    PK("Message not queued: ", MXL_K_MSG_NOTQUEUED),
+    PK("MAIL refused: ", MXL_K_MAIL_REFUSED),
+    PK("RCPT refused: ", MXL_K_RCPT_REFUSED),
+    PK("SURBL verdict: ", MXL_K_SURBL),
+    PK("TLS established: ", MXL_K_TLS_OK),
+    PK("TLS failed: ", MXL_K_TLS_FAILED),
+    PK("Transaction summary: ", MXL_K_SUMMARY),
+    PK("closesocket()", MXL_K_CLOSESOCKET),
+    PK("client talked before the greeting", MXL_K_PREGREET),
+    PK("end of input inside DATA", MXL_K_EOF_DATA),
+    PK("max_sessions_per_ip (", MXL_K_PER_IP),
+    PK("max_connect_rate_per_ip (", MXL_K_RATE),
+    PK("max_sessions (", MXL_K_LIMIT),
+    PK("mxringd started (", MXL_K_START),
+    PK("mxringd stopped (", MXL_K_STOP),
+    PK("receivelog: ", MXL_K_LOST),
+    PK("timeout_command timeout", MXL_K_TIMEOUT),
+    PK("timeout_data timeout", MXL_K_TIMEOUT),
 };
 
 /* mxl_classify - see parse.h. */
@@ -194,8 +215,11 @@ enum mxl_kind mxl_classify(const char *t, size_t n)
         return MXL_K_REPLY;
     if (n == 1 && t[0] == '.')
         return MXL_K_DOT;
+    if (!strchr("ACMRSTcemrt", t[0]))
+        return verb_kind(t, n);
     for (size_t i = 0; i < sizeof(check_lines) / sizeof(check_lines[0]); i++)
-        if (check_lines[i].lit[0] == t[0] && starts(t, n, check_lines[i].lit))
+        if (check_lines[i].lit[0] == t[0] && n >= check_lines[i].len &&
+            memcmp(t, check_lines[i].lit, check_lines[i].len) == 0)
             return check_lines[i].kind;
     return verb_kind(t, n);
 }
@@ -222,6 +246,33 @@ static const char *value_end(const char *v, const char *end)
     while (q < end && *q != close)
         q++;
     return close != ' ' && q < end ? q + 1 : q;
+}
+
+/* mxl_fields - see parse.h. */
+size_t mxl_fields(const char *t, size_t n, struct mxl_kv *kv, size_t max)
+{
+    const char *end = t + n, *p = t;
+    size_t k = 0;
+    if (starts(t, n, "Transaction summary: "))
+        p += 21;
+    while (p < end && k < max) {
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq)
+            break;
+        const char *v = eq + 1;
+        const char *ve = v < end ? value_end(v, end) : v;
+        kv[k].key = (struct mxl_str){p, (size_t)(eq - p)};
+        kv[k].val = (struct mxl_str){v, (size_t)(ve - v)};
+        if (kv[k].val.n >= 2 && (*v == '"' || *v == '<')) {
+            kv[k].val.p++;
+            kv[k].val.n -= 2;
+        }
+        k++;
+        p = ve;
+        while (p < end && *p == ' ')
+            p++;
+    }
+    return k;
 }
 
 /* mxl_field - see parse.h. Values are found left to right, so a value that

@@ -62,6 +62,17 @@ struct mxl_line {
  * kept in the text). Returns the kind; MXL_K_BAD leaves *out unspecified
  * except kind. */
 enum mxl_kind mxl_parse_line(const char *p, size_t n, struct mxl_line *out);
+/* The time stamp of the previous line: consecutive lines mostly share
+ * their second, so their prefix is parsed once (zero it to start). */
+struct mxl_tcache {
+    char stamp[24];
+    int64_t t;
+    bool valid;
+};
+
+/* mxl_parse_line_c - mxl_parse_line with a time-stamp cache. */
+enum mxl_kind mxl_parse_line_c(const char *p, size_t n, struct mxl_line *out,
+                               struct mxl_tcache *c);
 /* mxl_classify - the kind of a line's text (prefix stripped). */
 enum mxl_kind mxl_classify(const char *t, size_t n);
 /* mxl_parse_time - " [dd/Mon/yyyy:HH:MM:SS]" at p (>= 23 bytes) -> civil
@@ -83,6 +94,14 @@ bool mxl_angle_addr(const char *t, size_t n, struct mxl_str *addr);
  * text or follow a space); a value is up to the next space, or a "..."
  * quoted string, or <...>. False when absent. */
 bool mxl_field(const char *t, size_t n, const char *key, struct mxl_str *val);
+/* One key=value of a summary line (value without its quotes or <>). */
+struct mxl_kv {
+    struct mxl_str key, val;
+};
+
+/* mxl_fields - every key=value of t, left to right, into kv (at most
+ * max); returns how many. */
+size_t mxl_fields(const char *t, size_t n, struct mxl_kv *kv, size_t max);
 /* mxl_after - the text after prefix lit (case-sensitive), or false. */
 bool mxl_after(const char *t, size_t n, const char *lit, struct mxl_str *rest);
 /* mxl_u64 - decimal digits at the start of s (stops at the first other). */

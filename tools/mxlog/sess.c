@@ -294,39 +294,55 @@ static void on_connect(struct mxl_sess *s, struct mxl_str r)
     s->trusted = memmem(rest.p, rest.n, ", trusted network", 17) != NULL;
 }
 
-/* on_summary - the transaction summary: authoritative fields, then the
- * transaction ends. */
+/* is_dash - the "-" of an absent summary value. */
+static bool is_dash(struct mxl_str v)
+{
+    return v.n == 1 && v.p[0] == '-';
+}
+
+/* summary_field - one key=value of the summary into s or its transaction. */
+static void summary_field(struct mxl_sess *s, struct mxl_str k, struct mxl_str v)
+{
+    struct mxl_txn *x = &s->txn;
+#define KEY(lit) (k.n == sizeof(lit) - 1 && memcmp(k.p, lit, k.n) == 0)
+    if (KEY("client") && !s->ip[0])
+        cpys(s->ip, sizeof(s->ip), v);
+    else if (KEY("helo") && !is_dash(v))
+        cpys(s->helo, sizeof(s->helo), v);
+    else if (KEY("tls") && !is_dash(v))
+        cpys(s->tls, sizeof(s->tls), v);
+    else if (KEY("auth") && !is_dash(v))
+        cpys(s->auth, sizeof(s->auth), v);
+    else if (KEY("from"))
+        cpys(x->from, sizeof(x->from), v);
+    else if (KEY("rcpts"))
+        x->nrcpt_ok = (unsigned)mxl_u64(v);
+    else if (KEY("rcpts_refused"))
+        x->nrcpt_refused = (unsigned)mxl_u64(v);
+    else if (KEY("size"))
+        x->size = mxl_u64(v);
+    else if (KEY("result"))
+        cpys(x->result, sizeof(x->result), v);
+    else if (KEY("id"))
+        cpys(x->qid, sizeof(x->qid), v);
+    else if (KEY("reason"))
+        cpys(x->reason, sizeof(x->reason), v);
+#undef KEY
+}
+
+/* on_summary - the transaction summary: authoritative fields (one pass
+ * over the line), then the transaction ends. */
 static void on_summary(struct mxl_engine *e, struct mxl_sess *s, const struct mxl_line *l)
 {
     struct mxl_txn *x = &s->txn;
-    struct mxl_str v;
     if (!x->open)
         txn_begin(s, l->t);
-    const char *t = l->text;
-    size_t n = l->len;
-    if (mxl_field(t, n, "client", &v) && !s->ip[0])
-        cpys(s->ip, sizeof(s->ip), v);
-    if (mxl_field(t, n, "helo", &v) && !(v.n == 1 && v.p[0] == '-'))
-        cpys(s->helo, sizeof(s->helo), v);
-    if (mxl_field(t, n, "tls", &v) && !(v.n == 1 && v.p[0] == '-'))
-        cpys(s->tls, sizeof(s->tls), v);
-    if (mxl_field(t, n, "auth", &v) && !(v.n == 1 && v.p[0] == '-'))
-        cpys(s->auth, sizeof(s->auth), v);
-    if (mxl_field(t, n, "from", &v))
-        cpys(x->from, sizeof(x->from), v);
-    if (mxl_field(t, n, "rcpts", &v))
-        x->nrcpt_ok = (unsigned)mxl_u64(v);
-    if (mxl_field(t, n, "rcpts_refused", &v))
-        x->nrcpt_refused = (unsigned)mxl_u64(v);
-    if (mxl_field(t, n, "size", &v))
-        x->size = mxl_u64(v);
-    if (mxl_field(t, n, "result", &v))
-        cpys(x->result, sizeof(x->result), v);
-    if (mxl_field(t, n, "id", &v))
-        cpys(x->qid, sizeof(x->qid), v);
+    struct mxl_kv kv[16];
+    size_t n = mxl_fields(l->text, l->len, kv, 16);
     x->reason[0] = 0;
-    if (mxl_field(t, n, "reason", &v))
-        cpys(x->reason, sizeof(x->reason), v);
+    x->result[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        summary_field(s, kv[i].key, kv[i].val);
     x->have_summary = true;
     if (!x->result[0])
         snprintf(x->result, sizeof(x->result), "aborted");

@@ -22,7 +22,7 @@ bool mxl_walk_buf(struct mxl_opts *o, struct mxl_engine *e, const char *p, size_
         const char *nl = memchr(p + i, '\n', n - i);
         size_t end = nl ? (size_t)(nl - p) : n;
         o->lines++;
-        if (mxl_parse_line(p + i, end - i, &l) == MXL_K_BAD) {
+        if (mxl_parse_line_c(p + i, end - i, &l, &o->tc) == MXL_K_BAD) {
             if (end > i)
                 o->bad_lines++;
         } else if (!mxl_engine_feed(e, &l, p + i, end - i)) {

@@ -20,6 +20,7 @@ struct mxl_opts {
     uint64_t bad_lines;         /* lines not in the format */
     uint64_t lines, bytes;      /* read */
     int file_errors;
+    struct mxl_tcache tc;       /* time stamp of the previous line */
 };
 
 /* mxl_walk_all - feed every line of every selected file to an engine made
