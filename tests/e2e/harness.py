@@ -271,3 +271,13 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+def make_certs(*kinds):
+    """A fresh folder with a test CA and server certificate from
+    scripts/gen-test-cert.sh (kinds, e.g. "rsa", are passed on); the caller
+    removes it with shutil.rmtree."""
+    folder = tempfile.mkdtemp(prefix="mxring-certs-")
+    subprocess.run([os.path.join(ROOT, "scripts", "gen-test-cert.sh"), folder] + list(kinds),
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return folder

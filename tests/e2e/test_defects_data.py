@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import ROOT, Client, Server, free_port, wait_log
+from harness import ROOT, Client, Server, free_port, wait_log, make_certs
 
 PASSWORD = "s3cret-Pa55"
 CERTS = None
@@ -24,9 +24,7 @@ CERTS = None
 
 def setUpModule():
     global CERTS
-    CERTS = tempfile.mkdtemp(prefix="mxring-certs-")
-    subprocess.run([os.path.join(ROOT, "scripts", "gen-test-cert.sh"), CERTS], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    CERTS = make_certs()
 
 
 def tearDownModule():

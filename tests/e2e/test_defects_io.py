@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import ROOT, Server, free_port, wait_log, log_text
+from harness import ROOT, Server, free_port, wait_log, log_text, make_certs
 
 QUIT_OK = "221 2.0.0 mx.test closing connection."
 ROUNDS = 20
@@ -21,10 +21,8 @@ CERTS = None
 
 def setUpModule():
     global CERTS
-    CERTS = tempfile.mkdtemp(prefix="mxring-certs-")
     # RSA: only an RSA certificate can offer static-RSA key exchange at all
-    subprocess.run([os.path.join(ROOT, "scripts", "gen-test-cert.sh"), CERTS, "rsa"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    CERTS = make_certs("rsa")
 
 
 def tearDownModule():

@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from harness import log_text, wait_log, ROOT, Client, Server
+from harness import log_text, wait_log, ROOT, Client, Server, make_certs
 
 PASSWORD = "Sup3rSecretPw"
 USER = "alice@example.test"
@@ -28,9 +28,7 @@ CERTS = None
 
 def setUpModule():
     global CERTS
-    CERTS = tempfile.mkdtemp(prefix="mxring-certs-")
-    subprocess.run([os.path.join(ROOT, "scripts", "gen-test-cert.sh"), CERTS], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    CERTS = make_certs()
 
 
 def tearDownModule():

@@ -26,7 +26,7 @@ import threading
 import time
 import unittest
 
-from harness import BINARY, ROOT, Client, Server, free_port, log_text
+from harness import BINARY, ROOT, Client, Server, free_port, log_text, make_certs
 
 MXLOG = os.environ.get("MXLOG", os.path.join(os.path.dirname(BINARY), "mxlog"))
 PASSWORD = "s3cret-Pa55"
@@ -37,9 +37,7 @@ CERTS = None
 
 def setUpModule():
     global CERTS
-    CERTS = tempfile.mkdtemp(prefix="mxring-certs-")
-    subprocess.run([os.path.join(ROOT, "scripts", "gen-test-cert.sh"), CERTS], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    CERTS = make_certs()
 
 
 def tearDownModule():

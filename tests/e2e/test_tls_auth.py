@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from harness import log_text, wait_log, ROOT, Client, Server, free_port
+from harness import log_text, wait_log, ROOT, Client, Server, free_port, make_certs
 
 PASSWORD = "s3cret-Pa55"
 CERTS = None
@@ -21,9 +21,7 @@ CERTS = None
 
 def setUpModule():
     global CERTS
-    CERTS = tempfile.mkdtemp(prefix="mxring-certs-")
-    subprocess.run([os.path.join(ROOT, "scripts", "gen-test-cert.sh"), CERTS], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    CERTS = make_certs()
 
 
 def tearDownModule():
