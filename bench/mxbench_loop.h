@@ -51,6 +51,9 @@ struct sess {
     unsigned rcpt_i;        /* RCPT replies seen in this transaction */
     unsigned ops;           /* SQEs in flight that name this session */
     unsigned conn_msgs;     /* transactions started on this connection */
+    unsigned gen;           /* connections closed so far: a handler that ended
+                             * the connection (and maybe began the next) sees
+                             * it change */
     int idle_i;             /* position in thr.idle, -1 when not there */
     bool ticket;            /* holds a message not yet accepted */
     bool presend;           /* MAIL..DATA went out in one write */

@@ -274,6 +274,12 @@ static void advance(struct sess *s, const struct mxb_reply *r)
     }
 }
 
+/* alive - the connection that had generation gen is still open. */
+static bool alive(const struct sess *s, unsigned gen)
+{
+    return s->gen == gen && !s->closing;
+}
+
 /* on_reply - one complete reply arrived: check it, move to the next stage.
  * Returns false when the session ended. A reply to an idle connection (a
  * 421 before the server closes it) ends it cleanly. */
@@ -291,8 +297,9 @@ static bool on_reply(struct sess *s, const struct mxb_reply *r)
         refused(s, r);
         return false;
     }
+    unsigned gen = s->gen;
     advance(s, r);
-    return !s->closing;
+    return alive(s, gen);
 }
 
 /* drain_replies - handle every complete reply in rbuf; keep the rest.
@@ -328,6 +335,7 @@ static bool drain_replies(struct sess *s)
  * session ended. */
 static int tls_handshake_input(struct sess *s)
 {
+    unsigned gen = s->gen;
     int r = mxb_tls_handshake(s->tls);
     if (r < 0) {
         tls_fail(s);
@@ -338,7 +346,7 @@ static int tls_handshake_input(struct sess *s)
         return 0;
     }
     handshake_done(s);  /* the client Finished and EHLO in one send */
-    return s->closing ? -1 : 1;
+    return alive(s, gen) ? 1 : -1;
 }
 
 /* tls_input - n octets of ciphertext arrived in cbuf: advance the
@@ -346,6 +354,7 @@ static int tls_handshake_input(struct sess *s)
  * when the session ended. */
 static bool tls_input(struct sess *s, size_t n)
 {
+    unsigned gen = s->gen;
     if (!mxb_tls_feed(s->tls, s->cbuf, n)) {
         tls_fail(s);
         return false;
@@ -371,7 +380,7 @@ static bool tls_input(struct sess *s, size_t n)
             return false;
     }
     tls_flush(s);   /* reading may have queued records (alerts, key updates) */
-    return !s->closing;
+    return alive(s, gen);
 }
 
 /* on_recv - a receive completed; an idle connection closed by the server
@@ -446,6 +455,7 @@ static void sess_finish(struct sess *s)
 {
     close(s->fd);
     s->fd = -1;
+    s->gen++;
     s->t->conns--;
     mxb_tls_free(s->tls);
     s->tls = NULL;
