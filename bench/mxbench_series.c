@@ -87,6 +87,7 @@ static void write_slot(struct mxb_series *s, struct slot *x)
     fputc('{', s->f);
     mxb_sec_json(s->f, x->t, mxb_sched_rate(s->ph, s->nph, (double)x->t + 0.5), &x->sec);
     fputs("}\n", s->f);
+    fflush(s->f);       /* a line per second: readable while the run goes on */
     x->used = false;
     if (x->t >= s->next)
         s->next = x->t + 1;
