@@ -8,6 +8,7 @@
  * Exit status: 0 all messages accepted, 1 some error was counted, 2 bad
  * usage (or a --cafile, --corpus or address file that cannot be read). */
 #include "mxbench.h"
+#include "mxbench_loop.h"
 #include "mxbench_opts.h"
 #include "mxbench_plot.h"
 #include "mxbench_report.h"

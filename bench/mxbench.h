@@ -1,7 +1,7 @@
 /* mxbench.h - what the parts of mxbench share: the options, the read-only
  * plan every thread works from (address, envelope lines, messages, session
- * kinds, schedule, message budget), and the entry point of one thread. The
- * counters are in mxbench_stats.h. */
+ * kinds, schedule, message budget). The counters are in mxbench_stats.h, the
+ * entry points of a thread's loop in mxbench_loop.h. */
 #ifndef MXBENCH_H
 #define MXBENCH_H
 
@@ -68,24 +68,5 @@ struct mxb_plan {
     _Atomic uint64_t claimed;   /* closed loop: messages handed out so far */
     atomic_bool stop;           /* Ctrl-C: end every session now */
 };
-
-/* mxb_now_ns - CLOCK_MONOTONIC in nanoseconds. */
-uint64_t mxb_now_ns(void);
-
-/* mxb_claim - closed loop: take one message from the budget (any thread).
- * False when the budget or the duration is used up, or on Ctrl-C; now is
- * the caller's clock. */
-bool mxb_claim(struct mxb_plan *p, uint64_t now);
-
-/* mxb_thread_run - thread number id runs nsess sessions on one io_uring
- * until its work is done (closed loop: the budget is used up; open loop:
- * its schedule is over) and every session has ended; counters into st
- * (initialized by the caller). Returns 0, or a negative errno when the
- * ring could not be set up.
- *
- * Latency: closed loop, MAIL sent .. 250 for the data; open loop, the
- * message's scheduled time .. 250 for the data (connecting and waiting for
- * a free connection included: coordinated omission corrected). */
-int mxb_thread_run(struct mxb_plan *p, unsigned id, unsigned nsess, struct mxb_stats *st);
 
 #endif

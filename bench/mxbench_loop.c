@@ -5,7 +5,7 @@
  * (mxbench_work.c). Everything here runs on the thread that called
  * mxb_thread_run(); the shared state is the message budget and the stop
  * flag in struct mxb_plan (atomics) and the series (its own lock). */
-#include "mxbench_loop.h"
+#include "mxbench_thr.h"
 #include "mxbench_series.h"
 
 #include <errno.h>

@@ -17,6 +17,7 @@
 #define SIZE_UNIT 1024ull
 
 /* fail - format a reason into err; returns -1. */
+__attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;

@@ -6,7 +6,7 @@
  * session's mxb_tls, whose plaintext goes to rbuf; writes are encrypted and
  * drained into sends (no blocking socket I/O anywhere). Runs on the thread
  * that owns the session. */
-#include "mxbench_loop.h"
+#include "mxbench_thr.h"
 #include "mxbench_tls.h"
 
 #include <errno.h>
@@ -469,7 +469,7 @@ static void sess_finish(struct sess *s)
     work_closed(s);
 }
 
-/* sess_end - end the connection, see mxbench_loop.h. */
+/* sess_end - end the connection, see mxbench_thr.h. */
 void sess_end(struct sess *s, int err)
 {
     struct mxb_counts *c = &s->t->st->c;
@@ -494,7 +494,7 @@ void sess_end(struct sess *s, int err)
     }
 }
 
-/* sess_connect - open a socket and queue the connect, see mxbench_loop.h. */
+/* sess_connect - open a socket and queue the connect, see mxbench_thr.h. */
 bool sess_connect(struct sess *s)
 {
     struct thr *t = s->t;

@@ -5,7 +5,7 @@
  * connection, else to a free session that connects for it, else (the
  * connection cap is reached) into the backlog, counted late, and its
  * latency still runs from the scheduled time. Runs on the owning thread. */
-#include "mxbench_loop.h"
+#include "mxbench_thr.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +52,7 @@ static bool backlog_pop(struct thr *t, uint64_t *due)
     return true;
 }
 
-/* work_idle_remove - see mxbench_loop.h. */
+/* work_idle_remove - see mxbench_thr.h. */
 void work_idle_remove(struct sess *s)
 {
     struct thr *t = s->t;
@@ -113,7 +113,7 @@ static void serve_backlog(struct thr *t)
     }
 }
 
-/* work_ready - see mxbench_loop.h. */
+/* work_ready - see mxbench_thr.h. */
 void work_ready(struct sess *s)
 {
     struct thr *t = s->t;
@@ -139,7 +139,7 @@ void work_ready(struct sess *s)
     }
 }
 
-/* work_closed - see mxbench_loop.h. */
+/* work_closed - see mxbench_thr.h. */
 void work_closed(struct sess *s)
 {
     struct thr *t = s->t;
@@ -203,7 +203,7 @@ static void quit_idle(struct thr *t)
     }
 }
 
-/* work_pump - see mxbench_loop.h. */
+/* work_pump - see mxbench_thr.h. */
 void work_pump(struct thr *t)
 {
     if (!t->open)
@@ -218,7 +218,7 @@ void work_pump(struct thr *t)
         quit_idle(t);
 }
 
-/* work_start - see mxbench_loop.h. */
+/* work_start - see mxbench_thr.h. */
 void work_start(struct thr *t)
 {
     if (!t->open) {
@@ -232,7 +232,7 @@ void work_start(struct thr *t)
     work_pump(t);
 }
 
-/* work_abort - see mxbench_loop.h. */
+/* work_abort - see mxbench_thr.h. */
 void work_abort(struct thr *t)
 {
     t->abort = true;
@@ -245,7 +245,7 @@ void work_abort(struct thr *t)
     }
 }
 
-/* work_done - see mxbench_loop.h. */
+/* work_done - see mxbench_thr.h. */
 bool work_done(const struct thr *t)
 {
     if (!t->open)
