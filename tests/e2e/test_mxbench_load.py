@@ -45,8 +45,8 @@ class MxbenchOpenLoop(unittest.TestCase):
         self.assertEqual(sum(s["sent"] for s in secs), 2500)
         for s in secs[:5]:
             self.assertEqual(s["target_rate"], 500.0, s)
-            self.assertGreaterEqual(s["sent"], 485, s)
-            self.assertLessEqual(s["sent"], 515, s)
+            self.assertGreaterEqual(s["sent"], 475, s)   # a boundary slip moves a few
+            self.assertLessEqual(s["sent"], 525, s)
             self.assertGreater(s["p99_us"], 0, s)
             self.assertLessEqual(s["p50_us"], s["p99_us"], s)
             self.assertLessEqual(s["p99_us"], s["max_us"], s)
