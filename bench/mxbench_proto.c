@@ -1,6 +1,7 @@
-/* mxbench_proto.c - reply scanner and the builders of the command block and
- * the test message for mxbench (see mxbench_proto.h). Pure over bytes; any
- * thread. */
+/* mxbench_proto.c - reply scanner (code, enhanced status code), the
+ * builders of the command lines, of each transaction's command block and of
+ * the test message, and the DATA encoding of stored messages for mxbench
+ * (see mxbench_proto.h). Pure over bytes; any thread. */
 #include "mxbench_proto.h"
 
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #define ADDR_MAX 256
 #define CODE_LEN 3
 #define PIPELINING_KW "PIPELINING"
+#define ENH_PART_MAX 3               /* digits of subject and detail */
+#define DATA_CMD "DATA\r\n"
 
 /* line_code - the 3-digit code at the start of a reply line, or -1. */
 static int line_code(const char *p, size_t n)
@@ -41,11 +44,41 @@ static bool is_keyword(const char *p, size_t n, const char *kw)
     return strncasecmp(p, kw, k) == 0 && (n == k || p[k] == ' ');
 }
 
+/* digits - up to max decimal digits at p[0..n) into *v; the count read. */
+static size_t digits(const char *p, size_t n, size_t max, unsigned *v)
+{
+    size_t i = 0;
+    *v = 0;
+    while (i < n && i < max && p[i] >= '0' && p[i] <= '9')
+        *v = *v * 10 + (unsigned)(p[i++] - '0');
+    return i;
+}
+
+/* mxb_enh_parse - enhanced status code at the start of text, see
+ * mxbench_proto.h. */
+unsigned mxb_enh_parse(const char *text, size_t n)
+{
+    unsigned cls, subj, det;
+    size_t a = digits(text, n, 1, &cls);
+    if (a != 1 || (cls != 2 && cls != 4 && cls != 5) || a >= n || text[a] != '.')
+        return 0;
+    size_t b = digits(text + a + 1, n - a - 1, ENH_PART_MAX, &subj);
+    size_t pos = a + 1 + b;
+    if (b == 0 || pos >= n || text[pos] != '.')
+        return 0;
+    size_t c = digits(text + pos + 1, n - pos - 1, ENH_PART_MAX, &det);
+    pos += 1 + c;
+    if (c == 0 || (pos < n && text[pos] != ' '))
+        return 0;
+    return MXB_ENH(cls, subj, det);
+}
+
 /* mxb_reply_scan - first complete reply in buf, see mxbench_proto.h. */
 long mxb_reply_scan(const char *buf, size_t len, struct mxb_reply *r)
 {
     size_t pos = 0;
     r->code = -1;
+    r->enh = 0;
     r->pipelining = false;
     while (pos < len) {
         const char *line = buf + pos;
@@ -60,6 +93,8 @@ long mxb_reply_scan(const char *buf, size_t len, struct mxb_reply *r)
             return -1;
         if (r->code >= 0 && is_keyword(line, n, PIPELINING_KW))
             r->pipelining = true;
+        if (r->code < 0 && n > CODE_LEN)
+            r->enh = mxb_enh_parse(line + CODE_LEN + 1, n - CODE_LEN - 1);
         r->code = code;
         pos = (size_t)(nl - buf) + 1;
         if (n == CODE_LEN || line[CODE_LEN] != '-')
@@ -68,16 +103,51 @@ long mxb_reply_scan(const char *buf, size_t len, struct mxb_reply *r)
     return 0;
 }
 
-/* mxb_cmds_build - lay out one transaction's commands, see mxbench_proto.h. */
-bool mxb_cmds_build(struct mxb_cmds *c, const char *from, const char *domain,
-                    unsigned rcpts)
+/* mxb_lines_build - one command line per address, see mxbench_proto.h. */
+bool mxb_lines_build(struct mxb_lines *l, const char *verb, const char *const *addrs, size_t n)
 {
-    static const char mail_fmt[] = "MAIL FROM:<%s>\r\n";
-    static const char rcpt_fmt[] = "RCPT TO:<rcpt%u@%s>\r\n";
-    static const char data_cmd[] = "DATA\r\n";
-    if (strlen(from) > ADDR_MAX || strlen(domain) > ADDR_MAX || rcpts == 0)
+    memset(l, 0, sizeof *l);
+    size_t cap = 0, vl = strlen(verb);
+    for (size_t i = 0; i < n; i++) {
+        size_t al = strlen(addrs[i]);
+        if (al > ADDR_MAX)
+            return false;
+        for (size_t j = 0; j < al; j++)
+            if ((unsigned char)addrs[i][j] < ' ' || addrs[i][j] == 0x7f)
+                return false;
+        cap += vl + al + 4;     /* "<", ">", CRLF */
+    }
+    l->text = malloc(cap + 1);
+    l->off = malloc((n + 1) * sizeof *l->off);
+    if (n == 0 || !l->text || !l->off) {
+        mxb_lines_free(l);
         return false;
-    size_t cap = (size_t)(rcpts + 2) * (ADDR_MAX + 32);
+    }
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        l->off[i] = pos;
+        pos += (size_t)snprintf(l->text + pos, cap + 1 - pos, "%s<%s>\r\n", verb, addrs[i]);
+        if (pos - l->off[i] > l->longest)
+            l->longest = pos - l->off[i];
+    }
+    l->off[n] = pos;
+    l->n = n;
+    return true;
+}
+
+/* mxb_lines_free - release what mxb_lines_build allocated. */
+void mxb_lines_free(struct mxb_lines *l)
+{
+    free(l->text);
+    free(l->off);
+    memset(l, 0, sizeof *l);
+}
+
+/* mxb_cmds_alloc - room for one transaction, see mxbench_proto.h. */
+bool mxb_cmds_alloc(struct mxb_cmds *c, unsigned rcpts, const struct mxb_lines *mail,
+                    const struct mxb_lines *rcpt)
+{
+    size_t cap = mail->longest + (size_t)rcpts * rcpt->longest + sizeof DATA_CMD;
     c->text = malloc(cap);
     c->off = malloc((rcpts + 3) * sizeof *c->off);
     c->rcpts = rcpts;
@@ -85,27 +155,79 @@ bool mxb_cmds_build(struct mxb_cmds *c, const char *from, const char *domain,
         mxb_cmds_free(c);
         return false;
     }
-    size_t pos = 0;
-    c->off[0] = 0;
-    pos += (size_t)snprintf(c->text + pos, cap - pos, mail_fmt, from);
-    for (unsigned i = 1; i <= rcpts; i++) {
-        c->off[i] = pos;
-        pos += (size_t)snprintf(c->text + pos, cap - pos, rcpt_fmt, i, domain);
-    }
-    c->off[rcpts + 1] = pos;
-    memcpy(c->text + pos, data_cmd, sizeof data_cmd - 1);
-    pos += sizeof data_cmd - 1;
-    c->off[rcpts + 2] = pos;
     return true;
 }
 
-/* mxb_cmds_free - release what mxb_cmds_build allocated. */
+/* put_line - append line i of l at c->text + pos; returns the new pos. */
+static size_t put_line(struct mxb_cmds *c, size_t pos, const struct mxb_lines *l, size_t i)
+{
+    size_t n = l->off[i + 1] - l->off[i];
+    memcpy(c->text + pos, l->text + l->off[i], n);
+    return pos + n;
+}
+
+/* mxb_cmds_fill - the transaction of message k, see mxbench_proto.h. */
+void mxb_cmds_fill(struct mxb_cmds *c, const struct mxb_lines *mail,
+                   const struct mxb_lines *rcpt, uint64_t k)
+{
+    size_t pos = 0;
+    c->off[0] = 0;
+    pos = put_line(c, pos, mail, (size_t)(k % mail->n));
+    uint64_t first = k * c->rcpts;
+    for (unsigned j = 0; j < c->rcpts; j++) {
+        c->off[j + 1] = pos;
+        pos = put_line(c, pos, rcpt, (size_t)((first + j) % rcpt->n));
+    }
+    c->off[c->rcpts + 1] = pos;
+    memcpy(c->text + pos, DATA_CMD, sizeof DATA_CMD - 1);
+    c->off[c->rcpts + 2] = pos + sizeof DATA_CMD - 1;
+}
+
+/* mxb_cmds_free - release what mxb_cmds_alloc allocated. */
 void mxb_cmds_free(struct mxb_cmds *c)
 {
     free(c->text);
     free(c->off);
     c->text = NULL;
     c->off = NULL;
+}
+
+/* wire_room - an upper bound of the encoded length of n input octets with
+ * lines lines (each may gain a dot and a CR), plus a final CRLF and EOD. */
+static size_t wire_room(size_t n, size_t lines)
+{
+    return n + 2 * lines + 2 + sizeof MXB_EOD;
+}
+
+/* mxb_wire_encode - a stored message as the DATA stream, see
+ * mxbench_proto.h. */
+char *mxb_wire_encode(const char *in, size_t n, size_t *len, size_t *body_len)
+{
+    size_t lines = 1, dots = 0;
+    for (size_t i = 0; i < n; i++)
+        lines += in[i] == '\n';
+    char *out = malloc(wire_room(n, lines));
+    if (!out)
+        return NULL;
+    size_t o = 0, i = 0;
+    while (i < n) {
+        const char *nl = memchr(in + i, '\n', n - i);
+        size_t end = nl ? (size_t)(nl - in) : n;     /* the LF, or the end */
+        if (in[i] == '.') {
+            out[o++] = '.';
+            dots++;
+        }
+        size_t text = end > i && nl && in[end - 1] == '\r' ? end - 1 - i : end - i;
+        memcpy(out + o, in + i, text);
+        o += text;
+        out[o++] = '\r';
+        out[o++] = '\n';
+        i = nl ? end + 1 : n;
+    }
+    memcpy(out + o, MXB_EOD, sizeof MXB_EOD - 1);
+    *body_len = o - dots;
+    *len = o + sizeof MXB_EOD - 1;
+    return out;
 }
 
 /* header_block - format the message headers into out (cap octets); pad

@@ -15,6 +15,7 @@ test|bench)
     # with --no-install-recommends); sslscan checks the TLS cipher policy
     pkgs="$pkgs libnet-ssleay-perl sslscan"
     pkgs="$pkgs chromium"    # renders mxlog's HTML report (tests/e2e/test_mxlog.py)
+    pkgs="$pkgs postfix"     # smtp-sink: the mxbench tests' peer (chromium: their plot check too)
     ;;
 esac
 case "$want" in
