@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "authpool.h"
@@ -20,9 +21,11 @@
 #include "listen.h"
 #include "regdom.h"
 #include "rlog.h"
+#include "sdnotify.h"
 #include "snap.h"
 #include "spool.h"
 #include "tls.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define MXRING_VERSION "0.1.0"
@@ -125,14 +128,15 @@ static void seed_dummy(struct authpool *ap, const struct dir *d)
         fprintf(stderr, "mxringd: warning: users_file hash scheme not usable by crypt(3)\n");
 }
 
-/* reload - SIGHUP: publish a new snapshot, or keep the old one and say why. */
-static void reload(const char *path, struct pool *pool, uint64_t *gen)
+/* reload - SIGHUP: publish a new snapshot, or keep the old one and say why
+ * (false). */
+static bool reload(const char *path, struct pool *pool, uint64_t *gen)
 {
     char err[512];
     struct snap *s = load_snapshot(path, *gen + 1, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "mxringd: reload failed, keeping the running configuration: %s\n", err);
-        return;
+        return false;
     }
     struct snap *running = snap_current(); /* the one to compare with: the boot one may be gone */
     bool ok = cfg_reload_check(running->cfg, s->cfg, err, sizeof(err));
@@ -140,7 +144,7 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen)
     if (!ok) {
         fprintf(stderr, "mxringd: reload refused, keeping the running configuration: %s\n", err);
         snap_unref(s);
-        return;
+        return false;
     }
     (*gen)++;
     seed_dummy(pool->auth, s->dir);
@@ -150,6 +154,7 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen)
     pool_wake(pool);
     fprintf(stderr, "mxringd: reloaded %s (generation %llu, %zu directory entries)\n", path,
             (unsigned long long)*gen, dir_count(s->dir));
+    return true;
 }
 
 /* chown_tree - hand the workdir folders mxringd writes to the run user. */
@@ -247,22 +252,56 @@ static void recover_journal(const struct config *cfg)
             "shows the damage)", strerror(-r));
 }
 
-/* signal_loop - wait for signals until asked to stop. */
+/* notify_reload - SIGHUP under a service manager: RELOADING=1 (with the
+ * clock systemd's notify-reload wants), the reload, then READY=1 again. */
+static void notify_reload(const char *path, struct pool *pool, uint64_t *gen)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sdn_sendf("RELOADING=1\nMONOTONIC_USEC=%llu",
+              (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+    bool ok = reload(path, pool, gen);
+    sdn_sendf("READY=1\nSTATUS=%s (generation %llu)",
+              ok ? "configuration reloaded" : "reload failed, running the old configuration",
+              (unsigned long long)*gen);
+}
+
+/* test_hook - SIGUSR2 with MXRINGD_TEST_HOOKS=1: stall worker 0 until
+ * shutdown (the watchdog test). */
+static void test_hook(struct pool *pool)
+{
+    fprintf(stderr, "mxringd: test hook: stalling worker 0\n");
+    atomic_store_explicit(&pool->test_stall, 1, memory_order_relaxed);
+}
+
+/* signal_loop - wait for signals until asked to stop; between them, the
+ * watchdog pings and STATUS= lines. */
 static void signal_loop(const sigset_t *set, const char *path, struct pool *pool)
 {
     uint64_t gen = 1;
+    struct wdog wd;
+    wdog_init(&wd, pool, sdn_watchdog_usec());
+    unsigned ms = wdog_tick_ms(&wd);
     for (;;) {
-        int sig = 0;
-        if (sigwait(set, &sig) != 0)
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        int sig = sigtimedwait(set, NULL, &ts);
+        wdog_tick(&wd);
+        if (sig < 0)
             continue;
         if (sig == SIGHUP) {
-            reload(path, pool, &gen);
+            notify_reload(path, pool, &gen);
             continue;
         }
+        if (sig == SIGUSR2) {
+            test_hook(pool);
+            continue;
+        }
+        sdn_send("STOPPING=1\nSTATUS=stopping");
         fprintf(stderr, "mxringd: %s: stopping (grace %u s)\n", strsignal(sig),
                 pool->grace_seconds);
         atomic_store(&pool->stopping, true);
         pool_wake(pool);
+        wdog_free(&wd);
         return;
     }
 }
@@ -284,8 +323,12 @@ static int run(const char *path, struct snap *boot)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    const char *hooks = getenv("MXRINGD_TEST_HOOKS");
+    if (hooks && strcmp(hooks, "1") == 0)
+        sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sdn_open();
     snap_publish(boot);
     ipl_init();
     load_suffix_list();
@@ -311,12 +354,14 @@ static int run(const char *path, struct snap *boot)
     for (size_t i = 0; i < cfg->nsubmission_listen; i++)
         fprintf(stderr, " %s (submission)", cfg->submission_listen[i].text);
     fputc('\n', stderr);
+    sdn_sendf("READY=1\nSTATUS=ready, %u workers", cfg->workers);
     signal_loop(&set, path, &pool);
     struct worker_stats st;
     pool_join(&pool, &st);
     rlog_stop(pool.rlog);
     rlog_destroy(pool.rlog);
     regdom_shutdown();
+    sdn_close();
     fprintf(stderr, "mxringd: stopped: %llu connections, %llu refused, %llu messages queued, "
                     "%llu queue errors\n",
             (unsigned long long)st.connections, (unsigned long long)st.refused,
