@@ -210,6 +210,11 @@ static const struct cfg_key cfg_keys[] = {
     { "queue_min_free_space", T_SIZE, F(queue_min_free_space), 0, "100M", NULL, 0,
       1024 * CFG_GIB, NULL, NULL, true,
       "free space on the workdir's file system below which receiving answers 452 4.3.1; 0 = off" },
+    { "metrics_listen", T_LISTEN, F(metrics_listen), N(metrics_listen), "", NULL, 0, 0, NULL,
+      NULL, false, "addr:port serving GET /metrics (Prometheus text format) on its own "
+      "thread; empty = off" },
+    { "metrics_allow", T_CIDRS, F(metrics_allow), N(metrics_allow), "127.0.0.0/8, ::1", NULL,
+      0, 0, NULL, NULL, true, "networks allowed to scrape metrics_listen (CIDR); others get 403" },
     { "user", T_TEXT, F(user), 0, NULL, NULL, 0, 0, NULL, NULL, false,
       "when started as root: drop to this user after binding the listeners" },
     { "group", T_TEXT, F(group), 0, NULL, NULL, 0, 0, NULL, NULL, false,

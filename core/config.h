@@ -119,6 +119,10 @@ struct config {
     unsigned queue_lifetime;    /* seconds a message may wait before it bounces */
     unsigned queue_max_messages;      /* 0 = off: past it receiving answers 452 4.3.1 */
     uint64_t queue_min_free_space;    /* bytes; 0 = off: below it receiving answers 452 */
+    struct cfg_listen *metrics_listen;      /* Prometheus endpoint; none = off */
+    size_t nmetrics_listen;
+    struct cfg_cidr *metrics_allow;         /* who may scrape it */
+    size_t nmetrics_allow;
 };
 
 /* cfg_load - read path into a new snapshot. Every key not in the file gets

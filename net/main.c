@@ -19,6 +19,7 @@
 #include "iplimit.h"
 #include "journal_file.h"
 #include "listen.h"
+#include "metrics.h"
 #include "regdom.h"
 #include "rlog.h"
 #include "sdnotify.h"
@@ -335,6 +336,7 @@ static int run(const char *path, struct snap *boot)
     static struct pool pool;
     pool.grace_seconds = GRACE_SECONDS;
     pool_listen(&pool, cfg);
+    struct metrics *metrics = metrics_listen(cfg);
     drop_privileges(cfg);
     if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0) /* as the run user */
         die("workdir: %s (the run user must be able to write it)", err);
@@ -345,6 +347,7 @@ static int run(const char *path, struct snap *boot)
         die("auth verifier threads: %s", err);
     seed_dummy(pool.auth, boot->dir);
     pool_start(&pool, cfg);
+    metrics_start(metrics, &pool, MXRING_VERSION);
     fprintf(stderr, "mxringd %s: %s ready, %u workers, workdir %s, listening on", MXRING_VERSION,
             cfg->hostname, cfg->workers, cfg->workdir);
     for (size_t i = 0; i < cfg->nlisten; i++)
@@ -353,9 +356,12 @@ static int run(const char *path, struct snap *boot)
         fprintf(stderr, " %s (smtps)", cfg->smtps_listen[i].text);
     for (size_t i = 0; i < cfg->nsubmission_listen; i++)
         fprintf(stderr, " %s (submission)", cfg->submission_listen[i].text);
+    for (size_t i = 0; i < cfg->nmetrics_listen; i++)
+        fprintf(stderr, " %s (metrics)", cfg->metrics_listen[i].text);
     fputc('\n', stderr);
     sdn_sendf("READY=1\nSTATUS=ready, %u workers", cfg->workers);
     signal_loop(&set, path, &pool);
+    metrics_stop(metrics);
     struct worker_stats st;
     pool_join(&pool, &st);
     rlog_stop(pool.rlog);

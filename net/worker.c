@@ -147,6 +147,7 @@ struct worker {
     uint64_t now;               /* monotonic seconds, read once per batch */
     uint64_t now_ms;            /* the same reading in milliseconds */
     struct worker_stats st;
+    struct sess_counters ctr;   /* the sessions' counters (metrics) */
     struct filter_engine *fe;   /* content filters on this ring */
 };
 
@@ -1354,6 +1355,7 @@ void pool_start(struct pool *p, const struct config *cfg)
         if (p->auth && !(w->auth_inbox = authpool_inbox_new(w->efd)))
             die("out of memory");
         w->env = (struct sess_env){.worker = i,
+                                   .ctr = &w->ctr,
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
                                    .snap_txn = snap_for_txn,
                                    .want_filter = want_filter,
@@ -1378,6 +1380,13 @@ void pool_stats(struct pool *p, struct worker_stats *sum)
         for (size_t k = 0; k < sizeof(*sum) / sizeof(uint64_t); k++)
             out[k] += __atomic_load_n(&in[k], __ATOMIC_RELAXED); /* R: pairs with STAT_ADD */
     }
+}
+
+void pool_sess_counters(struct pool *p, struct sess_counters *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    for (unsigned i = 0; i < p->nworkers; i++)
+        sess_counters_add(sum, &p->workers[i]->ctr);
 }
 
 uint64_t pool_loops(struct pool *p, unsigned i)

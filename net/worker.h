@@ -63,6 +63,9 @@ void pool_start(struct pool *p, const struct config *cfg);
  * value is a recent one; the sum is not one instant). Any thread, between
  * pool_listen and pool_join. */
 void pool_stats(struct pool *p, struct worker_stats *sum);
+/* pool_sess_counters - the workers' session counters summed (as pool_stats). */
+struct sess_counters;
+void pool_sess_counters(struct pool *p, struct sess_counters *sum);
 /* pool_loops - worker i's loop pass counter (relaxed read, any thread). */
 uint64_t pool_loops(struct pool *p, unsigned i);
 /* pool_wake - make every worker look at the stop flag and the snapshot. */

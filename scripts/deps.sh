@@ -14,6 +14,9 @@ test|bench)
     # swaks --tls needs Net::SSLeay, only a Recommends of swaks (not installed
     # with --no-install-recommends); sslscan checks the TLS cipher policy
     pkgs="$pkgs libnet-ssleay-perl sslscan"
+    # the metrics test scrapes with a real Prometheus (and promtool); the
+    # package test checks the .deb with lintian and renders the man pages
+    pkgs="$pkgs prometheus lintian man-db"
     ;;
 esac
 case "$want" in
