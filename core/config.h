@@ -171,4 +171,9 @@ bool cfg_reload_check(const struct config *old, const struct config *nw,
  * default, bounds, reload, meaning) from the key table. */
 void cfg_keys_markdown(FILE *out);
 
+/* cfg_keys_man - write mxringd.conf(5) in roff (the syntax rules and every
+ * key with type, default, bounds, reload and meaning) from the key table;
+ * version goes into the page header. */
+void cfg_keys_man(FILE *out, const char *version);
+
 #endif

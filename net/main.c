@@ -35,7 +35,7 @@
 /* usage - the command line summary. */
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mxringd -c FILE [-t [-v] | --check-queue] | -V | -K\n"
+    fprintf(f, "usage: mxringd -c FILE [-t [-v] | --check-queue] | -V | -K | -M\n"
                "  -c FILE  configuration file (runs in the foreground)\n"
                "  -t       check the configuration and exit (0 ok, 2 error)\n"
                "  -v       with -t: print every key with its effective value\n"
@@ -43,7 +43,8 @@ static void usage(FILE *f)
                "           the server stopped) and print a summary per worker (0 sound,\n"
                "           1 damaged: torn tails or bad records, 2 configuration error)\n"
                "  -V       print the version\n"
-               "  -K       print the table of configuration keys (Markdown)\n");
+               "  -K       print the table of configuration keys (Markdown)\n"
+               "  -M       print the mxringd.conf(5) manual page (roff)\n");
 }
 
 /* tls_free_ctx - snapshot destructor hook for the TLS context. */
@@ -403,7 +404,7 @@ int main(int argc, char **argv)
     const char *path = NULL;
     bool check = false, verbose = false, check_q = false;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:tvVKh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:tvVKMh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'Q': check_q = true; break;
@@ -411,6 +412,7 @@ int main(int argc, char **argv)
         case 'v': verbose = true; break;
         case 'V': printf("mxringd %s\n", MXRING_VERSION); return 0;
         case 'K': cfg_keys_markdown(stdout); return 0;
+        case 'M': cfg_keys_man(stdout, MXRING_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
