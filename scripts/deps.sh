@@ -16,7 +16,7 @@ test|bench)
     pkgs="$pkgs libnet-ssleay-perl sslscan"
     # the metrics test scrapes with a real Prometheus (and promtool); the
     # package test checks the .deb with lintian and renders the man pages
-    pkgs="$pkgs prometheus lintian man-db"
+    pkgs="$pkgs prometheus lintian man-db dpkg-dev adduser"
     ;;
 esac
 case "$want" in
