@@ -46,7 +46,16 @@ for page in "$build"/man/*.1.gz; do
 done
 rmdir "$root/usr/share/man/man1" "$root/usr/bin" 2>/dev/null || true
 sed "s/@YEAR@/$year/" pkg/debian/copyright > "$root/usr/share/doc/mxring/copyright"
-install -m 0644 pkg/debian/lintian-overrides "$root/usr/share/lintian/overrides/mxring"
+# the RUNPATH override, once per installed program that has that RUNPATH
+ov="$root/usr/share/lintian/overrides/mxring"
+grep '^#' pkg/debian/lintian-overrides > "$ov"
+for f in "$root"/usr/sbin/* "$root"/usr/bin/*; do
+    [ -f "$f" ] || continue
+    if readelf -d "$f" | grep -q 'R.*PATH.*/usr/lib/x86_64-linux-gnu/android'; then
+        echo "custom-library-search-path RUNPATH /usr/lib/x86_64-linux-gnu/android [${f#$root/}]" >> "$ov"
+    fi
+done
+chmod 0644 "$ov"
 sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$date/" -e "s|@MAINTAINER@|$maint|" pkg/debian/changelog |
     gzip -9n > "$root/usr/share/doc/mxring/changelog.gz"
 chmod 0644 "$root/usr/share/doc/mxring/changelog.gz"
