@@ -1,12 +1,10 @@
 /* sdnotify.c - owns the datagram socket to systemd's $NOTIFY_SOCKET and the
- * reading of the other service-manager variables (WATCHDOG_USEC,
- * LISTEN_FDS). The protocol is one datagram of "KEY=value" lines per state
+ * reading of WATCHDOG_USEC. The protocol is one datagram of "KEY=value" lines per state
  * change (sd_notify(3)); we speak it directly so mxringd needs no
  * libsystemd. Main thread only. */
 #include "sdnotify.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -107,24 +105,6 @@ void sdn_sendf(const char *fmt, ...)
 uint64_t sdn_watchdog_usec(void)
 {
     return sdn_wd_usec;
-}
-
-unsigned sdn_listen_fds(void)
-{
-    uint64_t n = 0;
-    bool ours = env_is_our_pid("LISTEN_PID", false) && env_u64("LISTEN_FDS", &n);
-    unsetenv("LISTEN_PID");
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
-    if (!ours || n > 4096)
-        return 0;
-    for (uint64_t i = 0; i < n; i++) {
-        int fd = SDN_LISTEN_FDS_START + (int)i;
-        int fl = fcntl(fd, F_GETFD);
-        if (fl >= 0)
-            fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
-    }
-    return (unsigned)n;
 }
 
 void sdn_close(void)

@@ -1,15 +1,13 @@
 /* sdnotify.h - the systemd service manager protocol without libsystemd:
  * state datagrams to $NOTIFY_SOCKET (READY=1, RELOADING=1, STOPPING=1,
- * STATUS=, WATCHDOG=1), the watchdog interval of $WATCHDOG_USEC and the
- * sockets passed by socket activation ($LISTEN_FDS). Main thread only. */
+ * STATUS=, WATCHDOG=1) and the watchdog interval of $WATCHDOG_USEC.
+ * Socket activation ($LISTEN_FDS) is not supported yet. Main thread only. */
 #ifndef MXRING_SDNOTIFY_H
 #define MXRING_SDNOTIFY_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
-
-#define SDN_LISTEN_FDS_START 3 /* the first descriptor systemd passes */
 
 /* sdn_open - read $NOTIFY_SOCKET ("/path" or "@abstract") and
  * $WATCHDOG_USEC (honoured only when $WATCHDOG_PID is unset or ours) and
@@ -27,11 +25,6 @@ void sdn_sendf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* sdn_watchdog_usec - the watchdog interval in microseconds; 0 = none. */
 uint64_t sdn_watchdog_usec(void);
-
-/* sdn_listen_fds - how many sockets socket activation passed us (from fd
- * SDN_LISTEN_FDS_START on, marked close-on-exec here); 0 when $LISTEN_PID
- * is not our pid. The variables are unset so children do not inherit them. */
-unsigned sdn_listen_fds(void);
 
 /* sdn_close - close the notify socket. */
 void sdn_close(void);
