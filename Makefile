@@ -3,6 +3,7 @@
 #   make run             build and run with etc/mxringd.conf in the foreground
 #   make test            build and run every test (unit, TSan stress, e2e, ASan+UBSan)
 #   make bench-build     build/mxbench and build/bench_micro
+#   make deb             build/mxring_<version>_amd64.deb (pkg/pkg.mk; make man: the pages)
 #   SANITIZE=address,undefined|thread  build into build-<sanitizers>/
 #   V=1                  show full commands
 
@@ -125,8 +126,9 @@ clean:
 
 .PHONY: all deps deps-test deps-bench run unit test bench bench-build clean
 
-# Fragments owned by their folders (fuzzing, benchmarks, tools).
+# Fragments owned by their folders (fuzzing, benchmarks, tools, packaging).
 -include tests/fuzz/fuzz.mk
 -include tools/mxlog/mxlog.mk
+-include pkg/pkg.mk
 -include bench/bench.mk
 -include bench/mxbench.mk

@@ -119,6 +119,10 @@ struct config {
     unsigned queue_lifetime;    /* seconds a message may wait before it bounces */
     unsigned queue_max_messages;      /* 0 = off: past it receiving answers 452 4.3.1 */
     uint64_t queue_min_free_space;    /* bytes; 0 = off: below it receiving answers 452 */
+    struct cfg_listen *metrics_listen;      /* Prometheus endpoint; none = off */
+    size_t nmetrics_listen;
+    struct cfg_cidr *metrics_allow;         /* who may scrape it */
+    size_t nmetrics_allow;
 };
 
 /* cfg_load - read path into a new snapshot. Every key not in the file gets
@@ -166,5 +170,10 @@ bool cfg_reload_check(const struct config *old, const struct config *nw,
 /* cfg_keys_markdown - write the README table of every key (key, type,
  * default, bounds, reload, meaning) from the key table. */
 void cfg_keys_markdown(FILE *out);
+
+/* cfg_keys_man - write mxringd.conf(5) in roff (the syntax rules and every
+ * key with type, default, bounds, reload and meaning) from the key table;
+ * version goes into the page header. */
+void cfg_keys_man(FILE *out, const char *version);
 
 #endif

@@ -137,6 +137,60 @@ static const char *const close_reason_text[] = {
     [SESS_BY_AUTH] = "authentication failures",
     [SESS_BY_HARVEST] = "unknown recipient limit",
 };
+_Static_assert(MX_ARRAY_LEN(close_reason_text) == SESS_BY_COUNT, "a text per close reason");
+
+/* The result words of the summary line (index = enum sess_result). */
+static const char *const result_text[] = {
+    [SESS_RES_QUEUED] = "queued", [SESS_RES_QUARANTINED] = "quarantined",
+    [SESS_RES_REFUSED] = "refused", [SESS_RES_TEMPFAIL] = "tempfail",
+    [SESS_RES_ABORTED] = "aborted",
+};
+_Static_assert(MX_ARRAY_LEN(result_text) == SESS_RES_COUNT, "a word per result");
+
+static const char *const rcpt_refusal_text[] = {
+    [SESS_RCPT_UNKNOWN] = "unknown user", [SESS_RCPT_RELAY] = "relaying denied",
+    [SESS_RCPT_TOO_MANY] = "too many recipients",
+};
+_Static_assert(MX_ARRAY_LEN(rcpt_refusal_text) == SESS_RCPT_COUNT, "a text per refusal");
+
+/* COUNT - bump one counter of the worker's sess_counters (relaxed: the
+ * scraper needs no order, only untorn values). */
+#define COUNT(s, field, idx)                                                          \
+    do {                                                                              \
+        if ((s)->env->ctr)                                                            \
+            __atomic_fetch_add(&(s)->env->ctr->field[idx], 1, __ATOMIC_RELAXED);      \
+    } while (0)
+
+void sess_counters_add(struct sess_counters *sum, const struct sess_counters *c)
+{
+    uint64_t *out = (uint64_t *)sum;
+    const uint64_t *in = (const uint64_t *)c;
+    for (size_t k = 0; k < sizeof(*c) / sizeof(uint64_t); k++)
+        out[k] += __atomic_load_n(&in[k], __ATOMIC_RELAXED);
+}
+
+const char *sess_result_name(unsigned r)
+{
+    return r < SESS_RES_COUNT ? result_text[r] : "";
+}
+
+const char *sess_rcpt_refusal_name(unsigned r)
+{
+    return r < SESS_RCPT_COUNT ? rcpt_refusal_text[r] : "";
+}
+
+const char *sess_close_reason_name(unsigned r)
+{
+    return r < SESS_BY_COUNT ? close_reason_text[r] : "";
+}
+
+/* count_result - one transaction ended with the result word result. */
+static void count_result(struct sess *s, const char *result)
+{
+    for (unsigned i = 0; i < SESS_RES_COUNT; i++)
+        if (strcmp(result, result_text[i]) == 0)
+            COUNT(s, results, i);
+}
 
 /* ---- logging ---------------------------------------------------------- */
 
@@ -397,6 +451,7 @@ static void txn_end(struct sess *s, const char *result, const char *fmt, ...)
 static void log_summary(struct sess *s, const char *sender, size_t nrcpt, unsigned nrefused,
                         uint64_t size, const char *result, const char *id, const char *reason)
 {
+    count_result(s, result);
     if (!log_on(s))
         return;
     char line[SESS_SUMMARY_MAX];
@@ -704,6 +759,7 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
         return 0;
     }
     if (s->txn->nrcpt >= s->snap->cfg->max_recipients) {
+        COUNT(s, rcpt_refused, SESS_RCPT_TOO_MANY);
         s->txn->nrefused++;
         reply(s, R_ERR_TOO_MANY_RCPT);
         return 0;
@@ -714,6 +770,7 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
     case ADDR_UNKNOWN:
         if (harvest_cut(s, a.addr))
             return 0;
+        COUNT(s, rcpt_refused, SESS_RCPT_UNKNOWN);
         log_check(s, "RCPT refused: <%s> User unknown (not in the recipient directory)", a.addr);
         s->txn->rcpt_tried = true;
         s->txn->nrefused++;
@@ -721,6 +778,7 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
         reply_error(s, R_ERR_USER_UNKNOWN, a.addr);
         return 0;
     case ADDR_RELAY_DENIED:
+        COUNT(s, rcpt_refused, SESS_RCPT_RELAY);
         log_check(s, "RCPT refused: <%s> Relaying denied", a.addr);
         s->txn->rcpt_tried = true;
         s->txn->nrefused++;
@@ -1091,6 +1149,7 @@ static void dispatch(struct sess *s, const char *line, size_t len)
     size_t arg_off = len;
     enum smtp_verb v = smtp_parse_verb(line, len, &arg_off);
     s->last_verb = v;
+    COUNT(s, commands, v);
     log_command(s, line, len);
     const struct smtp_cmd *cmd = cmd_lookup(v);
     if (!cmd) {
@@ -1690,6 +1749,7 @@ void sess_log_close(struct sess *s)
     if (s->closed_logged)
         return;
     s->closed_logged = true;
+    COUNT(s, closes, s->reason);
     if (!log_on(s))
         return;
     char line[64];

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "smtp_parse.h"
 #include "util.h"
 
 struct mx_addr;
@@ -22,8 +23,11 @@ struct rlog_ring;
 struct sess;
 
 /* What the session needs from its worker. Read-only for the session. */
+struct sess_counters;
+
 struct sess_env {
     unsigned worker;            /* index, for the log */
+    struct sess_counters *ctr;  /* this worker's counters (NULL = not counted) */
     struct rlog_ring *rlog;     /* this worker's receivelog ring (NULL = none) */
     /* Called when a transaction starts (MAIL): returns the snapshot the
      * transaction must use (the newest one), given the session's current
@@ -83,7 +87,36 @@ enum sess_close_reason {
     SESS_BY_TLS,        /* TLS handshake or record failure */
     SESS_BY_AUTH,       /* auth_max_failures reached */
     SESS_BY_HARVEST,    /* max_unknown_recipients_per_ip exceeded */
+    SESS_BY_COUNT       /* (the number of reasons: keep last) */
 };
+
+/* How a transaction ended: the result= word of its receivelog summary. */
+enum sess_result { SESS_RES_QUEUED = 0, SESS_RES_QUARANTINED, SESS_RES_REFUSED,
+                   SESS_RES_TEMPFAIL, SESS_RES_ABORTED, SESS_RES_COUNT };
+/* Why a RCPT was refused. */
+enum sess_rcpt_refusal { SESS_RCPT_UNKNOWN = 0, SESS_RCPT_RELAY, SESS_RCPT_TOO_MANY,
+                         SESS_RCPT_COUNT };
+
+/* Counters of one worker's sessions (sess_env.ctr), for the metrics: the
+ * sessions bump them with relaxed atomic adds, a scraper on another thread
+ * reads them with sess_counters_add. Plain integers, touched only through
+ * the __atomic builtins. */
+struct sess_counters {
+    uint64_t commands[SMTP_VERB_COUNT];       /* by verb; [SMTP_VERB_UNKNOWN] = unrecognised */
+    uint64_t results[SESS_RES_COUNT];         /* transactions by result */
+    uint64_t rcpt_refused[SESS_RCPT_COUNT];   /* refused recipients by reason */
+    uint64_t closes[SESS_BY_COUNT];           /* sessions by close reason */
+};
+
+/* sess_counters_add - sum += c, reading c with relaxed atomic loads (c may
+ * be bumped meanwhile by its worker). */
+void sess_counters_add(struct sess_counters *sum, const struct sess_counters *c);
+/* sess_result_name - the receivelog word of a result ("queued"), "" outside. */
+const char *sess_result_name(unsigned r);
+/* sess_rcpt_refusal_name - "unknown user", "relaying denied", "too many recipients". */
+const char *sess_rcpt_refusal_name(unsigned r);
+/* sess_close_reason_name - the receivelog text of a close reason ("timeout"). */
+const char *sess_close_reason_name(unsigned r);
 
 /* The message handed to the spool writer. Strings are NUL-terminated and
  * valid until sess_spool_done(). rcpts holds nrcpt NUL-terminated

@@ -399,6 +399,7 @@ void rlog_get_stats(struct rlog *l, struct rlog_stats *out)
     out->bytes_written = atomic_load_explicit(&l->out.st.bytes_written, memory_order_relaxed);
     out->lines_dropped = atomic_load_explicit(&l->out.st.lines_dropped, memory_order_relaxed);
     out->write_errors = atomic_load_explicit(&l->out.st.write_errors, memory_order_relaxed);
+    out->cycles = atomic_load_explicit(&l->cycles, memory_order_relaxed);
     for (unsigned i = 0; i < l->nrings; i++)
         out->stalls += atomic_load_explicit(&l->rings[i].stalls, memory_order_relaxed);
 }

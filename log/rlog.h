@@ -84,6 +84,7 @@ struct rlog_stats {
     uint64_t stalls;         /* producer waits on a full ring */
     uint64_t lines_dropped;  /* lines dropped because files were unwritable */
     uint64_t write_errors;
+    uint64_t cycles;         /* flusher loop passes (at least one per 20 ms: watchdog progress) */
 };
 void rlog_get_stats(struct rlog *l, struct rlog_stats *out);
 

@@ -19,11 +19,14 @@
 #include "iplimit.h"
 #include "journal_file.h"
 #include "listen.h"
+#include "metrics.h"
 #include "regdom.h"
 #include "rlog.h"
+#include "sdnotify.h"
 #include "snap.h"
 #include "spool.h"
 #include "tls.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define MXRING_VERSION "0.1.0"
@@ -32,7 +35,7 @@
 /* usage - the command line summary. */
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mxringd -c FILE [-t [-v] | --check-queue] | -V | -K\n"
+    fprintf(f, "usage: mxringd -c FILE [-t [-v] | --check-queue] | -V | -K | -M\n"
                "  -c FILE  configuration file (runs in the foreground)\n"
                "  -t       check the configuration and exit (0 ok, 2 error)\n"
                "  -v       with -t: print every key with its effective value\n"
@@ -40,7 +43,8 @@ static void usage(FILE *f)
                "           the server stopped) and print a summary per worker (0 sound,\n"
                "           1 damaged: torn tails or bad records, 2 configuration error)\n"
                "  -V       print the version\n"
-               "  -K       print the table of configuration keys (Markdown)\n");
+               "  -K       print the table of configuration keys (Markdown)\n"
+               "  -M       print the mxringd.conf(5) manual page (roff)\n");
 }
 
 /* tls_free_ctx - snapshot destructor hook for the TLS context. */
@@ -126,14 +130,15 @@ static void seed_dummy(struct authpool *ap, const struct dir *d)
         fprintf(stderr, "mxringd: warning: users_file hash scheme not usable by crypt(3)\n");
 }
 
-/* reload - SIGHUP: publish a new snapshot, or keep the old one and say why. */
-static void reload(const char *path, struct pool *pool, uint64_t *gen)
+/* reload - SIGHUP: publish a new snapshot, or keep the old one and say why
+ * (false). */
+static bool reload(const char *path, struct pool *pool, uint64_t *gen)
 {
     char err[512];
     struct snap *s = load_snapshot(path, *gen + 1, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "mxringd: reload failed, keeping the running configuration: %s\n", err);
-        return;
+        return false;
     }
     struct snap *running = snap_current(); /* the one to compare with: the boot one may be gone */
     bool ok = cfg_reload_check(running->cfg, s->cfg, err, sizeof(err));
@@ -141,7 +146,7 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen)
     if (!ok) {
         fprintf(stderr, "mxringd: reload refused, keeping the running configuration: %s\n", err);
         snap_unref(s);
-        return;
+        return false;
     }
     (*gen)++;
     seed_dummy(pool->auth, s->dir);
@@ -151,6 +156,7 @@ static void reload(const char *path, struct pool *pool, uint64_t *gen)
     pool_wake(pool);
     fprintf(stderr, "mxringd: reloaded %s (generation %llu, %zu directory entries)\n", path,
             (unsigned long long)*gen, dir_count(s->dir));
+    return true;
 }
 
 /* chown_tree - hand the workdir folders mxringd writes to the run user. */
@@ -258,22 +264,56 @@ static void log_process(struct pool *pool, const char *what, const char *more)
                   what, MXRING_VERSION, (long)getpid(), pool->nworkers, more);
 }
 
-/* signal_loop - wait for signals until asked to stop. */
+/* notify_reload - SIGHUP under a service manager: RELOADING=1 (with the
+ * clock systemd's notify-reload wants), the reload, then READY=1 again. */
+static void notify_reload(const char *path, struct pool *pool, uint64_t *gen)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sdn_sendf("RELOADING=1\nMONOTONIC_USEC=%llu",
+              (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+    bool ok = reload(path, pool, gen);
+    sdn_sendf("READY=1\nSTATUS=%s (generation %llu)",
+              ok ? "configuration reloaded" : "reload failed, running the old configuration",
+              (unsigned long long)*gen);
+}
+
+/* test_hook - SIGUSR2 with MXRINGD_TEST_HOOKS=1: stall worker 0 until
+ * shutdown (the watchdog test). */
+static void test_hook(struct pool *pool)
+{
+    fprintf(stderr, "mxringd: test hook: stalling worker 0\n");
+    atomic_store_explicit(&pool->test_stall, 1, memory_order_relaxed);
+}
+
+/* signal_loop - wait for signals until asked to stop; between them, the
+ * watchdog pings and STATUS= lines. */
 static void signal_loop(const sigset_t *set, const char *path, struct pool *pool)
 {
     uint64_t gen = 1;
+    struct wdog wd;
+    wdog_init(&wd, pool, sdn_watchdog_usec());
+    unsigned ms = wdog_tick_ms(&wd);
     for (;;) {
-        int sig = 0;
-        if (sigwait(set, &sig) != 0)
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        int sig = sigtimedwait(set, NULL, &ts);
+        wdog_tick(&wd);
+        if (sig < 0)
             continue;
         if (sig == SIGHUP) {
-            reload(path, pool, &gen);
+            notify_reload(path, pool, &gen);
             continue;
         }
+        if (sig == SIGUSR2) {
+            test_hook(pool);
+            continue;
+        }
+        sdn_send("STOPPING=1\nSTATUS=stopping");
         fprintf(stderr, "mxringd: %s: stopping (grace %u s)\n", strsignal(sig),
                 pool->grace_seconds);
         atomic_store(&pool->stopping, true);
         pool_wake(pool);
+        wdog_free(&wd);
         return;
     }
 }
@@ -295,14 +335,19 @@ static int run(const char *path, struct snap *boot)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    const char *hooks = getenv("MXRINGD_TEST_HOOKS");
+    if (hooks && strcmp(hooks, "1") == 0)
+        sigaddset(&set, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sdn_open();
     snap_publish(boot);
     ipl_init();
     load_suffix_list();
     static struct pool pool;
     pool.grace_seconds = GRACE_SECONDS;
     pool_listen(&pool, cfg);
+    struct metrics *metrics = metrics_listen(cfg);
     drop_privileges(cfg);
     if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0) /* as the run user */
         die("workdir: %s (the run user must be able to write it)", err);
@@ -317,6 +362,7 @@ static int run(const char *path, struct snap *boot)
     snprintf(more, sizeof(more), ", first session id %08X", (unsigned)pool.sid_base + 1);
     log_process(&pool, "started", more);
     pool_start(&pool, cfg);
+    metrics_start(metrics, &pool, MXRING_VERSION);
     fprintf(stderr, "mxringd %s: %s ready, %u workers, workdir %s, listening on", MXRING_VERSION,
             cfg->hostname, cfg->workers, cfg->workdir);
     for (size_t i = 0; i < cfg->nlisten; i++)
@@ -325,8 +371,12 @@ static int run(const char *path, struct snap *boot)
         fprintf(stderr, " %s (smtps)", cfg->smtps_listen[i].text);
     for (size_t i = 0; i < cfg->nsubmission_listen; i++)
         fprintf(stderr, " %s (submission)", cfg->submission_listen[i].text);
+    for (size_t i = 0; i < cfg->nmetrics_listen; i++)
+        fprintf(stderr, " %s (metrics)", cfg->metrics_listen[i].text);
     fputc('\n', stderr);
+    sdn_sendf("READY=1\nSTATUS=ready, %u workers", cfg->workers);
     signal_loop(&set, path, &pool);
+    metrics_stop(metrics);
     struct worker_stats st;
     pool_join(&pool, &st);
     snprintf(more, sizeof(more), ", %llu connections, %llu messages",
@@ -335,6 +385,7 @@ static int run(const char *path, struct snap *boot)
     rlog_stop(pool.rlog);
     rlog_destroy(pool.rlog);
     regdom_shutdown();
+    sdn_close();
     fprintf(stderr, "mxringd: stopped: %llu connections, %llu refused, %llu messages queued, "
                     "%llu queue errors\n",
             (unsigned long long)st.connections, (unsigned long long)st.refused,
@@ -370,7 +421,7 @@ int main(int argc, char **argv)
     const char *path = NULL;
     bool check = false, verbose = false, check_q = false;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:tvVKh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:tvVKMh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'Q': check_q = true; break;
@@ -378,6 +429,7 @@ int main(int argc, char **argv)
         case 'v': verbose = true; break;
         case 'V': printf("mxringd %s\n", MXRING_VERSION); return 0;
         case 'K': cfg_keys_markdown(stdout); return 0;
+        case 'M': cfg_keys_man(stdout, MXRING_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -147,6 +147,7 @@ struct worker {
     uint64_t now;               /* monotonic seconds, read once per batch */
     uint64_t now_ms;            /* the same reading in milliseconds */
     struct worker_stats st;
+    struct sess_counters ctr;   /* the sessions' counters (metrics) */
     struct filter_engine *fe;   /* content filters on this ring */
 };
 
@@ -758,10 +759,10 @@ static void msg_done(struct conn *c, int err, const char *qid)
     c->txn = NULL;
     c->tail_taken = false;
     if (err) {
-        w->st.spool_errors++;
+        STAT_ADD(w->st.spool_errors, 1);
         fprintf(stderr, "mxringd: worker %u: message not queued: %s\n", w->idx, strerror(err));
     } else {
-        w->st.messages++;
+        STAT_ADD(w->st.messages, 1);
     }
     sess_spool_done(c->sess, err, qid);
     sess_input(c->sess, NULL, 0); /* commands pipelined behind the data */
@@ -964,19 +965,20 @@ static void conn_new(struct listener *l, int fd)
     sess_set_mode(s, (tls_ok && l->kind != LK_SMTPS ? SESS_MODE_STARTTLS : 0) |
                          (l->kind == LK_SMTPS ? SESS_MODE_TLS : 0) |
                          (l->kind == LK_SUBMISSION ? SESS_MODE_SUBMISSION : 0));
+    STAT_ADD(w->st.by_listener[l->kind], 1);
     if (refuse) {
-        w->st.refused++;
+        STAT_ADD(w->st.refused, 1);
         sess_refuse(s, refuse);
     } else if (l->kind == LK_SMTPS) {
-        w->st.connections++;
+        STAT_ADD(w->st.connections, 1);
         sess_greet_wait(s); /* the banner goes out encrypted, after the handshake */
         tls_begin(c);
     } else if (pause && !sess_trusted(s)) {
-        w->st.connections++;
+        STAT_ADD(w->st.connections, 1);
         sess_greet_wait(s);
         greet_arm(c, pause);
     } else {
-        w->st.connections++;
+        STAT_ADD(w->st.connections, 1);
         sess_start(s);
     }
     conn_after(c);
@@ -1011,14 +1013,14 @@ static void on_recv(struct conn *c, struct io_uring_cqe *cqe)
     }
     if (res > 0) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        w->st.bytes += (uint64_t)res;
+        STAT_ADD(w->st.bytes, (uint64_t)res);
         if (!c->closing && c->tls)
             tls_input(c, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
         else if (!c->closing)
             sess_input(c->sess, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
         buf_return(w, bid);
     } else if (res == -ENOBUFS) {
-        w->st.enobufs++;
+        STAT_ADD(w->st.enobufs, 1);
         if (!c->recv_armed && !c->closing && !c->rearm_wait)
             rearm_later(c);
     } else if (res == 0) {
@@ -1218,11 +1220,25 @@ static void rearm_pending(struct worker *w)
     }
 }
 
-/* loop - the event loop; returns when draining is complete. */
+/* test_stall - test hook (MXRINGD_TEST_HOOKS, SIGUSR2): stop this loop
+ * until shutdown, so the watchdog test sees the pings stop. */
+static void test_stall(struct worker *w)
+{
+    fprintf(stderr, "mxringd: worker %u: stalled by the test hook\n", w->idx);
+    while (!atomic_load(&w->pool->stopping))
+        usleep(20000);
+}
+
+/* loop - the event loop; returns when draining is complete. Each pass
+ * bumps st.loops: the watchdog's proof that this worker makes progress
+ * (the 1 s tick guarantees a pass per second even when idle). */
 static void loop(struct worker *w)
 {
     uint64_t overflow_warned = 0;
     for (;;) {
+        STAT_ADD(w->st.loops, 1);
+        if (atomic_load_explicit(&w->pool->test_stall, memory_order_relaxed) == w->idx + 1)
+            test_stall(w);
         int r = io_uring_submit_and_wait(&w->ring, 1);
         if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
             die("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-r));
@@ -1339,6 +1355,7 @@ void pool_start(struct pool *p, const struct config *cfg)
         if (p->auth && !(w->auth_inbox = authpool_inbox_new(w->efd)))
             die("out of memory");
         w->env = (struct sess_env){.worker = i,
+                                   .ctr = &w->ctr,
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
                                    .snap_txn = snap_for_txn,
                                    .want_filter = want_filter,
@@ -1352,6 +1369,29 @@ void pool_start(struct pool *p, const struct config *cfg)
         if (r)
             die("cannot start worker thread: %s", strerror(r));
     }
+}
+
+void pool_stats(struct pool *p, struct worker_stats *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    uint64_t *out = (uint64_t *)sum;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        const uint64_t *in = (const uint64_t *)&p->workers[i]->st;
+        for (size_t k = 0; k < sizeof(*sum) / sizeof(uint64_t); k++)
+            out[k] += __atomic_load_n(&in[k], __ATOMIC_RELAXED); /* R: pairs with STAT_ADD */
+    }
+}
+
+void pool_sess_counters(struct pool *p, struct sess_counters *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    for (unsigned i = 0; i < p->nworkers; i++)
+        sess_counters_add(sum, &p->workers[i]->ctr);
+}
+
+uint64_t pool_loops(struct pool *p, unsigned i)
+{
+    return __atomic_load_n(&p->workers[i]->st.loops, __ATOMIC_RELAXED);
 }
 
 void pool_wake(struct pool *p)

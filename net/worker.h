@@ -26,9 +26,12 @@ struct pool {
     int journal_dirfd;          /* <workdir>/queue/journal */
     uint64_t segment_size;      /* journal_segment_size */
     uint32_t sid_base;          /* session ids: sid_base + worker + 1 + k * nworkers */
+    atomic_uint test_stall;     /* test hook: worker test_stall - 1 stops its loop (0 = none) */
 };
 
-/* Per-worker counters, summed and printed at exit. */
+/* Per-worker counters, summed and printed at exit and by pool_stats at a
+ * metrics scrape. Only uint64_t fields (pool_stats sums them as an array);
+ * only the worker writes them, with STAT_ADD. */
 struct worker_stats {
     uint64_t connections;
     uint64_t refused;
@@ -39,7 +42,16 @@ struct worker_stats {
     uint64_t journal_writes;    /* journal batches written */
     uint64_t journal_syncs;     /* journal fdatasyncs */
     uint64_t journal_hist[8];   /* sync batches by commits: 0, 1, 2-3, 4-7, ... 64+ */
+    uint64_t loops;             /* event loop passes (watchdog progress) */
+    uint64_t by_listener[3];    /* connections by listener: smtp, smtps, submission */
 };
+_Static_assert(sizeof(struct worker_stats) % sizeof(uint64_t) == 0, "uint64_t fields only");
+
+/* STAT_ADD - bump a worker_stats counter from its own worker: a relaxed
+ * load and store (one writer, so no locked add on the hot path) that other
+ * threads may read with a relaxed load (pool_stats). */
+#define STAT_ADD(ctr, n) \
+    __atomic_store_n(&(ctr), __atomic_load_n(&(ctr), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
 
 /* pool_listen - create every worker's listening sockets (SO_REUSEPORT, one
  * set per worker so the kernel spreads connections). Dies with a clear
@@ -48,6 +60,15 @@ void pool_listen(struct pool *p, const struct config *cfg);
 /* pool_start - start the worker threads; each sets up its own ring. Dies if
  * io_uring cannot be set up. */
 void pool_start(struct pool *p, const struct config *cfg);
+/* pool_stats - the workers' counters summed, read while they run (each
+ * value is a recent one; the sum is not one instant). Any thread, between
+ * pool_listen and pool_join. */
+void pool_stats(struct pool *p, struct worker_stats *sum);
+/* pool_sess_counters - the workers' session counters summed (as pool_stats). */
+struct sess_counters;
+void pool_sess_counters(struct pool *p, struct sess_counters *sum);
+/* pool_loops - worker i's loop pass counter (relaxed read, any thread). */
+uint64_t pool_loops(struct pool *p, unsigned i);
 /* pool_wake - make every worker look at the stop flag and the snapshot. */
 void pool_wake(struct pool *p);
 /* pool_join - wait for all workers to finish; sums their counters. */

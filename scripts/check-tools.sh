@@ -58,6 +58,12 @@ need "Perl Net::SSLeay (swaks --tls)" "test_tls_auth" libnet-ssleay-perl perl -M
 need "dnsmasq" "test_filters" dnsmasq-base have_cmd dnsmasq
 need "clamd" "test_filters" clamav-daemon have_cmd clamd
 need "sslscan" "test_defects_io" sslscan have_cmd sslscan
+need "prometheus" "test_metrics" prometheus have_cmd prometheus
+need "promtool" "test_metrics" prometheus have_cmd promtool
+need "lintian" "test_package" lintian have_cmd lintian
+need "adduser" "test_package (the postinst)" adduser have_cmd adduser
+need "man" "test_package" man-db have_cmd man
+need "dpkg-deb, dpkg-shlibdeps" "make deb, test_package" dpkg-dev have_cmd dpkg-shlibdeps
 need "mkfs.ext4" "test_powerloss" e2fsprogs have_cmd mkfs.ext4
 need "xfs_io" "test_powerloss" xfsprogs have_cmd xfs_io
 need "losetup, mount" "test_powerloss, test_hostile" mount have_cmd losetup

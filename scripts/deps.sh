@@ -16,6 +16,9 @@ test|bench)
     pkgs="$pkgs libnet-ssleay-perl sslscan"
     pkgs="$pkgs chromium"    # renders mxlog's HTML report (tests/e2e/test_mxlog.py)
     pkgs="$pkgs postfix"     # smtp-sink: the mxbench tests' peer (chromium: their plot check too)
+    # the metrics test scrapes with a real Prometheus (and promtool); the
+    # package test checks the .deb with lintian and renders the man pages
+    pkgs="$pkgs prometheus lintian man-db dpkg-dev adduser"
     ;;
 esac
 case "$want" in

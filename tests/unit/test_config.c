@@ -197,6 +197,8 @@ static void test_config_dump_defaults(void **state)
         "queue_lifetime = 5d\n"
         "queue_max_messages = 0\n"
         "queue_min_free_space = 100M\n"
+        "metrics_listen =\n"
+        "metrics_allow = 127.0.0.0/8, ::1/128\n"
         "user =\n"
         "group =\n");
     free(d);
