@@ -44,6 +44,7 @@
 #include <time.h>
 
 #define RLOG_POLL_MS_DEFAULT 500u
+#define RLOG_FOLDER_DEFAULT  "receivelog"
 #define RLOG_PERIOD_NS       20000000L    /* flusher sleep when idle: 20 ms */
 #define RLOG_BATCH_MAX       (8u << 20)    /* output bytes per cycle */
 #define RLOG_NS_PER_MS       1000000ull
@@ -91,7 +92,7 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * RLOG_NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-/* poll_switch - logging is on exactly while <workdir>/receivelog is a folder. */
+/* poll_switch - logging is on exactly while <workdir>/<folder> is a folder. */
 static void poll_switch(struct rlog *l)
 {
     struct stat st;
@@ -114,12 +115,14 @@ static void rlog_free(struct rlog *l, unsigned nrings_ok)
 /* rlog_create - see rlog.h. */
 struct rlog *rlog_create(const struct rlog_opts *o)
 {
-    if (!o || !o->workdir || !o->host || !o->nrings || !o->host[0] || strchr(o->host, '/')) {
+    const char *folder = o && o->folder ? o->folder : RLOG_FOLDER_DEFAULT;
+    if (!o || !o->workdir || !o->host || !o->nrings || !o->host[0] || strchr(o->host, '/') ||
+        !folder[0] || strchr(folder, '/')) {
         errno = EINVAL;
         return NULL;
     }
     struct rlog *l = calloc(1, sizeof(*l));
-    if (!l || rlog_out_init(&l->out, o->workdir, o->host) < 0) {
+    if (!l || rlog_out_init(&l->out, o->workdir, folder, o->host) < 0) {
         free(l);
         errno = ENOMEM;
         return NULL;

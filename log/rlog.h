@@ -30,7 +30,9 @@ typedef uint64_t (*rlog_clock_fn)(void *arg);
 
 struct rlog_opts {
     const char *workdir;        /* mail work folder */
-    const char *host;           /* folder name under receivelog/ (gethostname) */
+    const char *folder;         /* top folder under workdir (NULL = "receivelog";
+                                 * the delivery log passes "deliverylog") */
+    const char *host;           /* folder name under <folder>/ (gethostname) */
     unsigned nrings;            /* one per worker */
     size_t ring_bytes;          /* per ring, power of two (0 = default 4 MiB) */
     bool zero_internal_id;      /* receivelog_internal_id = zero */

@@ -107,8 +107,8 @@ struct rlog_out_stats {
 };
 
 struct rlog_out {
-    char *top;                   /* <workdir>/receivelog */
-    char *dir;                   /* <workdir>/receivelog/<host> */
+    char *top;                   /* <workdir>/<folder> (receivelog, deliverylog) */
+    char *dir;                   /* <workdir>/<folder>/<host> */
     int fd;                      /* open day file or -1 */
     uint32_t fd_day;
     struct rlog_seg *segs;
@@ -123,7 +123,7 @@ struct rlog_out {
     struct rlog_out_stats st;
 };
 
-int rlog_out_init(struct rlog_out *o, const char *workdir, const char *host);
+int rlog_out_init(struct rlog_out *o, const char *workdir, const char *folder, const char *host);
 void rlog_out_fini(struct rlog_out *o);
 bool rlog_out_line(struct rlog_out *o, uint64_t ts, uint32_t sid, const char *text, size_t len);
 void rlog_out_write(struct rlog_out *o, bool on);

@@ -1,6 +1,6 @@
 /* rlog_out.c - the flusher's side of the receivelog files: pending lines
  * grouped in per-day segments, one write() per segment per cycle into
- * <workdir>/receivelog/<host>/<YYYYMMDD>.log, retry on failure, and when the
+ * <workdir>/<folder>/<host>/<YYYYMMDD>.log (folder receivelog or deliverylog), retry on failure, and when the
  * pending limit is reached the oldest lines are dropped, counted and
  * reported. Only the flusher thread (or rlog_flush_now's caller) calls it. */
 #include "rlog_int.h"
@@ -21,13 +21,13 @@
 #define OUT_LINE_EXTRA    (RLOG_PREFIX_LEN + 1)   /* prefix + LF */
 
 /* rlog_out_init - paths and an empty pending list. 0 or -errno. */
-int rlog_out_init(struct rlog_out *o, const char *workdir, const char *host)
+int rlog_out_init(struct rlog_out *o, const char *workdir, const char *folder, const char *host)
 {
     memset(o, 0, sizeof(*o));
     o->fd = -1;
     o->limit = OUT_PENDING_LIMIT;
     o->dc.sec = -1;
-    if (asprintf(&o->top, "%s/receivelog", workdir) < 0)
+    if (asprintf(&o->top, "%s/%s", workdir, folder) < 0)
         return -ENOMEM;
     if (asprintf(&o->dir, "%s/%s", o->top, host) < 0) {
         free(o->top);

@@ -1,6 +1,7 @@
 /* test_rlog_merge.c - the receivelog flusher with a fake clock, driven by
  * rlog_flush_now: merge order across rings, the watermark holding back a
- * busy ring, the midnight split, zero mode, the folder switch, unwritable
+ * busy ring, the midnight split, zero mode, the folder switch, the folder
+ * name option (deliverylog), unwritable
  * files (drop oldest, report), the line cap and rlog_stop draining.
  * Description: single-threaded, TZ=UTC, temp folders under /tmp. */
 #include <setjmp.h>
@@ -238,6 +239,43 @@ static void test_rlog_merge_switch(void **state)
     fx_close(f);
 }
 
+/* test_rlog_merge_folder - a log made with folder "deliverylog" is switched
+ * by <workdir>/deliverylog and writes <workdir>/deliverylog/<host>/<day>.log
+ * in the same line format; receivelog/ existing does not switch it on. */
+static void test_rlog_merge_folder(void **state)
+{
+    (void)state;
+    struct fake_clock clk;
+    fake_clock_set(&clk, t_utc(2024, 3, 9, 10, 0, 0));
+    char *wd = t_mkdtemp();
+    char *rtop = t_path("%s/%s", wd, "receivelog");
+    char *dtop = t_path("%s/%s", wd, "deliverylog");
+    assert_int_equal(mkdir(rtop, 0755), 0);
+    struct rlog_opts o = { .workdir = wd, .folder = "deliverylog", .host = HOST, .nrings = 1,
+                           .ring_bytes = 1u << 16, .clock = fake_clock_read, .clock_arg = &clk };
+    struct rlog *l = rlog_create(&o);
+    assert_non_null(l);
+    struct rlog_ring *r = rlog_ring(l, 0);
+    assert_false(rlog_on(r));
+    assert_int_equal(mkdir(dtop, 0755), 0);
+    rlog_flush_now(l);
+    assert_true(rlog_on(r));
+    rlog_put(r, 0x2a, RLOG_DIALOG, "queue id 1 sent", 15);
+    rlog_flush_now(l);
+    char *p = t_path("%s/" HOST "/%s.log", dtop, "20240309");
+    char *s = t_read(p, NULL);
+    assert_non_null(s);
+    assert_string_equal(s, " [09/Mar/2024:10:00:00], 0000002A, queue id 1 sent\n");
+    char *rp = t_path("%s/" HOST "/%s.log", rtop, "20240309");
+    assert_false(t_exists(rp));
+    o.folder = "a/b";
+    assert_null(rlog_create(&o));
+    rlog_stop(l);
+    rlog_destroy(l);
+    t_rmrf(wd);
+    free(s); free(p); free(rp); free(rtop); free(dtop); free(wd);
+}
+
 /* test_rlog_merge_cap_and_escape - a hostile line through the whole log:
  * escaped, capped at 2048 bytes with "...", one line in the file. */
 static void test_rlog_merge_cap_and_escape(void **state)
@@ -337,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_rlog_merge_midnight),
         cmocka_unit_test(test_rlog_merge_zero_mode),
         cmocka_unit_test(test_rlog_merge_switch),
+        cmocka_unit_test(test_rlog_merge_folder),
         cmocka_unit_test(test_rlog_merge_cap_and_escape),
         cmocka_unit_test(test_rlog_merge_unwritable),
         cmocka_unit_test(test_rlog_merge_stop_drains),
