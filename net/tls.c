@@ -1,5 +1,5 @@
 /* tls.c - the BoringSSL wrapper behind tls.h: certificate contexts and
- * server connections whose only transport is a pair of in-memory buffers
+ * server and client connections whose only transport is a pair of in-memory buffers
  * (a tiny custom BIO over struct sb), so idle connections hold no buffer.
  * The only file of the server that includes BoringSSL headers. Contexts are
  * shared by all threads; a connection belongs to one thread at a time. */
@@ -17,6 +17,8 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <arpa/inet.h>
 
 #include "util.h"
 
@@ -26,6 +28,7 @@
 
 #define TLS_ERR_MAX 160          /* one tls_error() line, bytes */
 #define TLS_IO_MAX  (1 << 30)    /* largest single SSL_read/SSL_write */
+#define TLS_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
 
 struct tls_ctx {
     SSL_CTX *ssl_ctx;            /* refcounted by BoringSSL: each SSL holds one */
@@ -37,6 +40,7 @@ struct tls_conn {
     size_t in_off;               /* consumed prefix of in */
     struct sb out;               /* ciphertext to send */
     char *err;                   /* last failure, allocated only on failure */
+    bool verify;                 /* client: the peer certificate was checked */
 };
 
 static BIO_METHOD *tls_bio_method;
@@ -203,6 +207,74 @@ struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
     return NULL;
 }
 
+static struct tls_conn *tls_conn_alloc(struct tls_ctx *ctx);
+
+/* tls_client_ctx_new - a client context trusting ca_file (or the system bundle). */
+struct tls_ctx *tls_client_ctx_new(const char *ca_file, char *err, size_t errlen)
+{
+    pthread_once(&tls_bio_once, tls_bio_init);
+    struct tls_ctx *t = calloc(1, sizeof(*t));
+    SSL_CTX *sc = t && tls_bio_method ? SSL_CTX_new(TLS_method()) : NULL;
+    if (!sc) {
+        free(t);
+        ERR_clear_error();
+        snprintf(err, errlen, "tls: out of memory creating a TLS client context");
+        return NULL;
+    }
+    const char *ca = ca_file ? ca_file : TLS_SYSTEM_CA;
+    SSL_CTX_set_min_proto_version(sc, TLS_VERSION_1_2);
+    SSL_CTX_set_max_proto_version(sc, TLS_VERSION_1_3);
+    if (access(ca, R_OK) == 0 && SSL_CTX_load_verify_locations(sc, ca, NULL) == 1) {
+        t->ssl_ctx = sc;
+        return t;
+    }
+    if (!ca_file) {              /* no system bundle: only verify mode will fail */
+        ERR_clear_error();
+        t->ssl_ctx = sc;
+        return t;
+    }
+    snprintf(err, errlen, "relay_ca_file %s: %s", ca,
+             access(ca, R_OK) != 0 ? strerror(errno) : tls_reason("cannot read PEM certificates"));
+    SSL_CTX_free(sc);
+    free(t);
+    return NULL;
+}
+
+/* tls_client_check - set SNI and, with verify, the chain and name checks. */
+static bool tls_client_check(SSL *ssl, const char *host, bool verify)
+{
+    unsigned char ip[16];
+    bool is_ip = host && (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1);
+    if (host && !is_ip && !SSL_set_tlsext_host_name(ssl, host))
+        return false;
+    if (!verify) {
+        SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+        return true;
+    }
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+    X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+    if (!host)
+        return true;
+    return is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1
+                 : X509_VERIFY_PARAM_set1_host(vp, host, strlen(host)) == 1;
+}
+
+/* tls_client_conn_new - a client connection to host (see tls.h). */
+struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const char *host, bool verify)
+{
+    struct tls_conn *c = tls_conn_alloc(ctx);
+    if (!c)
+        return NULL;
+    if (!tls_client_check(c->ssl, host, verify)) {
+        ERR_clear_error();
+        tls_conn_free(c);
+        return NULL;
+    }
+    c->verify = verify;
+    SSL_set_connect_state(c->ssl);
+    return c;
+}
+
 /* tls_ctx_free - drop the loader's reference to the context. */
 void tls_ctx_free(struct tls_ctx *ctx)
 {
@@ -214,6 +286,15 @@ void tls_ctx_free(struct tls_ctx *ctx)
 
 /* tls_conn_new - a server connection over empty in-memory buffers. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx)
+{
+    struct tls_conn *c = tls_conn_alloc(ctx);
+    if (c)
+        SSL_set_accept_state(c->ssl);
+    return c;
+}
+
+/* tls_conn_alloc - an SSL of ctx over the connection's memory BIO. */
+static struct tls_conn *tls_conn_alloc(struct tls_ctx *ctx)
 {
     struct tls_conn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -229,7 +310,6 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx)
     BIO_set_data(b, c);
     BIO_set_init(b, 1);
     SSL_set_bio(c->ssl, b, b);       /* one reference, used both ways */
-    SSL_set_accept_state(c->ssl);
     return c;
 }
 
@@ -304,6 +384,11 @@ int tls_handshake(struct tls_conn *c)
     if (r != 1) {
         if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ) {
             rc = 0;
+        } else if (c->verify && SSL_get_verify_result(c->ssl) != X509_V_OK) {
+            ERR_clear_error();
+            tls_set_error(c, "certificate verify failed",
+                          X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+            rc = -1;
         } else {
             tls_fail(c, "handshake failed", r);
             rc = -1;

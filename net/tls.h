@@ -1,4 +1,4 @@
-/* tls.h - server-side TLS over in-memory buffers (BoringSSL underneath, but
+/* tls.h - server-side and client-side TLS over in-memory buffers (BoringSSL underneath, but
  * no BoringSSL type leaks out of here: include this from any module). No
  * socket I/O at all: the io_uring worker feeds received ciphertext in with
  * tls_feed() and moves ciphertext to send out with tls_take_out().
@@ -44,6 +44,20 @@ struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
 /* tls_ctx_free - drop the loader's reference (NULL is fine). Connections
  * made from ctx keep working; the context is freed with the last of them. */
 void tls_ctx_free(struct tls_ctx *ctx);
+
+/* Client side (onward delivery). tls_client_ctx_new - a client context that
+ * trusts the PEM certificates of ca_file (NULL = the system bundle
+ * /etc/ssl/certs/ca-certificates.crt when verifying), TLS 1.2 to 1.3.
+ * A context is shared by any number of client connections; it only checks
+ * certificates for connections made with verify = true. NULL with err. */
+struct tls_ctx *tls_client_ctx_new(const char *ca_file, char *err, size_t errlen);
+/* tls_client_conn_new - a client connection in the handshake state (call
+ * tls_handshake() once to queue the ClientHello). host is sent as SNI when
+ * it is a name; with verify the peer's chain must lead to the context's CA
+ * file and its certificate must name host (DNS name or IP address), else
+ * the handshake fails and tls_error() says why ("certificate verify
+ * failed: ..."). NULL on ENOMEM. */
+struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const char *host, bool verify);
 
 /* tls_conn_new - a server-side connection in the handshake state, with
  * empty buffers; NULL on ENOMEM. */

@@ -536,6 +536,92 @@ static void test_tls_ctx_freed_before_conn(void **state)
     tls_conn_free(NULL);
 }
 
+/* pump_pair - move ciphertext both ways between two of our connections
+ * and advance both handshakes until neither moves; returns the client's
+ * last tls_handshake result (the server's in *sr). */
+static int pump_pair(struct tls_conn *cli, struct tls_conn *srv, int *sr)
+{
+    int cr = tls_handshake(cli);
+    *sr = 0;
+    for (int round = 0; round < PUMP_ROUNDS; round++) {
+        struct sb b = {0};
+        bool moved = false;
+        if (tls_take_out(cli, &b)) {
+            assert_int_equal(tls_feed(srv, b.data, b.len), 0);
+            moved = true;
+        }
+        sb_free(&b);
+        if (*sr == 0)
+            *sr = tls_handshake(srv);
+        if (tls_take_out(srv, &b)) {
+            assert_int_equal(tls_feed(cli, b.data, b.len), 0);
+            moved = true;
+        }
+        sb_free(&b);
+        if (cr == 0)
+            cr = tls_handshake(cli);
+        if (!moved && cr != 0 && *sr != 0)
+            break;
+        if (!moved && cr < 0)
+            break;
+    }
+    return cr;
+}
+
+/* client_try - handshake a client (ca, host, verify) with the server cert;
+ * returns the client's result and copies its error into why. */
+static int client_try(const char *ca, const char *host, bool verify, char *why, size_t cap)
+{
+    struct tls_ctx *st = server_ctx("chain.pem", TLS_VERSION_1_2);
+    struct tls_ctx *ct = tls_client_ctx_new(ca, err, sizeof err);
+    if (!ct)
+        fail_msg("tls_client_ctx_new: %s", err);
+    struct tls_conn *cli = tls_client_conn_new(ct, host, verify);
+    struct tls_conn *srv = tls_conn_new(st);
+    assert_non_null(cli);
+    assert_non_null(srv);
+    int sr;
+    int cr = pump_pair(cli, srv, &sr);
+    snprintf(why, cap, "%s", tls_error(cli));
+    if (cr == 1) {
+        assert_int_equal(sr, 1);
+        assert_int_equal(tls_write(cli, "EHLO x\r\n", 8), 0);
+        struct sb b = {0};
+        assert_true(tls_take_out(cli, &b) > 0);
+        assert_int_equal(tls_feed(srv, b.data, b.len), 0);
+        sb_free(&b);
+        char buf[16];
+        assert_int_equal(tls_read(srv, buf, sizeof buf), 8);
+        assert_memory_equal(buf, "EHLO x\r\n", 8);
+    }
+    tls_conn_free(cli);
+    tls_conn_free(srv);
+    tls_ctx_free(ct);
+    tls_ctx_free(st);
+    return cr;
+}
+
+/* test_tls_client_verify - a client context with the test CA verifies the
+ * server by IP and by DNS name; a wrong name, or the system bundle (which
+ * does not hold the test CA), fails the handshake with a verify reason;
+ * without verify (relay_tls encrypt) any certificate is accepted. */
+static void test_tls_client_verify(void **state)
+{
+    (void)state;
+    char why[256];
+    assert_int_equal(client_try(path("ca.pem"), "127.0.0.1", true, why, sizeof why), 1);
+    assert_int_equal(client_try(path("ca.pem"), "mx.test", true, why, sizeof why), 1);
+    assert_int_equal(client_try(path("ca.pem"), "other.test", true, why, sizeof why), -1);
+    assert_non_null(strstr(why, "certificate verify failed"));
+    assert_int_equal(client_try(path("ca.pem"), "127.0.0.2", true, why, sizeof why), -1);
+    assert_non_null(strstr(why, "certificate verify failed"));
+    assert_int_equal(client_try(NULL, "mx.test", true, why, sizeof why), -1);
+    assert_non_null(strstr(why, "certificate verify failed"));
+    assert_int_equal(client_try(NULL, "other.test", false, why, sizeof why), 1);
+    assert_null(tls_client_ctx_new("/nonexistent/ca.pem", err, sizeof err));
+    assert_non_null(strstr(err, "relay_ca_file /nonexistent/ca.pem"));
+}
+
 /* test_tls_take_out_appends - tls_take_out appends to a non-empty buffer
  * and writes before the handshake fail. */
 static void test_tls_take_out_appends(void **state)
@@ -581,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_tls_close),
         cmocka_unit_test(test_tls_ctx_freed_before_conn),
         cmocka_unit_test(test_tls_take_out_appends),
+        cmocka_unit_test(test_tls_client_verify),
     };
     return cmocka_run_group_tests(tests, gen_certs, rm_certs);
 }
