@@ -75,5 +75,6 @@ const struct reply_def reply_table[R_COUNT] = {
     [R_C_PROTOCOL] = {"451 4.5.0 Protocol error from the next hop: %s"},
     [R_C_CONN_LOST] = {"451 4.4.2 Connection to the next hop failed: %s"},
     [R_C_ABANDONED] = {"451 4.3.0 Delivery attempt abandoned before the next hop answered"},
+    [R_ERR_QUEUE_FULL] = {"452 4.3.1 Insufficient system storage, try again later"},
     [R_CLOSE_PREGREET] = {"554 5.5.0 %s Error: talked before the greeting, closing connection"},
 };

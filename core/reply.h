@@ -79,6 +79,7 @@ enum reply_id {
     R_C_PROTOCOL,        /* 451 4.5.0 garbage / unexpected reply */
     R_C_CONN_LOST,       /* 451 4.4.2 the I/O layer gave up */
     R_C_ABANDONED,       /* 451 4.3.0 the engine quit mid-message */
+    R_ERR_QUEUE_FULL,    /* 452 4.3.1 queue over queue_max_messages / disk below queue_min_free_space */
     R_COUNT
 };
 

@@ -681,6 +681,11 @@ static int mail_check(struct sess *s, const char *arg, size_t len)
         reply_error(s, R_ERR_AUTH_REQUIRED);
         return 0;
     }
+    if (s->env->queue_full && s->env->queue_full(s->env->arg)) {
+        log_check(s, "MAIL refused: queue full (queue_max_messages or queue_min_free_space)");
+        reply(s, R_ERR_QUEUE_FULL);
+        return 0;
+    }
     struct smtp_addr a;
     struct smtp_params p;
     enum smtp_perr e = smtp_parse_mail(arg, len, &a, &p);

@@ -44,6 +44,9 @@ struct sess_env {
     /* Test hook: sees every receivelog line the session writes, before
      * escaping (tests and fuzzers). NULL in the server. */
     void (*log_tap)(void *arg, uint32_t sid, const char *line, size_t len);
+    /* Is the queue over its limits (delivery back-pressure)? Then MAIL gets
+     * 452 4.3.1. NULL = never. */
+    bool (*queue_full)(void *arg);
 };
 
 /* Verdict of the content filters (strongest wins). */

@@ -1149,6 +1149,29 @@ static void test_session_unknown_rcpt_tarpit(void **state)
     greet(f);
     feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<x1@example.test>\r\n");
     assert_int_equal(sess_reply_delay_ms(f->s), 0);
+/* queue_full_flag - sess_env queue_full hook over a bool. */
+static bool queue_full_flag(void *arg)
+{
+    return *(bool *)arg;
+}
+
+/* test_session_queue_full - while the delivery queue is full MAIL gets
+ * 452 4.3.1 (not counted as a client error, logged with the reason); once
+ * it drains the same session's MAIL is accepted. */
+static void test_session_queue_full(void **state)
+{
+    (void)state;
+    bool full = true;
+    struct fixture *f = make_logged("192.0.2.9", "");
+    f->env.queue_full = queue_full_flag;
+    f->env.arg = &full;
+    greet(f);
+    for (int i = 0; i < 6; i++) /* more than max_errors = 4: still no 421 */
+        assert_string_equal(feed(f, "MAIL FROM:<a@b.example>\r\n"),
+                            "452 4.3.1 Insufficient system storage, try again later\r\n");
+    assert_non_null(strstr(logged(f), "MAIL refused: queue full"));
+    full = false;
+    assert_non_null(strstr(feed(f, "MAIL FROM:<a@b.example>\r\n"), "250 2.1.0"));
     destroy(f);
 }
 
@@ -1156,6 +1179,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_banner_and_ehlo),
+        cmocka_unit_test(test_session_queue_full),
         cmocka_unit_test(test_session_order_errors),
         cmocka_unit_test(test_session_unknown_and_syntax),
         cmocka_unit_test(test_session_transaction_to_spool),
