@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "authpool.h"
+#include "deliver.h"
 #include "config.h"
 #include "dir.h"
 #include "iplimit.h"
@@ -23,6 +24,7 @@
 #include "regdom.h"
 #include "rlog.h"
 #include "sdnotify.h"
+#include "routes.h"
 #include "snap.h"
 #include "spool.h"
 #include "tls.h"
@@ -94,7 +96,7 @@ static struct snap *load_snapshot(const char *path, uint64_t gen, char *err, siz
         dir_free(d);
         return NULL;
     }
-    if (!load_tls(s, err, errlen)) {
+    if (!load_tls(s, err, errlen) || !snap_load_routes(s, err, errlen)) {
         snap_unref(s);
         return NULL;
     }
@@ -154,6 +156,9 @@ static bool reload(const char *path, struct pool *pool, uint64_t *gen)
                        s->cfg->receivelog_compress_after_days);
     snap_publish(s);
     pool_wake(pool);
+    if (dlv_enabled(s))
+        dlv_start(s->cfg->workdir); /* no-op when running: it follows the snapshot */
+    dlv_notify();
     fprintf(stderr, "mxringd: reloaded %s (generation %llu, %zu directory entries)\n", path,
             (unsigned long long)*gen, dir_count(s->dir));
     return true;
@@ -163,7 +168,8 @@ static bool reload(const char *path, struct pool *pool, uint64_t *gen)
 static void chown_tree(const char *workdir, uid_t uid, gid_t gid)
 {
     static const char *const subs[] = {"", "/queue", "/queue/tmp", "/queue/new", "/quarantine",
-                                       "/quarantine/tmp", "/quarantine/new", "/receivelog"};
+                                       "/quarantine/tmp", "/quarantine/new", "/receivelog",
+                                       "/queue/active", "/queue/state", "/deliverylog"};
     char path[4200];
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         snprintf(path, sizeof(path), "%s%s", workdir, subs[i]);
@@ -363,6 +369,9 @@ static int run(const char *path, struct snap *boot)
     log_process(&pool, "started", more);
     pool_start(&pool, cfg);
     metrics_start(metrics, &pool, MXRING_VERSION);
+    bool delivery = dlv_enabled(boot);
+    if (delivery)
+        dlv_start(cfg->workdir);
     fprintf(stderr, "mxringd %s: %s ready, %u workers, workdir %s, listening on", MXRING_VERSION,
             cfg->hostname, cfg->workers, cfg->workdir);
     for (size_t i = 0; i < cfg->nlisten; i++)
@@ -373,6 +382,8 @@ static int run(const char *path, struct snap *boot)
         fprintf(stderr, " %s (submission)", cfg->submission_listen[i].text);
     for (size_t i = 0; i < cfg->nmetrics_listen; i++)
         fprintf(stderr, " %s (metrics)", cfg->metrics_listen[i].text);
+    if (delivery)
+        fprintf(stderr, "; delivering to %zu routes", routes_count(boot->routes));
     fputc('\n', stderr);
     sdn_sendf("READY=1\nSTATUS=ready, %u workers", cfg->workers);
     signal_loop(&set, path, &pool);
@@ -382,6 +393,7 @@ static int run(const char *path, struct snap *boot)
     snprintf(more, sizeof(more), ", %llu connections, %llu messages",
              (unsigned long long)st.connections, (unsigned long long)st.messages);
     log_process(&pool, "stopped", more);
+    dlv_stop();
     rlog_stop(pool.rlog);
     rlog_destroy(pool.rlog);
     regdom_shutdown();

@@ -25,6 +25,7 @@
 #include "addr.h"
 #include "authpool.h"
 #include "config.h"
+#include "deliver.h"
 #include "filter.h"
 #include "iplimit.h"
 #include "journal.h"
@@ -1360,6 +1361,7 @@ void pool_start(struct pool *p, const struct config *cfg)
                                    .snap_txn = snap_for_txn,
                                    .want_filter = want_filter,
                                    .unknown_rcpt = unknown_rcpt,
+                                   .queue_full = dlv_queue_full,
                                    .arg = w};
         w->cur = snap_current();
         if (!wsnap_add(w, w->cur))

@@ -1,0 +1,196 @@
+/* dlv_int.h - internals of the delivery engine shared by net/deliver.c (the
+ * thread, its ring and poll), net/dlv_queue.c (messages, state files, the
+ * schedule, outcomes, bounces), net/dlv_conn.c (per-hop pools and outbound
+ * connections) and net/dlv_ctl.c (the control socket). Everything here runs
+ * on the delivery thread only. Not for other modules.
+ *
+ * user_data of every operation on the delivery ring is a struct uring_cb
+ * pointer (tagged URING_OP_CALLBACK): the loop calls cb->fn. */
+#ifndef MXRING_DLV_INT_H
+#define MXRING_DLV_INT_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "qstate.h"
+#include "routes.h"
+#include "smtpc.h"
+#include "uring_cb.h"
+#include "util.h"
+
+struct config;
+struct snap;
+struct rlog;
+struct rlog_ring;
+struct tls_ctx;
+struct tls_conn;
+
+#define DLV_POLL_MS       200u          /* new/ poll and timer tick */
+#define DLV_IDLE_MS       10000u        /* an idle pooled connection is closed after this */
+#define DLV_CONNECT_MS    30000u        /* connect + greeting + EHLO */
+#define DLV_REPLY_MS      300000u       /* any later wait for a reply (RFC 5321 4.5.3.2) */
+#define DLV_DOWN_MS       2000u         /* a hop that failed is not reconnected for this long */
+#define DLV_RBUF          16384u        /* receive buffer per connection */
+#define DLV_BODY_CHUNK    65536u        /* body piece given to smtpc at a time */
+#define DLV_WIRE_HIGH     (256u << 10)  /* stop feeding the body above this much unsent */
+#define DLV_PICK_MAX      4096u         /* files taken from new/ per poll */
+
+/* One message in the queue (active/<id> + state/<id>). */
+struct dlv_msg {
+    char id[QFILE_ID_LEN + 1];
+    struct qfile_env env;       /* sender, recipients, size, flags */
+    struct qstate st;           /* per-recipient state (rcpts parallel to env.rcpts) */
+    bool *busy;                 /* recipient is in a job now */
+    bool deleted;               /* mxringctl delete: drop when no job is left */
+    unsigned jobs;              /* jobs in flight */
+    size_t heap;                /* index in the schedule, SIZE_MAX = not scheduled */
+    int64_t due;                /* heap key: next attempt (Unix s) */
+    const char *map;            /* the queue file, mapped while jobs > 0 */
+    size_t maplen;
+    struct dlv_msg *hnext;      /* hash chain */
+};
+
+/* The recipients of one message going to one route on one attempt. */
+struct dlv_job {
+    struct dlv_msg *m;
+    struct snap *snap;          /* holds rt alive */
+    const struct route *rt;
+    size_t hop;                 /* hop of rt being tried */
+    size_t n;                   /* recipients */
+    size_t *idx;                /* into m->env.rcpts */
+    const char **addrs;
+    uint32_t aid;               /* attempt id: the log's session-id column */
+    bool stale_retry;           /* already retried once after a reused connection died */
+    char *why;                  /* hop failure carried to the next hop / the deferral */
+    struct dlv_job *next;       /* pool queue */
+};
+
+struct dlv_conn;
+
+/* One next hop (hop text + TLS mode): its queue of jobs and connections. */
+struct dlv_pool {
+    char key[ROUTE_HOP_TEXT_MAX + 16];
+    struct route_hop hop;
+    enum route_tls tls;
+    struct dlv_job *qhead, *qtail;
+    size_t nq;
+    struct dlv_conn *conns;     /* every open connection of this hop */
+    struct dlv_conn *closed;    /* detached, operations still in flight */
+    unsigned nconns;
+    unsigned nwait;             /* connections not yet ready (connecting, greeting) */
+    unsigned nclosing;          /* closed connections with operations in flight */
+    char *helo;                 /* our name in EHLO */
+    uint64_t down_until;        /* monotonic ms: a fresh failure, do not reconnect */
+    char *down_why;
+    uint64_t sent, failed;      /* recipients, for stats */
+    struct dlv_pool *next;
+};
+
+/* One outbound connection. */
+struct dlv_conn {
+    struct uring_cb cb_connect, cb_recv, cb_send;
+    struct dlv *d;
+    struct dlv_pool *p;
+    struct dlv_conn *next, *prev;
+    int fd;
+    unsigned inflight;          /* ring operations referencing it */
+    struct smtpc *c;
+    struct tls_conn *tls;
+    bool tls_hs;                /* TLS handshake in progress */
+    struct dlv_job *job;
+    size_t body_pos;            /* octets of the message given to smtpc */
+    struct sb tx;               /* bytes of the send in flight (not touched until done) */
+    size_t tx_off;
+    struct sb wire;             /* bytes waiting for the next send */
+    bool sending, recv_armed, closing, ready;
+    char *why;                  /* a failure the I/O layer saw (TLS, connect) */
+    struct sockaddr_storage ss; /* the address connected to (kept for the ring) */
+    socklen_t sslen;
+    unsigned msgs;              /* messages delivered on it */
+    uint64_t deadline;          /* monotonic ms */
+    uint64_t idle_since;
+    char rbuf[DLV_RBUF];
+};
+
+struct dlv_ctl;
+
+/* The engine. */
+struct dlv {
+    struct io_uring ring;
+    int efd;
+    uint64_t efd_val;
+    struct uring_cb cb_wake, cb_tick;
+    struct __kernel_timespec tick_ts;
+    char *workdir;
+    int new_fd, active_fd, state_fd, tmp_fd;
+    struct snap *snap;          /* snapshot in use (routes, limits) */
+    struct tls_ctx *tls;        /* client context (relay_ca_file), NULL until needed */
+    bool tls_failed;
+    char host[256];
+    struct rlog *log;
+    struct rlog_ring *lr;
+    /* messages */
+    struct dlv_msg **hash;
+    size_t hcap, nmsg;
+    struct dlv_msg **heap;
+    size_t nheap, heapcap;
+    uint64_t queued_bytes;
+    struct dlv_pool *pools;
+    struct dlv_ctl *ctl;
+    uint32_t next_aid;
+    uint32_t bounce_seq;
+    uint64_t now_ms;            /* CLOCK_MONOTONIC ms, per loop */
+    int64_t now;                /* CLOCK_REALTIME s, per loop */
+    bool stopping;
+};
+
+/* Counters, in struct dlv_stats order. */
+enum dlv_stat { DLV_ST_PICKED = 0, DLV_ST_SENT, DLV_ST_DEFERRED, DLV_ST_BOUNCED, DLV_ST_BOUNCES,
+                DLV_ST_CONNS, DLV_ST_COUNT };
+
+/* deliver.c */
+void dlv_stat_add(unsigned k, uint64_t n);
+struct io_uring_sqe *dlv_sqe(struct dlv *d);
+const struct config *dlv_cfg(const struct dlv *d);
+void dlv_logf(struct dlv *d, uint32_t aid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+struct tls_ctx *dlv_tls_ctx(struct dlv *d);
+
+/* dlv_queue.c: messages in memory and on disk */
+int dlv_queue_load(struct dlv *d, const char *id, bool from_new);
+void dlv_queue_scan_active(struct dlv *d);
+void dlv_queue_run_due(struct dlv *d);
+void dlv_queue_free_all(struct dlv *d);
+struct dlv_msg *dlv_msg_find(struct dlv *d, const char *id);
+void dlv_msg_schedule(struct dlv *d, struct dlv_msg *m, int64_t not_before);
+int dlv_msg_map(struct dlv *d, struct dlv_msg *m);
+void dlv_msg_unmap(struct dlv_msg *m);
+int dlv_msg_write_state(struct dlv *d, struct dlv_msg *m);
+void dlv_msg_finish(struct dlv *d, struct dlv_msg *m);
+
+/* dlv_outcome.c: jobs, outcomes, bounces, mxringctl changes */
+void dlv_msg_dispatch(struct dlv *d, struct dlv_msg *m);
+void dlv_msg_complete(struct dlv *d, struct dlv_msg *m);
+void dlv_job_done(struct dlv *d, struct dlv_job *j, struct smtpc *c, const char *hop);
+void dlv_job_failed(struct dlv *d, struct dlv_job *j, const char *why);
+void dlv_job_free(struct dlv_job *j);
+int dlv_msg_hold(struct dlv *d, struct dlv_msg *m, bool hold);
+int dlv_msg_retry(struct dlv *d, struct dlv_msg *m);
+int dlv_msg_delete(struct dlv *d, struct dlv_msg *m, unsigned uid);
+
+/* dlv_conn.c */
+void dlv_pool_submit(struct dlv *d, struct dlv_job *j);
+void dlv_pools_tick(struct dlv *d);
+void dlv_pools_close(struct dlv *d);
+bool dlv_pools_idle(const struct dlv *d);
+void dlv_pools_free(struct dlv *d);
+
+/* dlv_ctl.c */
+int dlv_ctl_open(struct dlv *d);
+void dlv_ctl_close(struct dlv *d);
+void dlv_ctl_free(struct dlv *d);
+
+#endif
