@@ -57,7 +57,7 @@ LIB      := $(BUILD)/libmxring.a
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-all: $(BUILD)/mxringd
+all: $(BUILD)/mxringd $(BUILD)/mxringctl
 
 # The BoringSSL users of core/ log/ net/ tests/ ("private": not inherited by
 # the library objects a test binary depends on).
@@ -81,12 +81,16 @@ $(BUILD)/mxringd: $(BUILD)/net/main.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(SSL_LIB) $(MALLOC)
 
+$(BUILD)/mxringctl: $(BUILD)/tools/mxringctl.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(SSL_LIB)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) -lcmocka $(LIBS) $(SSL_LIB)
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/net/main.d $(UNIT_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(BUILD)/net/main.d $(BUILD)/tools/mxringctl.d $(UNIT_BINS:=.d)
 
 deps:
 	$(Q)scripts/deps.sh build
