@@ -19,6 +19,7 @@ test|bench)
     # the metrics test scrapes with a real Prometheus (and promtool); the
     # package test checks the .deb with lintian and renders the man pages
     pkgs="$pkgs prometheus lintian man-db dpkg-dev adduser"
+    pkgs="$pkgs dovecot-core dovecot-lmtpd"   # Dovecot LMTP: a delivery peer (tests/e2e/test_delivery.py)
     ;;
 esac
 case "$want" in
