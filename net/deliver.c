@@ -249,10 +249,9 @@ static void loop(struct dlv *d)
         struct io_uring_cqe *cqes[DLV_CQ_BATCH];
         unsigned n = io_uring_peek_batch_cqe(&d->ring, cqes, DLV_CQ_BATCH);
         for (unsigned i = 0; i < n; i++) {
-            struct uring_cb *cb = (struct uring_cb *)(uintptr_t)(cqes[i]->user_data & ~0xFull);
             struct io_uring_cqe cqe = *cqes[i];
             io_uring_cqe_seen(&d->ring, cqes[i]);
-            cb->fn(cb, &cqe);
+            uring_cb_dispatch(&cqe); /* everything here is a callback (or 0) */
         }
         if (d->stopping) {
             if (!stop_at)

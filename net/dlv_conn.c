@@ -5,6 +5,7 @@
  * messages (RSET), idle and reply timeouts, failover to the next hop.
  * Delivery thread only. */
 #include <errno.h>
+#include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -163,11 +164,16 @@ static void conn_detach(struct dlv_conn *k)
 }
 
 /* set_why - remember the I/O layer's reason for a failure. */
-static void set_why(struct dlv_conn *k, const char *fmt, const char *arg)
+static void set_why(struct dlv_conn *k, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_why(struct dlv_conn *k, const char *fmt, ...)
 {
     free(k->why);
-    if (asprintf(&k->why, fmt, arg) < 0)
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&k->why, fmt, ap) < 0)
         k->why = NULL;
+    va_end(ap);
 }
 
 /* hop_down - a connection of p failed before it was usable: no new
@@ -242,6 +248,8 @@ static void conn_closed(struct dlv_conn *k)
  * what it means for the recipients. */
 static void conn_error(struct dlv_conn *k, const char *why)
 {
+    if (!why)
+        why = "connection failed";
     if (!k->why)
         set_why(k, "%s", why);
     smtpc_abort(k->c, why);

@@ -18,7 +18,7 @@
 #include "qstate.h"
 #include "routes.h"
 #include "smtpc.h"
-#include "uring_cb.h"
+#include "uring.h"
 #include "util.h"
 
 struct config;
