@@ -152,7 +152,7 @@ static int cmp_name(const void *a, const void *b)
  * into active/ and schedule it. */
 static void poll_new(struct dlv *d)
 {
-    int fd = dup(d->new_fd);
+    int fd = openat(d->new_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* own offset */
     DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
     if (!dir) {
         if (fd >= 0)

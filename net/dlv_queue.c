@@ -333,7 +333,7 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
 /* scan_names - the valid queue ids of folder fd, sorted. */
 static char **scan_names(int fd, size_t *n)
 {
-    int dfd = dup(fd);
+    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
     char **v = NULL;
     size_t cap = 0;
@@ -373,7 +373,7 @@ static int cmp_str(const void *a, const void *b)
  * two unlinks of dlv_msg_finish) and stale *.tmp state files. */
 static void drop_orphans(struct dlv *d)
 {
-    int dfd = dup(d->state_fd);
+    int dfd = openat(d->state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
     if (!dir) {
         if (dfd >= 0)
