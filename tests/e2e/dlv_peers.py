@@ -154,15 +154,17 @@ class ScriptHop:
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
+        sess = _HopSession(self, c)
         try:
-            _HopSession(self, c).run()
+            sess.run()
         except (OSError, ssl.SSLError, ValueError):
             pass
         finally:
-            try:
-                c.close()
-            except OSError:
-                pass
+            for s in (sess.sock, c):
+                try:
+                    s.close()
+                except OSError:
+                    pass
 
     def rcpts(self):
         with self.lock:
