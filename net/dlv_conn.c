@@ -641,6 +641,14 @@ void dlv_pools_close(struct dlv *d)
     }
 }
 
+/* dlv_pools_retry - mxringctl retry: forget recent hop failures, so "now"
+ * really tries the hops again. */
+void dlv_pools_retry(struct dlv *d)
+{
+    for (struct dlv_pool *p = d->pools; p; p = p->next)
+        p->down_until = 0;
+}
+
 /* dlv_pools_idle - no connection left, not even one closing. */
 bool dlv_pools_idle(const struct dlv *d)
 {

@@ -186,6 +186,7 @@ void dlv_pool_submit(struct dlv *d, struct dlv_job *j);
 void dlv_pools_tick(struct dlv *d);
 void dlv_pools_close(struct dlv *d);
 bool dlv_pools_idle(const struct dlv *d);
+void dlv_pools_retry(struct dlv *d);
 void dlv_pools_free(struct dlv *d);
 
 /* dlv_ctl.c */

@@ -389,6 +389,7 @@ int dlv_msg_retry(struct dlv *d, struct dlv_msg *m)
     for (size_t i = 0; i < m->st.nrcpt; i++)
         if (m->st.rcpts[i].state == QST_PENDING)
             m->st.rcpts[i].next = 0;
+    dlv_pools_retry(d);
     dlv_msg_schedule(d, m, 0);
     return 0;
 }
