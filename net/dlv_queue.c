@@ -398,7 +398,8 @@ void dlv_queue_scan_active(struct dlv *d)
 {
     size_t n;
     char **v = scan_names(d->active_fd, &n);
-    qsort(v, n, sizeof(*v), cmp_str);
+    if (v)
+        qsort(v, n, sizeof(*v), cmp_str);
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
         ok += dlv_queue_load(d, v[i], false) == 0;

@@ -125,7 +125,8 @@ static size_t each_msg(void (*fn)(struct qmsg *, void *), void *arg)
         }
         if (dir)
             closedir(dir);
-        qsort(v, n, sizeof(*v), cmp_id);
+        if (v)
+            qsort(v, n, sizeof(*v), cmp_id);
         for (size_t i = 0; i < n; i++) {
             struct qmsg m;
             if (load_msg(folders[f], v[i], &m)) {

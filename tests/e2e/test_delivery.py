@@ -77,8 +77,7 @@ class DovecotLmtpTest(unittest.TestCase):
         with delivery_server(route) as srv:
             qid = send(srv, [user + "@example.test"], body=body)
             self.assertTrue(wait_for(lambda: self.dc.mailbox(user), 15), self.dc.logs())
-            self.assertTrue(wait_for(lambda: queue_empty(srv)))
-            self.assertIn("queue id %s: to=<%s@example.test>" % (qid, user), dlog_text(srv))
+            self.assertTrue(wait_dlog(srv, "queue id %s: to=<%s@example.test>" % (qid, user)))
         box = self.dc.mailbox(user)
         self.assertEqual(len(box), 1)
         got = box[0]
@@ -111,7 +110,7 @@ class PostfixHopTest(unittest.TestCase):
                 self.assertTrue(wait_for(lambda: sorted(hop.rcpts()) ==
                                          ["p1@example.test", "p2@example.test"], 30),
                                 pf.maillog()[-2000:])
-                self.assertTrue(wait_for(lambda: queue_empty(srv)))
+                self.assertTrue(wait_dlog(srv, "queue id %s: done" % qid))
                 data = hop.messages[0]["data"]
                 self.assertIn(b"by mx.test (mxring) with ESMTP id " + qid.encode(), data)
                 self.assertIn(b"by postfix.test (Postfix)", data)
@@ -144,7 +143,7 @@ class FailureTest(unittest.TestCase):
             with delivery_server("smtp:[127.0.0.1]:%d tls=none" % hop.port) as srv:
                 qid = send(srv, ["t@example.test"])
                 self.assertTrue(wait_for(lambda: hop.rcpts() == ["t@example.test"], 15))
-                self.assertTrue(wait_for(lambda: queue_empty(srv)))
+                self.assertTrue(wait_dlog(srv, "queue id %s: done" % qid))
                 log = dlog_text(srv)
                 self.assertRegex(log, r"queue id %s: to=<t@example.test> hop=\S+ reply=\"451 4.3.0 "
                                  r"try again later\" outcome=deferred until \d\d/\w\w\w/\d{4}:" % qid)
@@ -162,6 +161,7 @@ class FailureTest(unittest.TestCase):
                 # the good ones, then the DSN to the sender (same route)
                 self.assertTrue(wait_for(lambda: "s@b.example" in hop.rcpts(), 15), hop.rcpts())
                 self.assertTrue(wait_for(lambda: queue_empty(srv)))
+                self.assertTrue(wait_dlog(srv, "queue id %s: done" % qid))
                 self.assertEqual(sorted(hop.rcpts()),
                                  ["ok1@example.test", "ok2@example.test", "s@b.example"])
                 dsn = [m for m in hop.messages if m["rcpts"] == ["s@b.example"]][0]
@@ -210,6 +210,7 @@ class FailureTest(unittest.TestCase):
                 self.assertTrue(wait_for(lambda: "s@b.example" in live.rcpts(), 20),
                                 dlog_text(srv))
                 self.assertTrue(wait_for(lambda: queue_empty(srv)))
+                self.assertTrue(wait_dlog(srv, "queue id %s: done" % qid))
                 log = dlog_text(srv)
                 self.assertRegex(log, r"queue id %s: to=<gone@example.test> hop=\S+ reply=\"[^\"]*"
                                  r"Connection refused[^\"]*\" outcome=deferred" % qid)
@@ -229,6 +230,7 @@ class FailureTest(unittest.TestCase):
                                  % (dead, hop.port)) as srv:
                 qid = send(srv, ["f@example.test"])
                 self.assertTrue(wait_for(lambda: hop.rcpts() == ["f@example.test"], 10))
+                self.assertTrue(wait_dlog(srv, "queue id %s: done" % qid))
                 log = dlog_text(srv)
                 self.assertIn("queue id %s: hop smtp:[127.0.0.1]:%d failed" % (qid, dead), log)
                 self.assertRegex(log, r"queue id %s: to=<f@example.test> hop=smtp:\[127.0.0.1\]:%d "

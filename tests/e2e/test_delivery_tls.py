@@ -42,8 +42,7 @@ class RelayTlsTest(unittest.TestCase):
             with delivery_server(route, conf=conf) as srv:
                 qid = send(srv, ["t@example.test"])
                 ok = wait_for(lambda: hop.rcpts() == ["t@example.test"], 6)
-                if not ok:
-                    wait_dlog(srv, "queue id %s: to=<t@example.test>" % qid)
+                wait_dlog(srv, "queue id %s: to=<t@example.test>" % qid)
                 return hop, dlog_text(srv), ok
         finally:
             hop.close()
