@@ -34,6 +34,7 @@ struct fixture {
     char lines[65536];      /* every logged line (the log tap), each ended by '\n' */
     size_t nlines;
     unsigned unknowns;      /* the fake per-address unknown-recipient count */
+    bool queue_full;        /* the fake delivery back-pressure flag */
 };
 
 static const char *base_conf =
@@ -1149,10 +1150,13 @@ static void test_session_unknown_rcpt_tarpit(void **state)
     greet(f);
     feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<x1@example.test>\r\n");
     assert_int_equal(sess_reply_delay_ms(f->s), 0);
-/* queue_full_flag - sess_env queue_full hook over a bool. */
+    destroy(f);
+}
+
+/* queue_full_flag - sess_env queue_full hook over the fixture's flag. */
 static bool queue_full_flag(void *arg)
 {
-    return *(bool *)arg;
+    return ((struct fixture *)arg)->queue_full;
 }
 
 /* test_session_queue_full - while the delivery queue is full MAIL gets
@@ -1161,16 +1165,15 @@ static bool queue_full_flag(void *arg)
 static void test_session_queue_full(void **state)
 {
     (void)state;
-    bool full = true;
-    struct fixture *f = make_logged("192.0.2.9", "");
+    struct fixture *f = make("192.0.2.9");
     f->env.queue_full = queue_full_flag;
-    f->env.arg = &full;
+    f->queue_full = true;
     greet(f);
     for (int i = 0; i < 6; i++) /* more than max_errors = 4: still no 421 */
         assert_string_equal(feed(f, "MAIL FROM:<a@b.example>\r\n"),
                             "452 4.3.1 Insufficient system storage, try again later\r\n");
-    assert_non_null(strstr(logged(f), "MAIL refused: queue full"));
-    full = false;
+    assert_non_null(strstr(f->lines, "MAIL refused: queue full"));
+    f->queue_full = false;
     assert_non_null(strstr(feed(f, "MAIL FROM:<a@b.example>\r\n"), "250 2.1.0"));
     destroy(f);
 }
