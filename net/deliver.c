@@ -214,6 +214,7 @@ static void on_tick(struct uring_cb *cb, struct io_uring_cqe *cqe)
             poll_new(d);
         update_full(d);
         dlv_queue_run_due(d);
+        dlv_queue_expire_tombs(d);
     }
     dlv_pools_tick(d);
     tick_arm(d);

@@ -117,6 +117,12 @@ struct dlv_conn {
 
 struct dlv_ctl;
 
+/* A finished message's state file, removed at expire (dlv_queue.c). */
+struct dlv_tomb {
+    char id[QFILE_ID_LEN + 1];
+    int64_t expire;
+};
+
 /* The engine. */
 struct dlv {
     struct io_uring ring;
@@ -138,6 +144,8 @@ struct dlv {
     struct dlv_msg **heap;
     size_t nheap, heapcap;
     uint64_t queued_bytes;
+    struct dlv_tomb *tombs;     /* ring of finished messages' state files to remove */
+    size_t ntomb, tombcap, tomb_head;
     struct dlv_pool *pools;
     struct dlv_ctl *ctl;
     uint32_t next_aid;
@@ -164,6 +172,7 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new);
 void dlv_queue_scan_active(struct dlv *d);
 void dlv_queue_run_due(struct dlv *d);
 void dlv_queue_free_all(struct dlv *d);
+void dlv_queue_expire_tombs(struct dlv *d);
 struct dlv_msg *dlv_msg_find(struct dlv *d, const char *id);
 void dlv_msg_schedule(struct dlv *d, struct dlv_msg *m, int64_t not_before);
 int dlv_msg_map(struct dlv *d, struct dlv_msg *m);

@@ -286,6 +286,59 @@ static int parse_file(struct dlv *d, struct dlv_msg *m)
     return rc;
 }
 
+/* Tombstones. The queue journal's recovery (core/journal_file.c) writes
+ * new/<id> again for every message committed after its last checkpoint
+ * that new/ lacks, delivered ones included. So a finished message keeps its
+ * final state file (every recipient sent or bounced) for DLV_TOMB_S, longer
+ * than the journal's checkpoint interval (at most 1 s), and a file that
+ * turns up in new/ with such a state is dropped as already delivered. */
+#define DLV_TOMB_S 10
+
+/* tomb_add - remember state/<id> to remove at now + DLV_TOMB_S. */
+static bool tomb_add(struct dlv *d, const char *id)
+{
+    if (d->ntomb == d->tombcap) {
+        size_t n = d->tombcap ? d->tombcap * 2 : 256;
+        struct dlv_tomb *t = realloc(d->tombs, n * sizeof(*t));
+        if (!t)
+            return false;
+        /* full ring: the part that wrapped (before head) moves after the old end */
+        memcpy(t + d->tombcap, t, d->tomb_head * sizeof(*t));
+        d->tombs = t;
+        d->tombcap = n;
+    }
+    struct dlv_tomb *tb = &d->tombs[(d->tomb_head + d->ntomb++) % d->tombcap];
+    memcpy(tb->id, id, sizeof(tb->id));
+    tb->expire = d->now + DLV_TOMB_S;
+    return true;
+}
+
+/* dlv_queue_expire_tombs - remove the tombstones whose time is up. */
+void dlv_queue_expire_tombs(struct dlv *d)
+{
+    while (d->ntomb && d->tombs[d->tomb_head].expire <= d->now) {
+        const char *id = d->tombs[d->tomb_head].id;
+        if (!dlv_msg_find(d, id))
+            unlinkat(d->state_fd, id, 0);
+        d->tomb_head = (d->tomb_head + 1) % d->tombcap;
+        d->ntomb--;
+    }
+}
+
+/* is_tombstone - does state/<id> say every recipient is done? */
+static bool is_tombstone(struct dlv *d, const char *id)
+{
+    struct sb b = {0};
+    struct qstate st = {0};
+    char err[64];
+    bool done = read_small(d->state_fd, id, &b) == 0 &&
+                qstate_parse(b.data ? b.data : "", b.len, &st, err, sizeof(err)) &&
+                qstate_done(&st);
+    qstate_free(&st);
+    sb_free(&b);
+    return done;
+}
+
 /* msg_free - release a message's memory. */
 static void msg_free(struct dlv_msg *m)
 {
@@ -300,13 +353,27 @@ static void msg_free(struct dlv_msg *m)
  * active/ first), index and schedule it. 0 or -errno. */
 int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
 {
+    if (from_new && is_tombstone(d, id)) {
+        unlinkat(d->new_fd, id, 0);
+        dlv_logf(d, 0, "queue id %s: already delivered: the copy in queue/new (written again "
+                       "by journal recovery) removed", id);
+        return -EALREADY;
+    }
+    if (from_new && renameat2(d->new_fd, id, d->active_fd, id, RENAME_NOREPLACE) < 0) {
+        int e = errno;
+        if (e == EEXIST) {
+            /* the queue journal's recovery wrote again a message that was
+             * already being delivered: active/ + state/ are the truth */
+            unlinkat(d->new_fd, id, 0);
+            dlv_logf(d, 0, "queue id %s: already in queue/active: the copy in queue/new "
+                           "(written again by journal recovery) removed", id);
+        } else if (e != ENOENT) {
+            dlv_logf(d, 0, "queue id %s: cannot move it to queue/active: %s", id, strerror(e));
+        }
+        return -e;
+    }
     if (dlv_msg_find(d, id))
         return -EEXIST;
-    if (from_new && renameat2(d->new_fd, id, d->active_fd, id, RENAME_NOREPLACE) < 0) {
-        if (errno != ENOENT)
-            dlv_logf(d, 0, "queue id %s: cannot move it to queue/active: %s", id, strerror(errno));
-        return -errno;
-    }
     struct dlv_msg *m = calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
@@ -369,8 +436,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* drop_orphans - state files whose message is gone (a crash between the
- * two unlinks of dlv_msg_finish) and stale *.tmp state files. */
+/* drop_orphans - state files whose message is gone and stale *.tmp files;
+ * tombstones (every recipient done) are kept for DLV_TOMB_S more. */
 static void drop_orphans(struct dlv *d)
 {
     int dfd = openat(d->state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -386,7 +453,9 @@ static void drop_orphans(struct dlv *d)
         if (e->d_name[0] == '.')
             continue;
         bool id = qfile_id_valid(e->d_name, strlen(e->d_name));
-        if (!id || !dlv_msg_find(d, e->d_name))
+        if (id && dlv_msg_find(d, e->d_name))
+            continue;
+        if (!id || !is_tombstone(d, e->d_name) || !tomb_add(d, e->d_name))
             unlinkat(d->state_fd, e->d_name, 0);
     }
     closedir(dir);
@@ -412,15 +481,19 @@ void dlv_queue_scan_active(struct dlv *d)
 }
 
 /* dlv_msg_finish - every recipient is sent or bounced (or the message was
- * deleted): remove active/<id> first, then state/<id> (an orphan state
- * file is dropped at the next start), then forget m. */
+ * deleted): its final state file stays as a tombstone for DLV_TOMB_S, then
+ * active/<id> is removed and m forgotten (see tomb_add). */
 void dlv_msg_finish(struct dlv *d, struct dlv_msg *m)
 {
+    bool tomb = !m->deleted || qstate_done(&m->st);
+    if (tomb)
+        tomb = dlv_msg_write_state(d, m) == 0;  /* the final state: a tombstone */
     if (unlinkat(d->active_fd, m->id, 0) < 0 && errno != ENOENT) {
         dlv_logf(d, 0, "queue id %s: cannot remove it: %s", m->id, strerror(errno));
         return;
     }
-    unlinkat(d->state_fd, m->id, 0);
+    if (!tomb || !tomb_add(d, m->id))
+        unlinkat(d->state_fd, m->id, 0);
     heap_remove(d, m);
     hash_remove(d, m);
     msg_free(m);
@@ -436,6 +509,9 @@ void dlv_queue_free_all(struct dlv *d)
         }
     free(d->hash);
     free(d->heap);
+    free(d->tombs);
+    d->tombs = NULL;
+    d->ntomb = d->tombcap = d->tomb_head = 0;
     d->hash = NULL;
     d->heap = NULL;
     d->hcap = d->nmsg = d->nheap = d->heapcap = 0;
