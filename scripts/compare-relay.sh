@@ -1,0 +1,152 @@
+#!/bin/bash
+# compare-relay.sh - end-to-end relay throughput, side by side in one run:
+#   mxbench -> mxringd  -> smtp-sink     (delivery engine, issue 12)
+#   mxbench -> Postfix (smtpd -> cleanup -> qmgr -> smtp) -> the same smtp-sink
+# Same messages (4 KiB, reused connections), 20 and 200 sessions. Rate =
+# messages / (first MAIL sent .. the sink holding the last one); the sink
+# dumps every message into a tmpfs folder that is counted. Both queues live
+# on tmpfs (/dev/shm), so neither is bound by the disk's fsync rate.
+# Usage: scripts/compare-relay.sh [MESSAGES]   (default 3000 per row)
+# Needs: build/mxringd, build/mxbench (make bench-build), postfix; root.
+# Never leaves a Postfix or an smtp-sink running.
+set -eu
+N=${1:-3000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=/dev/shm/mxring-relay
+PF=$WORK/postfix
+PORT_SINK=27025 PORT_MX=27026 PORT_PF=27027
+SINK_PID= MX_PID=
+
+say() { echo "compare-relay: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+cleanup() {
+    [ -n "$MX_PID" ] && kill "$MX_PID" 2>/dev/null && wait "$MX_PID" 2>/dev/null
+    [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
+    [ -f "$PF/etc/main.cf" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || die "run as root (private Postfix instance)"
+for b in mxringd mxbench; do
+    [ -x "$ROOT/build/$b" ] || die "build/$b missing (make bench-build)"
+done
+command -v smtp-sink >/dev/null || die "postfix is not installed (scripts/deps.sh bench)"
+rm -rf "$WORK"
+mkdir -p "$WORK/sink" "$PF/etc" "$PF/data" "$PF/queue" "$WORK/mx/var"
+chmod 777 "$WORK/sink"
+chown postfix "$PF/data"
+
+# wait_port - until something accepts on 127.0.0.1:$1 (10 s).
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "nothing listens on port $1"
+}
+
+# sink_count - messages the sink holds.
+sink_count() { find "$WORK/sink" -type f | wc -l; }
+
+smtp-sink -u postfix -m 1000 -d "$WORK/sink/%M." "127.0.0.1:$PORT_SINK" 1024 \
+    >"$WORK/sink.log" 2>&1 &
+SINK_PID=$!
+wait_port $PORT_SINK
+
+cat >"$WORK/mx/mxringd.conf" <<EOF
+hostname = mx.test
+listen = 127.0.0.1:$PORT_MX
+workdir = $WORK/mx/var
+local_domains = example.test
+max_sessions = 2000
+max_sessions_per_ip = 0
+default_route = smtp:[127.0.0.1]:$PORT_SINK tls=none
+relay_max_connections = 20
+queue_min_free_space = 0
+EOF
+"$ROOT/build/mxringd" -c "$WORK/mx/mxringd.conf" >"$WORK/mx/stderr" 2>&1 &
+MX_PID=$!
+wait_port $PORT_MX
+
+cat >"$PF/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $PF/queue
+data_directory = $PF/data
+maillog_file = $PF/maillog
+maillog_file_prefixes = /dev/shm, /var
+myhostname = postfix.test
+mydomain = test
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+local_recipient_maps =
+relay_domains = example.test
+relay_recipient_maps =
+relay_transport = smtp:[127.0.0.1]:$PORT_SINK
+default_transport = smtp:[127.0.0.1]:$PORT_SINK
+smtp_tls_security_level = none
+alias_maps =
+alias_database =
+default_process_limit = 1000
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+in_flow_delay = 0s
+default_destination_concurrency_limit = 20
+EOF
+cat >"$PF/etc/master.cf" <<EOF
+127.0.0.1:$PORT_PF inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+touch /etc/postfix/main.cf
+alt=$(postconf -c /etc/postfix -h alternate_config_directories)
+case " $alt " in
+*"$PF/etc"*) ;;
+*) postconf -c /etc/postfix -e "alternate_config_directories = ${alt:+$alt, }$PF/etc" ;;
+esac
+postfix -c "$PF/etc" start >"$WORK/postfix-start.log" 2>&1 || { cat "$WORK/postfix-start.log"; die "postfix did not start"; }
+wait_port $PORT_PF
+
+# row TARGET PORT SESSIONS - one measurement; prints "target sessions msgs/s".
+row() {
+    local before t0 t1 want
+    before=$(sink_count)
+    want=$((before + N))
+    t0=$(date +%s.%N)
+    "$ROOT/build/mxbench" --server "127.0.0.1:$2" --connections "$3" --messages "$N" \
+        --size 4096 --reuse --pipelining >"$WORK/mxbench-$1-$3.txt" 2>&1 ||
+        say "mxbench reported errors for $1 ($3 sessions): see $WORK/mxbench-$1-$3.txt"
+    for _ in $(seq 1200); do
+        [ "$(sink_count)" -ge "$want" ] && break
+        sleep 0.05
+    done
+    t1=$(date +%s.%N)
+    awk -v t="$1" -v s="$3" -v n="$N" -v a="$t0" -v b="$t1" -v got="$(( $(sink_count) - before ))" \
+        'BEGIN { printf "%-8s %4d sessions  %6d delivered  %8.0f msgs/s end to end\n", t, s, got, got / (b - a) }'
+}
+
+echo "relay: $N messages of 4 KiB per row, reused connections, queues on tmpfs"
+for s in 20 200; do
+    row postfix $PORT_PF $s
+    row mxringd $PORT_MX $s
+done
