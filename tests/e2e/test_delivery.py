@@ -32,11 +32,10 @@ def send(srv, rcpts, sender="s@b.example", body=None, subject="t"):
 class SmtpSinkTest(unittest.TestCase):
     def setUp(self):
         self.sink = SmtpSink()
-        self.srv = delivery_server("smtp:[127.0.0.1]:%d tls=none" % self.sink.port).start()
-
-    def tearDown(self):
-        self.srv.close()
-        self.sink.close()
+        self.addCleanup(self.sink.close)     # also when the server does not start
+        self.srv = delivery_server("smtp:[127.0.0.1]:%d tls=none" % self.sink.port)
+        self.addCleanup(self.srv.close)
+        self.srv.start()
 
     def test_delivered_to_smtp_sink_and_logged(self):
         ids = [send(self.srv, ["a%d@example.test" % i, "b%d@example.test" % i]) for i in range(5)]
@@ -65,9 +64,7 @@ class DovecotLmtpTest(unittest.TestCase):
         if shutil.which("dovecot") is None:
             self.skipTest("dovecot-lmtpd is not installed (scripts/deps.sh test)")
         self.dc = Dovecot()
-
-    def tearDown(self):
-        self.dc.close()
+        self.addCleanup(self.dc.close)
 
     def check_mailbox(self, route, user):
         # dot-stuffing, a line of dots, 8-bit UTF-8, a long line: all must
