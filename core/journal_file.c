@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "journal_recover.h"
+#include "util.h"
 
 void jrn_seg_name(char out[JRN_NAME_MAX], unsigned worker, uint64_t segno)
 {
@@ -174,15 +175,15 @@ static int write_all(int fd, const struct iovec *iov, size_t niov)
     return 0;
 }
 
-/* put_tmp - write tmp/<qid> = iov[0..niov) and rename it to new/<qid>;
+/* put_tmp - write tmp/<qid> = iov[0..niov) and rename it to <dir>/<qid>;
  * replace: over an existing file, else RENAME_NOREPLACE. 0 or -errno
  * (tmp/<qid> removed again). */
-static int put_tmp(int basefd, const char *qid, const struct iovec *iov, size_t niov,
-                   bool replace)
+static int put_tmp(int basefd, const char *dir, const char *qid, const struct iovec *iov,
+                   size_t niov, bool replace)
 {
     char tmp[64], nw[64];
     snprintf(tmp, sizeof(tmp), "tmp/%s", qid);
-    snprintf(nw, sizeof(nw), "new/%s", qid);
+    snprintf(nw, sizeof(nw), "%s/%s", dir, qid);
     int fd = openat(basefd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return -errno;
@@ -204,7 +205,7 @@ int jrn_put_file(int basefd, const char *qid, const struct iovec *iov, size_t ni
     int st = new_state(basefd, qid, want);
     if (st != -ENOENT)
         return st;
-    int rc = put_tmp(basefd, qid, iov, niov, false);
+    int rc = put_tmp(basefd, "new", qid, iov, niov, false);
     if (rc == 0)
         return JRN_PUT_WRITTEN;
     if (rc == -EEXIST) /* appeared meanwhile */
@@ -212,12 +213,13 @@ int jrn_put_file(int basefd, const char *qid, const struct iovec *iov, size_t ni
     return rc;
 }
 
-/* same_content - does new/<qid> hold exactly iov[0..niov)? 1 yes, 0 no,
+/* same_content - does <dir>/<qid> hold exactly iov[0..niov)? 1 yes, 0 no,
  * -errno (-ENOENT: absent). Reads it in pieces. */
-static int same_content(int basefd, const char *qid, const struct iovec *iov, size_t niov)
+static int same_content(int basefd, const char *dir, const char *qid, const struct iovec *iov,
+                        size_t niov)
 {
     char path[64], buf[65536];
-    snprintf(path, sizeof(path), "new/%s", qid);
+    snprintf(path, sizeof(path), "%s/%s", dir, qid);
     int fd = openat(basefd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
@@ -244,15 +246,21 @@ static int same_content(int basefd, const char *qid, const struct iovec *iov, si
 
 int jrn_recover_put(int basefd, const char *qid, const struct iovec *iov, size_t niov)
 {
-    int same = same_content(basefd, qid, iov, niov);
-    if (same == -ENOENT)
-        return jrn_put_file(basefd, qid, iov, niov);
-    if (same < 0)
-        return same;
-    if (same == 1)
-        return JRN_PUT_PRESENT;
-    int rc = put_tmp(basefd, qid, iov, niov, true);
-    return rc < 0 ? rc : JRN_PUT_REPAIRED;
+    /* a message the delivery engine has taken (new/ -> active/) is there,
+     * not missing; it is checked like a file in new/ */
+    static const char *const dirs[] = {"active", "new"};
+    for (size_t i = 0; i < MX_ARRAY_LEN(dirs); i++) {
+        int same = same_content(basefd, dirs[i], qid, iov, niov);
+        if (same == -ENOENT || same == -ENOTDIR)
+            continue;
+        if (same < 0)
+            return same;
+        if (same == 1)
+            return JRN_PUT_PRESENT;
+        int rc = put_tmp(basefd, dirs[i], qid, iov, niov, true);
+        return rc < 0 ? rc : JRN_PUT_REPAIRED;
+    }
+    return jrn_put_file(basefd, qid, iov, niov);
 }
 
 /* One worker's segments, mapped and planned. */

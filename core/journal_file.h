@@ -72,8 +72,10 @@ int jrn_put_file(int basefd, const char *qid, const struct iovec *iov, size_t ni
  * message it returns, so a new/<qid> that is not byte for byte the message
  * (a file whose rename survived a power cut but whose data did not) is
  * replaced through tmp/ (JRN_PUT_REPAIRED); an identical one is left
- * (JRN_PUT_PRESENT); an absent one is written (JRN_PUT_WRITTEN). -errno on
- * failure. */
+ * (JRN_PUT_PRESENT); an absent one is written (JRN_PUT_WRITTEN). A message
+ * in active/<qid> (taken by the delivery engine) counts as present in the
+ * same way, so recovery never hands a message in delivery out twice. -errno
+ * on failure. */
 int jrn_recover_put(int basefd, const char *qid, const struct iovec *iov, size_t niov);
 
 struct jrn_recover_stats {

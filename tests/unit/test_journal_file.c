@@ -301,6 +301,31 @@ static void test_journal_file_existing_files_checked_by_content(void **state)
     tb_free(&s3);
 }
 
+/* test_journal_file_active_counts_as_present - a message the delivery
+ * engine has already moved to queue/active/ is not written to new/ again;
+ * a damaged copy there is rewritten in place. */
+static void test_journal_file_active_counts_as_present(void **state)
+{
+    (void)state;
+    struct tb s1, s2, s3;
+    journal_two_workers(&s1, &s2, &s3);
+    const char *a = "HEAD-A\n\nSubject: a\r\n\r\nfirst half, second half\r\n";
+    assert_int_equal(mkdir(path_of("queue/active"), 0750), 0);
+    write_file(path_of("queue/active/" QA), a, strlen(a));
+    write_file(path_of("queue/active/" QC), "zzzz", 4);
+    struct jrn_recover_stats st;
+    recover(&st, 0);
+    assert_int_equal(access(path_of("queue/new/" QA), F_OK), -1);
+    assert_int_equal(access(path_of("queue/new/" QC), F_OK), -1);
+    file_is("queue/active/" QA, a);
+    file_is("queue/active/" QC, "HEAD-C\n\nc body\r\n");
+    assert_int_equal(st.present, 1);
+    assert_int_equal(st.repaired, 1);
+    tb_free(&s1);
+    tb_free(&s2);
+    tb_free(&s3);
+}
+
 static void test_journal_file_torn_tail_reported_and_checked(void **state)
 {
     (void)state;
@@ -395,6 +420,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_file_put_many_iovecs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_file_recover_materializes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_file_existing_files_checked_by_content, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_journal_file_active_counts_as_present, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_file_torn_tail_reported_and_checked, setup,
                                         teardown),
