@@ -1111,10 +1111,8 @@ static void on_recv(struct conn *c, struct io_uring_cqe *cqe)
     if (res > 0) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         STAT_ADD(w->st.bytes, (uint64_t)res);
-        if (!c->closing && c->tls)
-            tls_input(c, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
-        else if (!c->closing)
-            sess_input(c->sess, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
+        if (!c->closing)
+            conn_input(c, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
         buf_return(w, bid);
     } else if (res == -ENOBUFS) {
         STAT_ADD(w->st.enobufs, 1);

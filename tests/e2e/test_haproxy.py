@@ -18,7 +18,7 @@ import tempfile
 import time
 import unittest
 
-from harness import log_text, wait_log, ROOT, Server, free_port
+from harness import log_text, make_certs, wait_log, ROOT, Server, free_port
 from test_proxy import reply, send_mail, closed_without_reply
 
 CERTS = None
@@ -29,9 +29,7 @@ def setUpModule():
     global CERTS
     if not os.path.exists(HAPROXY):
         raise unittest.SkipTest("haproxy is not installed (scripts/deps.sh test)")
-    CERTS = tempfile.mkdtemp(prefix="mxring-certs-")
-    subprocess.run([os.path.join(ROOT, "scripts", "gen-test-cert.sh"), CERTS], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    CERTS = make_certs()
     with open(os.path.join(CERTS, "haproxy.pem"), "w") as out:
         for name in ("cert.pem", "key.pem"):
             with open(os.path.join(CERTS, name)) as f:

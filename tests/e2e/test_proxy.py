@@ -11,12 +11,10 @@ import shutil
 import socket
 import ssl
 import struct
-import subprocess
-import tempfile
 import time
 import unittest
 
-from harness import log_text, wait_log, ROOT, Client, Server, free_port
+from harness import log_text, make_certs, wait_log, ROOT, Client, Server, free_port
 
 CERTS = None
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -24,9 +22,7 @@ SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 def setUpModule():
     global CERTS
-    CERTS = tempfile.mkdtemp(prefix="mxring-certs-")
-    subprocess.run([os.path.join(ROOT, "scripts", "gen-test-cert.sh"), CERTS], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    CERTS = make_certs()
 
 
 def tearDownModule():
