@@ -94,7 +94,8 @@ void proxyio_input(struct proxyio *p, const char *buf, size_t len)
         return;
     }
     size_t prev = p->len, room = sizeof(p->buf) - p->len, take = len < room ? len : room;
-    memcpy(p->buf + p->len, buf, take);
+    if (take)
+        memcpy(p->buf + p->len, buf, take);
     p->len += take;
     const char *why;
     enum proxy_rc rc = proxy_parse(p->buf, p->len, &p->hdr, &why);
