@@ -45,7 +45,7 @@ _Static_assert(sizeof(enum cfg_internal_id) == sizeof(unsigned),
                "enum keys are stored as unsigned");
 
 enum cfg_type { T_HOST, T_PATH, T_TEXT, T_SOCKET, T_UINT, T_SIZE, T_ENUM, T_DOMAINS, T_LISTEN,
-                T_CIDRS, T_ZONES, T_DURATION, T_ROUTE };
+                T_CIDRS, T_ZONES, T_DURATION, T_ROUTE, T_CERTS };
 
 /* One configuration key. min/max: value bounds for uint and size; for a path
  * min 1 means "required" (empty rejected); for a list, the least number of
@@ -150,6 +150,20 @@ static const struct cfg_key cfg_keys[] = {
       NULL, false, "addresses for implicit TLS (port 465 style); needs tls_cert" },
     { "submission_listen", T_LISTEN, F(submission_listen), N(submission_listen), "", NULL,
       0, 0, NULL, NULL, false, "addresses for submission (port 587 style): MAIL needs AUTH" },
+    { "tls_certs", T_CERTS, F(tls_certs), N(tls_certs), "", NULL, 0, 0, NULL, NULL, true,
+      "more certificates chosen by SNI: name:cert:key (name a host or *.domain; several per "
+      "name, e.g. RSA and ECDSA); tls_cert/tls_key is the default" },
+    { "proxy_listen", T_LISTEN, F(proxy_listen), N(proxy_listen), "", NULL, 0, 0, NULL, NULL,
+      false, "addresses behind a load balancer: each connection starts with a PROXY v1/v2 "
+      "header (README Behind a load balancer), then SMTP" },
+    { "proxy_smtps_listen", T_LISTEN, F(proxy_smtps_listen), N(proxy_smtps_listen), "", NULL,
+      0, 0, NULL, NULL, false,
+      "the same for implicit TLS: a PROXY header, then the TLS handshake; needs tls_cert" },
+    { "proxy_trusted_networks", T_CIDRS, F(proxy_trusted_networks), N(proxy_trusted_networks),
+      "", NULL, 0, 0, NULL, NULL, true,
+      "the balancers allowed to send a PROXY header (CIDRs); needed with proxy listeners" },
+    { "proxy_timeout_ms", T_UINT, F(proxy_timeout_ms), 0, "3000", NULL, 100, 60000, NULL, NULL,
+      true, "how long a proxy listener waits for the whole PROXY header before closing" },
     { "auth_require_tls", T_ENUM, F(auth_require_tls), 0, "yes", NULL, 0, 0, yes_no_names,
       NULL, true, "offer and accept AUTH only inside TLS" },
     { "auth_max_failures", T_UINT, F(auth_max_failures), 0, "3", NULL, 1, 100, NULL, NULL,
@@ -801,6 +815,59 @@ static void zone_format(const void *elem, struct sb *out)
     sb_printf(out, "%s:%s", z->zone, cfg_zone_action_name(z->action));
 }
 
+/* cert_name_ok - a tls_certs name: a host name or "*." and a domain. */
+static bool cert_name_ok(const char *name, char *why, size_t n)
+{
+    const char *dom = strncmp(name, "*.", 2) == 0 ? name + 2 : name;
+    return domain_check(dom, why, n);
+}
+
+/* cert_parse - "name:cert:key": name up to the first ':', the key path
+ * after the last one, the certificate path between them. */
+static bool cert_parse(const char *s, void *elem, char *why, size_t n)
+{
+    struct cfg_cert *c = elem;
+    memset(c, 0, sizeof *c);
+    const char *c1 = strchr(s, ':'), *c2 = strrchr(s, ':');
+    if (!c1 || c1 == c2 || c1 == s || c2 == c1 + 1 || !c2[1])
+        return bad(why, n, s, "is not name:cert:key");
+    char *name = strndup(s, (size_t)(c1 - s));
+    if (!name)
+        return bad(why, n, s, "could not be stored: out of memory");
+    for (char *p = name; *p; p++)
+        *p = (char)mx_ascii_lower((unsigned char)*p);
+    if (!cert_name_ok(name, why, n)) {
+        free(name);
+        return false;
+    }
+    c->name = name;
+    c->cert = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+    c->key = strdup(c2 + 1);
+    if (!c->cert || !c->key) {
+        free(c->cert);
+        free(c->key);
+        free(name);
+        return bad(why, n, s, "could not be stored: out of memory");
+    }
+    return true;
+}
+
+/* cert_format - "name:cert:key". */
+static void cert_format(const void *elem, struct sb *out)
+{
+    const struct cfg_cert *c = elem;
+    sb_printf(out, "%s:%s:%s", c->name, c->cert, c->key);
+}
+
+/* cert_release - free the three strings. */
+static void cert_release(void *elem)
+{
+    struct cfg_cert *c = elem;
+    free(c->name);
+    free(c->cert);
+    free(c->key);
+}
+
 static const struct cfg_item_ops domain_items = {
     sizeof(char *), domain_parse, domain_format, domain_release };
 static const struct cfg_item_ops listen_items = {
@@ -809,6 +876,8 @@ static const struct cfg_item_ops cidr_items = {
     sizeof(struct cfg_cidr), cidr_parse, cidr_format, NULL };
 static const struct cfg_item_ops zone_items = {
     sizeof(struct cfg_zone), zone_parse, zone_format, NULL };
+static const struct cfg_item_ops cert_items = {
+    sizeof(struct cfg_cert), cert_parse, cert_format, cert_release };
 
 /* ---- list types -------------------------------------------------------- */
 
@@ -817,7 +886,8 @@ static const struct cfg_item_ops *list_items(const struct cfg_key *k)
 {
     return k->type == T_DOMAINS ? &domain_items
          : k->type == T_LISTEN  ? &listen_items
-         : k->type == T_ZONES   ? &zone_items : &cidr_items;
+         : k->type == T_ZONES   ? &zone_items
+         : k->type == T_CERTS   ? &cert_items : &cidr_items;
 }
 
 /* list_elem - address of item i of a list key. */
@@ -944,6 +1014,7 @@ static const struct cfg_type_ops cfg_types[] = {
     [T_ZONES]   = { "list of zone:action", parse_list, fmt_list, free_list },
     [T_DURATION] = { "duration", parse_duration, fmt_duration, NULL },
     [T_ROUTE]   = { "route", parse_route, fmt_path, free_path },
+    [T_CERTS]   = { "list of name:cert:key", parse_list, fmt_list, free_list },
 };
 
 /* ---- defaults ---------------------------------------------------------- */
@@ -1113,11 +1184,30 @@ static bool load_defaults(struct cfg_loader *ld)
     return true;
 }
 
+/* check_proxy - proxy listeners need proxy_trusted_networks: a header is
+ * believed only from a balancer named there. */
+static bool check_proxy(struct cfg_loader *ld)
+{
+    const struct config *c = ld->c;
+    if (!c->nproxy_listen && !c->nproxy_smtps_listen)
+        return true;
+    if (c->nproxy_trusted_networks)
+        return true;
+    const struct cfg_key *k = find_key(c->nproxy_listen ? "proxy_listen" : "proxy_smtps_listen");
+    seterr(ld->err, ld->errlen, "%s:%u: %s: needs proxy_trusted_networks (the balancers' "
+           "addresses that may send a PROXY header)", ld->name, ld->seen[k - cfg_keys], k->name);
+    return false;
+}
+
 /* check_relations - constraints between keys, after every key is set. The
  * line named is the later key's (0 = both defaults: no line). */
+static bool check_proxy(struct cfg_loader *ld);
+
 static bool check_relations(struct cfg_loader *ld)
 {
     const struct config *c = ld->c;
+    if (!check_proxy(ld))
+        return false;
     if (c->relay_retry_min <= c->relay_retry_max)
         return true;
     const struct cfg_key *k = find_key("relay_retry_max");

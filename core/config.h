@@ -38,6 +38,14 @@ struct cfg_socket {
     char text[CFG_SOCKET_TEXT_MAX]; /* normalised: "unix:/run/c.sock", "tcp:[::1]:3310" */
 };
 
+/* One SNI certificate of tls_certs: "name:cert:key"; name is a host name
+ * (lower-cased) or "*.domain" (one label under domain). */
+struct cfg_cert {
+    char *name;
+    char *cert;                 /* PEM chain */
+    char *key;                  /* PEM private key */
+};
+
 enum cfg_internal_id { CFG_ID_SESSION = 0, CFG_ID_ZERO };
 
 /* A SURBL/URIBL zone and what a listing in it means (ordered by strength). */
@@ -86,6 +94,16 @@ struct config {
     size_t nsmtps_listen;
     struct cfg_listen *submission_listen;
     size_t nsubmission_listen;
+    struct cfg_cert *tls_certs; /* SNI certificates; tls_cert/tls_key is the default */
+    size_t ntls_certs;
+    /* Behind a load balancer: listeners that read a PROXY header first. */
+    struct cfg_listen *proxy_listen;        /* header, then SMTP (STARTTLS offered) */
+    size_t nproxy_listen;
+    struct cfg_listen *proxy_smtps_listen;  /* header, then implicit TLS */
+    size_t nproxy_smtps_listen;
+    struct cfg_cidr *proxy_trusted_networks; /* who may send a header */
+    size_t nproxy_trusted_networks;
+    unsigned proxy_timeout_ms;  /* the whole header must arrive within this */
     unsigned auth_require_tls;  /* 0 no, 1 yes */
     unsigned auth_max_failures;
     unsigned max_sessions_per_ip;     /* 0 = off */

@@ -111,6 +111,7 @@ struct sess {
     unsigned unknown_rcpts; /* unknown recipients refused in this session (tarpit) */
     unsigned delay_ms;      /* tarpit pause wanted before the pending replies */
     struct mx_addr peer;    /* client address: the harvest budget's key */
+    char via[SESS_VIA_MAX]; /* behind a balancer: how the address came (log) */
 };
 
 struct smtp_cmd {
@@ -136,6 +137,7 @@ static const char *const close_reason_text[] = {
     [SESS_BY_TLS] = "TLS failure",
     [SESS_BY_AUTH] = "authentication failures",
     [SESS_BY_HARVEST] = "unknown recipient limit",
+    [SESS_BY_PROXY] = "PROXY header",
 };
 _Static_assert(MX_ARRAY_LEN(close_reason_text) == SESS_BY_COUNT, "a text per close reason");
 
@@ -1508,9 +1510,28 @@ void sess_free(struct sess *s)
 /* log_connect - the first line of every session. */
 static void log_connect(struct sess *s)
 {
-    log_check(s, "Connection accepted: client [%s]:%u, local port %u, worker %u%s",
+    log_check(s, "Connection accepted: client [%s]:%u, local port %u, worker %u%s%s%s",
               s->client_ip, s->client_port, s->local_port, s->env->worker,
-              s->trusted ? ", trusted network" : "");
+              s->trusted ? ", trusted network" : "", s->via[0] ? ", " : "", s->via);
+}
+
+/* sess_set_peer - see session.h. */
+void sess_set_peer(struct sess *s, const struct mx_addr *peer, const char *via)
+{
+    peer_text(s, peer);
+    peer_keep(s, peer);
+    s->trusted = cfg_cidr_match(s->snap->cfg->trusted_networks,
+                                s->snap->cfg->ntrusted_networks, peer);
+    snprintf(s->via, sizeof(s->via), "%s", via ? via : "");
+}
+
+/* sess_proxy_refused - see session.h. */
+void sess_proxy_refused(struct sess *s, const char *why)
+{
+    log_connect(s);
+    log_check(s, "PROXY header refused: %s", why);
+    s->reason = SESS_BY_PROXY;
+    enter_state(s, ST_CLOSED);
 }
 
 void sess_start(struct sess *s)

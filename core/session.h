@@ -90,6 +90,7 @@ enum sess_close_reason {
     SESS_BY_TLS,        /* TLS handshake or record failure */
     SESS_BY_AUTH,       /* auth_max_failures reached */
     SESS_BY_HARVEST,    /* max_unknown_recipients_per_ip exceeded */
+    SESS_BY_PROXY,      /* no acceptable PROXY header (no reply, no banner) */
     SESS_BY_COUNT       /* (the number of reasons: keep last) */
 };
 
@@ -164,6 +165,16 @@ void sess_greet(struct sess *s);
 /* sess_refuse - log and queue the 421 for a refused connection: why is
  * SESS_BY_LIMIT, SESS_BY_PER_IP or SESS_BY_RATE; action CLOSE. */
 void sess_refuse(struct sess *s, enum sess_close_reason why);
+/* Longest "via" text of sess_set_peer. */
+#define SESS_VIA_MAX 192
+/* sess_set_peer - behind a load balancer, before the session starts: the
+ * real client is peer (trusted_networks, relay decisions, limits, logs,
+ * Received: and the queue envelope use it); via (NULL = none) is appended
+ * to the "Connection accepted" line (e.g. the balancer's address). */
+void sess_set_peer(struct sess *s, const struct mx_addr *peer, const char *via);
+/* sess_proxy_refused - a proxy listener got no acceptable PROXY header:
+ * log the connection and why, close without any reply (no banner). */
+void sess_proxy_refused(struct sess *s, const char *why);
 /* sess_progress - a counter that moves whenever a command or a chunk of
  * DATA was handled (trickled bytes of an unfinished line do not count). */
 unsigned sess_progress(const struct sess *s);

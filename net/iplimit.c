@@ -18,6 +18,7 @@ _Static_assert((IPL_SIZE & (IPL_SIZE - 1)) == 0, "IPL_SIZE must be a power of tw
 static atomic_uint sessions[IPL_ROWS][IPL_SIZE];
 static _Atomic uint64_t rates[IPL_ROWS][IPL_SIZE]; /* minute << 32 | count */
 static _Atomic uint64_t unknowns[IPL_ROWS][IPL_SIZE]; /* window << 32 | count */
+static _Atomic uint64_t proxy_refused[IPL_ROWS][IPL_SIZE]; /* window << 32 | count */
 static uint64_t seeds[IPL_ROWS];
 
 void ipl_init(void)
@@ -107,14 +108,26 @@ bool ipl_rate_ok(const struct mx_addr *a, unsigned per_minute, uint32_t minute)
     return least <= per_minute;
 }
 
-uint32_t ipl_unknown_add(const struct mx_addr *a, uint32_t window)
+/* window_add - one event of a in sketch rows at window; a's count. */
+static uint32_t window_add(_Atomic uint64_t rows[IPL_ROWS][IPL_SIZE], const struct mx_addr *a,
+                           uint32_t window)
 {
     uint64_t k[2];
     addr_key(a, k);
     uint32_t least = UINT32_MAX;
     for (unsigned r = 0; r < IPL_ROWS; r++) {
-        uint32_t n = rate_bump(&unknowns[r][slot(k, r)], window);
+        uint32_t n = rate_bump(&rows[r][slot(k, r)], window);
         least = n < least ? n : least;
     }
     return least;
+}
+
+uint32_t ipl_unknown_add(const struct mx_addr *a, uint32_t window)
+{
+    return window_add(unknowns, a, window);
+}
+
+uint32_t ipl_proxy_refused_add(const struct mx_addr *a, uint32_t window)
+{
+    return window_add(proxy_refused, a, window);
 }

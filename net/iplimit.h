@@ -32,5 +32,9 @@ bool ipl_rate_ok(const struct mx_addr *a, unsigned per_minute, uint32_t minute);
  * address's count in that window, this one included (a fixed window: the
  * count starts again at 0 when the window number moves on). */
 uint32_t ipl_unknown_add(const struct mx_addr *a, uint32_t window);
+/* ipl_proxy_refused_add - count one refused PROXY header (untrusted
+ * sender, none, malformed, slow) from a in window (IPL_UNKNOWN_WINDOW_S
+ * periods, as above); returns a's count in that window. */
+uint32_t ipl_proxy_refused_add(const struct mx_addr *a, uint32_t window);
 
 #endif

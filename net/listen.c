@@ -58,16 +58,21 @@ struct listen_set {
     const struct cfg_listen *addrs;
     size_t n;
     enum listener_kind kind;
+    bool proxy;
 };
 
-#define LISTEN_KINDS 3
+#define LISTEN_KINDS 5
 
-/* listen_sets - the three kinds of listeners of cfg. */
+/* listen_sets - the five kinds of listeners of cfg. */
 static void listen_sets(const struct config *cfg, struct listen_set out[LISTEN_KINDS])
 {
-    out[0] = (struct listen_set){cfg->listen, cfg->nlisten, LK_SMTP};
-    out[1] = (struct listen_set){cfg->smtps_listen, cfg->nsmtps_listen, LK_SMTPS};
-    out[2] = (struct listen_set){cfg->submission_listen, cfg->nsubmission_listen, LK_SUBMISSION};
+    out[0] = (struct listen_set){cfg->listen, cfg->nlisten, LK_SMTP, false};
+    out[1] = (struct listen_set){cfg->smtps_listen, cfg->nsmtps_listen, LK_SMTPS, false};
+    out[2] = (struct listen_set){cfg->submission_listen, cfg->nsubmission_listen, LK_SUBMISSION,
+                                 false};
+    out[3] = (struct listen_set){cfg->proxy_listen, cfg->nproxy_listen, LK_SMTP, true};
+    out[4] = (struct listen_set){cfg->proxy_smtps_listen, cfg->nproxy_smtps_listen, LK_SMTPS,
+                                 true};
 }
 
 /* listen_probe_addrs - see listen.h: without SO_REUSEPORT, so a second
@@ -92,7 +97,9 @@ struct listener *listen_open(struct worker *w, const struct config *cfg, unsigne
 {
     struct listen_set sets[LISTEN_KINDS];
     listen_sets(cfg, sets);
-    size_t total = sets[0].n + sets[1].n + sets[2].n, k = 0;
+    size_t total = 0, k = 0;
+    for (int s = 0; s < LISTEN_KINDS; s++)
+        total += sets[s].n;
     struct listener *ls = calloc(total ? total : 1, sizeof(*ls));
     if (!ls)
         die("out of memory");
@@ -100,6 +107,7 @@ struct listener *listen_open(struct worker *w, const struct config *cfg, unsigne
         for (size_t i = 0; i < sets[s].n; i++, k++) {
             ls[k].w = w;
             ls[k].kind = sets[s].kind;
+            ls[k].proxy = sets[s].proxy;
             ls[k].port = port_of(&sets[s].addrs[i]);
             ls[k].fd = listen_one(&sets[s].addrs[i], true);
             if (ls[k].fd < 0)

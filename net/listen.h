@@ -5,6 +5,7 @@
 #ifndef MXRING_LISTEN_H
 #define MXRING_LISTEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct config;
@@ -20,6 +21,7 @@ struct listener {
     int fd;
     uint16_t port;
     enum listener_kind kind;
+    bool proxy;                 /* a PROXY header comes first (proxy_*listen) */
 };
 
 /* listen_probe_addrs - bind every configured address once without
@@ -28,7 +30,7 @@ struct listener {
 void listen_probe_addrs(const struct config *cfg);
 
 /* listen_open - worker w's own SO_REUSEPORT sockets for every address of
- * every kind (smtp, smtps, submission, in that order); *n gets their
+ * every kind (smtp, smtps, submission, proxy, proxy smtps, in that order); *n gets their
  * number. Dies when one cannot be opened. The caller frees the array. */
 struct listener *listen_open(struct worker *w, const struct config *cfg, unsigned *n);
 

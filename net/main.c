@@ -55,14 +55,18 @@ static void tls_free_ctx(void *ctx)
     tls_ctx_free(ctx);
 }
 
-/* load_tls - the certificate and key of cfg (re-read at every load, so
- * SIGHUP picks up renewed certificates); false with err on failure. */
+/* load_tls - the certificate and key of cfg, and the SNI certificates of
+ * tls_certs (re-read at every load, so SIGHUP picks up renewed
+ * certificates); false with err on failure. */
 static bool load_tls(struct snap *s, char *err, size_t errlen)
 {
     const struct config *c = s->cfg;
     if (!c->tls_cert && !c->tls_key) {
-        if (c->nsmtps_listen) {
-            snprintf(err, errlen, "%s: smtps_listen needs tls_cert and tls_key", c->path);
+        const char *needs = c->nsmtps_listen ? "smtps_listen" : c->nproxy_smtps_listen
+                          ? "proxy_smtps_listen" : c->ntls_certs ? "tls_certs" : NULL;
+        if (needs) {
+            snprintf(err, errlen, "%s: %s needs tls_cert and tls_key (the default certificate)",
+                     c->path, needs);
             return false;
         }
         return true;
@@ -74,6 +78,11 @@ static bool load_tls(struct snap *s, char *err, size_t errlen)
     int minv = c->tls_min_version ? TLS_VERSION_1_3 : TLS_VERSION_1_2;
     s->tls = tls_ctx_load(c->tls_cert, c->tls_key, minv, c->tls_ciphers, err, errlen);
     s->tls_free = tls_free_ctx;
+    for (size_t i = 0; s->tls && i < c->ntls_certs; i++) {
+        const struct cfg_cert *t = &c->tls_certs[i];
+        if (tls_ctx_add_sni(s->tls, t->name, t->cert, t->key, err, errlen) < 0)
+            return false; /* snap_unref frees the context */
+    }
     return s->tls != NULL;
 }
 
@@ -384,6 +393,10 @@ static int run(const char *path, struct snap *boot)
         fprintf(stderr, " %s (metrics)", cfg->metrics_listen[i].text);
     if (delivery)
         fprintf(stderr, "; delivering to %zu routes", routes_count(boot->routes));
+    for (size_t i = 0; i < cfg->nproxy_listen; i++)
+        fprintf(stderr, " %s (proxy)", cfg->proxy_listen[i].text);
+    for (size_t i = 0; i < cfg->nproxy_smtps_listen; i++)
+        fprintf(stderr, " %s (proxy smtps)", cfg->proxy_smtps_listen[i].text);
     fputc('\n', stderr);
     sdn_sendf("READY=1\nSTATUS=ready, %u workers", cfg->workers);
     signal_loop(&set, path, &pool);

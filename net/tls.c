@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <strings.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <arpa/inet.h>
@@ -30,12 +33,31 @@
 #define TLS_IO_MAX  (1 << 30)    /* largest single SSL_read/SSL_write */
 #define TLS_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
 
+/* The key kinds an SNI name may have one certificate of each. */
+enum tls_kind { TLS_KIND_ECDSA = 0, TLS_KIND_RSA, TLS_KINDS };
+
+/* One SNI name (tls_certs): a context per key kind, either may be NULL. */
+struct tls_sni {
+    char *name;                  /* lower case; "*.domain" matches one label */
+    SSL_CTX *ctx[TLS_KINDS];
+};
+
+/* A loaded context: the default certificate, the SNI names, the policy
+ * they all share. Immutable once loaded; shared by every thread; freed
+ * with its last holder (the loader and each connection: the SNI callback
+ * reads the table during a handshake). */
 struct tls_ctx {
-    SSL_CTX *ssl_ctx;            /* refcounted by BoringSSL: each SSL holds one */
+    SSL_CTX *ssl_ctx;            /* the default (tls_cert/tls_key) */
+    struct tls_sni *sni;
+    size_t nsni;
+    int min_version;
+    char *ciphers;
+    atomic_uint refs;
 };
 
 struct tls_conn {
     SSL *ssl;
+    struct tls_ctx *ctx;         /* a reference (for the SNI callback) */
     struct sb in;                /* ciphertext received, not yet consumed */
     size_t in_off;               /* consumed prefix of in */
     struct sb out;               /* ciphertext to send */
@@ -177,6 +199,29 @@ static bool tls_ctx_policy(SSL_CTX *sc, int min_version, const char *ciphers, ch
     return true;
 }
 
+/* tls_ssl_ctx - a BoringSSL context with the policy and one certificate
+ * and key; NULL with err set. */
+static SSL_CTX *tls_ssl_ctx(const char *cert, const char *key, int min_version,
+                            const char *ciphers, char *err, size_t errlen)
+{
+    SSL_CTX *sc = tls_bio_method ? SSL_CTX_new(TLS_method()) : NULL;
+    if (!sc) {
+        ERR_clear_error();
+        snprintf(err, errlen, "tls: out of memory creating a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set_default_passwd_cb(sc, tls_no_passphrase);
+    /* Resumption by session ticket only: no server-side session cache. */
+    SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
+    if (tls_ctx_policy(sc, min_version, ciphers, err, errlen) &&
+        tls_ctx_keys(sc, cert, key, err, errlen))
+        return sc;
+    SSL_CTX_free(sc);
+    return NULL;
+}
+
+static enum ssl_select_cert_result_t tls_select_cert(const SSL_CLIENT_HELLO *ch);
+
 /* tls_ctx_load - load and check a certificate chain and key into a new context. */
 struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
                              int min_version, const char *ciphers, char *err, size_t errlen)
@@ -187,24 +232,152 @@ struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
     }
     pthread_once(&tls_bio_once, tls_bio_init);
     struct tls_ctx *t = calloc(1, sizeof(*t));
-    SSL_CTX *sc = t && tls_bio_method ? SSL_CTX_new(TLS_method()) : NULL;
-    if (!sc) {
+    if (t)
+        t->ciphers = strdup(ciphers ? ciphers : "");
+    if (!t || !t->ciphers) {
         free(t);
-        ERR_clear_error();
         snprintf(err, errlen, "tls: out of memory creating a TLS context");
         return NULL;
     }
-    SSL_CTX_set_default_passwd_cb(sc, tls_no_passphrase);
-    /* Resumption by session ticket only: no server-side session cache. */
-    SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
-    if (tls_ctx_policy(sc, min_version, ciphers, err, errlen) &&
-        tls_ctx_keys(sc, cert_pem, key_pem, err, errlen)) {
-        t->ssl_ctx = sc;
-        return t;
+    t->min_version = min_version;
+    atomic_init(&t->refs, 1);
+    t->ssl_ctx = tls_ssl_ctx(cert_pem, key_pem, min_version, ciphers, err, errlen);
+    if (!t->ssl_ctx) {
+        free(t->ciphers);
+        free(t);
+        return NULL;
     }
-    SSL_CTX_free(sc);
-    free(t);
+    SSL_CTX_set_select_certificate_cb(t->ssl_ctx, tls_select_cert);
+    return t;
+}
+
+/* tls_key_kind - ECDSA or RSA (anything else counts as RSA's slot). */
+static enum tls_kind tls_key_kind(SSL_CTX *sc)
+{
+    EVP_PKEY *k = SSL_CTX_get0_privatekey(sc);
+    return k && EVP_PKEY_id(k) == EVP_PKEY_EC ? TLS_KIND_ECDSA : TLS_KIND_RSA;
+}
+
+/* tls_sni_slot - the entry of name, added when missing; NULL on ENOMEM. */
+static struct tls_sni *tls_sni_slot(struct tls_ctx *ctx, const char *name)
+{
+    for (size_t i = 0; i < ctx->nsni; i++)
+        if (strcasecmp(ctx->sni[i].name, name) == 0)
+            return &ctx->sni[i];
+    struct tls_sni *n = realloc(ctx->sni, (ctx->nsni + 1) * sizeof(*n));
+    if (!n)
+        return NULL;
+    ctx->sni = n;
+    n += ctx->nsni;
+    memset(n, 0, sizeof(*n));
+    if (!(n->name = strdup(name)))
+        return NULL;
+    ctx->nsni++;
+    return n;
+}
+
+/* tls_ctx_add_sni - see tls.h. */
+int tls_ctx_add_sni(struct tls_ctx *ctx, const char *name, const char *cert_pem,
+                    const char *key_pem, char *err, size_t errlen)
+{
+    char why[512];
+    SSL_CTX *sc = tls_ssl_ctx(cert_pem, key_pem, ctx->min_version, ctx->ciphers, why,
+                              sizeof(why));
+    if (!sc) {
+        snprintf(err, errlen, "tls_certs %s: %s", name, why);
+        return -1;
+    }
+    enum tls_kind kind = tls_key_kind(sc);
+    struct tls_sni *e = tls_sni_slot(ctx, name);
+    if (!e || e->ctx[kind]) {
+        SSL_CTX_free(sc);
+        if (e)
+            snprintf(err, errlen, "tls_certs %s: a second %s certificate for this name (%s)",
+                     name, kind == TLS_KIND_ECDSA ? "ECDSA" : "RSA", cert_pem);
+        else
+            snprintf(err, errlen, "tls_certs: out of memory");
+        return -1;
+    }
+    e->ctx[kind] = sc;
+    return 0;
+}
+
+/* tls_ctx_unref - drop one holder; the last frees every context. */
+static void tls_ctx_unref(struct tls_ctx *ctx)
+{
+    if (!ctx || atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < ctx->nsni; i++) {
+        for (int k = 0; k < TLS_KINDS; k++)
+            SSL_CTX_free(ctx->sni[i].ctx[k]);
+        free(ctx->sni[i].name);
+    }
+    free(ctx->sni);
+    SSL_CTX_free(ctx->ssl_ctx);  /* connections still hold their references */
+    free(ctx->ciphers);
+    free(ctx);
+}
+
+/* ---- SNI: choosing the certificate ---------------------------------------- */
+
+/* tls_u16_has - does the list of 16-bit values p[0..n) (big endian) hold
+ * one of want[0..nw)? */
+static bool tls_u16_has(const uint8_t *p, size_t n, const uint16_t *want, size_t nw)
+{
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        uint16_t v = (uint16_t)(p[i] << 8 | p[i + 1]);
+        for (size_t j = 0; j < nw; j++)
+            if (v == want[j])
+                return true;
+    }
+    return false;
+}
+
+/* tls_client_ecdsa - can the client of ch take an ECDSA certificate: it
+ * lists an ECDSA signature scheme, and offers TLS 1.3 or an ECDHE-ECDSA
+ * TLS 1.2 suite? */
+static bool tls_client_ecdsa(const SSL_CLIENT_HELLO *ch)
+{
+    static const uint16_t ecdsa_sigs[] = {0x0403, 0x0503, 0x0603};
+    static const uint16_t ecdsa_suites[] = {0xC02B, 0xC02C, 0xCCA9, 0x1301, 0x1302, 0x1303};
+    const uint8_t *p;
+    size_t n;
+    if (!SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_signature_algorithms, &p, &n) ||
+        n < 2 || !tls_u16_has(p + 2, n - 2, ecdsa_sigs, MX_ARRAY_LEN(ecdsa_sigs)))
+        return false;
+    return tls_u16_has(ch->cipher_suites, ch->cipher_suites_len, ecdsa_suites,
+                       MX_ARRAY_LEN(ecdsa_suites));
+}
+
+/* tls_sni_find - the entry for host name: exact (any case), then "*."
+ * and the name without its first label. */
+static const struct tls_sni *tls_sni_find(const struct tls_ctx *ctx, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    for (size_t i = 0; i < ctx->nsni; i++)
+        if (strcasecmp(ctx->sni[i].name, name) == 0)
+            return &ctx->sni[i];
+    for (size_t i = 0; dot && i < ctx->nsni; i++)
+        if (strncmp(ctx->sni[i].name, "*.", 2) == 0 && strcasecmp(ctx->sni[i].name + 1, dot) == 0)
+            return &ctx->sni[i];
     return NULL;
+}
+
+/* tls_select_cert - BoringSSL's early ClientHello callback: switch to the
+ * certificate of the SNI name (ECDSA when the client takes it, else RSA);
+ * no name or an unknown one keeps the default. */
+static enum ssl_select_cert_result_t tls_select_cert(const SSL_CLIENT_HELLO *ch)
+{
+    struct tls_conn *c = SSL_get_app_data(ch->ssl);
+    const char *name = SSL_get_servername(ch->ssl, TLSEXT_NAMETYPE_host_name);
+    const struct tls_sni *e = c && name ? tls_sni_find(c->ctx, name) : NULL;
+    if (!e)
+        return ssl_select_cert_success;
+    SSL_CTX *pick = e->ctx[tls_client_ecdsa(ch) ? TLS_KIND_ECDSA : TLS_KIND_RSA];
+    if (!pick)
+        pick = e->ctx[TLS_KIND_ECDSA] ? e->ctx[TLS_KIND_ECDSA] : e->ctx[TLS_KIND_RSA];
+    SSL_set_SSL_CTX(ch->ssl, pick);
+    return ssl_select_cert_success;
 }
 
 static struct tls_conn *tls_conn_alloc(struct tls_ctx *ctx);
@@ -221,6 +394,7 @@ struct tls_ctx *tls_client_ctx_new(const char *ca_file, char *err, size_t errlen
         snprintf(err, errlen, "tls: out of memory creating a TLS client context");
         return NULL;
     }
+    atomic_init(&t->refs, 1);
     const char *ca = ca_file ? ca_file : TLS_SYSTEM_CA;
     SSL_CTX_set_min_proto_version(sc, TLS_VERSION_1_2);
     SSL_CTX_set_max_proto_version(sc, TLS_VERSION_1_3);
@@ -278,10 +452,7 @@ struct tls_conn *tls_client_conn_new(struct tls_ctx *ctx, const char *host, bool
 /* tls_ctx_free - drop the loader's reference to the context. */
 void tls_ctx_free(struct tls_ctx *ctx)
 {
-    if (!ctx)
-        return;
-    SSL_CTX_free(ctx->ssl_ctx);  /* connections still hold their references */
-    free(ctx);
+    tls_ctx_unref(ctx);
 }
 
 /* tls_conn_new - a server connection over empty in-memory buffers. */
@@ -310,6 +481,9 @@ static struct tls_conn *tls_conn_alloc(struct tls_ctx *ctx)
     BIO_set_data(b, c);
     BIO_set_init(b, 1);
     SSL_set_bio(c->ssl, b, b);       /* one reference, used both ways */
+    SSL_set_app_data(c->ssl, c);     /* for tls_select_cert */
+    atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+    c->ctx = ctx;
     return c;
 }
 
@@ -327,6 +501,7 @@ void tls_conn_free(struct tls_conn *c)
     if (!c)
         return;
     SSL_free(c->ssl);
+    tls_ctx_unref(c->ctx);
     tls_sb_wipe(&c->in);
     tls_sb_wipe(&c->out);
     free(c->err);

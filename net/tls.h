@@ -41,6 +41,15 @@ struct tls_conn;
  * "tls_key /etc/k.pem: private key does not match the certificate". */
 struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
                              int min_version, const char *ciphers, char *err, size_t errlen);
+/* tls_ctx_add_sni - serve cert_pem/key_pem (checked like tls_ctx_load's,
+ * same policy) to clients asking for host name by SNI (name "*.domain":
+ * any one label under domain; an exact name wins over a wildcard). One
+ * ECDSA and one RSA certificate per name: the handshake picks ECDSA when
+ * the client can take it, else RSA. Clients without SNI or naming an
+ * unlisted host get the default certificate. Only before the context is
+ * shared (while loading). 0, or -1 with one line in err. */
+int tls_ctx_add_sni(struct tls_ctx *ctx, const char *name, const char *cert_pem,
+                    const char *key_pem, char *err, size_t errlen);
 /* tls_ctx_free - drop the loader's reference (NULL is fine). Connections
  * made from ctx keep working; the context is freed with the last of them. */
 void tls_ctx_free(struct tls_ctx *ctx);

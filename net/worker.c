@@ -31,6 +31,7 @@
 #include "journal.h"
 #include "journal_file.h"
 #include "listen.h"
+#include "proxyio.h"
 #include "qflush.h"
 #include "queue.h"
 #include "rlog.h"
@@ -99,7 +100,11 @@ struct conn {
     bool tarpit;                /* that timer holds the replies (unknown-recipient tarpit) */
     unsigned last_progress;     /* sess_progress() when the idle timer was reset */
     unsigned data_phase;        /* sess_data_phase() when the data timer was set */
-    struct mx_addr peer;        /* client address, normalised once at accept */
+    struct mx_addr peer;        /* client address, normalised once at accept (the real
+                                   client's once a PROXY header named it) */
+    struct proxyio *pio;        /* proxy listener: the header phase (until released) */
+    enum listener_kind kind;    /* what the listener serves */
+    bool health;                /* PROXY v2 LOCAL: the balancer's health check */
     struct tls_conn *tls;       /* non-NULL once TLS started (STARTTLS or implicit) */
     bool tls_ready;             /* handshake complete */
     bool auth_pending;          /* a password check is with the auth pool */
@@ -153,9 +158,12 @@ struct worker {
 };
 
 static void conn_after(struct conn *c);
+static void conn_start(struct conn *c);
 static void conn_close(struct conn *c);
 static void tls_begin(struct conn *c);
 static void auth_submit(struct conn *c);
+static void proxy_begin(struct conn *c);
+static void tls_input(struct conn *c, const char *buf, size_t len);
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -528,6 +536,8 @@ static void conn_close(struct conn *c)
         return;
     c->closing = true;
     list_remove(c);
+    if (c->pio)
+        proxyio_cancel(c->pio); /* the header timer goes; its release follows */
     if (c->recv_armed && !c->recv_cancel)
         recv_stop(c);
     if (c->greet_pending)
@@ -898,7 +908,7 @@ static enum sess_close_reason admit(struct conn *c)
     c->counted = true;
     if (n >= cfg->max_sessions || w->draining)
         return SESS_BY_LIMIT;
-    if (sess_trusted(c->sess))
+    if (sess_trusted(c->sess) || c->health)
         return 0;
     if (cfg->max_connect_rate_per_ip && !ipl_rate_ok(&c->peer, cfg->max_connect_rate_per_ip,
                                                      (uint32_t)(w->now / 60)))
@@ -958,19 +968,33 @@ static void conn_new(struct listener *l, int fd)
     c->w = w;
     c->sess = s;
     c->fd = fd;
+    c->kind = l->kind;
     conn_link_all(c);
     wsnap_find(w, w->cur)->nsess++;
+    if (l->proxy)
+        proxy_begin(c); /* the PROXY header first; conn_start when it is in */
+    else
+        conn_start(c);
+    conn_after(c);
+}
+
+/* conn_start - the limits, the mode, the banner (or the TLS handshake) of
+ * a new session; its client address is final. */
+static void conn_start(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct sess *s = c->sess;
     enum sess_close_reason refuse = admit(c);
     unsigned pause = w->cur->cfg->greet_pause_ms;
     bool tls_ok = w->cur->tls != NULL;
-    sess_set_mode(s, (tls_ok && l->kind != LK_SMTPS ? SESS_MODE_STARTTLS : 0) |
-                         (l->kind == LK_SMTPS ? SESS_MODE_TLS : 0) |
-                         (l->kind == LK_SUBMISSION ? SESS_MODE_SUBMISSION : 0));
-    STAT_ADD(w->st.by_listener[l->kind], 1);
+    sess_set_mode(s, (tls_ok && c->kind != LK_SMTPS ? SESS_MODE_STARTTLS : 0) |
+                         (c->kind == LK_SMTPS ? SESS_MODE_TLS : 0) |
+                         (c->kind == LK_SUBMISSION ? SESS_MODE_SUBMISSION : 0));
+    STAT_ADD(w->st.by_listener[c->kind], 1);
     if (refuse) {
         STAT_ADD(w->st.refused, 1);
         sess_refuse(s, refuse);
-    } else if (l->kind == LK_SMTPS) {
+    } else if (c->kind == LK_SMTPS) {
         STAT_ADD(w->st.connections, 1);
         sess_greet_wait(s); /* the banner goes out encrypted, after the handshake */
         tls_begin(c);
@@ -982,7 +1006,79 @@ static void conn_new(struct listener *l, int fd)
         STAT_ADD(w->st.connections, 1);
         sess_start(s);
     }
-    conn_after(c);
+}
+
+/* ---- behind a load balancer: the PROXY header phase (net/proxyio.c) ------ */
+
+static void proxy_done(void *arg, const struct proxyio_result *r);
+static void proxy_release(void *arg);
+static const struct proxyio_ops proxy_ops = {.done = proxy_done, .release = proxy_release};
+
+/* conn_input - received bytes to whoever reads them now: the PROXY
+ * header phase, TLS, or the session. */
+static void conn_input(struct conn *c, const char *buf, size_t len)
+{
+    if (c->pio && proxyio_pending(c->pio))
+        proxyio_input(c->pio, buf, len);
+    else if (c->tls)
+        tls_input(c, buf, len);
+    else
+        sess_input(c->sess, buf, len);
+}
+
+/* proxy_begin - a proxy listener's connection: no banner until the
+ * header is in; an untrusted sender is refused at once. */
+static void proxy_begin(struct conn *c)
+{
+    c->pio = proxyio_start(&c->w->ring, c->w->cur->cfg, &c->peer, &proxy_ops, c);
+    if (!c->pio) {
+        sess_proxy_refused(c->sess, "out of memory");
+        return;
+    }
+    c->inflight++; /* the header timer, until proxy_release */
+    proxyio_input(c->pio, NULL, 0);
+}
+
+/* proxy_gone - the connection ended during the header phase. */
+static void proxy_gone(struct conn *c, const char *why)
+{
+    if (c->pio && proxyio_pending(c->pio))
+        proxyio_fail(c->pio, why);
+}
+
+/* proxy_done - the header (the session starts with the real client;
+ * bytes after the header are its first input) or a refusal (no banner,
+ * close). The caller runs conn_after. */
+static void proxy_done(void *arg, const struct proxyio_result *r)
+{
+    struct conn *c = arg;
+    if (!r->ok) {
+        STAT_ADD(c->w->st.refused, 1);
+        sess_proxy_refused(c->sess, r->why);
+        return;
+    }
+    char via[SESS_VIA_MAX];
+    proxyio_describe(r->hdr, &c->peer, via, sizeof(via));
+    if (!r->hdr->local)
+        c->peer = r->hdr->src;
+    c->health = r->hdr->health;
+    sess_set_peer(c->sess, &c->peer, via);
+    conn_start(c);
+    if (r->rest_len && sess_action(c->sess) != SESS_CLOSE)
+        conn_input(c, r->rest, r->rest_len);
+}
+
+/* proxy_release - the header timer completed: the phase is over. */
+static void proxy_release(void *arg)
+{
+    struct conn *c = arg;
+    proxyio_free(c->pio);
+    c->pio = NULL;
+    c->inflight--;
+    if (c->closing)
+        conn_maybe_free(c);
+    else
+        conn_after(c);
 }
 
 /* ---- completions -------------------------------------------------------------- */
@@ -1015,10 +1111,8 @@ static void on_recv(struct conn *c, struct io_uring_cqe *cqe)
     if (res > 0) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         STAT_ADD(w->st.bytes, (uint64_t)res);
-        if (!c->closing && c->tls)
-            tls_input(c, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
-        else if (!c->closing)
-            sess_input(c->sess, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
+        if (!c->closing)
+            conn_input(c, w->bufs + (size_t)bid * BUF_SIZE, (size_t)res);
         buf_return(w, bid);
     } else if (res == -ENOBUFS) {
         STAT_ADD(w->st.enobufs, 1);
@@ -1026,8 +1120,10 @@ static void on_recv(struct conn *c, struct io_uring_cqe *cqe)
             rearm_later(c);
     } else if (res == 0) {
         c->peer_eof = true; /* half-close: answer what was sent, then close */
+        proxy_gone(c, "connection closed before the PROXY header");
     } else if (res != -ECANCELED && !c->closing) {
         c->io_failed = true;
+        proxy_gone(c, "connection failed before the PROXY header");
         sess_gone(c->sess, res == -ECONNRESET ? SESS_BY_PEER : SESS_BY_IOERR);
     }
     if (c->closing)

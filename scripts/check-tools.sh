@@ -64,6 +64,7 @@ need "lintian" "test_package" lintian have_cmd lintian
 need "adduser" "test_package (the postinst)" adduser have_cmd adduser
 need "man" "test_package" man-db have_cmd man
 need "dpkg-deb, dpkg-shlibdeps" "make deb, test_package" dpkg-dev have_cmd dpkg-shlibdeps
+need "haproxy" "test_haproxy, compare-proxy.sh" haproxy have_cmd haproxy
 need "mkfs.ext4" "test_powerloss" e2fsprogs have_cmd mkfs.ext4
 need "xfs_io" "test_powerloss" xfsprogs have_cmd xfs_io
 need "losetup, mount" "test_powerloss, test_hostile" mount have_cmd losetup

@@ -20,6 +20,7 @@ test|bench)
     # package test checks the .deb with lintian and renders the man pages
     pkgs="$pkgs prometheus lintian man-db dpkg-dev adduser"
     pkgs="$pkgs dovecot-core dovecot-lmtpd"   # Dovecot LMTP: a delivery peer (tests/e2e/test_delivery.py)
+    pkgs="$pkgs haproxy"  # test_haproxy.py and compare-proxy.sh run a private instance
     ;;
 esac
 case "$want" in

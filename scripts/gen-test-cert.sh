@@ -1,16 +1,17 @@
 #!/bin/sh
 # gen-test-cert.sh - make a throwaway CA and a server certificate for tests,
-# with the openssl command line tool. Usage: scripts/gen-test-cert.sh DIR [ec|rsa]
+# with the openssl command line tool. Usage: scripts/gen-test-cert.sh DIR [ec|rsa] [NAME]
 # Writes into DIR (created if missing):
 #   ca.pem ca.key        the test CA (CN=mxring test CA), valid 2 days
-#   cert.pem key.pem     server certificate and key: CN=mx.test,
-#                        SAN DNS:mx.test, IP:127.0.0.1, serverAuth
+#   cert.pem key.pem     server certificate and key: CN=NAME (default mx.test),
+#                        SAN DNS:NAME, IP:127.0.0.1, serverAuth
 #   chain.pem            cert.pem followed by ca.pem (a certificate chain file)
 #   other.key            an unrelated key (for "key does not match" tests)
 # Keys are EC P-256 by default, RSA 2048 with "rsa". Never commit the output.
 set -eu
-dir=${1:?usage: gen-test-cert.sh DIR [ec|rsa]}
+dir=${1:?usage: gen-test-cert.sh DIR [ec|rsa] [NAME]}
 kind=${2:-ec}
+name=${3:-mx.test}
 mkdir -p "$dir"
 umask 077
 
@@ -34,9 +35,9 @@ cat > "$dir/server.ext" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=DNS:mx.test,IP:127.0.0.1
+subjectAltName=DNS:$name,IP:127.0.0.1
 EXT
-openssl req -new -key "$dir/key.pem" -subj "/CN=mx.test" -out "$dir/server.csr"
+openssl req -new -key "$dir/key.pem" -subj "/CN=$name" -out "$dir/server.csr"
 openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
     -set_serial "0x$(openssl rand -hex 8)" -days 2 -sha256 \
     -extfile "$dir/server.ext" -out "$dir/cert.pem" 2>/dev/null

@@ -43,6 +43,7 @@ $(eval $(call fuzz_target,mxlog,$(filter-out tools/mxlog/main.c tools/mxlog/foll
 $(eval $(call fuzz_target,journal,core/journal.c core/journal_recover.c))
 $(eval $(call fuzz_target,smtpc,core/smtpc.c core/reply.c core/util.c))
 $(eval $(call fuzz_target,routes,core/routes.c core/util.c))
+$(eval $(call fuzz_target,proxy,core/proxy.c core/addr.c core/journal.c))
 $(eval $(call fuzz_target,session,core/session.c core/addr.c core/smtp_parse.c core/smtp_data.c \
     core/config.c core/routes.c core/dir.c core/snap.c core/reply.c core/auth.c core/util.c $(wildcard log/*.c)))
 

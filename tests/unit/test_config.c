@@ -170,6 +170,11 @@ static void test_config_dump_defaults(void **state)
         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\n"
         "smtps_listen =\n"
         "submission_listen =\n"
+        "tls_certs =\n"
+        "proxy_listen =\n"
+        "proxy_smtps_listen =\n"
+        "proxy_trusted_networks =\n"
+        "proxy_timeout_ms = 3000\n"
         "auth_require_tls = yes\n"
         "auth_max_failures = 3\n"
         "max_sessions_per_ip = 20\n"
@@ -1019,6 +1024,51 @@ static void test_config_markdown_lists_every_key(void **state)
     cfg_free(c);
 }
 
+/* test_config_tls_certs - name:cert:key items: names lower-cased, a
+ * wildcard name, the same name twice (RSA and ECDSA), bad shapes refused. */
+static void test_config_tls_certs(void **state)
+{
+    (void)state;
+    struct config *c = load_ok("tls_certs = MX.Example.test:/c/ec.pem:/c/ec.key, "
+                               "mx.example.test:/c/rsa.pem:/c/rsa.key, *.example.org:/c/w.pem:/k\n");
+    assert_int_equal(c->ntls_certs, 3);
+    assert_string_equal(c->tls_certs[0].name, "mx.example.test");
+    assert_string_equal(c->tls_certs[0].cert, "/c/ec.pem");
+    assert_string_equal(c->tls_certs[0].key, "/c/ec.key");
+    assert_string_equal(c->tls_certs[2].name, "*.example.org");
+    cfg_free(c);
+    expect_err_has("tls_certs = mx.test:/c.pem\n", "t.conf:1: tls_certs: item 1:");
+    expect_err_has("tls_certs = :/c.pem:/k.pem\n", "t.conf:1: tls_certs: item 1:");
+    expect_err_has("tls_certs = bad_name!:/c.pem:/k.pem\n", "t.conf:1: tls_certs: item 1:");
+    expect_err_has("tls_certs = mx.test:/c.pem:\n", "t.conf:1: tls_certs: item 1:");
+}
+
+/* test_config_proxy_keys - proxy listeners need proxy_trusted_networks;
+ * proxy_timeout_ms is bounded. */
+static void test_config_proxy_keys(void **state)
+{
+    (void)state;
+    struct config *c = load_ok("proxy_listen = 127.0.0.1:2600\n"
+                               "proxy_smtps_listen = 127.0.0.1:2601\n"
+                               "proxy_trusted_networks = 10.0.0.0/8, 127.0.0.1\n"
+                               "proxy_timeout_ms = 500\n");
+    assert_int_equal(c->nproxy_listen, 1);
+    assert_int_equal(c->nproxy_smtps_listen, 1);
+    assert_int_equal(c->nproxy_trusted_networks, 2);
+    assert_int_equal(c->proxy_timeout_ms, 500);
+    cfg_free(c);
+    c = load_ok("");
+    assert_int_equal(c->proxy_timeout_ms, 3000);
+    assert_int_equal(c->nproxy_trusted_networks, 0);
+    cfg_free(c);
+    expect_err_has("\nproxy_listen = 127.0.0.1:2600\n",
+                   "t.conf:2: proxy_listen: needs proxy_trusted_networks");
+    expect_err_has("proxy_smtps_listen = 127.0.0.1:2601\n",
+                   "t.conf:1: proxy_smtps_listen: needs proxy_trusted_networks");
+    expect_err_has("proxy_timeout_ms = 99\n", "t.conf:1: proxy_timeout_ms:");
+    expect_err_has("proxy_timeout_ms = 60001\n", "t.conf:1: proxy_timeout_ms:");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1056,6 +1106,8 @@ int main(void)
         cmocka_unit_test(test_config_error_is_one_line),
         cmocka_unit_test(test_config_reload_check),
         cmocka_unit_test(test_config_markdown_lists_every_key),
+        cmocka_unit_test(test_config_tls_certs),
+        cmocka_unit_test(test_config_proxy_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
