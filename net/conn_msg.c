@@ -1,0 +1,234 @@
+/* conn_msg.c - a connection's message on its way into the queue journal:
+ * chunks streamed as they arrive, waiting for journal space, the content
+ * filters (reading the message back from the journal), and the commit whose
+ * callback sends the 250. Runs on the worker's own thread. */
+#include "worker_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "filter.h"
+#include "queue.h"
+#include "session.h"
+#include "snap.h"
+#include "spool.h"
+#include "util.h"
+
+/* filter_log - a filter's line into the session's receivelog. */
+static void filter_log(void *arg, const char *line)
+{
+    struct conn *c = arg;
+    sess_log(c->sess, "%s", line);
+}
+
+/* filter_done - the filters' verdict (may run inside filter_start). */
+static void filter_done(void *arg, enum sess_verdict v, const char *detail)
+{
+    struct conn *c = arg;
+    c->filtering = false;
+    c->inflight--;
+    sess_filter_done(c->sess, v, detail);
+    if (c->closing)
+        conn_maybe_free(c);
+    else
+        conn_after(c);
+}
+
+/* filter_read - the filters' message source: read back from the journal
+ * segments (page cache) of c's transaction (struct filter_src read). */
+static long filter_read(void *arg, size_t off, void *buf, size_t cap)
+{
+    struct conn *c = arg;
+    return (long)queue_txn_read(c->txn, off, buf, cap);
+}
+
+/* filter_written - queue_written_fn: the message is written; filter it. */
+static void filter_written(void *arg, int err)
+{
+    struct conn *c = arg;
+    if (err || c->closing) {
+        filter_done(c, SESS_VERDICT_TEMPFAIL, err ? "queue journal write failed" : "");
+        return;
+    }
+    const struct filter_src src = {.len = queue_txn_size(c->txn), .read = filter_read, .arg = c};
+    filter_start(c->w->fe, sess_snap(c->sess)->cfg, &src, filter_log, filter_done, c);
+}
+
+/* filter_begin - run the content filters over the completed message, read
+ * back from the journal once all of it is written (never held in memory). */
+static void filter_begin(struct conn *c)
+{
+    c->filtering = true;
+    c->inflight++;
+    queue_txn_written(c->txn, filter_written, c);
+}
+
+/* ---- messages into the journal ------------------------------------------------ */
+
+/* txn_drop - abort c's uncommitted transaction. */
+static void txn_drop(struct conn *c)
+{
+    queue_txn_abort(c->txn);
+    c->txn = NULL;
+    c->tail_taken = false;
+}
+
+/* txn_check - drop a transaction the session has left (refused at its end,
+ * RSET, filter reject, client gone) or that belongs to an older DATA. */
+static void txn_check(struct conn *c)
+{
+    if (!c->txn || c->committing)
+        return;
+    if (sess_phase(c->sess) == SESS_PHASE_DATA && sess_data_phase(c->sess) == c->txn_phase)
+        return;
+    txn_drop(c);
+}
+
+/* space_wait - park c until the journal has buffer space again. */
+static void space_wait(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (c->space_wait)
+        return;
+    c->space_wait = true;
+    c->inflight++; /* held by the wait list */
+    c->next_wait = NULL;
+    if (w->wait_tail)
+        w->wait_tail->next_wait = c;
+    else
+        w->wait_head = c;
+    w->wait_tail = c;
+}
+
+/* conn_on_space - queue_space_fn: resume every parked connection. */
+void conn_on_space(void *arg)
+{
+    struct worker *w = arg;
+    struct conn *c = w->wait_head;
+    w->wait_head = w->wait_tail = NULL;
+    while (c) {
+        struct conn *next = c->next_wait;
+        c->space_wait = false;
+        c->inflight--;
+        if (c->closing)
+            conn_maybe_free(c);
+        else
+            conn_after(c);
+        c = next;
+    }
+}
+
+/* txn_put - message bytes into c's transaction (begun on first use): 0, or
+ * -EAGAIN when c must wait for space. A failed transaction swallows the
+ * bytes: its commit reports the error. */
+static int txn_put(struct conn *c, const char *p, size_t n)
+{
+    if (!c->txn) {
+        c->txn = queue_txn_begin(c->w->q);
+        if (!c->txn)
+            die("worker %u: out of memory", c->w->idx);
+        c->txn_phase = sess_data_phase(c->sess);
+    }
+    if (n == 0)
+        return 0;
+    if (queue_txn_append(c->txn, p, n) == -EAGAIN) {
+        space_wait(c);
+        return -EAGAIN;
+    }
+    return 0;
+}
+
+/* msg_done - the message's outcome: count it, tell the session. */
+static void msg_done(struct conn *c, int err, const char *qid)
+{
+    struct worker *w = c->w;
+    c->txn = NULL;
+    c->tail_taken = false;
+    if (err) {
+        STAT_ADD(w->st.spool_errors, 1);
+        fprintf(stderr, "mxringd: worker %u: message not queued: %s\n", w->idx, strerror(err));
+    } else {
+        STAT_ADD(w->st.messages, 1);
+    }
+    sess_spool_done(c->sess, err, qid);
+    sess_input(c->sess, NULL, 0); /* commands pipelined behind the data */
+}
+
+/* commit_done - queue_commit_fn: the commit is durable (250) or failed. */
+static void commit_done(void *arg, int err, const char *qid)
+{
+    struct conn *c = arg;
+    c->committing = false;
+    c->inflight--;
+    if (c->closing) {
+        c->txn = NULL;
+        sess_spool_done(c->sess, err, qid);
+        conn_maybe_free(c);
+        return;
+    }
+    msg_done(c, err, qid);
+    conn_after(c);
+}
+
+/* conn_commit - append the commit record; true when its callback is due. */
+static bool conn_commit(struct conn *c)
+{
+    const struct sess_msg *m = sess_msg(c->sess);
+    struct sb hdr = {0};
+    int err = ENOMEM;
+    if (spool_format_header(&hdr, m, queue_txn_id(c->txn), sess_snap(c->sess)->cfg->hostname,
+                            queue_txn_time(c->txn)))
+        err = -queue_txn_commit(c->txn, hdr.data, hdr.len, m->quarantine != NULL, commit_done,
+                                c);
+    else
+        queue_txn_abort(c->txn);
+    sb_free(&hdr);
+    if (err) {
+        msg_done(c, err, NULL);
+        return false;
+    }
+    c->committing = true;
+    c->inflight++;
+    return true;
+}
+
+/* conn_tail - the session's last chunk into the transaction (once). */
+static bool conn_tail(struct conn *c)
+{
+    if (c->tail_taken)
+        return true;
+    const struct sess_msg *m = sess_msg(c->sess);
+    if (txn_put(c, m->tail, m->tail_len) < 0)
+        return false;
+    c->tail_taken = true;
+    return true;
+}
+
+/* conn_message - move the message along: chunks into the journal, the
+ * filters, the commit. Stops when c must wait (space, filters, commit). */
+void conn_message(struct conn *c)
+{
+    while (!c->closing) {
+        txn_check(c);
+        enum sess_action a = sess_action(c->sess);
+        if (a == SESS_CHUNK) {
+            size_t n;
+            const char *p = sess_chunk(c->sess, &n);
+            if (txn_put(c, p, n) < 0)
+                return;
+            sess_chunk_done(c->sess);
+            sess_input(c->sess, NULL, 0);
+        } else if (a == SESS_FILTER && !c->filtering) {
+            if (!conn_tail(c))
+                return;
+            filter_begin(c); /* may decide at once */
+        } else if (a == SESS_SPOOL && !c->committing) {
+            if (!conn_tail(c) || conn_commit(c))
+                return;
+        } else {
+            return;
+        }
+    }
+}
