@@ -7,6 +7,7 @@
 #include "session.h"
 #include "session_int.h"
 
+#include <assert.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,7 +56,7 @@ void sess_close_with(struct sess *s, enum reply_id id, enum sess_close_reason wh
 {
     sess_reply(s, id, sess_snap(s)->cfg->hostname);
     s->reason = why;
-    sess_enter_state(s, ST_CLOSED);
+    sess_enter_state(s, ST_CLOSED, sess_close_reason_name(why));
 }
 
 /* sess_count_error - one more client error; past max_errors the session ends. */
@@ -79,16 +80,83 @@ static void txn_free(struct sess *s)
     s->txn = NULL;
 }
 
-/* sess_enter_state - every state transition goes through here. Leaving the
- * transaction states logs the transaction's summary and drops it. */
-void sess_enter_state(struct sess *s, enum sess_state st)
+/* ---- the two state machines: state and action ----------------------- *
+ * Every change of s->state goes through sess_enter_state() and every change
+ * of s->action through sess_set_action(); each checks its move against a
+ * table of the legal ones (assert: a move outside it is a bug in this code,
+ * never something a client can cause) and can trace it to stderr
+ * (sess_env.trace, MXRING_TRACE=1 in the server). */
+
+static const char *const state_name[] = {
+    [ST_INIT] = "INIT", [ST_GREET_WAIT] = "GREET_WAIT", [ST_HELO] = "HELO", [ST_MAIL] = "MAIL",
+    [ST_RCPT] = "RCPT", [ST_DATA] = "DATA", [ST_CLOSED] = "CLOSED",
+};
+_Static_assert(MX_ARRAY_LEN(state_name) == ST_CLOSED + 1, "a name per state");
+
+/* The legal state moves: state_next[from] holds the states it may enter. */
+static const unsigned state_next[] = {
+    [ST_INIT] = STB(ST_INIT) | STB(ST_GREET_WAIT) | STB(ST_HELO) | STB(ST_CLOSED),
+    [ST_GREET_WAIT] = STB(ST_INIT) | STB(ST_CLOSED),
+    [ST_HELO] = STB(ST_INIT) | STB(ST_HELO) | STB(ST_MAIL) | STB(ST_CLOSED),
+    [ST_MAIL] = STB(ST_HELO) | STB(ST_RCPT) | STB(ST_CLOSED),
+    [ST_RCPT] = STB(ST_HELO) | STB(ST_RCPT) | STB(ST_DATA) | STB(ST_CLOSED),
+    [ST_DATA] = STB(ST_HELO) | STB(ST_CLOSED),
+    [ST_CLOSED] = STB(ST_CLOSED),
+};
+_Static_assert(MX_ARRAY_LEN(state_next) == ST_CLOSED + 1, "moves for every state");
+
+#define ACB(a) (1u << (a))
+static const char *const action_name[] = {
+    [SESS_RUN] = "RUN", [SESS_CHUNK] = "CHUNK", [SESS_SPOOL] = "SPOOL",
+    [SESS_FILTER] = "FILTER", [SESS_STARTTLS] = "STARTTLS", [SESS_AUTH] = "AUTH",
+    [SESS_CLOSE] = "CLOSE",
+};
+_Static_assert(MX_ARRAY_LEN(action_name) == SESS_CLOSE + 1, "a name per action");
+
+/* The legal action moves: RUN hands one job to the I/O layer, whose
+ * completion brings it back to RUN (the filters may go on to SPOOL);
+ * CLOSE may come at any time and is final. */
+static const unsigned action_next[] = {
+    [SESS_RUN] = ACB(SESS_CHUNK) | ACB(SESS_SPOOL) | ACB(SESS_FILTER) | ACB(SESS_STARTTLS) |
+                 ACB(SESS_AUTH) | ACB(SESS_CLOSE),
+    [SESS_CHUNK] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
+    [SESS_SPOOL] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
+    [SESS_FILTER] = ACB(SESS_RUN) | ACB(SESS_SPOOL) | ACB(SESS_CLOSE),
+    [SESS_STARTTLS] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
+    [SESS_AUTH] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
+    [SESS_CLOSE] = ACB(SESS_CLOSE),
+};
+_Static_assert(MX_ARRAY_LEN(action_next) == SESS_CLOSE + 1, "moves for every action");
+
+/* trace - one line on stderr per move when the worker asked for it. */
+static void trace(const struct sess *s, const char *what, const char *from, const char *to,
+                  const char *why)
 {
+    if (s->env->trace)
+        fprintf(stderr, "sess %08x: %s %s -> %s (%s)\n", (unsigned)s->sid, what, from, to, why);
+}
+
+/* sess_set_action - every change of the action goes through here. */
+void sess_set_action(struct sess *s, enum sess_action a, const char *why)
+{
+    assert(action_next[s->action] & ACB(a));
+    trace(s, "action", action_name[s->action], action_name[a], why);
+    s->action = a;
+}
+
+/* sess_enter_state - every state transition goes through here. Leaving the
+ * transaction states logs the transaction's summary and drops it; entering
+ * CLOSED asks the I/O layer to close. */
+void sess_enter_state(struct sess *s, enum sess_state st, const char *why)
+{
+    assert(state_next[s->state] & STB(st));
+    trace(s, "state", state_name[s->state], state_name[st], why);
     if (st == ST_INIT || st == ST_HELO || st == ST_CLOSED) {
         sess_txn_summary(s, st);
         txn_free(s);
     }
     if (st == ST_CLOSED)
-        s->action = SESS_CLOSE;
+        sess_set_action(s, SESS_CLOSE, why);
     s->state = st;
 }
 
@@ -181,7 +249,7 @@ static void finish_data(struct sess *s)
     if (refuse != R_COUNT) {
         sess_log_check(s, "Message refused (%llu octets): %s", (unsigned long long)t->scan.size,
                   t->reason);
-        sess_enter_state(s, ST_HELO);
+        sess_enter_state(s, ST_HELO, "message refused");
         sess_reply(s, refuse);
         return;
     }
@@ -206,7 +274,7 @@ static void finish_data(struct sess *s)
         .sid = s->sid,
     };
     bool filter = s->env->want_filter && s->env->want_filter(s->env->arg, s->snap);
-    s->action = filter ? SESS_FILTER : SESS_SPOOL;
+    sess_set_action(s, filter ? SESS_FILTER : SESS_SPOOL, "end of data");
 }
 
 /* feed_data - DATA-phase bytes; returns how many were consumed. The chunk
@@ -231,7 +299,7 @@ static size_t feed_data(struct sess *s, const char *p, size_t n)
     if (done)
         finish_data(s);
     else if (t->body.len >= SESS_CHUNK_MAX - 1)
-        s->action = SESS_CHUNK;
+        sess_set_action(s, SESS_CHUNK, "chunk full");
     return used;
 }
 
@@ -442,7 +510,7 @@ void sess_proxy_refused(struct sess *s, const char *why)
     sess_log_connect(s);
     sess_log_check(s, "PROXY header refused: %s", why);
     s->reason = SESS_BY_PROXY;
-    sess_enter_state(s, ST_CLOSED);
+    sess_enter_state(s, ST_CLOSED, "PROXY header refused");
 }
 
 void sess_start(struct sess *s)
@@ -454,14 +522,14 @@ void sess_start(struct sess *s)
 void sess_greet_wait(struct sess *s)
 {
     sess_log_connect(s);
-    s->state = ST_GREET_WAIT;
+    sess_enter_state(s, ST_GREET_WAIT, "greet pause");
 }
 
 void sess_greet(struct sess *s)
 {
     if (s->state != ST_GREET_WAIT || s->action != SESS_RUN)
         return;
-    sess_enter_state(s, ST_INIT);
+    sess_enter_state(s, ST_INIT, "greet pause over");
     sess_reply(s, R_BANNER, s->snap->cfg->hostname);
 }
 
@@ -534,7 +602,7 @@ void sess_chunk_done(struct sess *s)
     if (s->action != SESS_CHUNK)
         return;
     sb_reset(&s->txn->body);
-    s->action = SESS_RUN;
+    sess_set_action(s, SESS_RUN, "chunk taken");
 }
 
 /* run_deferred_close - a close that waited for the message's outcome. */
@@ -583,12 +651,12 @@ void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail)
             s->txn->quarantine = strdup(detail && *detail ? detail : "filter");
             s->txn->msg.quarantine = s->txn->quarantine ? s->txn->quarantine : "filter";
         }
-        s->action = SESS_SPOOL;
+        sess_set_action(s, SESS_SPOOL, "filters passed");
         return;
     }
-    s->action = SESS_RUN;
+    sess_set_action(s, SESS_RUN, "filters refused");
     filter_refused(s, v, detail);
-    sess_enter_state(s, ST_HELO);
+    sess_enter_state(s, ST_HELO, "filters refused");
     if (v == SESS_VERDICT_REJECT_SPAM)
         sess_reply(s, R_ERR_FILTER_SPAM);
     else if (v == SESS_VERDICT_REJECT_VIRUS)
@@ -602,17 +670,17 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id)
 {
     if (s->action != SESS_SPOOL)
         return;
-    s->action = SESS_RUN;
+    sess_set_action(s, SESS_RUN, err ? "queue write failed" : "message queued");
     if (err == 0) {
         sess_log_check(s, "Message accepted: queue id %s, %zu octets, %zu recipient(s)", queue_id,
                   s->txn->msg.body_len, s->txn->nrcpt);
         txn_queued(s, queue_id);
-        sess_enter_state(s, ST_HELO);
+        sess_enter_state(s, ST_HELO, "message queued");
         sess_reply(s, R_MSG_OK, queue_id);
     } else {
         sess_log_check(s, "Message not queued: %s", strerror(err));
         sess_txn_end(s, "tempfail", "queue write failed: %s", strerror(err));
-        sess_enter_state(s, ST_HELO);
+        sess_enter_state(s, ST_HELO, "queue write failed");
         sess_reply(s, R_ERR_QUEUE);
     }
     run_deferred_close(s);
@@ -651,7 +719,7 @@ void sess_gone(struct sess *s, enum sess_close_reason why)
     if (s->action == SESS_CLOSE || defer_close(s, why))
         return;
     s->reason = why;
-    sess_enter_state(s, ST_CLOSED);
+    sess_enter_state(s, ST_CLOSED, sess_close_reason_name(why));
 }
 
 void sess_eof(struct sess *s)
@@ -690,8 +758,8 @@ void sess_tls_started(struct sess *s, const char *version, const char *cipher)
     s->esmtp = false;
     s->tls_active = true;
     if (s->action == SESS_STARTTLS) {
-        s->action = SESS_RUN;
-        sess_enter_state(s, ST_INIT); /* RFC 3207 4.2: forget everything, EHLO again */
+        sess_set_action(s, SESS_RUN, "TLS started");
+        sess_enter_state(s, ST_INIT, "TLS started"); /* RFC 3207 4.2: forget everything, EHLO again */
     }
 }
 
@@ -702,6 +770,5 @@ void sess_tls_failed(struct sess *s, const char *why)
         return;
     sb_reset(&s->out); /* nothing can be sent in the clear any more */
     s->reason = SESS_BY_TLS;
-    s->action = SESS_RUN;
-    sess_enter_state(s, ST_CLOSED);
+    sess_enter_state(s, ST_CLOSED, "TLS failed"); /* whatever was pending: CLOSE */
 }

@@ -47,6 +47,10 @@ struct sess_env {
     /* Is the queue over its limits (delivery back-pressure)? Then MAIL gets
      * 452 4.3.1. NULL = never. */
     bool (*queue_full)(void *arg);
+    /* Debug trace: every state and action move of the sessions to stderr
+     * ("sess 0000002a: state HELO -> MAIL (MAIL)"). The server sets it
+     * from MXRING_TRACE=1; off by default. */
+    bool trace;
 };
 
 /* Verdict of the content filters (strongest wins). */

@@ -190,7 +190,7 @@ static void auth_have_plain(struct sess *s, const char *resp, size_t len)
     memcpy(s->auth_buf, tmp, cr.user_len + cr.pass_len);
     explicit_bzero(tmp, sizeof(tmp));
     s->auth_step = AUTH_IDLE;
-    s->action = SESS_AUTH;
+    sess_set_action(s, SESS_AUTH, "credentials to verify");
 }
 
 /* auth_continue - one response line of an AUTH dialogue (never logged). */
@@ -225,7 +225,7 @@ static void auth_continue(struct sess *s, const char *line, size_t len)
         if (rc == AUTH_OK) {
             s->auth_plen = got;
             s->auth_step = AUTH_IDLE;
-            s->action = SESS_AUTH;
+            sess_set_action(s, SESS_AUTH, "credentials to verify");
             return;
         }
     }
@@ -326,7 +326,7 @@ void sess_auth_done(struct sess *s, enum sess_auth_result r, const char *reason)
 {
     if (s->action != SESS_AUTH)
         return;
-    s->action = SESS_RUN;
+    sess_set_action(s, SESS_RUN, "AUTH verified");
     char user[AUTH_USER_MAX + 1];
     memcpy(user, s->auth_buf, s->auth_ulen);
     user[s->auth_ulen] = 0;

@@ -132,7 +132,7 @@ static void greet(struct sess *s, const char *arg, size_t len, bool esmtp)
         s->helo = h;
     }
     s->esmtp = esmtp;
-    sess_enter_state(s, ST_HELO);
+    sess_enter_state(s, ST_HELO, esmtp ? "EHLO" : "HELO");
 }
 
 static void helo_proceed(struct sess *s, const char *arg, size_t len)
@@ -231,7 +231,7 @@ static void mail_proceed(struct sess *s, const char *arg, size_t len)
     }
     smtp_parse_mail(arg, len, &s->txn->sender, &s->txn->params);
     check_address(s, &s->txn->sender, false);
-    sess_enter_state(s, ST_MAIL);
+    sess_enter_state(s, ST_MAIL, "MAIL");
     sess_reply(s, R_SENDER_OK, s->txn->sender.addr);
 }
 
@@ -321,7 +321,7 @@ static void rcpt_proceed(struct sess *s, const char *arg, size_t len)
         return;
     }
     s->txn->nrcpt++;
-    sess_enter_state(s, ST_RCPT);
+    sess_enter_state(s, ST_RCPT, "RCPT");
     sess_reply(s, R_RCPT_OK, a.addr);
 }
 
@@ -345,7 +345,7 @@ static void data_proceed(struct sess *s, const char *arg, size_t len)
     (void)len;
     data_scan_init(&s->txn->scan, s->snap->cfg->max_message_size);
     s->data_phases++;
-    sess_enter_state(s, ST_DATA);
+    sess_enter_state(s, ST_DATA, "DATA");
     sess_reply(s, R_DATA_GO);
 }
 
@@ -353,7 +353,7 @@ static void rset_proceed(struct sess *s, const char *arg, size_t len)
 {
     (void)arg;
     (void)len;
-    sess_enter_state(s, s->state == ST_INIT ? ST_INIT : ST_HELO);
+    sess_enter_state(s, s->state == ST_INIT ? ST_INIT : ST_HELO, "RSET");
     sess_reply(s, R_RSET);
 }
 
@@ -410,7 +410,7 @@ static void starttls_proceed(struct sess *s, const char *arg, size_t len)
     (void)arg;
     (void)len;
     sess_reply(s, R_TLS_GO);
-    s->action = SESS_STARTTLS; /* input after this line is never processed */
+    sess_set_action(s, SESS_STARTTLS, "STARTTLS"); /* input after this line is never processed */
 }
 
 /* not_impl_proceed - EXPN, TURN, ETRN: known commands we do not offer. */

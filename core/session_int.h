@@ -124,8 +124,12 @@ void sess_close_with(struct sess *s, enum reply_id id, enum sess_close_reason wh
 void sess_count_error(struct sess *s);
 /* reply_error - an error reply that counts toward the error limit. */
 #define reply_error(s, ...) do { sess_reply((s), __VA_ARGS__); sess_count_error(s); } while (0)
-/* sess_enter_state - every state transition goes through here. */
-void sess_enter_state(struct sess *s, enum sess_state st);
+/* sess_enter_state - every state transition goes through here (asserts
+ * that it is a legal one; why names the cause for the trace). */
+void sess_enter_state(struct sess *s, enum sess_state st, const char *why);
+/* sess_set_action - every change of the action goes through here (asserts
+ * that it is a legal one; why names the cause for the trace). */
+void sess_set_action(struct sess *s, enum sess_action a, const char *why);
 /* sess_txn_begin - a new transaction for MAIL; picks up the newest snapshot. */
 bool sess_txn_begin(struct sess *s);
 

@@ -463,6 +463,8 @@ static void journal_start(struct pool *p, const struct config *cfg)
 
 void pool_start(struct pool *p, const struct config *cfg)
 {
+    const char *tr = getenv("MXRING_TRACE"); /* the sessions' debug trace */
+    bool trace = tr && strcmp(tr, "1") == 0;
     journal_start(p, cfg);
     for (unsigned i = 0; i < p->nworkers; i++) {
         struct worker *w = p->workers[i];
@@ -473,6 +475,7 @@ void pool_start(struct pool *p, const struct config *cfg)
             die("out of memory");
         w->env = (struct sess_env){.worker = i,
                                    .ctr = &w->ctr,
+                                   .trace = trace,
                                    .rlog = p->rlog ? rlog_ring(p->rlog, i) : NULL,
                                    .snap_txn = snap_for_txn,
                                    .want_filter = want_filter,

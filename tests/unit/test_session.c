@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "config.h"
@@ -1178,11 +1179,54 @@ static void test_session_queue_full(void **state)
     destroy(f);
 }
 
+/* traced - run the dialogue text through a fresh session with the trace
+ * on (on = true) or off, stderr captured; returns what it wrote. */
+static char *traced(bool on, const char *text)
+{
+    struct fixture *f = make("192.0.2.1");
+    f->env.trace = on;
+    FILE *cap = tmpfile();
+    assert_non_null(cap);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0 && dup2(fileno(cap), 2) == 2);
+    feed(f, text);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char *out = calloc(1, 4096);
+    rewind(cap);
+    size_t n = fread(out, 1, 4095, cap);
+    out[n] = 0;
+    fclose(cap);
+    destroy(f);
+    return out;
+}
+
+/* Every state and action move is traced, with its cause, when asked for;
+ * nothing is written by default. */
+static void test_session_trace_moves(void **state)
+{
+    (void)state;
+    const char *dialogue = "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRSET\r\nQUIT\r\n";
+    char *out = traced(true, dialogue);
+    assert_non_null(strstr(out, "sess 00001234: state INIT -> HELO (EHLO)\n"));
+    assert_non_null(strstr(out, "sess 00001234: state HELO -> MAIL (MAIL)\n"));
+    assert_non_null(strstr(out, "sess 00001234: state MAIL -> HELO (RSET)\n"));
+    assert_non_null(strstr(out, "sess 00001234: action RUN -> CLOSE (QUIT)\n"));
+    assert_non_null(strstr(out, "sess 00001234: state HELO -> CLOSED (QUIT)\n"));
+    free(out);
+    out = traced(false, dialogue);
+    assert_string_equal(out, "");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_banner_and_ehlo),
         cmocka_unit_test(test_session_queue_full),
+        cmocka_unit_test(test_session_trace_moves),
         cmocka_unit_test(test_session_order_errors),
         cmocka_unit_test(test_session_unknown_and_syntax),
         cmocka_unit_test(test_session_transaction_to_spool),
