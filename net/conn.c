@@ -365,39 +365,21 @@ void conn_auth_result(void *arg, const struct authpool_result *r)
     conn_after(c);
 }
 
-/* conn_after - after any event: move the message along, send replies,
- * close. */
-void conn_after(struct conn *c)
+/* conn_settle - after the session's action settled: send the replies,
+ * start TLS behind the 220, close a closing session once nothing is in
+ * flight, else restart the timers and apply flow control. */
+static void conn_settle(struct conn *c)
 {
-    if (c->closing)
-        return;
-    conn_message(c);
-    while (c->peer_eof && !c->closing) {
-        /* process what is left; ends the session when stuck */
-        enum sess_action before = sess_action(c->sess);
-        sess_eof(c->sess);
-        enum sess_action now = sess_action(c->sess);
-        if (before != SESS_RUN || (now != SESS_CHUNK && now != SESS_SPOOL && now != SESS_FILTER))
-            break;
-        conn_message(c); /* the rest of the input made a chunk or ended a message */
-    }
-    if (c->closing)
-        return;
-    enum sess_action a = sess_action(c->sess);
-    if (a == SESS_AUTH && !c->auth_pending)
-        auth_submit(c);
-    if (a == SESS_RUN && c->w->draining && !sess_in_transaction(c->sess))
-        sess_shutdown(c->sess);
     conn_flush(c);
     if (sess_action(c->sess) == SESS_STARTTLS && !c->tls && sess_out(c->sess)->len == 0)
         tls_begin(c); /* the 220 is on its way in the clear; all else is TLS */
-    a = sess_action(c->sess);
-    if (a == SESS_CLOSE && !c->send_busy && !c->committing) {
+    bool closing = sess_action(c->sess) == SESS_CLOSE;
+    if (closing && !c->send_busy && !c->committing) {
         conn_close(c);
         return;
     }
     touch(c);
-    if (a == SESS_CLOSE)
+    if (closing)
         return;
     /* flow control: receive only while the held-back input is small */
     size_t backlog = sess_backlog(c->sess);
@@ -405,6 +387,56 @@ void conn_after(struct conn *c)
         recv_arm(c);
     else if (c->recv_armed && !c->recv_cancel && backlog >= BACKLOG_MAX)
         recv_stop(c);
+}
+
+/* conn_after - after any event: one loop over the session's action does
+ * what it asks of the I/O layer (the message into the journal, the filters
+ * and the commit; the end of the client's input; the password check; the
+ * drain) until the action waits for something; then conn_settle. The end
+ * of input is fed while it moves the session on: once in RUN (again after
+ * each message it completed), and once to a session waiting for STARTTLS;
+ * a RUN it leaves as RUN is stuck on unread replies. */
+void conn_after(struct conn *c)
+{
+    bool eof_fed = false, eof_stuck = false;
+    while (!c->closing) {
+        conn_txn_check(c);
+        enum sess_action a = sess_action(c->sess);
+        switch (a) {
+        case SESS_CHUNK:
+        case SESS_FILTER:
+        case SESS_SPOOL:
+            if (conn_message_step(c, a))
+                continue;
+            break;
+        case SESS_RUN:
+            if (c->peer_eof && !eof_stuck) {
+                sess_eof(c->sess); /* process what is left; ends the session when stuck */
+                eof_fed = true;
+                eof_stuck = sess_action(c->sess) == SESS_RUN;
+                continue;
+            }
+            if (c->w->draining && !sess_in_transaction(c->sess))
+                sess_shutdown(c->sess);
+            break;
+        case SESS_STARTTLS:
+            if (c->peer_eof && !eof_fed) {
+                sess_eof(c->sess); /* no handshake can follow: closes */
+                eof_fed = true;
+                continue;
+            }
+            break;
+        case SESS_AUTH:
+            if (!c->auth_pending)
+                auth_submit(c);
+            break;
+        case SESS_CLOSE:
+            break;
+        }
+        break;
+    }
+    if (!c->closing)
+        conn_settle(c);
 }
 
 /* admit - the limits at connect: max_sessions for everyone, the per-address

@@ -75,9 +75,9 @@ static void txn_drop(struct conn *c)
     c->tail_taken = false;
 }
 
-/* txn_check - drop a transaction the session has left (refused at its end,
- * RSET, filter reject, client gone) or that belongs to an older DATA. */
-static void txn_check(struct conn *c)
+/* conn_txn_check - drop a transaction the session has left (refused at its
+ * end, RSET, filter reject, client gone) or that belongs to an older DATA. */
+void conn_txn_check(struct conn *c)
 {
     if (!c->txn || c->committing)
         return;
@@ -206,29 +206,28 @@ static bool conn_tail(struct conn *c)
     return true;
 }
 
-/* conn_message - move the message along: chunks into the journal, the
- * filters, the commit. Stops when c must wait (space, filters, commit). */
-void conn_message(struct conn *c)
+/* conn_message_step - one step of the message for action a (CHUNK, FILTER
+ * or SPOOL): a chunk into the journal, the filters begun, or the commit.
+ * True when the session moved on (look at its action again), false when c
+ * must wait (journal space, the filters' verdict, the commit). */
+bool conn_message_step(struct conn *c, enum sess_action a)
 {
-    while (!c->closing) {
-        txn_check(c);
-        enum sess_action a = sess_action(c->sess);
-        if (a == SESS_CHUNK) {
-            size_t n;
-            const char *p = sess_chunk(c->sess, &n);
-            if (txn_put(c, p, n) < 0)
-                return;
-            sess_chunk_done(c->sess);
-            sess_input(c->sess, NULL, 0);
-        } else if (a == SESS_FILTER && !c->filtering) {
-            if (!conn_tail(c))
-                return;
-            filter_begin(c); /* may decide at once */
-        } else if (a == SESS_SPOOL && !c->committing) {
-            if (!conn_tail(c) || conn_commit(c))
-                return;
-        } else {
-            return;
-        }
+    if (a == SESS_CHUNK) {
+        size_t n;
+        const char *p = sess_chunk(c->sess, &n);
+        if (txn_put(c, p, n) < 0)
+            return false;
+        sess_chunk_done(c->sess);
+        sess_input(c->sess, NULL, 0);
+        return true;
     }
+    if (a == SESS_FILTER && !c->filtering) {
+        if (!conn_tail(c))
+            return false;
+        filter_begin(c); /* may decide at once */
+        return true;
+    }
+    if (a == SESS_SPOOL && !c->committing)
+        return conn_tail(c) && !conn_commit(c); /* a commit that failed at once moved on */
+    return false;
 }

@@ -162,9 +162,11 @@ void conn_auth_result(void *arg, const struct authpool_result *r);
 
 /* ---- conn_msg.c ---- */
 
-/* conn_message - move the message along: chunks into the journal, the
- * filters, the commit. */
-void conn_message(struct conn *c);
+/* conn_message_step - one step of the message for action a (CHUNK,
+ * FILTER, SPOOL); true when the session moved on, false when c waits. */
+bool conn_message_step(struct conn *c, enum sess_action a);
+/* conn_txn_check - drop a journal transaction the session has left. */
+void conn_txn_check(struct conn *c);
 /* conn_on_space - queue_space_fn: resume every parked connection. */
 void conn_on_space(void *arg);
 
