@@ -234,7 +234,7 @@ static void auth_continue(struct sess *s, const char *line, size_t len)
 
 int sess_auth_check(struct sess *s, const char *arg, size_t len)
 {
-    struct auth_cmd cmd;
+    struct auth_cmd *cmd = &s->args.auth;
     if (!s->esmtp) {
         reply_error(s, R_ERR_NEED_HELO);
         return 0;
@@ -252,11 +252,11 @@ int sess_auth_check(struct sess *s, const char *arg, size_t len)
         reply_error(s, R_ERR_AUTH_NEEDS_TLS);
         return 0;
     }
-    if (!auth_cmd_parse(arg, len, &cmd)) {
+    if (!auth_cmd_parse(arg, len, cmd)) {
         reply_error(s, R_ERR_SYNTAX);
         return 0;
     }
-    if (cmd.mech == AUTH_MECH_UNKNOWN) {
+    if (cmd->mech == AUTH_MECH_UNKNOWN) {
         reply_error(s, R_ERR_AUTH_MECH);
         return 0;
     }
@@ -265,12 +265,13 @@ int sess_auth_check(struct sess *s, const char *arg, size_t len)
 
 static void auth_proceed(struct sess *s, const char *arg, size_t len)
 {
-    struct auth_cmd cmd;
-    auth_cmd_parse(arg, len, &cmd);
-    s->auth_mech = cmd.mech;
-    if (cmd.mech == AUTH_MECH_PLAIN) {
-        if (cmd.initial) {
-            auth_have_plain(s, cmd.initial, cmd.initial_len);
+    (void)arg;
+    (void)len;
+    const struct auth_cmd *cmd = &s->args.auth; /* parsed by sess_auth_check */
+    s->auth_mech = cmd->mech;
+    if (cmd->mech == AUTH_MECH_PLAIN) {
+        if (cmd->initial) {
+            auth_have_plain(s, cmd->initial, cmd->initial_len);
             return;
         }
         s->auth_step = AUTH_WAIT_PLAIN;
@@ -278,8 +279,8 @@ static void auth_proceed(struct sess *s, const char *arg, size_t len)
         return;
     }
     s->auth_step = AUTH_WAIT_USER;
-    if (cmd.initial) {
-        auth_continue(s, cmd.initial, cmd.initial_len);
+    if (cmd->initial) {
+        auth_continue(s, cmd->initial, cmd->initial_len);
         return;
     }
     sess_reply(s, R_AUTH_CHALLENGE, AUTH_LOGIN_PROMPT_USER);

@@ -113,20 +113,18 @@ static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a
 /* helo_check - HELO/EHLO need a syntactically valid domain. */
 static int helo_check(struct sess *s, const char *arg, size_t len)
 {
-    size_t dlen;
-    if (smtp_parse_helo(arg, len, &dlen) != SMTP_P_OK) {
+    if (smtp_parse_helo(arg, len, &s->args.helo_len) != SMTP_P_OK) {
         reply_error(s, R_ERR_HELO_SYNTAX, s->esmtp ? "EHLO" : "HELO");
         return 0;
     }
     return 1;
 }
 
-/* greet - common part of HELO and EHLO: reset, remember the name. */
-static void greet(struct sess *s, const char *arg, size_t len, bool esmtp)
+/* greet - common part of HELO and EHLO: reset, remember the name (its
+ * length parsed by helo_check). */
+static void greet(struct sess *s, const char *arg, bool esmtp)
 {
-    size_t dlen = 0;
-    smtp_parse_helo(arg, len, &dlen);
-    char *h = strndup(arg, dlen);
+    char *h = strndup(arg, s->args.helo_len);
     if (h) {
         free(s->helo);
         s->helo = h;
@@ -137,7 +135,8 @@ static void greet(struct sess *s, const char *arg, size_t len, bool esmtp)
 
 static void helo_proceed(struct sess *s, const char *arg, size_t len)
 {
-    greet(s, arg, len, false);
+    (void)len;
+    greet(s, arg, false);
     sess_reply(s, R_HELO, s->snap->cfg->hostname, s->client_ip);
 }
 
@@ -149,7 +148,8 @@ static int ehlo_check(struct sess *s, const char *arg, size_t len)
 
 static void ehlo_proceed(struct sess *s, const char *arg, size_t len)
 {
-    greet(s, arg, len, true);
+    (void)len;
+    greet(s, arg, true);
     char size_line[64];
     snprintf(size_line, sizeof(size_line), "250-SIZE %llu",
              (unsigned long long)s->snap->cfg->max_message_size);
@@ -204,19 +204,19 @@ static int mail_check(struct sess *s, const char *arg, size_t len)
         sess_reply(s, R_ERR_QUEUE_FULL);
         return 0;
     }
-    struct smtp_addr a;
-    struct smtp_params p;
-    enum smtp_perr e = smtp_parse_mail(arg, len, &a, &p);
+    struct smtp_addr *a = &s->args.path.addr;
+    const struct smtp_params *p = &s->args.path.params;
+    enum smtp_perr e = smtp_parse_mail(arg, len, a, &s->args.path.params);
     if (e != SMTP_P_OK) {
         parse_error(s, e, false);
         return 0;
     }
-    if (!s->esmtp && (p.has_size || p.body != SMTP_BODY_NONE || p.smtputf8 || p.has_auth)) {
+    if (!s->esmtp && (p->has_size || p->body != SMTP_BODY_NONE || p->smtputf8 || p->has_auth)) {
         reply_error(s, R_ERR_PARAM);
         return 0;
     }
-    if (p.has_size && p.size > s->snap->cfg->max_message_size) {
-        log_size_refused(s, &a, p.size);
+    if (p->has_size && p->size > s->snap->cfg->max_message_size) {
+        log_size_refused(s, a, p->size);
         reply_error(s, R_ERR_SIZE_MAIL);
         return 0;
     }
@@ -225,11 +225,14 @@ static int mail_check(struct sess *s, const char *arg, size_t len)
 
 static void mail_proceed(struct sess *s, const char *arg, size_t len)
 {
+    (void)arg;
+    (void)len;
     if (!sess_txn_begin(s)) {
         sess_reply(s, R_ERR_NOMEM);
         return;
     }
-    smtp_parse_mail(arg, len, &s->txn->sender, &s->txn->params);
+    s->txn->sender = s->args.path.addr; /* parsed by mail_check */
+    s->txn->params = s->args.path.params;
     check_address(s, &s->txn->sender, false);
     sess_enter_state(s, ST_MAIL, "MAIL");
     sess_reply(s, R_SENDER_OK, s->txn->sender.addr);
@@ -274,9 +277,8 @@ static void tarpit(struct sess *s)
 
 static int rcpt_check(struct sess *s, const char *arg, size_t len)
 {
-    struct smtp_addr a;
-    struct smtp_params p;
-    enum smtp_perr e = smtp_parse_rcpt(arg, len, &a, &p);
+    const struct smtp_addr *a = &s->args.path.addr;
+    enum smtp_perr e = smtp_parse_rcpt(arg, len, &s->args.path.addr, &s->args.path.params);
     if (e != SMTP_P_OK) {
         parse_error(s, e, true);
         return 0;
@@ -287,25 +289,25 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
         sess_reply(s, R_ERR_TOO_MANY_RCPT);
         return 0;
     }
-    switch (check_address(s, &a, true)) {
+    switch (check_address(s, a, true)) {
     case ADDR_OK:
         return 1;
     case ADDR_UNKNOWN:
-        if (harvest_cut(s, a.addr))
+        if (harvest_cut(s, a->addr))
             return 0;
         COUNT(s, rcpt_refused, SESS_RCPT_UNKNOWN);
-        sess_log_check(s, "RCPT refused: <%s> User unknown (not in the recipient directory)", a.addr);
+        sess_log_check(s, "RCPT refused: <%s> User unknown (not in the recipient directory)", a->addr);
         s->txn->rcpt_tried = true;
         s->txn->nrefused++;
         tarpit(s);
-        reply_error(s, R_ERR_USER_UNKNOWN, a.addr);
+        reply_error(s, R_ERR_USER_UNKNOWN, a->addr);
         return 0;
     case ADDR_RELAY_DENIED:
         COUNT(s, rcpt_refused, SESS_RCPT_RELAY);
-        sess_log_check(s, "RCPT refused: <%s> Relaying denied", a.addr);
+        sess_log_check(s, "RCPT refused: <%s> Relaying denied", a->addr);
         s->txn->rcpt_tried = true;
         s->txn->nrefused++;
-        reply_error(s, R_ERR_RELAY, a.addr);
+        reply_error(s, R_ERR_RELAY, a->addr);
         return 0;
     }
     return 0;
@@ -313,16 +315,16 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
 
 static void rcpt_proceed(struct sess *s, const char *arg, size_t len)
 {
-    struct smtp_addr a;
-    struct smtp_params p;
-    smtp_parse_rcpt(arg, len, &a, &p);
-    if (!sb_append(&s->txn->rcpts, a.addr, a.len + 1)) {
+    (void)arg;
+    (void)len;
+    const struct smtp_addr *a = &s->args.path.addr; /* parsed by rcpt_check */
+    if (!sb_append(&s->txn->rcpts, a->addr, a->len + 1)) {
         sess_reply(s, R_ERR_NOMEM);
         return;
     }
     s->txn->nrcpt++;
     sess_enter_state(s, ST_RCPT, "RCPT");
-    sess_reply(s, R_RCPT_OK, a.addr);
+    sess_reply(s, R_RCPT_OK, a->addr);
 }
 
 static int data_check(struct sess *s, const char *arg, size_t len)

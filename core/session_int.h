@@ -102,6 +102,16 @@ struct sess {
     unsigned delay_ms;      /* tarpit pause wanted before the pending replies */
     struct mx_addr peer;    /* client address: the harvest budget's key */
     char via[SESS_VIA_MAX]; /* behind a balancer: how the address came (log) */
+    /* What a command's check step parsed, for its proceed step: valid from
+     * the check to the proceed of one command line (pointers into it). */
+    union sess_args {
+        struct {
+            struct smtp_addr addr;
+            struct smtp_params params;
+        } path;             /* MAIL, RCPT */
+        size_t helo_len;    /* HELO, EHLO: the domain's length */
+        struct auth_cmd auth; /* AUTH */
+    } args;
 };
 
 /* COUNT - bump one counter of the worker's sess_counters (relaxed: the
