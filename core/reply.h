@@ -4,10 +4,19 @@
 #ifndef MXRING_REPLY_H
 #define MXRING_REPLY_H
 
+#include <stdbool.h>
+
 enum reply_id {
     R_BANNER,            /* 220 <host> ESMTP mxring Receiver */
     R_HELO,              /* 250 <host> Hello [<ip>], pleased to meet you */
     R_EHLO_FIRST,        /* 250-<host> Hello [<ip>], pleased to meet you */
+    R_EHLO_PIPELINING,   /* the EHLO keyword lines, in the order sent */
+    R_EHLO_SIZE,
+    R_EHLO_8BITMIME,
+    R_EHLO_SMTPUTF8,
+    R_EHLO_STARTTLS,     /* only when STARTTLS is offered */
+    R_EHLO_AUTH,         /* only when AUTH is offered */
+    R_EHLO_LAST,         /* 250 ENHANCEDSTATUSCODES */
     R_SENDER_OK,
     R_RCPT_OK,
     R_DATA_GO,
@@ -85,8 +94,15 @@ enum reply_id {
 
 struct reply_def {
     const char *fmt;     /* full line without CRLF, printf format */
+    const char *args;    /* its conversions' argument kinds, in order: 's' a
+                            string (%s), 'u' an unsigned long long (%llu);
+                            test_reply checks them against fmt */
 };
 
 extern const struct reply_def reply_table[R_COUNT];
+
+/* reply_takes - does reply id take exactly the arguments kinds ("", "s",
+ * "ss", "u")? For the typed senders' assertions. */
+bool reply_takes(enum reply_id id, const char *kinds);
 
 #endif

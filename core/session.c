@@ -26,8 +26,9 @@
 
 /* ---- replies ---------------------------------------------------------- */
 
-/* sess_reply - format reply id into the output and the log. */
-void sess_reply(struct sess *s, enum reply_id id, ...)
+/* reply_put - reply id with its arguments (checked by the typed senders
+ * below) into the output and the log. */
+static void reply_put(struct sess *s, enum reply_id id, ...)
 {
     char line[SMTP_PATH_MAX + 256];
     va_list ap;
@@ -42,13 +43,32 @@ void sess_reply(struct sess *s, enum reply_id id, ...)
         sess_gone(s, SESS_BY_IOERR); /* out of memory: nothing sane to say */
 }
 
-/* sess_reply_raw - an already formatted line (EHLO keywords). */
-void sess_reply_raw(struct sess *s, const char *line)
+/* sess_reply0 - a reply that takes no argument. */
+void sess_reply0(struct sess *s, enum reply_id id)
 {
-    size_t len = strlen(line);
-    sess_log_text(s, line, len);
-    if (!sb_append(&s->out, line, len) || !sb_append(&s->out, "\r\n", 2))
-        sess_gone(s, SESS_BY_IOERR);
+    assert(reply_takes(id, ""));
+    reply_put(s, id);
+}
+
+/* sess_reply1 - a reply that takes one string. */
+void sess_reply1(struct sess *s, enum reply_id id, const char *a)
+{
+    assert(reply_takes(id, "s"));
+    reply_put(s, id, a);
+}
+
+/* sess_reply2 - a reply that takes two strings. */
+void sess_reply2(struct sess *s, enum reply_id id, const char *a, const char *b)
+{
+    assert(reply_takes(id, "ss"));
+    reply_put(s, id, a, b);
+}
+
+/* sess_reply_u - a reply that takes one number. */
+void sess_reply_u(struct sess *s, enum reply_id id, unsigned long long u)
+{
+    assert(reply_takes(id, "u"));
+    reply_put(s, id, u);
 }
 
 /* sess_close_with - queue the final reply and ask the I/O layer to close. */

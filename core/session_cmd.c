@@ -150,19 +150,16 @@ static void ehlo_proceed(struct sess *s, const char *arg, size_t len)
 {
     (void)len;
     greet(s, arg, true);
-    char size_line[64];
-    snprintf(size_line, sizeof(size_line), "250-SIZE %llu",
-             (unsigned long long)s->snap->cfg->max_message_size);
     sess_reply(s, R_EHLO_FIRST, s->snap->cfg->hostname, s->client_ip);
-    sess_reply_raw(s, "250-PIPELINING");
-    sess_reply_raw(s, size_line);
-    sess_reply_raw(s, "250-8BITMIME");
-    sess_reply_raw(s, "250-SMTPUTF8");
+    sess_reply(s, R_EHLO_PIPELINING);
+    sess_reply_u(s, R_EHLO_SIZE, (unsigned long long)s->snap->cfg->max_message_size);
+    sess_reply(s, R_EHLO_8BITMIME);
+    sess_reply(s, R_EHLO_SMTPUTF8);
     if ((s->mode & SESS_MODE_STARTTLS) && !s->tls_active)
-        sess_reply_raw(s, "250-STARTTLS");
+        sess_reply(s, R_EHLO_STARTTLS);
     if (sess_auth_offered(s))
-        sess_reply_raw(s, "250-AUTH PLAIN LOGIN");
-    sess_reply_raw(s, "250 ENHANCEDSTATUSCODES");
+        sess_reply(s, R_EHLO_AUTH);
+    sess_reply(s, R_EHLO_LAST);
 }
 
 /* mail_parse_reply - the reply for a failed MAIL/RCPT parse. */

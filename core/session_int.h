@@ -124,10 +124,20 @@ struct sess {
 
 /* ---- session.c: replies, states, transactions ---- */
 
-/* sess_reply - format reply id into the output and the log. */
-void sess_reply(struct sess *s, enum reply_id id, ...);
-/* sess_reply_raw - an already formatted line (EHLO keywords). */
-void sess_reply_raw(struct sess *s, const char *line);
+/* sess_reply0, sess_reply1, sess_reply2, sess_reply_u - reply id with no
+ * argument, one or two strings, or one number into the output and the log.
+ * Each asserts that the reply table declares exactly those arguments for
+ * id (test_reply checks the table's declarations against its texts); the
+ * parameter types make any other argument a compile-time error. */
+void sess_reply0(struct sess *s, enum reply_id id);
+void sess_reply1(struct sess *s, enum reply_id id, const char *a);
+void sess_reply2(struct sess *s, enum reply_id id, const char *a, const char *b);
+void sess_reply_u(struct sess *s, enum reply_id id, unsigned long long u);
+/* sess_reply - sess_reply0/1/2 picked by the number of string arguments
+ * after id: sess_reply(s, R_OK), sess_reply(s, R_RCPT_OK, addr). */
+#define SESS_REPLY_PICK(a1, a2, a3, a4, name, ...) name
+#define sess_reply(...) \
+    SESS_REPLY_PICK(__VA_ARGS__, sess_reply2, sess_reply1, sess_reply0, _)(__VA_ARGS__)
 /* sess_close_with - queue the final reply and ask the I/O layer to close. */
 void sess_close_with(struct sess *s, enum reply_id id, enum sess_close_reason why);
 /* sess_count_error - one more client error; past max_errors the session ends. */
