@@ -2,10 +2,11 @@
  * states (what the caller is asked to do), one table of commands (which
  * stage a reply belongs to and its handler), a queue of commands whose
  * replies are outstanding (several with PIPELINING), one enter_state()
- * naming every transition, dot-stuffing of the streamed body, and the
- * small reply parser. Pure over bytes; owned by the thread driving the
- * connection. Behaviour: smtpc.h. */
+ * naming every transition, and dot-stuffing of the streamed body (the reply
+ * parser, capabilities and result records: smtpc_reply.c). Pure over bytes;
+ * owned by the thread driving the connection. Behaviour: smtpc.h. */
 #include "smtpc.h"
+#include "smtpc_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,15 +61,6 @@ struct pend {
     size_t arg;
 };
 
-/* A result kept per recipient (and for the connection). */
-struct res {
-    unsigned code;
-    char enh[16];
-    char *text;
-    enum smtpc_stage stage;
-    bool local;
-};
-
 /* The message being delivered (a private copy). */
 struct cmsg {
     char *sender;
@@ -91,12 +83,12 @@ struct smtpc {
     char *helo;
     struct smtpc_caps caps;
     struct cmsg *msg;           /* NULL = none */
-    struct res *results;        /* msg->nrcpt of them */
+    struct smtpc_res *results;        /* msg->nrcpt of them */
     bool *accepted;             /* RCPT accepted */
     size_t naccepted;
     struct pend *q;             /* outstanding replies, a ring */
     size_t qcap, qhead, qlen;
-    struct res err;             /* why CLOSED */
+    struct smtpc_res err;             /* why CLOSED */
     struct smtpc_rparse rp;
     struct sb held;             /* input that arrived while no reply was awaited */
     struct sb out;
@@ -122,114 +114,12 @@ static void fail_local(struct smtpc *c, bool quit, enum smtpc_stage stage, enum 
 
 /* ---- results ---------------------------------------------------------- */
 
-/* enh_len - length of an enhanced status code "c.s.d" at s (class digit
- * first, 1..3 digits per part) followed by a blank or the end; 0 if none. */
-static size_t enh_len(const char *s, size_t n)
-{
-    size_t i = 0;
-    for (int part = 0; part < 3; part++) {
-        size_t d = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9' && d < 3)
-            i++, d++;
-        if (d == 0 || (part == 0 && d != 1))
-            return 0;
-        if (part < 2) {
-            if (i >= n || s[i] != '.')
-                return 0;
-            i++;
-        }
-    }
-    return (i == n || s[i] == ' ') && i < 16 ? i : 0;
-}
-
-/* res_clear - forget a result. */
-static void res_clear(struct res *r)
-{
-    free(r->text);
-    memset(r, 0, sizeof *r);
-}
-
-/* res_set - r = code, enhanced code and text (text may hold several lines
- * separated by "\n"; leading enhanced codes equal to the first are cut from
- * every line, lines are joined by " ", the whole cut at SMTPC_TEXT_MAX). */
-static void res_set(struct res *r, unsigned code, const char *text, size_t len,
-                    enum smtpc_stage stage, bool local)
-{
-    res_clear(r);
-    r->code = code, r->stage = stage, r->local = local;
-    size_t el = enh_len(text, len);
-    if (el && (unsigned)(text[0] - '0') == code / 100)
-        memcpy(r->enh, text, el), r->enh[el] = 0;
-    r->text = malloc(SMTPC_TEXT_MAX + 1);
-    if (!r->text)
-        return;
-    size_t o = 0, i = 0;
-    while (i <= len && o < SMTPC_TEXT_MAX) {
-        const char *nl = memchr(text + i, '\n', len - i);
-        size_t ll = (nl ? (size_t)(nl - text) : len) - i;
-        const char *l = text + i;
-        i += ll + 1;
-        if (r->enh[0] && ll >= el && memcmp(l, r->enh, el) == 0 && (ll == el || l[el] == ' ')) {
-            size_t cut = ll > el ? el + 1 : el;     /* the code and its blank */
-            l += cut;
-            ll -= cut;
-        }
-        if (ll == 0)
-            continue;
-        if (o)
-            r->text[o++] = ' ';
-        size_t take = ll < SMTPC_TEXT_MAX - o ? ll : SMTPC_TEXT_MAX - o;
-        memcpy(r->text + o, l, take);
-        o += take;
-    }
-    r->text[o] = 0;
-}
-
-/* res_reply - r from a hop's reply. */
-static void res_reply(struct res *r, const struct smtpc_reply *rp, enum smtpc_stage stage)
-{
-    res_set(r, rp->code, rp->text.data ? rp->text.data : "", rp->text.len, stage, false);
-}
-
-/* res_local - r from a reply table entry (printf arguments). */
-static void res_local(struct res *r, enum smtpc_stage stage, enum reply_id id, ...)
-{
-    char line[SMTPC_TEXT_MAX + 64];
-    va_list ap;
-    va_start(ap, id);
-    int n = vsnprintf(line, sizeof line, reply_table[id].fmt, ap);
-    va_end(ap);
-    if (n < 4)
-        return;
-    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-    unsigned code = (unsigned)((line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0'));
-    res_set(r, code, line + 4, len - 4, stage, true);
-}
-
-/* export - a kept result as the public struct. */
-static void export(const struct res *r, struct smtpc_result *out)
-{
-    out->code = r->code;
-    memcpy(out->enh, r->enh, sizeof out->enh);
-    out->text = r->text ? r->text : "";
-    out->stage = r->stage;
-    out->local = r->local;
-}
-
-/* res_copy - dst = a copy of src. */
-static void res_copy(struct res *dst, const struct res *src)
-{
-    const char *t = src->text ? src->text : "";
-    res_set(dst, src->code, t, strlen(t), src->stage, src->local);
-    memcpy(dst->enh, src->enh, sizeof dst->enh);
-}
-
 /* set_undecided - every recipient without a result gets a copy of r. */
-static void set_undecided(struct smtpc *c, const struct res *r)
+static void set_undecided(struct smtpc *c, const struct smtpc_res *r)
 {
     for (size_t i = 0; c->msg && i < c->msg->nrcpt; i++)
         if (!c->results[i].code)
-            res_copy(&c->results[i], r);
+            smtpc_res_copy(&c->results[i], r);
 }
 
 /* ---- output and the reply queue ----------------------------------------- */
@@ -277,10 +167,10 @@ static bool expect(struct smtpc *c, enum c_kind kind, size_t arg)
 
 /* close_with - CLOSED because of r; undecided recipients share it; QUIT is
  * sent first when the hop can still take commands (quit). */
-static void close_with(struct smtpc *c, const struct res *r, bool quit)
+static void close_with(struct smtpc *c, const struct smtpc_res *r, bool quit)
 {
     set_undecided(c, r);
-    res_copy(&c->err, r);
+    smtpc_res_copy(&c->err, r);
     if (quit)
         (void)emit(c, "QUIT");  /* courtesy only: closing either way */
     enter_state(c, CS_CLOSED);
@@ -290,24 +180,24 @@ static void close_with(struct smtpc *c, const struct res *r, bool quit)
  * means the hop is closing already: no QUIT. */
 static void fail_reply(struct smtpc *c, const struct smtpc_reply *r, enum smtpc_stage stage)
 {
-    struct res tmp = { 0 };
+    struct smtpc_res tmp = { 0 };
     if (r->code < 400) {   /* "220"-class words must never become a recipient's result */
         fail_local(c, true, SMTPC_ST_PROTOCOL, R_C_PROTOCOL, "unexpected reply code");
         return;
     }
-    res_reply(&tmp, r, stage);
+    smtpc_res_reply(&tmp, r, stage);
     close_with(c, &tmp, r->code != 421);
-    res_clear(&tmp);
+    smtpc_res_clear(&tmp);
 }
 
 /* fail_local - end with a reply table entry (printf arguments). */
 static void fail_local(struct smtpc *c, bool quit, enum smtpc_stage stage, enum reply_id id,
                        const char *arg)
 {
-    struct res tmp = { 0 };
-    res_local(&tmp, stage, id, arg);
+    struct smtpc_res tmp = { 0 };
+    smtpc_res_local(&tmp, stage, id, arg);
     close_with(c, &tmp, quit);
-    res_clear(&tmp);
+    smtpc_res_clear(&tmp);
 }
 
 /* fail_nomem - no memory for bookkeeping: give up on this connection. */
@@ -325,7 +215,7 @@ static void msg_free(struct smtpc *c)
         return;
     for (size_t i = 0; i < c->msg->nrcpt; i++) {
         free(c->msg->rcpts[i]);
-        res_clear(&c->results[i]);
+        smtpc_res_clear(&c->results[i]);
     }
     free(c->msg->rcpts);
     free(c->msg->sender);
@@ -375,18 +265,18 @@ static bool msg_set(struct smtpc *c, const struct smtpc_msg *m)
 static bool local_check(struct smtpc *c)
 {
     const struct cmsg *m = c->msg;
-    struct res tmp = { 0 };
+    struct smtpc_res tmp = { 0 };
     if (c->caps.size && c->caps.size_max && m->size > c->caps.size_max)
-        res_local(&tmp, SMTPC_ST_LOCAL, R_C_TOO_BIG, (unsigned long long)m->size,
+        smtpc_res_local(&tmp, SMTPC_ST_LOCAL, R_C_TOO_BIG, (unsigned long long)m->size,
                   (unsigned long long)c->caps.size_max);
     else if (m->body8 && !c->caps.eightbitmime)
-        res_local(&tmp, SMTPC_ST_LOCAL, R_C_NO_8BITMIME);
+        smtpc_res_local(&tmp, SMTPC_ST_LOCAL, R_C_NO_8BITMIME);
     else if (m->smtputf8 && !c->caps.smtputf8)
-        res_local(&tmp, SMTPC_ST_LOCAL, R_C_NO_SMTPUTF8);
+        smtpc_res_local(&tmp, SMTPC_ST_LOCAL, R_C_NO_SMTPUTF8);
     if (!tmp.code)
         return true;
     set_undecided(c, &tmp);
-    res_clear(&tmp);
+    smtpc_res_clear(&tmp);
     return false;
 }
 
@@ -452,41 +342,6 @@ static void send_hello(struct smtpc *c)
 
 /* ---- reply handlers (the command table) ------------------------------ */
 
-/* caps_parse - the EHLO keywords (lines after the first). */
-static void caps_parse(struct smtpc_caps *caps, const struct sb *text)
-{
-    static const struct { const char *kw; size_t off; } kws[] = {
-        { "PIPELINING", offsetof(struct smtpc_caps, pipelining) },
-        { "8BITMIME", offsetof(struct smtpc_caps, eightbitmime) },
-        { "SMTPUTF8", offsetof(struct smtpc_caps, smtputf8) },
-        { "STARTTLS", offsetof(struct smtpc_caps, starttls) },
-        { "SIZE", offsetof(struct smtpc_caps, size) },
-    };
-    const char *p = text->data ? memchr(text->data, '\n', text->len) : NULL;
-    const char *end = text->data + text->len;
-    caps->esmtp = true;
-    while (p && p < end) {
-        const char *l = p + 1, *nl = memchr(l, '\n', (size_t)(end - l));
-        const char *le = nl ? nl : end;
-        size_t kl = 0;
-        while (l + kl < le && l[kl] != ' ')
-            kl++;
-        for (size_t i = 0; i < MX_ARRAY_LEN(kws); i++)
-            if (strlen(kws[i].kw) == kl && mx_memcaseeq(l, kws[i].kw, kl))
-                *(bool *)((char *)caps + kws[i].off) = true;
-        if (kl == 4 && mx_memcaseeq(l, "SIZE", 4)) {
-            uint64_t v = 0;
-            const char *d = l + kl;
-            while (d < le && *d == ' ')
-                d++;
-            for (; d < le && *d >= '0' && *d <= '9'; d++)
-                v = v > (UINT64_MAX - 9) / 10 ? UINT64_MAX : v * 10 + (uint64_t)(*d - '0');
-            caps->size_max = v;
-        }
-        p = nl;
-    }
-}
-
 static void on_greeting(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
 {
     (void)arg;
@@ -500,7 +355,7 @@ static void on_ehlo(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
 {
     (void)arg;
     if (r->code / 100 == 2) {
-        caps_parse(&c->caps, &r->text);
+        smtpc_caps_parse(&c->caps, &r->text);
         after_hello(c);
     } else if (c->mode == SMTPC_SMTP && (r->code == 500 || r->code == 502)) {
         send_cmd(c, K_HELO, 0, "HELO %s", c->helo);  /* an RFC 821 hop */
@@ -550,10 +405,10 @@ static void on_rset(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
 /* all_results - every recipient without a result gets reply r. */
 static void all_results(struct smtpc *c, const struct smtpc_reply *r, enum smtpc_stage st)
 {
-    struct res tmp = { 0 };
-    res_reply(&tmp, r, st);
+    struct smtpc_res tmp = { 0 };
+    smtpc_res_reply(&tmp, r, st);
     set_undecided(c, &tmp);
-    res_clear(&tmp);
+    smtpc_res_clear(&tmp);
 }
 
 static void on_mail(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
@@ -586,7 +441,7 @@ static void on_rcpt(struct smtpc *c, const struct smtpc_reply *r, size_t i)
         c->accepted[i] = true;
         c->naccepted++;
     } else {
-        res_reply(&c->results[i], r, SMTPC_ST_RCPT);
+        smtpc_res_reply(&c->results[i], r, SMTPC_ST_RCPT);
         if (r->code == 421) {
             fail_reply(c, r, SMTPC_ST_RCPT);
             return;
@@ -615,7 +470,7 @@ static void on_data(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
 static void on_dot(struct smtpc *c, const struct smtpc_reply *r, size_t i)
 {
     if (c->mode == SMTPC_LMTP)
-        res_reply(&c->results[i], r, SMTPC_ST_DOT);
+        smtpc_res_reply(&c->results[i], r, SMTPC_ST_DOT);
     else
         all_results(c, r, SMTPC_ST_DOT);
     c->rset_needed = false;
@@ -634,10 +489,10 @@ static void on_dot_abort(struct smtpc *c, const struct smtpc_reply *r, size_t ar
 static void on_quit(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
 {
     (void)arg;
-    struct res tmp = { 0 };
-    res_reply(&tmp, r, SMTPC_ST_QUIT);
+    struct smtpc_res tmp = { 0 };
+    smtpc_res_reply(&tmp, r, SMTPC_ST_QUIT);
     close_with(c, &tmp, false);
-    res_clear(&tmp);
+    smtpc_res_clear(&tmp);
 }
 
 static const struct smtpc_cmd cmd_table[] = {
@@ -789,7 +644,7 @@ void smtpc_free(struct smtpc *c)
     if (!c)
         return;
     msg_free(c);
-    res_clear(&c->err);
+    smtpc_res_clear(&c->err);
     smtpc_rp_free(&c->rp);
     sb_free(&c->held);
     sb_free(&c->out);
@@ -867,12 +722,12 @@ bool smtpc_next(struct smtpc *c, const struct smtpc_msg *msg)
 
 void smtpc_quit(struct smtpc *c)
 {
-    struct res tmp = { 0 };
+    struct smtpc_res tmp = { 0 };
     if (c->state == CS_CLOSED || c->state == CS_QUIT)
         return;
-    res_local(&tmp, SMTPC_ST_QUIT, R_C_ABANDONED);
+    smtpc_res_local(&tmp, SMTPC_ST_QUIT, R_C_ABANDONED);
     set_undecided(c, &tmp);
-    res_clear(&tmp);
+    smtpc_res_clear(&tmp);
     if (c->state == CS_BODY || c->state == CS_TLS) {
         fail_local(c, false, SMTPC_ST_QUIT, R_C_ABANDONED, NULL);  /* QUIT would be data */
         return;
@@ -889,7 +744,7 @@ bool smtpc_rcpt_result(const struct smtpc *c, size_t i, struct smtpc_result *res
 {
     if (!c->msg || i >= c->msg->nrcpt || !c->results[i].code)
         return false;
-    export(&c->results[i], res);
+    smtpc_res_export(&c->results[i], res);
     return true;
 }
 
@@ -903,7 +758,7 @@ void smtpc_error(const struct smtpc *c, struct smtpc_result *res)
     memset(res, 0, sizeof *res);
     res->text = "";
     if (c->state == CS_CLOSED)
-        export(&c->err, res);
+        smtpc_res_export(&c->err, res);
 }
 
 const struct smtpc_caps *smtpc_caps(const struct smtpc *c)
@@ -926,102 +781,4 @@ const char *smtpc_stage_name(enum smtpc_stage st)
         [SMTPC_ST_LOCAL] = "local", [SMTPC_ST_PROTOCOL] = "protocol",
     };
     return (unsigned)st < MX_ARRAY_LEN(names) ? names[st] : "?";
-}
-
-/* ---- the reply parser ---------------------------------------------------- */
-
-/* rp_line - one complete line (CR stripped) into the reply being built. */
-static enum smtpc_rp_status rp_line(struct smtpc_rparse *p, const char *l, size_t n,
-                                    const char **why)
-{
-    if (n < 3 || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' || l[2] < '0'
-        || l[2] > '9' || (n > 3 && l[3] != ' ' && l[3] != '-')) {
-        *why = "malformed reply line";
-        return SMTPC_RP_BAD;
-    }
-    if (memchr(l, 0, n)) {
-        *why = "NUL byte in a reply";
-        return SMTPC_RP_BAD;
-    }
-    unsigned code = (unsigned)((l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0'));
-    if (p->in_reply && code != p->cur.code) {
-        *why = "reply lines with different codes";
-        return SMTPC_RP_BAD;
-    }
-    const char *text = n > 4 ? l + 4 : "";
-    size_t tl = n > 4 ? n - 4 : 0;
-    if (p->cur.text.len + tl + 1 > SMTPC_REPLY_MAX) {
-        *why = "reply longer than 64 KiB";
-        return SMTPC_RP_BAD;
-    }
-    if ((p->in_reply && !sb_append(&p->cur.text, "\n", 1)) || !sb_append(&p->cur.text, text, tl)
-        || !sb_append(&p->cur.text, "", 0)) {
-        *why = "out of memory";
-        return SMTPC_RP_BAD;
-    }
-    if (!p->in_reply) {
-        size_t el = enh_len(text, tl);
-        memcpy(p->cur.enh, text, el);
-        p->cur.enh[el] = 0;
-    }
-    p->cur.code = code;
-    p->cur.nlines++;
-    p->in_reply = n > 3 && l[3] == '-';
-    return p->in_reply ? SMTPC_RP_MORE : SMTPC_RP_REPLY;
-}
-
-/* rp_reset - forget the reply just returned. */
-static void rp_reset(struct smtpc_rparse *p)
-{
-    sb_reset(&p->cur.text);
-    p->cur.code = 0, p->cur.nlines = 0, p->cur.enh[0] = 0;
-    p->in_reply = false;
-}
-
-enum smtpc_rp_status smtpc_rp_feed(struct smtpc_rparse *p, const char *in, size_t len,
-                                   size_t *pos, const struct smtpc_reply **out,
-                                   const char **why)
-{
-    if (p->skipping) {
-        *why = "reply line too long";
-        return SMTPC_RP_BAD;
-    }
-    if (!p->in_reply && p->cur.nlines)
-        rp_reset(p);
-    while (*pos < len) {
-        const char *s = in + *pos;
-        const char *nl = memchr(s, '\n', len - *pos);
-        size_t take = nl ? (size_t)(nl - s) : len - *pos;
-        if (p->line.len + take > SMTPC_LINE_MAX + 1 || !sb_append(&p->line, s, take)) {
-            p->skipping = true;
-            *why = "reply line too long";
-            return SMTPC_RP_BAD;
-        }
-        *pos += take + (nl != NULL);
-        if (!nl)
-            return SMTPC_RP_MORE;
-        size_t n = p->line.len;
-        if (n && p->line.data[n - 1] == '\r')
-            n--;
-        if (n > SMTPC_LINE_MAX) {
-            p->skipping = true;
-            *why = "reply line too long";
-            return SMTPC_RP_BAD;
-        }
-        enum smtpc_rp_status st = rp_line(p, p->line.data ? p->line.data : "", n, why);
-        sb_reset(&p->line);
-        if (st == SMTPC_RP_BAD)
-            p->skipping = true;
-        if (st != SMTPC_RP_MORE) {
-            *out = &p->cur;
-            return st;
-        }
-    }
-    return SMTPC_RP_MORE;
-}
-
-void smtpc_rp_free(struct smtpc_rparse *p)
-{
-    sb_free(&p->line);
-    sb_free(&p->cur.text);
 }

@@ -41,7 +41,7 @@ $(eval $(call fuzz_target,mxlog,$(filter-out tools/mxlog/main.c tools/mxlog/foll
     tools/mxlog/why.c tools/mxlog/stats.c tools/mxlog/report.c tools/mxlog/out.c \
     tools/mxlog/agg.c,$(wildcard tools/mxlog/*.c))))
 $(eval $(call fuzz_target,journal,core/journal.c core/journal_recover.c))
-$(eval $(call fuzz_target,smtpc,core/smtpc.c core/reply.c core/util.c))
+$(eval $(call fuzz_target,smtpc,core/smtpc.c core/smtpc_reply.c core/reply.c core/util.c))
 $(eval $(call fuzz_target,routes,core/routes.c core/util.c))
 $(eval $(call fuzz_target,proxy,core/proxy.c core/addr.c core/journal.c))
 $(eval $(call fuzz_target,session,core/session.c core/session_cmd.c core/session_auth.c core/session_log.c core/addr.c \
