@@ -13,8 +13,15 @@ out=$build/mxring_${version}_amd64.deb
 when=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 date=$(LC_ALL=C date -R -u -d "@$when")
 year=$(date -u -d "@$when" +%Y)
-# the Maintainer field: DEB_MAINTAINER, else the git author of this tree
-maint=${DEB_MAINTAINER:-"$(git config user.name) <$(git config user.email)>"}
+# the Maintainer field: DEB_MAINTAINER, else the git identity of this tree,
+# else a project placeholder (a fresh machine or CI has no git identity)
+gname=$(git config user.name 2>/dev/null || true)
+gmail=$(git config user.email 2>/dev/null || true)
+if [ -n "$gname" ] && [ -n "$gmail" ]; then
+    maint=${DEB_MAINTAINER:-"$gname <$gmail>"}
+else
+    maint=${DEB_MAINTAINER:-"mxring developers <mxring@example.org>"}
+fi
 
 rm -rf "$build/deb"
 mkdir -p "$root/DEBIAN" "$root/usr/sbin" "$root/usr/bin" "$root/etc/mxring" \

@@ -125,7 +125,7 @@ class ScriptHop:
       delay           seconds to wait before the reply to the final dot
     Received transactions are in .messages as dicts (mail, rcpts, data, tls)."""
 
-    def __init__(self, port=None, tls=None, pipelining=True):
+    def __init__(self, port=None, tls=None, pipelining=True, addr="127.0.0.1"):
         self.port = port or harness.free_port()
         self.tls = tls
         self.pipelining = pipelining
@@ -138,7 +138,7 @@ class ScriptHop:
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.bind((addr, self.port))
         self.sock.listen(128)
         self.stopping = False
         self.thread = threading.Thread(target=self._accept, daemon=True)

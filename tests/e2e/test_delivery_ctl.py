@@ -136,7 +136,7 @@ class CtlTest(unittest.TestCase):
 class CrashTest(unittest.TestCase):
     def test_kill9_during_delivery_every_recipient_delivered(self):
         hop = ScriptHop()
-        hop.delay = 0.01          # delivery lags behind receiving
+        hop.delay = 0.05          # delivery lags well behind receiving
         accepted, lock = [], threading.Lock()
         srv = delivery_server("smtp:[127.0.0.1]:%d tls=none" % hop.port,
                               conf={"relay_max_connections": "4"})
