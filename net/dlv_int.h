@@ -48,8 +48,9 @@ struct dlv_msg {
     unsigned jobs;              /* jobs in flight */
     size_t heap;                /* index in the schedule, SIZE_MAX = not scheduled */
     int64_t due;                /* heap key: next attempt (Unix s) */
-    const char *map;            /* the queue file, mapped while jobs > 0 */
+    const char *map;            /* the queue file, in memory while jobs > 0 */
     size_t maplen;
+    bool mapped;                /* map is an mmap (large file), else malloc'd */
     struct dlv_msg *hnext;      /* hash chain */
 };
 

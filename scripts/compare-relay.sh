@@ -7,6 +7,8 @@
 # dumps every message into a tmpfs folder that is counted. Both queues live
 # on tmpfs (/dev/shm), so neither is bound by the disk's fsync rate.
 # Usage: scripts/compare-relay.sh [MESSAGES]   (default 3000 per row)
+#   ONLY=mxringd|postfix   measure one side only
+#   PERF=FILE              perf record -g mxringd during its rows (perf report -i FILE)
 # Needs: build/mxringd, build/mxbench (make bench-build), postfix; root.
 # Never leaves a Postfix or an smtp-sink running.
 set -eu
@@ -146,7 +148,18 @@ row() {
 }
 
 echo "relay: $N messages of 4 KiB per row, reused connections, queues on tmpfs"
+ONLY=${ONLY:-}
 for s in 20 200; do
-    row postfix $PORT_PF $s
-    row mxringd $PORT_MX $s
+    [ "$ONLY" = mxringd ] || row postfix $PORT_PF $s
+    if [ "$ONLY" != postfix ]; then
+        PERF_PID=
+        if [ -n "${PERF:-}" ]; then
+            perf record -q -g -p "$MX_PID" -o "$PERF.$s" >/dev/null 2>&1 &
+            PERF_PID=$!
+            sleep 0.3
+        fi
+        row mxringd $PORT_MX $s
+        if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; fi
+    fi
 done
+[ -z "${KEEP_STDERR:-}" ] || cp "$WORK/mx/stderr" "$KEEP_STDERR"
