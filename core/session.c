@@ -571,6 +571,15 @@ void sess_refuse(struct sess *s, enum sess_close_reason why)
     }
 }
 
+void sess_dnsbl_refuse(struct sess *s, const char *site)
+{
+    if (s->state != ST_GREET_WAIT || s->action != SESS_RUN)
+        return;
+    sess_reply(s, R_CLOSE_DNSBL, s->client_ip, site);
+    s->reason = SESS_BY_DNSBL;
+    sess_enter_state(s, ST_CLOSED, "DNSBL");
+}
+
 unsigned sess_progress(const struct sess *s) { return s->progress; }
 unsigned sess_data_phase(const struct sess *s) { return s->data_phases; }
 bool sess_trusted(const struct sess *s) { return s->trusted; }

@@ -95,6 +95,7 @@ enum sess_close_reason {
     SESS_BY_AUTH,       /* auth_max_failures reached */
     SESS_BY_HARVEST,    /* max_unknown_recipients_per_ip exceeded */
     SESS_BY_PROXY,      /* no acceptable PROXY header (no reply, no banner) */
+    SESS_BY_DNSBL,      /* dnsbl_sites score at or over dnsbl_threshold */
     SESS_BY_COUNT       /* (the number of reasons: keep last) */
 };
 
@@ -179,6 +180,9 @@ void sess_set_peer(struct sess *s, const struct mx_addr *peer, const char *via);
 /* sess_proxy_refused - a proxy listener got no acceptable PROXY header:
  * log the connection and why, close without any reply (no banner). */
 void sess_proxy_refused(struct sess *s, const char *why);
+/* sess_dnsbl_refuse - the client scored at or over dnsbl_threshold while
+ * its banner was held (sess_greet_wait): 554 5.7.1 naming site; CLOSE. */
+void sess_dnsbl_refuse(struct sess *s, const char *site);
 /* sess_progress - a counter that moves whenever a command or a chunk of
  * DATA was handled (trickled bytes of an unfinished line do not count). */
 unsigned sess_progress(const struct sess *s);

@@ -27,6 +27,7 @@
 #include "authpool.h"
 #include "config.h"
 #include "deliver.h"
+#include "dnsbl.h"
 #include "filter.h"
 #include "iplimit.h"
 #include "journal.h"
@@ -404,6 +405,8 @@ static void *worker_main(void *arg)
     if ((r = bufs_setup(w)) < 0)
         die("worker %u: io_uring buffer ring: %s (kernel 5.19 or later is needed)", w->idx,
             strerror(-r));
+    if (!(w->dnsbl = dnsbl_engine_new(&w->ring, w->idx)))
+        die("worker %u: out of memory", w->idx);
     if (!(w->fe = filter_engine_new(&w->ring, w->idx)))
         die("worker %u: out of memory", w->idx);
     char err[256];
@@ -420,6 +423,7 @@ static void *worker_main(void *arg)
     loop(w);
     io_uring_queue_exit(&w->ring);
     filter_engine_free(w->fe); /* no job is left: every conn is gone */
+    dnsbl_engine_free(w->dnsbl);
     return NULL;
 }
 

@@ -71,6 +71,8 @@ struct conn {
     bool ip_counted;            /* holds one session of its address in iplimit */
     bool greet_pending;         /* the greet-pause timer is armed */
     bool tarpit;                /* that timer holds the replies (unknown-recipient tarpit) */
+    bool dnsbl_pending;         /* the DNSBL check holds the banner (one inflight) */
+    const char *dnsbl_site;     /* blocked by this site (the snapshot's config) */
     unsigned last_progress;     /* sess_progress() when the idle timer was reset */
     unsigned data_phase;        /* sess_data_phase() when the data timer was set */
     struct mx_addr peer;        /* client address, normalised once at accept (the real
@@ -128,6 +130,7 @@ struct worker {
     struct worker_stats st;
     struct sess_counters ctr;   /* the sessions' counters (metrics) */
     struct filter_engine *fe;   /* content filters on this ring */
+    struct dnsbl_engine *dnsbl; /* connect-time DNSBL checks on this ring */
 };
 
 /* ud - encode object + op into user_data. */
