@@ -695,6 +695,25 @@ void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail)
     run_deferred_close(s);
 }
 
+void sess_filter_reply(struct sess *s, const char *text, const char *detail)
+{
+    if (s->action != SESS_FILTER)
+        return;
+    sess_set_action(s, SESS_RUN, "filter replied");
+    sess_txn_end(s, text[0] == '4' ? "tempfail" : "refused", "%s", detail);
+    sess_enter_state(s, ST_HELO, "filter replied");
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\r\n");
+        char line[SMTP_PATH_MAX + 256];
+        snprintf(line, sizeof line, "%.*s", (int)n, p);
+        sess_reply(s, R_FILTER_TEXT, line);
+        p += n;
+        p += *p == '\r';
+        p += *p == '\n';
+    }
+    run_deferred_close(s);
+}
+
 void sess_spool_done(struct sess *s, int err, const char *queue_id)
 {
     if (s->action != SESS_SPOOL)

@@ -149,6 +149,8 @@ struct sess_msg {
     bool smtputf8;
     uint32_t sid;
     const char *quarantine;     /* non-NULL: quarantine verdict (the reason) */
+    const char *add_headers;    /* header lines (CRLF) the milters added, placed above
+                                   Received:; NULL = none (set by the I/O layer) */
 };
 
 /* sess_new - a session for a client at peer (NULL: unknown; local_port =
@@ -234,6 +236,10 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id);
  * (REJECT_VIRUS) or the reason (QUARANTINE, TEMPFAIL). PASS and QUARANTINE
  * go on to SESS_SPOOL; the others answer and end the transaction. */
 void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail);
+/* sess_filter_reply - a filter (a milter) refused the message with its
+ * own reply text: validated lines joined by CRLF or LF, 4xx or 5xx;
+ * detail goes to the log. Ends the transaction like a filter reject. */
+void sess_filter_reply(struct sess *s, const char *text, const char *detail);
 /* sess_log - an internal processing line in this session's receivelog
  * (for the I/O layer's modules: filters, TLS, AUTH). */
 void sess_log(struct sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

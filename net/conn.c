@@ -227,6 +227,8 @@ static void conn_free(struct conn *c)
     worker_wsnap_release(w, sess_snap(c->sess));
     if (c->txn)
         queue_txn_abort(c->txn); /* never committed: the client got no 250 */
+    conn_mres_drop(c);
+    free(c->mquar);
     sess_free(c->sess);
     tls_conn_free(c->tls);
     sb_free(&c->sending);

@@ -32,6 +32,7 @@
 #include "iplimit.h"
 #include "journal.h"
 #include "journal_file.h"
+#include "milterio.h"
 #include "listen.h"
 #include "proxyio.h"
 #include "qflush.h"
@@ -181,7 +182,7 @@ static unsigned unknown_rcpt(void *arg, const struct mx_addr *peer)
 static bool want_filter(void *arg, const struct snap *snap)
 {
     (void)arg;
-    return filter_wanted(snap->cfg);
+    return filter_wanted(snap->cfg) || milterio_wanted(snap->cfg);
 }
 
 /* accept_arm - (re)start the multishot accept of a listener. */

@@ -73,6 +73,8 @@ struct conn {
     bool tarpit;                /* that timer holds the replies (unknown-recipient tarpit) */
     bool dnsbl_pending;         /* the DNSBL check holds the banner (one inflight) */
     const char *dnsbl_site;     /* blocked by this site (the snapshot's config) */
+    struct milterio_result *mres; /* the milters' result for the message committed next */
+    char *mquar;                /* the content filters' quarantine reason, kept over the milters */
     unsigned last_progress;     /* sess_progress() when the idle timer was reset */
     unsigned data_phase;        /* sess_data_phase() when the data timer was set */
     struct mx_addr peer;        /* client address, normalised once at accept (the real
@@ -152,6 +154,8 @@ void conn_new(struct listener *l, int fd);
 /* conn_after - after any event: move the message along, send replies,
  * close. */
 void conn_after(struct conn *c);
+/* conn_mres_drop - forget the milters' result of c's message (conn_msg.c). */
+void conn_mres_drop(struct conn *c);
 /* conn_maybe_free - close the socket once nothing references the conn. */
 void conn_maybe_free(struct conn *c);
 /* conn_list_remove - take c off its timeout list. */
