@@ -22,6 +22,7 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -48,6 +49,8 @@ static const char *const virus_action_names[] = { "reject", "quarantine", NULL }
 static const char *const scanner_failure_names[] = { "tempfail", "accept", NULL };
 static const char *const nul_bytes_names[] = { "reject", "allow", NULL };
 static const char *const relay_tls_names[] = { "none", "may", "encrypt", "verify", NULL };
+static const char *const dnsbl_action_names[] = { "banner", "greet_pause", NULL };
+static const char *const milter_default_names[] = { "tempfail", "accept", "reject", NULL };
 
 #define F(field) offsetof(struct config, field)
 #define N(field) offsetof(struct config, n##field)
@@ -159,6 +162,27 @@ static const struct cfg_key cfg_keys[] = {
       true, "how long to wait for DNS answers of one message" },
     { "dns_failure", T_ENUM, F(dns_failure), 0, "pass", NULL, 0, 0, dns_failure_names, NULL,
       true, "DNS timeout or error: pass the message, or tempfail it (451)" },
+    { "dnsbl_sites", T_DNSBL, F(dnsbl_sites), N(dnsbl_sites), "", NULL, 0, 0, NULL, NULL, true,
+      "connect-time DNSBL/DNSWL sites as zone[=a.b.c.d filter][*weight]; filter octets N, "
+      "[a..b] or [a;b]; negative weights allowlist; looked up in dns_servers" },
+    { "dnsbl_threshold", T_UINT, F(dnsbl_threshold), 0, "3", NULL, 1, 100000, NULL, NULL, true,
+      "a client whose dnsbl_sites weights add up to this is refused (554 5.7.1)" },
+    { "dnsbl_timeout_ms", T_UINT, F(dnsbl_timeout_ms), 0, "1000", NULL, 50, 30000, NULL, NULL,
+      true, "how long the banner waits for DNSBL answers (a timeout counts as not listed)" },
+    { "dnsbl_action", T_ENUM, F(dnsbl_action), 0, "banner", NULL, 0, 0, dnsbl_action_names,
+      NULL, true, "when a blocked client gets its 554: at once (banner), or after greet_pause_ms "
+      "(greet_pause)" },
+    { "milters", T_MILTERS, F(milters), N(milters), "", NULL, 0, 0, NULL, NULL, true,
+      "milters applied in order: [name=]unix:/path or [name=]inet:addr:port" },
+    { "milter_connect_timeout_ms", T_UINT, F(milter_connect_timeout_ms), 0, "5000", NULL, 10,
+      600000, NULL, NULL, true, "connecting to a milter and negotiating options" },
+    { "milter_command_timeout_ms", T_UINT, F(milter_command_timeout_ms), 0, "10000", NULL, 10,
+      600000, NULL, NULL, true, "a milter's reply to one command (connect, HELO, MAIL, RCPT, ...)" },
+    { "milter_content_timeout_ms", T_UINT, F(milter_content_timeout_ms), 0, "60000", NULL, 10,
+      3600000, NULL, NULL, true, "a milter's reply to body chunks and end of message" },
+    { "milter_default_action", T_ENUM, F(milter_default_action), 0, "tempfail", NULL, 0, 0,
+      milter_default_names, NULL, true,
+      "a milter down, timed out or broken: tempfail (451), accept (skip it) or reject (550)" },
     { "clamd", T_SOCKET, F(clamd), 0, NULL, NULL, 0, 0, NULL, NULL, true,
       "clamd to scan messages with: unix:/path or tcp:addr:port; unset = no antivirus" },
     { "clamd_timeout_ms", T_UINT, F(clamd_timeout_ms), 0, "10000", NULL, 100, 600000, NULL,

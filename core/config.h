@@ -54,6 +54,15 @@ struct cfg_zone {
     char zone[254];             /* lower-cased */
     unsigned action;            /* enum cfg_zone_action */
 };
+/* A milter of the milters key: "[name=]unix:/path" or "[name=]inet:addr:port". */
+#define CFG_MILTER_NAME_MAX 31
+struct cfg_milter {
+    char name[CFG_SOCKET_TEXT_MAX]; /* for the log; default: the socket text */
+    struct cfg_socket sock;
+};
+struct dnsbl_site;
+enum cfg_dnsbl_action { CFG_DNSBL_BANNER = 0, CFG_DNSBL_GREET_PAUSE };
+enum cfg_milter_default { CFG_MILTER_TEMPFAIL = 0, CFG_MILTER_ACCEPT, CFG_MILTER_REJECT };
 enum cfg_dns_failure { CFG_DNS_PASS = 0, CFG_DNS_TEMPFAIL };
 enum cfg_virus_action { CFG_VIRUS_REJECT = 0, CFG_VIRUS_QUARANTINE };
 enum cfg_scanner_failure { CFG_SCAN_TEMPFAIL = 0, CFG_SCAN_ACCEPT };
@@ -124,6 +133,17 @@ struct config {
     uint64_t clamd_max_size;
     unsigned virus_action;      /* enum cfg_virus_action */
     unsigned scanner_failure;   /* enum cfg_scanner_failure */
+    struct dnsbl_site *dnsbl_sites;   /* core/dnsbl_site.h */
+    size_t ndnsbl_sites;
+    unsigned dnsbl_threshold;
+    unsigned dnsbl_timeout_ms;
+    unsigned dnsbl_action;      /* enum cfg_dnsbl_action */
+    struct cfg_milter *milters; /* applied in this order */
+    size_t nmilters;
+    unsigned milter_connect_timeout_ms;
+    unsigned milter_command_timeout_ms;
+    unsigned milter_content_timeout_ms;
+    unsigned milter_default_action; /* enum cfg_milter_default */
     unsigned max_unknown_recipients_per_ip; /* per 10 minutes, 0 = off */
     unsigned unknown_recipient_delay_ms;    /* tarpit step, 0 = off */
     /* Onward delivery (routes.h builds the routes from the first two). */

@@ -22,7 +22,7 @@
 #define CFG_GIB        (1024ull * CFG_MIB)
 
 enum cfg_type { T_HOST, T_PATH, T_TEXT, T_SOCKET, T_UINT, T_SIZE, T_ENUM, T_DOMAINS, T_LISTEN,
-                T_CIDRS, T_ZONES, T_DURATION, T_ROUTE, T_CERTS };
+                T_CIDRS, T_ZONES, T_DURATION, T_ROUTE, T_CERTS, T_DNSBL, T_MILTERS };
 
 /* One configuration key. min/max: value bounds for uint and size; for a path
  * min 1 means "required" (empty rejected); for a list, the least number of

@@ -6,10 +6,12 @@
 #include "config.h"
 #include "config_int.h"
 #include "addr.h"
+#include "dnsbl_site.h"
 #include "routes.h"
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -640,6 +642,64 @@ static void cert_release(void *elem)
     free(c->key);
 }
 
+/* dnsbl_parse - one dnsbl_sites item (core/dnsbl_site.c). */
+static bool dnsbl_parse(const char *s, void *elem, char *why, size_t n)
+{
+    char sub[CFG_WHY_MAX];
+    if (dnsbl_site_parse(s, elem, sub, sizeof sub))
+        return true;
+    return bad(why, n, s, "%s", sub);
+}
+
+/* dnsbl_format - the normalised "zone[=filter]*weight". */
+static void dnsbl_format(const void *elem, struct sb *out)
+{
+    dnsbl_site_format(elem, out);
+}
+
+/* milter_parse - "[name=]unix:/path" or "[name=]inet:addr:port". */
+static bool milter_parse(const char *s, void *elem, char *why, size_t n)
+{
+    struct cfg_milter *m = elem;
+    memset(m, 0, sizeof *m);
+    const char *eq = strchr(s, '='), *spec = eq ? eq + 1 : s;
+    if (eq) {
+        size_t nl = (size_t)(eq - s);
+        if (nl == 0 || nl > CFG_MILTER_NAME_MAX)
+            return bad(why, n, s, "has a bad name (1..%d characters before '=')",
+                       CFG_MILTER_NAME_MAX);
+        for (size_t i = 0; i < nl; i++)
+            if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+                return bad(why, n, s, "has a bad name (letters, digits, - _ .)");
+        memcpy(m->name, s, nl);
+    }
+    if (strncmp(spec, "unix:", 5) == 0) {
+        if (!socket_unix(spec, &m->sock, why, n))
+            return false;
+    } else if (strncmp(spec, "inet:", 5) == 0) {
+        struct cfg_listen l;
+        if (!listen_parse(spec + 5, &l, why, n))
+            return false;
+        m->sock.ss = l.ss;
+        m->sock.len = l.len;
+        snprintf(m->sock.text, sizeof m->sock.text, "inet:%s", l.text);
+    } else {
+        return bad(why, n, s, "is not [name=]unix:/path or [name=]inet:addr:port");
+    }
+    if (!eq)
+        snprintf(m->name, sizeof m->name, "%s", m->sock.text);
+    return true;
+}
+
+/* milter_format - "name=socket" (the name alone when it is the socket). */
+static void milter_format(const void *elem, struct sb *out)
+{
+    const struct cfg_milter *m = elem;
+    if (strcmp(m->name, m->sock.text) != 0)
+        sb_printf(out, "%s=", m->name);
+    sb_appends(out, m->sock.text);
+}
+
 static const struct cfg_item_ops domain_items = {
     sizeof(char *), domain_parse, domain_format, domain_release };
 static const struct cfg_item_ops listen_items = {
@@ -650,6 +710,10 @@ static const struct cfg_item_ops zone_items = {
     sizeof(struct cfg_zone), zone_parse, zone_format, NULL };
 static const struct cfg_item_ops cert_items = {
     sizeof(struct cfg_cert), cert_parse, cert_format, cert_release };
+static const struct cfg_item_ops dnsbl_items = {
+    sizeof(struct dnsbl_site), dnsbl_parse, dnsbl_format, NULL };
+static const struct cfg_item_ops milter_items = {
+    sizeof(struct cfg_milter), milter_parse, milter_format, NULL };
 
 /* ---- list types -------------------------------------------------------- */
 
@@ -659,7 +723,9 @@ static const struct cfg_item_ops *list_items(const struct cfg_key *k)
     return k->type == T_DOMAINS ? &domain_items
          : k->type == T_LISTEN  ? &listen_items
          : k->type == T_ZONES   ? &zone_items
-         : k->type == T_CERTS   ? &cert_items : &cidr_items;
+         : k->type == T_CERTS   ? &cert_items
+         : k->type == T_DNSBL   ? &dnsbl_items
+         : k->type == T_MILTERS ? &milter_items : &cidr_items;
 }
 
 /* list_elem - address of item i of a list key. */
@@ -780,6 +846,8 @@ const struct cfg_type_ops cfg_types[] = {
     [T_DURATION] = { "duration", parse_duration, fmt_duration, NULL },
     [T_ROUTE]   = { "route", parse_route, fmt_path, free_path },
     [T_CERTS]   = { "list of name:cert:key", parse_list, fmt_list, free_list },
+    [T_DNSBL]   = { "list of DNSBL sites", parse_list, fmt_list, free_list },
+    [T_MILTERS] = { "list of milters", parse_list, fmt_list, free_list },
 };
 
 /* ---- zone actions (any thread) ---------------------------------------- */

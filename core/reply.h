@@ -77,6 +77,10 @@ enum reply_id {
     R_ERR_AUTH_BUSY,
     R_ERR_BARE_LF,       /* 500 5.5.2 command line ended by a bare LF */
     R_CLOSE_HARVEST,     /* 421 4.7.0 max_unknown_recipients_per_ip */
+    R_CLOSE_DNSBL,       /* 554 5.7.1 client [ip] blocked using <site> */
+    R_ERR_MILTER_REJECT, /* 550 5.7.1 a milter rejected (it gave no text) */
+    R_ERR_MILTER_TEMP,   /* 451 4.7.1 a milter tempfailed, or is down (tempfail) */
+    R_FILTER_TEXT,       /* one line of a milter's own reply (validated by core/milter.c) */
     /* Results the delivery client (core/smtpc.c) synthesises for recipients
      * when the next hop did not answer for them: never sent to a client. */
     R_C_TOO_BIG,         /* 552 5.3.4 the hop's SIZE is smaller */

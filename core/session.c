@@ -571,6 +571,15 @@ void sess_refuse(struct sess *s, enum sess_close_reason why)
     }
 }
 
+void sess_dnsbl_refuse(struct sess *s, const char *site)
+{
+    if (s->state != ST_GREET_WAIT || s->action != SESS_RUN)
+        return;
+    sess_reply(s, R_CLOSE_DNSBL, s->client_ip, site);
+    s->reason = SESS_BY_DNSBL;
+    sess_enter_state(s, ST_CLOSED, "DNSBL");
+}
+
 unsigned sess_progress(const struct sess *s) { return s->progress; }
 unsigned sess_data_phase(const struct sess *s) { return s->data_phases; }
 bool sess_trusted(const struct sess *s) { return s->trusted; }
@@ -683,6 +692,25 @@ void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail)
         sess_reply(s, R_ERR_FILTER_VIRUS, detail && *detail ? detail : "unknown");
     else
         sess_reply(s, R_ERR_FILTER_TEMP);
+    run_deferred_close(s);
+}
+
+void sess_filter_reply(struct sess *s, const char *text, const char *detail)
+{
+    if (s->action != SESS_FILTER)
+        return;
+    sess_set_action(s, SESS_RUN, "filter replied");
+    sess_txn_end(s, text[0] == '4' ? "tempfail" : "refused", "%s", detail);
+    sess_enter_state(s, ST_HELO, "filter replied");
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\r\n");
+        char line[SMTP_PATH_MAX + 256];
+        snprintf(line, sizeof line, "%.*s", (int)n, p);
+        sess_reply(s, R_FILTER_TEXT, line);
+        p += n;
+        p += *p == '\r';
+        p += *p == '\n';
+    }
     run_deferred_close(s);
 }
 

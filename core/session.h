@@ -95,6 +95,7 @@ enum sess_close_reason {
     SESS_BY_AUTH,       /* auth_max_failures reached */
     SESS_BY_HARVEST,    /* max_unknown_recipients_per_ip exceeded */
     SESS_BY_PROXY,      /* no acceptable PROXY header (no reply, no banner) */
+    SESS_BY_DNSBL,      /* dnsbl_sites score at or over dnsbl_threshold */
     SESS_BY_COUNT       /* (the number of reasons: keep last) */
 };
 
@@ -148,6 +149,8 @@ struct sess_msg {
     bool smtputf8;
     uint32_t sid;
     const char *quarantine;     /* non-NULL: quarantine verdict (the reason) */
+    const char *add_headers;    /* header lines (CRLF) the milters added, placed above
+                                   Received:; NULL = none (set by the I/O layer) */
 };
 
 /* sess_new - a session for a client at peer (NULL: unknown; local_port =
@@ -179,6 +182,9 @@ void sess_set_peer(struct sess *s, const struct mx_addr *peer, const char *via);
 /* sess_proxy_refused - a proxy listener got no acceptable PROXY header:
  * log the connection and why, close without any reply (no banner). */
 void sess_proxy_refused(struct sess *s, const char *why);
+/* sess_dnsbl_refuse - the client scored at or over dnsbl_threshold while
+ * its banner was held (sess_greet_wait): 554 5.7.1 naming site; CLOSE. */
+void sess_dnsbl_refuse(struct sess *s, const char *site);
 /* sess_progress - a counter that moves whenever a command or a chunk of
  * DATA was handled (trickled bytes of an unfinished line do not count). */
 unsigned sess_progress(const struct sess *s);
@@ -230,6 +236,10 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id);
  * (REJECT_VIRUS) or the reason (QUARANTINE, TEMPFAIL). PASS and QUARANTINE
  * go on to SESS_SPOOL; the others answer and end the transaction. */
 void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail);
+/* sess_filter_reply - a filter (a milter) refused the message with its
+ * own reply text: validated lines joined by CRLF or LF, 4xx or 5xx;
+ * detail goes to the log. Ends the transaction like a filter reject. */
+void sess_filter_reply(struct sess *s, const char *text, const char *detail);
 /* sess_log - an internal processing line in this session's receivelog
  * (for the I/O layer's modules: filters, TLS, AUTH). */
 void sess_log(struct sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

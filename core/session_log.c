@@ -36,6 +36,7 @@ static const char *const close_reason_text[] = {
     [SESS_BY_AUTH] = "authentication failures",
     [SESS_BY_HARVEST] = "unknown recipient limit",
     [SESS_BY_PROXY] = "PROXY header",
+    [SESS_BY_DNSBL] = "DNSBL",
 };
 _Static_assert(MX_ARRAY_LEN(close_reason_text) == SESS_BY_COUNT, "a text per close reason");
 

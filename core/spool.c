@@ -53,6 +53,8 @@ bool spool_format_header(struct sb *out, const struct sess_msg *m, const char *q
     if (ok && m->quarantine)
         ok = sb_printf(out, "quarantine %s\n", m->quarantine);
     size_t hdr_mark = out->len;
+    if (ok && m->add_headers)
+        ok = sb_appends(out, m->add_headers);
     if (ok && m->quarantine)
         ok = sb_printf(out, "X-Mxring-Quarantine: %s\r\n", m->quarantine);
     ok = ok && sb_printf(out, "Received: from %s ([%s])\r\n", m->helo[0] ? m->helo : "unknown",

@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "authpool.h"
 #include "config.h"
+#include "dnsbl.h"
 #include "iplimit.h"
 #include "proxyio.h"
 #include "queue.h"
@@ -226,6 +227,8 @@ static void conn_free(struct conn *c)
     worker_wsnap_release(w, sess_snap(c->sess));
     if (c->txn)
         queue_txn_abort(c->txn); /* never committed: the client got no 250 */
+    conn_mres_drop(c);
+    free(c->mquar);
     sess_free(c->sess);
     tls_conn_free(c->tls);
     sb_free(&c->sending);
@@ -470,6 +473,50 @@ static void greet_arm(struct conn *c, unsigned ms)
     c->inflight++;
 }
 
+/* conn_banner - the greet pause (if any) and the DNSBL check (if any) are
+ * over: the banner, or the 554 of a blocked client. With dnsbl_action =
+ * banner a block does not wait for the pause. */
+static void conn_banner(struct conn *c)
+{
+    bool now = c->dnsbl_site && sess_snap(c->sess)->cfg->dnsbl_action == CFG_DNSBL_BANNER;
+    if (c->dnsbl_pending || (c->greet_pending && !now))
+        return;
+    if (c->dnsbl_site)
+        sess_dnsbl_refuse(c->sess, c->dnsbl_site);
+    else
+        sess_greet(c->sess);
+}
+
+/* dnsbl_log - a DNSBL line into the session's receivelog. */
+static void dnsbl_log(void *arg, const char *line)
+{
+    struct conn *c = arg;
+    sess_log(c->sess, "%s", line);
+}
+
+/* dnsbl_done - the DNSBL verdict (may run inside dnsbl_check). */
+static void dnsbl_done(void *arg, const struct dnsbl_verdict *v)
+{
+    struct conn *c = arg;
+    c->dnsbl_pending = false;
+    c->inflight--;
+    c->dnsbl_site = v->blocked ? v->site : NULL;
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    conn_banner(c);
+    conn_after(c);
+}
+
+/* dnsbl_begin - hold the banner for the DNSBL check of the client. */
+static void dnsbl_begin(struct conn *c)
+{
+    c->dnsbl_pending = true;
+    c->inflight++;
+    dnsbl_check(c->w->dnsbl, sess_snap(c->sess)->cfg, &c->peer, dnsbl_log, dnsbl_done, c);
+}
+
 /* conn_on_greet - the greet pause or a tarpit hold ended (or was cancelled at
  * close). */
 void conn_on_greet(struct conn *c, int res)
@@ -482,7 +529,7 @@ void conn_on_greet(struct conn *c, int res)
         return;
     }
     if (res == -ETIME)
-        sess_greet(c->sess);
+        conn_banner(c);
     conn_after(c);
 }
 
@@ -539,10 +586,13 @@ static void conn_start(struct conn *c)
         STAT_ADD(w->st.connections, 1);
         sess_greet_wait(s); /* the banner goes out encrypted, after the handshake */
         tls_begin(c);
-    } else if (pause && !sess_trusted(s)) {
+    } else if ((pause || dnsbl_wanted(w->cur->cfg)) && !sess_trusted(s)) {
         STAT_ADD(w->st.connections, 1);
         sess_greet_wait(s);
-        greet_arm(c, pause);
+        if (pause)
+            greet_arm(c, pause);
+        if (dnsbl_wanted(w->cur->cfg))
+            dnsbl_begin(c); /* may decide at once (cached) */
     } else {
         STAT_ADD(w->st.connections, 1);
         sess_start(s);

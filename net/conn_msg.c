@@ -6,10 +6,12 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "filter.h"
+#include "milterio.h"
 #include "queue.h"
 #include "session.h"
 #include "snap.h"
@@ -23,10 +25,55 @@ static void filter_log(void *arg, const char *line)
     sess_log(c->sess, "%s", line);
 }
 
-/* filter_done - the filters' verdict (may run inside filter_start). */
+static long filter_read(void *arg, size_t off, void *buf, size_t cap);
+
+/* conn_mres_drop - see worker_int.h. */
+void conn_mres_drop(struct conn *c)
+{
+    milterio_result_free(c->mres);
+    c->mres = NULL;
+}
+
+/* milter_done - milterio_done_fn: the milters' result; the verdict of the
+ * content filters (kept in c) and theirs together. */
+static void milter_done(void *arg, struct milterio_result *r)
+{
+    struct conn *c = arg;
+    c->filtering = false;
+    c->inflight--;
+    char *fq = c->mquar;
+    c->mquar = NULL;
+    if (r->v == MILTERIO_REJECT || r->v == MILTERIO_TEMPFAIL) {
+        sess_filter_reply(c->sess, r->reply, r->detail);
+        milterio_result_free(r);
+    } else {
+        c->mres = r;
+        const char *q = fq ? fq : r->quarantine;
+        sess_filter_done(c->sess, q ? SESS_VERDICT_QUARANTINE : SESS_VERDICT_PASS, q);
+    }
+    free(fq);
+    if (c->closing)
+        conn_maybe_free(c);
+    else
+        conn_after(c);
+}
+
+/* filter_done - the filters' verdict (may run inside filter_start); the
+ * milters run next when they are configured and the filters passed. */
 static void filter_done(void *arg, enum sess_verdict v, const char *detail)
 {
     struct conn *c = arg;
+    const struct config *cfg = sess_snap(c->sess)->cfg;
+    if (!c->closing && milterio_wanted(cfg) &&
+        (v == SESS_VERDICT_PASS || v == SESS_VERDICT_QUARANTINE)) {
+        c->mquar = v == SESS_VERDICT_QUARANTINE ? strdup(detail && *detail ? detail : "filter")
+                                                : NULL;
+        const struct filter_src src = {.len = queue_txn_size(c->txn), .read = filter_read,
+                                       .arg = c};
+        milterio_run(&c->w->ring, cfg, sess_msg(c->sess), queue_txn_id(c->txn), &src,
+                     filter_log, milter_done, c);
+        return;
+    }
     c->filtering = false;
     c->inflight--;
     sess_filter_done(c->sess, v, detail);
@@ -146,6 +193,7 @@ static void msg_done(struct conn *c, int err, const char *qid)
     struct worker *w = c->w;
     c->txn = NULL;
     c->tail_taken = false;
+    conn_mres_drop(c);
     if (err) {
         STAT_ADD(w->st.spool_errors, 1);
         fprintf(stderr, "mxringd: worker %u: message not queued: %s\n", w->idx, strerror(err));
@@ -172,19 +220,63 @@ static void commit_done(void *arg, int err, const char *qid)
     conn_after(c);
 }
 
+/* milter_envelope - the message as the milters left it: their headers
+ * above Received:, their deleted recipients gone (*kept: the new list,
+ * malloc'ed). false on ENOMEM. */
+static bool milter_envelope(const struct conn *c, struct sess_msg *m, char **kept)
+{
+    const struct milterio_result *r = c->mres;
+    *kept = NULL;
+    if (!r)
+        return true;
+    if (r->headers.len)
+        m->add_headers = r->headers.data;
+    if (!r->ndeleted)
+        return true;
+    size_t len = 0, n = 0;
+    const char *p = m->rcpts;
+    for (size_t i = 0; i < m->nrcpt; i++, p += strlen(p) + 1)
+        len += strlen(p) + 1;
+    if (!(*kept = malloc(len + 1)))
+        return false;
+    char *o = *kept;
+    p = m->rcpts;
+    for (size_t i = 0; i < m->nrcpt; i++, p += strlen(p) + 1)
+        if (!r->rcpt_deleted[i])
+            o = stpcpy(o, p) + 1, n++;
+    m->rcpts = *kept;
+    m->nrcpt = n;
+    return true;
+}
+
+/* conn_discard - a milter discarded the message: 250, nothing queued. */
+static void conn_discard(struct conn *c)
+{
+    char qid[64];
+    snprintf(qid, sizeof qid, "%s", queue_txn_id(c->txn));
+    sess_log(c->sess, "Message discarded: %s", c->mres->detail);
+    queue_txn_abort(c->txn);
+    msg_done(c, 0, qid);
+}
+
 /* conn_commit - append the commit record; true when its callback is due. */
 static bool conn_commit(struct conn *c)
 {
-    const struct sess_msg *m = sess_msg(c->sess);
+    struct sess_msg mm = *sess_msg(c->sess);
+    const struct sess_msg *m = &mm;
     struct sb hdr = {0};
     int err = ENOMEM;
-    if (spool_format_header(&hdr, m, queue_txn_id(c->txn), sess_snap(c->sess)->cfg->hostname,
+    char *kept = NULL;
+    if (milter_envelope(c, &mm, &kept) &&
+        spool_format_header(&hdr, m, queue_txn_id(c->txn), sess_snap(c->sess)->cfg->hostname,
                             queue_txn_time(c->txn)))
         err = -queue_txn_commit(c->txn, hdr.data, hdr.len, m->quarantine != NULL, commit_done,
                                 c);
     else
         queue_txn_abort(c->txn);
     sb_free(&hdr);
+    free(kept);
+    conn_mres_drop(c);
     if (err) {
         msg_done(c, err, NULL);
         return false;
@@ -225,6 +317,12 @@ bool conn_message_step(struct conn *c, enum sess_action a)
         if (!conn_tail(c))
             return false;
         filter_begin(c); /* may decide at once */
+        return true;
+    }
+    if (a == SESS_SPOOL && !c->committing && c->mres && c->mres->v == MILTERIO_DISCARD) {
+        if (!conn_tail(c))
+            return false;
+        conn_discard(c);
         return true;
     }
     if (a == SESS_SPOOL && !c->committing)

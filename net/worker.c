@@ -27,10 +27,12 @@
 #include "authpool.h"
 #include "config.h"
 #include "deliver.h"
+#include "dnsbl.h"
 #include "filter.h"
 #include "iplimit.h"
 #include "journal.h"
 #include "journal_file.h"
+#include "milterio.h"
 #include "listen.h"
 #include "proxyio.h"
 #include "qflush.h"
@@ -180,7 +182,7 @@ static unsigned unknown_rcpt(void *arg, const struct mx_addr *peer)
 static bool want_filter(void *arg, const struct snap *snap)
 {
     (void)arg;
-    return filter_wanted(snap->cfg);
+    return filter_wanted(snap->cfg) || milterio_wanted(snap->cfg);
 }
 
 /* accept_arm - (re)start the multishot accept of a listener. */
@@ -404,6 +406,8 @@ static void *worker_main(void *arg)
     if ((r = bufs_setup(w)) < 0)
         die("worker %u: io_uring buffer ring: %s (kernel 5.19 or later is needed)", w->idx,
             strerror(-r));
+    if (!(w->dnsbl = dnsbl_engine_new(&w->ring, w->idx)))
+        die("worker %u: out of memory", w->idx);
     if (!(w->fe = filter_engine_new(&w->ring, w->idx)))
         die("worker %u: out of memory", w->idx);
     char err[256];
@@ -420,6 +424,7 @@ static void *worker_main(void *arg)
     loop(w);
     io_uring_queue_exit(&w->ring);
     filter_engine_free(w->fe); /* no job is left: every conn is gone */
+    dnsbl_engine_free(w->dnsbl);
     return NULL;
 }
 

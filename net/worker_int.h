@@ -71,6 +71,10 @@ struct conn {
     bool ip_counted;            /* holds one session of its address in iplimit */
     bool greet_pending;         /* the greet-pause timer is armed */
     bool tarpit;                /* that timer holds the replies (unknown-recipient tarpit) */
+    bool dnsbl_pending;         /* the DNSBL check holds the banner (one inflight) */
+    const char *dnsbl_site;     /* blocked by this site (the snapshot's config) */
+    struct milterio_result *mres; /* the milters' result for the message committed next */
+    char *mquar;                /* the content filters' quarantine reason, kept over the milters */
     unsigned last_progress;     /* sess_progress() when the idle timer was reset */
     unsigned data_phase;        /* sess_data_phase() when the data timer was set */
     struct mx_addr peer;        /* client address, normalised once at accept (the real
@@ -128,6 +132,7 @@ struct worker {
     struct worker_stats st;
     struct sess_counters ctr;   /* the sessions' counters (metrics) */
     struct filter_engine *fe;   /* content filters on this ring */
+    struct dnsbl_engine *dnsbl; /* connect-time DNSBL checks on this ring */
 };
 
 /* ud - encode object + op into user_data. */
@@ -149,6 +154,8 @@ void conn_new(struct listener *l, int fd);
 /* conn_after - after any event: move the message along, send replies,
  * close. */
 void conn_after(struct conn *c);
+/* conn_mres_drop - forget the milters' result of c's message (conn_msg.c). */
+void conn_mres_drop(struct conn *c);
 /* conn_maybe_free - close the socket once nothing references the conn. */
 void conn_maybe_free(struct conn *c);
 /* conn_list_remove - take c off its timeout list. */

@@ -30,12 +30,13 @@ endef
 
 $(eval $(call fuzz_target,smtp_parse,core/smtp_parse.c core/util.c))
 $(eval $(call fuzz_target,smtp_data,core/smtp_data.c core/util.c))
-$(eval $(call fuzz_target,config,core/config.c core/config_types.c core/routes.c core/util.c))
+$(eval $(call fuzz_target,config,core/config.c core/config_types.c core/dnsbl_site.c core/routes.c core/util.c))
 $(eval $(call fuzz_target,uri,core/uri.c))
 $(eval $(call fuzz_target,http,core/http_req.c))
 $(eval $(call fuzz_target,auth,core/auth.c core/util.c))
 $(eval $(call fuzz_target,dnsmsg,core/dnsmsg.c))
 $(eval $(call fuzz_target,clamd,core/clamd.c))
+$(eval $(call fuzz_target,milter,core/milter.c core/util.c))
 $(eval $(call fuzz_target,dir,core/dir.c core/util.c))
 $(eval $(call fuzz_target,mxlog,$(filter-out tools/mxlog/main.c tools/mxlog/follow.c \
     tools/mxlog/why.c tools/mxlog/stats.c tools/mxlog/report.c tools/mxlog/out.c \
@@ -46,7 +47,7 @@ $(eval $(call fuzz_target,routes,core/routes.c core/util.c))
 $(eval $(call fuzz_target,proxy,core/proxy.c core/addr.c core/journal.c))
 $(eval $(call fuzz_target,session,core/session.c core/session_cmd.c core/session_auth.c core/session_log.c core/addr.c \
     core/smtp_parse.c core/smtp_data.c \
-    core/config.c core/config_types.c core/routes.c core/dir.c core/snap.c core/reply.c core/auth.c core/util.c $(wildcard log/*.c)))
+    core/config.c core/config_types.c core/dnsbl_site.c core/routes.c core/dir.c core/snap.c core/reply.c core/auth.c core/util.c $(wildcard log/*.c)))
 
 # fuzz_run - run target $(1) for $(2) seconds on its private corpus copy.
 define fuzz_run

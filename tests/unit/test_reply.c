@@ -103,6 +103,8 @@ static void test_reply_formats_with_declared_args(void **state)
         assert_int_equal(strstr(line, "<A1>") != NULL, s >= 2);
         assert_int_equal(strstr(line, "4242") != NULL, u >= 1);
         assert_null(strchr(line, '\n'));
+        if (id == R_FILTER_TEXT) /* a milter's own line, checked by milter_replycode_parse */
+            continue;
         assert_true(n >= 4 && line[0] >= '2' && line[0] <= '5');
         assert_true(line[3] == ' ' || line[3] == '-');
     }

@@ -1,0 +1,107 @@
+#!/bin/bash
+# compare-milter.sh - the cost of a milter and of DNSBL checks (issue 17),
+# in one short run on loopback: mxbench (one connection per message)
+# against two private mxringd instances, one plain and one with the test
+# milter (tests/e2e/milter_peer.py: answers continue to every stage), then
+# against one plain and one with dnsbl_sites looked up in a private
+# dnsmasq (the cache warm after the first connection). Per run: msgs/s,
+# p99 and mxringd's own CPU per message (utime+stime from /proc/PID/stat);
+# the milter's CPU is its own process's (Python: it dominates).
+#
+# Usage: scripts/compare-milter.sh (after make mxbench; env BUILD=build,
+# MILTER_SECONDS=5, CONNECTIONS=20). Under a minute. Needs dnsmasq.
+set -euo pipefail
+
+BUILD=${BUILD:-build}
+SECS=${MILTER_SECONDS:-5}
+CONNS=${CONNECTIONS:-20}
+WORK=$(mktemp -d /tmp/mxring-compare-milter.XXXXXX)
+PIDS=()
+
+say() { echo "compare-milter: $*" >&2; }
+
+# cleanup - stop what this script started (by pid) and remove the folder.
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# cpu_ticks PID - utime + stime of PID in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# free_port - a free loopback TCP port.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_mxringd NAME EXTRA - a server with extra config lines; sets PORT, MXPID.
+start_mxringd() {
+    local name=$1 extra=$2
+    PORT=$(free_port)
+    mkdir -p "$WORK/$name/var"
+    printf 'hostname = mx.test\nworkdir = %s\nlisten = 127.0.0.1:%s\nlocal_domains = example.test\nmax_sessions_per_ip = 0\nworkers = 1\n%b' \
+        "$WORK/$name/var" "$PORT" "$extra" >"$WORK/$name/mxringd.conf"
+    "$BUILD/mxringd" -c "$WORK/$name/mxringd.conf" 2>"$WORK/$name/err" &
+    MXPID=$!
+    PIDS+=("$MXPID")
+    for _ in $(seq 100); do
+        grep -q " ready, " "$WORK/$name/err" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    say "mxringd $name did not start: $(cat "$WORK/$name/err")"
+    exit 1
+}
+
+# json_field FILE NAME - a number from mxbench's --json line.
+json_field() {
+    python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(d.get(sys.argv[2], 0))' "$1" "$2"
+}
+
+# run NAME PORT PID [PEERPID] - one mxbench run; prints one table row.
+run() {
+    local name=$1 port=$2 pid=$3 peer=${4:-} out="$WORK/run.json" hz m0 m1 p0=0 p1=0
+    hz=$(getconf CLK_TCK)
+    m0=$(cpu_ticks "$pid"); [ -n "$peer" ] && p0=$(cpu_ticks "$peer")
+    "$BUILD/mxbench" --server "127.0.0.1:$port" --connections "$CONNS" --messages 100000000 \
+        --size 4096 --duration "$SECS" --json >"$out" 2>"$WORK/bench.err" || true
+    m1=$(cpu_ticks "$pid"); [ -n "$peer" ] && p1=$(cpu_ticks "$peer")
+    python3 - "$name" "$(json_field "$out" messages)" "$(json_field "$out" msgs_per_s)" \
+        "$(json_field "$out" p99_us)" "$((m1 - m0))" "$((p1 - p0))" "$hz" \
+        "$(json_field "$out" errors)" <<'PY'
+import sys
+name, msgs, rate, p99, mx, peer, hz, errors = sys.argv[1:]
+msgs = max(int(float(msgs)), 1)
+us = lambda ticks: int(ticks) * 1e6 / int(hz) / msgs
+print("| %-20s | %8d | %9.1f | %8.2f | %12.1f | %11.1f | %6s |" %
+      (name, msgs, float(rate), float(p99) / 1000, us(mx), us(peer), errors))
+PY
+}
+
+MPORT=$(free_port)
+python3 -c "
+import sys, time
+sys.path.insert(0, 'tests/e2e')
+import milter_peer
+p = milter_peer.MilterPeer()
+open('$WORK/milter.port', 'w').write(str(p.port))
+time.sleep(3600)" &
+MILTERPID=$!
+PIDS+=("$MILTERPID")
+for _ in $(seq 100); do [ -s "$WORK/milter.port" ] && break; sleep 0.05; done
+DNSPORT=$(free_port)
+dnsmasq --no-daemon --conf-file=/dev/null --port="$DNSPORT" --listen-address=127.0.0.1 \
+    --bind-interfaces --no-resolv --no-hosts --user=root --group=root --pid-file= \
+    --local=/bl.test/ --local=/wl.test/ 2>"$WORK/dnsmasq.err" &
+PIDS+=("$!")
+
+start_mxringd plain ""; PLAIN_PORT=$PORT; PLAIN_PID=$MXPID
+start_mxringd milter "milters = py=inet:127.0.0.1:$(cat "$WORK/milter.port")\n"
+MILTER_PORT=$PORT; MILTER_PID=$MXPID
+start_mxringd dnsbl "dnsbl_sites = bl.test*3, wl.test*-2\ndns_servers = 127.0.0.1:$DNSPORT\ntrusted_networks = 192.0.2.1/32\n"
+DNSBL_PORT=$PORT; DNSBL_PID=$MXPID
+
+echo "| run                  | messages |   msgs/s |  p99 ms | mxringd us/msg | peer us/msg | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+run "plain" "$PLAIN_PORT" "$PLAIN_PID"
+run "milter (python)" "$MILTER_PORT" "$MILTER_PID" "$MILTERPID"
+run "plain" "$PLAIN_PORT" "$PLAIN_PID"
+run "dnsbl (cache warm)" "$DNSBL_PORT" "$DNSBL_PID"

@@ -1,0 +1,156 @@
+"""test_milter.py - end-to-end tests of the milter client (issue 17)
+against the real mxringd and a small Python milter (milter_peer.py) on
+loopback: stages and macros it is sent, headers added above Received:,
+reject with the milter's own reply (and its receivelog line), tempfail,
+discard, delrcpt, quarantine, a milter that is down (each
+milter_default_action), a milter that hangs (the timeout applies and the
+session goes on), progress extending the timeout, and two milters in
+order."""
+import smtplib
+import time
+import unittest
+
+from harness import Server, log_text, parse_queue_file
+from milter_peer import MilterPeer
+
+MSG = ("From: a@example.org\r\nTo: u@example.test\r\nSubject: hello\r\n"
+       "X-Folded: one\r\n two\r\n\r\nBody line\r\n")
+
+
+def hdr(name, value):
+    return name.encode() + b"\0" + value.encode() + b"\0"
+
+
+class MilterCase(unittest.TestCase):
+
+    def peer(self, **kw):
+        p = MilterPeer(**kw)
+        self.addCleanup(p.close)
+        return p
+
+    def server(self, milters, **conf):
+        base = {"milters": milters, "milter_command_timeout_ms": "1000",
+                "milter_content_timeout_ms": "1000", "milter_connect_timeout_ms": "1000"}
+        base.update(conf)
+        srv = Server(conf=base, receivelog=True).start()
+        self.addCleanup(srv.close)
+        return srv
+
+    def send(self, srv, rcpts=("u@example.test",), msg=MSG):
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            c.mail("a@example.org")
+            for r in rcpts:
+                c.rcpt(r)
+            code, text = c.data(msg)
+            c.noop()  # the session goes on after the verdict
+            return code, text.decode()
+
+    def wait_log(self, srv, needles, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = log_text(srv)
+            if all(n in text for n in needles):
+                return text
+            time.sleep(0.05)
+        text = log_text(srv)
+        self.assertEqual([n for n in needles if n not in text], [], text)
+
+    def queued(self, srv):
+        files = srv.queue_files()
+        self.assertEqual(len(files), 1, files)
+        return srv.read_queue(files[0])
+
+    def test_stages_macros_and_added_headers(self):
+        p = self.peer(script={"E": [("h", hdr("X-Milter", "checked")),
+                                    ("i", b"\0\0\0\0" + hdr("Authentication-Results",
+                                                            "mx.test;\n\tdkim=none")),
+                                    ("a", b"")]})
+        srv = self.server("py=" + p.spec())
+        code, _ = self.send(srv)
+        self.assertEqual(code, 250)
+        cmds = "".join(c for c, _ in p.seen if c not in "D")
+        self.assertEqual(cmds, "OCHMRTLLLLNBEQ")
+        self.assertEqual(p.macros["{mail_addr}"], "a@example.org")
+        self.assertEqual(p.macros["{rcpt_addr}"], "u@example.test")
+        self.assertEqual(p.macros["{daemon_name}"], "mxringd")
+        self.assertEqual(p.macros["{client_addr}"], "127.0.0.1")
+        self.assertEqual(p.macros["j"], "mx.test")
+        self.assertEqual(len(p.macros["i"]), 20)
+        self.assertIn(("Subject", "hello"), p.headers)
+        self.assertIn(("X-Folded", "one\r\n two"), p.headers)
+        self.assertEqual(p.body, b"Body line\r\n")
+        msg = self.queued(srv)["message"]
+        self.assertTrue(msg.startswith(b"Authentication-Results: mx.test;\r\n\tdkim=none\r\n"
+                                       b"X-Milter: checked\r\nReceived: from client.example"), msg)
+        self.wait_log(srv, ["milter py: insheader Authentication-Results",
+                            "milter py: accept at end of message"])
+
+    def test_reject_with_the_milters_reply(self):
+        p = self.peer(script={"E": [("y", b"550 5.7.1 Spam message rejected\0")]})
+        srv = self.server("rspamd=" + p.spec())
+        code, text = self.send(srv)
+        self.assertEqual((code, text), (550, "5.7.1 Spam message rejected"))
+        self.assertEqual(srv.queue_files(), [])
+        self.wait_log(srv, ['milter rspamd: reject 550 5.7.1 "Spam message rejected" at end '
+                            'of message'])
+
+    def test_tempfail_and_discard(self):
+        p = self.peer(script={"R": [("t", b"")]})
+        srv = self.server(p.spec())
+        code, text = self.send(srv)
+        self.assertEqual(code, 451, text)
+        p2 = self.peer(script={"E": [("d", b"")]})
+        srv2 = self.server(p2.spec())
+        self.assertEqual(self.send(srv2)[0], 250)
+        self.assertEqual(srv2.queue_files(), [])
+        self.wait_log(srv2, ["discard at end of message", "Message discarded"])
+
+    def test_delrcpt_and_quarantine(self):
+        p = self.peer(script={"E": [("-", b"<v@example.test>\0"), ("q", b"suspicious\0"),
+                                    ("c", b"")]})
+        srv = self.server(p.spec())
+        self.assertEqual(self.send(srv, rcpts=("u@example.test", "v@example.test"))[0], 250)
+        files = srv.queue_files(sub="quarantine")
+        self.assertEqual(len(files), 1)
+        env = parse_queue_file(srv.wait_queue_file(files[0], sub="quarantine"))
+        self.assertEqual(env["rcpt"], ["u@example.test"])
+        self.wait_log(srv, ["delrcpt <v@example.test>", 'quarantine "suspicious"'])
+
+    def test_milter_down_each_default_action(self):
+        down = "inet:127.0.0.1:1"
+        for action, want in (("tempfail", 451), ("reject", 550), ("accept", 250)):
+            srv = self.server(down, milter_default_action=action)
+            code, text = self.send(srv)
+            self.assertEqual(code, want, (action, text))
+            self.wait_log(srv, ["failed at negotiation: connect to inet:127.0.0.1:1",
+                                "%s (milter_default_action)" % action])
+
+    def test_hanging_milter_times_out_and_session_goes_on(self):
+        p = self.peer(hang="E")
+        srv = self.server(p.spec(), milter_default_action="accept",
+                          milter_content_timeout_ms="500")
+        t0 = time.time()
+        self.assertEqual(self.send(srv)[0], 250)
+        self.assertLess(time.time() - t0, 5)
+        self.wait_log(srv, ["failed at end of message: timeout after 500 ms: accept"])
+
+    def test_progress_extends_the_timeout(self):
+        p = self.peer(progress_at="E", script={"E": [("a", b"")]})
+        srv = self.server(p.spec(), milter_content_timeout_ms="700")
+        self.assertEqual(self.send(srv)[0], 250)  # 1.2 s in all, no gap over 0.7 s
+        self.wait_log(srv, ["milter ", "accept at end of message"])
+
+    def test_two_milters_in_order_and_skipped_stages(self):
+        a = self.peer(script={"E": [("i", b"\0\0\0\0" + hdr("X-First", "1")), ("c", b"")]},
+                      proto=0x10 | 0x20 | 0x2)  # NOBODY, NOHDRS, NOHELO
+        b = self.peer(script={"E": [("i", b"\0\0\0\0" + hdr("X-Second", "2")), ("c", b"")]})
+        srv = self.server("a=%s, b=%s" % (a.spec(), b.spec()))
+        self.assertEqual(self.send(srv)[0], 250)
+        self.assertEqual("".join(c for c, _ in a.seen if c != "D"), "OCMRTNEQ")
+        msg = self.queued(srv)["message"]
+        self.assertTrue(msg.startswith(b"X-Second: 2\r\nX-First: 1\r\nReceived:"), msg)
+
+
+if __name__ == "__main__":
+    unittest.main()
