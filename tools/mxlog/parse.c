@@ -74,22 +74,49 @@ bool mxl_parse_time(const char *p, int64_t *out)
     return true;
 }
 
-/* mxl_parse_hex8 - see parse.h (upper or lower case digits). */
+/* Hex digit values; 0xff for every other byte. */
+#define HX16(b) 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
+                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+static const unsigned char hex_val[256] = {
+    HX16(0), HX16(1), HX16(2),
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    HX16(5),
+    0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    HX16(7), HX16(8), HX16(9), HX16(a), HX16(b), HX16(c), HX16(d), HX16(e), HX16(f),
+};
+
+/* mxl_parse_hex8 - see parse.h (upper or lower case digits). A table
+ * lookup per digit; a non-digit sets bit 4..7 of bad. */
 bool mxl_parse_hex8(const char *p, uint32_t *out)
 {
     uint32_t v = 0;
+    unsigned bad = 0;
     for (int i = 0; i < 8; i++) {
-        unsigned c = (unsigned char)p[i], x;
-        if (c - '0' < 10)
-            x = c - '0';
-        else if ((c | 0x20) - 'a' < 6)
-            x = (c | 0x20) - 'a' + 10;
-        else
-            return false;
-        v = v << 4 | x;
+        unsigned x = hex_val[(unsigned char)p[i]];
+        bad |= x;
+        v = v << 4 | (x & 15);
     }
+    if (bad & 0xf0)
+        return false;
     *out = v;
     return true;
+}
+
+/* load64 - 8 bytes at p, any alignment. */
+static inline uint64_t load64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* same_stamp - the 23 time-stamp bytes at p equal the cached ones (three
+ * overlapping 8-byte loads instead of a memcmp call). */
+static inline bool same_stamp(const struct mxl_tcache *c, const char *p)
+{
+    return ((load64(c->stamp) ^ load64(p)) | (load64(c->stamp + 8) ^ load64(p + 8)) |
+            (load64(c->stamp + 15) ^ load64(p + 15))) == 0;
 }
 
 /* mxl_parse_line - see parse.h. */
@@ -106,7 +133,7 @@ enum mxl_kind mxl_parse_line_c(const char *p, size_t n, struct mxl_line *out,
     out->kind = MXL_K_BAD;
     if (n < MXL_PREFIX_LEN || p[23] != ',' || p[24] != ' ' || p[33] != ',' || p[34] != ' ')
         return MXL_K_BAD;
-    if (c->valid && memcmp(c->stamp, p, 23) == 0) {
+    if (c->valid && same_stamp(c, p)) {
         out->t = c->t;
     } else {
         if (!mxl_parse_time(p, &out->t))
@@ -175,53 +202,92 @@ struct prefix_kind {
     size_t len;
 };
 #define PK(lit, kind) {lit, kind, sizeof(lit) - 1}
+#define NPK(tab) (sizeof(tab) / sizeof(tab[0]))
 
-/* Check lines by first letter: the literal prefixes session.c and
- * filter.c write (see README "The receivelog"). */
-static const struct prefix_kind check_lines[] = {
+/* Check lines grouped by first byte: the literal prefixes session.c and
+ * filter.c write (see README "The receivelog"). A line whose first byte
+ * starts no check line is a client command or other dialogue. */
+static const struct prefix_kind check_A[] = {
     PK("AUTH success: ", MXL_K_AUTH_OK),
     PK("AUTH failed (", MXL_K_AUTH_FAILED),
     PK("Antivirus: stream: ", MXL_K_VIRUS),
+};
+static const struct prefix_kind check_C[] = {
     PK("Connection accepted: ", MXL_K_CONNECT),
     PK("CloseClient Started.", MXL_K_CLOSE),
+};
+static const struct prefix_kind check_M[] = {
     PK("Message accepted: ", MXL_K_MSG_ACCEPTED),
     PK("Message refused (", MXL_K_MSG_REFUSED),
     PK("Message not queued: ", MXL_K_MSG_NOTQUEUED),
     PK("MAIL refused: ", MXL_K_MAIL_REFUSED),
+};
+static const struct prefix_kind check_R[] = {
     PK("RCPT refused: ", MXL_K_RCPT_REFUSED),
+};
+static const struct prefix_kind check_S[] = {
     PK("SURBL verdict: ", MXL_K_SURBL),
+};
+static const struct prefix_kind check_T[] = {
     PK("TLS established: ", MXL_K_TLS_OK),
     PK("TLS failed: ", MXL_K_TLS_FAILED),
     PK("Transaction summary: ", MXL_K_SUMMARY),
+};
+static const struct prefix_kind check_c[] = {
     PK("closesocket()", MXL_K_CLOSESOCKET),
     PK("client talked before the greeting", MXL_K_PREGREET),
+};
+static const struct prefix_kind check_e[] = {
     PK("end of input inside DATA", MXL_K_EOF_DATA),
+};
+static const struct prefix_kind check_m[] = {
     PK("max_sessions_per_ip (", MXL_K_PER_IP),
     PK("max_connect_rate_per_ip (", MXL_K_RATE),
     PK("max_sessions (", MXL_K_LIMIT),
     PK("mxringd started (", MXL_K_START),
     PK("mxringd stopped (", MXL_K_STOP),
+};
+static const struct prefix_kind check_r[] = {
     PK("receivelog: ", MXL_K_LOST),
+};
+static const struct prefix_kind check_t[] = {
     PK("timeout_command timeout", MXL_K_TIMEOUT),
     PK("timeout_data timeout", MXL_K_TIMEOUT),
 };
 
-/* mxl_classify - see parse.h. */
+/* check_kind - the first literal of tab[0..k) that t starts with, else
+ * the line as a client command. */
+static enum mxl_kind check_kind(const char *t, size_t n, const struct prefix_kind *tab, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        if (n >= tab[i].len && memcmp(t, tab[i].lit, tab[i].len) == 0)
+            return tab[i].kind;
+    return verb_kind(t, n);
+}
+
+/* mxl_classify - see parse.h. One switch on the first byte picks the few
+ * literals that can match (replies, the most common lines, first). */
 enum mxl_kind mxl_classify(const char *t, size_t n)
 {
     if (n == 0)
         return MXL_K_OTHER;
-    if (is_reply(t, n))
-        return MXL_K_REPLY;
-    if (n == 1 && t[0] == '.')
-        return MXL_K_DOT;
-    if (!strchr("ACMRSTcemrt", t[0]))
-        return verb_kind(t, n);
-    for (size_t i = 0; i < sizeof(check_lines) / sizeof(check_lines[0]); i++)
-        if (check_lines[i].lit[0] == t[0] && n >= check_lines[i].len &&
-            memcmp(t, check_lines[i].lit, check_lines[i].len) == 0)
-            return check_lines[i].kind;
-    return verb_kind(t, n);
+    switch (t[0]) {
+    case '2': case '3': case '4': case '5':
+        return is_reply(t, n) ? MXL_K_REPLY : MXL_K_OTHER;
+    case '.': return n == 1 ? MXL_K_DOT : MXL_K_OTHER;
+    case 'A': return check_kind(t, n, check_A, NPK(check_A));
+    case 'C': return check_kind(t, n, check_C, NPK(check_C));
+    case 'M': return check_kind(t, n, check_M, NPK(check_M));
+    case 'R': return check_kind(t, n, check_R, NPK(check_R));
+    case 'S': return check_kind(t, n, check_S, NPK(check_S));
+    case 'T': return check_kind(t, n, check_T, NPK(check_T));
+    case 'c': return check_kind(t, n, check_c, NPK(check_c));
+    case 'e': return check_kind(t, n, check_e, NPK(check_e));
+    case 'm': return check_kind(t, n, check_m, NPK(check_m));
+    case 'r': return check_kind(t, n, check_r, NPK(check_r));
+    case 't': return check_kind(t, n, check_t, NPK(check_t));
+    default: return verb_kind(t, n);
+    }
 }
 
 /* mxl_angle_addr - see parse.h. */

@@ -363,6 +363,16 @@ static enum mxl_rcpt_st rcpt_status(const struct mxl_txn *x, const struct mxl_li
     return MXL_RCPT_OTHER;
 }
 
+/* reply_why - the reason of a refusal: the check line before the reply,
+ * else the reply itself (into why, MXL_WHY_MAX bytes). */
+static const char *reply_why(const struct mxl_txn *x, const struct mxl_line *l, char *why)
+{
+    if (x->pending_why[0])
+        return x->pending_why;
+    cpy(why, MXL_WHY_MAX, l->text, l->len);
+    return why;
+}
+
 /* on_reply - a reply line ends the command it answers. */
 static void on_reply(struct mxl_engine *e, struct mxl_sess *s, const struct mxl_line *l)
 {
@@ -374,16 +384,14 @@ static void on_reply(struct mxl_engine *e, struct mxl_sess *s, const struct mxl_
     x->last_cmd = MXL_K_OTHER;
     if (!x->open)
         return;
-    char why[MXL_WHY_MAX];
-    snprintf(why, sizeof(why), "%s", x->pending_why[0] ? x->pending_why : "");
-    if (!why[0])
-        cpy(why, sizeof(why), l->text, l->len);
     if (x->data_done && cmd == MXL_K_DOT) {
+        char why[MXL_WHY_MAX];
         txn_finish(e, s, l->t, code == '2' ? "queued" : code == '4' ? "tempfail" : "refused",
-                   code == '2' ? NULL : why);
+                   code == '2' ? NULL : reply_why(x, l, why));
     } else if (cmd == MXL_K_MAIL && code != '2') {
+        char why[MXL_WHY_MAX];
         x->mail_refused = true;
-        txn_finish(e, s, l->t, "refused", why);
+        txn_finish(e, s, l->t, "refused", reply_why(x, l, why));
     } else if (cmd == MXL_K_RCPT) {
         rcpt_add(x, rcpt_status(x, l), x->pending_rcpt);
     } else if (cmd == MXL_K_DATA && l->len >= 3 && memcmp(l->text, "354", 3) == 0) {
