@@ -40,6 +40,36 @@ static bool tally_grow(struct mxl_tally *t)
     return true;
 }
 
+/* A block of tally keys: keys are never freed one by one, so they are
+ * packed instead of one malloc each. */
+struct mxl_kblock {
+    struct mxl_kblock *next;
+    char *free;                 /* the next free byte */
+};
+
+#define KBLOCK_SIZE 65536u
+
+/* key_dup - a copy of key in t's key blocks, or NULL. */
+static char *key_dup(struct mxl_tally *t, const char *key)
+{
+    size_t n = strlen(key) + 1;
+    if (n > t->keys_left) {
+        size_t sz = n > KBLOCK_SIZE ? n : KBLOCK_SIZE;
+        struct mxl_kblock *b = malloc(sizeof(*b) + sz);
+        if (!b)
+            return NULL;
+        b->next = t->keys;
+        b->free = (char *)(b + 1);
+        t->keys = b;
+        t->keys_left = sz;
+    }
+    char *k = t->keys->free;
+    memcpy(k, key, n);
+    t->keys->free += n;
+    t->keys_left -= n;
+    return k;
+}
+
 /* tally_add - add (a, b) to key (case-insensitive). */
 static void tally_add(struct mxl_agg *g, struct mxl_tally *t, const char *key, uint64_t a,
                       uint64_t b)
@@ -55,7 +85,7 @@ static void tally_add(struct mxl_agg *g, struct mxl_tally *t, const char *key, u
     while (t->v[j].key && (t->v[j].hash != h || strcasecmp(t->v[j].key, key) != 0))
         j = (j + 1) & (t->cap - 1);
     if (!t->v[j].key) {
-        if (!(t->v[j].key = strdup(key))) {
+        if (!(t->v[j].key = key_dup(t, key))) {
             g->nomem = true;
             return;
         }
@@ -75,19 +105,42 @@ static int cmp_tent(const void *x, const void *y)
     return s != t ? (s > t ? -1 : 1) : strcmp(a->key, b->key);
 }
 
-/* mxl_tally_sorted - see agg.h. */
-struct mxl_tent **mxl_tally_sorted(const struct mxl_tally *t)
+/* top_insert - insert e into the sorted top list v[0..*k) of at most n. */
+static void top_insert(struct mxl_tent **v, size_t *k, size_t n, struct mxl_tent *e)
+{
+    if (*k == n && cmp_tent(&e, &v[n - 1]) >= 0)
+        return; /* not better than the last of a full list */
+    size_t i = *k < n ? (*k)++ : n - 1;
+    while (i && cmp_tent(&e, &v[i - 1]) < 0) {
+        v[i] = v[i - 1];
+        i--;
+    }
+    v[i] = e;
+}
+
+/* mxl_tally_sorted - see agg.h. A short top list is kept by insertion
+ * (one pass, no sort of every key); a long one is sorted whole. */
+struct mxl_tent **mxl_tally_sorted(const struct mxl_tally *t, size_t n)
 {
     if (!t->n)
         return NULL;
-    struct mxl_tent **v = malloc(t->n * sizeof(*v));
+    bool whole = !n || n >= t->n || n > 64;
+    if (whole)
+        n = t->n;
+    struct mxl_tent **v = malloc(n * sizeof(*v));
     if (!v)
         return NULL;
     size_t k = 0;
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->v[i].key)
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->v[i].key)
+            continue;
+        if (whole)
             v[k++] = &t->v[i];
-    qsort(v, k, sizeof(*v), cmp_tent);
+        else
+            top_insert(v, &k, n, &t->v[i]);
+    }
+    if (whole)
+        qsort(v, k, sizeof(*v), cmp_tent);
     return v;
 }
 
@@ -154,7 +207,7 @@ static void agg_txn(void *arg, struct mxl_sess *s, const struct mxl_txn *x)
     if (!mxl_in_range(g->o, x->t_start))
         return;
     char words[512];
-    enum mxl_verdict v = mxl_txn_verdict(s, x, NULL, words, sizeof(words));
+    enum mxl_verdict v = mxl_txn_verdict(s, x, NULL, words, 0);
     bool ok = v == MXL_V_ACCEPTED || v == MXL_V_QUARANTINED;
     bool bad = !ok && mxl_verdict_refused(v);
     g->txns++;
@@ -176,7 +229,9 @@ static void agg_txn(void *arg, struct mxl_sess *s, const struct mxl_txn *x)
     }
     s->mark += bad + x->nrcpt_refused;
     if (bad || x->nrcpt_refused) { /* the worst-session table names the last refusal */
-        if (!bad)
+        if (bad)
+            mxl_txn_verdict(s, x, NULL, words, sizeof(words));
+        else
             mxl_txn_rcpt_refusal(s, x, words, sizeof(words));
         snprintf(s->note, sizeof(s->note), "%s", words);
     }
@@ -190,7 +245,7 @@ static void agg_sess(void *arg, struct mxl_sess *s)
         return;
     g->sessions++;
     char words[512];
-    enum mxl_verdict v = mxl_sess_verdict(s, words, sizeof(words));
+    enum mxl_verdict v = mxl_sess_verdict(s, words, 0);
     bool notable = mxl_sess_notable(s);
     if (notable && v != MXL_V_NO_MAIL) {
         g->by_verdict[v]++;
@@ -206,8 +261,12 @@ static void agg_sess(void *arg, struct mxl_sess *s)
         tally_add(g, &g->auth_ips, s->ip, s->auth_failures, 0);
     }
     unsigned score = s->mark + s->auth_failures + (notable && mxl_verdict_refused(v));
-    if (score)
-        worst_add(g, s, score, s->note[0] && !(notable && mxl_verdict_refused(v)) ? s->note : words);
+    if (!score)
+        return;
+    bool own = !s->note[0] || (notable && mxl_verdict_refused(v));
+    if (own)
+        mxl_sess_verdict(s, words, sizeof(words));
+    worst_add(g, s, score, own ? words : s->note);
 }
 
 /* mxl_agg_sink - see agg.h. */
@@ -219,8 +278,11 @@ struct mxl_sink mxl_agg_sink(struct mxl_agg *a)
 /* tally_free - free keys and table. */
 static void tally_free(struct mxl_tally *t)
 {
-    for (size_t i = 0; i < t->cap; i++)
-        free(t->v[i].key);
+    while (t->keys) {
+        struct mxl_kblock *b = t->keys;
+        t->keys = b->next;
+        free(b);
+    }
     free(t->v);
 }
 

@@ -18,9 +18,13 @@ struct mxl_tent {
     uint64_t a, b;
 };
 
+struct mxl_kblock;               /* a block of keys (agg.c) */
+
 struct mxl_tally {
     struct mxl_tent *v;         /* open addressing; key NULL = empty */
     size_t n, cap;
+    struct mxl_kblock *keys;    /* the keys, packed; freed with the tally */
+    size_t keys_left;           /* free bytes in the newest block */
 };
 
 /* One hour: messages by verdict. */
@@ -53,8 +57,9 @@ struct mxl_agg {
 /* mxl_agg_sink - a sink that counts into a (zeroed by the caller). */
 struct mxl_sink mxl_agg_sink(struct mxl_agg *a);
 void mxl_agg_free(struct mxl_agg *a);
-/* mxl_tally_sorted - entries sorted by a+b descending (malloc'd array of
- * pointers into t; NULL when empty or out of memory). */
-struct mxl_tent **mxl_tally_sorted(const struct mxl_tally *t);
+/* mxl_tally_sorted - the top entries by a+b descending, then key (the n
+ * first, 0 = all; min(n, t->n) of them): a malloc'd array of pointers into
+ * t; NULL when empty or out of memory. */
+struct mxl_tent **mxl_tally_sorted(const struct mxl_tally *t, size_t n);
 
 #endif

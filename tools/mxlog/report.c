@@ -126,7 +126,7 @@ static void table_tally(FILE *f, const char *id, const char *title, const char *
 {
     fprintf(f, "<h2>%s</h2>\n<table id=\"%s\"><tr><th>%s</th><th>%s</th>%s%s%s<th></th></tr>\n",
             title, id, "key", an, bn ? "<th>" : "", bn ? bn : "", bn ? "</th>" : "");
-    struct mxl_tent **v = mxl_tally_sorted(t);
+    struct mxl_tent **v = mxl_tally_sorted(t, TOP_ROWS);
     uint64_t max = v ? v[0]->a + v[0]->b : 1;
     for (size_t i = 0; v && i < t->n && i < TOP_ROWS; i++) {
         fputs("<tr><td>", f);

@@ -33,7 +33,7 @@ static void hour_key(int64_t hour, char buf[32])
 static void print_tally(const struct mxl_opts *o, const char *table, const char *title,
                         const char *an, const char *bn, const struct mxl_tally *t, size_t n)
 {
-    struct mxl_tent **v = mxl_tally_sorted(t);
+    struct mxl_tent **v = mxl_tally_sorted(t, n);
     size_t k = t->n < n || !n ? t->n : n;
     if (!o->json)
         printf("\n%s\n", title);

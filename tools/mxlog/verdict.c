@@ -3,6 +3,7 @@
  * domain and zone, virus name, offsets). Pure; any thread. */
 #include "verdict.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -25,6 +26,19 @@ static const char *const names[MXL_V_COUNT] = {
     [MXL_V_ABORTED] = "aborted",           [MXL_V_NO_MAIL] = "no_mail",
 };
 
+/* say - the verdict in words into buf; nothing when cap is 0 (the caller
+ * wants the verdict only: stats counts them without formatting). */
+__attribute__((format(printf, 3, 4)))
+static void say(char *buf, size_t cap, const char *fmt, ...)
+{
+    if (!cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+}
+
 /* mxl_verdict_name - see verdict.h. */
 const char *mxl_verdict_name(enum mxl_verdict v)
 {
@@ -43,7 +57,7 @@ static const char *ordinal(unsigned n, char *buf, size_t cap)
     const char *suf = "th";
     if (n % 100 < 11 || n % 100 > 13)
         suf = n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" : n % 10 == 3 ? "rd" : "th";
-    snprintf(buf, cap, "%u%s", n, suf);
+    say(buf, cap, "%u%s", n, suf);
     return buf;
 }
 
@@ -53,17 +67,17 @@ static enum mxl_verdict rcpt_verdict(const struct mxl_sess *s, enum mxl_rcpt_st 
 {
     switch (st) {
     case MXL_RCPT_UNKNOWN:
-        snprintf(buf, cap, "refused at RCPT: <%s> User unknown", addr);
+        say(buf, cap, "refused at RCPT: <%s> User unknown", addr);
         return MXL_V_USER_UNKNOWN;
     case MXL_RCPT_RELAY:
-        snprintf(buf, cap, "relaying denied for <%s> (client %s not trusted, not authenticated)",
+        say(buf, cap, "relaying denied for <%s> (client %s not trusted, not authenticated)",
                  addr, s->ip);
         return MXL_V_RELAY_DENIED;
     case MXL_RCPT_TOO_MANY:
-        snprintf(buf, cap, "too many recipients (<%s> refused over max_recipients)", addr);
+        say(buf, cap, "too many recipients (<%s> refused over max_recipients)", addr);
         return MXL_V_TOO_MANY_RCPTS;
     default:
-        snprintf(buf, cap, "refused at RCPT: <%s>", addr);
+        say(buf, cap, "refused at RCPT: <%s>", addr);
         return MXL_V_REFUSED;
     }
 }
@@ -97,39 +111,39 @@ static enum mxl_verdict refused_verdict(const struct mxl_txn *x, char *buf, size
     const char *r = x->reason;
     if (x->mail_refused || strstr(r, "SIZE=")) {
         bool big = strstr(r, "SIZE=") != NULL;
-        snprintf(buf, cap, "%s: %s", big ? "too big (refused at MAIL)" : "sender refused at MAIL",
+        say(buf, cap, "%s: %s", big ? "too big (refused at MAIL)" : "sender refused at MAIL",
                  r);
         return big ? MXL_V_TOO_BIG : MXL_V_SENDER_REFUSED;
     }
     if (strncmp(r, "bare ", 5) == 0) {
-        snprintf(buf, cap, "bare LF/CR (smuggling defence): %s", r);
+        say(buf, cap, "bare LF/CR (smuggling defence): %s", r);
         return MXL_V_BARE_EOL;
     }
     if (strncmp(r, "NUL octet", 9) == 0) {
-        snprintf(buf, cap, "NUL in data: %s", r);
+        say(buf, cap, "NUL in data: %s", r);
         return MXL_V_NUL;
     }
     if (strstr(r, "max_message_size")) {
-        snprintf(buf, cap, "too big: %s", r);
+        say(buf, cap, "too big: %s", r);
         return MXL_V_TOO_BIG;
     }
     if (strncmp(r, "line over", 9) == 0) {
-        snprintf(buf, cap, "data line too long: %s", r);
+        say(buf, cap, "data line too long: %s", r);
         return MXL_V_LONG_LINE;
     }
     if (strstr(r, "content filter: spam")) {
         if (x->spam_domain[0])
-            snprintf(buf, cap, "spam (domain %s listed in zone %s): rejected", x->spam_domain,
+            say(buf, cap, "spam (domain %s listed in zone %s): rejected", x->spam_domain,
                      x->spam_zone);
         else
-            snprintf(buf, cap, "spam (%s): rejected", r);
+            say(buf, cap, "spam (%s): rejected", r);
         return MXL_V_SPAM;
     }
     if (strncmp(r, "content filter: virus ", 22) == 0) {
-        snprintf(buf, cap, "virus %s: rejected", x->virus[0] ? x->virus : r + 22);
+        say(buf, cap, "virus %s: rejected", x->virus[0] ? x->virus : r + 22);
         return MXL_V_VIRUS;
     }
-    snprintf(buf, cap, "refused: %s", r[0] ? r : "(no reason logged)");
+    say(buf, cap, "refused: %s", r[0] ? r : "(no reason logged)");
     return MXL_V_REFUSED;
 }
 
@@ -137,12 +151,12 @@ static enum mxl_verdict refused_verdict(const struct mxl_txn *x, char *buf, size
 static void quarantine_words(const struct mxl_txn *x, char *buf, size_t cap)
 {
     if (x->spam_domain[0] && !x->virus[0])
-        snprintf(buf, cap, "quarantined (queue id %s): spam (domain %s listed in zone %s)",
+        say(buf, cap, "quarantined (queue id %s): spam (domain %s listed in zone %s)",
                  x->qid, x->spam_domain, x->spam_zone);
     else if (x->virus[0])
-        snprintf(buf, cap, "quarantined (queue id %s): virus %s", x->qid, x->virus);
+        say(buf, cap, "quarantined (queue id %s): virus %s", x->qid, x->virus);
     else
-        snprintf(buf, cap, "quarantined (queue id %s): %s", x->qid, x->reason);
+        say(buf, cap, "quarantined (queue id %s): %s", x->qid, x->reason);
 }
 
 /* aborted_verdict - result=aborted: what ended it. */
@@ -154,22 +168,22 @@ static enum mxl_verdict aborted_verdict(const struct mxl_sess *s, const struct m
     const char *addr;
     if (strcmp(r, "timeout") == 0) {
         bool data = x->in_data || s->timeout_data;
-        snprintf(buf, cap, "timeout (%s)", data ? "inside DATA, timeout_data" :
+        say(buf, cap, "timeout (%s)", data ? "inside DATA, timeout_data" :
                                                    "waiting for a command, timeout_command");
         return MXL_V_TIMEOUT;
     }
     if (strcmp(r, "client gone") == 0) {
         bool data = x->in_data || s->eof_data;
-        snprintf(buf, cap, data ? "client gone mid-DATA (message not accepted)"
+        say(buf, cap, data ? "client gone mid-DATA (message not accepted)"
                                 : "client gone before the end of the transaction");
         return data ? MXL_V_GONE_DATA : MXL_V_GONE;
     }
     if (strcmp(r, "shutdown") == 0) {
-        snprintf(buf, cap, "shutdown (mxringd stopping)%s", x->in_data ? " inside DATA" : "");
+        say(buf, cap, "shutdown (mxringd stopping)%s", x->in_data ? " inside DATA" : "");
         return MXL_V_SHUTDOWN;
     }
     if (strcmp(r, "cut off") == 0) {
-        snprintf(buf, cap, s->end == MXL_END_RESTART
+        say(buf, cap, s->end == MXL_END_RESTART
                                ? "cut off by a crash or restart (mxringd started again)"
                                : "cut off: no end in the log (crash, or still open)");
         return MXL_V_CUT_OFF;
@@ -177,12 +191,12 @@ static enum mxl_verdict aborted_verdict(const struct mxl_sess *s, const struct m
     if (strcmp(r, "authentication failures") == 0)
         return mxl_sess_verdict(s, buf, cap);
     if (strcmp(r, "error limit") == 0 || strcmp(r, "junk command limit") == 0) {
-        snprintf(buf, cap, "closed: %s", r);
+        say(buf, cap, "closed: %s", r);
         return MXL_V_ERROR_LIMIT;
     }
     if (x->nrcpt_ok == 0 && first_refused(x, NULL, &st, &addr))
         return rcpt_verdict(s, st, addr, buf, cap);
-    snprintf(buf, cap, "no message sent (%s)", r[0] ? r : "aborted");
+    say(buf, cap, "no message sent (%s)", r[0] ? r : "aborted");
     return MXL_V_ABORTED;
 }
 
@@ -196,10 +210,10 @@ enum mxl_verdict mxl_txn_verdict(const struct mxl_sess *s, const struct mxl_txn 
         return rcpt_verdict(s, st, addr, buf, cap);
     if (strcmp(x->result, "queued") == 0) {
         if (x->nrcpt_refused)
-            snprintf(buf, cap, "accepted (queue id %s); %u recipient(s) refused", x->qid,
+            say(buf, cap, "accepted (queue id %s); %u recipient(s) refused", x->qid,
                      x->nrcpt_refused);
         else
-            snprintf(buf, cap, "accepted (queue id %s)", x->qid);
+            say(buf, cap, "accepted (queue id %s)", x->qid);
         return MXL_V_ACCEPTED;
     }
     if (strcmp(x->result, "quarantined") == 0) {
@@ -209,7 +223,7 @@ enum mxl_verdict mxl_txn_verdict(const struct mxl_sess *s, const struct mxl_txn 
     if (strcmp(x->result, "refused") == 0)
         return refused_verdict(x, buf, cap);
     if (strcmp(x->result, "tempfail") == 0) {
-        snprintf(buf, cap, "temporary failure (4xx): %s", x->reason);
+        say(buf, cap, "temporary failure (4xx): %s", x->reason);
         return MXL_V_TEMPFAIL;
     }
     return aborted_verdict(s, x, buf, cap);
@@ -220,23 +234,23 @@ static enum mxl_verdict close_verdict(const struct mxl_sess *s, char *buf, size_
 {
     const char *r = s->close_reason;
     if (strcmp(r, "timeout") == 0) {
-        snprintf(buf, cap, "timeout (%s)", s->timeout_data ? "inside DATA, timeout_data" :
+        say(buf, cap, "timeout (%s)", s->timeout_data ? "inside DATA, timeout_data" :
                                            "waiting for a command, timeout_command");
         return MXL_V_TIMEOUT;
     }
     if (strcmp(r, "client gone") == 0) {
-        snprintf(buf, cap, s->eof_data ? "client gone mid-DATA" : "client gone");
+        say(buf, cap, s->eof_data ? "client gone mid-DATA" : "client gone");
         return s->eof_data ? MXL_V_GONE_DATA : MXL_V_GONE;
     }
     if (strcmp(r, "shutdown") == 0) {
-        snprintf(buf, cap, "shutdown (mxringd stopping)");
+        say(buf, cap, "shutdown (mxringd stopping)");
         return MXL_V_SHUTDOWN;
     }
     if (strcmp(r, "error limit") == 0 || strcmp(r, "junk command limit") == 0) {
-        snprintf(buf, cap, "closed: %s", r);
+        say(buf, cap, "closed: %s", r);
         return MXL_V_ERROR_LIMIT;
     }
-    snprintf(buf, cap, "no mail sent (%s)", r[0] ? r : "closed");
+    say(buf, cap, "no mail sent (%s)", r[0] ? r : "closed");
     return MXL_V_NO_MAIL;
 }
 
@@ -245,35 +259,35 @@ enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t ca
 {
     char nth[16];
     if (s->limit == MXL_K_PER_IP) {
-        snprintf(buf, cap, "per-IP limit: too many connections from %s (max_sessions_per_ip)",
+        say(buf, cap, "per-IP limit: too many connections from %s (max_sessions_per_ip)",
                  s->ip);
         return MXL_V_PER_IP;
     }
     if (s->limit == MXL_K_RATE) {
-        snprintf(buf, cap, "per-IP limit: connection rate of %s (max_connect_rate_per_ip)", s->ip);
+        say(buf, cap, "per-IP limit: connection rate of %s (max_connect_rate_per_ip)", s->ip);
         return MXL_V_RATE;
     }
     if (s->limit == MXL_K_LIMIT) {
-        snprintf(buf, cap, "session limit (max_sessions) reached");
+        say(buf, cap, "session limit (max_sessions) reached");
         return MXL_V_SESSION_LIMIT;
     }
     if (s->pregreet) {
-        snprintf(buf, cap, "early talker: talked before the greeting (greet_pause_ms)");
+        say(buf, cap, "early talker: talked before the greeting (greet_pause_ms)");
         return MXL_V_EARLY_TALKER;
     }
     if (s->tls_why[0]) {
-        snprintf(buf, cap, "TLS handshake failure: %s", s->tls_why);
+        say(buf, cap, "TLS handshake failure: %s", s->tls_why);
         return MXL_V_TLS_FAILED;
     }
     if (s->auth_failures && !s->auth[0]) {
         bool cut = strcmp(s->close_reason, "authentication failures") == 0;
-        snprintf(buf, cap, "AUTH failed for user %s (%s attempt%s)",
+        say(buf, cap, "AUTH failed for user %s (%s attempt%s)",
                  s->auth_fail_user[0] ? s->auth_fail_user : "(undecodable)",
                  ordinal(s->auth_failures, nth, sizeof(nth)), cut ? ", cut off" : "");
         return MXL_V_AUTH_FAILED;
     }
     if (s->end != MXL_END_CLOSED) {
-        snprintf(buf, cap, s->end == MXL_END_RESTART
+        say(buf, cap, s->end == MXL_END_RESTART
                                ? "cut off by a crash or restart (mxringd started again)"
                                : "cut off: no end in the log (crash, or still open)");
         return MXL_V_CUT_OFF;

@@ -23,15 +23,17 @@ const char *mxl_verdict_name(enum mxl_verdict v);
 /* mxl_verdict_refused - is this a refusal (anything but accepted/no mail)? */
 bool mxl_verdict_refused(enum mxl_verdict v);
 /* mxl_txn_verdict - the verdict of transaction x of session s, in words
- * into buf. When focus (an address, may be NULL) is a refused recipient,
- * that recipient's refusal is the verdict. */
+ * into buf (cap 0: the verdict only, buf untouched). When focus (an
+ * address, may be NULL) is a refused recipient, that recipient's refusal
+ * is the verdict. */
 enum mxl_verdict mxl_txn_verdict(const struct mxl_sess *s, const struct mxl_txn *x,
                                  const char *focus, char *buf, size_t cap);
 /* mxl_txn_rcpt_refusal - the first refused recipient of x in words;
  * false when none was refused. */
 bool mxl_txn_rcpt_refusal(const struct mxl_sess *s, const struct mxl_txn *x, char *buf,
                           size_t cap);
-/* mxl_sess_verdict - the verdict of the session as a whole. */
+/* mxl_sess_verdict - the verdict of the session as a whole (cap 0: the
+ * verdict only). */
 enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t cap);
 /* mxl_sess_notable - does the session need a line of its own (no
  * transaction, AUTH failures without success, TLS failure, cut off
