@@ -1,7 +1,9 @@
 /* walk.c - the full walk of mxlog (stats, report): lists the selected
- * files, maps each, splits lines with memchr, parses them in place and
+ * files, maps each, splits lines (scan.h's 64-byte newline masks), parses them in place and
  * feeds the engine; no allocation per line. Main thread. */
 #include "walk.h"
+
+#include "scan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +20,9 @@ bool mxl_walk_buf(struct mxl_opts *o, struct mxl_engine *e, const char *p, size_
 {
     size_t i = 0;
     struct mxl_line l;
+    struct mxl_nl it = {.p = p, .n = n};
     while (i < n) {
-        const char *nl = memchr(p + i, '\n', n - i);
-        size_t end = nl ? (size_t)(nl - p) : n;
+        size_t end = mxl_nl_next(&it);
         o->lines++;
         if (mxl_parse_line_c(p + i, end - i, &l, &o->tc) == MXL_K_BAD) {
             if (end > i)
