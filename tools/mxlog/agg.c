@@ -275,6 +275,93 @@ struct mxl_sink mxl_agg_sink(struct mxl_agg *a)
     return (struct mxl_sink){agg_txn, agg_sess, a};
 }
 
+/* tally_merge - add every entry of from into t. */
+static void tally_merge(struct mxl_agg *g, struct mxl_tally *t, const struct mxl_tally *from)
+{
+    for (size_t i = 0; i < from->cap; i++)
+        if (from->v[i].key)
+            tally_add(g, t, from->v[i].key, from->v[i].a, from->v[i].b);
+}
+
+/* hours_merge - add the hour buckets of from into g. */
+static void hours_merge(struct mxl_agg *g, const struct mxl_agg *from)
+{
+    for (size_t i = 0; i < from->nhours; i++)
+        for (int v = 0; v < MXL_V_COUNT; v++)
+            for (uint32_t k = 0; k < from->hours[i].n[v]; k++)
+                hour_add(g, from->hours[i].hour * 3600, (enum mxl_verdict)v);
+}
+
+/* worst_merge - the worst sessions of from into g's list. */
+static void worst_merge(struct mxl_agg *g, const struct mxl_agg *from)
+{
+    for (size_t i = 0; i < from->nworst; i++) {
+        const struct mxl_worst *w = &from->worst[i];
+        size_t k = g->nworst;
+        if (k == MXL_WORST && g->worst[MXL_WORST - 1].score >= w->score)
+            continue;
+        k = k < MXL_WORST ? g->nworst++ : MXL_WORST - 1;
+        g->worst[k] = *w;
+        while (k && g->worst[k - 1].score < g->worst[k].score) {
+            struct mxl_worst tmp = g->worst[k - 1];
+            g->worst[k - 1] = g->worst[k];
+            g->worst[k] = tmp;
+            k--;
+        }
+    }
+}
+
+/* mxl_agg_merge - see agg.h. */
+void mxl_agg_merge(struct mxl_agg *g, const struct mxl_agg *from)
+{
+    g->sessions += from->sessions;
+    g->txns += from->txns;
+    g->accepted += from->accepted;
+    g->refused += from->refused;
+    g->bytes += from->bytes;
+    g->rcpts_ok += from->rcpts_ok;
+    g->rcpts_refused += from->rcpts_refused;
+    g->auth_failures += from->auth_failures;
+    for (int v = 0; v < MXL_V_COUNT; v++)
+        g->by_verdict[v] += from->by_verdict[v];
+    tally_merge(g, &g->clients, &from->clients);
+    tally_merge(g, &g->sender_dom, &from->sender_dom);
+    tally_merge(g, &g->rcpt_dom, &from->rcpt_dom);
+    tally_merge(g, &g->refused_rcpts, &from->refused_rcpts);
+    tally_merge(g, &g->auth_users, &from->auth_users);
+    tally_merge(g, &g->auth_ips, &from->auth_ips);
+    hours_merge(g, from);
+    worst_merge(g, from);
+    g->nomem |= from->nomem;
+}
+
+/* agg_fork - mxl_split.fork: a zeroed counter set for the second half. */
+static bool agg_fork(void *arg, struct mxl_sink *out)
+{
+    const struct mxl_agg *g = arg;
+    struct mxl_agg *h = calloc(1, sizeof(*h));
+    if (!h)
+        return false;
+    h->o = g->o;
+    *out = mxl_agg_sink(h);
+    return true;
+}
+
+/* agg_join - mxl_split.join: add the second half's counts, free them. */
+static void agg_join(void *arg, struct mxl_sink *forked)
+{
+    struct mxl_agg *h = forked->arg;
+    mxl_agg_merge(arg, h);
+    mxl_agg_free(h);
+    free(h);
+}
+
+/* mxl_agg_split - see agg.h. */
+struct mxl_split mxl_agg_split(struct mxl_agg *a, size_t min_bytes)
+{
+    return (struct mxl_split){agg_fork, agg_join, a, min_bytes};
+}
+
 /* tally_free - free keys and table. */
 static void tally_free(struct mxl_tally *t)
 {

@@ -57,6 +57,12 @@ struct mxl_agg {
 /* mxl_agg_sink - a sink that counts into a (zeroed by the caller). */
 struct mxl_sink mxl_agg_sink(struct mxl_agg *a);
 void mxl_agg_free(struct mxl_agg *a);
+/* mxl_agg_merge - add the counts of from into g (the worst list keeps the
+ * highest scores of both). */
+void mxl_agg_merge(struct mxl_agg *g, const struct mxl_agg *from);
+/* mxl_agg_split - two-thread walking for a (files of min_bytes or more):
+ * the second half counts into a fresh mxl_agg merged into a. */
+struct mxl_split mxl_agg_split(struct mxl_agg *a, size_t min_bytes);
 /* mxl_tally_sorted - the top entries by a+b descending, then key (the n
  * first, 0 = all; min(n, t->n) of them): a malloc'd array of pointers into
  * t; NULL when empty or out of memory. */

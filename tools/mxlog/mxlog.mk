@@ -17,7 +17,7 @@ $(MXLOG_LIB): $(filter-out $(BUILD)/tools/mxlog/main.o,$(MXLOG_OBJS))
 
 $(MXLOG_BIN): $(BUILD)/tools/mxlog/main.o $(MXLOG_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lz
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lz -lpthread
 
 # unit tests of mxlog: the generic test rule plus libmxlog.a (a shorter stem
 # wins, so this rule is the one used for test_mxlog_*)

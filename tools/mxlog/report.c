@@ -215,7 +215,7 @@ int mxl_report(struct mxl_opts *o)
 {
     struct mxl_agg g = {.o = o};
     struct mxl_sink sink = mxl_agg_sink(&g);
-    if (mxl_walk_all(o, &sink, false) < 0) {
+    if (mxl_walk_all(o, &sink, false, NULL) < 0) {
         mxl_agg_free(&g);
         return 2;
     }

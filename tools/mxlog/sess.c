@@ -109,23 +109,34 @@ static bool grow(struct mxl_engine *e)
     return true;
 }
 
+/* slot_new - room for one more slot in slots and free_slots; its index. */
+static bool slot_new(struct mxl_engine *e, uint32_t *idx)
+{
+    struct mxl_sess **sl = realloc(e->slots, (e->nslots + 1) * sizeof(*sl));
+    if (sl)
+        e->slots = sl;
+    uint32_t *fr = realloc(e->free_slots, (e->nslots + 1) * sizeof(*fr));
+    if (fr)
+        e->free_slots = fr;
+    if (!sl || !fr)
+        return false;
+    e->slots[e->nslots] = NULL;
+    *idx = (uint32_t)e->nslots++;
+    return true;
+}
+
 /* slot_get - a clean session slot (reused when one is free). */
 static struct mxl_sess *slot_get(struct mxl_engine *e, uint32_t *idx)
 {
     if (e->nfree) {
         *idx = e->free_slots[--e->nfree];
     } else {
-        struct mxl_sess **sl = realloc(e->slots, (e->nslots + 1) * sizeof(*sl));
-        uint32_t *fr = realloc(e->free_slots, (e->nslots + 1) * sizeof(*fr));
-        if (sl)
-            e->slots = sl;
-        if (fr)
-            e->free_slots = fr;
-        struct mxl_sess *s = sl && fr ? calloc(1, sizeof(*s)) : NULL;
-        if (!s)
+        struct mxl_sess *s = calloc(1, sizeof(*s));
+        if (!s || !slot_new(e, idx)) {
+            free(s);
             return NULL;
-        e->slots[e->nslots] = s;
-        *idx = (uint32_t)e->nslots++;
+        }
+        e->slots[*idx] = s;
     }
     struct mxl_sess *s = e->slots[*idx];
     struct mxl_buf rc = s->txn.rcpts, raw = s->raw;
@@ -589,12 +600,40 @@ struct mxl_engine *mxl_engine_new(const struct mxl_sink *sink, bool keep_raw)
     return e;
 }
 
+/* mxl_engine_adopt - see sess.h. */
+bool mxl_engine_adopt(struct mxl_engine *e, struct mxl_engine *from)
+{
+    for (size_t i = 0; i < from->nbuckets; i++) {
+        if (!from->vals[i])
+            continue;
+        struct mxl_sess *s = from->slots[from->vals[i] - 1], *old = lookup(e, s->sid);
+        if (old) /* opened again after the split: the old one was cut off */
+            sess_end(e, old, MXL_END_EOF, s->t_start);
+        uint32_t idx;
+        if ((e->nopen + 1) * 2 > e->nbuckets && !grow(e))
+            return false;
+        if (!slot_new(e, &idx))
+            return false;
+        e->slots[idx] = s;
+        from->slots[from->vals[i] - 1] = NULL; /* e owns it now */
+        from->vals[i] = 0;
+        from->nopen--;
+        size_t b = find(e, s->sid);
+        e->keys[b] = s->sid;
+        e->vals[b] = idx + 1;
+        e->nopen++;
+    }
+    return true;
+}
+
 /* mxl_engine_free - see sess.h. */
 void mxl_engine_free(struct mxl_engine *e)
 {
     if (!e)
         return;
     for (size_t i = 0; i < e->nslots; i++) {
+        if (!e->slots[i])
+            continue; /* adopted by another engine */
         free(e->slots[i]->txn.rcpts.p);
         free(e->slots[i]->raw.p);
         free(e->slots[i]);

@@ -28,52 +28,55 @@ struct mxl_buf {
 };
 
 /* One transaction (MAIL .. its outcome). Recipients are packed in rcpts as
- * <status byte><address>\0 entries. */
+ * <status byte><address>\0 entries. The fields every line touches come
+ * first (one cache line with the session's), the strings after them. */
 struct mxl_txn {
     int64_t t_start, t_end;
-    char from[MXL_ADDR_MAX];
-    struct mxl_buf rcpts;
     unsigned nrcpt_ok, nrcpt_refused;
     uint64_t size;
+    enum mxl_kind last_cmd;     /* MAIL/RCPT/DATA awaiting its reply */
+    bool have_summary;
+    bool in_data, data_done, open;
+    bool mail_refused;
+    char pending_why[MXL_WHY_MAX]; /* a refusal line waiting for its reply */
+    struct mxl_buf rcpts;
     char result[16];            /* queued quarantined refused tempfail aborted ("" = none yet) */
+    char from[MXL_ADDR_MAX];
     char reason[MXL_WHY_MAX];
     char qid[MXL_QID_MAX];
     char spam_domain[MXL_NAME_MAX], spam_zone[MXL_NAME_MAX];
     char virus[MXL_NAME_MAX];
-    char pending_why[MXL_WHY_MAX]; /* a refusal line waiting for its reply */
-    bool have_summary;
-    bool in_data, data_done, open;
-    bool mail_refused;
-    enum mxl_kind last_cmd;     /* MAIL/RCPT/DATA awaiting its reply */
     char pending_rcpt[MXL_ADDR_MAX];
 };
 
 /* How a session ended. */
 enum mxl_end { MXL_END_CLOSED = 0, MXL_END_RESTART, MXL_END_EOF };
 
+/* One session. The scalars come first, then the transaction's, so a line
+ * of the dialogue touches one or two cache lines of a 5 KB slot. */
 struct mxl_sess {
     uint32_t sid;
+    unsigned nlines;
     int64_t t_start, t_end;
+    unsigned ntxn;
+    unsigned port, local_port;
+    unsigned auth_failures, auth_max;
+    unsigned mark;              /* free for the sink (0 when the session opens) */
+    enum mxl_kind limit;        /* PER_IP, RATE, LIMIT or 0 */
+    enum mxl_end end;
+    bool trusted;
+    bool pregreet, timeout_data, eof_data;
+    bool cut_txn;               /* the cut also ended an open transaction */
+    struct mxl_txn txn;
+    struct mxl_buf raw;         /* raw lines, '\n'-separated (when keep_raw) */
     char host[MXL_NAME_MAX];    /* receivelog host folder */
     char ip[MXL_IP_MAX];
-    unsigned port, local_port;
-    bool trusted;
     char helo[MXL_NAME_MAX];
     char tls[32];
     char tls_why[MXL_WHY_MAX];
     char auth[MXL_NAME_MAX];
-    unsigned auth_failures, auth_max;
     char auth_fail_user[MXL_NAME_MAX];
     char close_reason[64];
-    enum mxl_kind limit;        /* PER_IP, RATE, LIMIT or 0 */
-    bool pregreet, timeout_data, eof_data;
-    enum mxl_end end;
-    bool cut_txn;               /* the cut also ended an open transaction */
-    unsigned ntxn;
-    unsigned nlines;
-    struct mxl_txn txn;
-    struct mxl_buf raw;         /* raw lines, '\n'-separated (when keep_raw) */
-    unsigned mark;              /* free for the sink (0 when the session opens) */
     char note[512];             /* free for the sink ("" when the session opens) */
 };
 
@@ -99,6 +102,12 @@ bool mxl_engine_feed(struct mxl_engine *e, const struct mxl_line *l, const char 
 /* mxl_engine_end_all - every open session ends as how (a restart or the
  * end of the input). */
 void mxl_engine_end_all(struct mxl_engine *e, enum mxl_end how, int64_t t);
+/* mxl_engine_adopt - move every open session of from into e (the two
+ * halves of a file walked by two threads): a session of the same id still
+ * open in e ends first, cut off. from is left empty (free it); its sink
+ * has had every line of those sessions so far, e's gets their end. False
+ * when out of memory. */
+bool mxl_engine_adopt(struct mxl_engine *e, struct mxl_engine *from);
 /* mxl_engine_open - sessions currently open. */
 size_t mxl_engine_open(const struct mxl_engine *e);
 /* mxl_engine_is_open - is session sid open? */

@@ -38,7 +38,8 @@ bool mxl_walk_buf(struct mxl_opts *o, struct mxl_engine *e, const char *p, size_
 }
 
 /* mxl_walk_all - see walk.h. */
-int mxl_walk_all(struct mxl_opts *o, const struct mxl_sink *sink, bool keep_raw)
+int mxl_walk_all(struct mxl_opts *o, const struct mxl_sink *sink, bool keep_raw,
+                 const struct mxl_split *split)
 {
     struct mxl_file *files = NULL;
     size_t nf = 0;
@@ -60,7 +61,9 @@ int mxl_walk_all(struct mxl_opts *o, const struct mxl_sink *sink, bool keep_raw)
             o->file_errors++;
             continue;
         }
-        bool ok = mxl_walk_buf(o, e, m.p, m.n);
+        bool ok = split && !keep_raw && m.n >= split->min_bytes
+                      ? mxl_walk_split(o, e, files[i].host, split, m.p, m.n)
+                      : mxl_walk_buf(o, e, m.p, m.n);
         mxl_unmap(&m);
         if (!ok) {
             rc = -1;

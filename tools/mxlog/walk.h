@@ -23,11 +23,32 @@ struct mxl_opts {
     struct mxl_tcache tc;       /* time stamp of the previous line */
 };
 
+/* Two threads over one large file (split.c): the second half's lines go
+ * to a sink of their own, made by fork and added into the first by join
+ * once the halves are put together. */
+struct mxl_split {
+    bool (*fork)(void *arg, struct mxl_sink *out);  /* false: out of memory */
+    void (*join)(void *arg, struct mxl_sink *forked);
+    void *arg;
+    size_t min_bytes;           /* smaller files: one thread */
+};
+
 /* mxl_walk_all - feed every line of every selected file to an engine made
  * for sink (one engine per host; open sessions end as cut off at the end
- * of a host's files). 0, or -1 when the folder cannot be listed (message
- * on stderr); unreadable files are reported and counted, then skipped. */
-int mxl_walk_all(struct mxl_opts *o, const struct mxl_sink *sink, bool keep_raw);
+ * of a host's files). With split (may be NULL), files of min_bytes or more
+ * are walked by two threads (mxl_walk_split). 0, or -1 when the folder
+ * cannot be listed (message on stderr); unreadable files are reported and
+ * counted, then skipped. */
+int mxl_walk_all(struct mxl_opts *o, const struct mxl_sink *sink, bool keep_raw,
+                 const struct mxl_split *split);
+/* mxl_walk_split - mxl_walk_buf by two threads: the first half into e on
+ * this thread, the second half into an engine of its own (host, sink from
+ * split->fork) on another; the lines there of sessions open at the split
+ * are then fed to e, e adopts the sessions still open, and split->join
+ * adds the second sink into the first. The counts come out as from one
+ * walk (only the order in which transactions reach the sinks differs). */
+bool mxl_walk_split(struct mxl_opts *o, struct mxl_engine *e, const char *host,
+                    const struct mxl_split *split, const char *p, size_t n);
 /* mxl_walk_buf - feed the lines of one buffer (counts bad lines). */
 bool mxl_walk_buf(struct mxl_opts *o, struct mxl_engine *e, const char *p, size_t n);
 /* mxl_in_range - is civil time t inside --since/--until? */
