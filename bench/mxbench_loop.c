@@ -75,13 +75,24 @@ static void sec_last(struct thr *t)
     mxb_series_leave(t->p->series, t->sec_t);
 }
 
-/* wait_ns - how long the loop may sleep: until the next due message, the
- * end of the second, the deadline or the timeout scan; at most POLL_NS. */
+/* tick_of - the end of the scheduling tick holding due (ticks count from
+ * the start of the run): the loop wakes then for every message due in it. */
+static uint64_t tick_of(const struct thr *t, uint64_t due)
+{
+    uint64_t t0 = t->p->t0_ns;
+    if (due <= t0)
+        return due;
+    return t0 + (due - t0 + MXB_TICK_NS - 1) / MXB_TICK_NS * MXB_TICK_NS;
+}
+
+/* wait_ns - how long the loop may sleep: until the tick of the next due
+ * message, the end of the second, the deadline or the timeout scan; at
+ * most POLL_NS. */
 static uint64_t wait_ns(const struct thr *t, uint64_t scan_at)
 {
     uint64_t wake = t->now + POLL_NS;
-    if (t->open && !t->sched_done && t->next_due < wake)
-        wake = t->next_due;
+    if (t->open && !t->sched_done && tick_of(t, t->next_due) < wake)
+        wake = tick_of(t, t->next_due);
     if (t->open && t->p->stop_ns && t->bl_n > 0 && t->p->stop_ns < wake)
         wake = t->p->stop_ns;
     if (t->p->series && t->sec_end < wake)
@@ -106,17 +117,35 @@ static void reap(struct thr *t)
     io_uring_cq_advance(&t->ring, n);
 }
 
+/* enter_wait - submit what is queued and wait up to ns for completions,
+ * one io_uring_enter per loop turn. With two or more connections busy
+ * (waiting for a reply), wait for one completion each but at most
+ * MXB_GATHER_NS: the kernel (DEFER_TASKRUN) wakes the loop once for the
+ * lot instead of once per reply. A gathering wait that saw nothing makes
+ * the next one a plain wait, so a slow server costs at most one extra
+ * wake-up per real one. */
+static int enter_wait(struct thr *t, uint64_t ns)
+{
+    unsigned busy = t->conns - t->nidle, want = 1;
+    if (busy >= 2 && t->gather && ns > MXB_GATHER_NS) {
+        want = busy;
+        ns = MXB_GATHER_NS;
+    }
+    struct __kernel_timespec ts = {.tv_sec = (long long)(ns / NS_PER_S),
+                                   .tv_nsec = (long long)(ns % NS_PER_S)};
+    struct io_uring_cqe *cqe;
+    int ret = io_uring_submit_and_wait_timeout(&t->ring, &cqe, want, &ts, NULL);
+    t->gather = want == 1 || io_uring_cq_ready(&t->ring) > 0;
+    return ret;
+}
+
 /* run_loop - submit, wait, dispatch until the work is done. */
 static int run_loop(struct thr *t)
 {
     uint64_t scan_at = t->now + SCAN_NS;
     work_start(t);
     while (!work_done(t)) {
-        uint64_t ns = wait_ns(t, scan_at);
-        struct __kernel_timespec ts = {.tv_sec = (long long)(ns / NS_PER_S),
-                                       .tv_nsec = (long long)(ns % NS_PER_S)};
-        struct io_uring_cqe *cqe;
-        int ret = io_uring_submit_and_wait_timeout(&t->ring, &cqe, 1, &ts, NULL);
+        int ret = enter_wait(t, wait_ns(t, scan_at));
         if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
             return ret;
         t->now = mxb_now_ns();
@@ -168,6 +197,7 @@ static int thr_init(struct thr *t, struct mxb_plan *p, unsigned id, unsigned nse
     t->nsess = nsess;
     t->live = nsess;
     t->open = o->open;
+    t->gather = true;
     t->op_ns = (uint64_t)o->timeout_s * NS_PER_S;
     t->sess = calloc(nsess, sizeof *t->sess);
     t->idle = calloc(nsess, sizeof *t->idle);

@@ -25,6 +25,15 @@ enum op { OP_IGNORE = 0, OP_CONNECT, OP_SEND, OP_RECV };
 
 #define RBUF_SIZE 2048          /* one reply must fit */
 
+/* Open loop: the loop wakes for the schedule once per tick and releases
+ * every message due by then in one batch (a message is never sent before
+ * its time; its latency runs from its own scheduled time). */
+#define MXB_TICK_NS 1000000ull
+/* With several connections waiting for replies, the loop sleeps until
+ * each has one or this long has passed (see enter_wait): fewer wake-ups
+ * per message; a reply is seen at most this much later. */
+#define MXB_GATHER_NS 50000ull
+
 enum stage {
     ST_IDLE,        /* no connection */
     ST_CONNECT,     /* connect in flight */
@@ -89,6 +98,7 @@ struct thr {
     unsigned live;          /* closed loop: sessions not in ST_DONE */
     unsigned conns;         /* sessions with a socket */
     bool open;              /* open loop */
+    bool gather;            /* the last gathering wait got completions */
     bool abort;             /* Ctrl-C seen */
     uint64_t now;           /* loop clock, refreshed after every wait */
     uint64_t op_ns;         /* --timeout in ns */

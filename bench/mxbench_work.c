@@ -11,7 +11,8 @@
 #include <string.h>
 
 #define NS_PER_S 1000000000.0
-#define SLIP_NS 1000000ull      /* a start this late without the cap is a slip */
+/* a start this late after its tick, without the cap, is a slip */
+#define SLIP_NS (MXB_TICK_NS + 1000000ull)
 
 /* has_room - the connection may carry one more message. */
 static bool has_room(const struct sess *s)
