@@ -52,7 +52,7 @@ static void human_open(FILE *f, const struct mxb_run *r)
 {
     const struct mxb_counts *c = &r->s->c;
     fprintf(f, "schedule:    open loop, %s arrivals, %s; %llu sent, %llu late (connection "
-            "cap), %llu unsent, %llu slipped > 1 ms (max lag %.1f ms)\n",
+            "cap), %llu unsent, %llu slipped > 1 ms past the tick (max lag %.1f ms)\n",
             arrival_names[r->o->arrival], r->o->ramp ? r->o->ramp : "constant rate",
             (unsigned long long)c->sent, (unsigned long long)c->late,
             (unsigned long long)c->unsent, (unsigned long long)c->slipped,
