@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "milterio.h"
 #include "smtp_parse.h"
 
 /* One metric family. */
@@ -168,6 +169,19 @@ static bool filter_verdicts(const struct family *f, const struct metrics_snap *m
     return true;
 }
 
+static bool milter_verdicts(const struct family *f, const struct metrics_snap *m, struct sb *out)
+{
+    static const char *const names[] = {
+        [MILTERIO_ACCEPT] = "accept", [MILTERIO_REJECT] = "reject",
+        [MILTERIO_TEMPFAIL] = "tempfail", [MILTERIO_DISCARD] = "discard",
+    };
+    _Static_assert(MX_ARRAY_LEN(names) == MILTER_VERDICTS, "a name per milter verdict");
+    for (unsigned v = 0; v < MILTER_VERDICTS; v++)
+        if (!sample(out, f->name, "verdict", names[v], m->st.milter_verdicts[v]))
+            return false;
+    return true;
+}
+
 static bool dns_queries(const struct family *f, const struct metrics_snap *m, struct sb *out)
 {
     return sample(out, f->name, "check", "surbl", m->st.filter.dns.queries) &&
@@ -295,6 +309,8 @@ static const struct family families[] = {
     {"mxring_auth_total", "counter", "AUTH attempts by mechanism and outcome.", auth, 0},
     {"mxring_filter_verdicts_total", "counter", "Content filter verdicts (SURBL/URIBL and "
      "antivirus combined, one per message).", filter_verdicts, 0},
+    {"mxring_milter_verdicts_total", "counter", "Results of the milter chain, one per message "
+     "it ran on (accept includes accept with quarantine).", milter_verdicts, 0},
     {"mxring_dns_queries_total", "counter", "DNS query datagrams sent (retries on the next "
      "server included), by the check that asked (surbl: the SURBL/URIBL filter, dnsbl: "
      "connect-time DNSBL scoring).", dns_queries, 0},

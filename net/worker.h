@@ -12,6 +12,8 @@
 #include "mhist.h"
 #include "tls.h"
 
+#define MILTER_VERDICTS 4       /* enum milterio_verdict: accept, reject, tempfail, discard */
+
 struct config;
 struct qflush;
 struct rlog;
@@ -54,6 +56,7 @@ struct worker_stats {
     uint64_t tls_failures;      /* server handshakes that failed (alert, protocol error) */
     struct filter_stats filter; /* content filter verdicts, SURBL DNS lookups */
     struct dnsq_stats dnsbl_dns; /* the connect-time DNSBL lookups */
+    uint64_t milter_verdicts[MILTER_VERDICTS]; /* the milter chain's result, by milterio_verdict */
     uint64_t journal_sync_commits; /* commits covered by those fdatasyncs */
     uint64_t journal_segments;  /* segments open now (started - retired) */
     struct mhist journal_sync_lat; /* fdatasync chain latency */

@@ -25,6 +25,7 @@ import urllib.request
 
 from harness import Server, free_port, make_certs
 from dlv_peers import ScriptHop, wait_for
+from milter_peer import MilterPeer
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -282,9 +283,36 @@ class MetricsFilterDeliveryTest(unittest.TestCase):
                 _, body, m = settled(srv.mport, 'mxring_filter_verdicts_total{verdict="pass"}', 1)
                 self.assertEqual(m['mxring_filter_verdicts_total{verdict="pass"}'], 1)
                 self.assertEqual(m['mxring_filter_verdicts_total{verdict="spam"}'], 0)
-                self.assertEqual(m["mxring_dns_queries_total"], 1)
-                self.assertEqual(m["mxring_dns_failures_total"], 1)
+                self.assertEqual(m['mxring_dns_queries_total{check="surbl"}'], 1)
+                self.assertEqual(m['mxring_dns_failures_total{check="surbl"}'], 1)
+                self.assertEqual(m['mxring_dns_queries_total{check="dnsbl"}'], 0)
                 promtool_clean(self, body)
+
+    def test_metrics_milter_verdicts(self):
+        """A milter that rejects at end of message, then
+        one that accepts (the script changed): one reject, one accept."""
+        p = MilterPeer(script={"E": [("y", b"550 5.7.1 Spam message rejected\0")]})
+        self.addCleanup(p.close)
+        srv = MetricsServer(extra={"milters": "py=" + p.spec(),
+                                   "milter_command_timeout_ms": "1000",
+                                   "milter_content_timeout_ms": "1000",
+                                   "milter_connect_timeout_ms": "1000"})
+        with srv:
+            msg = "Subject: m\r\n\r\nbody\r\n"
+            with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+                c.ehlo("client.test")
+                c.mail("a@example.test")
+                c.rcpt("b@example.test")
+                self.assertEqual(c.data(msg)[0], 550)
+                p.script = {}
+                c.mail("a@example.test")
+                c.rcpt("b@example.test")
+                self.assertEqual(c.data(msg)[0], 250)
+            _, body, m = settled(srv.mport, 'mxring_milter_verdicts_total{verdict="accept"}', 1)
+            self.assertEqual(m['mxring_milter_verdicts_total{verdict="reject"}'], 1)
+            self.assertEqual(m['mxring_milter_verdicts_total{verdict="accept"}'], 1)
+            self.assertEqual(m['mxring_milter_verdicts_total{verdict="tempfail"}'], 0)
+            promtool_clean(self, body)
 
     def test_metrics_deliveries_by_hop_and_outcome(self):
         """Three messages from the null sender to a scripted hop: the first

@@ -624,8 +624,8 @@ static void test_filter_surbl_timeout(void **state)
     assert_int_equal(t.v, SESS_VERDICT_TEMPFAIL);
     assert_string_equal(t.detail, "surbl lookup failed (timeout)");
     assert_log(&t, "3 of 3 lookups failed (timeout): tempfail\n");
-    assert_int_equal(fst.dns_queries, 6);  /* the metrics' counters */
-    assert_int_equal(fst.dns_failures, 6);
+    assert_int_equal(fst.dns.queries, 6);  /* the metrics' counters */
+    assert_int_equal(fst.dns.failures, 6);
     assert_int_equal(fst.verdicts[SESS_VERDICT_PASS], 1);
     assert_int_equal(fst.verdicts[SESS_VERDICT_TEMPFAIL], 1);
     result_free(&t);
@@ -678,8 +678,8 @@ static void test_filter_surbl_retry_next_server(void **state)
     assert_int_equal(r.v, SESS_VERDICT_REJECT_SPAM);
     assert_int_equal(atomic_load(&mute.queries), 2);
     assert_int_equal(atomic_load(&good.queries), 2);
-    assert_int_equal(fst.dns_queries, 4); /* both datagrams of each lookup */
-    assert_int_equal(fst.dns_failures, 0);
+    assert_int_equal(fst.dns.queries, 4); /* both datagrams of each lookup */
+    assert_int_equal(fst.dns.failures, 0);
     assert_int_equal(fst.verdicts[SESS_VERDICT_REJECT_SPAM], 1);
     assert_log(&r, "SURBL verdict: bad.example listed in multi.surbl.test: reject\n");
     result_free(&r);
