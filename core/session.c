@@ -186,6 +186,7 @@ bool sess_txn_begin(struct sess *s)
     s->txn = calloc(1, sizeof(*s->txn));
     if (!s->txn)
         return false;
+    s->txn->start_us = mhist_now_us();
     if (s->env->snap_txn)
         s->snap = s->env->snap_txn(s->env->arg, s->snap);
     return true;

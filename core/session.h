@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "mhist.h"
 #include "smtp_parse.h"
 #include "util.h"
 
@@ -110,11 +111,23 @@ enum sess_rcpt_refusal { SESS_RCPT_UNKNOWN = 0, SESS_RCPT_RELAY, SESS_RCPT_TOO_M
  * sessions bump them with relaxed atomic adds, a scraper on another thread
  * reads them with sess_counters_add. Plain integers, touched only through
  * the __atomic builtins. */
+/* How an AUTH attempt ended (the metrics' outcome label). */
+enum sess_auth_outcome {
+    SESS_AUTHO_OK = 0,      /* 235 */
+    SESS_AUTHO_FAILED,      /* bad credentials, undecodable response, unknown mechanism */
+    SESS_AUTHO_CANCELLED,   /* the client sent "*" */
+    SESS_AUTHO_TEMPFAIL,    /* the verifier was busy (454) */
+    SESS_AUTHO_COUNT
+};
+#define SESS_AUTH_MECHS 3   /* enum auth_mech: unknown, PLAIN, LOGIN */
+
 struct sess_counters {
     uint64_t commands[SMTP_VERB_COUNT];       /* by verb; [SMTP_VERB_UNKNOWN] = unrecognised */
     uint64_t results[SESS_RES_COUNT];         /* transactions by result */
     uint64_t rcpt_refused[SESS_RCPT_COUNT];   /* refused recipients by reason */
     uint64_t closes[SESS_BY_COUNT];           /* sessions by close reason */
+    uint64_t auth[SESS_AUTH_MECHS][SESS_AUTHO_COUNT]; /* AUTH attempts by mechanism, outcome */
+    struct mhist txn_latency;                 /* MAIL to the final reply to the message */
 };
 
 /* sess_counters_add - sum += c, reading c with relaxed atomic loads (c may
@@ -126,6 +139,8 @@ const char *sess_result_name(unsigned r);
 const char *sess_rcpt_refusal_name(unsigned r);
 /* sess_close_reason_name - the receivelog text of a close reason ("timeout"). */
 const char *sess_close_reason_name(unsigned r);
+/* sess_auth_outcome_name - "success", "failure", "cancelled", "tempfail". */
+const char *sess_auth_outcome_name(unsigned o);
 
 /* The message handed to the spool writer. Strings are NUL-terminated and
  * valid until sess_spool_done(). rcpts holds nrcpt NUL-terminated

@@ -151,9 +151,12 @@ bool sess_auth_offered(const struct sess *s)
     return c->users_file && (s->tls_active || !c->auth_require_tls);
 }
 
+_Static_assert(AUTH_MECH_LOGIN + 1 == SESS_AUTH_MECHS, "sess_counters.auth has a row per mechanism");
+
 /* sess_auth_fail - one failed attempt; past auth_max_failures the session ends. */
 void sess_auth_fail(struct sess *s, enum reply_id id, const char *why)
 {
+    COUNT(s, auth[s->auth_mech], SESS_AUTHO_FAILED);
     explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
     s->auth_step = AUTH_IDLE;
     s->auth_failures++;
@@ -172,6 +175,7 @@ static void auth_have_plain(struct sess *s, const char *resp, size_t len)
     enum auth_rc rc = auth_plain_decode(resp, len, s->auth_buf, AUTH_DECODED_MAX, &cr);
     if (rc == AUTH_ERR_CANCEL) {
         s->auth_step = AUTH_IDLE;
+        COUNT(s, auth[s->auth_mech], SESS_AUTHO_CANCELLED);
         sess_log_check(s, "AUTH cancelled by the client");
         sess_reply(s, R_ERR_AUTH_ABORTED);
         return;
@@ -206,6 +210,7 @@ static void auth_continue(struct sess *s, const char *line, size_t len)
     if (auth_is_cancel(line, len)) {
         explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
         s->auth_step = AUTH_IDLE;
+        COUNT(s, auth[s->auth_mech], SESS_AUTHO_CANCELLED);
         sess_log_check(s, "AUTH cancelled by the client");
         sess_reply(s, R_ERR_AUTH_ABORTED);
         return;
@@ -257,6 +262,7 @@ int sess_auth_check(struct sess *s, const char *arg, size_t len)
         return 0;
     }
     if (cmd->mech == AUTH_MECH_UNKNOWN) {
+        COUNT(s, auth[AUTH_MECH_UNKNOWN], SESS_AUTHO_FAILED);
         reply_error(s, R_ERR_AUTH_MECH);
         return 0;
     }
@@ -333,6 +339,7 @@ void sess_auth_done(struct sess *s, enum sess_auth_result r, const char *reason)
     user[s->auth_ulen] = 0;
     if (r == SESS_AUTH_OK) {
         explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+        COUNT(s, auth[s->auth_mech], SESS_AUTHO_OK);
         sess_log_check(s, "AUTH success: user %s (%s)", user, auth_mech_name(s->auth_mech));
         sess_set_authenticated(s, user);
         sess_reply(s, R_AUTH_OK);
@@ -340,6 +347,7 @@ void sess_auth_done(struct sess *s, enum sess_auth_result r, const char *reason)
     }
     if (r == SESS_AUTH_BUSY) {
         explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+        COUNT(s, auth[s->auth_mech], SESS_AUTHO_TEMPFAIL);
         sess_log_check(s, "AUTH not checked: verifier busy");
         sess_reply(s, R_ERR_AUTH_BUSY);
         return;

@@ -60,6 +60,7 @@ struct sess_txn {
     const char *result;     /* how it ended (summary line); NULL = still open */
     char reason[200];       /* why (refusals, failures, aborts) */
     char queue_id[32];      /* the queue id, once queued */
+    uint64_t start_us;      /* MAIL accepted (mhist_now_us): the latency histogram */
 };
 
 struct sess {

@@ -77,6 +77,16 @@ const char *sess_close_reason_name(unsigned r)
     return r < SESS_BY_COUNT ? close_reason_text[r] : "";
 }
 
+const char *sess_auth_outcome_name(unsigned o)
+{
+    static const char *const names[] = {
+        [SESS_AUTHO_OK] = "success", [SESS_AUTHO_FAILED] = "failure",
+        [SESS_AUTHO_CANCELLED] = "cancelled", [SESS_AUTHO_TEMPFAIL] = "tempfail",
+    };
+    _Static_assert(MX_ARRAY_LEN(names) == SESS_AUTHO_COUNT, "a name per outcome");
+    return o < SESS_AUTHO_COUNT ? names[o] : "";
+}
+
 /* count_result - one transaction ended with the result word result. */
 static void count_result(struct sess *s, const char *result)
 {
@@ -186,6 +196,8 @@ void sess_txn_summary(struct sess *s, enum sess_state st)
     if (!t)
         return;
     const char *result = t->result, *reason = t->reason;
+    if (result && s->env->ctr) /* the final reply to the message is out: latency */
+        mhist_observe(&s->env->ctr->txn_latency, mhist_now_us() - t->start_us);
     if (!result) {
         result = "aborted";
         reason = st == ST_CLOSED ? close_reason_text[s->reason] : smtp_verb_name(s->last_verb);

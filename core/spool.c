@@ -23,6 +23,27 @@ void spool_make_id(char out[SPOOL_ID_LEN + 1], const struct timespec *now, unsig
              (unsigned)seq & 0xFFFFFu);
 }
 
+/* hexval - value of n hex digits at p, -1 when one is not a hex digit. */
+static int64_t hexval(const char *p, unsigned n)
+{
+    int64_t v = 0;
+    for (unsigned i = 0; i < n; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+int64_t spool_id_time_us(const char *id)
+{
+    int64_t sec = hexval(id, 8), us = sec < 0 ? -1 : hexval(id + 8, 5);
+    return us < 0 || us > 999999 ? -1 : sec * 1000000 + us;
+}
+
 /* rfc5322_date - "Sun, 29 Nov 2026 23:40:00 +0000" in local time. */
 static void rfc5322_date(char *buf, size_t cap, time_t t)
 {

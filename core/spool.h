@@ -21,6 +21,11 @@ struct sess_msg;
 void spool_make_id(char out[SPOOL_ID_LEN + 1], const struct timespec *now, unsigned worker,
                    uint32_t seq);
 
+/* spool_id_time_us - the time a queue id was made (Unix microseconds, the
+ * seconds as their low 32 bits were written: ids made before 2106); -1
+ * when id does not start with 13 hex digits. */
+int64_t spool_id_time_us(const char *id);
+
 /* spool_format_header - the queue file's envelope block followed by the
  * Received: header, appended to out (the message bytes follow it in the
  * file). Returns false on ENOMEM. See README "Queue file format". */

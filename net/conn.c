@@ -309,11 +309,14 @@ static void tls_input(struct conn *c, const char *buf, size_t len)
     }
     if (!c->tls_ready) {
         int r = tls_handshake(c->tls);
-        if (r < 0)
+        if (r < 0) {
+            STAT_ADD(c->w->st.tls_failures, 1);
             sess_tls_failed(c->sess, tls_error(c->tls));
+        }
         if (r <= 0)
             return;
         c->tls_ready = true;
+        STAT_ADD(c->w->st.tls_handshakes[tls_version_id(c->tls)], 1);
         sess_tls_started(c->sess, tls_version(c->tls), tls_cipher(c->tls));
         sess_greet(c->sess); /* implicit TLS: the banner comes now */
     }

@@ -43,6 +43,8 @@ static void milter_done(void *arg, struct milterio_result *r)
     c->inflight--;
     char *fq = c->mquar;
     c->mquar = NULL;
+    if ((unsigned)r->v < MILTER_VERDICTS)
+        STAT_ADD(c->w->st.milter_verdicts[r->v], 1);
     if (r->v == MILTERIO_REJECT || r->v == MILTERIO_TEMPFAIL) {
         sess_filter_reply(c->sess, r->reply, r->detail);
         milterio_result_free(r);

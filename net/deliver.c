@@ -215,6 +215,10 @@ static void on_tick(struct uring_cb *cb, struct io_uring_cqe *cqe)
         update_full(d);
         dlv_queue_run_due(d);
         dlv_queue_expire_tombs(d);
+        if (d->now_ms >= d->census_ms + 1000) { /* the metrics' queue gauges */
+            d->census_ms = d->now_ms;
+            dlv_census_publish(d);
+        }
     }
     dlv_pools_tick(d);
     tick_arm(d);

@@ -153,6 +153,7 @@ struct dlv {
     uint32_t bounce_seq;
     uint64_t now_ms;            /* CLOCK_MONOTONIC ms, per loop */
     int64_t now;                /* CLOCK_REALTIME s, per loop */
+    uint64_t census_ms;         /* last dlv_census_publish (now_ms) */
     bool stopping;
 };
 
@@ -198,6 +199,10 @@ void dlv_pools_close(struct dlv *d);
 bool dlv_pools_idle(const struct dlv *d);
 void dlv_pools_retry(struct dlv *d);
 void dlv_pools_free(struct dlv *d);
+
+/* dlv_metrics.c: the census of the messages held, for the metrics (a walk
+ * over every message: call it at most once a second) */
+void dlv_census_publish(struct dlv *d);
 
 /* dlv_ctl.c */
 int dlv_ctl_open(struct dlv *d);

@@ -17,6 +17,7 @@
 #include "dlv_int.h"
 #include "dsn.h"
 #include "snap.h"
+#include "dlv_metrics.h"
 #include "spool.h"
 
 #define BOUNCE_WORKER 0xffu      /* worker digits of bounce queue ids */
@@ -88,6 +89,7 @@ static void outcome(struct dlv *d, struct dlv_job *j, size_t k, unsigned code, c
     if (code >= 200 && code < 300) {
         r->state = QST_SENT;
         dlv_stat_add(DLV_ST_SENT, 1);
+        dlv_metrics_outcome(hop, DLV_OUT_SENT, m->id);
         dlv_logf(d, j->aid, "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=sent", m->id,
                  r->addr, hop, reply);
         return;
@@ -95,6 +97,7 @@ static void outcome(struct dlv *d, struct dlv_job *j, size_t k, unsigned code, c
     if (code >= 500 || d->now >= expire) {
         r->state = QST_BOUNCED;
         dlv_stat_add(DLV_ST_BOUNCED, 1);
+        dlv_metrics_outcome(hop, DLV_OUT_BOUNCED, m->id);
         dlv_logf(d, j->aid, "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=bounced%s", m->id,
                  r->addr, hop, reply, code >= 500 ? "" : " (queue_lifetime exceeded)");
         return;
@@ -104,6 +107,7 @@ static void outcome(struct dlv *d, struct dlv_job *j, size_t k, unsigned code, c
     char when[32];
     fmt_time(r->next, when, sizeof(when));
     dlv_stat_add(DLV_ST_DEFERRED, 1);
+    dlv_metrics_outcome(hop, DLV_OUT_DEFERRED, m->id);
     dlv_logf(d, j->aid, "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=deferred until %s",
              m->id, r->addr, hop, reply, when);
 }

@@ -98,12 +98,13 @@ bool dnsbl_wanted(const struct config *cfg)
 }
 
 /* dnsbl_engine_new - see dnsbl.h. */
-struct dnsbl_engine *dnsbl_engine_new(struct io_uring *ring, unsigned worker)
+struct dnsbl_engine *dnsbl_engine_new(struct io_uring *ring, unsigned worker,
+                                      struct dnsq_stats *st)
 {
     struct dnsbl_engine *de = calloc(1, sizeof *de);
     if (!de)
         return NULL;
-    if (!(de->dq = dnsq_engine_new(ring, worker))) {
+    if (!(de->dq = dnsq_engine_new(ring, worker, st))) {
         free(de);
         return NULL;
     }

@@ -35,9 +35,11 @@ typedef void (*dnsbl_done_fn)(void *arg, const struct dnsbl_verdict *v);
 /* dnsbl_wanted - does cfg list any dnsbl_sites? */
 bool dnsbl_wanted(const struct config *cfg);
 
-/* dnsbl_engine_new - an engine on ring (its own DNS engine and cache).
- * NULL on ENOMEM. */
-struct dnsbl_engine *dnsbl_engine_new(struct io_uring *ring, unsigned worker);
+/* dnsbl_engine_new - an engine on ring (its own DNS engine and cache,
+ * counting its queries into *st; NULL: not counted). NULL on ENOMEM. */
+struct dnsq_stats;
+struct dnsbl_engine *dnsbl_engine_new(struct io_uring *ring, unsigned worker,
+                                      struct dnsq_stats *st);
 /* dnsbl_engine_free - release it; no check may still be running. */
 void dnsbl_engine_free(struct dnsbl_engine *de);
 

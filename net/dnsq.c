@@ -40,6 +40,8 @@ enum fam { FAM_V4 = 0, FAM_V6, FAM_N };
 
 struct dnsq_engine {
     struct io_uring *ring;
+    struct dnsq_stats *st;                   /* the creator's counters */
+    struct dnsq_stats own;                   /* ... or these (not counted) */
     int udp[FAM_N];                          /* -1 until first used */
     struct dnsq_query *ids[DNSQ_ID_BUCKETS]; /* queries waiting for a reply */
     uint8_t rnd[DNSQ_RND_POOL];
@@ -91,10 +93,18 @@ struct dnsq_batch {
 
 static void batch_progress(struct dnsq_batch *b);
 
+/* count - bump one of the engine's counters (one writer: relaxed load and
+ * store, read with relaxed loads by the metrics). */
+static void count(uint64_t *ctr)
+{
+    __atomic_store_n(ctr, __atomic_load_n(ctr, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
 /* ---- engine -------------------------------------------------------------- */
 
 /* dnsq_engine_new - see dnsq.h. */
-struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker)
+struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker,
+                                    struct dnsq_stats *st)
 {
     struct dnsq_engine *e = calloc(1, sizeof(*e));
     if (!e)
@@ -102,6 +112,7 @@ struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     e->ring = ring;
+    e->st = st ? st : &e->own;
     for (int i = 0; i < FAM_N; i++)
         e->udp[i] = -1;
     e->xs = (uint64_t)(uintptr_t)e ^ (uint64_t)t.tv_nsec ^ ((uint64_t)worker << 32) ^
@@ -182,6 +193,8 @@ static void q_finish(struct dnsq_query *q, enum dnsq_state st, const char *why)
     q->it->state = st;
     q->it->why = why;
     b->unanswered--;
+    if (st == DNSQ_FAILED)
+        count(&b->e->st->failures);
 }
 
 /* q_result - apply a parsed reply to q. */
@@ -315,6 +328,7 @@ static void q_send(struct dnsq_query *q, const struct cfg_listen *srv)
     io_uring_sqe_set_data64(sqe, uring_cb_data(&q->cb));
     q->sending = true;
     b->pending++;
+    count(&b->e->st->queries);
 }
 
 /* batch_fail_waiting - every query still waiting fails with why. */

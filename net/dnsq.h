@@ -39,9 +39,18 @@ struct dnsq_item {
 /* The batch is over: every item has its state. */
 typedef void (*dnsq_done_fn)(void *arg);
 
-/* dnsq_engine_new - an engine using ring; worker seeds its query ids.
- * NULL on ENOMEM. */
-struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker);
+/* Counters of one engine for the metrics, owned by its creator: written on
+ * the engine's worker thread (a relaxed load and store), read by any thread
+ * with relaxed loads. */
+struct dnsq_stats {
+    uint64_t queries;           /* query datagrams sent (retries on the next server included) */
+    uint64_t failures;          /* names without a usable answer (timeout, SERVFAIL, ...) */
+};
+
+/* dnsq_engine_new - an engine using ring; worker seeds its query ids; it
+ * counts into *st (NULL: not counted). NULL on ENOMEM. */
+struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker,
+                                    struct dnsq_stats *st);
 /* dnsq_engine_free - close the sockets; no batch may still be running. */
 void dnsq_engine_free(struct dnsq_engine *e);
 

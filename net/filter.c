@@ -27,6 +27,7 @@
 
 struct filter_engine {
     struct io_uring *ring;
+    struct filter_stats *st;    /* the worker's counters */
     struct surbl_engine *surbl; /* its UDP sockets and waiting queries */
     unsigned jobs;              /* running */
 };
@@ -77,6 +78,8 @@ static void job_release(struct filter_job *j)
     char detail[FILTER_DETAIL_MAX];
     memcpy(detail, j->detail, sizeof detail);
     j->fe->jobs--;
+    if ((unsigned)v < FILTER_VERDICTS)
+        FILTER_STAT(j->fe->st->verdicts[v], 1);
     free(j);
     done(arg, v, detail);
 }
@@ -105,14 +108,27 @@ bool filter_wanted(const struct config *cfg)
     return cfg && (cfg->nsurbl_zones > 0 || cfg->clamd.len);
 }
 
+/* filter_verdict_label - see filter.h. */
+const char *filter_verdict_label(unsigned v)
+{
+    static const char *const names[FILTER_VERDICTS] = {
+        [SESS_VERDICT_PASS] = "pass", [SESS_VERDICT_QUARANTINE] = "quarantine",
+        [SESS_VERDICT_REJECT_SPAM] = "spam", [SESS_VERDICT_REJECT_VIRUS] = "virus",
+        [SESS_VERDICT_TEMPFAIL] = "tempfail",
+    };
+    return v < FILTER_VERDICTS ? names[v] : "";
+}
+
 /* filter_engine_new - see filter.h. */
-struct filter_engine *filter_engine_new(struct io_uring *ring, unsigned worker)
+struct filter_engine *filter_engine_new(struct io_uring *ring, unsigned worker,
+                                        struct filter_stats *st)
 {
     struct filter_engine *fe = calloc(1, sizeof(*fe));
     if (!fe)
         return NULL;
     fe->ring = ring;
-    if (!(fe->surbl = surbl_engine_new(ring, worker))) {
+    fe->st = st;
+    if (!(fe->surbl = surbl_engine_new(ring, worker, st))) {
         free(fe);
         return NULL;
     }

@@ -13,8 +13,10 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
+#include "dnsq.h"
 #include "session.h"
 
 struct io_uring;
@@ -77,12 +79,28 @@ static inline void filter_logf(filter_log_fn log, void *arg, const char *fmt, ..
     log(arg, line);
 }
 
+/* Counters of one worker's filters, for the metrics: written only on the
+ * engine's worker thread with FILTER_STAT (relaxed load and store), read by
+ * any thread with relaxed loads. The struct belongs to the caller of
+ * filter_engine_new and outlives the engine. */
+#define FILTER_VERDICTS (SESS_VERDICT_TEMPFAIL + 1)
+struct filter_stats {
+    uint64_t verdicts[FILTER_VERDICTS]; /* combined job verdicts, by enum sess_verdict */
+    struct dnsq_stats dns;              /* the SURBL/URIBL lookups */
+};
+#define FILTER_STAT(ctr, n) \
+    __atomic_store_n(&(ctr), __atomic_load_n(&(ctr), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+/* filter_verdict_label - "pass", "quarantine", "spam", "virus", "tempfail". */
+const char *filter_verdict_label(unsigned v);
+
 /* filter_wanted - does cfg configure any filter (surbl_zones or clamd)? */
 bool filter_wanted(const struct config *cfg);
 
 /* filter_engine_new - an engine using ring (the worker's); its operations
- * complete through struct uring_cb (see uring.h). NULL on ENOMEM. */
-struct filter_engine *filter_engine_new(struct io_uring *ring, unsigned worker);
+ * complete through struct uring_cb (see uring.h); it counts into *st.
+ * NULL on ENOMEM. */
+struct filter_engine *filter_engine_new(struct io_uring *ring, unsigned worker,
+                                        struct filter_stats *st);
 /* filter_engine_free - release the engine; no job may still be running. */
 void filter_engine_free(struct filter_engine *fe);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sdlisten.h"
 #include "util.h"
 
 #define LISTEN_BACKLOG 4096
@@ -84,11 +85,25 @@ void listen_probe_addrs(const struct config *cfg)
     listen_sets(cfg, sets);
     for (int s = 0; s < LISTEN_KINDS; s++)
         for (size_t i = 0; i < sets[s].n; i++) {
+            if (sdl_find((const struct sockaddr *)&sets[s].addrs[i].ss) >= 0) {
+                fprintf(stderr, "mxringd: listen %s: the socket passed by systemd "
+                        "(LISTEN_FDS)\n", sets[s].addrs[i].text);
+                continue; /* bound already: systemd's */
+            }
             int fd = listen_one(&sets[s].addrs[i], false);
             if (fd < 0)
                 die("listen %s: %s", sets[s].addrs[i].text, strerror(errno));
             close(fd);
         }
+}
+
+/* listen_open_one - a worker's socket for a: its own dup of the socket
+ * systemd passed for a (the workers share its accept queue), else its own
+ * SO_REUSEPORT socket (the kernel spreads connections over them). */
+static int listen_open_one(const struct cfg_listen *a)
+{
+    int passed = sdl_find((const struct sockaddr *)&a->ss);
+    return passed >= 0 ? fcntl(passed, F_DUPFD_CLOEXEC, 0) : listen_one(a, true);
 }
 
 /* listen_open - the worker's own SO_REUSEPORT sockets for every address
@@ -109,7 +124,7 @@ struct listener *listen_open(struct worker *w, const struct config *cfg, unsigne
             ls[k].kind = sets[s].kind;
             ls[k].proxy = sets[s].proxy;
             ls[k].port = port_of(&sets[s].addrs[i]);
-            ls[k].fd = listen_one(&sets[s].addrs[i], true);
+            ls[k].fd = listen_open_one(&sets[s].addrs[i]);
             if (ls[k].fd < 0)
                 die("listen %s: %s", sets[s].addrs[i].text, strerror(errno));
         }

@@ -31,7 +31,9 @@ void listen_probe_addrs(const struct config *cfg);
 
 /* listen_open - worker w's own SO_REUSEPORT sockets for every address of
  * every kind (smtp, smtps, submission, proxy, proxy smtps, in that order); *n gets their
- * number. Dies when one cannot be opened. The caller frees the array. */
+ * number. An address systemd passed a socket for (sdlisten.h) gets a dup
+ * of that socket instead. Dies when one cannot be opened. The caller frees
+ * the array. */
 struct listener *listen_open(struct worker *w, const struct config *cfg, unsigned *n);
 
 /* listen_open_dir - a directory fd for workdir/sub; dies if it cannot. */

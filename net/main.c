@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "regdom.h"
 #include "rlog.h"
+#include "sdlisten.h"
 #include "sdnotify.h"
 #include "routes.h"
 #include "snap.h"
@@ -361,7 +362,9 @@ static int run(const char *path, struct snap *boot)
     load_suffix_list();
     static struct pool pool;
     pool.grace_seconds = GRACE_SECONDS;
+    sdl_take();
     pool_listen(&pool, cfg);
+    sdl_done(); /* the workers have their dups of what systemd passed */
     struct metrics *metrics = metrics_listen(cfg);
     drop_privileges(cfg);
     if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0) /* as the run user */

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "http_req.h"
 #include "metrics_fmt.h"
+#include "metrics_queue.h"
 #include "snap.h"
 
 #define METRICS_RING 64
@@ -214,6 +215,13 @@ static void snapshot(struct metrics *m, struct metrics_snap *s)
     s->scrapes = m->scrapes;
     s->http_refused = m->forbidden;
     s->http_errors = m->errors;
+    dlv_metrics_read(&s->dlv);
+    struct snap *sn = snap_current();
+    mq_scan_new(sn->cfg->workdir, &s->qnew);
+    snap_unref(sn);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* serve - a complete request: the exposition for /metrics, else 404. */

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "dlv_metrics.h"
+#include "metrics_queue.h"
 #include "rlog.h"
 #include "session.h"
 #include "util.h"
@@ -23,6 +25,9 @@ struct metrics_snap {
     uint64_t scrapes;               /* answered with 200 */
     uint64_t http_refused;          /* 403 (metrics_allow) */
     uint64_t http_errors;           /* 4xx/5xx for malformed requests and timeouts */
+    struct dlv_metrics dlv;         /* the delivery engine's numbers */
+    struct mq_new qnew;             /* queue/new/ at scrape time */
+    int64_t now_us;                 /* the scrape's real time (for ages) */
 };
 
 /* metrics_format - append the exposition of m to out; false on ENOMEM. */

@@ -15,6 +15,7 @@
 
 #include "journal.h"
 #include "journal_file.h"
+#include "mhist.h"
 #include "qflush.h"
 #include "spool.h"
 #include "uring.h"
@@ -27,6 +28,13 @@
 #define Q_KEEP_BUF (1024 * 1024)       /* larger batch buffers are freed */
 
 _Static_assert(JRN_QID_LEN == SPOOL_ID_LEN, "queue ids are journal qids");
+
+/* QST - bump a queue_stats counter: only the owning worker writes, with a
+ * relaxed load and store; queue_get_stats reads with relaxed loads from any
+ * thread (a metrics scrape). */
+#define QST(q, field, n) \
+    __atomic_store_n(&(q)->st.field, __atomic_load_n(&(q)->st.field, __ATOMIC_RELAXED) + (n), \
+                     __ATOMIC_RELAXED)
 
 enum txn_state { T_OPEN = 0, T_COMMITTING, T_DURABLE };
 
@@ -107,6 +115,7 @@ struct queue {
     uint32_t qseq;
     bool ckpt_dirty;
     uint64_t ckpt_ms;
+    uint64_t submit_us;             /* when the synced batch in flight was submitted */
     struct queue_stats st;
 };
 
@@ -243,7 +252,7 @@ static int seg_next(struct queue *q, bool *dirsync)
     q->cur = s;
     q->app_off = 0;
     q->broken = false;
-    q->st.segments++;
+    QST(q, segments, 1);
     if (q->p.flush)
         qflush_seg_want(q->p.flush, q->p.worker, qflush_next_segno(q->p.flush));
     return 0;
@@ -263,7 +272,7 @@ static void seg_retire(struct queue *q, uint64_t segno)
             close(s->fd);
             unlinkat(q->p.journal_dirfd, name, 0);
         }
-        q->st.retired++;
+        QST(q, retired, 1);
         free(s);
     }
 }
@@ -572,17 +581,19 @@ static void q_submit(struct queue *q)
     if (b->len) {
         sqe[QOP_WRITE] = q_prep(q, QOP_WRITE);
         io_uring_prep_write(sqe[QOP_WRITE], b->seg->fd, b->buf, (unsigned)b->len, b->off);
-        q->st.writes++;
-        q->st.bytes += b->len;
+        QST(q, writes, 1);
+        QST(q, bytes, b->len);
     }
     if (b->sync) {
         sqe[QOP_SYNC] = q_prep(q, QOP_SYNC);
         io_uring_prep_fsync(sqe[QOP_SYNC], b->seg->fd, IORING_FSYNC_DATASYNC);
-        q->st.syncs++;
+        QST(q, syncs, 1);
         unsigned k = 0;
         while (k < 7 && (1u << k) <= b->ncommits)
             k++;
-        q->st.hist[k]++;
+        QST(q, hist[k], 1);
+        QST(q, sync_commits, b->ncommits);
+        q->submit_us = mhist_now_us();
     }
     struct io_uring_sqe *last = NULL;
     for (int k = 0; k < QOP_N; k++)
@@ -657,7 +668,7 @@ static void q_settle(struct queue *q, struct qbatch *b)
         void *arg = t->cb_arg;
         if (!q->p.flush)
             txn_free(q, t); /* nobody materializes: durable in the journal only */
-        q->st.commits++;
+        QST(q, commits, 1);
         cb(arg, 0, qid);
     }
     q_wake_waiters(q, 0);
@@ -689,7 +700,7 @@ static void q_fail(struct queue *q, struct qbatch *b, int err)
             queue_commit_fn cb = t->cb;
             void *arg = t->cb_arg;
             txn_free(q, t);
-            q->st.failed++;
+            QST(q, failed, 1);
             cb(arg, err, qid);
         }
         batch_recycle(q, b);
@@ -716,6 +727,8 @@ static void q_done(struct queue *q)
     b->next = NULL;
     q->busy = false;
     q->bytes -= b->len;
+    if (b->sync)
+        mhist_observe(&q->st.sync_lat, mhist_now_us() - q->submit_us);
     int err = q_batch_err(q, b);
     if (err) {
         q_fail(q, b, err);
@@ -755,7 +768,7 @@ static void q_checkpoint(struct queue *q, uint64_t now_ms)
     b->ckpt_segno = segno;
     q->ckpt_dirty = false;
     q->ckpt_ms = now_ms;
-    q->st.checkpoints++;
+    QST(q, checkpoints, 1);
 }
 
 void queue_kick(struct queue *q, uint64_t now_ms)
@@ -799,7 +812,10 @@ bool queue_idle(const struct queue *q)
 
 void queue_get_stats(const struct queue *q, struct queue_stats *out)
 {
-    *out = q->st;
+    const uint64_t *in = (const uint64_t *)&q->st;
+    uint64_t *o = (uint64_t *)out;
+    for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
+        o[k] = __atomic_load_n(&in[k], __ATOMIC_RELAXED); /* pairs with QST */
 }
 
 /* ---- life cycle ------------------------------------------------------------------------ */

@@ -25,6 +25,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "mhist.h"
+
 struct io_uring;
 struct qflush;
 struct queue;
@@ -110,7 +112,13 @@ struct queue_stats {
     uint64_t segments;          /* segments started */
     uint64_t retired;
     uint64_t hist[8];           /* sync batches by commits: 0, 1, 2-3, 4-7, ... 64+ */
+    uint64_t sync_commits;      /* commits in those batches (the histogram's sum) */
+    struct mhist sync_lat;      /* submit -> completion of each synced chain
+                                 * (folder fsync, write, fdatasync) */
 };
+_Static_assert(sizeof(struct queue_stats) % sizeof(uint64_t) == 0, "uint64_t fields only");
+/* queue_get_stats - the writer's counters (relaxed loads: any thread may
+ * call it while the writer runs, until queue_free). */
 void queue_get_stats(const struct queue *q, struct queue_stats *out);
 
 #endif

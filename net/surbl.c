@@ -55,12 +55,13 @@ static void surbl_finish(void *arg);
 /* ---- engine -------------------------------------------------------------- */
 
 /* surbl_engine_new - see surbl.h. */
-struct surbl_engine *surbl_engine_new(struct io_uring *ring, unsigned worker)
+struct surbl_engine *surbl_engine_new(struct io_uring *ring, unsigned worker,
+                                      struct filter_stats *st)
 {
     struct surbl_engine *se = calloc(1, sizeof(*se));
     if (!se)
         return NULL;
-    if (!(se->dq = dnsq_engine_new(ring, worker))) {
+    if (!(se->dq = dnsq_engine_new(ring, worker, st ? &st->dns : NULL))) {
         free(se);
         return NULL;
     }

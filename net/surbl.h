@@ -16,9 +16,11 @@ struct io_uring;
 struct config;
 struct surbl_engine;
 
-/* surbl_engine_new - an engine using ring; worker seeds its query ids.
+/* surbl_engine_new - an engine using ring; worker seeds its query ids; its
+ * DNS engine counts queries and failed lookups into st->dns (filter.h).
  * NULL on ENOMEM. */
-struct surbl_engine *surbl_engine_new(struct io_uring *ring, unsigned worker);
+struct surbl_engine *surbl_engine_new(struct io_uring *ring, unsigned worker,
+                                      struct filter_stats *st);
 /* surbl_engine_free - close the sockets; no check may still be running. */
 void surbl_engine_free(struct surbl_engine *se);
 

@@ -672,6 +672,20 @@ const char *tls_version(const struct tls_conn *c)
     return tls_done(c) ? SSL_get_version(c->ssl) : "";
 }
 
+/* tls_version_id - see tls.h. */
+unsigned tls_version_id(const struct tls_conn *c)
+{
+    int v = tls_done(c) ? SSL_version(c->ssl) : 0;
+    return v == TLS1_3_VERSION ? TLS_VER_13 : v == TLS1_2_VERSION ? TLS_VER_12 : TLS_VER_OTHER;
+}
+
+/* tls_version_label - see tls.h. */
+const char *tls_version_label(unsigned id)
+{
+    static const char *const names[TLS_VER_COUNT] = {"TLSv1.2", "TLSv1.3", "other"};
+    return id < TLS_VER_COUNT ? names[id] : "other";
+}
+
 /* tls_cipher - negotiated cipher suite name. */
 const char *tls_cipher(const struct tls_conn *c)
 {

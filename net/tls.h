@@ -115,6 +115,13 @@ bool tls_done(const struct tls_conn *c);
 const char *tls_error(const struct tls_conn *c);
 /* tls_version - negotiated version ("TLSv1.3"), "" before the handshake. */
 const char *tls_version(const struct tls_conn *c);
+/* The negotiated versions the metrics count apart. */
+enum tls_ver { TLS_VER_12 = 0, TLS_VER_13, TLS_VER_OTHER, TLS_VER_COUNT };
+/* tls_version_id - the negotiated version as an enum tls_ver
+ * (TLS_VER_OTHER before the handshake). */
+unsigned tls_version_id(const struct tls_conn *c);
+/* tls_version_label - "TLSv1.2", "TLSv1.3", "other" (any thread). */
+const char *tls_version_label(unsigned id);
 /* tls_cipher - negotiated cipher suite name (OpenSSL style, as Postfix logs
  * it, e.g. "TLS_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"), ""
  * before the handshake. */

@@ -406,16 +406,18 @@ static void *worker_main(void *arg)
     if ((r = bufs_setup(w)) < 0)
         die("worker %u: io_uring buffer ring: %s (kernel 5.19 or later is needed)", w->idx,
             strerror(-r));
-    if (!(w->dnsbl = dnsbl_engine_new(&w->ring, w->idx)))
+    if (!(w->dnsbl = dnsbl_engine_new(&w->ring, w->idx, &w->st.dnsbl_dns)))
         die("worker %u: out of memory", w->idx);
-    if (!(w->fe = filter_engine_new(&w->ring, w->idx)))
+    if (!(w->fe = filter_engine_new(&w->ring, w->idx, &w->st.filter)))
         die("worker %u: out of memory", w->idx);
     char err[256];
     struct queue_params qp = {.worker = w->idx, .journal_dirfd = w->pool->journal_dirfd,
                               .segment_size = w->pool->segment_size, .flush = w->pool->flush,
                               .efd = w->efd, .on_space = conn_on_space, .arg = w};
-    if (!(w->q = queue_new(&w->ring, &qp, err, sizeof(err))))
+    struct queue *q = queue_new(&w->ring, &qp, err, sizeof(err));
+    if (!q)
         die("worker %u: queue journal: %s", w->idx, err);
+    __atomic_store_n(&w->q, q, __ATOMIC_RELEASE); /* R2: pairs with A2 in pool_stats */
     for (unsigned i = 0; i < w->nls; i++)
         accept_arm(&w->ls[i]);
     tick_arm(w);
@@ -497,6 +499,20 @@ void pool_start(struct pool *p, const struct config *cfg)
     }
 }
 
+/* add_journal - the counters of one journal writer into sum. */
+static void add_journal(struct worker_stats *sum, const struct queue *q)
+{
+    struct queue_stats qs;
+    queue_get_stats(q, &qs);
+    sum->journal_syncs += qs.syncs;
+    sum->journal_writes += qs.writes;
+    for (int k = 0; k < 8; k++)
+        sum->journal_hist[k] += qs.hist[k];
+    sum->journal_sync_commits += qs.sync_commits;
+    sum->journal_segments += qs.segments - qs.retired;
+    mhist_add(&sum->journal_sync_lat, &qs.sync_lat);
+}
+
 void pool_stats(struct pool *p, struct worker_stats *sum)
 {
     memset(sum, 0, sizeof(*sum));
@@ -505,6 +521,10 @@ void pool_stats(struct pool *p, struct worker_stats *sum)
         const uint64_t *in = (const uint64_t *)&p->workers[i]->st;
         for (size_t k = 0; k < sizeof(*sum) / sizeof(uint64_t); k++)
             out[k] += __atomic_load_n(&in[k], __ATOMIC_RELAXED); /* R: pairs with STAT_ADD */
+        /* A2: pairs with R2 in worker_main (the writer is made on its thread) */
+        const struct queue *q = __atomic_load_n(&p->workers[i]->q, __ATOMIC_ACQUIRE);
+        if (q)
+            add_journal(sum, q);
     }
 }
 
@@ -530,29 +550,17 @@ void pool_wake(struct pool *p)
 
 void pool_join(struct pool *p, struct worker_stats *sum)
 {
-    memset(sum, 0, sizeof(*sum));
     for (unsigned i = 0; i < p->nworkers; i++)
         pthread_join(p->workers[i]->thread, NULL);
     authpool_free(p->auth); /* verifiers gone before their inboxes */
     p->auth = NULL;
     qflush_stop(p->flush); /* materializes what the workers committed */
     p->flush = NULL;
+    pool_stats(p, sum);
     for (unsigned i = 0; i < p->nworkers; i++) {
         struct worker *w = p->workers[i];
-        struct queue_stats qs;
-        queue_get_stats(w->q, &qs);
         queue_free(w->q);
-        sum->journal_syncs += qs.syncs;
-        sum->journal_writes += qs.writes;
-        for (int k = 0; k < 8; k++)
-            sum->journal_hist[k] += qs.hist[k];
         authpool_inbox_free(w->auth_inbox);
-        sum->connections += w->st.connections;
-        sum->refused += w->st.refused;
-        sum->messages += w->st.messages;
-        sum->bytes += w->st.bytes;
-        sum->spool_errors += w->st.spool_errors;
-        sum->enobufs += w->st.enobufs;
         for (unsigned k = 0; k < w->nsnaps; k++)
             snap_unref(w->snaps[k].snap);
         free(w->snaps);

@@ -8,6 +8,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "filter.h"
+#include "mhist.h"
+#include "tls.h"
+
+#define MILTER_VERDICTS 4       /* enum milterio_verdict: accept, reject, tempfail, discard */
+
 struct config;
 struct qflush;
 struct rlog;
@@ -31,7 +37,9 @@ struct pool {
 
 /* Per-worker counters, summed and printed at exit and by pool_stats at a
  * metrics scrape. Only uint64_t fields (pool_stats sums them as an array);
- * only the worker writes them, with STAT_ADD. */
+ * only the worker writes them, with STAT_ADD (the filter engine with
+ * FILTER_STAT). The journal_* fields stay 0 in a worker: pool_stats fills
+ * the sum from the journal writers' own counters (queue_get_stats). */
 struct worker_stats {
     uint64_t connections;
     uint64_t refused;
@@ -44,6 +52,14 @@ struct worker_stats {
     uint64_t journal_hist[8];   /* sync batches by commits: 0, 1, 2-3, 4-7, ... 64+ */
     uint64_t loops;             /* event loop passes (watchdog progress) */
     uint64_t by_listener[3];    /* connections by listener: smtp, smtps, submission */
+    uint64_t tls_handshakes[TLS_VER_COUNT]; /* completed server handshakes, by version */
+    uint64_t tls_failures;      /* server handshakes that failed (alert, protocol error) */
+    struct filter_stats filter; /* content filter verdicts, SURBL DNS lookups */
+    struct dnsq_stats dnsbl_dns; /* the connect-time DNSBL lookups */
+    uint64_t milter_verdicts[MILTER_VERDICTS]; /* the milter chain's result, by milterio_verdict */
+    uint64_t journal_sync_commits; /* commits covered by those fdatasyncs */
+    uint64_t journal_segments;  /* segments open now (started - retired) */
+    struct mhist journal_sync_lat; /* fdatasync chain latency */
 };
 _Static_assert(sizeof(struct worker_stats) % sizeof(uint64_t) == 0, "uint64_t fields only");
 

@@ -3,13 +3,18 @@ mxringd: a real Prometheus (Debian's prometheus, private configuration on
 loopback, 1 s scrape interval) scrapes it and its HTTP API must report the
 counts of a known number of test messages; promtool check metrics finds no
 problem in the exposition; metrics_allow (403 and a log line, reloadable);
-strict HTTP refusals (400, 405, 404, 431, 408 on a silent client)."""
+strict HTTP refusals (400, 405, 404, 431, 408 on a silent client). The
+journal histograms, queue gauges, TLS handshakes, AUTH outcomes, filter
+verdicts, DNS lookups and deliveries against known traffic."""
+import base64
+import crypt
 import json
 import os
 import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -18,7 +23,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import Server, free_port
+from harness import Server, free_port, make_certs
+from dlv_peers import ScriptHop, wait_for
+from milter_peer import MilterPeer
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -71,12 +78,21 @@ def settled(port, key, want=None, timeout=5):
 
 
 class MetricsServer(Server):
-    def __init__(self, allow=None):
+    def __init__(self, allow=None, extra=None):
         self.mport = free_port()
         conf = {"metrics_listen": "127.0.0.1:%d" % self.mport, "trusted_networks": ""}
         if allow is not None:
             conf["metrics_allow"] = allow
+        conf.update(extra or {})
         super().__init__(conf=conf, receivelog=True)
+
+
+def promtool_clean(test, body):
+    """promtool check metrics reports nothing about body."""
+    if PROMTOOL:
+        p = subprocess.run([PROMTOOL, "check", "metrics"], input=body.encode(),
+                           capture_output=True, timeout=30)
+        test.assertEqual((p.returncode, p.stdout + p.stderr), (0, b""))
 
 
 def send_messages(srv, n):
@@ -109,10 +125,37 @@ class MetricsEndpointTest(unittest.TestCase):
             self.assertGreater(m['mxring_received_bytes_total'], 100)
             self.assertGreater(m['mxring_receivelog_lines_written_total'], 0)
             self.assertEqual(m['mxring_sessions_open'], 0)
-            if PROMTOOL:
-                p = subprocess.run([PROMTOOL, "check", "metrics"], input=body.encode(),
-                                   capture_output=True, timeout=30)
-                self.assertEqual((p.returncode, p.stdout + p.stderr), (0, b""))
+            promtool_clean(self, body)
+
+    def test_metrics_journal_and_queue_series(self):
+        """NMSG messages: the group-commit histogram counts every fdatasync
+        (as many as the fdatasync counter, read live, not only at exit) and
+        sums to NMSG commits; the fdatasync latency histogram has one
+        observation per fdatasync; the transaction histogram one per
+        message; with no delivery the messages wait in new/, the oldest for
+        at least the time waited; one journal segment is in use."""
+        with MetricsServer() as srv:
+            send_messages(srv, NMSG)
+            time.sleep(0.3)
+            _, body, m = settled(srv.mport, "mxring_transaction_duration_seconds_count", NMSG)
+            syncs = m["mxring_journal_fdatasyncs_total"]
+            self.assertGreater(syncs, 0)
+            self.assertGreater(m["mxring_journal_writes_total"], 0)
+            self.assertEqual(m["mxring_journal_batch_commits_count"], syncs)
+            self.assertEqual(m['mxring_journal_batch_commits_bucket{le="+Inf"}'], syncs)
+            self.assertEqual(m["mxring_journal_batch_commits_sum"], NMSG)
+            self.assertEqual(m["mxring_journal_fdatasync_duration_seconds_count"], syncs)
+            self.assertGreater(m["mxring_journal_fdatasync_duration_seconds_sum"], 0)
+            self.assertEqual(m["mxring_transaction_duration_seconds_count"], NMSG)
+            self.assertEqual(m['mxring_transaction_duration_seconds_bucket{le="+Inf"}'], NMSG)
+            self.assertGreater(m["mxring_transaction_duration_seconds_sum"], 0)
+            self.assertEqual(m['mxring_queue_messages{state="new"}'], NMSG)
+            self.assertEqual(m['mxring_queue_messages{state="active"}'], 0)
+            self.assertEqual(m["mxring_queue_new_scan_complete"], 1)
+            self.assertGreaterEqual(m["mxring_queue_oldest_message_age_seconds"], 0.3)
+            self.assertLess(m["mxring_queue_oldest_message_age_seconds"], 60)
+            self.assertGreaterEqual(m["mxring_journal_segments"], 1)
+            promtool_clean(self, body)
 
     def test_metrics_http_refusals(self):
         """Strict HTTP: bare LF 400, POST 405 with Allow, other path 404,
@@ -166,6 +209,142 @@ class MetricsEndpointTest(unittest.TestCase):
             self.assertEqual(srv.proc.wait(10), 2)
             self.assertIn("metrics_listen 127.0.0.1:%d: Address already in use"
                           % busy.getsockname()[1], srv.stderr())
+
+
+PASSWORD = "s3cret-Pa55"
+
+
+class MetricsTlsAuthTest(unittest.TestCase):
+    def setUp(self):
+        self.certs = make_certs()
+        self.addCleanup(shutil.rmtree, self.certs, True)
+
+    def test_metrics_tls_and_auth(self):
+        """One STARTTLS session: one TLSv1.3 handshake; in it a wrong AUTH
+        PLAIN (failure), a cancelled AUTH LOGIN and a good AUTH LOGIN
+        (success); an unknown mechanism; garbage on the smtps port: one
+        failed handshake."""
+        sport = free_port()
+        srv = MetricsServer(extra={
+            "tls_cert": os.path.join(self.certs, "cert.pem"),
+            "tls_key": os.path.join(self.certs, "key.pem"),
+            "smtps_listen": "127.0.0.1:%d" % sport})
+        self.addCleanup(srv.close)
+        users = srv.path("users")
+        with open(users, "w") as f:
+            f.write("alice@example.test:%s\n" % crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_SHA512)))
+        srv.conf["users_file"] = users
+        srv.write_conf()
+        srv.start()
+        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.pem"))
+        s = smtplib.SMTP("127.0.0.1", srv.port, timeout=10)
+        s.starttls(context=ctx)
+        s.ehlo("client.test")
+        bad = base64.b64encode(b"\0alice@example.test\0wrong").decode()
+        self.assertEqual(s.docmd("AUTH PLAIN " + bad)[0], 535)
+        self.assertEqual(s.docmd("AUTH LOGIN")[0], 334)
+        self.assertEqual(s.docmd("*")[0], 501)
+        self.assertEqual(s.docmd("AUTH CRAM-MD5")[0], 504)
+        s.user, s.password = "alice@example.test", PASSWORD
+        self.assertEqual(s.auth("LOGIN", s.auth_login, initial_response_ok=False)[0], 235)
+        s.quit()
+        with socket.create_connection(("127.0.0.1", sport), timeout=10) as c:
+            c.sendall(b"EHLO not-a-tls-client\r\n" * 4)
+            try:
+                while c.recv(4096):
+                    pass
+            except OSError:
+                pass
+        _, body, m = settled(srv.mport, "mxring_tls_handshake_failures_total", 1)
+        self.assertEqual(m["mxring_tls_handshake_failures_total"], 1)
+        self.assertEqual(m['mxring_tls_handshakes_total{version="TLSv1.3"}'], 1)
+        self.assertEqual(m['mxring_tls_handshakes_total{version="TLSv1.2"}'], 0)
+        self.assertEqual(m['mxring_auth_total{mechanism="PLAIN",outcome="failure"}'], 1)
+        self.assertEqual(m['mxring_auth_total{mechanism="LOGIN",outcome="cancelled"}'], 1)
+        self.assertEqual(m['mxring_auth_total{mechanism="LOGIN",outcome="success"}'], 1)
+        self.assertEqual(m['mxring_auth_total{mechanism="unknown",outcome="failure"}'], 1)
+        self.assertEqual(m['mxring_auth_total{mechanism="PLAIN",outcome="success"}'], 0)
+        promtool_clean(self, body)
+
+
+class MetricsFilterDeliveryTest(unittest.TestCase):
+    def test_metrics_filter_verdicts_and_dns(self):
+        """A SURBL zone whose DNS server never answers (dns_failure = pass):
+        one lookup sent, one failure, one pass verdict."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
+            mute.bind(("127.0.0.1", 0))
+            srv = MetricsServer(extra={
+                "surbl_zones": "multi.surbl.test:reject", "dns_failure": "pass",
+                "dns_servers": "127.0.0.1:%d" % mute.getsockname()[1], "dns_timeout_ms": "300"})
+            with srv:
+                with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+                    c.sendmail("a@example.test", ["b@example.test"],
+                               "Subject: u\r\n\r\nsee http://bad.example/\r\n")
+                _, body, m = settled(srv.mport, 'mxring_filter_verdicts_total{verdict="pass"}', 1)
+                self.assertEqual(m['mxring_filter_verdicts_total{verdict="pass"}'], 1)
+                self.assertEqual(m['mxring_filter_verdicts_total{verdict="spam"}'], 0)
+                self.assertEqual(m['mxring_dns_queries_total{check="surbl"}'], 1)
+                self.assertEqual(m['mxring_dns_failures_total{check="surbl"}'], 1)
+                self.assertEqual(m['mxring_dns_queries_total{check="dnsbl"}'], 0)
+                promtool_clean(self, body)
+
+    def test_metrics_milter_verdicts(self):
+        """A milter that rejects at end of message, then
+        one that accepts (the script changed): one reject, one accept."""
+        p = MilterPeer(script={"E": [("y", b"550 5.7.1 Spam message rejected\0")]})
+        self.addCleanup(p.close)
+        srv = MetricsServer(extra={"milters": "py=" + p.spec(),
+                                   "milter_command_timeout_ms": "1000",
+                                   "milter_content_timeout_ms": "1000",
+                                   "milter_connect_timeout_ms": "1000"})
+        with srv:
+            msg = "Subject: m\r\n\r\nbody\r\n"
+            with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+                c.ehlo("client.test")
+                c.mail("a@example.test")
+                c.rcpt("b@example.test")
+                self.assertEqual(c.data(msg)[0], 550)
+                p.script = {}
+                c.mail("a@example.test")
+                c.rcpt("b@example.test")
+                self.assertEqual(c.data(msg)[0], 250)
+            _, body, m = settled(srv.mport, 'mxring_milter_verdicts_total{verdict="accept"}', 1)
+            self.assertEqual(m['mxring_milter_verdicts_total{verdict="reject"}'], 1)
+            self.assertEqual(m['mxring_milter_verdicts_total{verdict="accept"}'], 1)
+            self.assertEqual(m['mxring_milter_verdicts_total{verdict="tempfail"}'], 0)
+            promtool_clean(self, body)
+
+    def test_metrics_deliveries_by_hop_and_outcome(self):
+        """Three messages from the null sender to a scripted hop: the first
+        transaction is deferred (451), one recipient is refused (550,
+        bounced, no bounce owed); while the deferral waits the census shows
+        a deferred message; at the end 2 sent, 1 bounced, 1 deferred at
+        that hop, and the delivery histogram holds the 3 final outcomes."""
+        hop = ScriptHop()
+        self.addCleanup(hop.close)
+        hop.tempfail_first = 1
+        hop.reject = {"no@example.test"}
+        srv = MetricsServer(extra={
+            "default_route": "smtp:[127.0.0.1]:%d tls=none" % hop.port,
+            "relay_retry_min": "3s", "relay_retry_max": "3s", "queue_min_free_space": "0"})
+        with srv:
+            for rcpt in ("a@example.test", "b@example.test", "no@example.test"):
+                with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+                    c.sendmail("", [rcpt], "Subject: d\r\n\r\nhello\r\n")
+            key = 'mxring_deliveries_total{hop="smtp:[127.0.0.1]:%d",outcome="%%s"}' % hop.port
+            _, _, m = settled(srv.mport, 'mxring_queue_messages{state="deferred"}', 1, timeout=5)
+            self.assertEqual(m['mxring_queue_messages{state="deferred"}'], 1)
+            self.assertGreater(m["mxring_queue_oldest_message_age_seconds"], 0)
+            _, body, m = settled(srv.mport, key % "sent", 2, timeout=20)
+            _, body, m = settled(srv.mport, "mxring_delivery_duration_seconds_count", 3)
+            self.assertEqual(m[key % "sent"], 2)
+            self.assertEqual(m[key % "bounced"], 1)
+            self.assertEqual(m[key % "deferred"], 1)
+            self.assertEqual(m["mxring_delivery_duration_seconds_count"], 3)
+            self.assertGreater(m["mxring_delivery_duration_seconds_sum"], 0)
+            self.assertTrue(wait_for(lambda: samples(http_get(srv.mport)[1])
+                                     ['mxring_queue_messages{state="active"}'] == 0, 5))
+            promtool_clean(self, body)
 
 
 @unittest.skipUnless(PROMETHEUS, "prometheus is not installed (scripts/deps.sh test)")

@@ -22,7 +22,16 @@ from harness import BINARY, ROOT, free_port
 
 SPOOL = "/var/spool/mxring"
 CONF = "/etc/mxring/mxringd.conf"
-PAGES = ["/usr/share/man/man8/mxringd.8.gz", "/usr/share/man/man5/mxringd.conf.5.gz"]
+PAGES = ["/usr/share/man/man8/mxringd.8.gz", "/usr/share/man/man5/mxringd.conf.5.gz",
+         "/usr/share/man/man1/mxlog.1.gz", "/usr/share/man/man1/mxringctl.1.gz",
+         "/usr/share/man/man1/mxbench.1.gz"]
+PROGRAMS = ["/usr/bin/mxlog", "/usr/bin/mxringctl", "/usr/bin/mxbench"]
+# words each page must render (its commands and main options)
+PAGE_WORDS = {
+    "mxlog.1": ["why", "stats", "follow", "report --html", "--json", "--since", "EXIT STATUS"],
+    "mxringctl.1": ["list", "show", "retry --all", "hold", "release", "delete", "control.sock"],
+    "mxbench.1": ["--server", "--rate", "--json-series", "mxbench plot", "EXIT STATUS"],
+}
 
 
 def run(cmd, timeout=120, **kw):
@@ -56,6 +65,8 @@ class PackageTest(unittest.TestCase):
         p = run(["lintian", "--tag-display-limit", "0", self.deb])
         errors = [l for l in p.stdout.splitlines() if l.startswith("E:")]
         self.assertEqual(errors, [], p.stdout)
+        # every program in the package has its page (mxlog, mxringctl, mxbench)
+        self.assertNotIn("no-manual-page", p.stdout)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_package_install_check_run_purge(self):
@@ -74,8 +85,11 @@ class PackageTest(unittest.TestCase):
         self.assertRaises(KeyError, pwd.getpwnam, "mxring")
 
     def check_files(self):
-        for path in ["/usr/sbin/mxringd", CONF, "/lib/systemd/system/mxringd.service"] + PAGES:
+        for path in ["/usr/sbin/mxringd", CONF, "/lib/systemd/system/mxringd.service"] + \
+                PAGES + PROGRAMS:
             self.assertTrue(os.path.isfile(path), path)
+        p = run(["/usr/bin/mxlog", "--help"])
+        self.assertIn("usage: mxlog", p.stdout + p.stderr)
         p = run(["dpkg-query", "-W", "-f=${Conffiles}", "mxring"])
         self.assertIn(CONF, p.stdout)
 
@@ -109,6 +123,8 @@ class PackageTest(unittest.TestCase):
             if "mxringd.conf" in page:
                 for k in keys:
                     self.assertIn(k, text)
+            for word in PAGE_WORDS.get(os.path.basename(page)[:-3], []):
+                self.assertIn(word, text, page)
 
     def check_runs_as_mxring(self):
         """The installed server, as mxring, on the packaged spool (loopback port)."""

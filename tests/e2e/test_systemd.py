@@ -2,17 +2,21 @@
 systemd: the test binds a datagram socket, starts the real mxringd with
 NOTIFY_SOCKET (and WATCHDOG_USEC) pointing at it, and checks the state
 messages and their order across start, SIGHUP and SIGTERM, and that the
-WATCHDOG=1 pings stop when the test hook stalls a worker."""
+WATCHDOG=1 pings stop when the test hook stalls a worker. Socket activation
+the way systemd does it: the test binds the listening socket and passes it
+as descriptor 3 with LISTEN_FDS and LISTEN_PID (set by a shell to its own
+pid right before it execs mxringd)."""
 import contextlib
 import os
 import signal
 import smtplib
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import Server
+from harness import BINARY, Server, free_port
 
 
 @contextlib.contextmanager
@@ -199,6 +203,69 @@ class SystemdWatchdogTest(unittest.TestCase):
         n.wait_for("READY=1")
         n.drain(2.5)
         self.assertEqual(n.pings(), [])
+
+
+def start_activated(srv, sock, pid="$$"):
+    """Start srv's mxringd with sock passed as descriptor 3 (LISTEN_FDS=1,
+    LISTEN_PID=pid: by default the shell's own pid, which exec keeps)."""
+    script = ('exec 3<&%d; export LISTEN_PID=%s LISTEN_FDS=1; exec "$0" -c "$1"'
+              % (sock.fileno(), pid))
+    srv.err = open(srv.stderr_path, "wb")
+    srv.proc = subprocess.Popen(["/bin/sh", "-c", script, BINARY, srv.conf_path],
+                                stdout=srv.err, stderr=srv.err, cwd=srv.dir,
+                                pass_fds=(sock.fileno(),))
+    return srv
+
+
+def listening(port):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen(16)
+    return s
+
+
+class SocketActivationTest(unittest.TestCase):
+    def test_systemd_socket_activation_serves_passed_socket(self):
+        """The passed socket serves the listen address (both workers accept
+        on their dups of it); mxringd binds nothing itself (the port is
+        held without SO_REUSEPORT, so binding it would fail) and stops
+        cleanly."""
+        srv = Server(receivelog=True)
+        self.addCleanup(srv.close)
+        sock = listening(srv.port)
+        self.addCleanup(sock.close)
+        start_activated(srv, sock).wait_ready()
+        self.assertIn("listen 127.0.0.1:%d: the socket passed by systemd (LISTEN_FDS)" % srv.port,
+                      srv.stderr())
+        sock.close()  # only mxringd's dups are left
+        for i in range(4):
+            with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+                c.sendmail("a@example.test", ["b@example.test"], "Subject: s%d\r\n\r\nx\r\n" % i)
+        self.assertEqual(len(srv.queue_files()), 4)
+        self.assertEqual(srv.stop(), 0)
+
+    def test_systemd_socket_activation_other_pid_ignored(self):
+        """LISTEN_PID of another process: the sockets are not ours, so
+        mxringd binds the address itself, which the test's socket holds."""
+        srv = Server()
+        self.addCleanup(srv.close)
+        sock = listening(srv.port)
+        self.addCleanup(sock.close)
+        start_activated(srv, sock, pid="1")
+        self.assertEqual(srv.proc.wait(10), 2)
+        self.assertIn("listen 127.0.0.1:%d: Address already in use" % srv.port, srv.stderr())
+
+    def test_systemd_socket_activation_unmatched_socket_refused(self):
+        """A passed socket that no listen address names: exit 2, naming it."""
+        srv = Server()
+        self.addCleanup(srv.close)
+        other = free_port()
+        sock = listening(other)
+        self.addCleanup(sock.close)
+        start_activated(srv, sock)
+        self.assertEqual(srv.proc.wait(10), 2)
+        self.assertIn("LISTEN_FDS: the socket passed as descriptor 3 ([127.0.0.1]:%d) matches no "
+                      "listen address" % other, srv.stderr())
 
 
 if __name__ == "__main__":

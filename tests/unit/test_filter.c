@@ -45,6 +45,7 @@
 /* ---- the ring and its loop ------------------------------------------------ */
 
 static struct io_uring ring;
+static struct filter_stats fst; /* the engines' counters (reset by setup) */
 static unsigned long cb_submitted, cb_completed;
 
 /* count_cb_sqes - URING_TAG_CALLBACK SQEs prepared and not yet submitted. */
@@ -149,7 +150,7 @@ static long src_read(void *arg, size_t off, void *buf, size_t cap)
  * done; then nothing may be in flight. */
 static void run_srcs(const struct config *cfg, struct test_src *ts, struct result *res, size_t n)
 {
-    struct filter_engine *fe = filter_engine_new(&ring, 0);
+    struct filter_engine *fe = filter_engine_new(&ring, 0, &fst);
     assert_non_null(fe);
     for (size_t i = 0; i < n; i++) {
         struct filter_src src = { .len = ts[i].len, .read = src_read, .arg = &ts[i] };
@@ -623,6 +624,10 @@ static void test_filter_surbl_timeout(void **state)
     assert_int_equal(t.v, SESS_VERDICT_TEMPFAIL);
     assert_string_equal(t.detail, "surbl lookup failed (timeout)");
     assert_log(&t, "3 of 3 lookups failed (timeout): tempfail\n");
+    assert_int_equal(fst.dns.queries, 6);  /* the metrics' counters */
+    assert_int_equal(fst.dns.failures, 6);
+    assert_int_equal(fst.verdicts[SESS_VERDICT_PASS], 1);
+    assert_int_equal(fst.verdicts[SESS_VERDICT_TEMPFAIL], 1);
     result_free(&t);
     cfg_free(c);
     dns_stop(&d);
@@ -673,6 +678,9 @@ static void test_filter_surbl_retry_next_server(void **state)
     assert_int_equal(r.v, SESS_VERDICT_REJECT_SPAM);
     assert_int_equal(atomic_load(&mute.queries), 2);
     assert_int_equal(atomic_load(&good.queries), 2);
+    assert_int_equal(fst.dns.queries, 4); /* both datagrams of each lookup */
+    assert_int_equal(fst.dns.failures, 0);
+    assert_int_equal(fst.verdicts[SESS_VERDICT_REJECT_SPAM], 1);
     assert_log(&r, "SURBL verdict: bad.example listed in multi.surbl.test: reject\n");
     result_free(&r);
     cfg_free(c);
@@ -1116,6 +1124,7 @@ static int setup(void **state)
 {
     (void)state;
     cb_submitted = cb_completed = 0;
+    memset(&fst, 0, sizeof(fst));
     return io_uring_queue_init(256, &ring, 0) == 0 ? 0 : -1;
 }
 

@@ -208,6 +208,8 @@ static void test_queue_commit_waits_for_fdatasync(void **state)
     assert_int_equal(st.writes, 1);
     assert_int_equal(st.syncs, 1);
     assert_int_equal(st.hist[2], 1); /* one batch of 2-3 commits */
+    assert_int_equal(st.sync_commits, 3); /* the batch-size histogram's sum */
+    assert_int_equal(mhist_count(&st.sync_lat), 1); /* one fdatasync timed */
 }
 
 /* Commits made while a batch is in flight wait for the next one. */

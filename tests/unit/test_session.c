@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "config.h"
 #include "dir.h"
 #include "rlog.h"
@@ -36,6 +37,7 @@ struct fixture {
     size_t nlines;
     unsigned unknowns;      /* the fake per-address unknown-recipient count */
     bool queue_full;        /* the fake delivery back-pressure flag */
+    struct sess_counters ctr; /* the metrics' counters of this session */
 };
 
 static const char *base_conf =
@@ -83,6 +85,7 @@ static struct fixture *make_full(const char *ip, const char *extra, const char *
     struct dir *d = dir_load_mem(src, err, sizeof(err));
     assert_non_null(d);
     f->env.arg = f;
+    f->env.ctr = &f->ctr;
     f->env.log_tap = tap;
     f->env.unknown_rcpt = fake_unknown;
     f->snap = snap_new(c, d, 1);
@@ -891,6 +894,54 @@ static void test_session_auth_tab_masked(void **state)
     }
 }
 
+/* test_session_auth_counted - every AUTH attempt lands in the metrics'
+ * counters under its mechanism and outcome: unknown mechanism, undecodable
+ * PLAIN, cancelled LOGIN, verifier busy, verified. */
+static void test_session_auth_counted(void **state)
+{
+    (void)state;
+    struct fixture *f = make_with("127.0.0.1", AUTH_CONF "auth_max_failures = 9\n", NULL);
+    greet(f);
+    assert_non_null(strstr(feed(f, "AUTH CRAM-MD5\r\n"), "504 5.5.4"));
+    assert_non_null(strstr(feed(f, "AUTH PLAIN !!!!\r\n"), "501 5.5.2"));
+    assert_non_null(strstr(feed(f, "AUTH LOGIN\r\n"), "334 "));
+    assert_non_null(strstr(feed(f, "*\r\n"), "501 5.7.0"));
+    feed(f, "AUTH PLAIN " SECRET_B64 "\r\n");
+    assert_int_equal(sess_action(f->s), SESS_AUTH);
+    sess_auth_done(f->s, SESS_AUTH_BUSY, NULL);
+    assert_non_null(strstr(take(f), "454 "));
+    feed(f, "AUTH PLAIN " SECRET_B64 "\r\n");
+    sess_auth_done(f->s, SESS_AUTH_OK, NULL);
+    assert_non_null(strstr(take(f), "235 "));
+    const uint64_t(*a)[SESS_AUTHO_COUNT] = f->ctr.auth;
+    assert_int_equal(a[AUTH_MECH_UNKNOWN][SESS_AUTHO_FAILED], 1);
+    assert_int_equal(a[AUTH_MECH_PLAIN][SESS_AUTHO_FAILED], 1);
+    assert_int_equal(a[AUTH_MECH_LOGIN][SESS_AUTHO_CANCELLED], 1);
+    assert_int_equal(a[AUTH_MECH_PLAIN][SESS_AUTHO_TEMPFAIL], 1);
+    assert_int_equal(a[AUTH_MECH_PLAIN][SESS_AUTHO_OK], 1);
+    assert_int_equal(a[AUTH_MECH_LOGIN][SESS_AUTHO_OK], 0);
+    destroy(f);
+}
+
+/* test_session_txn_latency_observed - a transaction that got its final
+ * reply is one observation of the latency histogram; one aborted by RSET
+ * is none. */
+static void test_session_txn_latency_observed(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nRSET\r\n");
+    assert_int_equal(mhist_count(&f->ctr.txn_latency), 0);
+    feed(f, "MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nDATA\r\nx\r\n.\r\n");
+    usleep(2000);
+    sess_spool_done(f->s, 0, "Q1");
+    assert_non_null(strstr(take(f), "250 2.0.0"));
+    assert_int_equal(mhist_count(&f->ctr.txn_latency), 1);
+    assert_true(f->ctr.txn_latency.sum_us >= 2000);
+    destroy(f);
+}
+
 static void test_session_auth_response_after_504_masked(void **state)
 {
     (void)state;
@@ -1257,6 +1308,8 @@ int main(void)
         cmocka_unit_test(test_session_eof_answers_held_input),
         cmocka_unit_test(test_session_eof_inside_data_closes),
         cmocka_unit_test(test_session_auth_tab_masked),
+        cmocka_unit_test(test_session_auth_counted),
+        cmocka_unit_test(test_session_txn_latency_observed),
         cmocka_unit_test(test_session_auth_response_after_504_masked),
         cmocka_unit_test(test_session_auth_response_after_503_masked),
         cmocka_unit_test(test_session_auth_response_after_538_masked),

@@ -31,6 +31,9 @@ static void test_spool_id_unique_and_hex(void **state)
     assert_memory_equal(a + 8, "1E240", 5); /* 123456 us */
     assert_memory_equal(a + 13, "01", 2);   /* worker */
     assert_memory_equal(a + 15, "00007", 5);
+    assert_int_equal(spool_id_time_us(a), 1795995400LL * 1000000 + 123456);
+    assert_int_equal(spool_id_time_us("6B0CB708XYZ"), -1);
+    assert_int_equal(spool_id_time_us("6B0CB708FFFFF0100001"), -1); /* > 999999 us */
 }
 
 static void test_spool_format_header(void **state)
