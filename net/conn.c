@@ -27,6 +27,11 @@
 #include "util.h"
 
 #define BACKLOG_MAX (64 * 1024) /* held-back client input before receive pauses */
+/* A receive is armed for at most BACKLOG_MAX - backlog octets (the kernel
+ * ends the multishot there; the last buffer may overshoot by less than
+ * BUF_SIZE), so held input stays under BACKLOG_MAX + BUF_SIZE whatever
+ * arrives before a cancel is seen: bounded by design, not by how fast the
+ * loop reacts. */
 #define SEND_KEEP 4096          /* send buffers larger than this are freed when idle */
 #define TLS_PLAIN_CHUNK 16384   /* decrypted bytes handed to the session at a time */
 
@@ -103,11 +108,20 @@ static void touch(struct conn *c)
 
 /* ---- connections ------------------------------------------------------------- */
 
-/* recv_arm - (re)start the multishot receive of c. */
+/* recv_arm - (re)start the receive of c: multishot, ending by itself after
+ * the octets the held input has room for (sqe->optlen, the multishot byte
+ * limit); on kernels without that limit one buffer per receive. */
 static void recv_arm(struct conn *c)
 {
     struct io_uring_sqe *sqe = get_sqe(c->w);
-    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    if (c->w->recv_single) {
+        io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+    } else {
+        io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+        /* sqe->optlen in newer headers: the same union member as file_index */
+        sqe->file_index = (uint32_t)(BACKLOG_MAX - sess_backlog(c->sess));
+    }
+    c->recv_limited = !c->w->recv_single;
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BUF_GROUP;
     io_uring_sqe_set_data64(sqe, ud(c, OP_RECV));
@@ -712,6 +726,13 @@ void conn_on_recv(struct conn *c, struct io_uring_cqe *cqe)
         STAT_ADD(w->st.enobufs, 1);
         if (!c->recv_armed && !c->closing && !c->rearm_wait)
             rearm_later(c);
+    } else if (res == -EINVAL && c->recv_limited && !c->recv_armed) {
+        /* the kernel refused the multishot byte limit: receive one
+         * buffer at a time from now on (conn_after re-arms) */
+        if (!w->recv_single)
+            fprintf(stderr, "mxringd: worker %u: no multishot receive limit in this kernel; "
+                            "receiving one buffer at a time\n", w->idx);
+        w->recv_single = true;
     } else if (res == 0) {
         c->peer_eof = true; /* half-close: answer what was sent, then close */
         proxy_gone(c, "connection closed before the PROXY header");

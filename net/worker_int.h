@@ -63,6 +63,7 @@ struct conn {
     unsigned inflight;          /* operations that still reference this conn */
     bool recv_armed;
     bool recv_cancel;           /* a cancel of the receive is in flight */
+    bool recv_limited;          /* the receive carries the multishot byte limit */
     bool rearm_wait;            /* on the -ENOBUFS re-arm list */
     bool send_busy;
     bool closing;
@@ -125,6 +126,7 @@ struct worker {
     uint32_t next_sid;
     struct conn *all;           /* every conn, linked at accept, unlinked when freed */
     struct conn *rearm_head, *rearm_tail; /* receives to re-arm after this batch */
+    bool recv_single;           /* no multishot byte limit (older kernels): one buffer per receive */
     bool draining;
     uint64_t drain_deadline;
     uint64_t now;               /* monotonic seconds, read once per batch */
