@@ -269,13 +269,15 @@ class MetricsTlsAuthTest(unittest.TestCase):
 
 class MetricsFilterDeliveryTest(unittest.TestCase):
     def test_metrics_filter_verdicts_and_dns(self):
-        """A SURBL zone whose DNS server never answers (dns_failure = pass):
-        one lookup sent, one failure, one pass verdict."""
+        """A SURBL zone and a DNSBL site whose DNS server never answers
+        (dns_failure = pass): per check one lookup sent and one failure;
+        one pass verdict."""
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
             mute.bind(("127.0.0.1", 0))
             srv = MetricsServer(extra={
                 "surbl_zones": "multi.surbl.test:reject", "dns_failure": "pass",
-                "dns_servers": "127.0.0.1:%d" % mute.getsockname()[1], "dns_timeout_ms": "300"})
+                "dns_servers": "127.0.0.1:%d" % mute.getsockname()[1], "dns_timeout_ms": "300",
+                "dnsbl_sites": "bl.test", "dnsbl_timeout_ms": "300"})
             with srv:
                 with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
                     c.sendmail("a@example.test", ["b@example.test"],
@@ -285,7 +287,8 @@ class MetricsFilterDeliveryTest(unittest.TestCase):
                 self.assertEqual(m['mxring_filter_verdicts_total{verdict="spam"}'], 0)
                 self.assertEqual(m['mxring_dns_queries_total{check="surbl"}'], 1)
                 self.assertEqual(m['mxring_dns_failures_total{check="surbl"}'], 1)
-                self.assertEqual(m['mxring_dns_queries_total{check="dnsbl"}'], 0)
+                self.assertEqual(m['mxring_dns_queries_total{check="dnsbl"}'], 1)
+                self.assertEqual(m['mxring_dns_failures_total{check="dnsbl"}'], 1)
                 promtool_clean(self, body)
 
     def test_metrics_milter_verdicts(self):
