@@ -121,19 +121,21 @@ class Server:
         self.proc.kill()
         self.proc.wait()
 
-    def queue_files(self, sub="queue", settle=0.15, timeout=5):
+    def queue_files(self, sub="queue", settle=0.15, timeout=5, expect=0):
         """The files in <sub>/new once the listing has settled. The 250 goes
         out when the message is durable in the journal; the materializer
         writes its new/ file a moment later (off the reply path), so wait
-        until the listing has stopped changing for `settle` seconds."""
+        until the listing has stopped changing for `settle` seconds, and
+        (expect) until at least that many files are there, up to 30 s."""
         d = os.path.join(self.workdir, sub, "new")
-        deadline = time.time() + timeout
+        deadline = time.time() + (max(timeout, 30) if expect else timeout)
         last, since = None, time.time()
         while True:
             now = sorted(os.listdir(d)) if os.path.isdir(d) else []
             if now != last:
                 last, since = now, time.time()
-            elif time.time() - since >= settle or time.time() > deadline:
+            elif ((time.time() - since >= settle and len(now) >= expect)
+                  or time.time() > deadline):
                 return now
             time.sleep(0.01)
 

@@ -45,7 +45,7 @@ class BenchSmoke(unittest.TestCase):
 
     def check_queue(self, rcpts):
         """Every file in queue/new is complete and carries the bench message."""
-        files = self.srv.queue_files()
+        files = self.srv.queue_files(expect=MESSAGES)
         self.assertEqual(len(files), MESSAGES)
         for qid in files:
             env = self.srv.read_queue(qid)
