@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -74,7 +75,8 @@ struct qbatch {
     uint8_t *buf;
     size_t len, cap;
     uint64_t seq;
-    bool sync;                      /* fdatasync after the write */
+    bool sync;                      /* durable once complete (fdatasync or RWF_DSYNC) */
+    bool dsync;                     /* one RWF_DSYNC write, no separate fdatasync */
     bool dirsync;                   /* fsync the folder first (new segment name) */
     bool ckpt;                      /* holds a checkpoint of ckpt_segno */
     uint64_t ckpt_segno;
@@ -107,6 +109,7 @@ struct queue {
     size_t bytes;                   /* octets in all batches */
     uint64_t mat_bytes;             /* handed to the materializer, not yet reported */
     bool busy;
+    bool unsynced;                  /* a write without sync since the last synced batch */
     unsigned expect;                /* CQEs still due for the batch in flight */
     uint64_t seq, done_seq;         /* batch numbers: last made, last completed */
     bool space_wanted;
@@ -565,11 +568,17 @@ static struct io_uring_sqe *q_prep(struct queue *q, int k)
     return sqe;
 }
 
-/* q_submit - start the chain for the batch at the head. */
+/* q_submit - start the chain for the batch at the head. A batch that must
+ * be durable is one write with RWF_DSYNC (the kernel syncs its range in the
+ * same io-wq work item: no link hop through our task work) when everything
+ * written before it is synced already; after chunk-only writes it is write
+ * -> fdatasync, whose whole-file sync covers them too. */
 static void q_submit(struct queue *q)
 {
     struct qbatch *b = q->bq;
     struct io_uring_sqe *sqe[QOP_N] = {NULL};
+    b->dsync = b->sync && b->len && !q->unsynced;
+    q->unsynced = b->len && !b->sync;
     if (io_uring_sq_space_left(q->ring) < QOP_N)
         io_uring_submit(q->ring); /* the chain must go in one submission */
     q->busy = true;
@@ -581,12 +590,16 @@ static void q_submit(struct queue *q)
     if (b->len) {
         sqe[QOP_WRITE] = q_prep(q, QOP_WRITE);
         io_uring_prep_write(sqe[QOP_WRITE], b->seg->fd, b->buf, (unsigned)b->len, b->off);
+        if (b->dsync)
+            sqe[QOP_WRITE]->rw_flags = RWF_DSYNC;
         QST(q, writes, 1);
         QST(q, bytes, b->len);
     }
-    if (b->sync) {
+    if (b->sync && !b->dsync) {
         sqe[QOP_SYNC] = q_prep(q, QOP_SYNC);
         io_uring_prep_fsync(sqe[QOP_SYNC], b->seg->fd, IORING_FSYNC_DATASYNC);
+    }
+    if (b->sync) {
         QST(q, syncs, 1);
         unsigned k = 0;
         while (k < 7 && (1u << k) <= b->ncommits)
@@ -614,7 +627,7 @@ static int q_batch_err(const struct queue *q, const struct qbatch *b)
         return -q->ops[QOP_WRITE].res;
     if (b->len && (size_t)q->ops[QOP_WRITE].res != b->len)
         return ENOSPC;
-    if (b->sync && q->ops[QOP_SYNC].res < 0)
+    if (b->sync && !b->dsync && q->ops[QOP_SYNC].res < 0)
         return q->ops[QOP_SYNC].res == -ECANCELED ? EIO : -q->ops[QOP_SYNC].res;
     return 0;
 }
@@ -685,6 +698,7 @@ static void q_fail(struct queue *q, struct qbatch *b, int err)
     q->bq = q->bq_tail = NULL;
     q->bytes = 0;
     q->broken = true;
+    q->unsynced = false; /* that segment is abandoned */
     q->ckpt_dirty = true;
     q->done_seq = q->seq;
     for (struct queue_txn *t = q->live; t; t = t->next)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -31,8 +32,10 @@
 #define MAX_EVENTS 256
 #define SEG_SIZE (1024 * 1024)
 
-/* What happened, in order: 'W' write done, 'S' fdatasync done, 'D' folder
- * fsync done, 'C' a commit callback with err 0, 'F' one with an error. */
+/* What happened, in order: 'W' write done, 'S' fdatasync done (its own
+ * operation, or the sync of a write with RWF_DSYNC, logged right after its
+ * 'W'), 'D' folder fsync done, 'C' a commit callback with err 0, 'F' one
+ * with an error. */
 enum fail_at { FAIL_NONE = 0, FAIL_WRITE, FAIL_DATASYNC, FAIL_DIRSYNC };
 
 struct fixture {
@@ -46,6 +49,7 @@ struct fixture {
     int fail_res;           /* its result (-EIO, or >= 0 for a short write) */
     unsigned spaces;        /* on_space calls */
     unsigned commits_ok, commits_failed;
+    unsigned dsync_writes;  /* writes that carried RWF_DSYNC */
     char last_qid[32];
 };
 
@@ -115,6 +119,13 @@ static int perform(struct fixture *f, const struct io_uring_sqe *sqe)
     enum fail_at at = sqe->opcode == IORING_OP_WRITE ? FAIL_WRITE
                       : datasync                     ? FAIL_DATASYNC
                                                      : FAIL_DIRSYNC;
+    bool dsync = sqe->opcode == IORING_OP_WRITE && (sqe->rw_flags & RWF_DSYNC);
+    if (dsync && f->fail_op == FAIL_DATASYNC) { /* written, then the sync fails */
+        f->fail_op = 0;
+        if (pwrite(sqe->fd, (void *)(uintptr_t)sqe->addr, sqe->len, (off_t)sqe->off) < 0)
+            return -errno;
+        return f->fail_res;
+    }
     if (f->fail_op && at == (enum fail_at)f->fail_op) {
         f->fail_op = 0;
         if (f->fail_res >= 0 && at == FAIL_WRITE) /* short write */
@@ -125,6 +136,8 @@ static int perform(struct fixture *f, const struct io_uring_sqe *sqe)
     switch (sqe->opcode) {
     case IORING_OP_WRITE: {
         ssize_t r = pwrite(sqe->fd, (void *)(uintptr_t)sqe->addr, sqe->len, (off_t)sqe->off);
+        if (r >= 0 && dsync && fdatasync(sqe->fd) < 0)
+            return -errno;
         return r < 0 ? -errno : (int)r;
     }
     case IORING_OP_FSYNC:
@@ -159,9 +172,13 @@ static unsigned fake_turn(struct fixture *f)
             broken = true;
         if (!linked)
             broken = false;
-        if (sqes[i].opcode == IORING_OP_WRITE)
+        bool dsync = sqes[i].opcode == IORING_OP_WRITE && (sqes[i].rw_flags & RWF_DSYNC);
+        f->dsync_writes += dsync;
+        if (sqes[i].opcode == IORING_OP_WRITE) {
             event(f, 'W');
-        else if (sqes[i].fsync_flags & IORING_FSYNC_DATASYNC)
+            if (dsync && res != -ECANCELED)
+                event(f, 'S'); /* the write's own sync ran (and perhaps failed) */
+        } else if (sqes[i].fsync_flags & IORING_FSYNC_DATASYNC)
             event(f, 'S');
         else
             event(f, 'D');
@@ -200,8 +217,10 @@ static void test_queue_commit_waits_for_fdatasync(void **state)
     assert_int_equal(f->nlog, 0); /* nothing before the loop turn ends */
     queue_kick(f->q, 0);
     assert_int_equal(f->nlog, 0); /* submitted, not complete: no 250 */
-    /* the first segment's name is new: folder fsync, write, fdatasync */
-    assert_int_equal(fake_turn(f), 3);
+    /* the first segment's name is new: folder fsync, then one write that
+     * syncs its own range (RWF_DSYNC: nothing unsynced lies before it) */
+    assert_int_equal(fake_turn(f), 2);
+    assert_int_equal(f->dsync_writes, 1);
     assert_string_equal(f->log, "DWSCCC");
     struct queue_stats st;
     queue_get_stats(f->q, &st);
@@ -220,10 +239,10 @@ static void test_queue_commit_while_in_flight_waits(void **state)
     queue_kick(f->q, 0);
     message(f, "b\r\n"); /* gathers meanwhile */
     queue_kick(f->q, 0); /* busy: nothing new is submitted */
-    assert_int_equal(fake_turn(f), 3);
+    assert_int_equal(fake_turn(f), 2);
     assert_string_equal(f->log, "DWSC");
     queue_kick(f->q, 0);
-    assert_int_equal(fake_turn(f), 2); /* same segment: no folder fsync */
+    assert_int_equal(fake_turn(f), 1); /* same segment: no folder fsync */
     assert_string_equal(f->log, "DWSCWSC");
 }
 
@@ -246,7 +265,7 @@ static void test_queue_failed_fdatasync_fails_whole_batch(void **state)
     message(f, "after\r\n");
     queue_kick(f->q, 0);
     f->nlog = 0;
-    assert_int_equal(fake_turn(f), 3); /* a fresh segment: D W S */
+    assert_int_equal(fake_turn(f), 2); /* a fresh segment: D, W with its sync */
     assert_string_equal(f->log, "DWSC");
     struct queue_stats st;
     queue_get_stats(f->q, &st);
@@ -274,9 +293,37 @@ static void test_queue_short_write_fails_batch(void **state)
     queue_kick(f->q, 0);
     f->fail_op = FAIL_DIRSYNC;
     f->fail_res = -ENOSPC;
-    fake_turn(f); /* the new segment's folder fsync fails: the chain is cancelled */
-    assert_string_equal(f->log, "DWSF");
+    fake_turn(f); /* the new segment's folder fsync fails: the write (and its
+                   * sync) is cancelled */
+    assert_string_equal(f->log, "DWF");
     assert_int_equal(f->commits_ok, 1);
+}
+
+/* After a chunk-only write (no sync), the commit batch must not sync only
+ * its own range (RWF_DSYNC): it is write -> fdatasync, whose whole-file
+ * sync covers the earlier chunks; the batch after that is one RWF_DSYNC
+ * write again. */
+static void test_queue_commit_after_unsynced_chunks_syncs_file(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_txn *t = queue_txn_begin(f->q);
+    char body[3000];
+    memset(body, 'b', sizeof body);
+    assert_int_equal(queue_txn_append(t, body, sizeof body), 0);
+    queue_kick(f->q, 0);
+    assert_int_equal(fake_turn(f), 2); /* D, W: chunks only, nothing synced */
+    assert_int_equal(f->dsync_writes, 0);
+    assert_string_equal(f->log, "DW");
+    assert_int_equal(queue_txn_commit(t, "head\n", 5, false, commit_cb, f), 0);
+    queue_kick(f->q, 0);
+    assert_int_equal(fake_turn(f), 2); /* W -> fdatasync (two operations) */
+    assert_int_equal(f->dsync_writes, 0);
+    assert_string_equal(f->log, "DWWSC");
+    message(f, "next\r\n");
+    queue_kick(f->q, 0);
+    assert_int_equal(fake_turn(f), 1);
+    assert_int_equal(f->dsync_writes, 1);
+    assert_string_equal(f->log, "DWWSCWSC");
 }
 
 /* An open transaction whose chunks were in a failed batch cannot commit. */
@@ -439,6 +486,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_failed_fdatasync_fails_whole_batch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_short_write_fails_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_commit_after_unsynced_chunks_syncs_file,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_open_txn_fails_after_lost_chunks, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_journal_recovers, setup, teardown),
