@@ -13,7 +13,9 @@
 # fdatasyncs that also sees the ones io_uring submits). Then the resident
 # memory of mxringd holding 10,000 idle sessions next to Postfix's cost per
 # session. Prints the tables and writes them to bench/RESULTS.md (keeping
-# its "TLS" section, which scripts/compare-tls.sh writes).
+# its "TLS" section, which scripts/compare-tls.sh writes, and its hand-written
+# "Where the time goes" section). Also the group-commit batch-size and latency
+# histograms from mxringd's exit lines.
 #
 # Usage: scripts/compare.sh [--tls | --tls-only | --quick]
 #        (as root; env: BUILD=build, COMPARE_SECONDS=5, COMPARE_IDLE=10000,
@@ -73,7 +75,7 @@ cleanup() {
     done
     [ -f "$PF_DIR/etc/main.cf" ] && postfix -c "$PF_DIR/etc" stop >/dev/null 2>&1
     stop_system_postfix
-    rm -rf "$SHM_WORK"
+    rm -rf "$SHM_WORK" "$WORK/consumed"
 }
 trap cleanup EXIT
 
@@ -214,10 +216,24 @@ EOF
     wait_port "$1"
 }
 
-# clear_queues - remove what the last run left in mxringd's queue/new (the
-# files a delivery agent would take away), outside the timed runs.
+# clear_queues - take away what the last run left in mxringd's queue/new
+# (the files a delivery agent would take), outside the timed runs. On tmpfs
+# they are deleted. On the disk the folder is renamed aside (a fresh new/ in
+# its place) and deleted only at the end: this machine's root file system is
+# ext4 without a journal, whose inode allocator skips every inode freed in
+# the last 60-360 s (fs/ext4/ialloc.c recently_deleted), so deleting the
+# tens of thousands of files of one run made each file creation of the next
+# runs scan them (measured on a fresh no-journal ext4: 20 us CPU per create,
+# 57 us after 10,000 deletes; 110-150 us on this root file system), which
+# is the benchmark harness's cost, not the server's.
 clear_queues() {
-    find "$WORK/mxringd/var/queue/new" "$SHM_WORK/var/queue/new" -type f -delete 2>/dev/null || true
+    find "$SHM_WORK/var/queue/new" -type f -delete 2>/dev/null || true
+    local q=$WORK/mxringd/var/queue
+    if [ -d "$q/new" ] && [ -n "$(find "$q/new" -type f -print -quit)" ]; then
+        mkdir -p "$WORK/consumed"
+        mv "$q/new" "$WORK/consumed/new.$SECONDS.$RANDOM"
+        mkdir -m 0750 "$q/new"
+    fi
 }
 
 # timed OUT CMD... - run CMD; write its CPU seconds (user + system, from
@@ -511,9 +527,10 @@ machine() {
 # (with --quick: into $WORK/RESULTS.md only).
 report() {
     python3 - "$TSV" "$SECS" "$SIZE" "${MEM_MX:-}" "${MEM_PF:-}" "$(machine)" \
-        "$(cut -d' ' -f1-3 /proc/loadavg)" "${BG_FLUSHES:-}" "$QUICK" >"$WORK/RESULTS.md" <<'EOF'
-import sys
-tsv, secs, size, mem_mx, mem_pf, mach, load, bg_flushes, quick = sys.argv[1:10]
+        "$(cut -d' ' -f1-3 /proc/loadavg)" "${BG_FLUSHES:-}" "$QUICK" "${LOAD0:-}" \
+        "$WORK/mxringd/stderr.txt" "$SHM_WORK/stderr.txt" >"$WORK/RESULTS.md" <<'EOF'
+import re, sys
+tsv, secs, size, mem_mx, mem_pf, mach, load, bg_flushes, quick, load0, err_mx, err_mt = sys.argv[1:13]
 size = int(size)
 date, cores, kernel, cpu, commit, pfver = mach.split("\t")
 TARGETS = ("postfix", "smtp-sink", "mxringd", "mxringd-tmpfs")
@@ -570,6 +587,7 @@ w("| machine | %s cores, %s |" % (cores, cpu))
 w("| kernel | %s |" % kernel)
 w("| commit | %s |" % commit)
 w("| Postfix | %s |" % pfver)
+w("| load average at the start | %s |" % (load0 or "n/a"))
 w("| load average at the end | %s |" % load)
 w("")
 w("Everything on loopback (127.0.0.1), client and servers on the same %s cores. Messages of "
@@ -585,7 +603,8 @@ w("- **Postfix**: a private instance (own config and queue under /tmp), real `sm
   "`in_flow_delay = 0`, no per-client connection limits, `default_process_limit = 1000`.")
 w("- **smtp-sink**: Postfix's test server, which stores nothing: the protocol ceiling.")
 w("- **mxringd**: workers = one per core, durable queue on this machine's disk (everything "
-  "acknowledged is on disk before `250`); queue/new emptied between runs.")
+  "acknowledged is on disk before `250`: the per-worker journal, group commit); queue/new taken "
+  "away between runs (renamed aside and deleted at the end: see clear_queues in the script).")
 w("- **mxringd tmpfs**: the same binary and configuration with its workdir on /dev/shm: the "
   "same work without the disk's cost, the ceiling of our own code.")
 w("- Modes: `per-message` = one connection per message (QUIT, new connection); `reuse` = many "
@@ -656,6 +675,49 @@ for key in main_rows:
     w("| %s | %d | %s | %s | %s | %s / %s | %s | %s |" % (mode, n, cell(b), cell(a), ratio(a, b),
         field(b, "busy"), field(a, "busy"), field(b, "cpu"), field(a, "cpu")))
 w("")
+def journal_lines(path):
+    """mxringd's exit lines about its journal (counters over all its runs)."""
+    try:
+        return [ln.strip() for ln in open(path) if ln.startswith("mxringd: journal:")]
+    except OSError:
+        return []
+
+def hist_table(label, lines):
+    """Rows for the batch-size and latency histograms from the exit lines."""
+    text = " ".join(lines)
+    m = re.search(r"(\d+) writes, (\d+) fdatasyncs; commits per fdatasync (.*?)mxringd", text + " mxringd")
+    lat = re.search(r"write\+fdatasync mean (\d+) us; (.*?); materializer: (\d+) files, "
+                    r"(\d+) syncfs, mean (\d+) us", text)
+    if not m:
+        return
+    buckets = dict(kv.split(":") for kv in m.group(3).split())
+    commits = 0
+    for k, v in buckets.items():   # lower bound of each bucket, for the mean only
+        commits += int(v) * {"0": 0, "1": 1, "2-3": 2.5, "4-7": 5.5, "8-15": 11.5,
+                             "16-31": 23.5, "32-63": 47.5, "64+": 64}[k]
+    syncs = int(m.group(2))
+    w("| %s | %s | %s | %s | %s | %s | %s |" % (
+        label, syncs, " ".join("%s:%s" % kv for kv in buckets.items()),
+        "%.1f" % (commits / syncs) if syncs else "n/a",
+        lat.group(1) if lat else "n/a", lat.group(2) if lat else "n/a",
+        "%s files in %s syncfs (mean %s us)" % (lat.group(3), lat.group(4), lat.group(5))
+        if lat else "n/a"))
+
+jl_mx, jl_mt = journal_lines(err_mx), journal_lines(err_mt)
+if jl_mx or jl_mt:
+    w("## Group commit: batch sizes and latency")
+    w("")
+    w("From each mxringd instance's exit lines, summed over all the runs it served (all modes and "
+      "sizes above). A batch is one journal write (RWF_DSYNC, or write -> fdatasync after "
+      "chunk-only writes); its latency is submission to completion as the worker sees it. The "
+      "materializer writes queue/new files from the journal, one syncfs per batch of files.")
+    w("")
+    w("| instance | synced batches | commits per batch (histogram) | mean commits per batch "
+      "| mean latency us | latency histogram | materializer |")
+    w("|---|---:|---|---:|---:|---|---|")
+    hist_table("mxringd (disk)", jl_mx)
+    hist_table("mxringd tmpfs", jl_mt)
+    w("")
 per_mx = None
 if mem_mx and mem_pf:
     n_mx, rb, ra = mem_mx.split("\t")
@@ -722,7 +784,8 @@ EOF
         say "--quick: written to $WORK/RESULTS.md only"
         return 0
     fi
-    section_merge "$WORK/RESULTS.md" "$RESULTS" "## TLS" >"$WORK/RESULTS.merged"
+    section_merge "$WORK/RESULTS.md" "$RESULTS" "## Where the time goes" >"$WORK/RESULTS.m1"
+    section_merge "$WORK/RESULTS.m1" "$RESULTS" "## TLS" >"$WORK/RESULTS.merged"
     cp "$WORK/RESULTS.merged" "$RESULTS"
     say "written to $RESULTS"
 }
@@ -767,6 +830,7 @@ main() {
     '') ;;
     *) die "usage: scripts/compare.sh [--tls | --tls-only | --quick]" ;;
     esac
+    LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
     setup
     postfix_conf
     postfix_start
@@ -781,6 +845,7 @@ main() {
     load_runs
     size_runs
     kill "$MX_PID" "$MXT_PID"
+    wait "$MX_PID" "$MXT_PID" 2>/dev/null || true
     [ -n "$QUICK" ] || memory_runs
     report
     say "done in $((SECONDS - t0)) s"
