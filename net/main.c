@@ -19,6 +19,7 @@
 #include "dir.h"
 #include "iplimit.h"
 #include "journal_file.h"
+#include "mhist.h"
 #include "listen.h"
 #include "metrics.h"
 #include "regdom.h"
@@ -334,6 +335,24 @@ static void signal_loop(const sigset_t *set, const char *path, struct pool *pool
     }
 }
 
+/* print_sync_latency - at exit: the journal's synced writes, submission to
+ * completion: the mean and the non-empty histogram buckets (upper bounds). */
+static void print_sync_latency(const struct mhist *h)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i <= MHIST_BOUNDS; i++)
+        n += h->bucket[i];
+    fprintf(stderr, "mxringd: journal: synced write latency mean %.0f us;",
+            n ? (double)h->sum_us / (double)n : 0.0);
+    for (unsigned i = 0; i <= MHIST_BOUNDS; i++)
+        if (h->bucket[i] && i < MHIST_BOUNDS)
+            fprintf(stderr, " <=%lluus:%llu", (unsigned long long)mhist_bound_us(i),
+                    (unsigned long long)h->bucket[i]);
+        else if (h->bucket[i])
+            fprintf(stderr, " more:%llu", (unsigned long long)h->bucket[i]);
+    fputc('\n', stderr);
+}
+
 /* run - start everything, serve until SIGTERM/SIGINT, stop cleanly. */
 static int run(const char *path, struct snap *boot)
 {
@@ -433,6 +452,7 @@ static int run(const char *path, struct snap *boot)
             (unsigned long long)st.journal_hist[2], (unsigned long long)st.journal_hist[3],
             (unsigned long long)st.journal_hist[4], (unsigned long long)st.journal_hist[5],
             (unsigned long long)st.journal_hist[6], (unsigned long long)st.journal_hist[7]);
+    print_sync_latency(&st.journal_sync_lat);
     return 0;
 }
 
