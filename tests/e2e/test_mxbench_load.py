@@ -82,7 +82,11 @@ class MxbenchOpenLoop(unittest.TestCase):
         rc, res, out = run_mxbench(self.sink.port, "--rate", 500, "--messages", 400, "--size", 500,
                                    "--messages-per-connection", 10, "--threads", 1)
         self.assertEqual((rc, res["messages"]), (0, 400), out)
-        self.assertEqual(res["connections"], 40, out)
+        # open loop: an arrival finding every open connection mid-transaction
+        # opens another, so a slow server (ASan) needs a few more than 40; no
+        # connection carries more than 10, and far fewer than one per message
+        self.assertGreaterEqual(res["connections"], 40, out)
+        self.assertLessEqual(res["connections"], 100, out)
         rc, res, out = run_mxbench(self.sink.port, "--connections", 4, "--messages", 400,
                                    "--size", 500, "--reuse")
         self.assertEqual((rc, res["messages"], res["mode"]), (0, 400, "closed"), out)
