@@ -125,10 +125,20 @@ bench: deps-bench
 deps-bench:
 	$(Q)scripts/deps.sh bench
 
+# The layout of .clang-format: `make format` applies it, `make format-check`
+# (run by scripts/run-tests.py) names every file that drifts from it.
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	$(Q)clang-format -i $(FORMAT_FILES)
+
+format-check:
+	$(Q)clang-format --dry-run -Werror $(FORMAT_FILES)
+
 clean:
 	rm -rf build build-*
 
-.PHONY: all deps deps-test deps-bench run unit test bench bench-build clean
+.PHONY: all deps deps-test deps-bench run unit test bench bench-build clean format format-check
 
 # Fragments owned by their folders (fuzzing, benchmarks, tools, packaging).
 -include tests/fuzz/fuzz.mk

@@ -100,7 +100,8 @@ static void build_lines(const struct mxb_opts *o, struct mxb_plan *p)
     }
     const char *from[1] = {o->from};
     bool ok = rcpts &&
-              mxb_lines_build(&p->mail, "MAIL FROM:", senders ? (const char *const *)senders : from, ns) &&
+              mxb_lines_build(&p->mail, "MAIL FROM:", senders ? (const char *const *)senders : from,
+                              ns) &&
               mxb_lines_build(&p->rcpt, "RCPT TO:", (const char *const *)rcpts, nr);
     mxb_list_free(senders, senders ? ns : 0);
     mxb_list_free(rcpts, rcpts ? nr : 0);
@@ -245,8 +246,11 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "plot") == 0)
         return mxb_plot_main(argc - 1, argv + 1);
-    static struct mxb_opts o = {.rcpts = 1, .per_conn = 1, .timeout_s = DEFAULT_TIMEOUT_S,
-                                .from = "bench@mxbench.test", .domain = "example.test"};
+    static struct mxb_opts o = {.rcpts = 1,
+                                .per_conn = 1,
+                                .timeout_s = DEFAULT_TIMEOUT_S,
+                                .from = "bench@mxbench.test",
+                                .domain = "example.test"};
     static struct mxb_stats tot;
     mxb_opts_parse(argc, argv, &o);
     signal(SIGPIPE, SIG_IGN);
@@ -259,8 +263,8 @@ int main(int argc, char **argv)
     build_lines(&o, &plan);
     build_messages(&o, &plan);
     setup_tls_auth(&o, &plan);
-    if (o.json_series && !(plan.series = mxb_series_open(o.json_series, o.threads, plan.phases,
-                                                         plan.nphases))) {
+    if (o.json_series &&
+        !(plan.series = mxb_series_open(o.json_series, o.threads, plan.phases, plan.nphases))) {
         fprintf(stderr, "mxbench: --json-series %s: %s\n", o.json_series, strerror(errno));
         return MXB_EXIT_USAGE;
     }

@@ -118,7 +118,7 @@ bool mxb_corpus_load(struct mxb_corpus *c, const char *dir, char *err, size_t er
     }
     c->n = n;
     for (size_t i = 0; i < n; i++)
-        c->m[i].name = names[i];    /* the corpus owns them now */
+        c->m[i].name = names[i]; /* the corpus owns them now */
     free(names);
     for (size_t i = 0; i < n; i++) {
         if (!load_one(&c->m[i], dir, err, errlen)) {

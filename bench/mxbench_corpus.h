@@ -14,10 +14,10 @@
 
 /* One message ready for DATA. */
 struct mxb_msg {
-    char *wire;             /* dot-stuffed, CRLF, ends with the end of data */
-    size_t len;             /* octets of wire */
-    size_t size;            /* octets as stored (the file, CRLF-normalised) */
-    char *name;             /* file name, or "generated" */
+    char *wire;  /* dot-stuffed, CRLF, ends with the end of data */
+    size_t len;  /* octets of wire */
+    size_t size; /* octets as stored (the file, CRLF-normalised) */
+    char *name;  /* file name, or "generated" */
 };
 
 /* A size class of --corpus-mix: files up to max octets (above the class
@@ -25,7 +25,7 @@ struct mxb_msg {
 struct mxb_class {
     uint64_t max;
     unsigned weight;
-    size_t *idx;            /* the messages in it */
+    size_t *idx; /* the messages in it */
     size_t n;
 };
 
@@ -33,12 +33,12 @@ struct mxb_corpus {
     struct mxb_msg *m;
     size_t n;
     struct mxb_class cls[MXB_WEIGHTS_MAX];
-    unsigned ncls;          /* 0: plain round robin over every message */
+    unsigned ncls; /* 0: plain round robin over every message */
 };
 
 /* A thread's position in the corpus. */
 struct mxb_pick {
-    struct mxb_wrr wrr;     /* over the classes */
+    struct mxb_wrr wrr; /* over the classes */
     uint64_t rr[MXB_WEIGHTS_MAX];
     uint64_t all;
 };

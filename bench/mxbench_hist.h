@@ -7,15 +7,15 @@
 
 #include <stdint.h>
 
-#define MXB_HIST_SUB_BITS 7                         /* 128 sub-buckets */
+#define MXB_HIST_SUB_BITS 7 /* 128 sub-buckets */
 #define MXB_HIST_SUB (1u << MXB_HIST_SUB_BITS)
 #define MXB_HIST_HALF (MXB_HIST_SUB / 2)
-#define MXB_HIST_MAX_BITS 42                        /* 2^42 ns: about 73 minutes */
+#define MXB_HIST_MAX_BITS 42 /* 2^42 ns: about 73 minutes */
 #define MXB_HIST_SLOTS ((MXB_HIST_MAX_BITS - MXB_HIST_SUB_BITS) * MXB_HIST_HALF + MXB_HIST_SUB)
 
 struct mxb_hist {
     uint64_t count;
-    uint64_t min, max;      /* exact, in the recorded unit */
+    uint64_t min, max; /* exact, in the recorded unit */
     double sum;
     uint64_t slot[MXB_HIST_SLOTS];
 };

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #define NS_PER_S 1000000000ull
-#define SCAN_NS NS_PER_S        /* timeout scan period */
-#define POLL_NS 100000000ull    /* the longest wait: Ctrl-C is seen within it */
+#define SCAN_NS NS_PER_S     /* timeout scan period */
+#define POLL_NS 100000000ull /* the longest wait: Ctrl-C is seen within it */
 #define SQ_MAX 32768u
 #define SQ_MIN 64u
 
@@ -107,7 +107,8 @@ static void reap(struct thr *t)
 {
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
-    io_uring_for_each_cqe(&t->ring, head, cqe) {
+    io_uring_for_each_cqe(&t->ring, head, cqe)
+    {
         uint64_t ud = io_uring_cqe_get_data64(cqe);
         enum op op = (enum op)(ud & OP_MASK);
         if (op != OP_IGNORE)
@@ -216,8 +217,8 @@ static int thr_init(struct thr *t, struct mxb_plan *p, unsigned id, unsigned nse
     mxb_pick_init(&t->pick, &p->corpus, id);
     if (t->open) {
         mxb_sched_init(&t->sched, p->phases, p->nphases, o->arrival, o->seed, id, p->nthreads);
-        t->left = o->messages ? o->messages / p->nthreads + (id < o->messages % p->nthreads)
-                              : UINT64_MAX;
+        t->left =
+            o->messages ? o->messages / p->nthreads + (id < o->messages % p->nthreads) : UINT64_MAX;
     }
     mxb_hist_init(&t->sec.lat_ns);
     t->sec_end = p->t0_ns + NS_PER_S;

@@ -46,10 +46,34 @@ static const char usage_text[] =
     "Exit: 0 no error, 1 errors counted, 2 usage.\n";
 
 enum opt_id {
-    O_SERVER = 256, O_CONNECTIONS, O_MESSAGES, O_SIZE, O_RCPTS, O_REUSE, O_PIPELINING,
-    O_STARTTLS, O_AUTH, O_DURATION, O_JSON, O_THREADS, O_TIMEOUT, O_FROM, O_DOMAIN, O_CAFILE,
-    O_RATE, O_ARRIVAL, O_RAMP, O_SERIES, O_CORPUS, O_CORPUS_MIX, O_SENDERS, O_RCPTS_FILE,
-    O_MIX, O_PER_CONN, O_SEED, O_HELP,
+    O_SERVER = 256,
+    O_CONNECTIONS,
+    O_MESSAGES,
+    O_SIZE,
+    O_RCPTS,
+    O_REUSE,
+    O_PIPELINING,
+    O_STARTTLS,
+    O_AUTH,
+    O_DURATION,
+    O_JSON,
+    O_THREADS,
+    O_TIMEOUT,
+    O_FROM,
+    O_DOMAIN,
+    O_CAFILE,
+    O_RATE,
+    O_ARRIVAL,
+    O_RAMP,
+    O_SERIES,
+    O_CORPUS,
+    O_CORPUS_MIX,
+    O_SENDERS,
+    O_RCPTS_FILE,
+    O_MIX,
+    O_PER_CONN,
+    O_SEED,
+    O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -137,12 +161,16 @@ static void take_opt(int c, struct mxb_opts *o)
 {
     switch (c) {
     case O_SERVER: o->server = optarg; break;
-    case O_CONNECTIONS: o->connections = (unsigned)parse_u64("--connections", optarg, 1, 1000000); break;
+    case O_CONNECTIONS:
+        o->connections = (unsigned)parse_u64("--connections", optarg, 1, 1000000);
+        break;
     case O_MESSAGES: o->messages = parse_u64("--messages", optarg, 1, UINT64_MAX / 2); break;
     case O_SIZE: o->size = parse_u64("--size", optarg, 1, (uint64_t)1 << 30); break;
     case O_RCPTS: o->rcpts = (unsigned)parse_u64("--rcpts", optarg, 1, MXB_RCPTS_MAX); break;
     case O_REUSE: o->per_conn = 0; break;
-    case O_PER_CONN: o->per_conn = (unsigned)parse_u64("--messages-per-connection", optarg, 0, 1u << 30); break;
+    case O_PER_CONN:
+        o->per_conn = (unsigned)parse_u64("--messages-per-connection", optarg, 0, 1u << 30);
+        break;
     case O_PIPELINING: o->pipelining = true; break;
     case O_STARTTLS: o->starttls = true; break;
     case O_AUTH:
@@ -157,9 +185,15 @@ static void take_opt(int c, struct mxb_opts *o)
     case O_TIMEOUT: o->timeout_s = (unsigned)parse_u64("--timeout", optarg, 1, 86400); break;
     case O_FROM: o->from = optarg; break;
     case O_DOMAIN: o->domain = optarg; break;
-    case O_RATE: o->rate = parse_positive("--rate", optarg, MXB_RATE_MAX); o->open = true; break;
+    case O_RATE:
+        o->rate = parse_positive("--rate", optarg, MXB_RATE_MAX);
+        o->open = true;
+        break;
     case O_ARRIVAL: o->arrival = parse_arrival(optarg); break;
-    case O_RAMP: o->ramp = optarg; o->open = true; break;
+    case O_RAMP:
+        o->ramp = optarg;
+        o->open = true;
+        break;
     case O_SERIES: o->json_series = optarg; break;
     case O_CORPUS: o->corpus = optarg; break;
     case O_CORPUS_MIX: o->corpus_mix = optarg; break;

@@ -13,23 +13,23 @@
 #define LINE_MAX_LEN 65536
 #define KEY_MAX 64
 #define US_PER_MS 1000.0
-#define W 960                   /* SVG width */
-#define ML 80                   /* left margin (axis labels) */
-#define MR 150                  /* right margin (legend) */
+#define W 960  /* SVG width */
+#define ML 80  /* left margin (axis labels) */
+#define MR 150 /* right margin (legend) */
 #define PANEL_H 220
 #define TICKS 5
 
 struct axis {
-    double lo, hi;              /* data range */
-    double p0, p1;              /* pixels for lo and hi */
+    double lo, hi; /* data range */
+    double p0, p1; /* pixels for lo and hi */
     bool log;
 };
 
 struct series {
-    const char *name;           /* data-series attribute and legend */
+    const char *name; /* data-series attribute and legend */
     const char *color;
-    size_t off;                 /* field of struct mxb_plot_sec */
-    double scale;               /* multiplies the field (us -> ms) */
+    size_t off;   /* field of struct mxb_plot_sec */
+    double scale; /* multiplies the field (us -> ms) */
 };
 
 /* mxb_json_num - the number after "key":, see mxbench_plot.h. */
@@ -207,13 +207,16 @@ static void y_ticks(FILE *out, const struct axis *y, double x0, double x1, const
     for (double v = y->lo; v <= y->hi * (1 + 1e-9); v = y->log ? v * 10 : v + step) {
         double py = map(y, v);
         fmt_num(num, sizeof num, v);
-        fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+        fprintf(out,
+                "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
                 "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
                 x0, py, x1, py, x0 - 6, py + 4, num);
     }
     double mid = (y->p0 + y->p1) / 2;
-    fprintf(out, "<text class=\"axis\" transform=\"translate(16 %.1f) rotate(-90)\" "
-            "text-anchor=\"middle\">%s</text>\n", mid, label);
+    fprintf(out,
+            "<text class=\"axis\" transform=\"translate(16 %.1f) rotate(-90)\" "
+            "text-anchor=\"middle\">%s</text>\n",
+            mid, label);
 }
 
 /* x_ticks_time - vertical grid lines and second labels along x. */
@@ -224,7 +227,8 @@ static void x_ticks_time(FILE *out, const struct axis *x, double y0, double y1)
     for (double v = x->lo; v <= x->hi * (1 + 1e-9); v += step) {
         double px = map(x, v);
         fmt_num(num, sizeof num, v);
-        fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+        fprintf(out,
+                "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
                 "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
                 px, y0, px, y1, px, y1 + 16, num);
     }
@@ -243,9 +247,11 @@ static double field(const struct mxb_plot_sec *s, const struct series *se)
 static void polyline(FILE *out, const struct mxb_plot_data *d, const struct series *se,
                      const struct axis *x, const struct axis *y, const char *dash)
 {
-    fprintf(out, "<polyline class=\"series\" data-series=\"%s\" fill=\"none\" stroke=\"%s\" "
-            "stroke-width=\"1.8\"%s%s%s points=\"", se->name, se->color,
-            dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+    fprintf(out,
+            "<polyline class=\"series\" data-series=\"%s\" fill=\"none\" stroke=\"%s\" "
+            "stroke-width=\"1.8\"%s%s%s points=\"",
+            se->name, se->color, dash ? " stroke-dasharray=\"" : "", dash ? dash : "",
+            dash ? "\"" : "");
     bool first = true;
     for (size_t i = 0; i < d->nsec; i++) {
         double v = field(&d->sec[i], se);
@@ -263,15 +269,15 @@ static void polyline(FILE *out, const struct mxb_plot_data *d, const struct seri
 static void legend(FILE *out, const struct series *se, size_t n, double x, double y)
 {
     for (size_t i = 0; i < n; i++)
-        fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>"
+        fprintf(out,
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"%s\"/>"
                 "<text class=\"legend\" x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                x, y + 18.0 * (double)i, se[i].color, x + 20, y + 18.0 * (double)i + 5,
-                se[i].name);
+                x, y + 18.0 * (double)i, se[i].color, x + 20, y + 18.0 * (double)i + 5, se[i].name);
 }
 
 /* range - the lowest positive and the highest value of the series. */
-static void range(const struct mxb_plot_data *d, const struct series *se, size_t n,
-                  double *lo, double *hi)
+static void range(const struct mxb_plot_data *d, const struct series *se, size_t n, double *lo,
+                  double *hi)
 {
     *lo = INFINITY;
     *hi = 0;
@@ -308,10 +314,12 @@ static void timeline(FILE *out, const struct mxb_plot_data *d)
     struct axis yr = linear_axis(hi, top1, top0);
     range(d, lat_series, NSERIES(lat_series), &lo, &hi);
     struct axis yl = log_axis(lo, hi, bot1, bot0);
-    fprintf(out, "<svg id=\"timeline\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+    fprintf(out,
+            "<svg id=\"timeline\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
             "width=\"%d\" height=\"%.0f\" viewBox=\"0 0 %d %.0f\">\n"
             "<text class=\"title\" x=\"%d\" y=\"24\">Throughput (msgs/s) and latency (ms, log "
-            "scale) per second</text>\n", W, bot1 + 40, W, bot1 + 40, ML);
+            "scale) per second</text>\n",
+            W, bot1 + 40, W, bot1 + 40, ML);
     y_ticks(out, &yr, ML, W - MR, "msgs/s");
     x_ticks_time(out, &x, top0, top1);
     for (size_t i = 0; i < NSERIES(rate_series); i++)
@@ -322,8 +330,10 @@ static void timeline(FILE *out, const struct mxb_plot_data *d)
     for (size_t i = 0; i < NSERIES(lat_series); i++)
         polyline(out, d, &lat_series[i], &x, &yl, NULL);
     legend(out, lat_series, NSERIES(lat_series), W - MR + 16, bot0 + 10);
-    fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">seconds "
-            "since the start</text>\n</svg>\n", (ML + W - MR) / 2.0, bot1 + 34);
+    fprintf(out,
+            "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">seconds "
+            "since the start</text>\n</svg>\n",
+            (ML + W - MR) / 2.0, bot1 + 34);
 }
 
 /* nines - the x position of percentile p: log10(1 / (1 - p/100)). */
@@ -342,7 +352,8 @@ static void pct_ticks(FILE *out, const struct axis *x, double y0, double y1)
             snprintf(label, sizeof label, "0%%");
         else
             snprintf(label, sizeof label, "%.*f%%", k > 2 ? k - 2 : 0, 100 * (1 - pow(10, -k)));
-        fprintf(out, "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+        fprintf(out,
+                "<line class=\"grid\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
                 "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
                 px, y0, px, y1, px, y1 + 16, label);
     }
@@ -362,14 +373,16 @@ static void percentile_chart(FILE *out, const struct mxb_plot_data *d)
     }
     struct axis x = {0, ceil(xmax), ML, W - MR, false};
     struct axis y = linear_axis(ymax, y1, y0);
-    fprintf(out, "<svg id=\"percentiles\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+    fprintf(out,
+            "<svg id=\"percentiles\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
             "width=\"%d\" height=\"%.0f\" viewBox=\"0 0 %d %.0f\">\n"
             "<text class=\"title\" x=\"%d\" y=\"24\">Latency by percentile, whole run "
-            "(HDR percentile plot)</text>\n", W, y1 + 40, W, y1 + 40, ML);
+            "(HDR percentile plot)</text>\n",
+            W, y1 + 40, W, y1 + 40, ML);
     y_ticks(out, &y, ML, W - MR, "latency ms");
     pct_ticks(out, &x, y0, y1);
     fprintf(out, "<polyline class=\"series\" data-series=\"latency\" fill=\"none\" "
-            "stroke=\"#d62728\" stroke-width=\"1.8\" points=\"");
+                 "stroke=\"#d62728\" stroke-width=\"1.8\" points=\"");
     for (size_t i = 0; i < d->npct; i++) {
         double px = d->pct[i][0] < 100 ? nines(d->pct[i][0]) : x.hi;
         fprintf(out, "%s%.1f,%.1f", i ? " " : "", map(&x, px), map(&y, d->pct[i][1] / US_PER_MS));
@@ -377,8 +390,10 @@ static void percentile_chart(FILE *out, const struct mxb_plot_data *d)
     fprintf(out, "\"/>\n");
     static const struct series one[] = {{"latency", "#d62728", 0, 1}};
     legend(out, one, 1, W - MR + 16, y0 + 10);
-    fprintf(out, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">"
-            "percentile</text>\n</svg>\n", (ML + W - MR) / 2.0, y1 + 34);
+    fprintf(out,
+            "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">"
+            "percentile</text>\n</svg>\n",
+            (ML + W - MR) / 2.0, y1 + 34);
 }
 
 /* put_escaped - s as HTML text. */
@@ -408,13 +423,16 @@ void mxb_plot_html(FILE *out, const struct mxb_plot_data *d, const char *name)
           "svg{display:block;margin:12px 0}.grid{stroke:#e4e4e4;stroke-width:1}"
           ".tick{font-size:11px;fill:#555}.axis{font-size:12px;fill:#333}"
           ".title{font-size:14px;font-weight:bold;fill:#222}.legend{font-size:12px;fill:#222}"
-          "</style></head><body>\n<h1>mxbench: ", out);
+          "</style></head><body>\n<h1>mxbench: ",
+          out);
     put_escaped(out, name);
     fprintf(out, "</h1>\n<p id=\"summary\">%zu seconds; ", d->nsec);
     if (d->have_summary)
-        fprintf(out, "%.0f messages accepted, %.1f msgs/s; latency p50 %.2f ms, p99 %.2f ms, "
-                "p99.9 %.2f ms, max %.2f ms", d->messages, d->msgs_per_s, d->p50 / US_PER_MS,
-                d->p99 / US_PER_MS, d->p999 / US_PER_MS, d->max / US_PER_MS);
+        fprintf(out,
+                "%.0f messages accepted, %.1f msgs/s; latency p50 %.2f ms, p99 %.2f ms, "
+                "p99.9 %.2f ms, max %.2f ms",
+                d->messages, d->msgs_per_s, d->p50 / US_PER_MS, d->p99 / US_PER_MS,
+                d->p999 / US_PER_MS, d->max / US_PER_MS);
     else
         fputs("no summary line (the run did not finish)", out);
     fputs(".</p>\n", out);

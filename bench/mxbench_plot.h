@@ -12,16 +12,16 @@
 
 /* One second of the series, as the plot needs it. */
 struct mxb_plot_sec {
-    double t, target, sent, accepted, failed, p50, p99, p999, max;  /* latency in us */
+    double t, target, sent, accepted, failed, p50, p99, p999, max; /* latency in us */
 };
 
 /* What the plot reads from a series file. */
 struct mxb_plot_data {
     struct mxb_plot_sec *sec;
     size_t nsec;
-    double (*pct)[2];       /* [percentile, us] of the summary line */
+    double (*pct)[2]; /* [percentile, us] of the summary line */
     size_t npct;
-    double msgs_per_s, p50, p99, p999, max, messages;   /* the summary's */
+    double msgs_per_s, p50, p99, p999, max, messages; /* the summary's */
     bool have_summary;
 };
 

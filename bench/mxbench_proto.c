@@ -14,7 +14,7 @@
 #define ADDR_MAX 256
 #define CODE_LEN 3
 #define PIPELINING_KW "PIPELINING"
-#define ENH_PART_MAX 3               /* digits of subject and detail */
+#define ENH_PART_MAX 3 /* digits of subject and detail */
 #define DATA_CMD "DATA\r\n"
 
 /* line_code - the 3-digit code at the start of a reply line, or -1. */
@@ -115,7 +115,7 @@ bool mxb_lines_build(struct mxb_lines *l, const char *verb, const char *const *a
         for (size_t j = 0; j < al; j++)
             if ((unsigned char)addrs[i][j] < ' ' || addrs[i][j] == 0x7f)
                 return false;
-        cap += vl + al + 4;     /* "<", ">", CRLF */
+        cap += vl + al + 4; /* "<", ">", CRLF */
     }
     l->text = malloc(cap + 1);
     l->off = malloc((n + 1) * sizeof *l->off);
@@ -167,8 +167,8 @@ static size_t put_line(struct mxb_cmds *c, size_t pos, const struct mxb_lines *l
 }
 
 /* mxb_cmds_fill - the transaction of message k, see mxbench_proto.h. */
-void mxb_cmds_fill(struct mxb_cmds *c, const struct mxb_lines *mail,
-                   const struct mxb_lines *rcpt, uint64_t k)
+void mxb_cmds_fill(struct mxb_cmds *c, const struct mxb_lines *mail, const struct mxb_lines *rcpt,
+                   uint64_t k)
 {
     size_t pos = 0;
     c->off[0] = 0;
@@ -212,7 +212,7 @@ char *mxb_wire_encode(const char *in, size_t n, size_t *len, size_t *body_len)
     size_t o = 0, i = 0;
     while (i < n) {
         const char *nl = memchr(in + i, '\n', n - i);
-        size_t end = nl ? (size_t)(nl - in) : n;     /* the LF, or the end */
+        size_t end = nl ? (size_t)(nl - in) : n; /* the LF, or the end */
         if (in[i] == '.') {
             out[o++] = '.';
             dots++;
@@ -232,8 +232,7 @@ char *mxb_wire_encode(const char *in, size_t n, size_t *len, size_t *body_len)
 
 /* header_block - format the message headers into out (cap octets); pad
  * appends that many '.' to the subject. Returns the length. */
-static size_t header_block(char *out, size_t cap, const char *from, const char *to,
-                           unsigned pad)
+static size_t header_block(char *out, size_t cap, const char *from, const char *to, unsigned pad)
 {
     char date[64];
     time_t now = time(NULL);
@@ -267,7 +266,7 @@ static void fill_line(char *p, size_t n, unsigned line)
     for (size_t i = 0; i < n; i++)
         p[i] = words[(start + i) % wl];
     if (n > 0 && p[n - 1] == ' ')
-        p[n - 1] = 'x';     /* no trailing white space */
+        p[n - 1] = 'x'; /* no trailing white space */
 }
 
 /* body_len - text length of the next body line when rem octets (CRLF
@@ -313,7 +312,8 @@ char *mxb_msg_build(size_t size, const char *from, const char *to, size_t *len)
  * NUL); returns the characters written. */
 static size_t base64(const unsigned char *in, size_t n, char *out)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t o = 0;
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned)in[i] << 16;

@@ -10,30 +10,31 @@
 
 /* Reply codes mxbench expects (RFC 5321 section 4.2). */
 enum mxb_code {
-    MXB_CODE_READY = 220,       /* greeting */
-    MXB_CODE_CLOSING = 221,     /* QUIT */
-    MXB_CODE_AUTH_OK = 235,     /* AUTH (RFC 4954) */
-    MXB_CODE_OK = 250,          /* EHLO, MAIL, RCPT, end of data */
-    MXB_CODE_START_DATA = 354,  /* DATA */
+    MXB_CODE_READY = 220,      /* greeting */
+    MXB_CODE_CLOSING = 221,    /* QUIT */
+    MXB_CODE_AUTH_OK = 235,    /* AUTH (RFC 4954) */
+    MXB_CODE_OK = 250,         /* EHLO, MAIL, RCPT, end of data */
+    MXB_CODE_START_DATA = 354, /* DATA */
 };
 
 #define MXB_EHLO_CMD "EHLO mxbench.test\r\n"
 #define MXB_QUIT_CMD "QUIT\r\n"
-#define MXB_STARTTLS_CMD "STARTTLS\r\n"   /* RFC 3207; 220 (MXB_CODE_READY) */
-#define MXB_EOD ".\r\n"               /* end of data, after a CRLF-ended body */
-#define MXB_LINE_LEN 76               /* text per body line, CRLF not counted */
+#define MXB_STARTTLS_CMD "STARTTLS\r\n" /* RFC 3207; 220 (MXB_CODE_READY) */
+#define MXB_EOD ".\r\n"                 /* end of data, after a CRLF-ended body */
+#define MXB_LINE_LEN 76                 /* text per body line, CRLF not counted */
 #define MXB_RCPTS_MAX 1000
 
 /* One complete reply, possibly of several lines. */
 struct mxb_reply {
     int code;
-    unsigned enh;       /* enhanced status code of the first line (RFC 3463),
+    unsigned enh;    /* enhanced status code of the first line (RFC 3463),
                          * see MXB_ENH(); 0 when it has none */
-    bool pipelining;    /* a continuation line announced PIPELINING */
+    bool pipelining; /* a continuation line announced PIPELINING */
 };
 
 /* An enhanced status code class.subject.detail packed into one number. */
-#define MXB_ENH(cls, subj, det) ((unsigned)(cls) * 1000000u + (unsigned)(subj) * 1000u + (unsigned)(det))
+#define MXB_ENH(cls, subj, det) \
+    ((unsigned)(cls)*1000000u + (unsigned)(subj)*1000u + (unsigned)(det))
 #define MXB_ENH_CLASS(e) ((e) / 1000000u)
 #define MXB_ENH_SUBJECT(e) ((e) / 1000u % 1000u)
 #define MXB_ENH_DETAIL(e) ((e) % 1000u)
@@ -54,7 +55,7 @@ struct mxb_lines {
     char *text;
     size_t *off;
     size_t n;
-    size_t longest;         /* octets of the longest line */
+    size_t longest; /* octets of the longest line */
 };
 
 /* mxb_lines_build - format verb "<addr>" CRLF for each of the n addresses
@@ -84,8 +85,8 @@ bool mxb_cmds_alloc(struct mxb_cmds *c, unsigned rcpts, const struct mxb_lines *
 /* mxb_cmds_fill - the transaction of message number k: sender line
  * k mod senders, recipient lines (k * rcpts + j) mod recipients for
  * j = 0..rcpts - 1, then DATA (the lists go round in turn). */
-void mxb_cmds_fill(struct mxb_cmds *c, const struct mxb_lines *mail,
-                   const struct mxb_lines *rcpt, uint64_t k);
+void mxb_cmds_fill(struct mxb_cmds *c, const struct mxb_lines *mail, const struct mxb_lines *rcpt,
+                   uint64_t k);
 
 /* mxb_cmds_free - release what mxb_cmds_alloc allocated. */
 void mxb_cmds_free(struct mxb_cmds *c);

@@ -9,7 +9,8 @@
 #define ENH_TEXT 16
 
 static const char *const arrival_names[] = {
-    [MXB_ARRIVAL_UNIFORM] = "uniform", [MXB_ARRIVAL_POISSON] = "poisson",
+    [MXB_ARRIVAL_UNIFORM] = "uniform",
+    [MXB_ARRIVAL_POISSON] = "poisson",
 };
 
 /* us - a histogram value in microseconds. */
@@ -51,12 +52,12 @@ static const char *conn_text(const struct mxb_opts *o, char *buf, size_t cap)
 static void human_open(FILE *f, const struct mxb_run *r)
 {
     const struct mxb_counts *c = &r->s->c;
-    fprintf(f, "schedule:    open loop, %s arrivals, %s; %llu sent, %llu late (connection "
+    fprintf(f,
+            "schedule:    open loop, %s arrivals, %s; %llu sent, %llu late (connection "
             "cap), %llu unsent, %llu slipped > 1 ms past the tick (max lag %.1f ms)\n",
             arrival_names[r->o->arrival], r->o->ramp ? r->o->ramp : "constant rate",
-            (unsigned long long)c->sent, (unsigned long long)c->late,
-            (unsigned long long)c->unsent, (unsigned long long)c->slipped,
-            us(r->s->max_lag_ns) / US_PER_MS);
+            (unsigned long long)c->sent, (unsigned long long)c->late, (unsigned long long)c->unsent,
+            (unsigned long long)c->slipped, us(r->s->max_lag_ns) / US_PER_MS);
 }
 
 /* human_tls - the TLS line, when a kind uses STARTTLS. */
@@ -103,8 +104,7 @@ void mxb_report_human(FILE *f, const struct mxb_run *r)
     char conn[64];
     fprintf(f, "mxbench: %s, %u sessions on %u thread%s, %s, %u rcpt, %s, %s%s\n", o->server,
             o->connections, o->threads, o->threads == 1 ? "" : "s",
-            o->corpus ? o->corpus : "generated messages", o->rcpts,
-            conn_text(o, conn, sizeof conn),
+            o->corpus ? o->corpus : "generated messages", o->rcpts, conn_text(o, conn, sizeof conn),
             o->pipelining ? "pipelining when offered" : "no pipelining",
             r->interrupted ? " (interrupted)" : "");
     fprintf(f, "messages:    %llu accepted, %llu failed in %.3f s = %.1f msgs/s\n",
@@ -157,12 +157,13 @@ static void json_refusals(FILE *f, const struct mxb_run *r)
 static void json_open(FILE *f, const struct mxb_run *r)
 {
     const struct mxb_counts *c = &r->s->c;
-    fprintf(f, ",\"mode\":\"%s\",\"arrival\":\"%s\",\"sent\":%llu,\"late\":%llu,\"unsent\":%llu,"
+    fprintf(f,
+            ",\"mode\":\"%s\",\"arrival\":\"%s\",\"sent\":%llu,\"late\":%llu,\"unsent\":%llu,"
             "\"slipped\":%llu,\"max_lag_us\":%.1f,\"aborted\":%llu,\"interrupted\":%s",
             r->o->open ? "open" : "closed", arrival_names[r->o->arrival],
-            (unsigned long long)c->sent, (unsigned long long)c->late,
-            (unsigned long long)c->unsent, (unsigned long long)c->slipped, us(r->s->max_lag_ns),
-            (unsigned long long)c->aborted, r->interrupted ? "true" : "false");
+            (unsigned long long)c->sent, (unsigned long long)c->late, (unsigned long long)c->unsent,
+            (unsigned long long)c->slipped, us(r->s->max_lag_ns), (unsigned long long)c->aborted,
+            r->interrupted ? "true" : "false");
     if (r->o->open && r->o->rate > 0)
         fprintf(f, ",\"target_rate\":%.1f", r->o->rate);
 }
@@ -172,7 +173,8 @@ void mxb_report_json(FILE *f, const struct mxb_run *r)
 {
     const struct mxb_stats *s = r->s;
     const struct mxb_hist *h = &s->lat_ns;
-    fprintf(f, "\"msgs_per_s\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
+    fprintf(f,
+            "\"msgs_per_s\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
             "\"p999_us\":%.1f,\"errors\":%llu,\"connections\":%llu,\"messages\":%llu,"
             "\"bytes\":%llu,\"failed\":%llu,\"seconds\":%.3f,\"min_us\":%.1f,\"max_us\":%.1f,"
             "\"mean_us\":%.1f,\"error_kinds\":{",
@@ -186,7 +188,8 @@ void mxb_report_json(FILE *f, const struct mxb_run *r)
     for (int e = 0; e < MXB_E_COUNT; e++)
         fprintf(f, "%s\"%s\":%llu", e ? "," : "", mxb_err_names[e],
                 (unsigned long long)s->c.errors[e]);
-    fprintf(f, "},\"handshakes\":%llu,\"handshakes_per_s\":%.1f,\"handshake_p50_us\":%.1f,"
+    fprintf(f,
+            "},\"handshakes\":%llu,\"handshakes_per_s\":%.1f,\"handshake_p50_us\":%.1f,"
             "\"handshake_p99_us\":%.1f,\"tls\":\"%s\"",
             (unsigned long long)s->handshakes, per_s(s->handshakes, r->secs),
             us(mxb_hist_percentile(&s->hs_ns, 50)), us(mxb_hist_percentile(&s->hs_ns, 99)),

@@ -14,8 +14,8 @@ struct mxb_run {
     const struct mxb_opts *o;
     const struct mxb_plan *p;
     const struct mxb_stats *s;
-    double secs;            /* from the start to the last session's end */
-    bool interrupted;       /* ended by Ctrl-C */
+    double secs;      /* from the start to the last session's end */
+    bool interrupted; /* ended by Ctrl-C */
 };
 
 /* mxb_report_human - the summary lines on f. */

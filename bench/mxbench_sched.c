@@ -17,8 +17,8 @@
 #define SIZE_UNIT 1024ull
 
 /* fail - format a reason into err; returns -1. */
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -39,7 +39,7 @@ static uint64_t splitmix(uint64_t *x)
 /* exp_gap - an exponential gap of mean 1 / rate (seconds). */
 static double exp_gap(uint64_t *rng, double rate)
 {
-    double u = ((double)(splitmix(rng) >> 11) + 1.0) * 0x1p-53;    /* (0, 1] */
+    double u = ((double)(splitmix(rng) >> 11) + 1.0) * 0x1p-53; /* (0, 1] */
     return -log(u) / rate;
 }
 
@@ -54,7 +54,7 @@ void mxb_sched_init(struct mxb_sched *s, const struct mxb_phase *ph, size_t nph,
     s->k = k;
     s->n = n ? n : 1;
     s->rng = seed ^ ((uint64_t)k * 0xd1b54a32d192ed03ull);
-    s->next = -1;   /* Poisson: draw the first gap on the first call */
+    s->next = -1; /* Poisson: draw the first gap on the first call */
 }
 
 /* next_phase - move to the phase after the current one. */
@@ -130,7 +130,7 @@ static bool parse_number(const char **p, double max, double *v)
     double d = strtod(s, &end);
     for (const char *c = s; c < end; c++)
         if (!isdigit((unsigned char)*c) && *c != '.')
-            return false;   /* no exponent, no hex, no inf */
+            return false; /* no exponent, no hex, no inf */
     if (errno || end == s || d > max)
         return false;
     *v = d;
@@ -180,8 +180,7 @@ static bool parse_key(const char **p, char *out, size_t cap)
 }
 
 /* mxb_weights_parse - see mxbench_sched.h. */
-int mxb_weights_parse(const char *spec, struct mxb_weight *w, size_t cap, char *err,
-                      size_t errlen)
+int mxb_weights_parse(const char *spec, struct mxb_weight *w, size_t cap, char *err, size_t errlen)
 {
     const char *p = spec;
     size_t n = 0;

@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MXB_PHASES_MAX 64           /* steps of one --ramp */
-#define MXB_WEIGHTS_MAX 16          /* entries of one weighted list */
-#define MXB_RATE_MAX 1e7            /* messages per second */
-#define MXB_FOREVER 1e12            /* seconds: a phase without an end */
+#define MXB_PHASES_MAX 64  /* steps of one --ramp */
+#define MXB_WEIGHTS_MAX 16 /* entries of one weighted list */
+#define MXB_RATE_MAX 1e7   /* messages per second */
+#define MXB_FOREVER 1e12   /* seconds: a phase without an end */
 
 /* One step of the schedule: rate messages per second for secs seconds. */
 struct mxb_phase {
@@ -22,8 +22,8 @@ struct mxb_phase {
 };
 
 enum mxb_arrival {
-    MXB_ARRIVAL_UNIFORM,    /* evenly spaced: exactly rate * secs per phase */
-    MXB_ARRIVAL_POISSON,    /* exponential gaps with mean 1 / rate */
+    MXB_ARRIVAL_UNIFORM, /* evenly spaced: exactly rate * secs per phase */
+    MXB_ARRIVAL_POISSON, /* exponential gaps with mean 1 / rate */
 };
 
 /* The schedule of one thread out of nthreads: the threads' schedules
@@ -33,13 +33,13 @@ enum mxb_arrival {
 struct mxb_sched {
     const struct mxb_phase *ph;
     size_t nph;
-    size_t i;               /* current phase */
-    double start;           /* of the current phase */
-    uint64_t j;             /* uniform: messages of this thread in the phase so far */
-    double next;            /* Poisson: time of the next message */
+    size_t i;     /* current phase */
+    double start; /* of the current phase */
+    uint64_t j;   /* uniform: messages of this thread in the phase so far */
+    double next;  /* Poisson: time of the next message */
     uint64_t rng;
     enum mxb_arrival arrival;
-    unsigned k, n;          /* this thread, all threads */
+    unsigned k, n; /* this thread, all threads */
 };
 
 /* mxb_sched_init - the schedule of thread k (0 <= k < n) over nph phases
@@ -73,8 +73,7 @@ struct mxb_weight {
 /* mxb_weights_parse - "KEY:WEIGHT,..." (KEY 1..31 characters out of
  * [A-Za-z0-9+._-], WEIGHT 0..1000000, at least one weight above 0, no
  * key twice) into w (cap entries). Returns the count, or -1 with err. */
-int mxb_weights_parse(const char *spec, struct mxb_weight *w, size_t cap, char *err,
-                      size_t errlen);
+int mxb_weights_parse(const char *spec, struct mxb_weight *w, size_t cap, char *err, size_t errlen);
 
 /* mxb_size_parse - "4096", "10k", "2m" (powers of 1024) into *v; false
  * when it is not such a number. */

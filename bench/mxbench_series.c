@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING 16                 /* seconds in flight between threads */
+#define RING 16 /* seconds in flight between threads */
 #define NS_PER_US 1000.0
-#define TICKS_PER_HALF 5.0      /* percentile table: ticks per halving of 1 - P */
+#define TICKS_PER_HALF 5.0 /* percentile table: ticks per halving of 1 - P */
 #define TICKS_MAX 200
 
 struct slot {
@@ -25,9 +25,9 @@ struct mxb_series {
     pthread_mutex_t mu;
     FILE *f;
     unsigned nthreads;
-    unsigned nleft;             /* threads that have handed in their last second */
-    uint64_t *left;             /* ... and which one it was */
-    uint64_t next;              /* the oldest second not written yet */
+    unsigned nleft; /* threads that have handed in their last second */
+    uint64_t *left; /* ... and which one it was */
+    uint64_t next;  /* the oldest second not written yet */
     const struct mxb_phase *ph;
     size_t nph;
     struct slot ring[RING];
@@ -40,8 +40,8 @@ static double us(uint64_t ns)
 }
 
 /* mxb_series_open - see mxbench_series.h. */
-struct mxb_series *mxb_series_open(const char *path, unsigned nthreads,
-                                   const struct mxb_phase *ph, size_t nph)
+struct mxb_series *mxb_series_open(const char *path, unsigned nthreads, const struct mxb_phase *ph,
+                                   size_t nph)
 {
     struct mxb_series *s = calloc(1, sizeof *s);
     if (!s)
@@ -64,7 +64,8 @@ void mxb_sec_json(FILE *f, uint64_t t, double target_rate, const struct mxb_sec 
 {
     const struct mxb_counts *c = &sec->c;
     const struct mxb_hist *h = &sec->lat_ns;
-    fprintf(f, "\"type\":\"second\",\"t\":%llu,\"target_rate\":%.1f,\"sent\":%llu,"
+    fprintf(f,
+            "\"type\":\"second\",\"t\":%llu,\"target_rate\":%.1f,\"sent\":%llu,"
             "\"accepted\":%llu,\"failed\":%llu,\"late\":%llu,\"unsent\":%llu,\"slipped\":%llu,"
             "\"connects\":%llu,\"open\":%llu,\"refused\":{\"4xx\":%llu,\"5xx\":%llu},\"errors\":{",
             (unsigned long long)t, target_rate, (unsigned long long)c->sent,
@@ -87,7 +88,7 @@ static void write_slot(struct mxb_series *s, struct slot *x)
     fputc('{', s->f);
     mxb_sec_json(s->f, x->t, mxb_sched_rate(s->ph, s->nph, (double)x->t + 0.5), &x->sec);
     fputs("}\n", s->f);
-    fflush(s->f);       /* a line per second: readable while the run goes on */
+    fflush(s->f); /* a line per second: readable while the run goes on */
     x->used = false;
     if (x->t >= s->next)
         s->next = x->t + 1;
@@ -161,19 +162,17 @@ void mxb_percentile_table(FILE *f, const struct mxb_hist *h)
 {
     fputc('[', f);
     for (int i = 0; i < TICKS_MAX; i++) {
-        double tail = pow(2.0, -(double)i / TICKS_PER_HALF);   /* 1 - P/100 */
+        double tail = pow(2.0, -(double)i / TICKS_PER_HALF); /* 1 - P/100 */
         if (h->count == 0 || 1.0 / tail > (double)h->count)
             break;
         double p = 100.0 * (1.0 - tail);
-        fprintf(f, "%s[%.6f,%.1f]", i ? "," : "", p,
-                us(mxb_hist_percentile(h, p > 0 ? p : 1e-9)));
+        fprintf(f, "%s[%.6f,%.1f]", i ? "," : "", p, us(mxb_hist_percentile(h, p > 0 ? p : 1e-9)));
     }
     fprintf(f, "%s[100,%.1f]]", h->count ? "," : "", us(h->count ? h->max : 0));
 }
 
 /* mxb_series_finish - see mxbench_series.h. */
-bool mxb_series_finish(struct mxb_series *s, const char *json_fields,
-                       const struct mxb_hist *lat_ns)
+bool mxb_series_finish(struct mxb_series *s, const char *json_fields, const struct mxb_hist *lat_ns)
 {
     pthread_mutex_lock(&s->mu);
     for (int pass = 0; pass < RING; pass++) {

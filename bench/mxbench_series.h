@@ -19,8 +19,8 @@ struct mxb_series;
 /* mxb_series_open - write to path for nthreads threads; ph/nph (may be 0)
  * give each line's target rate. NULL with errno when path cannot be
  * created. */
-struct mxb_series *mxb_series_open(const char *path, unsigned nthreads,
-                                   const struct mxb_phase *ph, size_t nph);
+struct mxb_series *mxb_series_open(const char *path, unsigned nthreads, const struct mxb_phase *ph,
+                                   size_t nph);
 
 /* mxb_series_publish - thread's second t (since the start) is over; sec
  * is what happened in it. Any thread. */

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CBUF_SIZE 16384         /* TLS: ciphertext per receive */
-#define SBUF_SIZE 16384         /* TLS: ciphertext per send */
-#define REFUSAL_MIN 400         /* reply codes from here on are refusals */
+#define CBUF_SIZE 16384 /* TLS: ciphertext per receive */
+#define SBUF_SIZE 16384 /* TLS: ciphertext per send */
+#define REFUSAL_MIN 400 /* reply codes from here on are refusals */
 
 /* Expected reply and error kind per waiting stage. */
 static const struct {
@@ -75,7 +75,7 @@ static void arm_recv(struct sess *s)
         io_uring_prep_recv(sqe, s->fd, s->cbuf, CBUF_SIZE, 0);
     else
         io_uring_prep_recv(sqe, s->fd, s->rbuf + s->rlen, sizeof s->rbuf - s->rlen, 0);
-    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;  /* the reply is never there yet */
+    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST; /* the reply is never there yet */
     io_uring_sqe_set_data64(sqe, tag(s, OP_RECV));
     s->recv_armed = true;
     s->ops++;
@@ -244,12 +244,8 @@ static void advance(struct sess *s, const struct mxb_reply *r)
         s->can_pipe = r->pipelining;
         after_ehlo(s);
         break;
-    case ST_STARTTLS:
-        start_tls(s);
-        break;
-    case ST_AUTH:
-        work_ready(s);
-        break;
+    case ST_STARTTLS: start_tls(s); break;
+    case ST_AUTH: work_ready(s); break;
     case ST_MAIL:
         s->stage = ST_RCPT;
         if (!s->presend)
@@ -265,12 +261,8 @@ static void advance(struct sess *s, const struct mxb_reply *r)
         s->stage = ST_BODY;
         sess_write(s, s->msg->wire, s->msg->len);
         break;
-    case ST_BODY:
-        message_done(s);
-        break;
-    default: /* ST_QUIT */
-        sess_end(s, SESS_CLEAN);
-        break;
+    case ST_BODY: message_done(s); break;
+    default: /* ST_QUIT */ sess_end(s, SESS_CLEAN); break;
     }
 }
 
@@ -345,7 +337,7 @@ static int tls_handshake_input(struct sess *s)
         tls_flush(s);
         return 0;
     }
-    handshake_done(s);  /* the client Finished and EHLO in one send */
+    handshake_done(s); /* the client Finished and EHLO in one send */
     return alive(s, gen) ? 1 : -1;
 }
 
@@ -379,7 +371,7 @@ static bool tls_input(struct sess *s, size_t n)
         if (!drain_replies(s))
             return false;
     }
-    tls_flush(s);   /* reading may have queued records (alerts, key updates) */
+    tls_flush(s); /* reading may have queued records (alerts, key updates) */
     return alive(s, gen);
 }
 

@@ -5,20 +5,24 @@
 
 #include <string.h>
 
-#define CLASS_TEMP 4            /* 4xx: transient refusal */
-#define CLASS_PERM 5            /* 5xx: permanent refusal */
+#define CLASS_TEMP 4 /* 4xx: transient refusal */
+#define CLASS_PERM 5 /* 5xx: permanent refusal */
 
 const char *const mxb_err_names[MXB_E_COUNT] = {
-    [MXB_E_CONNECT] = "connect", [MXB_E_REFUSED] = "connect_refused",
-    [MXB_E_TIMEOUT] = "timeout", [MXB_E_RESET] = "reset", [MXB_E_EOF] = "eof",
-    [MXB_E_TLS] = "tls", [MXB_E_PROTOCOL] = "protocol", [MXB_E_BANNER] = "banner",
-    [MXB_E_EHLO] = "ehlo", [MXB_E_MAIL] = "mail", [MXB_E_RCPT] = "rcpt", [MXB_E_DATA] = "data",
-    [MXB_E_BODY] = "body", [MXB_E_QUIT] = "quit", [MXB_E_STARTTLS] = "starttls",
-    [MXB_E_AUTH] = "auth",
+    [MXB_E_CONNECT] = "connect",   [MXB_E_REFUSED] = "connect_refused",
+    [MXB_E_TIMEOUT] = "timeout",   [MXB_E_RESET] = "reset",
+    [MXB_E_EOF] = "eof",           [MXB_E_TLS] = "tls",
+    [MXB_E_PROTOCOL] = "protocol", [MXB_E_BANNER] = "banner",
+    [MXB_E_EHLO] = "ehlo",         [MXB_E_MAIL] = "mail",
+    [MXB_E_RCPT] = "rcpt",         [MXB_E_DATA] = "data",
+    [MXB_E_BODY] = "body",         [MXB_E_QUIT] = "quit",
+    [MXB_E_STARTTLS] = "starttls", [MXB_E_AUTH] = "auth",
 };
 
 const char *const mxb_kind_names[MXB_K_COUNT] = {
-    [MXB_K_PLAIN] = "plain", [MXB_K_STARTTLS] = "starttls", [MXB_K_AUTH] = "auth",
+    [MXB_K_PLAIN] = "plain",
+    [MXB_K_STARTTLS] = "starttls",
+    [MXB_K_AUTH] = "auth",
     [MXB_K_TLS_AUTH] = "starttls-auth",
 };
 
@@ -37,8 +41,7 @@ void mxb_counts_add(struct mxb_counts *dst, const struct mxb_counts *src)
 }
 
 /* mxb_counts_sub - out = a - b. */
-void mxb_counts_sub(struct mxb_counts *out, const struct mxb_counts *a,
-                    const struct mxb_counts *b)
+void mxb_counts_sub(struct mxb_counts *out, const struct mxb_counts *a, const struct mxb_counts *b)
 {
     uint64_t *o = (uint64_t *)out;
     const uint64_t *x = (const uint64_t *)a, *y = (const uint64_t *)b;

@@ -12,8 +12,8 @@
 #include "mxbench.h"
 #include "mxbench_loop.h"
 
-#define SESS_CLEAN (-1)         /* sess_end(): no error */
-#define SESS_ABORT (-2)         /* sess_end(): Ctrl-C, count the message as aborted */
+#define SESS_CLEAN (-1) /* sess_end(): no error */
+#define SESS_ABORT (-2) /* sess_end(): Ctrl-C, count the message as aborted */
 
 /* user_data layout: the low 3 bits name the operation, the rest points to
  * the session; sessions are 16-byte aligned.
@@ -23,7 +23,7 @@
 enum op { OP_IGNORE = 0, OP_CONNECT, OP_SEND, OP_RECV };
 #define OP_MASK 0x7ull
 
-#define RBUF_SIZE 2048          /* one reply must fit */
+#define RBUF_SIZE 2048 /* one reply must fit */
 
 /* Open loop: the loop wakes for the schedule once per tick and releases
  * every message due by then in one batch (a message is never sent before
@@ -35,20 +35,20 @@ enum op { OP_IGNORE = 0, OP_CONNECT, OP_SEND, OP_RECV };
 #define MXB_GATHER_NS 50000ull
 
 enum stage {
-    ST_IDLE,        /* no connection */
-    ST_CONNECT,     /* connect in flight */
-    ST_BANNER,      /* the rest up to ST_QUIT wait for the reply of this stage */
+    ST_IDLE,    /* no connection */
+    ST_CONNECT, /* connect in flight */
+    ST_BANNER,  /* the rest up to ST_QUIT wait for the reply of this stage */
     ST_EHLO,
     ST_STARTTLS,
-    ST_HANDSHAKE,   /* TLS handshake; no reply expected */
+    ST_HANDSHAKE, /* TLS handshake; no reply expected */
     ST_AUTH,
     ST_MAIL,
     ST_RCPT,
     ST_DATA,
     ST_BODY,
     ST_QUIT,
-    ST_READY,       /* open loop: connected, waiting for a message */
-    ST_DONE,        /* closed loop: budget used up, session ended */
+    ST_READY, /* open loop: connected, waiting for a message */
+    ST_DONE,  /* closed loop: budget used up, session ended */
 };
 
 struct thr;
@@ -57,33 +57,33 @@ struct sess {
     _Alignas(16) struct thr *t;
     int fd;
     enum stage stage;
-    enum mxb_kind kind;     /* of the current connection */
-    unsigned rcpt_i;        /* RCPT replies seen in this transaction */
-    unsigned ops;           /* SQEs in flight that name this session */
-    unsigned conn_msgs;     /* transactions started on this connection */
-    unsigned gen;           /* connections closed so far: a handler that ended
+    enum mxb_kind kind; /* of the current connection */
+    unsigned rcpt_i;    /* RCPT replies seen in this transaction */
+    unsigned ops;       /* SQEs in flight that name this session */
+    unsigned conn_msgs; /* transactions started on this connection */
+    unsigned gen;       /* connections closed so far: a handler that ended
                              * the connection (and maybe began the next) sees
                              * it change */
-    int idle_i;             /* position in thr.idle, -1 when not there */
-    bool ticket;            /* holds a message not yet accepted */
-    bool presend;           /* MAIL..DATA went out in one write */
-    bool can_pipe;          /* the server announced PIPELINING */
+    int idle_i;         /* position in thr.idle, -1 when not there */
+    bool ticket;        /* holds a message not yet accepted */
+    bool presend;       /* MAIL..DATA went out in one write */
+    bool can_pipe;      /* the server announced PIPELINING */
     bool recv_armed;
     bool send_busy;
     bool closing;
     bool cancel_sent;
-    const char *wptr;       /* unsent rest of the current write */
+    const char *wptr; /* unsent rest of the current write */
     size_t wlen;
-    const char *pend;       /* a write asked for while one was in flight */
+    const char *pend; /* a write asked for while one was in flight */
     size_t pend_len;
-    struct mxb_tls *tls;    /* after STARTTLS's 220, else NULL */
-    char *cbuf;             /* TLS: ciphertext received, then to send */
-    const struct mxb_msg *msg;  /* of the current transaction */
-    struct mxb_cmds cmds;   /* the current transaction's commands */
-    uint64_t due;           /* scheduled time of the held message (open loop) */
-    uint64_t hs_t0;         /* ClientHello queued */
-    uint64_t t0;            /* latency start of the current message */
-    uint64_t deadline;      /* of the operation in flight */
+    struct mxb_tls *tls;       /* after STARTTLS's 220, else NULL */
+    char *cbuf;                /* TLS: ciphertext received, then to send */
+    const struct mxb_msg *msg; /* of the current transaction */
+    struct mxb_cmds cmds;      /* the current transaction's commands */
+    uint64_t due;              /* scheduled time of the held message (open loop) */
+    uint64_t hs_t0;            /* ClientHello queued */
+    uint64_t t0;               /* latency start of the current message */
+    uint64_t deadline;         /* of the operation in flight */
     size_t rlen;
     char rbuf[RBUF_SIZE];
 };
@@ -94,27 +94,27 @@ struct thr {
     struct mxb_stats *st;
     struct sess *sess;
     unsigned nsess;
-    unsigned id;            /* this thread's number, 0 .. p->nthreads - 1 */
-    unsigned live;          /* closed loop: sessions not in ST_DONE */
-    unsigned conns;         /* sessions with a socket */
-    bool open;              /* open loop */
-    bool gather;            /* the last gathering wait got completions */
-    bool abort;             /* Ctrl-C seen */
-    uint64_t now;           /* loop clock, refreshed after every wait */
-    uint64_t op_ns;         /* --timeout in ns */
-    uint64_t seq;           /* messages started by this thread */
-    struct mxb_wrr kinds;   /* --mix picker */
-    struct mxb_pick pick;   /* corpus position */
+    unsigned id;          /* this thread's number, 0 .. p->nthreads - 1 */
+    unsigned live;        /* closed loop: sessions not in ST_DONE */
+    unsigned conns;       /* sessions with a socket */
+    bool open;            /* open loop */
+    bool gather;          /* the last gathering wait got completions */
+    bool abort;           /* Ctrl-C seen */
+    uint64_t now;         /* loop clock, refreshed after every wait */
+    uint64_t op_ns;       /* --timeout in ns */
+    uint64_t seq;         /* messages started by this thread */
+    struct mxb_wrr kinds; /* --mix picker */
+    struct mxb_pick pick; /* corpus position */
     /* open loop */
     struct mxb_sched sched;
-    bool sched_done;        /* no message scheduled any more */
-    uint64_t next_due;      /* monotonic ns of the next scheduled message */
-    uint64_t left;          /* this thread's share of --messages */
-    uint64_t *bl;           /* backlog: scheduled times waiting for a connection */
+    bool sched_done;   /* no message scheduled any more */
+    uint64_t next_due; /* monotonic ns of the next scheduled message */
+    uint64_t left;     /* this thread's share of --messages */
+    uint64_t *bl;      /* backlog: scheduled times waiting for a connection */
     size_t bl_cap, bl_head, bl_n;
-    struct sess **idle;     /* connected sessions waiting for a message */
+    struct sess **idle; /* connected sessions waiting for a message */
     unsigned nidle;
-    struct sess **freel;    /* sessions without a connection */
+    struct sess **freel; /* sessions without a connection */
     unsigned nfree;
     /* --json-series */
     uint64_t sec_t;         /* the current second since the start */

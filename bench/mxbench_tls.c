@@ -18,7 +18,7 @@
 #error "bench/mxbench_tls.c must be compiled against BoringSSL (-I/usr/include/android)"
 #endif
 
-#define MEM_EOF_RETRY (-1)      /* empty read BIO: "retry", not end of file */
+#define MEM_EOF_RETRY (-1) /* empty read BIO: "retry", not end of file */
 #define DESCRIBE_SEP " "
 
 struct mxb_tls_ctx {
@@ -27,9 +27,9 @@ struct mxb_tls_ctx {
 
 struct mxb_tls {
     SSL *ssl;
-    BIO *rbio;              /* ciphertext from the server (owned by ssl) */
-    BIO *wbio;              /* ciphertext to the server (owned by ssl) */
-    const char *err;        /* static reason text of the last failure */
+    BIO *rbio;       /* ciphertext from the server (owned by ssl) */
+    BIO *wbio;       /* ciphertext to the server (owned by ssl) */
+    const char *err; /* static reason text of the last failure */
 };
 
 /* first_reason - BoringSSL's reason for the oldest queued error, or
@@ -105,7 +105,7 @@ struct mxb_tls *mxb_tls_new(struct mxb_tls_ctx *ctx)
         return NULL;
     }
     BIO_set_mem_eof_return(c->rbio, MEM_EOF_RETRY);
-    SSL_set_bio(c->ssl, c->rbio, c->wbio);     /* ssl owns both now */
+    SSL_set_bio(c->ssl, c->rbio, c->wbio); /* ssl owns both now */
     SSL_set_connect_state(c->ssl);
     return c;
 }

@@ -12,9 +12,9 @@
 #include <stddef.h>
 
 /* mxb_tls_read() results other than a byte count. */
-#define MXB_TLS_AGAIN 0         /* needs more ciphertext */
-#define MXB_TLS_ERROR (-1)      /* protocol error or the peer's alert */
-#define MXB_TLS_CLOSED (-2)     /* the peer sent close_notify */
+#define MXB_TLS_AGAIN 0     /* needs more ciphertext */
+#define MXB_TLS_ERROR (-1)  /* protocol error or the peer's alert */
+#define MXB_TLS_CLOSED (-2) /* the peer sent close_notify */
 
 struct mxb_tls_ctx;
 struct mxb_tls;

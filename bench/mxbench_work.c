@@ -27,7 +27,7 @@ static void backlog_push(struct thr *t, uint64_t due)
     if (t->bl_n == t->bl_cap) {
         size_t cap = t->bl_cap ? t->bl_cap * 2 : 1024;
         uint64_t *nb = malloc(cap * sizeof *nb);
-        if (!nb) {      /* cannot wait for it: the message is lost */
+        if (!nb) { /* cannot wait for it: the message is lost */
             t->st->c.unsent++;
             return;
         }

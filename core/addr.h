@@ -12,10 +12,10 @@
 #define MX_ADDR_TEXT_MAX INET6_ADDRSTRLEN
 
 struct mx_addr {
-    int family;                   /* AF_INET, AF_INET6, or AF_UNSPEC: unknown */
-    uint16_t port;                /* host order; 0 when unknown */
-    uint8_t bytes[16];            /* AF_INET: the first 4 octets; AF_INET6: all 16 */
-    char text[MX_ADDR_TEXT_MAX];  /* printable address, "unknown" for AF_UNSPEC */
+    int family;                  /* AF_INET, AF_INET6, or AF_UNSPEC: unknown */
+    uint16_t port;               /* host order; 0 when unknown */
+    uint8_t bytes[16];           /* AF_INET: the first 4 octets; AF_INET6: all 16 */
+    char text[MX_ADDR_TEXT_MAX]; /* printable address, "unknown" for AF_UNSPEC */
 };
 
 /* mx_addr_from_sockaddr - fill a from sa; IPv4-mapped IPv6 becomes IPv4.

@@ -16,21 +16,20 @@
 static const char auth_b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-
 /* auth_b64_quad - decode one group of 4 characters of which the last pad
  * are '='; false on a bad character or non-zero pad bits. */
 static bool auth_b64_quad(const char *q, size_t pad, unsigned char *out)
 {
-    int v[4] = { 0, 0, 0, 0 };
+    int v[4] = {0, 0, 0, 0};
     for (size_t j = 0; j < 4 - pad; j++)
         if ((v[j] = mx_b64_val((unsigned char)q[j])) < 0)
             return false;
     if ((pad == 1 && (v[2] & 0x3)) || (pad == 2 && (v[1] & 0xf)))
-        return false;  /* non-canonical: bits past the data must be zero */
-    unsigned bits = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                    (unsigned)v[3];
-    unsigned char b[3] = { (unsigned char)(bits >> 16), (unsigned char)(bits >> 8),
-                           (unsigned char)bits };
+        return false; /* non-canonical: bits past the data must be zero */
+    unsigned bits =
+        (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+    unsigned char b[3] = {(unsigned char)(bits >> 16), (unsigned char)(bits >> 8),
+                          (unsigned char)bits};
     memcpy(out, b, 3 - pad);
     return true;
 }
@@ -49,8 +48,7 @@ static bool auth_b64_len(const char *in, size_t len, size_t *n)
 }
 
 /* auth_b64_decode - strict RFC 4648 base64 decoding. */
-bool auth_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap,
-                     size_t *outlen)
+bool auth_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap, size_t *outlen)
 {
     size_t n;
     if (!auth_b64_len(in, len, &n) || n > cap)
@@ -100,12 +98,9 @@ enum auth_mech auth_mech_parse(const char *name, size_t len)
 const char *auth_mech_name(enum auth_mech m)
 {
     switch (m) {
-    case AUTH_MECH_PLAIN:
-        return "PLAIN";
-    case AUTH_MECH_LOGIN:
-        return "LOGIN";
-    default:
-        return "";
+    case AUTH_MECH_PLAIN: return "PLAIN";
+    case AUTH_MECH_LOGIN: return "LOGIN";
+    default: return "";
     }
 }
 
@@ -188,8 +183,8 @@ static enum auth_rc auth_pass_ok(const unsigned char *p, size_t n)
 }
 
 /* auth_plain_decode - decode and check a SASL PLAIN response. */
-enum auth_rc auth_plain_decode(const char *b64, size_t len, unsigned char *buf,
-                               size_t cap, struct auth_creds *creds)
+enum auth_rc auth_plain_decode(const char *b64, size_t len, unsigned char *buf, size_t cap,
+                               struct auth_creds *creds)
 {
     size_t n;
     enum auth_rc rc = auth_decode_response(b64, len, AUTH_DECODED_MAX, buf, cap, &n);
@@ -203,20 +198,20 @@ enum auth_rc auth_plain_decode(const char *b64, size_t len, unsigned char *buf,
     const unsigned char *user = z1 + 1, *pass = z2 + 1;
     size_t ulen = (size_t)(z2 - user), plen = n - (size_t)(pass - buf);
     if (memchr(pass, 0, plen))
-        return AUTH_ERR_SYNTAX;                       /* more than three fields */
+        return AUTH_ERR_SYNTAX; /* more than three fields */
     if (zlen > AUTH_USER_MAX)
         return AUTH_ERR_TOO_LONG;
     if ((rc = auth_user_ok(user, ulen)) != AUTH_OK || (rc = auth_pass_ok(pass, plen)) != AUTH_OK)
         return rc;
     if (zlen && (zlen != ulen || memcmp(buf, user, ulen) != 0))
         return AUTH_ERR_AUTHZID;
-    *creds = (struct auth_creds){ (const char *)user, ulen, (const char *)pass, plen };
+    *creds = (struct auth_creds){(const char *)user, ulen, (const char *)pass, plen};
     return AUTH_OK;
 }
 
 /* auth_login_user - decode and check the LOGIN user name response. */
-enum auth_rc auth_login_user(const char *b64, size_t len, unsigned char *buf,
-                             size_t cap, size_t *out_len)
+enum auth_rc auth_login_user(const char *b64, size_t len, unsigned char *buf, size_t cap,
+                             size_t *out_len)
 {
     size_t n;
     enum auth_rc rc = auth_decode_response(b64, len, AUTH_USER_MAX, buf, cap, &n);
@@ -226,8 +221,8 @@ enum auth_rc auth_login_user(const char *b64, size_t len, unsigned char *buf,
 }
 
 /* auth_login_pass - decode and check the LOGIN password response. */
-enum auth_rc auth_login_pass(const char *b64, size_t len, unsigned char *buf,
-                             size_t cap, size_t *out_len)
+enum auth_rc auth_login_pass(const char *b64, size_t len, unsigned char *buf, size_t cap,
+                             size_t *out_len)
 {
     size_t n;
     enum auth_rc rc = auth_decode_response(b64, len, AUTH_PASS_MAX, buf, cap, &n);
@@ -255,8 +250,8 @@ const char *auth_rc_text(enum auth_rc rc)
 /* auth_mech_char - octets of a SASL mechanism name (RFC 4422 3.1). */
 static bool auth_mech_char(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /* auth_mask_line - log text of an AUTH command line, payload masked. */
@@ -270,7 +265,7 @@ size_t auth_mask_line(const char *line, size_t len, char *out, size_t cap)
         return 0;
     }
     memcpy(out, AUTH_VERB, o);
-    auth_token(line, len, &i, &tok);                  /* the verb itself */
+    auth_token(line, len, &i, &tok); /* the verb itself */
     size_t mlen = auth_token(line, len, &i, &tok);
     bool valid = mlen > 0 && mlen <= AUTH_MECH_MAX;
     for (size_t k = 0; valid && k < mlen; k++)

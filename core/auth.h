@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define AUTH_USER_MAX 255   /* authcid/authzid octets (addresses are <= 256) */
-#define AUTH_PASS_MAX 256   /* password octets */
-#define AUTH_MECH_MAX 20    /* SASL mechanism name (RFC 4422 3.1) */
+#define AUTH_USER_MAX 255 /* authcid/authzid octets (addresses are <= 256) */
+#define AUTH_PASS_MAX 256 /* password octets */
+#define AUTH_MECH_MAX 20  /* SASL mechanism name (RFC 4422 3.1) */
 /* Largest decoded PLAIN message, and largest base64 response we decode. */
 #define AUTH_DECODED_MAX (AUTH_USER_MAX + 1 + AUTH_USER_MAX + 1 + AUTH_PASS_MAX)
 #define AUTH_B64_MAX AUTH_B64_ENC_LEN(AUTH_DECODED_MAX)
@@ -36,19 +36,19 @@ enum auth_mech {
 /* Decoding results; auth_rc_text() gives the log reason of each. */
 enum auth_rc {
     AUTH_OK = 0,
-    AUTH_ERR_CANCEL,    /* the client sent "*": reply 501 */
-    AUTH_ERR_BASE64,    /* not strict base64 */
-    AUTH_ERR_SYNTAX,    /* PLAIN: not "authzid NUL authcid NUL passwd" */
-    AUTH_ERR_TOO_LONG,  /* a field or the response exceeds the limits above */
-    AUTH_ERR_EMPTY,     /* empty user name or password */
-    AUTH_ERR_AUTHZID,   /* PLAIN: authzid given and different from authcid */
-    AUTH_ERR_BAD_CHAR,  /* control octet (< 0x20, 0x7f) in the user name, NUL in a password */
+    AUTH_ERR_CANCEL,   /* the client sent "*": reply 501 */
+    AUTH_ERR_BASE64,   /* not strict base64 */
+    AUTH_ERR_SYNTAX,   /* PLAIN: not "authzid NUL authcid NUL passwd" */
+    AUTH_ERR_TOO_LONG, /* a field or the response exceeds the limits above */
+    AUTH_ERR_EMPTY,    /* empty user name or password */
+    AUTH_ERR_AUTHZID,  /* PLAIN: authzid given and different from authcid */
+    AUTH_ERR_BAD_CHAR, /* control octet (< 0x20, 0x7f) in the user name, NUL in a password */
 };
 
 /* auth_creds - a decoded identity; pointers into the caller's buffer, and
  * neither field is NUL-terminated. */
 struct auth_creds {
-    const char *user;   /* authcid */
+    const char *user; /* authcid */
     size_t user_len;
     const char *pass;
     size_t pass_len;
@@ -57,15 +57,14 @@ struct auth_creds {
 /* auth_cmd - the arguments of "AUTH <mechanism> [initial-response]". */
 struct auth_cmd {
     enum auth_mech mech;
-    const char *initial;   /* the initial response, NULL when absent */
-    size_t initial_len;    /* "=" (empty response) is passed as is */
+    const char *initial; /* the initial response, NULL when absent */
+    size_t initial_len;  /* "=" (empty response) is passed as is */
 };
 
 /* auth_b64_decode - strict RFC 4648 base64: length a multiple of 4, '='
  * padding only at the end, no whitespace, zero pad bits. Decodes into
  * out[0..cap) and sets *outlen. False on junk or when out is too small. */
-bool auth_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap,
-                     size_t *outlen);
+bool auth_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap, size_t *outlen);
 /* auth_b64_encode - base64 of in[0..len) with padding, NUL-terminated into
  * out[0..cap); returns the length, or 0 when it does not fit (len 0 gives 0
  * and out ""). */
@@ -87,16 +86,16 @@ bool auth_is_cancel(const char *line, size_t len);
  * into buf[0..cap) (cap >= AUTH_DECODED_MAX suffices) and point creds
  * into it. AUTH_ERR_CANCEL for "*". The authzid must be empty or equal to
  * the authcid (exactly). */
-enum auth_rc auth_plain_decode(const char *b64, size_t len, unsigned char *buf,
-                               size_t cap, struct auth_creds *creds);
+enum auth_rc auth_plain_decode(const char *b64, size_t len, unsigned char *buf, size_t cap,
+                               struct auth_creds *creds);
 /* auth_login_user - decode the LOGIN user name response into buf[0..cap)
  * (cap >= AUTH_USER_MAX suffices); *out_len set on AUTH_OK. */
-enum auth_rc auth_login_user(const char *b64, size_t len, unsigned char *buf,
-                             size_t cap, size_t *out_len);
+enum auth_rc auth_login_user(const char *b64, size_t len, unsigned char *buf, size_t cap,
+                             size_t *out_len);
 /* auth_login_pass - decode the LOGIN password response likewise (cap >=
  * AUTH_PASS_MAX suffices). */
-enum auth_rc auth_login_pass(const char *b64, size_t len, unsigned char *buf,
-                             size_t cap, size_t *out_len);
+enum auth_rc auth_login_pass(const char *b64, size_t len, unsigned char *buf, size_t cap,
+                             size_t *out_len);
 
 /* auth_rc_text - failure reason for the log ("invalid base64", ...). */
 const char *auth_rc_text(enum auth_rc rc);

@@ -255,9 +255,8 @@ enum clamd_verdict clamd_reply_parse(const char *buf, size_t len, bool eof, stru
 const char *clamd_verdict_name(enum clamd_verdict v)
 {
     static const char *const names[] = {
-        [CLAMD_CLEAN] = "clean",       [CLAMD_FOUND] = "found",
-        [CLAMD_SIZE_LIMIT] = "size-limit", [CLAMD_ERROR] = "error",
-        [CLAMD_MALFORMED] = "malformed",   [CLAMD_INCOMPLETE] = "incomplete",
+        [CLAMD_CLEAN] = "clean", [CLAMD_FOUND] = "found",         [CLAMD_SIZE_LIMIT] = "size-limit",
+        [CLAMD_ERROR] = "error", [CLAMD_MALFORMED] = "malformed", [CLAMD_INCOMPLETE] = "incomplete",
     };
     return ((unsigned)v < sizeof(names) / sizeof(names[0])) ? names[v] : "unknown";
 }

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define CLAMD_CMD_INSTREAM "zINSTREAM" /* the 'z' form: the NUL is sent too */
+#define CLAMD_CMD_INSTREAM "zINSTREAM"             /* the 'z' form: the NUL is sent too */
 #define CLAMD_CMD_LEN (sizeof(CLAMD_CMD_INSTREAM)) /* includes the NUL */
 #define CLAMD_LEN_PREFIX 4
 #define CLAMD_CHUNK_DEFAULT (64u * 1024u)
@@ -26,12 +26,12 @@
  * message read piece by piece) the chunks the caller supplied last with
  * clamd_stream_window(). */
 struct clamd_stream {
-    const uint8_t *win;   /* message octets [win_off, win_off + win_len) */
+    const uint8_t *win; /* message octets [win_off, win_off + win_len) */
     size_t win_off, win_len;
     size_t len;
-    size_t chunk;   /* octets per chunk (> 0) */
-    uint64_t pos;   /* octets of the stream already sent */
-    uint64_t total; /* octets of the whole stream */
+    size_t chunk;                                       /* octets per chunk (> 0) */
+    uint64_t pos;                                       /* octets of the stream already sent */
+    uint64_t total;                                     /* octets of the whole stream */
     uint8_t hdr[CLAMD_CURSOR_CHUNKS][CLAMD_LEN_PREFIX]; /* length prefixes in flight */
     uint8_t end[CLAMD_LEN_PREFIX];                      /* the terminator (zeros) */
 };
@@ -75,19 +75,19 @@ bool clamd_stream_done(const struct clamd_stream *cs);
 uint64_t clamd_stream_size(size_t len, size_t chunk);
 
 enum clamd_verdict {
-    CLAMD_CLEAN = 0,   /* "stream: OK" */
-    CLAMD_FOUND,       /* "stream: <name> FOUND": name is set */
-    CLAMD_SIZE_LIMIT,  /* "INSTREAM size limit exceeded. ERROR" */
-    CLAMD_ERROR,       /* any other "... ERROR" (text is set) */
-    CLAMD_MALFORMED,   /* a complete reply of no known form, or too long */
-    CLAMD_INCOMPLETE,  /* no terminator yet: read more */
+    CLAMD_CLEAN = 0,  /* "stream: OK" */
+    CLAMD_FOUND,      /* "stream: <name> FOUND": name is set */
+    CLAMD_SIZE_LIMIT, /* "INSTREAM size limit exceeded. ERROR" */
+    CLAMD_ERROR,      /* any other "... ERROR" (text is set) */
+    CLAMD_MALFORMED,  /* a complete reply of no known form, or too long */
+    CLAMD_INCOMPLETE, /* no terminator yet: read more */
 };
 
 /* A parsed reply. */
 struct clamd_reply {
     enum clamd_verdict verdict;
-    size_t used;                      /* octets consumed, terminator included */
-    char name[CLAMD_NAME_MAX + 1];    /* FOUND: the signature name; ERROR: the text */
+    size_t used;                   /* octets consumed, terminator included */
+    char name[CLAMD_NAME_MAX + 1]; /* FOUND: the signature name; ERROR: the text */
 };
 
 /* clamd_reply_parse - parse the reply at buf[0..len). It ends at the first

@@ -41,190 +41,191 @@ static bool system_hostname(char *buf, size_t len);
 static bool resolv_nameservers(char *buf, size_t len);
 static uint64_t online_cpus(void);
 
-static const char *const internal_id_names[] = { "session", "zero", NULL };
-static const char *const tls_version_names[] = { "1.2", "1.3", NULL };
-static const char *const yes_no_names[] = { "no", "yes", NULL };
-static const char *const dns_failure_names[] = { "pass", "tempfail", NULL };
-static const char *const virus_action_names[] = { "reject", "quarantine", NULL };
-static const char *const scanner_failure_names[] = { "tempfail", "accept", NULL };
-static const char *const nul_bytes_names[] = { "reject", "allow", NULL };
-static const char *const relay_tls_names[] = { "none", "may", "encrypt", "verify", NULL };
-static const char *const dnsbl_action_names[] = { "banner", "greet_pause", NULL };
-static const char *const milter_default_names[] = { "tempfail", "accept", "reject", NULL };
+static const char *const internal_id_names[] = {"session", "zero", NULL};
+static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
+static const char *const yes_no_names[] = {"no", "yes", NULL};
+static const char *const dns_failure_names[] = {"pass", "tempfail", NULL};
+static const char *const virus_action_names[] = {"reject", "quarantine", NULL};
+static const char *const scanner_failure_names[] = {"tempfail", "accept", NULL};
+static const char *const nul_bytes_names[] = {"reject", "allow", NULL};
+static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify", NULL};
+static const char *const dnsbl_action_names[] = {"banner", "greet_pause", NULL};
+static const char *const milter_default_names[] = {"tempfail", "accept", "reject", NULL};
 
 #define F(field) offsetof(struct config, field)
 #define N(field) offsetof(struct config, n##field)
 
 /* THE table: order = dump order = README order. */
 static const struct cfg_key cfg_keys[] = {
-    { "hostname", T_HOST, F(hostname), 0, NULL, system_hostname, 0, 0, NULL, NULL,
-      true, "name used in the greeting, EHLO reply and Received: lines" },
-    { "workdir", T_PATH, F(workdir), 0, "/var/spool/mxring", NULL, 1, 0, NULL, NULL,
-      false, "folder for the spool and the receive log" },
-    { "listen", T_LISTEN, F(listen), N(listen), "0.0.0.0:25", NULL, 1, 0, NULL, NULL,
-      false, "addresses to accept SMTP on: addr:port or [v6addr]:port" },
-    { "workers", T_UINT, F(workers), 0, "0", NULL, 0, 256, NULL, online_cpus,
-      false, "worker threads; 0 = one per online CPU" },
-    { "max_sessions", T_UINT, F(max_sessions), 0, "20000", NULL, 1, 1000000, NULL, NULL,
-      true, "concurrent SMTP sessions; more are refused with 421" },
-    { "journal_segment_size", T_SIZE, F(journal_segment_size), 0, "32M", NULL, CFG_MIB,
-      CFG_GIB, NULL, NULL, false, "size of each queue journal segment file (per worker)" },
-    { "max_message_size", T_SIZE, F(max_message_size), 0, "25M", NULL, CFG_KIB,
-      2 * CFG_GIB, NULL, NULL, true, "largest message accepted (SIZE), in bytes" },
-    { "max_recipients", T_UINT, F(max_recipients), 0, "1000", NULL, 1, 100000, NULL, NULL,
-      true, "RCPT TO commands accepted per message" },
-    { "max_junk_commands", T_UINT, F(max_junk_commands), 0, "100", NULL, 1, 100000000, NULL,
-      NULL, true, "NOOP, RSET, VRFY and HELP commands per session before 421" },
-    { "max_errors", T_UINT, F(max_errors), 0, "20", NULL, 1, 1000, NULL, NULL,
-      true, "bad commands before the session is closed with 421" },
-    { "timeout_command", T_UINT, F(timeout_command), 0, "300", NULL, 1, 3600, NULL, NULL,
-      true, "seconds a session may stay idle between commands" },
-    { "timeout_data", T_UINT, F(timeout_data), 0, "600", NULL, 1, 7200, NULL, NULL,
-      true, "seconds the whole DATA phase may take (also bounds idle gaps in it)" },
-    { "nul_bytes", T_ENUM, F(nul_bytes), 0, "reject", NULL, 0, 0, nul_bytes_names, NULL,
-      true, "a message with a NUL octet: reject it (550 5.6.0) or allow it (logged)" },
-    { "local_domains", T_DOMAINS, F(local_domains), N(local_domains), "", NULL, 0, 0,
-      NULL, NULL, true, "domains we accept mail for (matched case-insensitively)" },
-    { "trusted_networks", T_CIDRS, F(trusted_networks), N(trusted_networks),
-      "127.0.0.0/8, ::1", NULL, 0, 0, NULL, NULL, true,
-      "client networks trusted (CIDR; a bare address is one host)" },
-    { "receivelog_internal_id", T_ENUM, F(receivelog_internal_id), 0, "session", NULL,
-      0, 0, internal_id_names, NULL, false,
-      "internal id written to the receive log: the session's, or zero" },
-    { "receivelog_keep_days", T_UINT, F(receivelog_keep_days), 0, "0", NULL, 0, 36500,
-      NULL, NULL, true, "days to keep receive log files; 0 = forever" },
-    { "receivelog_compress_after_days", T_UINT, F(receivelog_compress_after_days), 0,
-      "0", NULL, 0, 36500, NULL, NULL, true,
-      "compress receive log files older than this; 0 = never" },
-    { "users_file", T_PATH, F(users_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "directory file of users (unset = no users)" },
-    { "groups_file", T_PATH, F(groups_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "directory file of groups" },
-    { "aliases_file", T_PATH, F(aliases_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "directory file of aliases" },
-    { "lists_file", T_PATH, F(lists_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "directory file of mailing lists" },
-    { "tls_cert", T_PATH, F(tls_cert), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "PEM certificate (chain) for STARTTLS and implicit TLS; unset = no TLS" },
-    { "tls_key", T_PATH, F(tls_key), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "PEM private key of tls_cert" },
-    { "tls_min_version", T_ENUM, F(tls_min_version), 0, "1.2", NULL, 0, 0,
-      tls_version_names, NULL, true, "lowest TLS version accepted" },
+    {"hostname", T_HOST, F(hostname), 0, NULL, system_hostname, 0, 0, NULL, NULL, true,
+     "name used in the greeting, EHLO reply and Received: lines"},
+    {"workdir", T_PATH, F(workdir), 0, "/var/spool/mxring", NULL, 1, 0, NULL, NULL, false,
+     "folder for the spool and the receive log"},
+    {"listen", T_LISTEN, F(listen), N(listen), "0.0.0.0:25", NULL, 1, 0, NULL, NULL, false,
+     "addresses to accept SMTP on: addr:port or [v6addr]:port"},
+    {"workers", T_UINT, F(workers), 0, "0", NULL, 0, 256, NULL, online_cpus, false,
+     "worker threads; 0 = one per online CPU"},
+    {"max_sessions", T_UINT, F(max_sessions), 0, "20000", NULL, 1, 1000000, NULL, NULL, true,
+     "concurrent SMTP sessions; more are refused with 421"},
+    {"journal_segment_size", T_SIZE, F(journal_segment_size), 0, "32M", NULL, CFG_MIB, CFG_GIB,
+     NULL, NULL, false, "size of each queue journal segment file (per worker)"},
+    {"max_message_size", T_SIZE, F(max_message_size), 0, "25M", NULL, CFG_KIB, 2 * CFG_GIB, NULL,
+     NULL, true, "largest message accepted (SIZE), in bytes"},
+    {"max_recipients", T_UINT, F(max_recipients), 0, "1000", NULL, 1, 100000, NULL, NULL, true,
+     "RCPT TO commands accepted per message"},
+    {"max_junk_commands", T_UINT, F(max_junk_commands), 0, "100", NULL, 1, 100000000, NULL, NULL,
+     true, "NOOP, RSET, VRFY and HELP commands per session before 421"},
+    {"max_errors", T_UINT, F(max_errors), 0, "20", NULL, 1, 1000, NULL, NULL, true,
+     "bad commands before the session is closed with 421"},
+    {"timeout_command", T_UINT, F(timeout_command), 0, "300", NULL, 1, 3600, NULL, NULL, true,
+     "seconds a session may stay idle between commands"},
+    {"timeout_data", T_UINT, F(timeout_data), 0, "600", NULL, 1, 7200, NULL, NULL, true,
+     "seconds the whole DATA phase may take (also bounds idle gaps in it)"},
+    {"nul_bytes", T_ENUM, F(nul_bytes), 0, "reject", NULL, 0, 0, nul_bytes_names, NULL, true,
+     "a message with a NUL octet: reject it (550 5.6.0) or allow it (logged)"},
+    {"local_domains", T_DOMAINS, F(local_domains), N(local_domains), "", NULL, 0, 0, NULL, NULL,
+     true, "domains we accept mail for (matched case-insensitively)"},
+    {"trusted_networks", T_CIDRS, F(trusted_networks), N(trusted_networks), "127.0.0.0/8, ::1",
+     NULL, 0, 0, NULL, NULL, true, "client networks trusted (CIDR; a bare address is one host)"},
+    {"receivelog_internal_id", T_ENUM, F(receivelog_internal_id), 0, "session", NULL, 0, 0,
+     internal_id_names, NULL, false,
+     "internal id written to the receive log: the session's, or zero"},
+    {"receivelog_keep_days", T_UINT, F(receivelog_keep_days), 0, "0", NULL, 0, 36500, NULL, NULL,
+     true, "days to keep receive log files; 0 = forever"},
+    {"receivelog_compress_after_days", T_UINT, F(receivelog_compress_after_days), 0, "0", NULL, 0,
+     36500, NULL, NULL, true, "compress receive log files older than this; 0 = never"},
+    {"users_file", T_PATH, F(users_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "directory file of users (unset = no users)"},
+    {"groups_file", T_PATH, F(groups_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "directory file of groups"},
+    {"aliases_file", T_PATH, F(aliases_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "directory file of aliases"},
+    {"lists_file", T_PATH, F(lists_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "directory file of mailing lists"},
+    {"tls_cert", T_PATH, F(tls_cert), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "PEM certificate (chain) for STARTTLS and implicit TLS; unset = no TLS"},
+    {"tls_key", T_PATH, F(tls_key), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "PEM private key of tls_cert"},
+    {"tls_min_version", T_ENUM, F(tls_min_version), 0, "1.2", NULL, 0, 0, tls_version_names, NULL,
+     true, "lowest TLS version accepted"},
     /* Mozilla "intermediate" for TLS 1.2 without DHE (BoringSSL has none):
      * ECDHE only (forward secrecy), AEAD only (no CBC, no 3DES, no RC4) */
-    { "tls_ciphers", T_TEXT, F(tls_ciphers), 0,
-      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-      "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-      "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305", NULL, 1, 0, NULL, NULL, true,
-      "TLS 1.2 cipher suites in server order (OpenSSL syntax); TLS 1.3 uses its fixed AEAD set" },
-    { "smtps_listen", T_LISTEN, F(smtps_listen), N(smtps_listen), "", NULL, 0, 0, NULL,
-      NULL, false, "addresses for implicit TLS (port 465 style); needs tls_cert" },
-    { "submission_listen", T_LISTEN, F(submission_listen), N(submission_listen), "", NULL,
-      0, 0, NULL, NULL, false, "addresses for submission (port 587 style): MAIL needs AUTH" },
-    { "tls_certs", T_CERTS, F(tls_certs), N(tls_certs), "", NULL, 0, 0, NULL, NULL, true,
-      "more certificates chosen by SNI: name:cert:key (name a host or *.domain; several per "
-      "name, e.g. RSA and ECDSA); tls_cert/tls_key is the default" },
-    { "proxy_listen", T_LISTEN, F(proxy_listen), N(proxy_listen), "", NULL, 0, 0, NULL, NULL,
-      false, "addresses behind a load balancer: each connection starts with a PROXY v1/v2 "
-      "header (README Behind a load balancer), then SMTP" },
-    { "proxy_smtps_listen", T_LISTEN, F(proxy_smtps_listen), N(proxy_smtps_listen), "", NULL,
-      0, 0, NULL, NULL, false,
-      "the same for implicit TLS: a PROXY header, then the TLS handshake; needs tls_cert" },
-    { "proxy_trusted_networks", T_CIDRS, F(proxy_trusted_networks), N(proxy_trusted_networks),
-      "", NULL, 0, 0, NULL, NULL, true,
-      "the balancers allowed to send a PROXY header (CIDRs); needed with proxy listeners" },
-    { "proxy_timeout_ms", T_UINT, F(proxy_timeout_ms), 0, "3000", NULL, 100, 60000, NULL, NULL,
-      true, "how long a proxy listener waits for the whole PROXY header before closing" },
-    { "auth_require_tls", T_ENUM, F(auth_require_tls), 0, "yes", NULL, 0, 0, yes_no_names,
-      NULL, true, "offer and accept AUTH only inside TLS" },
-    { "auth_max_failures", T_UINT, F(auth_max_failures), 0, "3", NULL, 1, 100, NULL, NULL,
-      true, "failed AUTH attempts before the session is closed with 421" },
-    { "max_sessions_per_ip", T_UINT, F(max_sessions_per_ip), 0, "20", NULL, 0, 1000000,
-      NULL, NULL, true, "concurrent sessions from one client address; 0 = no limit" },
-    { "max_connect_rate_per_ip", T_UINT, F(max_connect_rate_per_ip), 0, "0", NULL, 0,
-      1000000, NULL, NULL, true, "connections per minute from one client address; 0 = no limit" },
-    { "greet_pause_ms", T_UINT, F(greet_pause_ms), 0, "0", NULL, 0, 30000, NULL, NULL, true,
-      "wait this long before the banner; a client talking first gets 554 5.5.0" },
-    { "max_unknown_recipients_per_ip", T_UINT, F(max_unknown_recipients_per_ip), 0, "20",
-      NULL, 0, 1000000, NULL, NULL, true,
-      "unknown recipients per 10 minutes from one untrusted client address before 421; 0 = no limit" },
-    { "unknown_recipient_delay_ms", T_UINT, F(unknown_recipient_delay_ms), 0, "250", NULL, 0,
-      5000, NULL, NULL, true,
-      "tarpit: each 550 User unknown waits this times the session's unknown recipients (at most 5 s; untrusted clients)" },
-    { "surbl_zones", T_ZONES, F(surbl_zones), N(surbl_zones), "", NULL, 0, 0, NULL, NULL,
-      true, "SURBL/URIBL zones as zone:action (reject, quarantine or pass = log only)" },
-    { "surbl_max_lookups", T_UINT, F(surbl_max_lookups), 0, "20", NULL, 1, 1000, NULL, NULL,
-      true, "distinct domains looked up per message" },
-    { "dns_servers", T_LISTEN, F(dns_servers), N(dns_servers),
-      "the nameservers of /etc/resolv.conf", resolv_nameservers, 0, 0, NULL, NULL, true,
-      "DNS servers for SURBL lookups, addr:port" },
-    { "dns_timeout_ms", T_UINT, F(dns_timeout_ms), 0, "2000", NULL, 50, 60000, NULL, NULL,
-      true, "how long to wait for DNS answers of one message" },
-    { "dns_failure", T_ENUM, F(dns_failure), 0, "pass", NULL, 0, 0, dns_failure_names, NULL,
-      true, "DNS timeout or error: pass the message, or tempfail it (451)" },
-    { "dnsbl_sites", T_DNSBL, F(dnsbl_sites), N(dnsbl_sites), "", NULL, 0, 0, NULL, NULL, true,
-      "connect-time DNSBL/DNSWL sites as zone[=a.b.c.d filter][*weight]; filter octets N, "
-      "[a..b] or [a;b]; negative weights allowlist; looked up in dns_servers" },
-    { "dnsbl_threshold", T_UINT, F(dnsbl_threshold), 0, "3", NULL, 1, 100000, NULL, NULL, true,
-      "a client whose dnsbl_sites weights add up to this is refused (554 5.7.1)" },
-    { "dnsbl_timeout_ms", T_UINT, F(dnsbl_timeout_ms), 0, "1000", NULL, 50, 30000, NULL, NULL,
-      true, "how long the banner waits for DNSBL answers (a timeout counts as not listed)" },
-    { "dnsbl_action", T_ENUM, F(dnsbl_action), 0, "banner", NULL, 0, 0, dnsbl_action_names,
-      NULL, true, "when a blocked client gets its 554: at once (banner), or after greet_pause_ms "
-      "(greet_pause)" },
-    { "milters", T_MILTERS, F(milters), N(milters), "", NULL, 0, 0, NULL, NULL, true,
-      "milters applied in order: [name=]unix:/path or [name=]inet:addr:port" },
-    { "milter_connect_timeout_ms", T_UINT, F(milter_connect_timeout_ms), 0, "5000", NULL, 10,
-      600000, NULL, NULL, true, "connecting to a milter and negotiating options" },
-    { "milter_command_timeout_ms", T_UINT, F(milter_command_timeout_ms), 0, "10000", NULL, 10,
-      600000, NULL, NULL, true, "a milter's reply to one command (connect, HELO, MAIL, RCPT, ...)" },
-    { "milter_content_timeout_ms", T_UINT, F(milter_content_timeout_ms), 0, "60000", NULL, 10,
-      3600000, NULL, NULL, true, "a milter's reply to body chunks and end of message" },
-    { "milter_default_action", T_ENUM, F(milter_default_action), 0, "tempfail", NULL, 0, 0,
-      milter_default_names, NULL, true,
-      "a milter down, timed out or broken: tempfail (451), accept (skip it) or reject (550)" },
-    { "clamd", T_SOCKET, F(clamd), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "clamd to scan messages with: unix:/path or tcp:addr:port; unset = no antivirus" },
-    { "clamd_timeout_ms", T_UINT, F(clamd_timeout_ms), 0, "10000", NULL, 100, 600000, NULL,
-      NULL, true, "how long one scan may take" },
-    { "clamd_max_size", T_SIZE, F(clamd_max_size), 0, "25M", NULL, CFG_KIB, 2 * CFG_GIB,
-      NULL, NULL, true, "larger messages are not scanned (and that is logged)" },
-    { "virus_action", T_ENUM, F(virus_action), 0, "reject", NULL, 0, 0, virus_action_names,
-      NULL, true, "what a virus found means: reject (554) or quarantine" },
-    { "scanner_failure", T_ENUM, F(scanner_failure), 0, "tempfail", NULL, 0, 0,
-      scanner_failure_names, NULL, true,
-      "clamd unreachable or timed out: tempfail (451) or accept" },
-    { "default_route", T_ROUTE, F(default_route), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "next hop(s) for domains relay_routes does not list: hop[,hop...] [tls=mode]; "
-      "unset with no relay_routes = no onward delivery" },
-    { "relay_routes", T_PATH, F(relay_routes), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "route file: domain-or-.suffix hop[,hop...] [tls=mode] per line (README Onward delivery)" },
-    { "relay_tls", T_ENUM, F(relay_tls), 0, "may", NULL, 0, 0, relay_tls_names, NULL, true,
-      "TLS towards next hops without tls=: none, may (when offered), encrypt, verify (CA checked)" },
-    { "relay_ca_file", T_PATH, F(relay_ca_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
-      "PEM CA certificates that tls=verify checks next hops against" },
-    { "relay_max_connections", T_UINT, F(relay_max_connections), 0, "10", NULL, 1, 10000,
-      NULL, NULL, true, "concurrent connections to one next hop" },
-    { "relay_retry_min", T_DURATION, F(relay_retry_min), 0, "60s", NULL, 1, 86400, NULL, NULL,
-      true, "delay before the first retry of a deferred recipient (doubles each time)" },
-    { "relay_retry_max", T_DURATION, F(relay_retry_max), 0, "1h", NULL, 1, 7 * 86400, NULL,
-      NULL, true, "longest delay between retries (at least relay_retry_min)" },
-    { "queue_lifetime", T_DURATION, F(queue_lifetime), 0, "5d", NULL, 1, 365 * 86400, NULL,
-      NULL, true, "how long a message may stay undelivered before it bounces" },
-    { "queue_max_messages", T_UINT, F(queue_max_messages), 0, "0", NULL, 0, 100000000, NULL,
-      NULL, true, "messages in the queue past which receiving answers 452 4.3.1; 0 = no limit" },
-    { "queue_min_free_space", T_SIZE, F(queue_min_free_space), 0, "100M", NULL, 0,
-      1024 * CFG_GIB, NULL, NULL, true,
-      "free space on the workdir's file system below which receiving answers 452 4.3.1; 0 = off" },
-    { "metrics_listen", T_LISTEN, F(metrics_listen), N(metrics_listen), "", NULL, 0, 0, NULL,
-      NULL, false, "addr:port serving GET /metrics (Prometheus text format) on its own "
-      "thread; empty = off" },
-    { "metrics_allow", T_CIDRS, F(metrics_allow), N(metrics_allow), "127.0.0.0/8, ::1", NULL,
-      0, 0, NULL, NULL, true, "networks allowed to scrape metrics_listen (CIDR); others get 403" },
-    { "user", T_TEXT, F(user), 0, NULL, NULL, 0, 0, NULL, NULL, false,
-      "when started as root: drop to this user after binding the listeners" },
-    { "group", T_TEXT, F(group), 0, NULL, NULL, 0, 0, NULL, NULL, false,
-      "group to drop to (default: the user's primary group)" },
+    {"tls_ciphers", T_TEXT, F(tls_ciphers), 0,
+     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+     NULL, 1, 0, NULL, NULL, true,
+     "TLS 1.2 cipher suites in server order (OpenSSL syntax); TLS 1.3 uses its fixed AEAD set"},
+    {"smtps_listen", T_LISTEN, F(smtps_listen), N(smtps_listen), "", NULL, 0, 0, NULL, NULL, false,
+     "addresses for implicit TLS (port 465 style); needs tls_cert"},
+    {"submission_listen", T_LISTEN, F(submission_listen), N(submission_listen), "", NULL, 0, 0,
+     NULL, NULL, false, "addresses for submission (port 587 style): MAIL needs AUTH"},
+    {"tls_certs", T_CERTS, F(tls_certs), N(tls_certs), "", NULL, 0, 0, NULL, NULL, true,
+     "more certificates chosen by SNI: name:cert:key (name a host or *.domain; several per "
+     "name, e.g. RSA and ECDSA); tls_cert/tls_key is the default"},
+    {"proxy_listen", T_LISTEN, F(proxy_listen), N(proxy_listen), "", NULL, 0, 0, NULL, NULL, false,
+     "addresses behind a load balancer: each connection starts with a PROXY v1/v2 "
+     "header (README Behind a load balancer), then SMTP"},
+    {"proxy_smtps_listen", T_LISTEN, F(proxy_smtps_listen), N(proxy_smtps_listen), "", NULL, 0, 0,
+     NULL, NULL, false,
+     "the same for implicit TLS: a PROXY header, then the TLS handshake; needs tls_cert"},
+    {"proxy_trusted_networks", T_CIDRS, F(proxy_trusted_networks), N(proxy_trusted_networks), "",
+     NULL, 0, 0, NULL, NULL, true,
+     "the balancers allowed to send a PROXY header (CIDRs); needed with proxy listeners"},
+    {"proxy_timeout_ms", T_UINT, F(proxy_timeout_ms), 0, "3000", NULL, 100, 60000, NULL, NULL, true,
+     "how long a proxy listener waits for the whole PROXY header before closing"},
+    {"auth_require_tls", T_ENUM, F(auth_require_tls), 0, "yes", NULL, 0, 0, yes_no_names, NULL,
+     true, "offer and accept AUTH only inside TLS"},
+    {"auth_max_failures", T_UINT, F(auth_max_failures), 0, "3", NULL, 1, 100, NULL, NULL, true,
+     "failed AUTH attempts before the session is closed with 421"},
+    {"max_sessions_per_ip", T_UINT, F(max_sessions_per_ip), 0, "20", NULL, 0, 1000000, NULL, NULL,
+     true, "concurrent sessions from one client address; 0 = no limit"},
+    {"max_connect_rate_per_ip", T_UINT, F(max_connect_rate_per_ip), 0, "0", NULL, 0, 1000000, NULL,
+     NULL, true, "connections per minute from one client address; 0 = no limit"},
+    {"greet_pause_ms", T_UINT, F(greet_pause_ms), 0, "0", NULL, 0, 30000, NULL, NULL, true,
+     "wait this long before the banner; a client talking first gets 554 5.5.0"},
+    {"max_unknown_recipients_per_ip", T_UINT, F(max_unknown_recipients_per_ip), 0, "20", NULL, 0,
+     1000000, NULL, NULL, true,
+     "unknown recipients per 10 minutes from one untrusted client address before 421; 0 = no "
+     "limit"},
+    {"unknown_recipient_delay_ms", T_UINT, F(unknown_recipient_delay_ms), 0, "250", NULL, 0, 5000,
+     NULL, NULL, true,
+     "tarpit: each 550 User unknown waits this times the session's unknown recipients (at most 5 "
+     "s; untrusted clients)"},
+    {"surbl_zones", T_ZONES, F(surbl_zones), N(surbl_zones), "", NULL, 0, 0, NULL, NULL, true,
+     "SURBL/URIBL zones as zone:action (reject, quarantine or pass = log only)"},
+    {"surbl_max_lookups", T_UINT, F(surbl_max_lookups), 0, "20", NULL, 1, 1000, NULL, NULL, true,
+     "distinct domains looked up per message"},
+    {"dns_servers", T_LISTEN, F(dns_servers), N(dns_servers), "the nameservers of /etc/resolv.conf",
+     resolv_nameservers, 0, 0, NULL, NULL, true, "DNS servers for SURBL lookups, addr:port"},
+    {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), 0, "2000", NULL, 50, 60000, NULL, NULL, true,
+     "how long to wait for DNS answers of one message"},
+    {"dns_failure", T_ENUM, F(dns_failure), 0, "pass", NULL, 0, 0, dns_failure_names, NULL, true,
+     "DNS timeout or error: pass the message, or tempfail it (451)"},
+    {"dnsbl_sites", T_DNSBL, F(dnsbl_sites), N(dnsbl_sites), "", NULL, 0, 0, NULL, NULL, true,
+     "connect-time DNSBL/DNSWL sites as zone[=a.b.c.d filter][*weight]; filter octets N, "
+     "[a..b] or [a;b]; negative weights allowlist; looked up in dns_servers"},
+    {"dnsbl_threshold", T_UINT, F(dnsbl_threshold), 0, "3", NULL, 1, 100000, NULL, NULL, true,
+     "a client whose dnsbl_sites weights add up to this is refused (554 5.7.1)"},
+    {"dnsbl_timeout_ms", T_UINT, F(dnsbl_timeout_ms), 0, "1000", NULL, 50, 30000, NULL, NULL, true,
+     "how long the banner waits for DNSBL answers (a timeout counts as not listed)"},
+    {"dnsbl_action", T_ENUM, F(dnsbl_action), 0, "banner", NULL, 0, 0, dnsbl_action_names, NULL,
+     true,
+     "when a blocked client gets its 554: at once (banner), or after greet_pause_ms "
+     "(greet_pause)"},
+    {"milters", T_MILTERS, F(milters), N(milters), "", NULL, 0, 0, NULL, NULL, true,
+     "milters applied in order: [name=]unix:/path or [name=]inet:addr:port"},
+    {"milter_connect_timeout_ms", T_UINT, F(milter_connect_timeout_ms), 0, "5000", NULL, 10, 600000,
+     NULL, NULL, true, "connecting to a milter and negotiating options"},
+    {"milter_command_timeout_ms", T_UINT, F(milter_command_timeout_ms), 0, "10000", NULL, 10,
+     600000, NULL, NULL, true, "a milter's reply to one command (connect, HELO, MAIL, RCPT, ...)"},
+    {"milter_content_timeout_ms", T_UINT, F(milter_content_timeout_ms), 0, "60000", NULL, 10,
+     3600000, NULL, NULL, true, "a milter's reply to body chunks and end of message"},
+    {"milter_default_action", T_ENUM, F(milter_default_action), 0, "tempfail", NULL, 0, 0,
+     milter_default_names, NULL, true,
+     "a milter down, timed out or broken: tempfail (451), accept (skip it) or reject (550)"},
+    {"clamd", T_SOCKET, F(clamd), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "clamd to scan messages with: unix:/path or tcp:addr:port; unset = no antivirus"},
+    {"clamd_timeout_ms", T_UINT, F(clamd_timeout_ms), 0, "10000", NULL, 100, 600000, NULL, NULL,
+     true, "how long one scan may take"},
+    {"clamd_max_size", T_SIZE, F(clamd_max_size), 0, "25M", NULL, CFG_KIB, 2 * CFG_GIB, NULL, NULL,
+     true, "larger messages are not scanned (and that is logged)"},
+    {"virus_action", T_ENUM, F(virus_action), 0, "reject", NULL, 0, 0, virus_action_names, NULL,
+     true, "what a virus found means: reject (554) or quarantine"},
+    {"scanner_failure", T_ENUM, F(scanner_failure), 0, "tempfail", NULL, 0, 0,
+     scanner_failure_names, NULL, true, "clamd unreachable or timed out: tempfail (451) or accept"},
+    {"default_route", T_ROUTE, F(default_route), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "next hop(s) for domains relay_routes does not list: hop[,hop...] [tls=mode]; "
+     "unset with no relay_routes = no onward delivery"},
+    {"relay_routes", T_PATH, F(relay_routes), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "route file: domain-or-.suffix hop[,hop...] [tls=mode] per line (README Onward delivery)"},
+    {"relay_tls", T_ENUM, F(relay_tls), 0, "may", NULL, 0, 0, relay_tls_names, NULL, true,
+     "TLS towards next hops without tls=: none, may (when offered), encrypt, verify (CA checked)"},
+    {"relay_ca_file", T_PATH, F(relay_ca_file), 0, NULL, NULL, 0, 0, NULL, NULL, true,
+     "PEM CA certificates that tls=verify checks next hops against"},
+    {"relay_max_connections", T_UINT, F(relay_max_connections), 0, "10", NULL, 1, 10000, NULL, NULL,
+     true, "concurrent connections to one next hop"},
+    {"relay_retry_min", T_DURATION, F(relay_retry_min), 0, "60s", NULL, 1, 86400, NULL, NULL, true,
+     "delay before the first retry of a deferred recipient (doubles each time)"},
+    {"relay_retry_max", T_DURATION, F(relay_retry_max), 0, "1h", NULL, 1, 7 * 86400, NULL, NULL,
+     true, "longest delay between retries (at least relay_retry_min)"},
+    {"queue_lifetime", T_DURATION, F(queue_lifetime), 0, "5d", NULL, 1, 365 * 86400, NULL, NULL,
+     true, "how long a message may stay undelivered before it bounces"},
+    {"queue_max_messages", T_UINT, F(queue_max_messages), 0, "0", NULL, 0, 100000000, NULL, NULL,
+     true, "messages in the queue past which receiving answers 452 4.3.1; 0 = no limit"},
+    {"queue_min_free_space", T_SIZE, F(queue_min_free_space), 0, "100M", NULL, 0, 1024 * CFG_GIB,
+     NULL, NULL, true,
+     "free space on the workdir's file system below which receiving answers 452 4.3.1; 0 = off"},
+    {"metrics_listen", T_LISTEN, F(metrics_listen), N(metrics_listen), "", NULL, 0, 0, NULL, NULL,
+     false,
+     "addr:port serving GET /metrics (Prometheus text format) on its own "
+     "thread; empty = off"},
+    {"metrics_allow", T_CIDRS, F(metrics_allow), N(metrics_allow), "127.0.0.0/8, ::1", NULL, 0, 0,
+     NULL, NULL, true, "networks allowed to scrape metrics_listen (CIDR); others get 403"},
+    {"user", T_TEXT, F(user), 0, NULL, NULL, 0, 0, NULL, NULL, false,
+     "when started as root: drop to this user after binding the listeners"},
+    {"group", T_TEXT, F(group), 0, NULL, NULL, 0, 0, NULL, NULL, false,
+     "group to drop to (default: the user's primary group)"},
 };
 
 #undef F
@@ -264,8 +265,7 @@ static bool resolv_nameservers(char *buf, size_t len)
         bool v6 = inet_pton(AF_INET6, addr, &a6) == 1;
         if (!v6 && inet_pton(AF_INET, addr, &a4) != 1)
             continue;
-        int w = snprintf(buf + off, len - off, v6 ? "%s[%s]:53" : "%s%s:53", off ? ", " : "",
-                         addr);
+        int w = snprintf(buf + off, len - off, v6 ? "%s[%s]:53" : "%s%s:53", off ? ", " : "", addr);
         if (w < 0 || (size_t)w >= len - off)
             break;
         off += (size_t)w;
@@ -305,7 +305,7 @@ static const struct cfg_key *find_key(const char *name)
 struct cfg_loader {
     struct config *c;
     const char *name;
-    unsigned seen[CFG_NKEYS];   /* line that set each key; 0 = not yet */
+    unsigned seen[CFG_NKEYS]; /* line that set each key; 0 = not yet */
     char *err;
     size_t errlen;
 };
@@ -320,8 +320,8 @@ static bool load_line(struct cfg_loader *ld, char *line, unsigned lineno)
     char *eq = strchr(s, '=');
     cfg_quote(s, q, sizeof q);
     if (!eq) {
-        seterr(ld->err, ld->errlen, "%s:%u: \"%s\": missing '=' (expected key = value)",
-               ld->name, lineno, q);
+        seterr(ld->err, ld->errlen, "%s:%u: \"%s\": missing '=' (expected key = value)", ld->name,
+               lineno, q);
         return false;
     }
     *eq = 0;
@@ -335,8 +335,8 @@ static bool load_line(struct cfg_loader *ld, char *line, unsigned lineno)
     }
     size_t i = (size_t)(k - cfg_keys);
     if (ld->seen[i]) {
-        seterr(ld->err, ld->errlen, "%s:%u: %s: given twice (first on line %u)",
-               ld->name, lineno, k->name, ld->seen[i]);
+        seterr(ld->err, ld->errlen, "%s:%u: %s: given twice (first on line %u)", ld->name, lineno,
+               k->name, ld->seen[i]);
         return false;
     }
     ld->seen[i] = lineno;
@@ -356,8 +356,8 @@ static bool load_text(struct cfg_loader *ld, const char *text, size_t len)
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = (nl ? (size_t)(nl - text) : len) - pos;
         if (n > CFG_LINE_MAX) {
-            seterr(ld->err, ld->errlen, "%s:%u: line is longer than %d bytes",
-                   ld->name, lineno, CFG_LINE_MAX);
+            seterr(ld->err, ld->errlen, "%s:%u: line is longer than %d bytes", ld->name, lineno,
+                   CFG_LINE_MAX);
             return false;
         }
         if (memchr(text + pos, 0, n)) {
@@ -384,15 +384,15 @@ static bool load_defaults(struct cfg_loader *ld)
         if (ld->seen[i])
             continue;
         if (k->def_fn && !k->def_fn(buf, sizeof buf)) {
-            seterr(ld->err, ld->errlen, "%s: %s: no default (%s); set it in the file",
-                   ld->name, k->name, strerror(errno));
+            seterr(ld->err, ld->errlen, "%s: %s: no default (%s); set it in the file", ld->name,
+                   k->name, strerror(errno));
             return false;
         }
         if (k->def_fn)
             def = buf;
         if (!cfg_types[k->type].parse(k, def, ld->c, why, sizeof why)) {
-            seterr(ld->err, ld->errlen, "%s: %s: default %s; set it in the file",
-                   ld->name, k->name, why);
+            seterr(ld->err, ld->errlen, "%s: %s: default %s; set it in the file", ld->name, k->name,
+                   why);
             return false;
         }
     }
@@ -421,8 +421,10 @@ static bool check_proxy(struct cfg_loader *ld)
     if (c->nproxy_trusted_networks)
         return true;
     const struct cfg_key *k = find_key(c->nproxy_listen ? "proxy_listen" : "proxy_smtps_listen");
-    seterr(ld->err, ld->errlen, "%s:%u: %s: needs proxy_trusted_networks (the balancers' "
-           "addresses that may send a PROXY header)", ld->name, ld->seen[k - cfg_keys], k->name);
+    seterr(ld->err, ld->errlen,
+           "%s:%u: %s: needs proxy_trusted_networks (the balancers' "
+           "addresses that may send a PROXY header)",
+           ld->name, ld->seen[k - cfg_keys], k->name);
     return false;
 }
 
@@ -447,10 +449,10 @@ static bool check_relations(struct cfg_loader *ld)
     return false;
 }
 
-struct config *cfg_load_string(const char *name, const char *text, size_t len,
-                               char *err, size_t errlen)
+struct config *cfg_load_string(const char *name, const char *text, size_t len, char *err,
+                               size_t errlen)
 {
-    struct cfg_loader ld = { .name = name ? name : "", .err = err, .errlen = errlen };
+    struct cfg_loader ld = {.name = name ? name : "", .err = err, .errlen = errlen};
     seterr(err, errlen, "%s", "");
     ld.c = calloc(1, sizeof *ld.c);
     if (ld.c)
@@ -460,8 +462,8 @@ struct config *cfg_load_string(const char *name, const char *text, size_t len,
         cfg_free(ld.c);
         return NULL;
     }
-    if (!load_text(&ld, text ? text : "", text ? len : 0) || !load_defaults(&ld)
-        || !check_relations(&ld)) {
+    if (!load_text(&ld, text ? text : "", text ? len : 0) || !load_defaults(&ld) ||
+        !check_relations(&ld)) {
         cfg_free(ld.c);
         return NULL;
     }
@@ -470,7 +472,7 @@ struct config *cfg_load_string(const char *name, const char *text, size_t len,
 
 struct config *cfg_load(const char *path, char *err, size_t errlen)
 {
-    struct sb text = { 0 };
+    struct sb text = {0};
     char chunk[CFG_LINE_MAX];
     FILE *f = fopen(path, "r");
     size_t n;
@@ -518,7 +520,7 @@ static void format_key(const struct cfg_key *k, const struct config *c, struct s
 
 void cfg_dump(const struct config *c, FILE *out)
 {
-    struct sb v = { 0 };
+    struct sb v = {0};
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         format_key(&cfg_keys[i], c, &v);
         if (v.len)
@@ -535,10 +537,9 @@ bool cfg_key_reloadable(const char *key)
     return k && k->reload;
 }
 
-bool cfg_reload_check(const struct config *old, const struct config *nw,
-                      char *err, size_t errlen)
+bool cfg_reload_check(const struct config *old, const struct config *nw, char *err, size_t errlen)
 {
-    struct sb a = { 0 }, b = { 0 };
+    struct sb a = {0}, b = {0};
     bool ok = true;
     seterr(err, errlen, "%s", "");
     for (size_t i = 0; i < CFG_NKEYS && ok; i++) {
@@ -549,8 +550,8 @@ bool cfg_reload_check(const struct config *old, const struct config *nw,
         format_key(k, nw, &b);
         ok = strcmp(a.data ? a.data : "", b.data ? b.data : "") == 0;
         if (!ok)
-            seterr(err, errlen, "%s: %s: changed; it is not reloadable, restart mxringd",
-                   nw->path, k->name);
+            seterr(err, errlen, "%s: %s: changed; it is not reloadable, restart mxringd", nw->path,
+                   k->name);
     }
     sb_free(&a);
     sb_free(&b);
@@ -587,19 +588,21 @@ static void key_bounds(const struct cfg_key *k, const char *sep, struct sb *out)
 
 void cfg_keys_markdown(FILE *out)
 {
-    struct sb b = { 0 };
+    struct sb b = {0};
     fputs("| key | type | default | bounds | reload | meaning |\n", out);
     fputs("|---|---|---|---|---|---|\n", out);
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         const struct cfg_key *k = &cfg_keys[i];
-        bool text = !k->def_fn && k->def && *k->def;   /* a literal default */
-        const char *def = text ? k->def : k->def_fn ? (k->def ? k->def : "system host name")
-                        : is_textual(k) ? "unset" : "empty";
+        bool text = !k->def_fn && k->def && *k->def; /* a literal default */
+        const char *def = text            ? k->def
+                          : k->def_fn     ? (k->def ? k->def : "system host name")
+                          : is_textual(k) ? "unset"
+                                          : "empty";
         sb_reset(&b);
         key_bounds(k, " \\| ", &b);
-        fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", k->name,
-                cfg_types[k->type].name, text ? "`" : "", def, text ? "`" : "",
-                b.data ? b.data : "", k->reload ? "yes" : "no", k->desc);
+        fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", k->name, cfg_types[k->type].name,
+                text ? "`" : "", def, text ? "`" : "", b.data ? b.data : "",
+                k->reload ? "yes" : "no", k->desc);
     }
     sb_free(&b);
 }
@@ -614,7 +617,7 @@ static void man_text(FILE *out, const char *s)
         else if (*s == '-')
             fputs("\\-", out);
         else if (*s == ':')
-            fputs(":\\:", out);   /* a break point in long cipher lists */
+            fputs(":\\:", out); /* a break point in long cipher lists */
         else
             fputc(*s, out);
     }
@@ -638,11 +641,13 @@ static const char *const man_syntax[] = {
 
 void cfg_keys_man(FILE *out, const char *version)
 {
-    struct sb b = { 0 };
-    fprintf(out, ".\\\" Generated by mxringd -M from the key table in core/config.c.\n"
-                 ".TH MXRINGD.CONF 5 \"\" \"mxring %s\" \"File Formats Manual\"\n"
-                 ".ad l\n.nh\n.SH NAME\nmxringd.conf \\- configuration file of the mxring SMTP gateway\n"
-                 ".SH SYNOPSIS\n/etc/mxring/mxringd.conf\n.SH DESCRIPTION\n", version);
+    struct sb b = {0};
+    fprintf(out,
+            ".\\\" Generated by mxringd -M from the key table in core/config.c.\n"
+            ".TH MXRINGD.CONF 5 \"\" \"mxring %s\" \"File Formats Manual\"\n"
+            ".ad l\n.nh\n.SH NAME\nmxringd.conf \\- configuration file of the mxring SMTP gateway\n"
+            ".SH SYNOPSIS\n/etc/mxring/mxringd.conf\n.SH DESCRIPTION\n",
+            version);
     for (size_t i = 0; i < MX_ARRAY_LEN(man_syntax); i++) {
         fputs(i ? ".PP\n" : "", out);
         man_text(out, man_syntax[i]);
@@ -652,8 +657,10 @@ void cfg_keys_man(FILE *out, const char *version)
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         const struct cfg_key *k = &cfg_keys[i];
         bool text = !k->def_fn && k->def && *k->def;
-        const char *def = text ? k->def : k->def_fn ? (k->def ? k->def : "system host name")
-                        : k->type == T_PATH || k->type == T_TEXT ? "unset" : "empty";
+        const char *def = text        ? k->def
+                          : k->def_fn ? (k->def ? k->def : "system host name")
+                          : k->type == T_PATH || k->type == T_TEXT ? "unset"
+                                                                   : "empty";
         sb_reset(&b);
         key_bounds(k, " | ", &b);
         fputs(".TP\n.B ", out);
@@ -688,7 +695,7 @@ static void clear_host_bits(uint8_t *addr, size_t bytes, unsigned prefix)
 
 bool cfg_parse_cidr(const char *s, struct cfg_cidr *out)
 {
-    static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     char addr[INET6_ADDRSTRLEN + 1];
     const char *slash = strchr(s, '/'), *end;
     size_t alen = slash ? (size_t)(slash - s) : strlen(s);
@@ -708,7 +715,7 @@ bool cfg_parse_cidr(const char *s, struct cfg_cidr *out)
     out->prefix = (unsigned)prefix;
     clear_host_bits(out->addr, bits / 8, out->prefix);
     if (out->family == AF_INET6 && out->prefix >= 96 && memcmp(out->addr, mapped, 12) == 0) {
-        memmove(out->addr, out->addr + 12, 4);   /* ::ffff:a.b.c.d/p is a.b.c.d/(p-96) */
+        memmove(out->addr, out->addr + 12, 4); /* ::ffff:a.b.c.d/p is a.b.c.d/(p-96) */
         memset(out->addr + 4, 0, 12);
         out->family = AF_INET;
         out->prefix -= 96;

@@ -11,18 +11,34 @@
 #include "config.h"
 #include "util.h"
 
-#define CFG_LINE_MAX   4096   /* longest accepted line, newline excluded */
-#define CFG_WHY_MAX    512    /* one error reason */
-#define CFG_QUOTE_MAX  64     /* bytes of a bad value echoed in an error */
-#define CFG_DOMAIN_MAX 253    /* RFC 1035 name length without the root dot */
-#define CFG_LABEL_MAX  63
-#define CFG_PORT_MAX   65535u
-#define CFG_KIB        1024ull
-#define CFG_MIB        (1024ull * CFG_KIB)
-#define CFG_GIB        (1024ull * CFG_MIB)
+#define CFG_LINE_MAX 4096  /* longest accepted line, newline excluded */
+#define CFG_WHY_MAX 512    /* one error reason */
+#define CFG_QUOTE_MAX 64   /* bytes of a bad value echoed in an error */
+#define CFG_DOMAIN_MAX 253 /* RFC 1035 name length without the root dot */
+#define CFG_LABEL_MAX 63
+#define CFG_PORT_MAX 65535u
+#define CFG_KIB 1024ull
+#define CFG_MIB (1024ull * CFG_KIB)
+#define CFG_GIB (1024ull * CFG_MIB)
 
-enum cfg_type { T_HOST, T_PATH, T_TEXT, T_SOCKET, T_UINT, T_SIZE, T_ENUM, T_DOMAINS, T_LISTEN,
-                T_CIDRS, T_ZONES, T_DURATION, T_ROUTE, T_CERTS, T_DNSBL, T_MILTERS };
+enum cfg_type {
+    T_HOST,
+    T_PATH,
+    T_TEXT,
+    T_SOCKET,
+    T_UINT,
+    T_SIZE,
+    T_ENUM,
+    T_DOMAINS,
+    T_LISTEN,
+    T_CIDRS,
+    T_ZONES,
+    T_DURATION,
+    T_ROUTE,
+    T_CERTS,
+    T_DNSBL,
+    T_MILTERS
+};
 
 /* One configuration key. min/max: value bounds for uint and size; for a path
  * min 1 means "required" (empty rejected); for a list, the least number of
@@ -30,19 +46,19 @@ enum cfg_type { T_HOST, T_PATH, T_TEXT, T_SOCKET, T_UINT, T_SIZE, T_ENUM, T_DOMA
 struct cfg_key {
     const char *name;
     enum cfg_type type;
-    size_t off;                 /* the field in struct config */
-    size_t noff;                /* lists: the size_t item count */
+    size_t off;  /* the field in struct config */
+    size_t noff; /* lists: the size_t item count */
     const char *def;
     bool (*def_fn)(char *buf, size_t len);
     uint64_t min, max;
-    const char *const *names;   /* enum: value names, index = stored value */
-    uint64_t (*auto_fn)(void);  /* uint: what a 0 resolves to */
-    bool reload;                /* may change on reload without a restart */
+    const char *const *names;  /* enum: value names, index = stored value */
+    uint64_t (*auto_fn)(void); /* uint: what a 0 resolves to */
+    bool reload;               /* may change on reload without a restart */
     const char *desc;
 };
 
 struct cfg_type_ops {
-    const char *name;   /* for the README table */
+    const char *name; /* for the README table */
     bool (*parse)(const struct cfg_key *k, const char *v, struct config *c, char *why, size_t n);
     void (*format)(const struct cfg_key *k, const struct config *c, struct sb *out);
     void (*release)(const struct cfg_key *k, struct config *c);

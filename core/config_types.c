@@ -22,9 +22,10 @@
 #include <sys/un.h>
 
 /* The zone actions of surbl_zones: the one table (index = enum cfg_zone_action). */
-static const char *const zone_action_names[] = {
-    [CFG_ZONE_PASS] = "pass", [CFG_ZONE_QUARANTINE] = "quarantine",
-    [CFG_ZONE_REJECT] = "reject", NULL };
+static const char *const zone_action_names[] = {[CFG_ZONE_PASS] = "pass",
+                                                [CFG_ZONE_QUARANTINE] = "quarantine",
+                                                [CFG_ZONE_REJECT] = "reject",
+                                                NULL};
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -87,8 +88,8 @@ bool cfg_parse_dec(const char *s, const char **end, uint64_t *out)
     uint64_t v = 0;
     const char *p = s;
     for (; *p >= '0' && *p <= '9'; p++)
-        if (__builtin_mul_overflow(v, 10, &v)
-            || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+        if (__builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
             return false;
     *end = p;
     *out = v;
@@ -98,8 +99,13 @@ bool cfg_parse_dec(const char *s, const char **end, uint64_t *out)
 /* cfg_fmt_bytes - a byte count in the shortest exact K/M/G form ("25M"). */
 void cfg_fmt_bytes(uint64_t v, struct sb *out)
 {
-    static const struct { uint64_t mult; char suffix; } units[] = {
-        { CFG_GIB, 'G' }, { CFG_MIB, 'M' }, { CFG_KIB, 'K' },
+    static const struct {
+        uint64_t mult;
+        char suffix;
+    } units[] = {
+        {CFG_GIB, 'G'},
+        {CFG_MIB, 'M'},
+        {CFG_KIB, 'K'},
     };
     for (size_t i = 0; i < MX_ARRAY_LEN(units); i++)
         if (v && v % units[i].mult == 0) {
@@ -140,13 +146,14 @@ static bool domain_check(const char *s, char *why, size_t n)
         char ch = s[i];
         if (ch == '.') {
             if (label == 0 || s[i - 1] == '-')
-                return bad(why, n, s, "is not a valid domain name "
+                return bad(why, n, s,
+                           "is not a valid domain name "
                            "(empty label or label ending in '-')");
             label = 0, digits = true, dotted = true;
             continue;
         }
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-                     || (ch >= '0' && ch <= '9');
+        bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         if (!alnum && ch != '-')
             return bad(why, n, s, "is not a valid domain name (use letters, digits, '-' and '.')");
         if (ch == '-' && label == 0)
@@ -164,8 +171,8 @@ static bool domain_check(const char *s, char *why, size_t n)
 }
 
 /* parse_host - a domain name into the fixed hostname buffer. */
-static bool parse_host(const struct cfg_key *k, const char *v, struct config *c,
-                       char *why, size_t n)
+static bool parse_host(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                       size_t n)
 {
     if (!domain_check(v, why, n))
         return false;
@@ -181,8 +188,8 @@ static void fmt_host(const struct cfg_key *k, const struct config *c, struct sb 
 
 /* parse_path - any non-empty text up to PATH_MAX; empty = unset (only when
  * the key is optional, min 0). */
-static bool parse_path(const struct cfg_key *k, const char *v, struct config *c,
-                       char *why, size_t n)
+static bool parse_path(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                       size_t n)
 {
     char **dst = cfg_field(k, c);
     size_t len = strlen(v);
@@ -229,8 +236,7 @@ static bool socket_unix(const char *v, struct cfg_socket *s, char *why, size_t n
     if (path[0] != '/')
         return bad(why, n, v, "is not an absolute socket path (use unix:/path)");
     if (len >= sizeof un->sun_path)
-        return bad(why, n, v, "is a socket path longer than %zu bytes",
-                   sizeof un->sun_path - 1);
+        return bad(why, n, v, "is a socket path longer than %zu bytes", sizeof un->sun_path - 1);
     un->sun_family = AF_UNIX;
     memcpy(un->sun_path, path, len + 1);
     s->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
@@ -240,8 +246,8 @@ static bool socket_unix(const char *v, struct cfg_socket *s, char *why, size_t n
 
 /* parse_socket - "unix:/absolute/path" or "tcp:addr:port" (addr IPv4 or
  * [IPv6]) into a connectable address; empty = unset (len 0). */
-static bool parse_socket(const struct cfg_key *k, const char *v, struct config *c,
-                         char *why, size_t n)
+static bool parse_socket(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                         size_t n)
 {
     struct cfg_socket *s = cfg_field(k, c);
     memset(s, 0, sizeof *s);
@@ -270,12 +276,12 @@ static void fmt_socket(const struct cfg_key *k, const struct config *c, struct s
 
 /* parse_number - decimal with an optional K/M/G suffix when sized; checks
  * the key's bounds. */
-static bool parse_number(const struct cfg_key *k, const char *v, bool sized,
-                         uint64_t *out, char *why, size_t n)
+static bool parse_number(const struct cfg_key *k, const char *v, bool sized, uint64_t *out,
+                         char *why, size_t n)
 {
     static const char suffixes[] = "KkMmGg";
-    static const uint64_t mult[] = { CFG_KIB, CFG_KIB, CFG_MIB, CFG_MIB, CFG_GIB, CFG_GIB };
-    struct sb lo = { 0 }, hi = { 0 };
+    static const uint64_t mult[] = {CFG_KIB, CFG_KIB, CFG_MIB, CFG_MIB, CFG_GIB, CFG_GIB};
+    struct sb lo = {0}, hi = {0};
     const char *end;
     uint64_t x;
     bool ok = cfg_parse_dec(v, &end, &x);
@@ -294,16 +300,16 @@ static bool parse_number(const struct cfg_key *k, const char *v, bool sized,
         bad(why, n, v, "is out of range %s..%s", lo.data, hi.data);
     else
         bad(why, n, v, "is not a %s (allowed %s..%s)",
-            sized ? "decimal size with optional K, M or G suffix" : "decimal number",
-            lo.data, hi.data);
+            sized ? "decimal size with optional K, M or G suffix" : "decimal number", lo.data,
+            hi.data);
     sb_free(&lo);
     sb_free(&hi);
     return false;
 }
 
 /* parse_uint - an unsigned int within bounds. */
-static bool parse_uint(const struct cfg_key *k, const char *v, struct config *c,
-                       char *why, size_t n)
+static bool parse_uint(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                       size_t n)
 {
     uint64_t x;
     if (!parse_number(k, v, false, &x, why, n))
@@ -322,8 +328,8 @@ static void fmt_uint(const struct cfg_key *k, const struct config *c, struct sb 
 }
 
 /* parse_size - a byte count within bounds. */
-static bool parse_size(const struct cfg_key *k, const char *v, struct config *c,
-                       char *why, size_t n)
+static bool parse_size(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                       size_t n)
 {
     uint64_t x;
     if (!parse_number(k, v, true, &x, why, n))
@@ -341,8 +347,14 @@ static void fmt_size(const struct cfg_key *k, const struct config *c, struct sb 
 }
 
 /* Duration units, largest first: the shortest exact form is printed. */
-static const struct { char suffix; unsigned secs; } cfg_units[] = {
-    { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 },
+static const struct {
+    char suffix;
+    unsigned secs;
+} cfg_units[] = {
+    {'d', 86400},
+    {'h', 3600},
+    {'m', 60},
+    {'s', 1},
 };
 
 /* cfg_fmt_secs - seconds as "5d", "1h", "90s" (largest unit that divides). */
@@ -357,8 +369,8 @@ void cfg_fmt_secs(uint64_t v, struct sb *out)
 
 /* parse_duration - decimal seconds with an optional s, m, h or d suffix,
  * within the key's bounds (in seconds). */
-static bool parse_duration(const struct cfg_key *k, const char *v, struct config *c,
-                           char *why, size_t n)
+static bool parse_duration(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                           size_t n)
 {
     const char *end;
     uint64_t x, mult = 1;
@@ -373,14 +385,16 @@ static bool parse_duration(const struct cfg_key *k, const char *v, struct config
         memcpy(cfg_field(k, c), &u, sizeof u);
         return true;
     }
-    struct sb lo = { 0 }, hi = { 0 };
+    struct sb lo = {0}, hi = {0};
     cfg_fmt_secs(k->min, &lo);
     cfg_fmt_secs(k->max, &hi);
     if (ok && *end == 0)
         bad(why, n, v, "is out of range %s..%s", lo.data, hi.data);
     else
-        bad(why, n, v, "is not a duration (seconds, or a number with s, m, h or d; "
-            "allowed %s..%s)", lo.data, hi.data);
+        bad(why, n, v,
+            "is not a duration (seconds, or a number with s, m, h or d; "
+            "allowed %s..%s)",
+            lo.data, hi.data);
     sb_free(&lo);
     sb_free(&hi);
     return false;
@@ -396,8 +410,8 @@ static void fmt_duration(const struct cfg_key *k, const struct config *c, struct
 
 /* parse_route - a route spec "hop[,hop...] [tls=mode]" checked by
  * routes_parse_spec, stored as text (empty = unset). */
-static bool parse_route(const struct cfg_key *k, const char *v, struct config *c,
-                        char *why, size_t n)
+static bool parse_route(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                        size_t n)
 {
     struct route rt;
     char sub[CFG_WHY_MAX];
@@ -417,15 +431,15 @@ void cfg_fmt_names(const struct cfg_key *k, const char *sep, struct sb *out)
 }
 
 /* parse_enum - one of the key's names (exact, lower case). */
-static bool parse_enum(const struct cfg_key *k, const char *v, struct config *c,
-                       char *why, size_t n)
+static bool parse_enum(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                       size_t n)
 {
     for (unsigned i = 0; k->names[i]; i++)
         if (strcmp(v, k->names[i]) == 0) {
             memcpy(cfg_field(k, c), &i, sizeof i);
             return true;
         }
-    struct sb names = { 0 };
+    struct sb names = {0};
     cfg_fmt_names(k, ", ", &names);
     bad(why, n, v, "is not one of: %s", names.data ? names.data : "");
     sb_free(&names);
@@ -477,8 +491,7 @@ static void domain_release(void *elem)
 }
 
 /* listen_addr - the address part of a listen item into l (port not set). */
-static bool listen_addr(const char *s, const char *colon, struct cfg_listen *l,
-                        char *why, size_t n)
+static bool listen_addr(const char *s, const char *colon, struct cfg_listen *l, char *why, size_t n)
 {
     char host[INET6_ADDRSTRLEN + 1];
     bool v6 = s[0] == '[';
@@ -700,32 +713,33 @@ static void milter_format(const void *elem, struct sb *out)
     sb_appends(out, m->sock.text);
 }
 
-static const struct cfg_item_ops domain_items = {
-    sizeof(char *), domain_parse, domain_format, domain_release };
-static const struct cfg_item_ops listen_items = {
-    sizeof(struct cfg_listen), listen_parse, listen_format, NULL };
-static const struct cfg_item_ops cidr_items = {
-    sizeof(struct cfg_cidr), cidr_parse, cidr_format, NULL };
-static const struct cfg_item_ops zone_items = {
-    sizeof(struct cfg_zone), zone_parse, zone_format, NULL };
-static const struct cfg_item_ops cert_items = {
-    sizeof(struct cfg_cert), cert_parse, cert_format, cert_release };
-static const struct cfg_item_ops dnsbl_items = {
-    sizeof(struct dnsbl_site), dnsbl_parse, dnsbl_format, NULL };
-static const struct cfg_item_ops milter_items = {
-    sizeof(struct cfg_milter), milter_parse, milter_format, NULL };
+static const struct cfg_item_ops domain_items = {sizeof(char *), domain_parse, domain_format,
+                                                 domain_release};
+static const struct cfg_item_ops listen_items = {sizeof(struct cfg_listen), listen_parse,
+                                                 listen_format, NULL};
+static const struct cfg_item_ops cidr_items = {sizeof(struct cfg_cidr), cidr_parse, cidr_format,
+                                               NULL};
+static const struct cfg_item_ops zone_items = {sizeof(struct cfg_zone), zone_parse, zone_format,
+                                               NULL};
+static const struct cfg_item_ops cert_items = {sizeof(struct cfg_cert), cert_parse, cert_format,
+                                               cert_release};
+static const struct cfg_item_ops dnsbl_items = {sizeof(struct dnsbl_site), dnsbl_parse,
+                                                dnsbl_format, NULL};
+static const struct cfg_item_ops milter_items = {sizeof(struct cfg_milter), milter_parse,
+                                                 milter_format, NULL};
 
 /* ---- list types -------------------------------------------------------- */
 
 /* list_items - the item ops of a list key. */
 static const struct cfg_item_ops *list_items(const struct cfg_key *k)
 {
-    return k->type == T_DOMAINS ? &domain_items
-         : k->type == T_LISTEN  ? &listen_items
-         : k->type == T_ZONES   ? &zone_items
-         : k->type == T_CERTS   ? &cert_items
-         : k->type == T_DNSBL   ? &dnsbl_items
-         : k->type == T_MILTERS ? &milter_items : &cidr_items;
+    return k->type == T_DOMAINS   ? &domain_items
+           : k->type == T_LISTEN  ? &listen_items
+           : k->type == T_ZONES   ? &zone_items
+           : k->type == T_CERTS   ? &cert_items
+           : k->type == T_DNSBL   ? &dnsbl_items
+           : k->type == T_MILTERS ? &milter_items
+                                  : &cidr_items;
 }
 
 /* list_elem - address of item i of a list key. */
@@ -741,7 +755,7 @@ static bool list_find_dup(const struct cfg_key *k, const struct config *c)
 {
     const struct cfg_item_ops *ops = list_items(k);
     size_t last = *count(k, c) - 1;
-    struct sb a = { 0 }, b = { 0 };
+    struct sb a = {0}, b = {0};
     bool dup = false;
     ops->format(list_elem(k, c, last), &a);
     for (size_t i = 0; i < last && !dup; i++) {
@@ -755,8 +769,8 @@ static bool list_find_dup(const struct cfg_key *k, const struct config *c)
 }
 
 /* list_push - parse one trimmed item and append it. */
-static bool list_push(const struct cfg_key *k, const char *item, size_t idx,
-                      struct config *c, char *why, size_t n)
+static bool list_push(const struct cfg_key *k, const char *item, size_t idx, struct config *c,
+                      char *why, size_t n)
 {
     const struct cfg_item_ops *ops = list_items(k);
     char sub[CFG_WHY_MAX];
@@ -795,8 +809,8 @@ static void free_list(const struct cfg_key *k, struct config *c)
 }
 
 /* parse_list - comma-separated items; at least k->min of them. */
-static bool parse_list(const struct cfg_key *k, const char *v, struct config *c,
-                       char *why, size_t n)
+static bool parse_list(const struct cfg_key *k, const char *v, struct config *c, char *why,
+                       size_t n)
 {
     char *copy = strdup(v), *p = copy;
     bool ok = copy != NULL;
@@ -832,22 +846,22 @@ static void fmt_list(const struct cfg_key *k, const struct config *c, struct sb 
 /* ---- the type table ---------------------------------------------------- */
 
 const struct cfg_type_ops cfg_types[] = {
-    [T_HOST]    = { "host name", parse_host, fmt_host, NULL },
-    [T_PATH]    = { "path", parse_path, fmt_path, free_path },
-    [T_TEXT]    = { "text", parse_path, fmt_path, free_path },
-    [T_SOCKET]  = { "socket", parse_socket, fmt_socket, NULL },
-    [T_UINT]    = { "integer", parse_uint, fmt_uint, NULL },
-    [T_SIZE]    = { "size", parse_size, fmt_size, NULL },
-    [T_ENUM]    = { "enum", parse_enum, fmt_enum, NULL },
-    [T_DOMAINS] = { "list of domains", parse_list, fmt_list, free_list },
-    [T_LISTEN]  = { "list of addr:port", parse_list, fmt_list, free_list },
-    [T_CIDRS]   = { "list of CIDRs", parse_list, fmt_list, free_list },
-    [T_ZONES]   = { "list of zone:action", parse_list, fmt_list, free_list },
-    [T_DURATION] = { "duration", parse_duration, fmt_duration, NULL },
-    [T_ROUTE]   = { "route", parse_route, fmt_path, free_path },
-    [T_CERTS]   = { "list of name:cert:key", parse_list, fmt_list, free_list },
-    [T_DNSBL]   = { "list of DNSBL sites", parse_list, fmt_list, free_list },
-    [T_MILTERS] = { "list of milters", parse_list, fmt_list, free_list },
+    [T_HOST] = {"host name", parse_host, fmt_host, NULL},
+    [T_PATH] = {"path", parse_path, fmt_path, free_path},
+    [T_TEXT] = {"text", parse_path, fmt_path, free_path},
+    [T_SOCKET] = {"socket", parse_socket, fmt_socket, NULL},
+    [T_UINT] = {"integer", parse_uint, fmt_uint, NULL},
+    [T_SIZE] = {"size", parse_size, fmt_size, NULL},
+    [T_ENUM] = {"enum", parse_enum, fmt_enum, NULL},
+    [T_DOMAINS] = {"list of domains", parse_list, fmt_list, free_list},
+    [T_LISTEN] = {"list of addr:port", parse_list, fmt_list, free_list},
+    [T_CIDRS] = {"list of CIDRs", parse_list, fmt_list, free_list},
+    [T_ZONES] = {"list of zone:action", parse_list, fmt_list, free_list},
+    [T_DURATION] = {"duration", parse_duration, fmt_duration, NULL},
+    [T_ROUTE] = {"route", parse_route, fmt_path, free_path},
+    [T_CERTS] = {"list of name:cert:key", parse_list, fmt_list, free_list},
+    [T_DNSBL] = {"list of DNSBL sites", parse_list, fmt_list, free_list},
+    [T_MILTERS] = {"list of milters", parse_list, fmt_list, free_list},
 };
 
 /* ---- zone actions (any thread) ---------------------------------------- */

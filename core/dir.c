@@ -25,27 +25,27 @@
  * a user's password hash follows right after that NUL (the users file is
  * parsed first, so a key with the user bit is always the user line's own).
  * Targets are kept as written; spans[i]..spans[i+1] index targets[]. */
-#define DIR_LOAD_INV    2
-#define DIR_MIN_SLOTS   16
-#define DIR_NO_SPAN     UINT32_MAX
-#define DIR_OFF_MAX     UINT32_MAX  /* arena offsets are 32-bit */
-#define DIR_DES_LEN     13          /* traditional DES crypt(3) hash */
-#define DIR_CRYPT_MIN   3           /* "$id$" style hash: at least "$x$" */
-#define DIR_HUGE        ((size_t)2 << 20)  /* x86-64 transparent huge page */
-#define DIR_WHY_MAX     (DIR_ADDR_MAX + 64)
-#define DIR_PEEK_MAX    (2 * DIR_ADDR_MAX)  /* bytes a prefetch scans for ':' */
-#define DIR_STR_(x)     #x
-#define DIR_STR(x)      DIR_STR_(x)
+#define DIR_LOAD_INV 2
+#define DIR_MIN_SLOTS 16
+#define DIR_NO_SPAN UINT32_MAX
+#define DIR_OFF_MAX UINT32_MAX     /* arena offsets are 32-bit */
+#define DIR_DES_LEN 13             /* traditional DES crypt(3) hash */
+#define DIR_CRYPT_MIN 3            /* "$id$" style hash: at least "$x$" */
+#define DIR_HUGE ((size_t)2 << 20) /* x86-64 transparent huge page */
+#define DIR_WHY_MAX (DIR_ADDR_MAX + 64)
+#define DIR_PEEK_MAX (2 * DIR_ADDR_MAX) /* bytes a prefetch scans for ':' */
+#define DIR_STR_(x) #x
+#define DIR_STR(x) DIR_STR_(x)
 
 /* File indices (enum dir_kind - DIR_USER), also the strength order. */
 enum { DIR_F_USERS = 0, DIR_F_GROUPS, DIR_F_ALIASES, DIR_F_LISTS };
 
 struct dir_slot {
-    uint32_t tag;      /* high 32 bits of the key's hash */
-    uint32_t key_off;  /* folded key in the arena */
-    uint32_t span;     /* strongest target list, or DIR_NO_SPAN */
+    uint32_t tag;     /* high 32 bits of the key's hash */
+    uint32_t key_off; /* folded key in the arena */
+    uint32_t span;    /* strongest target list, or DIR_NO_SPAN */
     uint16_t key_len;
-    uint8_t files;     /* bit (1 << DIR_F_*) for every file naming the key */
+    uint8_t files; /* bit (1 << DIR_F_*) for every file naming the key */
     uint8_t unused;
 };
 _Static_assert(sizeof(struct dir_slot) == 16, "four slots per cache line");
@@ -53,13 +53,13 @@ _Static_assert(DIR_ADDR_MAX <= UINT16_MAX, "key_len is 16-bit");
 
 struct dir {
     char *arena;
-    size_t arena_bytes;    /* mapping size, for dir_vm_free */
+    size_t arena_bytes; /* mapping size, for dir_vm_free */
     struct dir_slot *slots;
     size_t slots_bytes;
-    size_t mask;           /* slot count - 1 */
+    size_t mask; /* slot count - 1 */
     size_t count;
     const char **targets;
-    uint32_t *spans;       /* one start per span plus a sentinel */
+    uint32_t *spans; /* one start per span plus a sentinel */
     bool configured;
 };
 
@@ -87,22 +87,22 @@ struct dir_region {
 struct dir_build {
     struct dir_buf arena;
     struct dir_slot *slots;
-    size_t cap;            /* slots allocated, a power of two */
+    size_t cap; /* slots allocated, a power of two */
     size_t slots_bytes;
     size_t count;
     struct dir_u32v toffs; /* arena offset of every stored target */
     struct dir_u32v spans;
-    const char *why;       /* reason of the last failure */
+    const char *why; /* reason of the last failure */
     char whybuf[DIR_WHY_MAX];
 };
 
 /* ---- hashing and comparison over ASCII-folded bytes ---------------- */
 
-#define DIR_ONES   0x0101010101010101ULL
-#define DIR_HIGHS  0x8080808080808080ULL
-#define DIR_SEED   0x9e3779b97f4a7c15ULL
-#define DIR_MUL    0xff51afd7ed558ccdULL
-#define DIR_MUL2   0xc4ceb9fe1a85ec53ULL
+#define DIR_ONES 0x0101010101010101ULL
+#define DIR_HIGHS 0x8080808080808080ULL
+#define DIR_SEED 0x9e3779b97f4a7c15ULL
+#define DIR_MUL 0xff51afd7ed558ccdULL
+#define DIR_MUL2 0xc4ceb9fe1a85ec53ULL
 
 /* dir_word - n (<= 8) bytes at p as one word, zero-padded. */
 static inline uint64_t dir_word(const char *p, size_t n)
@@ -164,22 +164,19 @@ static bool dir_key_eq(const char *key, const char *addr, size_t n)
     for (; n >= 8; key += 8, addr += 8, n -= 8)
         if (dir_word(key, 8) != dir_fold8(dir_word(addr, 8)))
             return false;
-    return n == 0 ||
-           dir_tail(key, n, len) == dir_fold8(dir_tail(addr, n, len));
+    return n == 0 || dir_tail(key, n, len) == dir_fold8(dir_tail(addr, n, len));
 }
 
 /* dir_probe - index of addr's slot, or of the empty slot ending its chain. */
-static size_t dir_probe(const struct dir_slot *slots, size_t mask,
-                        const char *arena, const char *addr, size_t len,
-                        uint64_t h)
+static size_t dir_probe(const struct dir_slot *slots, size_t mask, const char *arena,
+                        const char *addr, size_t len, uint64_t h)
 {
     uint32_t tag = (uint32_t)(h >> 32);
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         const struct dir_slot *s = &slots[i];
         if (!s->files)
             return i;
-        if (s->tag == tag && s->key_len == len &&
-            dir_key_eq(arena + s->key_off, addr, len))
+        if (s->tag == tag && s->key_len == len && dir_key_eq(arena + s->key_off, addr, len))
             return i;
     }
 }
@@ -228,8 +225,8 @@ static const char *dir_check_addr(const char *a, size_t n)
 /* dir_is_b64 - crypt(3)'s base-64 alphabet [./0-9A-Za-z]. */
 static inline bool dir_is_b64(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-           (c >= 'a' && c <= 'z') || c == '.' || c == '/';
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '.' ||
+           c == '/';
 }
 
 /* dir_is_crypt - bytes of "$id$param=v,...$salt$hash" style hashes. */
@@ -273,7 +270,7 @@ static void *dir_vm_alloc(size_t *n)
         return errno = ENOMEM, NULL;
     len &= ~(align - 1);
     map = len;
-    if (huge && !mx_add_ok(len, DIR_HUGE, &map))  /* room to align */
+    if (huge && !mx_add_ok(len, DIR_HUGE, &map)) /* room to align */
         return errno = ENOMEM, NULL;
     char *p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -284,7 +281,7 @@ static void *dir_vm_alloc(size_t *n)
             munmap(p, (size_t)(a - p));
         if (p + map > a + len)
             munmap(a + len, (size_t)(p + map - (a + len)));
-        madvise(a, len, MADV_HUGEPAGE);  /* a hint: fine if THP is off */
+        madvise(a, len, MADV_HUGEPAGE); /* a hint: fine if THP is off */
         p = a;
     }
     *n = len;
@@ -308,8 +305,8 @@ static bool dir_fail(struct dir_build *b, const char *why)
 }
 
 /* dir_failf - dir_fail with formatted text. */
-__attribute__((format(printf, 2, 3)))
-static bool dir_failf(struct dir_build *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static bool dir_failf(struct dir_build *b, const char *fmt,
+                                                            ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -362,16 +359,17 @@ static bool dir_arena_init(struct dir_build *b, size_t bytes, char *err, size_t 
 {
     b->arena.cap = bytes + 1;
     if (bytes >= DIR_OFF_MAX || !(b->arena.p = dir_vm_alloc(&b->arena.cap))) {
-        snprintf(err, errlen, bytes >= DIR_OFF_MAX ? "directory: larger than 4 GiB"
-                                                   : "directory: out of memory");
+        snprintf(err, errlen,
+                 bytes >= DIR_OFF_MAX ? "directory: larger than 4 GiB"
+                                      : "directory: out of memory");
         return false;
     }
     return true;
 }
 
 /* dir_table_init - size the table for every line of the placed files. */
-static bool dir_table_init(struct dir_build *b, const struct dir_region reg[DIR_FILES],
-                           char *err, size_t errlen)
+static bool dir_table_init(struct dir_build *b, const struct dir_region reg[DIR_FILES], char *err,
+                           size_t errlen)
 {
     size_t lines = 0, cap = DIR_MIN_SLOTS;
     for (unsigned f = 0; f < DIR_FILES; f++)
@@ -391,36 +389,37 @@ static bool dir_table_init(struct dir_build *b, const struct dir_region reg[DIR_
 /* dir_add_key - move addr to the arena's end and enter it for file f; *out
  * is its slot (new, or the entry a stronger file already made). The stored
  * key is folded once it is known to be new. */
-static bool dir_add_key(struct dir_build *b, unsigned f, const char *addr,
-                        size_t len, struct dir_slot **out)
+static bool dir_add_key(struct dir_build *b, unsigned f, const char *addr, size_t len,
+                        struct dir_slot **out)
 {
     size_t off = b->arena.len;
     if (!dir_put(b, addr, len))
         return false;
     char *key = b->arena.p + off;
     uint64_t h = dir_hash(key, len);
-    struct dir_slot *s = &b->slots[dir_probe(b->slots, b->cap - 1,
-                                             b->arena.p, key, len, h)];
+    struct dir_slot *s = &b->slots[dir_probe(b->slots, b->cap - 1, b->arena.p, key, len, h)];
     *out = s;
     if (s->files & (1u << f))
         return dir_failf(b, "duplicate address '%.*s'", (int)len, key);
-    if (s->files) {           /* key already stored by a stronger file */
+    if (s->files) { /* key already stored by a stronger file */
         s->files |= (uint8_t)(1u << f);
         b->arena.len = off;
         return true;
     }
     for (size_t i = 0; i < len; i++)
         key[i] = (char)mx_ascii_lower((unsigned char)key[i]);
-    *s = (struct dir_slot){ .tag = (uint32_t)(h >> 32), .key_off = (uint32_t)off,
-                            .span = DIR_NO_SPAN, .key_len = (uint16_t)len,
-                            .files = (uint8_t)(1u << f) };
+    *s = (struct dir_slot){.tag = (uint32_t)(h >> 32),
+                           .key_off = (uint32_t)off,
+                           .span = DIR_NO_SPAN,
+                           .key_len = (uint16_t)len,
+                           .files = (uint8_t)(1u << f)};
     b->count++;
     return true;
 }
 
 /* dir_add_user - "address:hash" already split and trimmed. */
-static bool dir_add_user(struct dir_build *b, const char *addr, size_t alen,
-                         const char *hash, size_t hlen)
+static bool dir_add_user(struct dir_build *b, const char *addr, size_t alen, const char *hash,
+                         size_t hlen)
 {
     const char *why = dir_check_hash(hash, hlen);
     if (why)
@@ -431,8 +430,7 @@ static bool dir_add_user(struct dir_build *b, const char *addr, size_t alen,
 
 /* dir_add_targets - check "t, t, ..." and, if the entry has no targets from
  * a stronger file yet, store them as its span. */
-static bool dir_add_targets(struct dir_build *b, struct dir_slot *s,
-                            const char *p, size_t n)
+static bool dir_add_targets(struct dir_build *b, struct dir_slot *s, const char *p, size_t n)
 {
     bool keep = s->span == DIR_NO_SPAN;
     if (n == 0)
@@ -498,8 +496,8 @@ static void dir_prefetch_line(const struct dir_build *b, const char *p, const ch
 }
 
 /* dir_parse_file - every line of src as file f; err names file and line. */
-static bool dir_parse_file(struct dir_build *b, unsigned f,
-                           const struct dir_source *src, char *err, size_t errlen)
+static bool dir_parse_file(struct dir_build *b, unsigned f, const struct dir_source *src, char *err,
+                           size_t errlen)
 {
     const char *p = src->data, *end = p + src->len;
     for (size_t line = 1; p < end; line++) {
@@ -539,10 +537,15 @@ static struct dir *dir_finish(struct dir_build *b, bool configured)
     for (size_t i = 0; i < b->toffs.n; i++)
         targets[i] = b->arena.p + b->toffs.v[i];
     free(b->toffs.v);
-    *d = (struct dir){ .arena = b->arena.p, .arena_bytes = b->arena.cap,
-                       .slots = b->slots, .slots_bytes = b->slots_bytes,
-                       .mask = b->cap - 1, .count = b->count, .targets = targets,
-                       .spans = b->spans.v, .configured = configured };
+    *d = (struct dir){.arena = b->arena.p,
+                      .arena_bytes = b->arena.cap,
+                      .slots = b->slots,
+                      .slots_bytes = b->slots_bytes,
+                      .mask = b->cap - 1,
+                      .count = b->count,
+                      .targets = targets,
+                      .spans = b->spans.v,
+                      .configured = configured};
     return d;
 }
 
@@ -556,7 +559,7 @@ static struct dir *dir_parse_all(struct dir_build *b, const struct dir_region re
         if (!reg[f].name)
             continue;
         configured = true;
-        struct dir_source src = { reg[f].name, b->arena.p + reg[f].off, reg[f].len };
+        struct dir_source src = {reg[f].name, b->arena.p + reg[f].off, reg[f].len};
         ok = dir_parse_file(b, f, &src, err, errlen);
     }
     if (!ok) {
@@ -569,16 +572,15 @@ static struct dir *dir_parse_all(struct dir_build *b, const struct dir_region re
     return d;
 }
 
-struct dir *dir_load_mem(const struct dir_source src[DIR_FILES], char *err,
-                         size_t errlen)
+struct dir *dir_load_mem(const struct dir_source src[DIR_FILES], char *err, size_t errlen)
 {
-    struct dir_build b = { 0 };
-    struct dir_region reg[DIR_FILES] = { { 0 } };
+    struct dir_build b = {0};
+    struct dir_region reg[DIR_FILES] = {{0}};
     size_t bytes = 0;
     for (unsigned f = 0; f < DIR_FILES; f++) {
         if (!src[f].data)
             continue;
-        reg[f] = (struct dir_region){ src[f].name ? src[f].name : "", bytes, src[f].len };
+        reg[f] = (struct dir_region){src[f].name ? src[f].name : "", bytes, src[f].len};
         if (!mx_add_ok(bytes, src[f].len, &bytes) || !mx_add_ok(bytes, 1, &bytes))
             bytes = SIZE_MAX;
     }
@@ -594,8 +596,8 @@ struct dir *dir_load_mem(const struct dir_source src[DIR_FILES], char *err,
 
 /* dir_read_region - read fd (of size reg->len at open) to its region; a
  * file that grew since is an error: the arena was sized from fstat. */
-static bool dir_read_region(int fd, struct dir_build *b, struct dir_region *reg,
-                            char *err, size_t errlen)
+static bool dir_read_region(int fd, struct dir_build *b, struct dir_region *reg, char *err,
+                            size_t errlen)
 {
     size_t got = 0;
     char extra;
@@ -620,8 +622,7 @@ static bool dir_read_region(int fd, struct dir_build *b, struct dir_region *reg,
 
 /* dir_open_all - open the configured files and note their sizes. */
 static bool dir_open_all(const char *const paths[DIR_FILES], int fds[DIR_FILES],
-                         struct dir_region reg[DIR_FILES], size_t *total,
-                         char *err, size_t errlen)
+                         struct dir_region reg[DIR_FILES], size_t *total, char *err, size_t errlen)
 {
     size_t bytes = 0;
     for (unsigned f = 0; f < DIR_FILES; f++) {
@@ -634,7 +635,7 @@ static bool dir_open_all(const char *const paths[DIR_FILES], int fds[DIR_FILES],
             return false;
         }
         size_t len = S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
-        reg[f] = (struct dir_region){ paths[f], bytes, len };
+        reg[f] = (struct dir_region){paths[f], bytes, len};
         if (!mx_add_ok(bytes, len, &bytes) || !mx_add_ok(bytes, 1, &bytes))
             bytes = SIZE_MAX;
     }
@@ -642,14 +643,13 @@ static bool dir_open_all(const char *const paths[DIR_FILES], int fds[DIR_FILES],
     return true;
 }
 
-struct dir *dir_load(const char *users_file, const char *groups_file,
-                     const char *aliases_file, const char *lists_file,
-                     char *err, size_t errlen)
+struct dir *dir_load(const char *users_file, const char *groups_file, const char *aliases_file,
+                     const char *lists_file, char *err, size_t errlen)
 {
-    const char *const paths[DIR_FILES] = { users_file, groups_file, aliases_file, lists_file };
-    int fds[DIR_FILES] = { -1, -1, -1, -1 };
-    struct dir_region reg[DIR_FILES] = { { 0 } };
-    struct dir_build b = { 0 };
+    const char *const paths[DIR_FILES] = {users_file, groups_file, aliases_file, lists_file};
+    int fds[DIR_FILES] = {-1, -1, -1, -1};
+    struct dir_region reg[DIR_FILES] = {{0}};
+    struct dir_build b = {0};
     size_t total = 0;
     bool ok = dir_open_all(paths, fds, reg, &total, err, errlen) &&
               dir_arena_init(&b, total, err, errlen);
@@ -683,8 +683,8 @@ static const struct dir_slot *dir_find(const struct dir *d, const char *addr, si
 {
     if (!d || !d->count || !addr || len == 0 || len > DIR_ADDR_MAX)
         return NULL;
-    const struct dir_slot *s = &d->slots[dir_probe(d->slots, d->mask, d->arena,
-                                                   addr, len, dir_hash(addr, len))];
+    const struct dir_slot *s =
+        &d->slots[dir_probe(d->slots, d->mask, d->arena, addr, len, dir_hash(addr, len))];
     return s->files ? s : NULL;
 }
 
@@ -702,7 +702,7 @@ enum dir_kind dir_lookup(const struct dir *d, const char *addr, size_t len)
 const char *dir_kind_name(enum dir_kind k)
 {
     static const char *const names[] = {
-        [DIR_NOT_FOUND] = "", [DIR_USER] = "Users", [DIR_GROUP] = "Groups",
+        [DIR_NOT_FOUND] = "",    [DIR_USER] = "Users", [DIR_GROUP] = "Groups",
         [DIR_ALIAS] = "Aliases", [DIR_LIST] = "Lists",
     };
     return (unsigned)k < MX_ARRAY_LEN(names) ? names[k] : "";
@@ -716,8 +716,7 @@ const char *dir_user_hash(const struct dir *d, const char *addr, size_t len)
     return d->arena + s->key_off + s->key_len + 1;
 }
 
-const char *const *dir_targets(const struct dir *d, const char *addr, size_t len,
-                               size_t *n)
+const char *const *dir_targets(const struct dir *d, const char *addr, size_t len, size_t *n)
 {
     const struct dir_slot *s = dir_find(d, addr, len);
     size_t count = 0;
@@ -742,8 +741,7 @@ bool dir_user_locked(const struct dir *d, const char *addr, size_t len)
     return h && (h[0] == '*' || h[0] == '!');
 }
 
-bool dir_user_verify(const struct dir *d, const char *addr, size_t len,
-                     const char *password)
+bool dir_user_verify(const struct dir *d, const char *addr, size_t len, const char *password)
 {
     const char *h = dir_user_hash(d, addr, len);
     if (!h || !password || h[0] == '*' || h[0] == '!')
@@ -755,7 +753,7 @@ bool dir_user_verify(const struct dir *d, const char *addr, size_t len,
     size_t hl = strlen(h);
     unsigned char diff = !out || strlen(out) != hl;
     if (!diff)
-        for (size_t i = 0; i < hl; i++)  /* no early exit on a mismatch */
+        for (size_t i = 0; i < hl; i++) /* no early exit on a mismatch */
             diff |= (unsigned char)(out[i] ^ h[i]);
     free(cd);
     return !diff;

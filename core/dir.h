@@ -16,17 +16,16 @@ struct dir;
 
 enum dir_kind {
     DIR_NOT_FOUND = 0,
-    DIR_USER,   /* "found Users"   */
-    DIR_GROUP,  /* "found Groups"  */
-    DIR_ALIAS,  /* "found Aliases" */
-    DIR_LIST,   /* "found Lists"   */
+    DIR_USER,  /* "found Users"   */
+    DIR_GROUP, /* "found Groups"  */
+    DIR_ALIAS, /* "found Aliases" */
+    DIR_LIST,  /* "found Lists"   */
 };
 
 /* dir_load - load the four files (any may be NULL = not configured). A
  * malformed line gives NULL and one line in err: "<file>:<line>: <why>". */
-struct dir *dir_load(const char *users_file, const char *groups_file,
-                     const char *aliases_file, const char *lists_file,
-                     char *err, size_t errlen);
+struct dir *dir_load(const char *users_file, const char *groups_file, const char *aliases_file,
+                     const char *lists_file, char *err, size_t errlen);
 /* dir_free - release a snapshot (NULL is fine). */
 void dir_free(struct dir *d);
 /* dir_configured - was at least one file configured? When not, every
@@ -45,8 +44,7 @@ const char *dir_user_hash(const struct dir *d, const char *addr, size_t len);
  * their timing matches a real user's. O(table size): for load time only. */
 const char *dir_sample_hash(const struct dir *d);
 /* dir_targets - targets of a group/alias/list entry: *n set, array owned by d. */
-const char *const *dir_targets(const struct dir *d, const char *addr, size_t len,
-                               size_t *n);
+const char *const *dir_targets(const struct dir *d, const char *addr, size_t len, size_t *n);
 /* dir_count - number of entries loaded (all kinds). */
 size_t dir_count(const struct dir *d);
 
@@ -67,15 +65,13 @@ struct dir_source {
 
 /* dir_load_mem - dir_load over in-memory contents, src[k - DIR_USER] for
  * each kind k (users, groups, aliases, lists). Pure: no I/O. Same errors. */
-struct dir *dir_load_mem(const struct dir_source src[DIR_FILES], char *err,
-                         size_t errlen);
+struct dir *dir_load_mem(const struct dir_source src[DIR_FILES], char *err, size_t errlen);
 /* dir_user_locked - is addr a user whose hash starts with '*' or '!'? A
  * locked user is still a valid recipient but never authenticates. */
 bool dir_user_locked(const struct dir *d, const char *addr, size_t len);
 /* dir_user_verify - does password match the user's crypt(3) hash? False
  * for unknown and locked users. Thread-safe; allocates (not for RCPT). */
-bool dir_user_verify(const struct dir *d, const char *addr, size_t len,
-                     const char *password);
+bool dir_user_verify(const struct dir *d, const char *addr, size_t len, const char *password);
 
 #ifdef __cplusplus
 }

@@ -158,8 +158,7 @@ bool dnsbl_site_parse(const char *s, struct dnsbl_site *out, char *why, size_t n
 /* dnsbl_site_format - see dnsbl_site.h. */
 void dnsbl_site_format(const struct dnsbl_site *site, struct sb *out)
 {
-    sb_printf(out, "%s%s%s*%d", site->zone, site->filter[0] ? "=" : "", site->filter,
-              site->weight);
+    sb_printf(out, "%s%s%s*%d", site->zone, site->filter[0] ? "=" : "", site->filter, site->weight);
 }
 
 /* dnsbl_site_match - see dnsbl_site.h. */

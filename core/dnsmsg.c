@@ -18,9 +18,9 @@
 #define DNS_TYPE_A 1
 #define DNS_TYPE_CNAME 5
 #define DNS_CLASS_IN 1
-#define DNS_PTR_MASK 0xc0u      /* top two bits of a length octet: a pointer */
-#define DNS_PTR_HOPS_MAX 64     /* pointers followed while expanding one name */
-#define DNS_RR_FIXED 10         /* TYPE, CLASS, TTL, RDLENGTH */
+#define DNS_PTR_MASK 0xc0u  /* top two bits of a length octet: a pointer */
+#define DNS_PTR_HOPS_MAX 64 /* pointers followed while expanding one name */
+#define DNS_RR_FIXED 10     /* TYPE, CLASS, TTL, RDLENGTH */
 #define DNS_A_LEN 4
 #define DNS_TTL_MAX 0x7fffffffu /* RFC 2181 8 */
 
@@ -43,8 +43,8 @@ static void put16(uint8_t *p, uint16_t v)
 /* ldh - an octet allowed in a label we query. */
 static bool ldh(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /* lower - ASCII lower case. */
@@ -109,8 +109,8 @@ size_t dnsmsg_build_a(uint16_t id, const char *name, uint8_t *buf, size_t cap)
  * out[]; *next is the offset after the name where it starts. False if it
  * leaves the packet, uses a reserved label type, exceeds 255 octets or
  * follows more than DNS_PTR_HOPS_MAX pointers. */
-static bool name_read(const uint8_t *p, size_t len, size_t off,
-                      uint8_t out[DNSMSG_WIRE_NAME_MAX], size_t *olen, size_t *next)
+static bool name_read(const uint8_t *p, size_t len, size_t off, uint8_t out[DNSMSG_WIRE_NAME_MAX],
+                      size_t *olen, size_t *next)
 {
     size_t n = 0, hops = 0;
     bool jumped = false;
@@ -162,8 +162,8 @@ static bool question_ok(const uint8_t *p, size_t len, size_t *off, const struct 
     struct wname got;
     if (!name_read(p, len, *off, got.b, &got.n, off) || *off + 4 > len)
         return false;
-    bool ok = wname_eq(&got, q) && get16(p + *off) == DNS_TYPE_A &&
-              get16(p + *off + 2) == DNS_CLASS_IN;
+    bool ok =
+        wname_eq(&got, q) && get16(p + *off) == DNS_TYPE_A && get16(p + *off + 2) == DNS_CLASS_IN;
     *off += 4;
     return ok;
 }
@@ -179,8 +179,7 @@ struct rr {
 /* rr_read - the record at *off; *off moves past it. */
 static bool rr_read(const uint8_t *p, size_t len, size_t *off, struct rr *rr)
 {
-    if (!name_read(p, len, *off, rr->owner.b, &rr->owner.n, off) ||
-        len - *off < DNS_RR_FIXED)
+    if (!name_read(p, len, *off, rr->owner.b, &rr->owner.n, off) || len - *off < DNS_RR_FIXED)
         return false;
     const uint8_t *f = p + *off;
     rr->type = get16(f);
@@ -223,8 +222,8 @@ static enum dnsmsg_status answers_walk(const uint8_t *p, size_t len, size_t off,
 }
 
 /* dnsmsg_parse_a - see dnsmsg.h. */
-enum dnsmsg_status dnsmsg_parse_a(const uint8_t *pkt, size_t len, uint16_t id,
-                                  const char *name, struct dnsmsg_result *r)
+enum dnsmsg_status dnsmsg_parse_a(const uint8_t *pkt, size_t len, uint16_t id, const char *name,
+                                  struct dnsmsg_result *r)
 {
     struct wname q;
     size_t off = DNSMSG_HDR_LEN;
@@ -239,14 +238,10 @@ enum dnsmsg_status dnsmsg_parse_a(const uint8_t *pkt, size_t len, uint16_t id,
         return r->status = DNSMSG_MISMATCH;
     r->rcode = (uint8_t)(flags & DNS_RCODE_MASK);
     switch (r->rcode) {
-    case DNS_RCODE_NOERROR:
-        break;
-    case DNS_RCODE_NXDOMAIN:
-        return r->status = DNSMSG_NXDOMAIN;
-    case DNS_RCODE_SERVFAIL:
-        return r->status = DNSMSG_SERVFAIL;
-    default:
-        return r->status = DNSMSG_RCODE_OTHER;
+    case DNS_RCODE_NOERROR: break;
+    case DNS_RCODE_NXDOMAIN: return r->status = DNSMSG_NXDOMAIN;
+    case DNS_RCODE_SERVFAIL: return r->status = DNSMSG_SERVFAIL;
+    default: return r->status = DNSMSG_RCODE_OTHER;
     }
     r->status = answers_walk(pkt, len, off, get16(pkt + H_ANCOUNT), &q, r);
     if (r->status == DNSMSG_NODATA && (flags & DNS_FLAG_TC))

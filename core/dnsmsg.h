@@ -10,12 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DNSMSG_NAME_MAX 253  /* text form, without a trailing dot */
+#define DNSMSG_NAME_MAX 253 /* text form, without a trailing dot */
 #define DNSMSG_LABEL_MAX 63
 #define DNSMSG_WIRE_NAME_MAX 255
 #define DNSMSG_HDR_LEN 12
 #define DNSMSG_QUERY_MAX (DNSMSG_HDR_LEN + DNSMSG_WIRE_NAME_MAX + 4) /* + QTYPE, QCLASS */
-#define DNSMSG_UDP_MAX 512   /* RFC 1035 4.2.1: the reply buffer a query needs */
+#define DNSMSG_UDP_MAX 512 /* RFC 1035 4.2.1: the reply buffer a query needs */
 
 /* What a reply says about the query. */
 enum dnsmsg_status {
@@ -52,8 +52,8 @@ size_t dnsmsg_build_a(uint16_t id, const char *name, uint8_t *buf, size_t cap);
  * Follows CNAMEs within the answer section (in order) and reports the first
  * A/IN record of the name; compression pointers are followed with a hop
  * limit. Returns r->status. */
-enum dnsmsg_status dnsmsg_parse_a(const uint8_t *pkt, size_t len, uint16_t id,
-                                  const char *name, struct dnsmsg_result *r);
+enum dnsmsg_status dnsmsg_parse_a(const uint8_t *pkt, size_t len, uint16_t id, const char *name,
+                                  struct dnsmsg_result *r);
 
 /* dnsmsg_status_name - a short lower-case name of a status for the log. */
 const char *dnsmsg_status_name(enum dnsmsg_status st);

@@ -10,26 +10,25 @@
 #include <string.h>
 #include <time.h>
 
-#define DSN_FOLD   78      /* fold long fields and text here where a blank allows */
-#define DSN_HARD   990     /* cut a blank-free run here (RFC 5322 2.1.1: 998) */
-#define DSN_TEXT_MAX 2048  /* octets of one diagnostic kept */
+#define DSN_FOLD 78       /* fold long fields and text here where a blank allows */
+#define DSN_HARD 990      /* cut a blank-free run here (RFC 5322 2.1.1: 998) */
+#define DSN_TEXT_MAX 2048 /* octets of one diagnostic kept */
 
 /* ---- small helpers ---------------------------------------------------- */
 
 void dsn_date(int64_t t, char *buf, size_t len)
 {
-    static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-    static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-                                          "Aug", "Sep", "Oct", "Nov", "Dec" };
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
     time_t tt = (time_t)t;
     if (!gmtime_r(&tt, &tm)) {
         snprintf(buf, len, "Thu, 01 Jan 1970 00:00:00 +0000");
         return;
     }
-    snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
-             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
+    snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 bool dsn_wanted(const char *sender)
@@ -65,7 +64,7 @@ static void clean_text(const char *s, char *buf, size_t cap)
 static bool fold(struct sb *out, const char *text, const char *cont)
 {
     size_t len = strlen(text), col = 0, i = 0, cl = strlen(cont);
-    bool ok = true, fresh = true;      /* fresh: nothing on this line yet */
+    bool ok = true, fresh = true; /* fresh: nothing on this line yet */
     while (ok && i < len) {
         while (i < len && text[i] == ' ')
             i++;
@@ -128,41 +127,44 @@ static void status_of(const struct dsn_rcpt *r, char *buf, size_t cap)
 /* ---- the parts -------------------------------------------------------- */
 
 /* top_headers - the bounce's own header block. */
-static bool top_headers(const struct dsn_in *in, const char *boundary, bool delayed,
-                        bool utf8, struct sb *out)
+static bool top_headers(const struct dsn_in *in, const char *boundary, bool delayed, bool utf8,
+                        struct sb *out)
 {
     char date[48];
     dsn_date(in->now, date, sizeof date);
-    return sb_printf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n",
-                     in->reporting_mta)
-        && fold_fmt(out, " ", "To: <%s>", in->orig_sender)
-        && sb_printf(out, "Subject: %s\r\nDate: %s\r\n",
+    return sb_printf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", in->reporting_mta) &&
+           fold_fmt(out, " ", "To: <%s>", in->orig_sender) &&
+           sb_printf(out, "Subject: %s\r\nDate: %s\r\n",
                      delayed ? "Delayed Mail (still being retried)"
-                             : "Undelivered Mail Returned to Sender", date)
-        && sb_printf(out, "Message-ID: <%s.%" PRId64 ".dsn@%s>\r\n", in->qid, in->now,
-                     in->reporting_mta)
-        && sb_printf(out, "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+                             : "Undelivered Mail Returned to Sender",
+                     date) &&
+           sb_printf(out, "Message-ID: <%s.%" PRId64 ".dsn@%s>\r\n", in->qid, in->now,
+                     in->reporting_mta) &&
+           sb_printf(out,
+                     "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
                      "Content-Type: multipart/report; report-type=%s;\r\n"
                      "\tboundary=\"%s\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n",
                      utf8 ? "global-delivery-status" : "delivery-status", boundary);
 }
 
 /* human_part - the explanation for people. */
-static bool human_part(const struct dsn_in *in, const char *boundary, bool delayed,
-                       struct sb *out)
+static bool human_part(const struct dsn_in *in, const char *boundary, bool delayed, struct sb *out)
 {
     char text[DSN_TEXT_MAX + 1];
-    bool ok = sb_printf(out, "--%s\r\nContent-Description: Notification\r\n"
-                        "Content-Type: text/plain; charset=utf-8\r\n\r\n", boundary)
-        && sb_printf(out, "This is the mail system at host %s.\r\n\r\n", in->reporting_mta)
-        && fold(out, delayed ? "Your message could not be delivered yet to the recipients "
-                               "below. Delivery will be tried again; you do not need to do "
-                               "anything now."
-                             : "I'm sorry to have to inform you that your message could not "
-                               "be delivered to one or more recipients. Its headers are "
-                               "attached below.",
-                "")
-        && sb_appends(out, "\r\n");
+    bool ok = sb_printf(out,
+                        "--%s\r\nContent-Description: Notification\r\n"
+                        "Content-Type: text/plain; charset=utf-8\r\n\r\n",
+                        boundary) &&
+              sb_printf(out, "This is the mail system at host %s.\r\n\r\n", in->reporting_mta) &&
+              fold(out,
+                   delayed ? "Your message could not be delivered yet to the recipients "
+                             "below. Delivery will be tried again; you do not need to do "
+                             "anything now."
+                           : "I'm sorry to have to inform you that your message could not "
+                             "be delivered to one or more recipients. Its headers are "
+                             "attached below.",
+                   "") &&
+              sb_appends(out, "\r\n");
     for (size_t i = 0; ok && i < in->nrcpt; i++) {
         const struct dsn_rcpt *r = &in->rcpts[i];
         clean_text(r->diag ? r->diag : "no reason given", text, sizeof text);
@@ -183,11 +185,11 @@ static bool rcpt_fields(const struct dsn_in *in, const struct dsn_rcpt *r, struc
     char status[16], date[48], text[DSN_TEXT_MAX + 1];
     status_of(r, status, sizeof status);
     dsn_date(in->now, date, sizeof date);
-    bool ok = sb_appends(out, "\r\n")
-        && fold_fmt(out, " ", "Final-Recipient: %s; %s", is_ascii(r->addr) ? "rfc822" : "utf-8",
-                    r->addr)
-        && sb_printf(out, "Action: %s\r\nStatus: %s\r\n",
-                     r->action == DSN_DELAYED ? "delayed" : "failed", status);
+    bool ok = sb_appends(out, "\r\n") &&
+              fold_fmt(out, " ", "Final-Recipient: %s; %s", is_ascii(r->addr) ? "rfc822" : "utf-8",
+                       r->addr) &&
+              sb_printf(out, "Action: %s\r\nStatus: %s\r\n",
+                        r->action == DSN_DELAYED ? "delayed" : "failed", status);
     if (ok && r->remote_mta)
         ok = fold_fmt(out, " ", "Remote-MTA: dns; %s", r->remote_mta);
     if (ok && r->diag) {
@@ -201,16 +203,18 @@ static bool rcpt_fields(const struct dsn_in *in, const struct dsn_rcpt *r, struc
 }
 
 /* status_part - message/delivery-status (global- when addresses are UTF-8). */
-static bool status_part(const struct dsn_in *in, const char *boundary, bool utf8,
-                        struct sb *out)
+static bool status_part(const struct dsn_in *in, const char *boundary, bool utf8, struct sb *out)
 {
     char date[48];
     dsn_date(in->arrival, date, sizeof date);
-    bool ok = sb_printf(out, "\r\n--%s\r\nContent-Description: Delivery report\r\n"
-                        "Content-Type: message/%sdelivery-status\r\n\r\n", boundary,
-                        utf8 ? "global-" : "")
-        && sb_printf(out, "Reporting-MTA: dns; %s\r\nX-Mxring-Queue-ID: %s\r\n"
-                     "Arrival-Date: %s\r\n", in->reporting_mta, in->qid, date);
+    bool ok = sb_printf(out,
+                        "\r\n--%s\r\nContent-Description: Delivery report\r\n"
+                        "Content-Type: message/%sdelivery-status\r\n\r\n",
+                        boundary, utf8 ? "global-" : "") &&
+              sb_printf(out,
+                        "Reporting-MTA: dns; %s\r\nX-Mxring-Queue-ID: %s\r\n"
+                        "Arrival-Date: %s\r\n",
+                        in->reporting_mta, in->qid, date);
     for (size_t i = 0; ok && i < in->nrcpt; i++)
         ok = rcpt_fields(in, &in->rcpts[i], out);
     return ok;
@@ -227,7 +231,7 @@ static size_t header_len(const char *msg, size_t len)
         size_t next = nl ? (size_t)(nl - msg) + 1 : len;
         size_t ll = next - i;
         if (ll <= 2 && (msg[i] == '\n' || (msg[i] == '\r' && ll == 2)))
-            break;      /* the empty line */
+            break; /* the empty line */
         if (next > DSN_HEADERS_MAX)
             break;
         end = next;
@@ -237,13 +241,13 @@ static size_t header_len(const char *msg, size_t len)
 }
 
 /* headers_part - the original header lines, CRLF, each cut at DSN_HARD. */
-static bool headers_part(const struct dsn_in *in, const char *boundary, bool utf8,
-                         struct sb *out)
+static bool headers_part(const struct dsn_in *in, const char *boundary, bool utf8, struct sb *out)
 {
     size_t hl = header_len(in->msg ? in->msg : "", in->msg ? in->msg_len : 0);
-    bool ok = sb_printf(out, "\r\n--%s\r\nContent-Description: Undelivered Message Headers\r\n"
-                        "Content-Type: %s\r\n\r\n", boundary,
-                        utf8 ? "message/global-headers" : "text/rfc822-headers");
+    bool ok = sb_printf(out,
+                        "\r\n--%s\r\nContent-Description: Undelivered Message Headers\r\n"
+                        "Content-Type: %s\r\n\r\n",
+                        boundary, utf8 ? "message/global-headers" : "text/rfc822-headers");
     for (size_t i = 0; ok && i < hl;) {
         const char *l = in->msg + i, *nl = memchr(l, '\n', hl - i);
         size_t ll = nl ? (size_t)(nl - l) : hl - i;
@@ -268,8 +272,7 @@ static void pick_boundary(const struct dsn_in *in, char *b, size_t cap)
 
 bool dsn_build(const struct dsn_in *in, struct sb *out, bool *eightbit, bool *utf8)
 {
-    if (!in->nrcpt || !in->rcpts || !dsn_wanted(in->orig_sender) || !in->reporting_mta
-        || !in->qid)
+    if (!in->nrcpt || !in->rcpts || !dsn_wanted(in->orig_sender) || !in->reporting_mta || !in->qid)
         return false;
     bool delayed = true, u8 = !is_ascii(in->orig_sender);
     for (size_t i = 0; i < in->nrcpt; i++) {
@@ -279,9 +282,9 @@ bool dsn_build(const struct dsn_in *in, struct sb *out, bool *eightbit, bool *ut
     char boundary[96];
     pick_boundary(in, boundary, sizeof boundary);
     size_t mark = out->len;
-    bool ok = top_headers(in, boundary, delayed, u8, out)
-              && human_part(in, boundary, delayed, out) && status_part(in, boundary, u8, out)
-              && headers_part(in, boundary, u8, out);
+    bool ok = top_headers(in, boundary, delayed, u8, out) &&
+              human_part(in, boundary, delayed, out) && status_part(in, boundary, u8, out) &&
+              headers_part(in, boundary, u8, out);
     if (!ok) {
         out->len = mark;
         return false;

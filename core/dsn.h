@@ -48,24 +48,24 @@ enum dsn_action { DSN_FAILED = 0, DSN_DELAYED };
 
 /* One recipient reported on. */
 struct dsn_rcpt {
-    const char *addr;           /* the original recipient */
+    const char *addr; /* the original recipient */
     enum dsn_action action;
-    const char *status;         /* enhanced status "5.1.1"; NULL/"" = derived
+    const char *status;     /* enhanced status "5.1.1"; NULL/"" = derived
                                    from the reply code (5.0.0 / 4.0.0) */
-    unsigned code;              /* the hop's reply code, 0 = none (local) */
-    const char *diag;           /* the hop's reply text or local reason; may be NULL */
-    const char *remote_mta;     /* host of the hop that answered; NULL = unknown */
+    unsigned code;          /* the hop's reply code, 0 = none (local) */
+    const char *diag;       /* the hop's reply text or local reason; may be NULL */
+    const char *remote_mta; /* host of the hop that answered; NULL = unknown */
 };
 
 struct dsn_in {
-    const char *reporting_mta;  /* our host name */
-    const char *qid;            /* the original queue id */
-    const char *orig_sender;    /* where the bounce goes (never "") */
-    int64_t arrival;            /* of the original */
-    int64_t now;                /* Date: and Last-Attempt-Date: */
+    const char *reporting_mta; /* our host name */
+    const char *qid;           /* the original queue id */
+    const char *orig_sender;   /* where the bounce goes (never "") */
+    int64_t arrival;           /* of the original */
+    int64_t now;               /* Date: and Last-Attempt-Date: */
     const struct dsn_rcpt *rcpts;
-    size_t nrcpt;               /* >= 1 */
-    const char *msg;            /* the original message (its headers are taken) */
+    size_t nrcpt;    /* >= 1 */
+    const char *msg; /* the original message (its headers are taken) */
     size_t msg_len;
 };
 

@@ -110,7 +110,7 @@ static enum http_req_status parse_header(const char *l, size_t n, struct hdr_sta
     size_t nn = (size_t)(colon - l);
     for (size_t i = 0; i < nn; i++)
         if (!is_tchar((unsigned char)l[i]))
-            return HTTP_REQ_BAD;   /* also: a blank before ':' */
+            return HTTP_REQ_BAD; /* also: a blank before ':' */
     const char *v = colon + 1, *end = l + n;
     for (const char *p = v; p < end; p++) {
         unsigned char c = (unsigned char)*p;
@@ -152,7 +152,7 @@ enum http_req_status http_req_parse(const char *buf, size_t len, struct http_req
         else if (line > HTTP_HEADERS_MAX)
             return HTTP_REQ_TOO_LARGE;
         else if (buf[off] == ' ' || buf[off] == '\t')
-            st = HTTP_REQ_BAD;     /* obs-fold */
+            st = HTTP_REQ_BAD; /* obs-fold */
         else
             st = parse_header(buf + off, n, &h);
         if (st != HTTP_REQ_OK)

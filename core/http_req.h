@@ -7,29 +7,29 @@
 
 #include <stddef.h>
 
-#define HTTP_REQ_MAX     4096 /* request line + header fields + the empty line */
-#define HTTP_HEADERS_MAX 32   /* header fields */
+#define HTTP_REQ_MAX 4096   /* request line + header fields + the empty line */
+#define HTTP_HEADERS_MAX 32 /* header fields */
 
 /* Outcome of a parse: 0 = incomplete (read more), 1 = a complete request,
  * else the HTTP status code the responder should answer with and close. */
 enum http_req_status {
     HTTP_REQ_INCOMPLETE = 0,
     HTTP_REQ_OK = 1,
-    HTTP_REQ_BAD = 400,          /* malformed line, bare LF, missing/duplicate Host, a body */
-    HTTP_REQ_METHOD = 405,       /* a method other than GET */
-    HTTP_REQ_TOO_LARGE = 431,    /* over HTTP_REQ_MAX octets or HTTP_HEADERS_MAX fields */
-    HTTP_REQ_VERSION = 505,      /* not HTTP/1.0 or HTTP/1.1 */
+    HTTP_REQ_BAD = 400,       /* malformed line, bare LF, missing/duplicate Host, a body */
+    HTTP_REQ_METHOD = 405,    /* a method other than GET */
+    HTTP_REQ_TOO_LARGE = 431, /* over HTTP_REQ_MAX octets or HTTP_HEADERS_MAX fields */
+    HTTP_REQ_VERSION = 505,   /* not HTTP/1.0 or HTTP/1.1 */
 };
 
 /* A parsed request: spans into the caller's buffer. */
 struct http_req {
-    const char *path;   /* origin-form path, without the query */
+    const char *path; /* origin-form path, without the query */
     size_t path_len;
-    const char *query;  /* after '?', NULL when there is none */
+    const char *query; /* after '?', NULL when there is none */
     size_t query_len;
-    unsigned minor;     /* HTTP/1.<minor> */
+    unsigned minor; /* HTTP/1.<minor> */
     unsigned nheaders;
-    size_t len;         /* octets of the request, up to and including the empty line */
+    size_t len; /* octets of the request, up to and including the empty line */
 };
 
 /* http_req_parse - parse the len octets of buf (what has arrived so far).

@@ -83,7 +83,11 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 }
 
 /* put16/put32/put64/get* - little-endian integers at p. */
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
 static void put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -94,16 +98,21 @@ static void put64(uint8_t *p, uint64_t v)
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
 static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+static uint64_t get64(const uint8_t *p)
+{
+    return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
 
-uint32_t jrn_encode(uint8_t hdr[JRN_HDR_LEN], enum jrn_type type, unsigned flags,
-                    unsigned worker, uint64_t segno, const char *qid, const struct iovec *iov,
-                    int niov)
+uint32_t jrn_encode(uint8_t hdr[JRN_HDR_LEN], enum jrn_type type, unsigned flags, unsigned worker,
+                    uint64_t segno, const char *qid, const struct iovec *iov, int niov)
 {
     uint32_t len = 0;
     for (int i = 0; i < niov; i++)
@@ -141,8 +150,7 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-enum jrn_status jrn_decode(const uint8_t *buf, size_t avail, uint64_t segno,
-                           struct jrn_rec *rec)
+enum jrn_status jrn_decode(const uint8_t *buf, size_t avail, uint64_t segno, struct jrn_rec *rec)
 {
     if (avail == 0)
         return JRN_END;

@@ -48,11 +48,11 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define JRN_MAGIC 0x314A584Du    /* "MXJ1" as little-endian octets */
+#define JRN_MAGIC 0x314A584Du /* "MXJ1" as little-endian octets */
 #define JRN_HDR_LEN 48
-#define JRN_QID_LEN 20           /* = SPOOL_ID_LEN */
+#define JRN_QID_LEN 20 /* = SPOOL_ID_LEN */
 #define JRN_CHUNK_MAX (64 * 1024)
-#define JRN_COMMIT_FIXED 16      /* body_len, body_crc, head_len */
+#define JRN_COMMIT_FIXED 16 /* body_len, body_crc, head_len */
 
 enum jrn_type {
     JRN_SEG = 1,
@@ -74,9 +74,8 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 /* jrn_encode - fill hdr[JRN_HDR_LEN] for a record whose payload is the
  * concatenation of iov[0..niov) and compute its CRC. qid may be NULL
  * (zeros). Returns the payload length (the record is JRN_HDR_LEN + that). */
-uint32_t jrn_encode(uint8_t hdr[JRN_HDR_LEN], enum jrn_type type, unsigned flags,
-                    unsigned worker, uint64_t segno, const char *qid, const struct iovec *iov,
-                    int niov);
+uint32_t jrn_encode(uint8_t hdr[JRN_HDR_LEN], enum jrn_type type, unsigned flags, unsigned worker,
+                    uint64_t segno, const char *qid, const struct iovec *iov, int niov);
 
 /* jrn_commit_fixed - the first JRN_COMMIT_FIXED octets of a commit payload. */
 void jrn_commit_fixed(uint8_t out[JRN_COMMIT_FIXED], uint64_t body_len, uint32_t body_crc,
@@ -94,13 +93,12 @@ struct jrn_rec {
 };
 
 enum jrn_status {
-    JRN_OK = 0,     /* *rec filled; the record is JRN_HDR_LEN + rec->len octets */
-    JRN_END,        /* clean end: zeros, a record of another segno, or no bytes */
-    JRN_TORN,       /* a partial or corrupt record: the valid data ends here */
+    JRN_OK = 0, /* *rec filled; the record is JRN_HDR_LEN + rec->len octets */
+    JRN_END,    /* clean end: zeros, a record of another segno, or no bytes */
+    JRN_TORN,   /* a partial or corrupt record: the valid data ends here */
 };
 
 /* jrn_decode - the record at buf[0..avail) of segment segno. */
-enum jrn_status jrn_decode(const uint8_t *buf, size_t avail, uint64_t segno,
-                           struct jrn_rec *rec);
+enum jrn_status jrn_decode(const uint8_t *buf, size_t avail, uint64_t segno, struct jrn_rec *rec);
 
 #endif

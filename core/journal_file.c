@@ -268,7 +268,7 @@ struct plan {
     unsigned worker;
     const struct jrn_file *files;
     size_t n;
-    void **map;                  /* n mappings (NULL for empty files) */
+    void **map; /* n mappings (NULL for empty files) */
     struct jrn_recovery *r;
     const struct jrn_msg *msgs;
     size_t nmsgs;
@@ -368,7 +368,7 @@ static struct iovec *msg_iov(const struct jrn_recovery *r, const struct jrn_msg 
 
 /* Start-up recovery state. */
 struct rctx {
-    int jfd, qfd, xfd;           /* journal, queue, quarantine folders */
+    int jfd, qfd, xfd; /* journal, queue, quarantine folders */
     FILE *rep;
     struct jrn_recover_stats st;
 };
@@ -384,16 +384,18 @@ static int put_msgs(struct rctx *c, const struct plan *p)
         free(iov);
         if (rc < 0) {
             if (c->rep)
-                fprintf(c->rep, REPORT "cannot write %s/new/%s: %s\n",
-                        q ? "quarantine" : "queue", m->qid, strerror(-rc));
+                fprintf(c->rep, REPORT "cannot write %s/new/%s: %s\n", q ? "quarantine" : "queue",
+                        m->qid, strerror(-rc));
             return rc;
         }
         c->st.written += rc == JRN_PUT_WRITTEN;
         c->st.present += rc == JRN_PUT_PRESENT;
         c->st.repaired += rc == JRN_PUT_REPAIRED;
         if (rc == JRN_PUT_REPAIRED && c->rep)
-            fprintf(c->rep, REPORT "%s/new/%s was incomplete (lost in a crash): rewritten "
-                    "from the journal\n", q ? "quarantine" : "queue", m->qid);
+            fprintf(c->rep,
+                    REPORT "%s/new/%s was incomplete (lost in a crash): rewritten "
+                           "from the journal\n",
+                    q ? "quarantine" : "queue", m->qid);
     }
     return 0;
 }
@@ -500,10 +502,10 @@ static void report_summary(const struct rctx *c)
         return;
     fprintf(c->rep,
             REPORT "%u segments of %u workers: %" PRIu64 " committed messages after the "
-            "checkpoints (%" PRIu64 " written to new/, %" PRIu64 " already there, %" PRIu64
-            " rewritten), %" PRIu64 " uncommitted and %" PRIu64 " aborted transactions "
-            "dropped, %" PRIu64 " torn tails cut, %" PRIu64 " bad bodies, %" PRIu64
-            " malformed records\n",
+                   "checkpoints (%" PRIu64 " written to new/, %" PRIu64 " already there, %" PRIu64
+                   " rewritten), %" PRIu64 " uncommitted and %" PRIu64 " aborted transactions "
+                   "dropped, %" PRIu64 " torn tails cut, %" PRIu64 " bad bodies, %" PRIu64
+                   " malformed records\n",
             s->segments, s->workers, s->committed, s->written, s->present, s->repaired,
             s->uncommitted, s->aborted, s->torn, s->bad_body, s->malformed);
 }
@@ -557,8 +559,8 @@ static void check_worker(const struct rctx *c, const struct plan *p, FILE *out, 
             " before it, %" PRIu64 " uncommitted, %" PRIu64 " aborted, %" PRIu64
             " bad bodies, %" PRIu64 " malformed, %zu torn tails\n",
             p->worker, s->segments, p->files[0].segno, s->last_segno, s->records, s->committed,
-            count_missing(c, p), s->skipped, s->uncommitted, s->aborted, s->bad_body,
-            s->malformed, s->ntorn);
+            count_missing(c, p), s->skipped, s->uncommitted, s->aborted, s->bad_body, s->malformed,
+            s->ntorn);
     report_torn(p, out, "  ");
     if (s->ntorn || s->bad_body || s->malformed)
         *damaged = true;
@@ -592,8 +594,8 @@ int jrn_check(const char *workdir, FILE *out)
         i += n;
     }
     if (rc == 0)
-        fprintf(out, "%s\n", damaged ? "damaged: torn tails or bad records (recovery cuts them)"
-                                     : "sound");
+        fprintf(out, "%s\n",
+                damaged ? "damaged: torn tails or bad records (recovery cuts them)" : "sound");
     jrn_dirlist_free(&l);
     close_dirs(&c);
     return rc < 0 ? rc : damaged;

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <sys/uio.h>
 
-#define JRN_DIR "queue/journal"  /* under the workdir */
-#define JRN_NAME_MAX 32          /* room for either name below + NUL */
+#define JRN_DIR "queue/journal" /* under the workdir */
+#define JRN_NAME_MAX 32         /* room for either name below + NUL */
 
 /* jrn_seg_name - "w<WW>-<SEGNO>.jrn": worker as 2 lower-case hex digits,
  * segno as 16 (e.g. "w00-0000000000000001.jrn"). */
@@ -35,14 +35,14 @@ struct jrn_file {
     bool spare;
     unsigned worker;
     uint64_t segno;
-    uint64_t size;               /* octets (st_size) */
+    uint64_t size; /* octets (st_size) */
 };
 
 struct jrn_dirlist {
-    struct jrn_file *v;          /* segments by (worker, segno), then spares by segno */
+    struct jrn_file *v; /* segments by (worker, segno), then spares by segno */
     size_t n;
-    size_t nspare;               /* the last nspare entries of v are spares */
-    uint64_t next_segno;         /* 1 + the highest segno of any name; 1 if none */
+    size_t nspare;       /* the last nspare entries of v are spares */
+    uint64_t next_segno; /* 1 + the highest segno of any name; 1 if none */
 };
 
 /* jrn_dir_scan - list journal_dir (a path, e.g. "<workdir>/queue/journal").
@@ -54,10 +54,10 @@ int jrn_dir_scan(const char *journal_dir, struct jrn_dirlist *out);
 void jrn_dirlist_free(struct jrn_dirlist *l);
 
 enum jrn_put {
-    JRN_PUT_WRITTEN = 0,         /* tmp/<qid> written and renamed into new/<qid> */
-    JRN_PUT_PRESENT = 1,         /* new/<qid> already there with the expected size */
-    JRN_PUT_CONFLICT = 2,        /* new/<qid> there with another size: left alone */
-    JRN_PUT_REPAIRED = 3,        /* new/<qid> differed from the journal: replaced */
+    JRN_PUT_WRITTEN = 0,  /* tmp/<qid> written and renamed into new/<qid> */
+    JRN_PUT_PRESENT = 1,  /* new/<qid> already there with the expected size */
+    JRN_PUT_CONFLICT = 2, /* new/<qid> there with another size: left alone */
+    JRN_PUT_REPAIRED = 3, /* new/<qid> differed from the journal: replaced */
 };
 
 /* jrn_put_file - materialize one message under the folder basefd (an open
@@ -79,20 +79,20 @@ int jrn_put_file(int basefd, const char *qid, const struct iovec *iov, size_t ni
 int jrn_recover_put(int basefd, const char *qid, const struct iovec *iov, size_t niov);
 
 struct jrn_recover_stats {
-    unsigned workers;            /* workers that had segments */
+    unsigned workers; /* workers that had segments */
     unsigned segments;
     uint64_t records;
-    uint64_t committed;          /* committed messages after the checkpoints */
-    uint64_t written;            /* of those: materialized now */
-    uint64_t present;            /* of those: already in new/ (skipped) */
-    uint64_t repaired;           /* of those: new/<qid> differed (rewritten from the journal) */
-    uint64_t skipped;            /* covered by a checkpoint */
-    uint64_t uncommitted;        /* open transactions dropped */
+    uint64_t committed;   /* committed messages after the checkpoints */
+    uint64_t written;     /* of those: materialized now */
+    uint64_t present;     /* of those: already in new/ (skipped) */
+    uint64_t repaired;    /* of those: new/<qid> differed (rewritten from the journal) */
+    uint64_t skipped;     /* covered by a checkpoint */
+    uint64_t uncommitted; /* open transactions dropped */
     uint64_t aborted;
     uint64_t bad_body;
     uint64_t malformed;
-    uint64_t torn;               /* torn tails cut */
-    uint64_t next_segno;         /* every worker's first new segment must be >= this */
+    uint64_t torn;       /* torn tails cut */
+    uint64_t next_segno; /* every worker's first new segment must be >= this */
 };
 
 /* jrn_recover_workdir - start-up recovery of <workdir>/queue/journal (it is

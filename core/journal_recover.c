@@ -18,7 +18,7 @@ struct seg {
 
 /* One open transaction: chunks seen so far, in order. */
 struct txn {
-    struct txn *next;            /* hash chain */
+    struct txn *next; /* hash chain */
     char qid[JRN_QID_LEN];
     struct jrn_pos first;
     struct jrn_extent *ext;
@@ -60,7 +60,10 @@ static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+static uint64_t get64(const uint8_t *p)
+{
+    return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
 
 /* pos_less - does a lie before b in the journal? */
 static bool pos_less(struct jrn_pos a, struct jrn_pos b)
@@ -242,19 +245,14 @@ static int apply(struct jrn_recovery *r, const struct jrn_rec *rec, struct jrn_p
 {
     r->st.records++;
     switch (rec->type) {
-    case JRN_CHUNK:
-        return on_chunk(r, rec, pos);
-    case JRN_COMMIT:
-        return on_commit(r, rec, pos);
+    case JRN_CHUNK: return on_chunk(r, rec, pos);
+    case JRN_COMMIT: return on_commit(r, rec, pos);
     case JRN_ABORT:
         r->st.aborted++;
         txn_free(txn_take(r, rec->qid));
         return 0;
-    case JRN_CHECKPOINT:
-        on_checkpoint(r, rec);
-        return 0;
-    case JRN_SEG:
-        return 0;
+    case JRN_CHECKPOINT: on_checkpoint(r, rec); return 0;
+    case JRN_SEG: return 0;
     }
     return 0;
 }

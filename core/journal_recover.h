@@ -50,16 +50,16 @@ struct jrn_extent {
 /* One recovered, committed message. Pointers are into the planner (ext) or
  * into the fed segment buffers (head): valid until jrn_recovery_free. */
 struct jrn_msg {
-    char qid[JRN_QID_LEN + 1];   /* 20 hex digits, NUL-terminated */
-    unsigned flags;              /* JRN_F_*: JRN_F_QUARANTINE -> quarantine/new */
-    const uint8_t *head;         /* queue file prefix (envelope, trace headers) */
+    char qid[JRN_QID_LEN + 1]; /* 20 hex digits, NUL-terminated */
+    unsigned flags;            /* JRN_F_*: JRN_F_QUARANTINE -> quarantine/new */
+    const uint8_t *head;       /* queue file prefix (envelope, trace headers) */
     uint32_t head_len;
-    uint64_t body_len;           /* sum of the extents' len */
-    uint32_t body_crc;           /* CRC32C of the body, verified */
-    const struct jrn_extent *ext;/* the body, in order */
+    uint64_t body_len;            /* sum of the extents' len */
+    uint32_t body_crc;            /* CRC32C of the body, verified */
+    const struct jrn_extent *ext; /* the body, in order */
     size_t next;
-    struct jrn_pos first;        /* the transaction's first record */
-    struct jrn_pos commit;       /* its COMMIT record */
+    struct jrn_pos first;  /* the transaction's first record */
+    struct jrn_pos commit; /* its COMMIT record */
 };
 
 /* A torn tail: the valid data of segment segno ends at off; cut octets
@@ -73,17 +73,17 @@ struct jrn_torn {
 };
 
 struct jrn_stats {
-    unsigned segments;           /* segments fed */
-    uint64_t records;            /* records decoded (all types) */
-    uint64_t committed;          /* messages returned by jrn_recovery_finish */
-    uint64_t skipped;            /* committed and intact, but before the checkpoint */
-    uint64_t uncommitted;        /* transactions open at the end: dropped */
-    uint64_t aborted;            /* JRN_ABORT records */
-    uint64_t bad_body;           /* commits whose body length/CRC did not match */
-    uint64_t malformed;          /* CRC-valid records with an inconsistent payload */
+    unsigned segments;    /* segments fed */
+    uint64_t records;     /* records decoded (all types) */
+    uint64_t committed;   /* messages returned by jrn_recovery_finish */
+    uint64_t skipped;     /* committed and intact, but before the checkpoint */
+    uint64_t uncommitted; /* transactions open at the end: dropped */
+    uint64_t aborted;     /* JRN_ABORT records */
+    uint64_t bad_body;    /* commits whose body length/CRC did not match */
+    uint64_t malformed;   /* CRC-valid records with an inconsistent payload */
     bool has_checkpoint;
-    struct jrn_pos checkpoint;   /* the mark in force (when has_checkpoint) */
-    uint64_t last_segno;         /* highest segno fed */
+    struct jrn_pos checkpoint; /* the mark in force (when has_checkpoint) */
+    uint64_t last_segno;       /* highest segno fed */
     size_t ntorn;
     const struct jrn_torn *torn; /* ntorn entries, segno order; valid until free */
 };

@@ -9,8 +9,8 @@
 
 /* Upper bounds in microseconds: 100 us .. 1 h, about 2.5x apart. */
 static const uint64_t bounds_us[MHIST_BOUNDS] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000, 5000000, 10000000, 30000000, 60000000, 300000000, 3600000000,
+    100,    250,    500,     1000,    2500,    5000,     10000,    25000,    50000,     100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000, 300000000, 3600000000,
 };
 _Static_assert(MX_ARRAY_LEN(bounds_us) == MHIST_BOUNDS, "a bound per finite bucket");
 _Static_assert(sizeof(struct mhist) % sizeof(uint64_t) == 0, "uint64_t fields only");

@@ -9,11 +9,11 @@
 
 #include <stdint.h>
 
-#define MHIST_BOUNDS 20u    /* finite upper bounds; bucket[MHIST_BOUNDS] is +Inf */
+#define MHIST_BOUNDS 20u /* finite upper bounds; bucket[MHIST_BOUNDS] is +Inf */
 
 struct mhist {
-    uint64_t bucket[MHIST_BOUNDS + 1];  /* observations per bucket (not cumulative) */
-    uint64_t sum_us;                    /* sum of the observations, microseconds */
+    uint64_t bucket[MHIST_BOUNDS + 1]; /* observations per bucket (not cumulative) */
+    uint64_t sum_us;                   /* sum of the observations, microseconds */
 };
 
 /* mhist_bound_us - upper bound of bucket i (i < MHIST_BOUNDS), microseconds. */

@@ -203,21 +203,27 @@ bool milter_decode(char cmd, const uint8_t *data, size_t len, struct milter_repl
     r->data = data;
     r->len = len;
     switch (cmd) {
-    case MILTER_R_ACCEPT: case MILTER_R_CONTINUE: case MILTER_R_DISCARD:
-    case MILTER_R_REJECT: case MILTER_R_TEMPFAIL: case MILTER_R_SKIP:
-    case MILTER_R_PROGRESS: case MILTER_R_CONN_FAIL: case MILTER_R_SHUTDOWN:
-        return true; /* any data is ignored, as libmilter does */
-    case MILTER_R_ADDHEADER:
-        return decode_header(data, len, false, r);
-    case MILTER_R_INSHEADER: case MILTER_R_CHGHEADER:
-        return decode_header(data, len, true, r);
+    case MILTER_R_ACCEPT:
+    case MILTER_R_CONTINUE:
+    case MILTER_R_DISCARD:
+    case MILTER_R_REJECT:
+    case MILTER_R_TEMPFAIL:
+    case MILTER_R_SKIP:
+    case MILTER_R_PROGRESS:
+    case MILTER_R_CONN_FAIL:
+    case MILTER_R_SHUTDOWN: return true; /* any data is ignored, as libmilter does */
+    case MILTER_R_ADDHEADER: return decode_header(data, len, false, r);
+    case MILTER_R_INSHEADER:
+    case MILTER_R_CHGHEADER: return decode_header(data, len, true, r);
     case MILTER_R_REPLYCODE: {
         struct milter_code c;
         return decode_text(data, len, r) && milter_replycode_parse(r->text, &c);
     }
-    case MILTER_R_QUARANTINE: case MILTER_R_ADDRCPT: case MILTER_R_DELRCPT:
-    case MILTER_R_CHGFROM: case MILTER_R_ADDRCPT_PAR:
-        return decode_text(data, len, r);
+    case MILTER_R_QUARANTINE:
+    case MILTER_R_ADDRCPT:
+    case MILTER_R_DELRCPT:
+    case MILTER_R_CHGFROM:
+    case MILTER_R_ADDRCPT_PAR: return decode_text(data, len, r);
     case MILTER_R_OPTNEG:
         if (len < 3 * MILTER_U32)
             return false;
@@ -225,17 +231,17 @@ bool milter_decode(char cmd, const uint8_t *data, size_t len, struct milter_repl
         r->actions = get_u32(data + MILTER_U32);
         r->proto = get_u32(data + 2 * MILTER_U32);
         return true;
-    case MILTER_R_REPLBODY: case MILTER_R_SETSYMLIST:
-        return true;
-    default:
-        return false;
+    case MILTER_R_REPLBODY:
+    case MILTER_R_SETSYMLIST: return true;
+    default: return false;
     }
 }
 
 /* known_cmd - is c an SMFIR_* command octet? */
 static bool known_cmd(uint8_t c)
 {
-    static const char cmds[] = "+-24abcdefhilmpqrsty" "O";
+    static const char cmds[] = "+-24abcdefhilmpqrsty"
+                               "O";
     return c != 0 && memchr(cmds, c, sizeof cmds - 1) != NULL;
 }
 
@@ -278,8 +284,8 @@ static enum milter_rd_status rd_header(struct milter_rd *rd, const uint8_t *p, s
 }
 
 /* milter_rd_feed - see milter.h. */
-enum milter_rd_status milter_rd_feed(struct milter_rd *rd, const uint8_t *p, size_t n,
-                                     size_t *used, struct milter_reply *r)
+enum milter_rd_status milter_rd_feed(struct milter_rd *rd, const uint8_t *p, size_t n, size_t *used,
+                                     struct milter_reply *r)
 {
     *used = 0;
     if (rd->failed)
@@ -409,8 +415,8 @@ static char parse_line(const char *s, size_t n, unsigned first, struct milter_co
     if (n < 3 || n > MILTER_REPLY_LINE_MAX || (s[0] != '4' && s[0] != '5') || s[1] < '0' ||
         s[1] > '5' || s[2] < '0' || s[2] > '9')
         return 0;
-    unsigned code = (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 +
-                    (unsigned)(s[2] - '0');
+    unsigned code =
+        (unsigned)(s[0] - '0') * 100 + (unsigned)(s[1] - '0') * 10 + (unsigned)(s[2] - '0');
     char sep = n == 3 ? ' ' : s[3];
     if ((first && code != first) || (sep != ' ' && sep != '-'))
         return 0;

@@ -166,36 +166,36 @@ bool milter_put_header(struct sb *out, const char *name, size_t nlen, const char
 /* A decoded reply; strings point into the reader's buffer (valid until the
  * next milter_rd_feed) and are NUL-terminated. */
 struct milter_reply {
-    char cmd;              /* enum milter_rcmd */
-    uint32_t index;        /* INSHEADER, CHGHEADER: 1-based header index */
-    const char *name;      /* ADDHEADER/INSHEADER/CHGHEADER: header name */
-    const char *value;     /* the header value ("" in CHGHEADER: delete) */
-    const char *text;      /* REPLYCODE: the reply; QUARANTINE: the reason;
+    char cmd;                         /* enum milter_rcmd */
+    uint32_t index;                   /* INSHEADER, CHGHEADER: 1-based header index */
+    const char *name;                 /* ADDHEADER/INSHEADER/CHGHEADER: header name */
+    const char *value;                /* the header value ("" in CHGHEADER: delete) */
+    const char *text;                 /* REPLYCODE: the reply; QUARANTINE: the reason;
                               ADDRCPT/DELRCPT/CHGFROM: the address */
-    const uint8_t *data;   /* the raw data (REPLBODY, unparsed others) */
-    size_t len;            /* octets of data */
+    const uint8_t *data;              /* the raw data (REPLBODY, unparsed others) */
+    size_t len;                       /* octets of data */
     uint32_t version, actions, proto; /* OPTNEG */
 };
 
 /* Why a reply stream is broken. */
 enum milter_rd_status {
-    MILTER_RD_MORE = 0,    /* everything consumed, no complete reply yet */
-    MILTER_RD_REPLY,       /* one reply decoded (maybe input left) */
-    MILTER_RD_TOO_LONG,    /* length field 0 or over MILTER_REPLY_MAX */
-    MILTER_RD_UNKNOWN,     /* a command octet that is no SMFIR_* */
-    MILTER_RD_MALFORMED,   /* data that does not fit the command */
+    MILTER_RD_MORE = 0,  /* everything consumed, no complete reply yet */
+    MILTER_RD_REPLY,     /* one reply decoded (maybe input left) */
+    MILTER_RD_TOO_LONG,  /* length field 0 or over MILTER_REPLY_MAX */
+    MILTER_RD_UNKNOWN,   /* a command octet that is no SMFIR_* */
+    MILTER_RD_MALFORMED, /* data that does not fit the command */
     MILTER_RD_NOMEM,
 };
 
 /* The reader: zero-initialise; free with milter_rd_free. */
 struct milter_rd {
     uint8_t hdr[MILTER_LEN_PREFIX + 1];
-    size_t have_hdr;       /* octets of hdr read */
-    uint32_t len;          /* data octets of the current packet */
-    size_t have;           /* data octets read */
-    uint8_t *buf;          /* len + 1 octets (a NUL after the data) */
+    size_t have_hdr; /* octets of hdr read */
+    uint32_t len;    /* data octets of the current packet */
+    size_t have;     /* data octets read */
+    uint8_t *buf;    /* len + 1 octets (a NUL after the data) */
     size_t cap;
-    bool failed;           /* sticky: every later feed returns the error */
+    bool failed; /* sticky: every later feed returns the error */
     enum milter_rd_status err;
 };
 
@@ -203,8 +203,8 @@ struct milter_rd {
  * with *used = the octets that completed it (call again with the rest),
  * or an error (sticky). Whatever the splits of a stream, the same replies
  * come out in the same order. */
-enum milter_rd_status milter_rd_feed(struct milter_rd *rd, const uint8_t *p, size_t n,
-                                     size_t *used, struct milter_reply *r);
+enum milter_rd_status milter_rd_feed(struct milter_rd *rd, const uint8_t *p, size_t n, size_t *used,
+                                     struct milter_reply *r);
 /* milter_rd_free - release the reader's buffer; it is empty afterwards. */
 void milter_rd_free(struct milter_rd *rd);
 /* milter_rd_status_name - a short name for the log. */
@@ -226,9 +226,9 @@ bool milter_header_format(struct sb *out, const char *name, const char *value);
 
 /* A milter's SMTP reply split for the log and the client. */
 struct milter_code {
-    unsigned code;         /* 400..599 */
-    char ext[16];          /* enhanced code "5.7.1" ("" when absent) */
-    const char *text;      /* text of the first line (after the codes) */
+    unsigned code;    /* 400..599 */
+    char ext[16];     /* enhanced code "5.7.1" ("" when absent) */
+    const char *text; /* text of the first line (after the codes) */
     size_t text_len;
     unsigned lines;
 };

@@ -14,7 +14,7 @@
 
 #define V1_PREFIX "PROXY "
 #define V1_PREFIX_LEN 6
-#define V1_TOKENS_MAX 6         /* proto src dst sport dport + one too many */
+#define V1_TOKENS_MAX 6 /* proto src dst sport dport + one too many */
 #define V2_VERSION 2
 #define V2_CMD_LOCAL 0
 #define V2_CMD_PROXY 1
@@ -24,10 +24,10 @@
 #define V2_AF_UNIX 3
 #define V2_PROTO_STREAM 1
 #define V2_PROTO_DGRAM 2
-#define V2_INET_LEN 12          /* 4 + 4 + 2 + 2 */
-#define V2_INET6_LEN 36         /* 16 + 16 + 2 + 2 */
-#define TLV_HDR 3               /* type, length (2 octets, big endian) */
-#define SSL_FIXED 5             /* client (1), verify (4) */
+#define V2_INET_LEN 12  /* 4 + 4 + 2 + 2 */
+#define V2_INET6_LEN 36 /* 16 + 16 + 2 + 2 */
+#define TLV_HDR 3       /* type, length (2 octets, big endian) */
+#define SSL_FIXED 5     /* client (1), verify (4) */
 #define PORT_DIGITS_MAX 5
 
 static const unsigned char v2_sig[PROXY_V2_SIG_LEN] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,

@@ -19,14 +19,15 @@
 
 #include "addr.h"
 
-#define PROXY_V1_MAX 107        /* the longest v1 line, CRLF included (spec 2.1) */
+#define PROXY_V1_MAX 107 /* the longest v1 line, CRLF included (spec 2.1) */
 #define PROXY_V2_SIG_LEN 12
-#define PROXY_V2_FIXED 16       /* signature, ver_cmd, fam, len */
-#define PROXY_V2_LEN_MAX 1024   /* our bound on the v2 block after the fixed part
+#define PROXY_V2_FIXED 16 /* signature, ver_cmd, fam, len */
+#define PROXY_V2_LEN_MAX \
+    1024 /* our bound on the v2 block after the fixed part
                                    (addresses + TLVs); HAProxy's ssl TLVs need ~200 */
 #define PROXY_HDR_MAX (PROXY_V2_FIXED + PROXY_V2_LEN_MAX) /* longest header accepted */
-#define PROXY_TEXT_MAX 64       /* TLV texts kept: TLS version, cipher */
-#define PROXY_AUTHORITY_MAX 255 /* PP2_TYPE_AUTHORITY: a host name */
+#define PROXY_TEXT_MAX 64                                 /* TLV texts kept: TLS version, cipher */
+#define PROXY_AUTHORITY_MAX 255                           /* PP2_TYPE_AUTHORITY: a host name */
 
 /* v2 TLV types and SSL sub-types read here (spec 2.2.x). */
 enum proxy_tlv {
@@ -53,19 +54,19 @@ enum proxy_rc { PROXY_ERROR = -1, PROXY_MORE = 0, PROXY_DONE = 1 };
 
 /* struct proxy_hdr - a parsed header. */
 struct proxy_hdr {
-    unsigned version;           /* 1 or 2 */
-    size_t len;                 /* octets of the header */
-    bool local;                 /* no client address: v2 LOCAL (the balancer's own
+    unsigned version;                        /* 1 or 2 */
+    size_t len;                              /* octets of the header */
+    bool local;                              /* no client address: v2 LOCAL (the balancer's own
                                    health check), v1 UNKNOWN, v2 PROXY with AF_UNSPEC */
-    bool health;                /* v2 LOCAL: a health check by the balancer */
-    struct mx_addr src;         /* the real client (unless local) */
-    struct mx_addr dst;         /* the address the client connected to */
-    bool ssl;                   /* PP2_TYPE_SSL with PP2_CLIENT_SSL: the balancer
+    bool health;                             /* v2 LOCAL: a health check by the balancer */
+    struct mx_addr src;                      /* the real client (unless local) */
+    struct mx_addr dst;                      /* the address the client connected to */
+    bool ssl;                                /* PP2_TYPE_SSL with PP2_CLIENT_SSL: the balancer
                                    terminated TLS */
-    uint8_t ssl_client;         /* PP2_CLIENT_* bits */
-    uint32_t ssl_verify;        /* 0 = client certificate verified */
-    char ssl_version[PROXY_TEXT_MAX]; /* PP2_SUBTYPE_SSL_VERSION, "" when absent */
-    char ssl_cipher[PROXY_TEXT_MAX];  /* PP2_SUBTYPE_SSL_CIPHER */
+    uint8_t ssl_client;                      /* PP2_CLIENT_* bits */
+    uint32_t ssl_verify;                     /* 0 = client certificate verified */
+    char ssl_version[PROXY_TEXT_MAX];        /* PP2_SUBTYPE_SSL_VERSION, "" when absent */
+    char ssl_cipher[PROXY_TEXT_MAX];         /* PP2_SUBTYPE_SSL_CIPHER */
     char authority[PROXY_AUTHORITY_MAX + 1]; /* PP2_TYPE_AUTHORITY (SNI), "" when absent */
 };
 

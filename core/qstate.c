@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QF_LINE_MAX 4096    /* longest envelope / state line */
-#define QFILE_ENV_MAX (16u * 1024 * 1024)  /* an envelope block longer is not ours */
+#define QF_LINE_MAX 4096                  /* longest envelope / state line */
+#define QFILE_ENV_MAX (16u * 1024 * 1024) /* an envelope block longer is not ours */
 
-static const char *const rcpt_state_names[] = { "pending", "sent", "bounced" };
+static const char *const rcpt_state_names[] = {"pending", "sent", "bounced"};
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -38,8 +38,8 @@ static bool parse_u64(const char *s, size_t len, uint64_t *out)
     if (len == 0 || len > 20)
         return false;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9' || __builtin_mul_overflow(v, 10, &v)
-            || __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
+        if (s[i] < '0' || s[i] > '9' || __builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
             return false;
     }
     *out = v;
@@ -83,12 +83,24 @@ bool qfile_id_valid(const char *s, size_t len)
 /* ---- the envelope block ------------------------------------------------- */
 
 /* Known envelope keys. */
-enum ekey { E_ID, E_ARRIVAL, E_CLIENT, E_HELO, E_PROTOCOL, E_BODY, E_SMTPUTF8, E_SENDER,
-            E_RCPT, E_SIZE, E_QUARANTINE, E_COUNT };
+enum ekey {
+    E_ID,
+    E_ARRIVAL,
+    E_CLIENT,
+    E_HELO,
+    E_PROTOCOL,
+    E_BODY,
+    E_SMTPUTF8,
+    E_SENDER,
+    E_RCPT,
+    E_SIZE,
+    E_QUARANTINE,
+    E_COUNT
+};
 
 static const char *const ekey_names[E_COUNT] = {
-    "id", "arrival", "client", "helo", "protocol", "body", "smtputf8", "sender", "rcpt", "size",
-    "quarantine",
+    "id",       "arrival", "client", "helo", "protocol",   "body",
+    "smtputf8", "sender",  "rcpt",   "size", "quarantine",
 };
 
 /* env_string - store a string value into the field the key names. */
@@ -105,8 +117,8 @@ static char **env_string_field(struct qfile_env *e, enum ekey k)
 }
 
 /* env_value - one "key value" line with a known key. */
-static bool env_value(struct qfile_env *e, enum ekey k, const char *v, size_t vl,
-                      unsigned line, char *err, size_t errlen)
+static bool env_value(struct qfile_env *e, enum ekey k, const char *v, size_t vl, unsigned line,
+                      char *err, size_t errlen)
 {
     uint64_t u;
     char **str = env_string_field(e, k);
@@ -141,16 +153,15 @@ static bool env_value(struct qfile_env *e, enum ekey k, const char *v, size_t vl
     case E_RCPT:
         if (vl == 0)
             return line_err(err, errlen, line, "rcpt: empty");
-        return push_str(&e->rcpts, &e->nrcpt, v, vl) || line_err(err, errlen, line,
-                                                                   "out of memory");
-    default:
-        return true;
+        return push_str(&e->rcpts, &e->nrcpt, v, vl) ||
+               line_err(err, errlen, line, "out of memory");
+    default: return true;
     }
 }
 
 /* env_line - one envelope line (no LF), line number line. */
-static bool env_line(struct qfile_env *e, unsigned *seen, const char *s, size_t len,
-                     unsigned line, char *err, size_t errlen)
+static bool env_line(struct qfile_env *e, unsigned *seen, const char *s, size_t len, unsigned line,
+                     char *err, size_t errlen)
 {
     const char *sp = memchr(s, ' ', len);
     size_t kl = sp ? (size_t)(sp - s) : len;
@@ -162,18 +173,18 @@ static bool env_line(struct qfile_env *e, unsigned *seen, const char *s, size_t 
         if (strlen(ekey_names[k]) != kl || memcmp(s, ekey_names[k], kl) != 0)
             continue;
         if (k != E_RCPT && seen[k])
-            return line_err(err, errlen, line, "%s: given twice (first on line %u)",
-                            ekey_names[k], seen[k]);
+            return line_err(err, errlen, line, "%s: given twice (first on line %u)", ekey_names[k],
+                            seen[k]);
         seen[k] = line;
         return env_value(e, (enum ekey)k, v, vl, line, err, errlen);
     }
-    return true;    /* a key a newer writer added: skipped */
+    return true; /* a key a newer writer added: skipped */
 }
 
 /* env_required - the keys every queue file has. */
 static bool env_required(const unsigned *seen, unsigned last, char *err, size_t errlen)
 {
-    static const enum ekey req[] = { E_ID, E_ARRIVAL, E_SENDER, E_RCPT, E_SIZE };
+    static const enum ekey req[] = {E_ID, E_ARRIVAL, E_SENDER, E_RCPT, E_SIZE};
     for (size_t i = 0; i < MX_ARRAY_LEN(req); i++)
         if (!seen[req[i]])
             return line_err(err, errlen, last, "no %s line in the envelope", ekey_names[req[i]]);
@@ -197,9 +208,9 @@ enum qfile_status qfile_parse_envelope(const char *buf, size_t len, struct qfile
     }
     if (!end)
         return QFILE_MORE;
-    struct qfile_env e = { 0 };
-    unsigned seen[E_COUNT] = { 0 }, line = 1;
-    size_t blen = (size_t)(end - buf) + 1, pos;     /* through the last line's LF */
+    struct qfile_env e = {0};
+    unsigned seen[E_COUNT] = {0}, line = 1;
+    size_t blen = (size_t)(end - buf) + 1, pos; /* through the last line's LF */
     bool ok = true;
     for (pos = mlen + 1; ok && pos < blen; pos++) {
         const char *nl = memchr(buf + pos, '\n', blen - pos);
@@ -215,8 +226,8 @@ enum qfile_status qfile_parse_envelope(const char *buf, size_t len, struct qfile
         return QFILE_BAD;
     }
     for (size_t i = 0; i < E_COUNT; i++)
-        if (env_string_field(&e, (enum ekey)i) && !*env_string_field(&e, (enum ekey)i)
-            && i != E_QUARANTINE && !(*env_string_field(&e, (enum ekey)i) = dup_n("", 0))) {
+        if (env_string_field(&e, (enum ekey)i) && !*env_string_field(&e, (enum ekey)i) &&
+            i != E_QUARANTINE && !(*env_string_field(&e, (enum ekey)i) = dup_n("", 0))) {
             qfile_env_free(&e);
             line_err(err, errlen, line, "out of memory");
             return QFILE_BAD;
@@ -252,20 +263,21 @@ static bool clean(const char *s)
 
 bool qfile_format_envelope(const struct qfile_env *env, struct sb *out)
 {
-    bool ok = clean(env->client) && clean(env->helo) && clean(env->protocol)
-              && clean(env->sender) && clean(env->quarantine) && env->nrcpt > 0;
+    bool ok = clean(env->client) && clean(env->helo) && clean(env->protocol) &&
+              clean(env->sender) && clean(env->quarantine) && env->nrcpt > 0;
     for (size_t i = 0; ok && i < env->nrcpt; i++)
         ok = clean(env->rcpts[i]) && env->rcpts[i][0];
     if (!ok)
         return false;
     size_t mark = out->len;
-    ok = sb_printf(out, "%s\nid %s\narrival %" PRId64 "\nclient %s\nhelo %s\nprotocol %s\n"
-                   "body %s\nsmtputf8 %s\nsender %s\n", QFILE_MAGIC, env->id, env->arrival,
-                   env->client && *env->client ? env->client : "127.0.0.1 0",
-                   env->helo ? env->helo : "",
-                   env->protocol && *env->protocol ? env->protocol : "LOCAL",
-                   env->body8 ? "8BITMIME" : "7BIT", env->smtputf8 ? "yes" : "no",
-                   env->sender ? env->sender : "");
+    ok = sb_printf(
+        out,
+        "%s\nid %s\narrival %" PRId64 "\nclient %s\nhelo %s\nprotocol %s\n"
+        "body %s\nsmtputf8 %s\nsender %s\n",
+        QFILE_MAGIC, env->id, env->arrival,
+        env->client && *env->client ? env->client : "127.0.0.1 0", env->helo ? env->helo : "",
+        env->protocol && *env->protocol ? env->protocol : "LOCAL", env->body8 ? "8BITMIME" : "7BIT",
+        env->smtputf8 ? "yes" : "no", env->sender ? env->sender : "");
     for (size_t i = 0; ok && i < env->nrcpt; i++)
         ok = sb_printf(out, "rcpt %s\n", env->rcpts[i]);
     if (ok && env->quarantine)
@@ -289,7 +301,7 @@ static bool esc_append(struct sb *out, const char *s, size_t len, bool keep_spac
         if (ch > 0x20 ? (ch != 0x7f && ch != '\\') : (ch == ' ' && keep_space)) {
             ok = sb_append(out, s + i, 1);
         } else {
-            char e[4] = { '\\', 'x', hex[ch >> 4], hex[ch & 15] };
+            char e[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
             ok = sb_append(out, e, 4);
         }
     }
@@ -299,8 +311,10 @@ static bool esc_append(struct sb *out, const char *s, size_t len, bool keep_spac
 /* hexval - one hex digit, or -1. */
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* unesc - undo esc_append over len octets into a new string; NULL when an
@@ -337,8 +351,8 @@ static bool st_field(const char **p, const char *end, const char **f, size_t *fl
 }
 
 /* st_rcpt - "rcpt <addr> <state> <attempts> <next> <last>" (after "rcpt "). */
-static bool st_rcpt(struct qstate *st, const char *p, const char *end, unsigned line,
-                    char *err, size_t errlen)
+static bool st_rcpt(struct qstate *st, const char *p, const char *end, unsigned line, char *err,
+                    size_t errlen)
 {
     const char *f[4];
     size_t fl[4];
@@ -346,7 +360,7 @@ static bool st_rcpt(struct qstate *st, const char *p, const char *end, unsigned 
     for (int i = 0; i < 4; i++)
         if (!st_field(&p, end, &f[i], &fl[i]))
             return line_err(err, errlen, line, "rcpt: needs addr, state, attempts, next attempt");
-    struct qstate_rcpt r = { 0 };
+    struct qstate_rcpt r = {0};
     unsigned s;
     for (s = 0; s < MX_ARRAY_LEN(rcpt_state_names); s++)
         if (strlen(rcpt_state_names[s]) == fl[1] && memcmp(f[1], rcpt_state_names[s], fl[1]) == 0)
@@ -362,8 +376,8 @@ static bool st_rcpt(struct qstate *st, const char *p, const char *end, unsigned 
     r.next = (int64_t)next;
     r.addr = unesc(f[0], fl[0]);
     r.last = unesc(p, (size_t)(end - p));
-    struct qstate_rcpt *g = r.addr && r.last ? realloc(st->rcpts, (st->nrcpt + 1) * sizeof *g)
-                                             : NULL;
+    struct qstate_rcpt *g =
+        r.addr && r.last ? realloc(st->rcpts, (st->nrcpt + 1) * sizeof *g) : NULL;
     if (!g) {
         free(r.addr);
         free(r.last);
@@ -385,10 +399,10 @@ static bool st_yes_no(const char *v, size_t vl, bool *b)
 }
 
 /* st_line - one state-file line after the magic. */
-static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len,
-                    unsigned line, char *err, size_t errlen)
+static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len, unsigned line,
+                    char *err, size_t errlen)
 {
-    static const char *const keys[] = { "arrival", "held", "bounce_sent", "rcpt" };
+    static const char *const keys[] = {"arrival", "held", "bounce_sent", "rcpt"};
     const char *sp = memchr(s, ' ', len);
     size_t kl = sp ? (size_t)(sp - s) : len, vl = sp ? len - kl - 1 : 0;
     const char *v = sp ? sp + 1 : s + len;
@@ -404,7 +418,8 @@ static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len
             return line_err(err, errlen, line, "arrival: not a Unix time");
         if (k == 0)
             st->arrival = (int64_t)u;
-        if ((k == 1 && !st_yes_no(v, vl, &st->held)) || (k == 2 && !st_yes_no(v, vl, &st->bounce_sent)))
+        if ((k == 1 && !st_yes_no(v, vl, &st->held)) ||
+            (k == 2 && !st_yes_no(v, vl, &st->bounce_sent)))
             return line_err(err, errlen, line, "%s: not yes or no", keys[k]);
         return k == 3 ? st_rcpt(st, v, v + vl, line, err, errlen) : true;
     }
@@ -414,7 +429,7 @@ static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len
 bool qstate_parse(const char *buf, size_t len, struct qstate *st, char *err, size_t errlen)
 {
     size_t mlen = strlen(QSTATE_MAGIC), pos = 0;
-    unsigned seen[3] = { 0 };
+    unsigned seen[3] = {0};
     memset(st, 0, sizeof *st);
     snprintf(err, errlen, "%s", "");
     if (len < mlen + 1 || memcmp(buf, QSTATE_MAGIC, mlen) != 0 || buf[mlen] != '\n')
@@ -446,10 +461,10 @@ bool qstate_format(const struct qstate *st, struct sb *out)
     for (size_t i = 0; ok && i < st->nrcpt; i++) {
         const struct qstate_rcpt *r = &st->rcpts[i];
         const char *last = r->last ? r->last : "";
-        ok = sb_appends(out, "rcpt ") && esc_append(out, r->addr, strlen(r->addr), false)
-             && sb_printf(out, " %s %u %" PRId64 " ", qstate_state_name(r->state), r->attempts,
-                          r->next < 0 ? 0 : r->next)
-             && esc_append(out, last, strlen(last), true) && sb_appends(out, "\n");
+        ok = sb_appends(out, "rcpt ") && esc_append(out, r->addr, strlen(r->addr), false) &&
+             sb_printf(out, " %s %u %" PRId64 " ", qstate_state_name(r->state), r->attempts,
+                       r->next < 0 ? 0 : r->next) &&
+             esc_append(out, last, strlen(last), true) && sb_appends(out, "\n");
     }
     if (!ok)
         out->len = mark;

@@ -29,25 +29,25 @@
 #include "util.h"
 
 #define QSTATE_MAGIC "MXRING-STATE 1"
-#define QFILE_MAGIC  "MXRING-QUEUE 1"
+#define QFILE_MAGIC "MXRING-QUEUE 1"
 #define QFILE_ID_LEN 20
-#define QSTATE_LAST_MAX 1024    /* last reply text kept (longer is cut) */
+#define QSTATE_LAST_MAX 1024 /* last reply text kept (longer is cut) */
 
 /* A queue file's envelope block. Strings are owned (qfile_env_free). */
 struct qfile_env {
-    char id[QFILE_ID_LEN + 1];  /* 20 upper-case hex digits */
-    int64_t arrival;            /* Unix time */
-    char *client;               /* "ip port", "" if absent */
-    char *helo;                 /* may be "" */
-    char *protocol;             /* "SMTP" / "ESMTP", "" if absent */
-    bool body8;                 /* body 8BITMIME */
+    char id[QFILE_ID_LEN + 1]; /* 20 upper-case hex digits */
+    int64_t arrival;           /* Unix time */
+    char *client;              /* "ip port", "" if absent */
+    char *helo;                /* may be "" */
+    char *protocol;            /* "SMTP" / "ESMTP", "" if absent */
+    bool body8;                /* body 8BITMIME */
     bool smtputf8;
-    char *sender;               /* "" = null sender */
+    char *sender; /* "" = null sender */
     char **rcpts;
-    size_t nrcpt;               /* >= 1 */
-    uint64_t size;              /* octets after the empty line */
-    size_t msg_off;             /* offset of the message (after the empty line) */
-    char *quarantine;           /* NULL unless the file carries a quarantine reason */
+    size_t nrcpt;     /* >= 1 */
+    uint64_t size;    /* octets after the empty line */
+    size_t msg_off;   /* offset of the message (after the empty line) */
+    char *quarantine; /* NULL unless the file carries a quarantine reason */
 };
 
 enum qfile_status { QFILE_OK = 0, QFILE_MORE, QFILE_BAD };
@@ -91,8 +91,8 @@ struct qstate_rcpt {
     char *addr;
     enum qstate_rcpt_state state;
     unsigned attempts;
-    int64_t next;               /* Unix time of the next attempt (0 = now) */
-    char *last;                 /* last reply / error text, "" if none */
+    int64_t next; /* Unix time of the next attempt (0 = now) */
+    char *last;   /* last reply / error text, "" if none */
 };
 
 struct qstate {

@@ -67,8 +67,7 @@ static bool ipv4_octets(const char *s, size_t n, uint8_t o[IPV4_OCTETS])
         bool zero = i < n && s[i] == '0';
         while (i < n && s[i] >= '0' && s[i] <= '9' && digits < IPV4_OCTET_DIGITS + 1)
             v = v * 10 + (unsigned)(s[i++] - '0'), digits++;
-        if (digits == 0 || digits > IPV4_OCTET_DIGITS || v > IPV4_OCTET_MAX ||
-            (zero && digits > 1))
+        if (digits == 0 || digits > IPV4_OCTET_DIGITS || v > IPV4_OCTET_MAX || (zero && digits > 1))
             return false;
         o[k++] = (uint8_t)v;
         if (k < IPV4_OCTETS && (i >= n || s[i++] != '.'))

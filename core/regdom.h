@@ -20,7 +20,7 @@ enum regdom_kind {
 
 /* The Debian publicsuffix package's lists, tried in this order. */
 #define REGDOM_SYSTEM_DAFSA "/usr/share/publicsuffix/public_suffix_list.dafsa"
-#define REGDOM_SYSTEM_DAT   "/usr/share/publicsuffix/public_suffix_list.dat"
+#define REGDOM_SYSTEM_DAT "/usr/share/publicsuffix/public_suffix_list.dat"
 
 /* regdom_init - load the list in path (DAFSA or the text format), or with
  * path NULL the system list (REGDOM_SYSTEM_DAFSA, else REGDOM_SYSTEM_DAT).

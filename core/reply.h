@@ -7,16 +7,16 @@
 #include <stdbool.h>
 
 enum reply_id {
-    R_BANNER,            /* 220 <host> ESMTP mxring Receiver */
-    R_HELO,              /* 250 <host> Hello [<ip>], pleased to meet you */
-    R_EHLO_FIRST,        /* 250-<host> Hello [<ip>], pleased to meet you */
-    R_EHLO_PIPELINING,   /* the EHLO keyword lines, in the order sent */
+    R_BANNER,          /* 220 <host> ESMTP mxring Receiver */
+    R_HELO,            /* 250 <host> Hello [<ip>], pleased to meet you */
+    R_EHLO_FIRST,      /* 250-<host> Hello [<ip>], pleased to meet you */
+    R_EHLO_PIPELINING, /* the EHLO keyword lines, in the order sent */
     R_EHLO_SIZE,
     R_EHLO_8BITMIME,
     R_EHLO_SMTPUTF8,
-    R_EHLO_STARTTLS,     /* only when STARTTLS is offered */
-    R_EHLO_AUTH,         /* only when AUTH is offered */
-    R_EHLO_LAST,         /* 250 ENHANCEDSTATUSCODES */
+    R_EHLO_STARTTLS, /* only when STARTTLS is offered */
+    R_EHLO_AUTH,     /* only when AUTH is offered */
+    R_EHLO_LAST,     /* 250 ENHANCEDSTATUSCODES */
     R_SENDER_OK,
     R_RCPT_OK,
     R_DATA_GO,
@@ -42,7 +42,7 @@ enum reply_id {
     R_ERR_LINE_TOO_LONG,
     R_ERR_DATA_LINE_LONG,
     R_ERR_BARE_EOL,
-    R_ERR_DATA_NUL,      /* 550 5.6.0 NUL in the data (nul_bytes = reject) */
+    R_ERR_DATA_NUL, /* 550 5.6.0 NUL in the data (nul_bytes = reject) */
     R_ERR_SIZE_MAIL,
     R_ERR_SIZE_DATA,
     R_ERR_RELAY,
@@ -50,22 +50,22 @@ enum reply_id {
     R_ERR_NO_ARGS,
     R_ERR_QUEUE,
     R_ERR_NOMEM,
-    R_ERR_FILTER_SPAM,   /* 554 5.7.1 SURBL/URIBL reject */
-    R_ERR_FILTER_VIRUS,  /* 554 5.7.1 antivirus */
-    R_ERR_FILTER_TEMP,   /* 451 4.7.1 a filter could not decide */
-    R_CLOSE_LIMIT,       /* 421 4.7.0 session limit */
-    R_CLOSE_TIMEOUT,     /* 421 4.4.2 */
-    R_CLOSE_SHUTDOWN,    /* 421 4.3.2 */
-    R_CLOSE_ERRORS,      /* 421 4.7.0 too many errors */
-    R_CLOSE_JUNK,        /* 421 4.7.0 too many junk commands */
-    R_CLOSE_PER_IP,      /* 421 4.7.0 max_sessions_per_ip */
-    R_CLOSE_RATE,        /* 421 4.7.0 max_connect_rate_per_ip */
-    R_CLOSE_PREGREET,    /* 554 5.5.0 client talked before the banner */
-    R_CLOSE_AUTH,        /* 421 4.7.0 too many AUTH failures */
-    R_TLS_GO,            /* 220 2.0.0 Ready to start TLS */
+    R_ERR_FILTER_SPAM,  /* 554 5.7.1 SURBL/URIBL reject */
+    R_ERR_FILTER_VIRUS, /* 554 5.7.1 antivirus */
+    R_ERR_FILTER_TEMP,  /* 451 4.7.1 a filter could not decide */
+    R_CLOSE_LIMIT,      /* 421 4.7.0 session limit */
+    R_CLOSE_TIMEOUT,    /* 421 4.4.2 */
+    R_CLOSE_SHUTDOWN,   /* 421 4.3.2 */
+    R_CLOSE_ERRORS,     /* 421 4.7.0 too many errors */
+    R_CLOSE_JUNK,       /* 421 4.7.0 too many junk commands */
+    R_CLOSE_PER_IP,     /* 421 4.7.0 max_sessions_per_ip */
+    R_CLOSE_RATE,       /* 421 4.7.0 max_connect_rate_per_ip */
+    R_CLOSE_PREGREET,   /* 554 5.5.0 client talked before the banner */
+    R_CLOSE_AUTH,       /* 421 4.7.0 too many AUTH failures */
+    R_TLS_GO,           /* 220 2.0.0 Ready to start TLS */
     R_ERR_TLS_ACTIVE,
     R_ERR_NOT_IMPL,
-    R_AUTH_CHALLENGE,    /* 334 <base64 or empty> */
+    R_AUTH_CHALLENGE, /* 334 <base64 or empty> */
     R_AUTH_OK,
     R_ERR_AUTH_FAILED,
     R_ERR_AUTH_NEEDS_TLS,
@@ -83,22 +83,22 @@ enum reply_id {
     R_FILTER_TEXT,       /* one line of a milter's own reply (validated by core/milter.c) */
     /* Results the delivery client (core/smtpc.c) synthesises for recipients
      * when the next hop did not answer for them: never sent to a client. */
-    R_C_TOO_BIG,         /* 552 5.3.4 the hop's SIZE is smaller */
-    R_C_NO_8BITMIME,     /* 554 5.6.3 */
-    R_C_NO_SMTPUTF8,     /* 553 5.6.7 */
-    R_C_NO_STARTTLS,     /* 451 4.7.4 TLS required, not offered */
-    R_C_STARTTLS_REFUSED,/* 451 4.7.4 TLS required, STARTTLS refused */
-    R_C_TLS_FAILED,      /* 451 4.7.0 handshake failed */
-    R_C_PROTOCOL,        /* 451 4.5.0 garbage / unexpected reply */
-    R_C_CONN_LOST,       /* 451 4.4.2 the I/O layer gave up */
-    R_C_ABANDONED,       /* 451 4.3.0 the engine quit mid-message */
-    R_ERR_QUEUE_FULL,    /* 452 4.3.1 queue over queue_max_messages / disk below queue_min_free_space */
+    R_C_TOO_BIG,          /* 552 5.3.4 the hop's SIZE is smaller */
+    R_C_NO_8BITMIME,      /* 554 5.6.3 */
+    R_C_NO_SMTPUTF8,      /* 553 5.6.7 */
+    R_C_NO_STARTTLS,      /* 451 4.7.4 TLS required, not offered */
+    R_C_STARTTLS_REFUSED, /* 451 4.7.4 TLS required, STARTTLS refused */
+    R_C_TLS_FAILED,       /* 451 4.7.0 handshake failed */
+    R_C_PROTOCOL,         /* 451 4.5.0 garbage / unexpected reply */
+    R_C_CONN_LOST,        /* 451 4.4.2 the I/O layer gave up */
+    R_C_ABANDONED,        /* 451 4.3.0 the engine quit mid-message */
+    R_ERR_QUEUE_FULL, /* 452 4.3.1 queue over queue_max_messages / disk below queue_min_free_space */
     R_COUNT
 };
 
 struct reply_def {
-    const char *fmt;     /* full line without CRLF, printf format */
-    const char *args;    /* its conversions' argument kinds, in order: 's' a
+    const char *fmt;  /* full line without CRLF, printf format */
+    const char *args; /* its conversions' argument kinds, in order: 's' a
                             string (%s), 'u' an unsigned long long (%llu);
                             test_reply checks them against fmt */
 };

@@ -15,20 +15,20 @@
 #include <sys/un.h>
 
 #define ROUTES_LINE_MAX 4096
-#define ROUTES_WHY_MAX  256
+#define ROUTES_WHY_MAX 256
 #define ROUTE_PORT_SMTP 25
 #define ROUTE_PORT_LMTP 24
 #define ROUTE_LABEL_MAX 63
 
 struct routes {
-    struct route *v;        /* file order, the default route last */
+    struct route *v; /* file order, the default route last */
     size_t n;
-    struct route **sorted;  /* the file's routes by pattern (no default) */
+    struct route **sorted; /* the file's routes by pattern (no default) */
     size_t nsorted;
     const struct route *def;
 };
 
-static const char *const tls_names[] = { "none", "may", "encrypt", "verify" };
+static const char *const tls_names[] = {"none", "may", "encrypt", "verify"};
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -39,8 +39,7 @@ static bool is_blank(char ch)
 }
 
 /* why_set - format a reason; always false. */
-static bool __attribute__((format(printf, 3, 4)))
-why_set(char *why, size_t n, const char *fmt, ...)
+static bool __attribute__((format(printf, 3, 4))) why_set(char *why, size_t n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -67,8 +66,8 @@ static bool ldh_check(const char *s, size_t len)
             continue;
         }
         digits = digits && ch >= '0' && ch <= '9';
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-                     || (ch >= '0' && ch <= '9');
+        bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         if ((!alnum && ch != '-') || (ch == '-' && label == 0) || ++label > ROUTE_LABEL_MAX)
             return false;
     }
@@ -105,7 +104,7 @@ static bool parse_port(const char *s, size_t len, uint16_t *port)
 /* hop_unix - "unix:/path" (after "lmtp:") into h. */
 static bool hop_unix(struct route_hop *h, const char *p, size_t len, char *why, size_t n)
 {
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (len == 0 || p[0] != '/')
         return why_set(why, n, "lmtp:unix: needs an absolute path");
     if (len > ROUTE_PATH_MAX || len >= sizeof sun.sun_path)
@@ -124,8 +123,8 @@ static bool hop_unix(struct route_hop *h, const char *p, size_t len, char *why, 
 
 /* hop_host - host (hlen octets, brackets already removed) into h: an IP
  * address (resolved now) or a host name. */
-static bool hop_host(struct route_hop *h, const char *host, size_t hlen, bool bracketed,
-                     char *why, size_t n)
+static bool hop_host(struct route_hop *h, const char *host, size_t hlen, bool bracketed, char *why,
+                     size_t n)
 {
     char buf[ROUTE_HOST_MAX + 1];
     if (hlen == 0 || hlen > ROUTE_HOST_MAX)
@@ -133,8 +132,8 @@ static bool hop_host(struct route_hop *h, const char *host, size_t hlen, bool br
                        h->proto == ROUTE_SMTP ? "smtp" : "lmtp");
     memcpy(buf, host, hlen);
     buf[hlen] = 0;
-    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(h->port) };
-    struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(h->port) };
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(h->port)};
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(h->port)};
     if (inet_pton(AF_INET, buf, &sin.sin_addr) == 1) {
         memcpy(&h->addr, &sin, sizeof sin);
         h->addrlen = sizeof sin;
@@ -156,8 +155,8 @@ static bool hop_host(struct route_hop *h, const char *host, size_t hlen, bool br
         return why_set(why, n, "\"%.64s\" is neither an IP address nor a host name", buf);
     }
     h->has_addr = true;
-    snprintf(h->text, sizeof h->text, "%s:[%s]:%u",
-             h->proto == ROUTE_SMTP ? "smtp" : "lmtp", h->host, h->port);
+    snprintf(h->text, sizeof h->text, "%s:[%s]:%u", h->proto == ROUTE_SMTP ? "smtp" : "lmtp",
+             h->host, h->port);
     return true;
 }
 
@@ -169,8 +168,10 @@ bool routes_parse_hop(const char *s, size_t len, struct route_hop *out, char *wh
     else if (len >= 5 && memcmp(s, "lmtp:", 5) == 0)
         out->proto = ROUTE_LMTP;
     else
-        return why_set(why, n, "\"%.*s\" is not smtp:host:port, lmtp:host:port or "
-                       "lmtp:unix:/path", (int)(len > 64 ? 64 : len), s);
+        return why_set(why, n,
+                       "\"%.*s\" is not smtp:host:port, lmtp:host:port or "
+                       "lmtp:unix:/path",
+                       (int)(len > 64 ? 64 : len), s);
     const char *p = s + 5, *end = s + len;
     if (end - p >= 5 && memcmp(p, "unix:", 5) == 0) {
         if (out->proto != ROUTE_LMTP)
@@ -201,8 +202,8 @@ bool routes_parse_hop(const char *s, size_t len, struct route_hop *out, char *wh
 /* ---- a route spec ----------------------------------------------------- */
 
 /* spec_option - "tls=mode" into rt. */
-static bool spec_option(struct route *rt, const char *w, size_t wl, bool *seen_tls,
-                        char *why, size_t n)
+static bool spec_option(struct route *rt, const char *w, size_t wl, bool *seen_tls, char *why,
+                        size_t n)
 {
     if (wl < 4 || memcmp(w, "tls=", 4) != 0)
         return why_set(why, n, "unknown option \"%.*s\" (only tls=)", (int)(wl > 64 ? 64 : wl), w);
@@ -298,8 +299,8 @@ static bool pattern_parse(struct route *rt, const char *w, size_t wl, char *why,
 }
 
 /* routes_line - one non-comment line (NUL-free, len octets). */
-static bool routes_line(struct routes *r, size_t *cap, const char *s, size_t len,
-                        unsigned lineno, enum route_tls def_tls, char *why, size_t n)
+static bool routes_line(struct routes *r, size_t *cap, const char *s, size_t len, unsigned lineno,
+                        enum route_tls def_tls, char *why, size_t n)
 {
     size_t i = 0;
     while (i < len && !is_blank(s[i]))
@@ -308,7 +309,7 @@ static bool routes_line(struct routes *r, size_t *cap, const char *s, size_t len
     if (!slot)
         return why_set(why, n, "out of memory");
     char pat[ROUTE_HOST_MAX + 2];
-    struct route tmp = { 0 };
+    struct route tmp = {0};
     if (!pattern_parse(&tmp, s, i, why, n))
         return false;
     memcpy(pat, tmp.pattern, sizeof pat);
@@ -367,8 +368,7 @@ static int cmp_route(const void *a, const void *b)
 
 /* routes_index - sort the file's routes by pattern; a pattern twice is an
  * error naming both lines. */
-static bool routes_index(struct routes *r, size_t nfile, const char *name, char *err,
-                         size_t errlen)
+static bool routes_index(struct routes *r, size_t nfile, const char *name, char *err, size_t errlen)
 {
     r->sorted = calloc(nfile ? nfile : 1, sizeof *r->sorted);
     if (!r->sorted) {
@@ -391,8 +391,8 @@ static bool routes_index(struct routes *r, size_t nfile, const char *name, char 
 }
 
 struct routes *routes_parse(const char *name, const char *text, size_t len,
-                            const char *default_route, enum route_tls def_tls,
-                            char *err, size_t errlen)
+                            const char *default_route, enum route_tls def_tls, char *err,
+                            size_t errlen)
 {
     struct routes *r = calloc(1, sizeof *r);
     size_t cap = 0;
@@ -407,8 +407,8 @@ struct routes *routes_parse(const char *name, const char *text, size_t len,
     size_t nfile = r->n;
     if (ok && default_route && *default_route) {
         struct route *slot = routes_push(r, &cap);
-        ok = slot && routes_parse_spec(default_route, strlen(default_route), def_tls, slot,
-                                       why, sizeof why);
+        ok = slot && routes_parse_spec(default_route, strlen(default_route), def_tls, slot, why,
+                                       sizeof why);
         if (!ok)
             snprintf(err, errlen, "default_route: %s", slot ? why : "out of memory");
         else
@@ -416,7 +416,7 @@ struct routes *routes_parse(const char *name, const char *text, size_t len,
     }
     ok = ok && routes_index(r, nfile, name, err, errlen);
     if (ok && r->def)
-        r->def = &r->v[r->n - 1];   /* v no longer moves */
+        r->def = &r->v[r->n - 1]; /* v no longer moves */
     if (!ok) {
         routes_free(r);
         return NULL;
@@ -434,7 +434,7 @@ struct routes *routes_load(const char *path, const char *default_route, enum rou
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    struct sb text = { 0 };
+    struct sb text = {0};
     char chunk[8192];
     size_t got;
     bool ok = true;
@@ -446,8 +446,8 @@ struct routes *routes_load(const char *path, const char *default_route, enum rou
     if (e)
         snprintf(err, errlen, "%s: %s", path, strerror(e));
     else
-        r = routes_parse(path, text.data ? text.data : "", text.len, default_route, def_tls,
-                         err, errlen);
+        r = routes_parse(path, text.data ? text.data : "", text.len, default_route, def_tls, err,
+                         errlen);
     sb_free(&text);
     return r;
 }
@@ -489,7 +489,7 @@ const struct route *routes_lookup(const struct routes *r, const char *domain, si
         return r->def;
     lower_copy(d, domain, len);
     const struct route *hit = find_pattern(r, d);
-    for (size_t i = 0; !hit && i < len; i++)    /* leftmost dot = longest suffix */
+    for (size_t i = 0; !hit && i < len; i++) /* leftmost dot = longest suffix */
         if (d[i] == '.')
             hit = find_pattern(r, d + i);
     return hit ? hit : r->def;
@@ -511,13 +511,15 @@ const struct route *routes_at(const struct routes *r, size_t i)
     return r && i < r->n ? &r->v[i] : NULL;
 }
 
-bool routes_check_domains(const struct routes *r, char *const *domains, size_t n,
-                          char *err, size_t errlen)
+bool routes_check_domains(const struct routes *r, char *const *domains, size_t n, char *err,
+                          size_t errlen)
 {
     for (size_t i = 0; i < n; i++)
         if (!routes_lookup(r, domains[i], strlen(domains[i]))) {
-            snprintf(err, errlen, "local_domains: %s has no route (add it to relay_routes "
-                     "or set default_route)", domains[i]);
+            snprintf(err, errlen,
+                     "local_domains: %s has no route (add it to relay_routes "
+                     "or set default_route)",
+                     domains[i]);
             return false;
         }
     return true;

@@ -35,44 +35,44 @@
 
 #include "util.h"
 
-#define ROUTE_HOST_MAX 253      /* a host name (or address text) */
-#define ROUTE_PATH_MAX 107      /* sun_path without its NUL */
-#define ROUTE_HOPS_MAX 16       /* hops in one route */
+#define ROUTE_HOST_MAX 253 /* a host name (or address text) */
+#define ROUTE_PATH_MAX 107 /* sun_path without its NUL */
+#define ROUTE_HOPS_MAX 16  /* hops in one route */
 #define ROUTE_HOP_TEXT_MAX (ROUTE_HOST_MAX + 24)
 
 enum route_proto { ROUTE_SMTP = 0, ROUTE_LMTP };
 
 /* TLS policy of a route; the order matches the relay_tls enum names. */
 enum route_tls {
-    ROUTE_TLS_NONE = 0,     /* never STARTTLS */
-    ROUTE_TLS_MAY,          /* STARTTLS when offered; plain otherwise */
-    ROUTE_TLS_ENCRYPT,      /* STARTTLS required, certificate not checked */
-    ROUTE_TLS_VERIFY,       /* STARTTLS required, certificate checked against relay_ca_file */
+    ROUTE_TLS_NONE = 0, /* never STARTTLS */
+    ROUTE_TLS_MAY,      /* STARTTLS when offered; plain otherwise */
+    ROUTE_TLS_ENCRYPT,  /* STARTTLS required, certificate not checked */
+    ROUTE_TLS_VERIFY,   /* STARTTLS required, certificate checked against relay_ca_file */
 };
 
 /* One next hop. */
 struct route_hop {
     enum route_proto proto;
-    bool is_unix;                       /* lmtp:unix:/path */
-    bool has_addr;                      /* host is an IP address: addr/addrlen set */
-    char host[ROUTE_HOST_MAX + 1];      /* name or address, no brackets; "" for unix */
-    uint16_t port;                      /* 0 for unix */
-    char path[ROUTE_PATH_MAX + 1];      /* unix socket path, "" otherwise */
-    struct sockaddr_storage addr;       /* has_addr: the address with the port;
+    bool is_unix;                  /* lmtp:unix:/path */
+    bool has_addr;                 /* host is an IP address: addr/addrlen set */
+    char host[ROUTE_HOST_MAX + 1]; /* name or address, no brackets; "" for unix */
+    uint16_t port;                 /* 0 for unix */
+    char path[ROUTE_PATH_MAX + 1]; /* unix socket path, "" otherwise */
+    struct sockaddr_storage addr;  /* has_addr: the address with the port;
                                            is_unix: a sockaddr_un */
     socklen_t addrlen;
-    char text[ROUTE_HOP_TEXT_MAX + 1];  /* normalised: "smtp:[10.0.0.1]:25",
+    char text[ROUTE_HOP_TEXT_MAX + 1]; /* normalised: "smtp:[10.0.0.1]:25",
                                            "smtp:mx.example:25", "lmtp:unix:/run/x";
                                            the key for connection pools and logs */
 };
 
 /* One route: the hops tried in order and the TLS policy. */
 struct route {
-    char pattern[ROUTE_HOST_MAX + 2];   /* "example.com", ".example.com", "" = default */
-    struct route_hop *hops;             /* owned by the route */
-    size_t nhops;                       /* 1..ROUTE_HOPS_MAX */
-    enum route_tls tls;                 /* tls= of the line, else relay_tls */
-    unsigned line;                      /* line in relay_routes; 0 = default_route */
+    char pattern[ROUTE_HOST_MAX + 2]; /* "example.com", ".example.com", "" = default */
+    struct route_hop *hops;           /* owned by the route */
+    size_t nhops;                     /* 1..ROUTE_HOPS_MAX */
+    enum route_tls tls;               /* tls= of the line, else relay_tls */
+    unsigned line;                    /* line in relay_routes; 0 = default_route */
 };
 
 struct routes;
@@ -99,8 +99,8 @@ void routes_route_release(struct route *rt);
  * "default_route: reason") in err. Never returns NULL for valid input,
  * even when there are no routes at all (routes_on() is then false). */
 struct routes *routes_parse(const char *name, const char *text, size_t len,
-                            const char *default_route, enum route_tls def_tls,
-                            char *err, size_t errlen);
+                            const char *default_route, enum route_tls def_tls, char *err,
+                            size_t errlen);
 
 /* routes_load - routes_parse over the file at path (NULL = no file). The
  * only function here that does I/O (reads the file). */
@@ -132,8 +132,8 @@ const struct route *routes_at(const struct routes *r, size_t i);
  * route? false with "local_domains: <domain> has no route (add it to
  * relay_routes or set default_route)" in err for the first one without.
  * Only meaningful when routes_on(). */
-bool routes_check_domains(const struct routes *r, char *const *domains, size_t n,
-                          char *err, size_t errlen);
+bool routes_check_domains(const struct routes *r, char *const *domains, size_t n, char *err,
+                          size_t errlen);
 
 /* routes_uses_tls - does any route have tls mode m? (verify needs a CA.) */
 bool routes_uses_tls(const struct routes *r, enum route_tls m);

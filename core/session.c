@@ -108,8 +108,10 @@ static void txn_free(struct sess *s)
  * (sess_env.trace, MXRING_TRACE=1 in the server). */
 
 static const char *const state_name[] = {
-    [ST_INIT] = "INIT", [ST_GREET_WAIT] = "GREET_WAIT", [ST_HELO] = "HELO", [ST_MAIL] = "MAIL",
-    [ST_RCPT] = "RCPT", [ST_DATA] = "DATA", [ST_CLOSED] = "CLOSED",
+    [ST_INIT] = "INIT",     [ST_GREET_WAIT] = "GREET_WAIT",
+    [ST_HELO] = "HELO",     [ST_MAIL] = "MAIL",
+    [ST_RCPT] = "RCPT",     [ST_DATA] = "DATA",
+    [ST_CLOSED] = "CLOSED",
 };
 _Static_assert(MX_ARRAY_LEN(state_name) == ST_CLOSED + 1, "a name per state");
 
@@ -127,7 +129,7 @@ _Static_assert(MX_ARRAY_LEN(state_next) == ST_CLOSED + 1, "moves for every state
 
 #define ACB(a) (1u << (a))
 static const char *const action_name[] = {
-    [SESS_RUN] = "RUN", [SESS_CHUNK] = "CHUNK", [SESS_SPOOL] = "SPOOL",
+    [SESS_RUN] = "RUN",       [SESS_CHUNK] = "CHUNK",       [SESS_SPOOL] = "SPOOL",
     [SESS_FILTER] = "FILTER", [SESS_STARTTLS] = "STARTTLS", [SESS_AUTH] = "AUTH",
     [SESS_CLOSE] = "CLOSE",
 };
@@ -202,15 +204,14 @@ static enum reply_id data_refusal(struct sess *s)
     const struct data_scan *ds = &s->txn->scan;
     if (ds->flags & DATA_F_BARE_EOL) {
         sess_txn_end(s, "refused", "bare %s at data offset %llu, %s",
-                ds->bare_octet == '\r' ? "CR" : "LF", (unsigned long long)ds->first_bare,
-                ds->flags & DATA_F_BARE_CMD
-                    ? "an SMTP command follows it (smuggling attempt)"
-                    : "no SMTP command follows it");
+                     ds->bare_octet == '\r' ? "CR" : "LF", (unsigned long long)ds->first_bare,
+                     ds->flags & DATA_F_BARE_CMD ? "an SMTP command follows it (smuggling attempt)"
+                                                 : "no SMTP command follows it");
         return R_ERR_BARE_EOL;
     }
     if ((ds->flags & DATA_F_NUL) && s->snap->cfg->nul_bytes == CFG_NUL_REJECT) {
         sess_txn_end(s, "refused", "NUL octet at data offset %llu",
-                (unsigned long long)ds->first_nul);
+                     (unsigned long long)ds->first_nul);
         return R_ERR_DATA_NUL;
     }
     if (ds->flags & DATA_F_LONG_LINE) {
@@ -219,7 +220,7 @@ static enum reply_id data_refusal(struct sess *s)
     }
     if (ds->flags & DATA_F_TOO_BIG) {
         sess_txn_end(s, "refused", "over max_message_size %llu",
-                (unsigned long long)s->snap->cfg->max_message_size);
+                     (unsigned long long)s->snap->cfg->max_message_size);
         return R_ERR_SIZE_DATA;
     }
     return R_COUNT;
@@ -234,10 +235,10 @@ static bool data_is_8bit(struct sess *s)
     bool declared = t->params.body == SMTP_BODY_8BITMIME;
     if ((t->scan.flags & DATA_F_8BIT) && !declared)
         sess_log_check(s, "8-bit data without BODY=8BITMIME (declared %s): recorded as 8BITMIME",
-                  t->params.body == SMTP_BODY_7BIT ? "BODY=7BIT" : "no BODY");
+                       t->params.body == SMTP_BODY_7BIT ? "BODY=7BIT" : "no BODY");
     if (t->scan.flags & DATA_F_NUL)
         sess_log_check(s, "NUL octet at data offset %llu accepted (nul_bytes = allow)",
-                  (unsigned long long)t->scan.first_nul);
+                       (unsigned long long)t->scan.first_nul);
     return declared || (t->scan.flags & DATA_F_8BIT);
 }
 
@@ -269,7 +270,7 @@ static void finish_data(struct sess *s)
     enum reply_id refuse = data_refusal(s);
     if (refuse != R_COUNT) {
         sess_log_check(s, "Message refused (%llu octets): %s", (unsigned long long)t->scan.size,
-                  t->reason);
+                       t->reason);
         sess_enter_state(s, ST_HELO, "message refused");
         sess_reply(s, refuse);
         return;
@@ -413,13 +414,13 @@ static size_t process(struct sess *s, const char *p, size_t n)
     size_t off = 0;
     if (s->state == ST_GREET_WAIT && n) {
         sess_log_check(s, "client talked before the greeting (greet_pause_ms = %u)",
-                  s->snap->cfg->greet_pause_ms);
+                       s->snap->cfg->greet_pause_ms);
         sess_close_with(s, R_CLOSE_PREGREET, SESS_BY_PREGREET);
         return n;
     }
     while (off < n && s->action == SESS_RUN && s->out.len < SESS_OUT_MAX) {
-        size_t used = s->state == ST_DATA ? feed_data(s, p + off, n - off)
-                                          : feed_line(s, p + off, n - off);
+        size_t used =
+            s->state == ST_DATA ? feed_data(s, p + off, n - off) : feed_line(s, p + off, n - off);
         if (used == 0)
             break;
         s->progress++;
@@ -497,8 +498,8 @@ struct sess *sess_new(const struct sess_env *env, struct snap *snap, uint32_t si
     s->local_port = local_port;
     peer_text(s, peer);
     peer_keep(s, peer);
-    s->trusted = peer && cfg_cidr_match(snap->cfg->trusted_networks,
-                                        snap->cfg->ntrusted_networks, peer);
+    s->trusted =
+        peer && cfg_cidr_match(snap->cfg->trusted_networks, snap->cfg->ntrusted_networks, peer);
     return s;
 }
 
@@ -520,8 +521,8 @@ void sess_set_peer(struct sess *s, const struct mx_addr *peer, const char *via)
 {
     peer_text(s, peer);
     peer_keep(s, peer);
-    s->trusted = cfg_cidr_match(s->snap->cfg->trusted_networks,
-                                s->snap->cfg->ntrusted_networks, peer);
+    s->trusted =
+        cfg_cidr_match(s->snap->cfg->trusted_networks, s->snap->cfg->ntrusted_networks, peer);
     snprintf(s->via, sizeof(s->via), "%s", via ? via : "");
 }
 
@@ -560,11 +561,11 @@ void sess_refuse(struct sess *s, enum sess_close_reason why)
     sess_log_connect(s);
     if (why == SESS_BY_PER_IP) {
         sess_log_check(s, "max_sessions_per_ip (%u) reached for [%s]: connection refused",
-                  c->max_sessions_per_ip, s->client_ip);
+                       c->max_sessions_per_ip, s->client_ip);
         sess_close_with(s, R_CLOSE_PER_IP, why);
     } else if (why == SESS_BY_RATE) {
         sess_log_check(s, "max_connect_rate_per_ip (%u/min) exceeded by [%s]: connection refused",
-                  c->max_connect_rate_per_ip, s->client_ip);
+                       c->max_connect_rate_per_ip, s->client_ip);
         sess_close_with(s, R_CLOSE_RATE, why);
     } else {
         sess_log_check(s, "max_sessions (%u) reached: connection refused", c->max_sessions);
@@ -581,13 +582,31 @@ void sess_dnsbl_refuse(struct sess *s, const char *site)
     sess_enter_state(s, ST_CLOSED, "DNSBL");
 }
 
-unsigned sess_progress(const struct sess *s) { return s->progress; }
-unsigned sess_data_phase(const struct sess *s) { return s->data_phases; }
-bool sess_trusted(const struct sess *s) { return s->trusted; }
+unsigned sess_progress(const struct sess *s)
+{
+    return s->progress;
+}
+unsigned sess_data_phase(const struct sess *s)
+{
+    return s->data_phases;
+}
+bool sess_trusted(const struct sess *s)
+{
+    return s->trusted;
+}
 
-enum sess_action sess_action(const struct sess *s) { return s->action; }
-struct sb *sess_out(struct sess *s) { return &s->out; }
-size_t sess_backlog(const struct sess *s) { return s->in.len; }
+enum sess_action sess_action(const struct sess *s)
+{
+    return s->action;
+}
+struct sb *sess_out(struct sess *s)
+{
+    return &s->out;
+}
+size_t sess_backlog(const struct sess *s)
+{
+    return s->in.len;
+}
 
 unsigned sess_reply_delay_ms(struct sess *s)
 {
@@ -595,15 +614,21 @@ unsigned sess_reply_delay_ms(struct sess *s)
     s->delay_ms = 0;
     return ms;
 }
-struct snap *sess_snap(const struct sess *s) { return s->snap; }
-uint32_t sess_id(const struct sess *s) { return s->sid; }
+struct snap *sess_snap(const struct sess *s)
+{
+    return s->snap;
+}
+uint32_t sess_id(const struct sess *s)
+{
+    return s->sid;
+}
 
 enum sess_phase sess_phase(const struct sess *s)
 {
     return s->state == ST_DATA || s->action == SESS_SPOOL || s->action == SESS_FILTER ||
                    s->action == SESS_CHUNK
                ? SESS_PHASE_DATA
-                                                           : SESS_PHASE_COMMAND;
+               : SESS_PHASE_COMMAND;
 }
 
 bool sess_in_transaction(const struct sess *s)
@@ -613,8 +638,7 @@ bool sess_in_transaction(const struct sess *s)
 
 const struct sess_msg *sess_msg(const struct sess *s)
 {
-    return (s->action == SESS_SPOOL || s->action == SESS_FILTER) && s->txn ? &s->txn->msg
-                                                                          : NULL;
+    return (s->action == SESS_SPOOL || s->action == SESS_FILTER) && s->txn ? &s->txn->msg : NULL;
 }
 
 const char *sess_chunk(const struct sess *s, size_t *len)
@@ -666,10 +690,11 @@ static void filter_refused(struct sess *s, enum sess_verdict v, const char *deta
     if (v == SESS_VERDICT_REJECT_SPAM)
         sess_txn_end(s, "refused", "content filter: spam (SURBL/URIBL)");
     else if (v == SESS_VERDICT_REJECT_VIRUS)
-        sess_txn_end(s, "refused", "content filter: virus %s", detail && *detail ? detail : "unknown");
+        sess_txn_end(s, "refused", "content filter: virus %s",
+                     detail && *detail ? detail : "unknown");
     else
-        sess_txn_end(s, "tempfail", "content filter could not decide%s%s", detail && *detail ? ": " : "",
-                detail ? detail : "");
+        sess_txn_end(s, "tempfail", "content filter could not decide%s%s",
+                     detail && *detail ? ": " : "", detail ? detail : "");
 }
 
 void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail)
@@ -722,7 +747,7 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id)
     sess_set_action(s, SESS_RUN, err ? "queue write failed" : "message queued");
     if (err == 0) {
         sess_log_check(s, "Message accepted: queue id %s, %zu octets, %zu recipient(s)", queue_id,
-                  s->txn->msg.body_len, s->txn->nrcpt);
+                       s->txn->msg.body_len, s->txn->nrcpt);
         txn_queued(s, queue_id);
         sess_enter_state(s, ST_HELO, "message queued");
         sess_reply(s, R_MSG_OK, queue_id);
@@ -808,7 +833,8 @@ void sess_tls_started(struct sess *s, const char *version, const char *cipher)
     s->tls_active = true;
     if (s->action == SESS_STARTTLS) {
         sess_set_action(s, SESS_RUN, "TLS started");
-        sess_enter_state(s, ST_INIT, "TLS started"); /* RFC 3207 4.2: forget everything, EHLO again */
+        sess_enter_state(s, ST_INIT,
+                         "TLS started"); /* RFC 3207 4.2: forget everything, EHLO again */
     }
 }
 

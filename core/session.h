@@ -27,9 +27,9 @@ struct sess;
 struct sess_counters;
 
 struct sess_env {
-    unsigned worker;            /* index, for the log */
-    struct sess_counters *ctr;  /* this worker's counters (NULL = not counted) */
-    struct rlog_ring *rlog;     /* this worker's receivelog ring (NULL = none) */
+    unsigned worker;           /* index, for the log */
+    struct sess_counters *ctr; /* this worker's counters (NULL = not counted) */
+    struct rlog_ring *rlog;    /* this worker's receivelog ring (NULL = none) */
     /* Called when a transaction starts (MAIL): returns the snapshot the
      * transaction must use (the newest one), given the session's current
      * one; may return cur. NULL callback = keep cur. */
@@ -64,18 +64,18 @@ enum sess_verdict {
 };
 
 enum sess_action {
-    SESS_RUN = 0,   /* keep feeding input */
-    SESS_CHUNK,     /* a chunk of the message is ready (sess_chunk): take it,
+    SESS_RUN = 0,  /* keep feeding input */
+    SESS_CHUNK,    /* a chunk of the message is ready (sess_chunk): take it,
                        then sess_chunk_done() */
-    SESS_SPOOL,     /* the message is complete: take the tail (sess_msg), commit
+    SESS_SPOOL,    /* the message is complete: take the tail (sess_msg), commit
                        it, then sess_spool_done() */
-    SESS_FILTER,    /* the message is complete: take the tail, run the content
+    SESS_FILTER,   /* the message is complete: take the tail, run the content
                        filters, then sess_filter_done() (which may lead to
                        SESS_SPOOL; the tail is not offered again) */
-    SESS_STARTTLS,  /* send the 220, then start the TLS handshake; then
+    SESS_STARTTLS, /* send the 220, then start the TLS handshake; then
                        sess_tls_started() or sess_tls_failed() */
-    SESS_AUTH,      /* verify sess_auth_creds() off the ring, then sess_auth_done() */
-    SESS_CLOSE,     /* send what is in sess_out(), then close the connection */
+    SESS_AUTH,     /* verify sess_auth_creds() off the ring, then sess_auth_done() */
+    SESS_CLOSE,    /* send what is in sess_out(), then close the connection */
 };
 
 enum sess_phase { SESS_PHASE_COMMAND = 0, SESS_PHASE_DATA };
@@ -84,28 +84,38 @@ enum sess_close_reason {
     SESS_BY_QUIT = 0,
     SESS_BY_TIMEOUT,
     SESS_BY_ERRORS,
-    SESS_BY_PEER,       /* client closed or reset the connection */
+    SESS_BY_PEER, /* client closed or reset the connection */
     SESS_BY_SHUTDOWN,
-    SESS_BY_LIMIT,      /* session limit reached at connect */
-    SESS_BY_IOERR,      /* a send or receive failed */
-    SESS_BY_PER_IP,     /* max_sessions_per_ip reached at connect */
-    SESS_BY_RATE,       /* max_connect_rate_per_ip exceeded at connect */
-    SESS_BY_PREGREET,   /* client talked during the greet pause */
-    SESS_BY_JUNK,       /* too many NOOP/RSET/VRFY/HELP */
-    SESS_BY_TLS,        /* TLS handshake or record failure */
-    SESS_BY_AUTH,       /* auth_max_failures reached */
-    SESS_BY_HARVEST,    /* max_unknown_recipients_per_ip exceeded */
-    SESS_BY_PROXY,      /* no acceptable PROXY header (no reply, no banner) */
-    SESS_BY_DNSBL,      /* dnsbl_sites score at or over dnsbl_threshold */
-    SESS_BY_COUNT       /* (the number of reasons: keep last) */
+    SESS_BY_LIMIT,    /* session limit reached at connect */
+    SESS_BY_IOERR,    /* a send or receive failed */
+    SESS_BY_PER_IP,   /* max_sessions_per_ip reached at connect */
+    SESS_BY_RATE,     /* max_connect_rate_per_ip exceeded at connect */
+    SESS_BY_PREGREET, /* client talked during the greet pause */
+    SESS_BY_JUNK,     /* too many NOOP/RSET/VRFY/HELP */
+    SESS_BY_TLS,      /* TLS handshake or record failure */
+    SESS_BY_AUTH,     /* auth_max_failures reached */
+    SESS_BY_HARVEST,  /* max_unknown_recipients_per_ip exceeded */
+    SESS_BY_PROXY,    /* no acceptable PROXY header (no reply, no banner) */
+    SESS_BY_DNSBL,    /* dnsbl_sites score at or over dnsbl_threshold */
+    SESS_BY_COUNT     /* (the number of reasons: keep last) */
 };
 
 /* How a transaction ended: the result= word of its receivelog summary. */
-enum sess_result { SESS_RES_QUEUED = 0, SESS_RES_QUARANTINED, SESS_RES_REFUSED,
-                   SESS_RES_TEMPFAIL, SESS_RES_ABORTED, SESS_RES_COUNT };
+enum sess_result {
+    SESS_RES_QUEUED = 0,
+    SESS_RES_QUARANTINED,
+    SESS_RES_REFUSED,
+    SESS_RES_TEMPFAIL,
+    SESS_RES_ABORTED,
+    SESS_RES_COUNT
+};
 /* Why a RCPT was refused. */
-enum sess_rcpt_refusal { SESS_RCPT_UNKNOWN = 0, SESS_RCPT_RELAY, SESS_RCPT_TOO_MANY,
-                         SESS_RCPT_COUNT };
+enum sess_rcpt_refusal {
+    SESS_RCPT_UNKNOWN = 0,
+    SESS_RCPT_RELAY,
+    SESS_RCPT_TOO_MANY,
+    SESS_RCPT_COUNT
+};
 
 /* Counters of one worker's sessions (sess_env.ctr), for the metrics: the
  * sessions bump them with relaxed atomic adds, a scraper on another thread
@@ -113,21 +123,21 @@ enum sess_rcpt_refusal { SESS_RCPT_UNKNOWN = 0, SESS_RCPT_RELAY, SESS_RCPT_TOO_M
  * the __atomic builtins. */
 /* How an AUTH attempt ended (the metrics' outcome label). */
 enum sess_auth_outcome {
-    SESS_AUTHO_OK = 0,      /* 235 */
-    SESS_AUTHO_FAILED,      /* bad credentials, undecodable response, unknown mechanism */
-    SESS_AUTHO_CANCELLED,   /* the client sent "*" */
-    SESS_AUTHO_TEMPFAIL,    /* the verifier was busy (454) */
+    SESS_AUTHO_OK = 0,    /* 235 */
+    SESS_AUTHO_FAILED,    /* bad credentials, undecodable response, unknown mechanism */
+    SESS_AUTHO_CANCELLED, /* the client sent "*" */
+    SESS_AUTHO_TEMPFAIL,  /* the verifier was busy (454) */
     SESS_AUTHO_COUNT
 };
-#define SESS_AUTH_MECHS 3   /* enum auth_mech: unknown, PLAIN, LOGIN */
+#define SESS_AUTH_MECHS 3 /* enum auth_mech: unknown, PLAIN, LOGIN */
 
 struct sess_counters {
-    uint64_t commands[SMTP_VERB_COUNT];       /* by verb; [SMTP_VERB_UNKNOWN] = unrecognised */
-    uint64_t results[SESS_RES_COUNT];         /* transactions by result */
-    uint64_t rcpt_refused[SESS_RCPT_COUNT];   /* refused recipients by reason */
-    uint64_t closes[SESS_BY_COUNT];           /* sessions by close reason */
+    uint64_t commands[SMTP_VERB_COUNT];     /* by verb; [SMTP_VERB_UNKNOWN] = unrecognised */
+    uint64_t results[SESS_RES_COUNT];       /* transactions by result */
+    uint64_t rcpt_refused[SESS_RCPT_COUNT]; /* refused recipients by reason */
+    uint64_t closes[SESS_BY_COUNT];         /* sessions by close reason */
     uint64_t auth[SESS_AUTH_MECHS][SESS_AUTHO_COUNT]; /* AUTH attempts by mechanism, outcome */
-    struct mhist txn_latency;                 /* MAIL to the final reply to the message */
+    struct mhist txn_latency;                         /* MAIL to the final reply to the message */
 };
 
 /* sess_counters_add - sum += c, reading c with relaxed atomic loads (c may
@@ -150,21 +160,21 @@ struct sess_msg {
     const char *helo;
     const char *client_ip;
     uint16_t client_port;
-    const char *proto;          /* RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA */
-    const char *tls_version;    /* "TLSv1.3"; NULL without TLS */
-    const char *tls_cipher;     /* "TLS_AES_256_GCM_SHA384"; NULL without TLS */
-    const char *auth_user;      /* AUTH user; NULL when not authenticated */
-    const char *sender;         /* "" for the null sender */
+    const char *proto;       /* RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA */
+    const char *tls_version; /* "TLSv1.3"; NULL without TLS */
+    const char *tls_cipher;  /* "TLS_AES_256_GCM_SHA384"; NULL without TLS */
+    const char *auth_user;   /* AUTH user; NULL when not authenticated */
+    const char *sender;      /* "" for the null sender */
     const char *rcpts;
     size_t nrcpt;
-    const char *tail;           /* the last chunk (unstuffed, CRLF line ends) */
+    const char *tail; /* the last chunk (unstuffed, CRLF line ends) */
     size_t tail_len;
-    size_t body_len;            /* the whole message, octets */
-    bool eightbit;              /* BODY=8BITMIME declared, or 8-bit octets in the data */
+    size_t body_len; /* the whole message, octets */
+    bool eightbit;   /* BODY=8BITMIME declared, or 8-bit octets in the data */
     bool smtputf8;
     uint32_t sid;
-    const char *quarantine;     /* non-NULL: quarantine verdict (the reason) */
-    const char *add_headers;    /* header lines (CRLF) the milters added, placed above
+    const char *quarantine;  /* non-NULL: quarantine verdict (the reason) */
+    const char *add_headers; /* header lines (CRLF) the milters added, placed above
                                    Received:; NULL = none (set by the I/O layer) */
 };
 

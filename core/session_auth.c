@@ -151,7 +151,8 @@ bool sess_auth_offered(const struct sess *s)
     return c->users_file && (s->tls_active || !c->auth_require_tls);
 }
 
-_Static_assert(AUTH_MECH_LOGIN + 1 == SESS_AUTH_MECHS, "sess_counters.auth has a row per mechanism");
+_Static_assert(AUTH_MECH_LOGIN + 1 == SESS_AUTH_MECHS,
+               "sess_counters.auth has a row per mechanism");
 
 /* sess_auth_fail - one failed attempt; past auth_max_failures the session ends. */
 void sess_auth_fail(struct sess *s, enum reply_id id, const char *why)
@@ -161,7 +162,7 @@ void sess_auth_fail(struct sess *s, enum reply_id id, const char *why)
     s->auth_step = AUTH_IDLE;
     s->auth_failures++;
     sess_log_check(s, "AUTH failed (%u of %u): %s", s->auth_failures,
-              s->snap->cfg->auth_max_failures, why);
+                   s->snap->cfg->auth_max_failures, why);
     sess_reply(s, id);
     if (s->auth_failures >= s->snap->cfg->auth_max_failures)
         sess_close_with(s, R_CLOSE_AUTH, SESS_BY_AUTH);
@@ -182,7 +183,7 @@ static void auth_have_plain(struct sess *s, const char *resp, size_t len)
     }
     if (rc != AUTH_OK) {
         sess_auth_fail(s, rc == AUTH_ERR_BASE64 ? R_ERR_AUTH_DECODE : R_ERR_AUTH_FAILED,
-                  auth_rc_text(rc));
+                       auth_rc_text(rc));
         return;
     }
     /* keep user then password contiguous at the start of auth_buf */
@@ -234,7 +235,8 @@ static void auth_continue(struct sess *s, const char *line, size_t len)
             return;
         }
     }
-    sess_auth_fail(s, rc == AUTH_ERR_BASE64 ? R_ERR_AUTH_DECODE : R_ERR_AUTH_FAILED, auth_rc_text(rc));
+    sess_auth_fail(s, rc == AUTH_ERR_BASE64 ? R_ERR_AUTH_DECODE : R_ERR_AUTH_FAILED,
+                   auth_rc_text(rc));
 }
 
 int sess_auth_check(struct sess *s, const char *arg, size_t len)

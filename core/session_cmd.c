@@ -22,15 +22,15 @@
 
 /* Command flags (the Postfix-style flags column). */
 enum cmd_flag {
-    CMD_NOARGS = 1u << 0,   /* takes no argument: 501 otherwise */
-    CMD_PRE_TLS = 1u << 1,  /* allowed before STARTTLS where TLS is required */
-    CMD_JUNK = 1u << 2,     /* counts toward max_junk_commands (a tarpit defence) */
-    CMD_UNIMPL = 1u << 3,   /* recognised, not implemented: 502, not listed by HELP */
+    CMD_NOARGS = 1u << 0,  /* takes no argument: 501 otherwise */
+    CMD_PRE_TLS = 1u << 1, /* allowed before STARTTLS where TLS is required */
+    CMD_JUNK = 1u << 2,    /* counts toward max_junk_commands (a tarpit defence) */
+    CMD_UNIMPL = 1u << 3,  /* recognised, not implemented: 502, not listed by HELP */
 };
 
 struct smtp_cmd {
     enum smtp_verb verb;
-    unsigned states;            /* states where the command is allowed */
+    unsigned states; /* states where the command is allowed */
     unsigned flags;
     int (*check)(struct sess *s, const char *arg, size_t len);
     void (*proceed)(struct sess *s, const char *arg, size_t len);
@@ -103,8 +103,9 @@ static enum addr_verdict check_address(struct sess *s, const struct smtp_addr *a
         sess_log_check(s, "relay check = allowed: authenticated as %s", s->auth_user);
         return ADDR_OK;
     }
-    sess_log_check(s, "relay check = denied: client [%s] not in trusted_networks, not authenticated",
-              s->client_ip);
+    sess_log_check(s,
+                   "relay check = denied: client [%s] not in trusted_networks, not authenticated",
+                   s->client_ip);
     return ADDR_RELAY_DENIED;
 }
 
@@ -166,15 +167,9 @@ static void ehlo_proceed(struct sess *s, const char *arg, size_t len)
 static void parse_error(struct sess *s, enum smtp_perr e, bool rcpt)
 {
     switch (e) {
-    case SMTP_P_BAD_PARAM:
-        reply_error(s, R_ERR_PARAM);
-        break;
-    case SMTP_P_SYNTAX:
-        reply_error(s, R_ERR_SYNTAX);
-        break;
-    default:
-        reply_error(s, rcpt ? R_ERR_RCPT_SYNTAX : R_ERR_SENDER_SYNTAX);
-        break;
+    case SMTP_P_BAD_PARAM: reply_error(s, R_ERR_PARAM); break;
+    case SMTP_P_SYNTAX: reply_error(s, R_ERR_SYNTAX); break;
+    default: reply_error(s, rcpt ? R_ERR_RCPT_SYNTAX : R_ERR_SENDER_SYNTAX); break;
     }
 }
 
@@ -247,9 +242,10 @@ static bool harvest_cut(struct sess *s, const char *addr)
     unsigned n = s->env->unknown_rcpt(s->env->arg, &s->peer);
     if (n <= max)
         return false;
-    sess_log_check(s, "RCPT refused: <%s> User unknown, and max_unknown_recipients_per_ip (%u per "
-                 "10 minutes) exceeded by [%s]: closing (directory harvest)",
-              addr, max, s->client_ip);
+    sess_log_check(s,
+                   "RCPT refused: <%s> User unknown, and max_unknown_recipients_per_ip (%u per "
+                   "10 minutes) exceeded by [%s]: closing (directory harvest)",
+                   addr, max, s->client_ip);
     sess_close_with(s, R_CLOSE_HARVEST, SESS_BY_HARVEST);
     return true;
 }
@@ -267,7 +263,7 @@ static void tarpit(struct sess *s)
     if (ms > SESS_TARPIT_MAX_MS)
         ms = SESS_TARPIT_MAX_MS;
     sess_log_check(s, "tarpit: reply to unknown recipient %u of this session delayed %u ms",
-              s->unknown_rcpts, (unsigned)ms);
+                   s->unknown_rcpts, (unsigned)ms);
     ms += s->delay_ms;
     s->delay_ms = ms > SESS_TARPIT_MAX_MS ? SESS_TARPIT_MAX_MS : (unsigned)ms;
 }
@@ -287,13 +283,13 @@ static int rcpt_check(struct sess *s, const char *arg, size_t len)
         return 0;
     }
     switch (check_address(s, a, true)) {
-    case ADDR_OK:
-        return 1;
+    case ADDR_OK: return 1;
     case ADDR_UNKNOWN:
         if (harvest_cut(s, a->addr))
             return 0;
         COUNT(s, rcpt_refused, SESS_RCPT_UNKNOWN);
-        sess_log_check(s, "RCPT refused: <%s> User unknown (not in the recipient directory)", a->addr);
+        sess_log_check(s, "RCPT refused: <%s> User unknown (not in the recipient directory)",
+                       a->addr);
         s->txn->rcpt_tried = true;
         s->txn->nrefused++;
         tarpit(s);

@@ -20,13 +20,13 @@
 
 /* Session states. The "RCPT" state means at least one recipient accepted. */
 enum sess_state {
-    ST_INIT = 0,    /* banner sent, no HELO/EHLO yet */
-    ST_GREET_WAIT,  /* greet pause: the client must not talk yet */
-    ST_HELO,        /* greeted, no transaction */
-    ST_MAIL,        /* MAIL accepted, no recipient accepted yet */
-    ST_RCPT,        /* at least one recipient accepted */
-    ST_DATA,        /* reading the message */
-    ST_CLOSED,      /* reply queued, connection to be closed */
+    ST_INIT = 0,   /* banner sent, no HELO/EHLO yet */
+    ST_GREET_WAIT, /* greet pause: the client must not talk yet */
+    ST_HELO,       /* greeted, no transaction */
+    ST_MAIL,       /* MAIL accepted, no recipient accepted yet */
+    ST_RCPT,       /* at least one recipient accepted */
+    ST_DATA,       /* reading the message */
+    ST_CLOSED,     /* reply queued, connection to be closed */
 };
 
 #define STB(st) (1u << (st))
@@ -49,18 +49,18 @@ enum auth_step { AUTH_IDLE = 0, AUTH_WAIT_PLAIN, AUTH_WAIT_USER, AUTH_WAIT_PASS 
 struct sess_txn {
     struct smtp_addr sender;
     struct smtp_params params;
-    struct sb rcpts;        /* NUL-terminated addresses back to back */
+    struct sb rcpts; /* NUL-terminated addresses back to back */
     size_t nrcpt;
-    bool rcpt_tried;        /* a RCPT was refused: DATA gives 554, not 503 */
-    struct sb body;         /* the chunk being filled (at most SESS_CHUNK_MAX) */
+    bool rcpt_tried; /* a RCPT was refused: DATA gives 554, not 503 */
+    struct sb body;  /* the chunk being filled (at most SESS_CHUNK_MAX) */
     struct data_scan scan;
     struct sess_msg msg;
-    char *quarantine;       /* reason of a quarantine verdict */
-    unsigned nrefused;      /* RCPTs refused by policy (unknown, relay, too many) */
-    const char *result;     /* how it ended (summary line); NULL = still open */
-    char reason[200];       /* why (refusals, failures, aborts) */
-    char queue_id[32];      /* the queue id, once queued */
-    uint64_t start_us;      /* MAIL accepted (mhist_now_us): the latency histogram */
+    char *quarantine;   /* reason of a quarantine verdict */
+    unsigned nrefused;  /* RCPTs refused by policy (unknown, relay, too many) */
+    const char *result; /* how it ended (summary line); NULL = still open */
+    char reason[200];   /* why (refusals, failures, aborts) */
+    char queue_id[32];  /* the queue id, once queued */
+    uint64_t start_us;  /* MAIL accepted (mhist_now_us): the latency histogram */
 };
 
 struct sess {
@@ -71,24 +71,24 @@ struct sess {
     enum sess_action action;
     enum sess_close_reason reason;
     bool esmtp;
-    bool trusted;           /* client in trusted_networks */
-    bool skip_line;         /* discarding the rest of an overlong line */
+    bool trusted;   /* client in trusted_networks */
+    bool skip_line; /* discarding the rest of an overlong line */
     bool closed_logged;
-    bool deferred;          /* a close arrived while the spool was busy */
+    bool deferred; /* a close arrived while the spool was busy */
     enum sess_close_reason deferred_reason;
     unsigned errors;
     unsigned junk;
-    unsigned progress;      /* commands and DATA chunks handled (for the idle timer) */
-    unsigned data_phases;   /* DATA commands accepted (each phase has its own bound) */
+    unsigned progress;    /* commands and DATA chunks handled (for the idle timer) */
+    unsigned data_phases; /* DATA commands accepted (each phase has its own bound) */
     uint16_t client_port;
     uint16_t local_port;
     char client_ip[INET6_ADDRSTRLEN];
     char *helo;
-    char *auth_user;        /* set by SMTP AUTH (relay hook) */
-    unsigned mode;          /* enum sess_mode_flag */
+    char *auth_user; /* set by SMTP AUTH (relay hook) */
+    unsigned mode;   /* enum sess_mode_flag */
     bool tls_active;
-    char tls_version[16];   /* negotiated TLS version ("" before TLS) */
-    char tls_cipher[64];    /* and cipher suite */
+    char tls_version[16];     /* negotiated TLS version ("" before TLS) */
+    char tls_cipher[64];      /* and cipher suite */
     enum smtp_verb last_verb; /* of the command being handled (ends of transactions) */
     enum auth_step auth_step;
     enum auth_mech auth_mech;
@@ -109,18 +109,18 @@ struct sess {
         struct {
             struct smtp_addr addr;
             struct smtp_params params;
-        } path;             /* MAIL, RCPT */
-        size_t helo_len;    /* HELO, EHLO: the domain's length */
+        } path;               /* MAIL, RCPT */
+        size_t helo_len;      /* HELO, EHLO: the domain's length */
         struct auth_cmd auth; /* AUTH */
     } args;
 };
 
 /* COUNT - bump one counter of the worker's sess_counters (relaxed: the
  * scraper needs no order, only untorn values). */
-#define COUNT(s, field, idx)                                                          \
-    do {                                                                              \
-        if ((s)->env->ctr)                                                            \
-            __atomic_fetch_add(&(s)->env->ctr->field[idx], 1, __ATOMIC_RELAXED);      \
+#define COUNT(s, field, idx)                                                     \
+    do {                                                                         \
+        if ((s)->env->ctr)                                                       \
+            __atomic_fetch_add(&(s)->env->ctr->field[idx], 1, __ATOMIC_RELAXED); \
     } while (0)
 
 /* ---- session.c: replies, states, transactions ---- */
@@ -144,7 +144,11 @@ void sess_close_with(struct sess *s, enum reply_id id, enum sess_close_reason wh
 /* sess_count_error - one more client error; past max_errors the session ends. */
 void sess_count_error(struct sess *s);
 /* reply_error - an error reply that counts toward the error limit. */
-#define reply_error(s, ...) do { sess_reply((s), __VA_ARGS__); sess_count_error(s); } while (0)
+#define reply_error(s, ...)           \
+    do {                              \
+        sess_reply((s), __VA_ARGS__); \
+        sess_count_error(s);          \
+    } while (0)
 /* sess_enter_state - every state transition goes through here (asserts
  * that it is a legal one; why names the cause for the trace). */
 void sess_enter_state(struct sess *s, enum sess_state st, const char *why);

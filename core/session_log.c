@@ -42,14 +42,15 @@ _Static_assert(MX_ARRAY_LEN(close_reason_text) == SESS_BY_COUNT, "a text per clo
 
 /* The result words of the summary line (index = enum sess_result). */
 static const char *const result_text[] = {
-    [SESS_RES_QUEUED] = "queued", [SESS_RES_QUARANTINED] = "quarantined",
+    [SESS_RES_QUEUED] = "queued",   [SESS_RES_QUARANTINED] = "quarantined",
     [SESS_RES_REFUSED] = "refused", [SESS_RES_TEMPFAIL] = "tempfail",
     [SESS_RES_ABORTED] = "aborted",
 };
 _Static_assert(MX_ARRAY_LEN(result_text) == SESS_RES_COUNT, "a word per result");
 
 static const char *const rcpt_refusal_text[] = {
-    [SESS_RCPT_UNKNOWN] = "unknown user", [SESS_RCPT_RELAY] = "relaying denied",
+    [SESS_RCPT_UNKNOWN] = "unknown user",
+    [SESS_RCPT_RELAY] = "relaying denied",
     [SESS_RCPT_TOO_MANY] = "too many recipients",
 };
 _Static_assert(MX_ARRAY_LEN(rcpt_refusal_text) == SESS_RCPT_COUNT, "a text per refusal");
@@ -80,8 +81,10 @@ const char *sess_close_reason_name(unsigned r)
 const char *sess_auth_outcome_name(unsigned o)
 {
     static const char *const names[] = {
-        [SESS_AUTHO_OK] = "success", [SESS_AUTHO_FAILED] = "failure",
-        [SESS_AUTHO_CANCELLED] = "cancelled", [SESS_AUTHO_TEMPFAIL] = "tempfail",
+        [SESS_AUTHO_OK] = "success",
+        [SESS_AUTHO_FAILED] = "failure",
+        [SESS_AUTHO_CANCELLED] = "cancelled",
+        [SESS_AUTHO_TEMPFAIL] = "tempfail",
     };
     _Static_assert(MX_ARRAY_LEN(names) == SESS_AUTHO_COUNT, "a name per outcome");
     return o < SESS_AUTHO_COUNT ? names[o] : "";
@@ -167,7 +170,7 @@ void sess_txn_end(struct sess *s, const char *result, const char *fmt, ...)
 /* sess_log_summary - the one line per transaction (README "The receivelog"):
  * client, HELO, TLS, AUTH, sender, recipients, size and the outcome. */
 void sess_log_summary(struct sess *s, const char *sender, size_t nrcpt, unsigned nrefused,
-                        uint64_t size, const char *result, const char *id, const char *reason)
+                      uint64_t size, const char *result, const char *id, const char *reason)
 {
     count_result(s, result);
     if (!sess_log_on(s))
@@ -203,15 +206,15 @@ void sess_txn_summary(struct sess *s, enum sess_state st)
         reason = st == ST_CLOSED ? close_reason_text[s->reason] : smtp_verb_name(s->last_verb);
     }
     sess_log_summary(s, t->sender.addr, t->nrcpt, t->nrefused, t->scan.size, result,
-                t->queue_id[0] ? t->queue_id : NULL, reason[0] ? reason : NULL);
+                     t->queue_id[0] ? t->queue_id : NULL, reason[0] ? reason : NULL);
 }
 
 /* sess_log_connect - the first line of every session. */
 void sess_log_connect(struct sess *s)
 {
     sess_log_check(s, "Connection accepted: client [%s]:%u, local port %u, worker %u%s%s%s",
-              s->client_ip, s->client_port, s->local_port, s->env->worker,
-              s->trusted ? ", trusted network" : "", s->via[0] ? ", " : "", s->via);
+                   s->client_ip, s->client_port, s->local_port, s->env->worker,
+                   s->trusted ? ", trusted network" : "", s->via[0] ? ", " : "", s->via);
 }
 
 void sess_log(struct sess *s, const char *fmt, ...)
@@ -231,8 +234,7 @@ void sess_log_close(struct sess *s)
     if (!sess_log_on(s))
         return;
     char line[64];
-    int n = snprintf(line, sizeof(line), "CloseClient Started. (%s)",
-                     close_reason_text[s->reason]);
+    int n = snprintf(line, sizeof(line), "CloseClient Started. (%s)", close_reason_text[s->reason]);
     sess_log_text(s, line, (size_t)n);
     sess_log_text(s, "closesocket()", 13);
 }

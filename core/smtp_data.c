@@ -155,9 +155,7 @@ static void ds_step(struct ds_ctx *c)
             c->span = ++c->i;
         }
         break;
-    case DS_TEXT:
-        ds_text(c);
-        break;
+    case DS_TEXT: ds_text(c); break;
     case DS_CR:
         if (ch == CH_LF) {
             c->i++;
@@ -187,8 +185,7 @@ static void ds_step(struct ds_ctx *c)
             ds->state = DS_TEXT;
         }
         break;
-    case DS_DONE:
-        break;
+    case DS_DONE: break;
     }
 }
 
@@ -254,10 +251,9 @@ void data_scan_init(struct data_scan *ds, uint64_t limit)
 
 /* data_scan_feed - run the state machine over in, emitting verbatim spans in
  * bulk; stops right after the terminator (see smtp_data.h). */
-size_t data_scan_feed(struct data_scan *ds, const char *in, size_t len,
-                      struct sb *out, bool *done)
+size_t data_scan_feed(struct data_scan *ds, const char *in, size_t len, struct sb *out, bool *done)
 {
-    struct ds_ctx c = { ds, (const unsigned char *)in, len, 0, 0, out, false };
+    struct ds_ctx c = {ds, (const unsigned char *)in, len, 0, 0, out, false};
     bool armed = ds->flags & DATA_F_BARE_EOL;
     while (c.i < len && ds->state != DS_DONE && !c.oom)
         ds_step(&c);

@@ -29,14 +29,14 @@ enum data_flag {
 
 /* Scanner state; zero-initialise with data_scan_init(). */
 struct data_scan {
-    int state;           /* internal */
-    uint32_t flags;      /* enum data_flag bits seen so far */
-    size_t line_len;     /* octets on the current line */
-    uint64_t size;       /* unstuffed message octets seen (counts past the limit) */
-    uint64_t limit;      /* max octets stored into out (0 = unlimited) */
-    uint64_t offset;     /* input octets consumed so far (as received, stuffed) */
-    uint64_t first_bare; /* input offset of the first bare CR or LF (DATA_F_BARE_EOL) */
-    uint64_t first_nul;  /* input offset of the first NUL (DATA_F_NUL) */
+    int state;                /* internal */
+    uint32_t flags;           /* enum data_flag bits seen so far */
+    size_t line_len;          /* octets on the current line */
+    uint64_t size;            /* unstuffed message octets seen (counts past the limit) */
+    uint64_t limit;           /* max octets stored into out (0 = unlimited) */
+    uint64_t offset;          /* input octets consumed so far (as received, stuffed) */
+    uint64_t first_bare;      /* input offset of the first bare CR or LF (DATA_F_BARE_EOL) */
+    uint64_t first_nul;       /* input offset of the first NUL (DATA_F_NUL) */
     unsigned char bare_octet; /* the first bare one: '\r' or '\n' */
     unsigned char cmd_len;    /* internal: command matcher (after a bare CR/LF) */
     char cmd_lead[DATA_CMD_LEAD];
@@ -53,7 +53,6 @@ void data_scan_init(struct data_scan *ds, uint64_t limit);
  * the end-of-data sequence is found *done is set and the return value counts
  * the terminator, leaving any later bytes (pipelined commands) unconsumed.
  * Returns (size_t)-1 only if out cannot grow (ENOMEM). */
-size_t data_scan_feed(struct data_scan *ds, const char *in, size_t len,
-                      struct sb *out, bool *done);
+size_t data_scan_feed(struct data_scan *ds, const char *in, size_t len, struct sb *out, bool *done);
 
 #endif

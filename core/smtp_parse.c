@@ -10,7 +10,7 @@
 #include "util.h"
 
 #define SMTP_SP ' '
-#define SMTP_LITERAL_MAX 64   /* longest address-literal content we validate */
+#define SMTP_LITERAL_MAX 64 /* longest address-literal content we validate */
 #define SMTP_IPV6_TAG "IPv6:"
 
 /* One verb of the command table, indexed by enum smtp_verb. */
@@ -19,16 +19,16 @@ struct verb_def {
     size_t len;
 };
 
-#define VERB(v, s) [v] = { s, sizeof(s) - 1 }
+#define VERB(v, s) [v] = {s, sizeof(s) - 1}
 static const struct verb_def verb_table[SMTP_VERB_COUNT] = {
-    VERB(SMTP_VERB_UNKNOWN, ""),     VERB(SMTP_VERB_HELO, "HELO"),
-    VERB(SMTP_VERB_EHLO, "EHLO"),    VERB(SMTP_VERB_MAIL, "MAIL"),
-    VERB(SMTP_VERB_RCPT, "RCPT"),    VERB(SMTP_VERB_DATA, "DATA"),
-    VERB(SMTP_VERB_RSET, "RSET"),    VERB(SMTP_VERB_NOOP, "NOOP"),
-    VERB(SMTP_VERB_QUIT, "QUIT"),    VERB(SMTP_VERB_VRFY, "VRFY"),
-    VERB(SMTP_VERB_HELP, "HELP"),    VERB(SMTP_VERB_STARTTLS, "STARTTLS"),
-    VERB(SMTP_VERB_AUTH, "AUTH"),    VERB(SMTP_VERB_EXPN, "EXPN"),
-    VERB(SMTP_VERB_TURN, "TURN"),    VERB(SMTP_VERB_ETRN, "ETRN"),
+    VERB(SMTP_VERB_UNKNOWN, ""),  VERB(SMTP_VERB_HELO, "HELO"),
+    VERB(SMTP_VERB_EHLO, "EHLO"), VERB(SMTP_VERB_MAIL, "MAIL"),
+    VERB(SMTP_VERB_RCPT, "RCPT"), VERB(SMTP_VERB_DATA, "DATA"),
+    VERB(SMTP_VERB_RSET, "RSET"), VERB(SMTP_VERB_NOOP, "NOOP"),
+    VERB(SMTP_VERB_QUIT, "QUIT"), VERB(SMTP_VERB_VRFY, "VRFY"),
+    VERB(SMTP_VERB_HELP, "HELP"), VERB(SMTP_VERB_STARTTLS, "STARTTLS"),
+    VERB(SMTP_VERB_AUTH, "AUTH"), VERB(SMTP_VERB_EXPN, "EXPN"),
+    VERB(SMTP_VERB_TURN, "TURN"), VERB(SMTP_VERB_ETRN, "ETRN"),
 };
 #undef VERB
 
@@ -42,7 +42,7 @@ struct pcur {
 struct path_parts {
     char local[SMTP_LOCAL_MAX + 1]; /* normalised local part (maybe re-quoted) */
     size_t local_len;
-    size_t dom_off, dom_len;        /* domain as offsets into the cursor bytes */
+    size_t dom_off, dom_len; /* domain as offsets into the cursor bytes */
     bool has_domain;
 };
 
@@ -132,14 +132,13 @@ static enum smtp_perr parse_dot_atom(struct pcur *c, bool *utf8)
 static bool is_dot_atom(const unsigned char *s, size_t n)
 {
     bool utf8 = false;
-    struct pcur c = { s, 0, n };
+    struct pcur c = {s, 0, n};
     return parse_dot_atom(&c, &utf8) == SMTP_P_OK && c.i == n;
 }
 
 /* parse_quoted - consume a quoted-string local part, decoding quoted pairs
  * into dec (at most SMTP_LOCAL_MAX octets). */
-static enum smtp_perr parse_quoted(struct pcur *c, unsigned char *dec, size_t *dlen,
-                                   bool *utf8)
+static enum smtp_perr parse_quoted(struct pcur *c, unsigned char *dec, size_t *dlen, bool *utf8)
 {
     size_t n = 0;
     c->i++; /* opening DQUOTE */
@@ -339,7 +338,7 @@ static void assemble(struct smtp_addr *a, const struct path_parts *pp, const str
  * rcpt: allow "<postmaster>", reject "<>". */
 static enum smtp_perr parse_path(struct pcur *c, bool rcpt, struct smtp_addr *a)
 {
-    struct path_parts pp = { .has_domain = false };
+    struct path_parts pp = {.has_domain = false};
     struct pcur sub = *c;
     bool bracket = peek(c) == '<';
     if (bracket) {
@@ -374,8 +373,7 @@ enum { PARAM_MAIL = 1u << 0, PARAM_RCPT = 1u << 1 };
 struct param_def {
     const char *name;
     unsigned cmds;
-    enum smtp_perr (*apply)(const unsigned char *v, size_t n, bool has_v,
-                            struct smtp_params *p);
+    enum smtp_perr (*apply)(const unsigned char *v, size_t n, bool has_v, struct smtp_params *p);
 };
 
 /* param_size - SIZE=1*DIGIT (RFC 1870), saturating at UINT64_MAX. */
@@ -458,12 +456,9 @@ static enum smtp_perr param_ignored(const unsigned char *v, size_t n, bool has_v
 }
 
 static const struct param_def param_table[] = {
-    { "SIZE", PARAM_MAIL, param_size },
-    { "BODY", PARAM_MAIL, param_body },
-    { "SMTPUTF8", PARAM_MAIL, param_smtputf8 },
-    { "AUTH", PARAM_MAIL, param_auth },
-    { "NOTIFY", PARAM_RCPT, param_ignored },
-    { "ORCPT", PARAM_RCPT, param_ignored },
+    {"SIZE", PARAM_MAIL, param_size},         {"BODY", PARAM_MAIL, param_body},
+    {"SMTPUTF8", PARAM_MAIL, param_smtputf8}, {"AUTH", PARAM_MAIL, param_auth},
+    {"NOTIFY", PARAM_RCPT, param_ignored},    {"ORCPT", PARAM_RCPT, param_ignored},
 };
 _Static_assert(MX_ARRAY_LEN(param_table) <= 32, "seen mask is 32 bits");
 
@@ -471,7 +466,7 @@ _Static_assert(MX_ARRAY_LEN(param_table) <= 32, "seen mask is 32 bits");
 static bool valid_value(const unsigned char *v, size_t n)
 {
     bool utf8 = false;
-    struct pcur c = { v, 0, n };
+    struct pcur c = {v, 0, n};
     if (n == 0)
         return false;
     while (c.i < n) {
@@ -534,12 +529,11 @@ static enum smtp_perr parse_params(struct pcur *c, unsigned cmd, struct smtp_par
 }
 
 /* parse_mail_rcpt - shared body of smtp_parse_mail() and smtp_parse_rcpt(). */
-static enum smtp_perr parse_mail_rcpt(const char *arg, size_t len, const char *kw,
-                                      unsigned cmd, struct smtp_addr *a,
-                                      struct smtp_params *p)
+static enum smtp_perr parse_mail_rcpt(const char *arg, size_t len, const char *kw, unsigned cmd,
+                                      struct smtp_addr *a, struct smtp_params *p)
 {
     size_t kn = strlen(kw);
-    struct pcur c = { (const unsigned char *)arg, kn, len };
+    struct pcur c = {(const unsigned char *)arg, kn, len};
     memset(a, 0, sizeof(*a));
     memset(p, 0, sizeof(*p));
     if (len < kn || !mx_memcaseeq(arg, kw, kn))

@@ -28,7 +28,7 @@ enum smtp_verb {
     SMTP_VERB_HELP,
     SMTP_VERB_STARTTLS,
     SMTP_VERB_AUTH,
-    SMTP_VERB_EXPN,      /* recognised, not implemented (502) */
+    SMTP_VERB_EXPN, /* recognised, not implemented (502) */
     SMTP_VERB_TURN,
     SMTP_VERB_ETRN,
     SMTP_VERB_COUNT
@@ -37,11 +37,11 @@ enum smtp_verb {
 /* Result of a parse. The session maps each to one reply of the reply table. */
 enum smtp_perr {
     SMTP_P_OK = 0,
-    SMTP_P_SYNTAX,       /* 501 5.5.4 malformed arguments (missing FROM:/TO:, junk) */
-    SMTP_P_BAD_ADDR,     /* 501 5.1.7 (MAIL) / 501 5.1.3 (RCPT): bad address syntax */
-    SMTP_P_PATH_TOO_LONG,/* 501 5.1.7/5.1.3: local part > 64, domain > 255, path > 256 */
-    SMTP_P_BAD_PARAM,    /* 555 5.5.4 unknown or malformed ESMTP parameter */
-    SMTP_P_NULL_RCPT,    /* 501 5.1.3 '<>' is not a valid recipient */
+    SMTP_P_SYNTAX,        /* 501 5.5.4 malformed arguments (missing FROM:/TO:, junk) */
+    SMTP_P_BAD_ADDR,      /* 501 5.1.7 (MAIL) / 501 5.1.3 (RCPT): bad address syntax */
+    SMTP_P_PATH_TOO_LONG, /* 501 5.1.7/5.1.3: local part > 64, domain > 255, path > 256 */
+    SMTP_P_BAD_PARAM,     /* 555 5.5.4 unknown or malformed ESMTP parameter */
+    SMTP_P_NULL_RCPT,     /* 501 5.1.3 '<>' is not a valid recipient */
 };
 
 /* A parsed mailbox. addr is "local@domain" (no angle brackets, source route
@@ -49,12 +49,13 @@ enum smtp_perr {
  * For the null sender "<>", is_null is set and addr is "". */
 struct smtp_addr {
     char addr[SMTP_PATH_MAX + 1];
-    size_t len;       /* strlen(addr) */
-    size_t at;        /* index of the '@' separating local part and domain; == len when no domain ("postmaster") */
-    bool is_null;     /* "<>" */
-    bool utf8;        /* contains octets >= 0x80 (valid UTF-8) */
-    bool quoted;      /* local part still needs quoting (kept quoted in addr) */
-    bool addr_literal;/* domain is an address literal: [1.2.3.4] or [IPv6:...] */
+    size_t len; /* strlen(addr) */
+    size_t
+        at; /* index of the '@' separating local part and domain; == len when no domain ("postmaster") */
+    bool is_null;      /* "<>" */
+    bool utf8;         /* contains octets >= 0x80 (valid UTF-8) */
+    bool quoted;       /* local part still needs quoting (kept quoted in addr) */
+    bool addr_literal; /* domain is an address literal: [1.2.3.4] or [IPv6:...] */
 };
 
 enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
@@ -62,10 +63,10 @@ enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
 /* ESMTP parameters of MAIL FROM / RCPT TO. */
 struct smtp_params {
     bool has_size;
-    uint64_t size;          /* SIZE=n (saturates to UINT64_MAX on overflow) */
-    enum smtp_body body;    /* BODY= */
-    bool smtputf8;          /* SMTPUTF8 */
-    bool has_auth;          /* AUTH=<> or AUTH=xtext (RFC 4954 5); value ignored */
+    uint64_t size;       /* SIZE=n (saturates to UINT64_MAX on overflow) */
+    enum smtp_body body; /* BODY= */
+    bool smtputf8;       /* SMTPUTF8 */
+    bool has_auth;       /* AUTH=<> or AUTH=xtext (RFC 4954 5); value ignored */
 };
 
 /* smtp_parse_verb - identify the verb of a command line.

@@ -17,16 +17,16 @@
 
 /* Connection states. */
 enum c_state {
-    CS_GREETING = 0,    /* connected, the 220 is awaited */
-    CS_HELLO,           /* EHLO / LHLO / HELO sent */
-    CS_STARTTLS,        /* STARTTLS sent */
-    CS_TLS,             /* the caller does the handshake */
-    CS_TXN,             /* RSET / MAIL / RCPT / DATA replies awaited */
-    CS_BODY,            /* the caller feeds the message */
-    CS_DOT,             /* the replies to the final dot are awaited */
-    CS_DONE,            /* results of the message are ready */
-    CS_IDLE,            /* usable, no message */
-    CS_QUIT,            /* QUIT sent (maybe behind outstanding replies) */
+    CS_GREETING = 0, /* connected, the 220 is awaited */
+    CS_HELLO,        /* EHLO / LHLO / HELO sent */
+    CS_STARTTLS,     /* STARTTLS sent */
+    CS_TLS,          /* the caller does the handshake */
+    CS_TXN,          /* RSET / MAIL / RCPT / DATA replies awaited */
+    CS_BODY,         /* the caller feeds the message */
+    CS_DOT,          /* the replies to the final dot are awaited */
+    CS_DONE,         /* results of the message are ready */
+    CS_IDLE,         /* usable, no message */
+    CS_QUIT,         /* QUIT sent (maybe behind outstanding replies) */
     CS_CLOSED,
 };
 
@@ -38,22 +38,33 @@ static const struct {
     enum smtpc_want want;
     bool hold;
 } state_table[] = {
-    [CS_GREETING] = { "greeting", SMTPC_NEED_INPUT, false },
-    [CS_HELLO] = { "hello", SMTPC_NEED_INPUT, false },
-    [CS_STARTTLS] = { "starttls", SMTPC_NEED_INPUT, false },
-    [CS_TLS] = { "tls", SMTPC_START_TLS, true },
-    [CS_TXN] = { "transaction", SMTPC_NEED_INPUT, false },
-    [CS_BODY] = { "body", SMTPC_SEND_BODY, true },
-    [CS_DOT] = { "dot", SMTPC_NEED_INPUT, false },
-    [CS_DONE] = { "done", SMTPC_MSG_DONE, true },
-    [CS_IDLE] = { "idle", SMTPC_IDLE, true },
-    [CS_QUIT] = { "quit", SMTPC_NEED_INPUT, false },
-    [CS_CLOSED] = { "closed", SMTPC_CLOSED, false },
+    [CS_GREETING] = {"greeting", SMTPC_NEED_INPUT, false},
+    [CS_HELLO] = {"hello", SMTPC_NEED_INPUT, false},
+    [CS_STARTTLS] = {"starttls", SMTPC_NEED_INPUT, false},
+    [CS_TLS] = {"tls", SMTPC_START_TLS, true},
+    [CS_TXN] = {"transaction", SMTPC_NEED_INPUT, false},
+    [CS_BODY] = {"body", SMTPC_SEND_BODY, true},
+    [CS_DOT] = {"dot", SMTPC_NEED_INPUT, false},
+    [CS_DONE] = {"done", SMTPC_MSG_DONE, true},
+    [CS_IDLE] = {"idle", SMTPC_IDLE, true},
+    [CS_QUIT] = {"quit", SMTPC_NEED_INPUT, false},
+    [CS_CLOSED] = {"closed", SMTPC_CLOSED, false},
 };
 
 /* Commands whose replies can be outstanding. */
-enum c_kind { K_GREETING = 0, K_EHLO, K_HELO, K_STARTTLS, K_RSET, K_MAIL, K_RCPT, K_DATA,
-              K_DOT, K_DOT_ABORT, K_QUIT };
+enum c_kind {
+    K_GREETING = 0,
+    K_EHLO,
+    K_HELO,
+    K_STARTTLS,
+    K_RSET,
+    K_MAIL,
+    K_RCPT,
+    K_DATA,
+    K_DOT,
+    K_DOT_ABORT,
+    K_QUIT
+};
 
 /* One outstanding reply: the command and its argument (recipient index). */
 struct pend {
@@ -75,22 +86,22 @@ struct smtpc {
     enum smtpc_mode mode;
     enum smtpc_tls tls;
     bool tls_active;
-    bool quitting;              /* QUIT queued: outstanding replies are drained */
-    bool rset_needed;           /* a transaction is open on the hop */
-    bool mail_ok;               /* MAIL accepted for the current message */
-    bool mail_failed;           /* MAIL refused: later replies of the group are ignored */
-    bool body_nl;               /* the body fed so far ends a line (or is empty) */
+    bool quitting;    /* QUIT queued: outstanding replies are drained */
+    bool rset_needed; /* a transaction is open on the hop */
+    bool mail_ok;     /* MAIL accepted for the current message */
+    bool mail_failed; /* MAIL refused: later replies of the group are ignored */
+    bool body_nl;     /* the body fed so far ends a line (or is empty) */
     char *helo;
     struct smtpc_caps caps;
-    struct cmsg *msg;           /* NULL = none */
-    struct smtpc_res *results;        /* msg->nrcpt of them */
-    bool *accepted;             /* RCPT accepted */
+    struct cmsg *msg;          /* NULL = none */
+    struct smtpc_res *results; /* msg->nrcpt of them */
+    bool *accepted;            /* RCPT accepted */
     size_t naccepted;
-    struct pend *q;             /* outstanding replies, a ring */
+    struct pend *q; /* outstanding replies, a ring */
     size_t qcap, qhead, qlen;
-    struct smtpc_res err;             /* why CLOSED */
+    struct smtpc_res err; /* why CLOSED */
     struct smtpc_rparse rp;
-    struct sb held;             /* input that arrived while no reply was awaited */
+    struct sb held; /* input that arrived while no reply was awaited */
     struct sb out;
 };
 
@@ -154,14 +165,17 @@ static bool expect(struct smtpc *c, enum c_kind kind, size_t arg)
         free(c->q);
         c->q = q, c->qcap = nc, c->qhead = 0;
     }
-    c->q[(c->qhead + c->qlen) % c->qcap] = (struct pend){ kind, arg };
+    c->q[(c->qhead + c->qlen) % c->qcap] = (struct pend){kind, arg};
     c->qlen++;
     return true;
 }
 
 /* send_cmd - emit a command and expect its reply. */
-#define send_cmd(c, kind, arg, ...) \
-    do { if (!emit((c), __VA_ARGS__) || !expect((c), (kind), (arg))) fail_nomem(c); } while (0)
+#define send_cmd(c, kind, arg, ...)                                 \
+    do {                                                            \
+        if (!emit((c), __VA_ARGS__) || !expect((c), (kind), (arg))) \
+            fail_nomem(c);                                          \
+    } while (0)
 
 /* ---- ending the connection -------------------------------------------- */
 
@@ -172,7 +186,7 @@ static void close_with(struct smtpc *c, const struct smtpc_res *r, bool quit)
     set_undecided(c, r);
     smtpc_res_copy(&c->err, r);
     if (quit)
-        (void)emit(c, "QUIT");  /* courtesy only: closing either way */
+        (void)emit(c, "QUIT"); /* courtesy only: closing either way */
     enter_state(c, CS_CLOSED);
 }
 
@@ -180,8 +194,8 @@ static void close_with(struct smtpc *c, const struct smtpc_res *r, bool quit)
  * means the hop is closing already: no QUIT. */
 static void fail_reply(struct smtpc *c, const struct smtpc_reply *r, enum smtpc_stage stage)
 {
-    struct smtpc_res tmp = { 0 };
-    if (r->code < 400) {   /* "220"-class words must never become a recipient's result */
+    struct smtpc_res tmp = {0};
+    if (r->code < 400) { /* "220"-class words must never become a recipient's result */
         fail_local(c, true, SMTPC_ST_PROTOCOL, R_C_PROTOCOL, "unexpected reply code");
         return;
     }
@@ -194,7 +208,7 @@ static void fail_reply(struct smtpc *c, const struct smtpc_reply *r, enum smtpc_
 static void fail_local(struct smtpc *c, bool quit, enum smtpc_stage stage, enum reply_id id,
                        const char *arg)
 {
-    struct smtpc_res tmp = { 0 };
+    struct smtpc_res tmp = {0};
     smtpc_res_local(&tmp, stage, id, arg);
     close_with(c, &tmp, quit);
     smtpc_res_clear(&tmp);
@@ -265,10 +279,10 @@ static bool msg_set(struct smtpc *c, const struct smtpc_msg *m)
 static bool local_check(struct smtpc *c)
 {
     const struct cmsg *m = c->msg;
-    struct smtpc_res tmp = { 0 };
+    struct smtpc_res tmp = {0};
     if (c->caps.size && c->caps.size_max && m->size > c->caps.size_max)
         smtpc_res_local(&tmp, SMTPC_ST_LOCAL, R_C_TOO_BIG, (unsigned long long)m->size,
-                  (unsigned long long)c->caps.size_max);
+                        (unsigned long long)c->caps.size_max);
     else if (m->body8 && !c->caps.eightbitmime)
         smtpc_res_local(&tmp, SMTPC_ST_LOCAL, R_C_NO_8BITMIME);
     else if (m->smtputf8 && !c->caps.smtputf8)
@@ -358,7 +372,7 @@ static void on_ehlo(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
         smtpc_caps_parse(&c->caps, &r->text);
         after_hello(c);
     } else if (c->mode == SMTPC_SMTP && (r->code == 500 || r->code == 502)) {
-        send_cmd(c, K_HELO, 0, "HELO %s", c->helo);  /* an RFC 821 hop */
+        send_cmd(c, K_HELO, 0, "HELO %s", c->helo); /* an RFC 821 hop */
     } else {
         fail_reply(c, r, SMTPC_ST_HELLO);
     }
@@ -386,7 +400,7 @@ static void on_starttls(struct smtpc *c, const struct smtpc_reply *r, size_t arg
             fail_local(c, true, SMTPC_ST_STARTTLS, R_C_STARTTLS_REFUSED,
                        r->text.data ? r->text.data : "");
     } else {
-        begin_msg(c);   /* tls=may: go on in plain text */
+        begin_msg(c); /* tls=may: go on in plain text */
     }
 }
 
@@ -399,13 +413,13 @@ static void on_rset(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
     }
     c->rset_needed = false;
     if (!c->caps.pipelining || !c->msg)
-        begin_msg(c);   /* pipelined: MAIL is already on its way */
+        begin_msg(c); /* pipelined: MAIL is already on its way */
 }
 
 /* all_results - every recipient without a result gets reply r. */
 static void all_results(struct smtpc *c, const struct smtpc_reply *r, enum smtpc_stage st)
 {
-    struct smtpc_res tmp = { 0 };
+    struct smtpc_res tmp = {0};
     smtpc_res_reply(&tmp, r, st);
     set_undecided(c, &tmp);
     smtpc_res_clear(&tmp);
@@ -436,7 +450,7 @@ static void rcpts_done(struct smtpc *c)
 static void on_rcpt(struct smtpc *c, const struct smtpc_reply *r, size_t i)
 {
     if (c->mail_failed)
-        return;                 /* pipelined behind a refused MAIL: the 503s mean nothing */
+        return; /* pipelined behind a refused MAIL: the 503s mean nothing */
     if (r->code / 100 == 2) {
         c->accepted[i] = true;
         c->naccepted++;
@@ -459,7 +473,7 @@ static void on_data(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
     if (r->code / 100 == 3 && c->mail_ok && c->naccepted) {
         enter_state(c, CS_BODY);
     } else if (r->code / 100 == 3) {
-        send_cmd(c, K_DOT_ABORT, 0, ".");   /* RFC 2920 3.1: nobody to deliver to */
+        send_cmd(c, K_DOT_ABORT, 0, "."); /* RFC 2920 3.1: nobody to deliver to */
     } else if (!c->mail_failed) {
         all_results(c, r, SMTPC_ST_DATA);
         if (r->code == 421)
@@ -489,24 +503,24 @@ static void on_dot_abort(struct smtpc *c, const struct smtpc_reply *r, size_t ar
 static void on_quit(struct smtpc *c, const struct smtpc_reply *r, size_t arg)
 {
     (void)arg;
-    struct smtpc_res tmp = { 0 };
+    struct smtpc_res tmp = {0};
     smtpc_res_reply(&tmp, r, SMTPC_ST_QUIT);
     close_with(c, &tmp, false);
     smtpc_res_clear(&tmp);
 }
 
 static const struct smtpc_cmd cmd_table[] = {
-    [K_GREETING] = { K_GREETING, SMTPC_ST_GREETING, CL_NORMAL, on_greeting },
-    [K_EHLO] = { K_EHLO, SMTPC_ST_HELLO, CL_NORMAL, on_ehlo },
-    [K_HELO] = { K_HELO, SMTPC_ST_HELLO, CL_NORMAL, on_helo },
-    [K_STARTTLS] = { K_STARTTLS, SMTPC_ST_STARTTLS, CL_NORMAL, on_starttls },
-    [K_RSET] = { K_RSET, SMTPC_ST_RSET, CL_NORMAL, on_rset },
-    [K_MAIL] = { K_MAIL, SMTPC_ST_MAIL, CL_NORMAL, on_mail },
-    [K_RCPT] = { K_RCPT, SMTPC_ST_RCPT, CL_NORMAL, on_rcpt },
-    [K_DATA] = { K_DATA, SMTPC_ST_DATA, CL(3) | CL(4) | CL(5), on_data },
-    [K_DOT] = { K_DOT, SMTPC_ST_DOT, CL_NORMAL, on_dot },
-    [K_DOT_ABORT] = { K_DOT_ABORT, SMTPC_ST_DOT, CL_ANY, on_dot_abort },
-    [K_QUIT] = { K_QUIT, SMTPC_ST_QUIT, CL_ANY, on_quit },
+    [K_GREETING] = {K_GREETING, SMTPC_ST_GREETING, CL_NORMAL, on_greeting},
+    [K_EHLO] = {K_EHLO, SMTPC_ST_HELLO, CL_NORMAL, on_ehlo},
+    [K_HELO] = {K_HELO, SMTPC_ST_HELLO, CL_NORMAL, on_helo},
+    [K_STARTTLS] = {K_STARTTLS, SMTPC_ST_STARTTLS, CL_NORMAL, on_starttls},
+    [K_RSET] = {K_RSET, SMTPC_ST_RSET, CL_NORMAL, on_rset},
+    [K_MAIL] = {K_MAIL, SMTPC_ST_MAIL, CL_NORMAL, on_mail},
+    [K_RCPT] = {K_RCPT, SMTPC_ST_RCPT, CL_NORMAL, on_rcpt},
+    [K_DATA] = {K_DATA, SMTPC_ST_DATA, CL(3) | CL(4) | CL(5), on_data},
+    [K_DOT] = {K_DOT, SMTPC_ST_DOT, CL_NORMAL, on_dot},
+    [K_DOT_ABORT] = {K_DOT_ABORT, SMTPC_ST_DOT, CL_ANY, on_dot_abort},
+    [K_QUIT] = {K_QUIT, SMTPC_ST_QUIT, CL_ANY, on_quit},
 };
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -527,7 +541,7 @@ static void on_reply(struct smtpc *c, const struct smtpc_reply *r)
 {
     if (c->qlen == 0) {
         if (r->code == 421)
-            fail_reply(c, r, SMTPC_ST_PROTOCOL);   /* the hop gives up (idle timeout) */
+            fail_reply(c, r, SMTPC_ST_PROTOCOL); /* the hop gives up (idle timeout) */
         else
             fail_local(c, true, SMTPC_ST_PROTOCOL, R_C_PROTOCOL, "reply without a command");
         return;
@@ -576,7 +590,7 @@ static void resume(struct smtpc *c)
     if (!c->held.len || state_table[c->state].hold || c->state == CS_CLOSED)
         return;
     struct sb h = c->held;
-    c->held = (struct sb){ 0 };
+    c->held = (struct sb){0};
     feed(c, h.data, h.len);
     sb_free(&h);
 }
@@ -596,7 +610,7 @@ void smtpc_body(struct smtpc *c, const void *buf, size_t len, bool last)
     bool ok = true;
     while (ok && p < end) {
         if (c->body_nl && *p == '.')
-            ok = sb_append(&c->out, ".", 1);    /* RFC 5321 4.5.2 */
+            ok = sb_append(&c->out, ".", 1); /* RFC 5321 4.5.2 */
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl ? nl + 1 : end;
         ok = ok && sb_append(&c->out, p, (size_t)(stop - p));
@@ -671,12 +685,12 @@ void smtpc_tls_done(struct smtpc *c, bool ok)
         fail_local(c, false, SMTPC_ST_STARTTLS, R_C_TLS_FAILED, NULL);
         return;
     }
-    if (c->held.len || c->rp.line.len) {    /* bytes sent in clear after the 220: injection */
+    if (c->held.len || c->rp.line.len) { /* bytes sent in clear after the 220: injection */
         fail_local(c, false, SMTPC_ST_STARTTLS, R_C_PROTOCOL, "data before the TLS handshake");
         return;
     }
     c->tls_active = true;
-    send_hello(c);      /* RFC 3207 4.2: forget what was said before TLS */
+    send_hello(c); /* RFC 3207 4.2: forget what was said before TLS */
 }
 
 void smtpc_abort(struct smtpc *c, const char *why)
@@ -697,7 +711,7 @@ static bool next_start(struct smtpc *c, const struct smtpc_msg *msg)
         return false;
     }
     if (c->msg && !local_check(c)) {
-        enter_state(c, CS_DONE);    /* RSET stays owed for the next message */
+        enter_state(c, CS_DONE); /* RSET stays owed for the next message */
         return true;
     }
     if (!c->rset_needed) {
@@ -722,14 +736,14 @@ bool smtpc_next(struct smtpc *c, const struct smtpc_msg *msg)
 
 void smtpc_quit(struct smtpc *c)
 {
-    struct smtpc_res tmp = { 0 };
+    struct smtpc_res tmp = {0};
     if (c->state == CS_CLOSED || c->state == CS_QUIT)
         return;
     smtpc_res_local(&tmp, SMTPC_ST_QUIT, R_C_ABANDONED);
     set_undecided(c, &tmp);
     smtpc_res_clear(&tmp);
     if (c->state == CS_BODY || c->state == CS_TLS) {
-        fail_local(c, false, SMTPC_ST_QUIT, R_C_ABANDONED, NULL);  /* QUIT would be data */
+        fail_local(c, false, SMTPC_ST_QUIT, R_C_ABANDONED, NULL); /* QUIT would be data */
         return;
     }
     c->quitting = true;
@@ -775,10 +789,11 @@ const char *smtpc_stage_name(enum smtpc_stage st)
 {
     static const char *const names[] = {
         [SMTPC_ST_CONNECT] = "connect", [SMTPC_ST_GREETING] = "greeting",
-        [SMTPC_ST_HELLO] = "EHLO", [SMTPC_ST_STARTTLS] = "STARTTLS",
-        [SMTPC_ST_MAIL] = "MAIL", [SMTPC_ST_RCPT] = "RCPT", [SMTPC_ST_DATA] = "DATA",
-        [SMTPC_ST_DOT] = "end of data", [SMTPC_ST_RSET] = "RSET", [SMTPC_ST_QUIT] = "QUIT",
-        [SMTPC_ST_LOCAL] = "local", [SMTPC_ST_PROTOCOL] = "protocol",
+        [SMTPC_ST_HELLO] = "EHLO",      [SMTPC_ST_STARTTLS] = "STARTTLS",
+        [SMTPC_ST_MAIL] = "MAIL",       [SMTPC_ST_RCPT] = "RCPT",
+        [SMTPC_ST_DATA] = "DATA",       [SMTPC_ST_DOT] = "end of data",
+        [SMTPC_ST_RSET] = "RSET",       [SMTPC_ST_QUIT] = "QUIT",
+        [SMTPC_ST_LOCAL] = "local",     [SMTPC_ST_PROTOCOL] = "protocol",
     };
     return (unsigned)st < MX_ARRAY_LEN(names) ? names[st] : "?";
 }

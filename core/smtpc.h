@@ -75,9 +75,9 @@
 
 #include "util.h"
 
-#define SMTPC_LINE_MAX  2048        /* one reply line, CRLF excluded */
+#define SMTPC_LINE_MAX 2048         /* one reply line, CRLF excluded */
 #define SMTPC_REPLY_MAX (64 * 1024) /* one (multi-line) reply */
-#define SMTPC_TEXT_MAX  1024        /* result text kept per recipient */
+#define SMTPC_TEXT_MAX 1024         /* result text kept per recipient */
 
 enum smtpc_mode { SMTPC_SMTP = 0, SMTPC_LMTP };
 
@@ -85,64 +85,64 @@ enum smtpc_mode { SMTPC_SMTP = 0, SMTPC_LMTP };
 enum smtpc_tls { SMTPC_TLS_NONE = 0, SMTPC_TLS_MAY, SMTPC_TLS_REQUIRE };
 
 enum smtpc_want {
-    SMTPC_NEED_INPUT = 0,   /* replies are awaited: read and smtpc_input() */
-    SMTPC_SEND_BODY,        /* feed the message with smtpc_body() */
-    SMTPC_START_TLS,        /* do the TLS handshake, then smtpc_tls_done() */
-    SMTPC_MSG_DONE,         /* results of the message are available */
-    SMTPC_IDLE,             /* usable, no message */
-    SMTPC_CLOSED,           /* send the remaining output, close; see smtpc_error() */
+    SMTPC_NEED_INPUT = 0, /* replies are awaited: read and smtpc_input() */
+    SMTPC_SEND_BODY,      /* feed the message with smtpc_body() */
+    SMTPC_START_TLS,      /* do the TLS handshake, then smtpc_tls_done() */
+    SMTPC_MSG_DONE,       /* results of the message are available */
+    SMTPC_IDLE,           /* usable, no message */
+    SMTPC_CLOSED,         /* send the remaining output, close; see smtpc_error() */
 };
 
 /* Where a result or failure came from. */
 enum smtpc_stage {
-    SMTPC_ST_CONNECT = 0,   /* the caller's I/O (smtpc_abort) */
+    SMTPC_ST_CONNECT = 0, /* the caller's I/O (smtpc_abort) */
     SMTPC_ST_GREETING,
-    SMTPC_ST_HELLO,         /* EHLO / LHLO / HELO */
-    SMTPC_ST_STARTTLS,      /* the STARTTLS command or the handshake */
+    SMTPC_ST_HELLO,    /* EHLO / LHLO / HELO */
+    SMTPC_ST_STARTTLS, /* the STARTTLS command or the handshake */
     SMTPC_ST_MAIL,
     SMTPC_ST_RCPT,
-    SMTPC_ST_DATA,          /* the DATA command */
-    SMTPC_ST_DOT,           /* the reply to the final dot */
+    SMTPC_ST_DATA, /* the DATA command */
+    SMTPC_ST_DOT,  /* the reply to the final dot */
     SMTPC_ST_RSET,
     SMTPC_ST_QUIT,
-    SMTPC_ST_LOCAL,         /* decided here before sending (SIZE, 8BITMIME, SMTPUTF8) */
-    SMTPC_ST_PROTOCOL,      /* garbage, overlong or unexpected reply */
+    SMTPC_ST_LOCAL,    /* decided here before sending (SIZE, 8BITMIME, SMTPUTF8) */
+    SMTPC_ST_PROTOCOL, /* garbage, overlong or unexpected reply */
 };
 
 /* One message to deliver. smtpc_new/smtpc_next copy it: nothing needs to
  * outlive the call. */
 struct smtpc_msg {
-    const char *sender;             /* "" = null sender <> */
-    const char *const *rcpts;       /* nrcpt addresses, without <> */
-    size_t nrcpt;                   /* >= 1 */
-    uint64_t size;                  /* octets smtpc_body() will be given (SIZE=) */
-    bool body8;                     /* BODY=8BITMIME needed */
-    bool smtputf8;                  /* SMTPUTF8 needed */
+    const char *sender;       /* "" = null sender <> */
+    const char *const *rcpts; /* nrcpt addresses, without <> */
+    size_t nrcpt;             /* >= 1 */
+    uint64_t size;            /* octets smtpc_body() will be given (SIZE=) */
+    bool body8;               /* BODY=8BITMIME needed */
+    bool smtputf8;            /* SMTPUTF8 needed */
 };
 
 struct smtpc_opts {
     enum smtpc_mode mode;
-    const char *helo_name;          /* our name in EHLO/LHLO/HELO */
+    const char *helo_name; /* our name in EHLO/LHLO/HELO */
     enum smtpc_tls tls;
-    bool tls_active;                /* the connection is already TLS (implicit) */
+    bool tls_active; /* the connection is already TLS (implicit) */
 };
 
 /* A reply (or local failure) as seen by the caller. */
 struct smtpc_result {
-    unsigned code;                  /* 200..599; 0 = no result yet */
-    char enh[16];                   /* enhanced status "5.1.1", "" if none given */
-    const char *text;               /* reply text (lines joined by " "), without
+    unsigned code;    /* 200..599; 0 = no result yet */
+    char enh[16];     /* enhanced status "5.1.1", "" if none given */
+    const char *text; /* reply text (lines joined by " "), without
                                        code and enhanced code; valid until
                                        smtpc_next/smtpc_free */
     enum smtpc_stage stage;
-    bool local;                     /* synthesised here, not sent by the hop */
+    bool local; /* synthesised here, not sent by the hop */
 };
 
 /* Capabilities the hop announced (after the last EHLO/LHLO). */
 struct smtpc_caps {
-    bool esmtp;                     /* EHLO/LHLO accepted (not HELO fallback) */
+    bool esmtp; /* EHLO/LHLO accepted (not HELO fallback) */
     bool pipelining, eightbitmime, smtputf8, starttls, size;
-    uint64_t size_max;              /* SIZE n; 0 = no limit given */
+    uint64_t size_max; /* SIZE n; 0 = no limit given */
 };
 
 struct smtpc;
@@ -222,18 +222,18 @@ const char *smtpc_stage_name(enum smtpc_stage st);
 
 /* One parsed reply: lines joined. */
 struct smtpc_reply {
-    unsigned code;                  /* 3 digits, first in 2..5 */
-    char enh[16];                   /* from the first line, "" if none */
-    struct sb text;                 /* texts of all lines joined by "\n" */
+    unsigned code;  /* 3 digits, first in 2..5 */
+    char enh[16];   /* from the first line, "" if none */
+    struct sb text; /* texts of all lines joined by "\n" */
     unsigned nlines;
 };
 
 /* The parser's state across input pieces. */
 struct smtpc_rparse {
-    struct sb line;                 /* the partial line */
-    struct smtpc_reply cur;         /* the reply being assembled */
-    bool in_reply;                  /* continuation lines seen */
-    bool skipping;                  /* an overlong line: fatal */
+    struct sb line;         /* the partial line */
+    struct smtpc_reply cur; /* the reply being assembled */
+    bool in_reply;          /* continuation lines seen */
+    bool skipping;          /* an overlong line: fatal */
 };
 
 enum smtpc_rp_status { SMTPC_RP_MORE = 0, SMTPC_RP_REPLY, SMTPC_RP_BAD };
@@ -243,9 +243,8 @@ enum smtpc_rp_status { SMTPC_RP_MORE = 0, SMTPC_RP_REPLY, SMTPC_RP_BAD };
  * is used up (MORE), or the input is malformed (BAD: why says how). Lines
  * end in CRLF or a bare LF. A line is "ddd" [" " or "-" text]; all lines of
  * a reply carry the same code; "-" continues. */
-enum smtpc_rp_status smtpc_rp_feed(struct smtpc_rparse *p, const char *in, size_t len,
-                                   size_t *pos, const struct smtpc_reply **out,
-                                   const char **why);
+enum smtpc_rp_status smtpc_rp_feed(struct smtpc_rparse *p, const char *in, size_t len, size_t *pos,
+                                   const struct smtpc_reply **out, const char **why);
 
 /* smtpc_rp_free - release the parser's buffers. */
 void smtpc_rp_free(struct smtpc_rparse *p);

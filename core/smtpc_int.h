@@ -25,8 +25,7 @@ void smtpc_res_clear(struct smtpc_res *r);
 
 /* smtpc_res_reply - r from a hop's reply (enhanced code split off, lines
  * joined by " ", cut at SMTPC_TEXT_MAX). */
-void smtpc_res_reply(struct smtpc_res *r, const struct smtpc_reply *rp,
-                     enum smtpc_stage stage);
+void smtpc_res_reply(struct smtpc_res *r, const struct smtpc_reply *rp, enum smtpc_stage stage);
 
 /* smtpc_res_local - r from reply table entry id with its printf arguments;
  * flagged local. */

@@ -62,7 +62,7 @@ static void res_set(struct smtpc_res *r, unsigned code, const char *text, size_t
         const char *l = text + i;
         i += ll + 1;
         if (r->enh[0] && ll >= el && memcmp(l, r->enh, el) == 0 && (ll == el || l[el] == ' ')) {
-            size_t cut = ll > el ? el + 1 : el;     /* the code and its blank */
+            size_t cut = ll > el ? el + 1 : el; /* the code and its blank */
             l += cut;
             ll -= cut;
         }
@@ -78,8 +78,7 @@ static void res_set(struct smtpc_res *r, unsigned code, const char *text, size_t
 }
 
 /* smtpc_res_reply - r from a hop's reply. */
-void smtpc_res_reply(struct smtpc_res *r, const struct smtpc_reply *rp,
-                     enum smtpc_stage stage)
+void smtpc_res_reply(struct smtpc_res *r, const struct smtpc_reply *rp, enum smtpc_stage stage)
 {
     res_set(r, rp->code, rp->text.data ? rp->text.data : "", rp->text.len, stage, false);
 }
@@ -122,12 +121,15 @@ void smtpc_res_copy(struct smtpc_res *dst, const struct smtpc_res *src)
 /* smtpc_caps_parse - the EHLO keywords (lines after the first). */
 void smtpc_caps_parse(struct smtpc_caps *caps, const struct sb *text)
 {
-    static const struct { const char *kw; size_t off; } kws[] = {
-        { "PIPELINING", offsetof(struct smtpc_caps, pipelining) },
-        { "8BITMIME", offsetof(struct smtpc_caps, eightbitmime) },
-        { "SMTPUTF8", offsetof(struct smtpc_caps, smtputf8) },
-        { "STARTTLS", offsetof(struct smtpc_caps, starttls) },
-        { "SIZE", offsetof(struct smtpc_caps, size) },
+    static const struct {
+        const char *kw;
+        size_t off;
+    } kws[] = {
+        {"PIPELINING", offsetof(struct smtpc_caps, pipelining)},
+        {"8BITMIME", offsetof(struct smtpc_caps, eightbitmime)},
+        {"SMTPUTF8", offsetof(struct smtpc_caps, smtputf8)},
+        {"STARTTLS", offsetof(struct smtpc_caps, starttls)},
+        {"SIZE", offsetof(struct smtpc_caps, size)},
     };
     const char *p = text->data ? memchr(text->data, '\n', text->len) : NULL;
     const char *end = text->data + text->len;
@@ -160,8 +162,8 @@ void smtpc_caps_parse(struct smtpc_caps *caps, const struct sb *text)
 static enum smtpc_rp_status rp_line(struct smtpc_rparse *p, const char *l, size_t n,
                                     const char **why)
 {
-    if (n < 3 || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' || l[2] < '0'
-        || l[2] > '9' || (n > 3 && l[3] != ' ' && l[3] != '-')) {
+    if (n < 3 || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' || l[2] < '0' || l[2] > '9' ||
+        (n > 3 && l[3] != ' ' && l[3] != '-')) {
         *why = "malformed reply line";
         return SMTPC_RP_BAD;
     }
@@ -180,8 +182,8 @@ static enum smtpc_rp_status rp_line(struct smtpc_rparse *p, const char *l, size_
         *why = "reply longer than 64 KiB";
         return SMTPC_RP_BAD;
     }
-    if ((p->in_reply && !sb_append(&p->cur.text, "\n", 1)) || !sb_append(&p->cur.text, text, tl)
-        || !sb_append(&p->cur.text, "", 0)) {
+    if ((p->in_reply && !sb_append(&p->cur.text, "\n", 1)) || !sb_append(&p->cur.text, text, tl) ||
+        !sb_append(&p->cur.text, "", 0)) {
         *why = "out of memory";
         return SMTPC_RP_BAD;
     }
@@ -204,9 +206,8 @@ static void rp_reset(struct smtpc_rparse *p)
     p->in_reply = false;
 }
 
-enum smtpc_rp_status smtpc_rp_feed(struct smtpc_rparse *p, const char *in, size_t len,
-                                   size_t *pos, const struct smtpc_reply **out,
-                                   const char **why)
+enum smtpc_rp_status smtpc_rp_feed(struct smtpc_rparse *p, const char *in, size_t len, size_t *pos,
+                                   const struct smtpc_reply **out, const char **why)
 {
     if (p->skipping) {
         *why = "reply line too long";

@@ -60,18 +60,20 @@ struct snap *snap_new(struct config *cfg, struct dir *dir, uint64_t gen)
 bool snap_load_routes(struct snap *s, char *err, size_t errlen)
 {
     const struct config *c = s->cfg;
-    struct routes *r = routes_load(c->relay_routes, c->default_route,
-                                   (enum route_tls)c->relay_tls, err, errlen);
+    struct routes *r =
+        routes_load(c->relay_routes, c->default_route, (enum route_tls)c->relay_tls, err, errlen);
     if (!r)
         return false;
     if (!routes_on(r)) {
-        routes_free(r);   /* no route at all: delivery is off */
+        routes_free(r); /* no route at all: delivery is off */
         return true;
     }
     bool ok = routes_check_domains(r, c->local_domains, c->nlocal_domains, err, errlen);
     if (ok && !c->relay_ca_file && routes_uses_tls(r, ROUTE_TLS_VERIFY)) {
-        snprintf(err, errlen, "%s: relay_ca_file: unset, but a route uses tls=verify "
-                 "(set relay_ca_file to the PEM CA certificates of the next hops)", c->path);
+        snprintf(err, errlen,
+                 "%s: relay_ca_file: unset, but a route uses tls=verify "
+                 "(set relay_ca_file to the PEM CA certificates of the next hops)",
+                 c->path);
         ok = false;
     }
     if (!ok) {

@@ -18,10 +18,10 @@ struct routes;
 struct snap {
     struct config *cfg;
     struct dir *dir;
-    struct routes *routes;  /* onward delivery routes; NULL = delivery off */
-    uint64_t gen;           /* 1, 2, ... in publication order */
-    atomic_uint refs;       /* holders: the publisher slot + each worker */
-    void *tls;              /* the TLS context (struct tls_ctx), NULL = no TLS */
+    struct routes *routes; /* onward delivery routes; NULL = delivery off */
+    uint64_t gen;          /* 1, 2, ... in publication order */
+    atomic_uint refs;      /* holders: the publisher slot + each worker */
+    void *tls;             /* the TLS context (struct tls_ctx), NULL = no TLS */
     void (*tls_free)(void *tls);
 };
 

@@ -29,8 +29,10 @@ static int64_t hexval(const char *p, unsigned n)
     int64_t v = 0;
     for (unsigned i = 0; i < n; i++) {
         char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
         if (d < 0)
             return -1;
         v = v * 16 + d;
@@ -63,8 +65,8 @@ bool spool_format_header(struct sb *out, const struct sess_msg *m, const char *q
     bool ok = sb_printf(out,
                         "%s\nid %s\narrival %lld\nclient %s %u\nhelo %s\nprotocol %s\n"
                         "body %s\nsmtputf8 %s\nsender %s\n",
-                        SPOOL_MAGIC, queue_id, (long long)now->tv_sec, m->client_ip,
-                        m->client_port, m->helo, m->proto, m->eightbit ? "8BITMIME" : "7BIT",
+                        SPOOL_MAGIC, queue_id, (long long)now->tv_sec, m->client_ip, m->client_port,
+                        m->helo, m->proto, m->eightbit ? "8BITMIME" : "7BIT",
                         m->smtputf8 ? "yes" : "no", m->sender);
     const char *r = m->rcpts;
     for (size_t i = 0; ok && i < m->nrcpt; i++) {

@@ -13,7 +13,7 @@
 
 struct sess_msg;
 
-#define SPOOL_ID_LEN 20          /* hex digits in a queue id */
+#define SPOOL_ID_LEN 20 /* hex digits in a queue id */
 #define SPOOL_MAGIC "MXRING-QUEUE 1"
 
 /* spool_make_id - a queue id unique for this host: time (s, us), worker

@@ -11,11 +11,11 @@
 
 #include "util.h"
 
-#define URI_AUTH_MAX 320 /* authority octets kept after the last '@' */
-#define URI_CT_MAX 1024  /* unfolded Content-Type value kept */
-#define URI_CTE_MAX 32   /* unfolded Content-Transfer-Encoding value kept */
-#define URI_TYPE_MAX 64  /* "type/subtype" kept for comparison */
-#define URI_ENT_MAX 10   /* longest character reference buffered ("&#x0002F") */
+#define URI_AUTH_MAX 320  /* authority octets kept after the last '@' */
+#define URI_CT_MAX 1024   /* unfolded Content-Type value kept */
+#define URI_CTE_MAX 32    /* unfolded Content-Transfer-Encoding value kept */
+#define URI_TYPE_MAX 64   /* "type/subtype" kept for comparison */
+#define URI_ENT_MAX 10    /* longest character reference buffered ("&#x0002F") */
 #define URI_NONASCII 0x80 /* stands for a decoded non-ASCII character */
 #define IPV4_PARTS 4
 #define IPV4_PART_DIGITS 12 /* longer numeric parts cannot be an address */
@@ -41,11 +41,11 @@ enum scan_state {
 struct scan {
     uint64_t tail;
     enum scan_state state;
-    bool html;                /* undo character references (text/html) */
-    size_t elen;              /* octets in ent[] ('&' first), 0 = none */
+    bool html;   /* undo character references (text/html) */
+    size_t elen; /* octets in ent[] ('&' first), 0 = none */
     char ent[URI_ENT_MAX];
-    size_t alen;              /* octets in auth[] */
-    bool over;                /* authority longer than auth[]: drop it */
+    size_t alen; /* octets in auth[] */
+    bool over;   /* authority longer than auth[]: drop it */
     char auth[URI_AUTH_MAX];
     struct uri_host *out;
     size_t max, n;
@@ -378,8 +378,7 @@ static bool href_byte(struct scan *s, unsigned char c)
             return true;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     s->state = S_TEXT;
     return false;
@@ -409,9 +408,9 @@ struct ent_name {
 };
 
 static const struct ent_name ent_names[] = {
-    {"amp", '&'},    {"lt", '<'},     {"gt", '>'},     {"quot", '"'},   {"apos", '\''},
-    {"sol", '/'},    {"bsol", '\\'},  {"colon", ':'},  {"period", '.'}, {"commat", '@'},
-    {"percnt", '%'}, {"lowbar", '_'}, {"quest", '?'},  {"num", '#'},    {"nbsp", ' '},
+    {"amp", '&'},    {"lt", '<'},     {"gt", '>'},    {"quot", '"'},   {"apos", '\''},
+    {"sol", '/'},    {"bsol", '\\'},  {"colon", ':'}, {"period", '.'}, {"commat", '@'},
+    {"percnt", '%'}, {"lowbar", '_'}, {"quest", '?'}, {"num", '#'},    {"nbsp", ' '},
 };
 
 /* ent_value - the octet a reference "&..." (without ';') stands for, or -1. */
@@ -501,7 +500,6 @@ static void scan_break(struct scan *s)
 
 /* ---- transfer decoders ------------------------------------------------ */
 
-
 /* b64_flush - emit the octets of a partial quantum ('=' or end of part). */
 static void b64_flush(struct walk *w)
 {
@@ -573,12 +571,8 @@ static void body_line(struct walk *w, const char *line, size_t n, bool eol)
 {
     const unsigned char *p = (const unsigned char *)line;
     switch (w->d.cte) {
-    case CTE_QP:
-        qp_line(w, p, n, eol);
-        break;
-    case CTE_B64:
-        b64_line(w, p, n);
-        break;
+    case CTE_QP: qp_line(w, p, n, eol); break;
+    case CTE_B64: b64_line(w, p, n); break;
     default:
         for (size_t i = 0; i < n && !w->s.full; i++)
             emit(&w->s, p[i]);
@@ -858,8 +852,7 @@ static void walk_line(struct walk *w, const char *p, size_t n, bool eol)
 }
 
 /* uri_extract - see uri.h. */
-size_t uri_extract(const char *msg, size_t len, struct uri_host *out, size_t max,
-                   unsigned *flags)
+size_t uri_extract(const char *msg, size_t len, struct uri_host *out, size_t max, unsigned *flags)
 {
     struct walk w;
     memset(&w, 0, sizeof(w));

@@ -42,8 +42,7 @@ enum uri_flag {
  * most URI_MIME_DEPTH boundary comparisons; deduplication costs O(max) per
  * URL found, so keep max small, e.g. <= 256); stack use is a few KiB and
  * nothing is allocated. flags (may be NULL) receives enum uri_flag bits. */
-size_t uri_extract(const char *msg, size_t len, struct uri_host *out, size_t max,
-                   unsigned *flags);
+size_t uri_extract(const char *msg, size_t len, struct uri_host *out, size_t max, unsigned *flags);
 
 /* uri_host_parse - validate and normalise one URL authority a[0..n)
  * ("user@Host.Example:80", "%77ww.example.com.", "1.2.3.4") into *h, the same

@@ -28,7 +28,12 @@ bool sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf,
 /* sb_consume - drop the first n bytes, moving the rest to the front. */
 void sb_consume(struct sb *b, size_t n);
 /* sb_reset - empty the buffer but keep its memory. */
-static inline void sb_reset(struct sb *b) { b->len = 0; if (b->data) b->data[0] = 0; }
+static inline void sb_reset(struct sb *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = 0;
+}
 /* sb_free - release memory; the buffer is empty and reusable afterwards. */
 void sb_free(struct sb *b);
 

@@ -44,28 +44,28 @@
 #include <time.h>
 
 #define RLOG_POLL_MS_DEFAULT 500u
-#define RLOG_FOLDER_DEFAULT  "receivelog"
-#define RLOG_PERIOD_NS       20000000L    /* flusher sleep when idle: 20 ms */
-#define RLOG_BATCH_MAX       (8u << 20)    /* output bytes per cycle */
-#define RLOG_NS_PER_MS       1000000ull
-#define RLOG_PRESSURE_DIV    4u            /* ring fill that skips the sleep */
-#define CYCLE_MORE           1             /* stopped at the batch limit */
-#define CYCLE_PRESSURE       2             /* a ring is filling up */
-#define CYCLE_PROGRESS       4             /* lines were merged */
-#define RLOG_NAP_NS          100000L       /* pause when full rings are held back */
-#define RLOG_FMT_BUF         (2 * RLOG_LINE_MAX)
+#define RLOG_FOLDER_DEFAULT "receivelog"
+#define RLOG_PERIOD_NS 20000000L  /* flusher sleep when idle: 20 ms */
+#define RLOG_BATCH_MAX (8u << 20) /* output bytes per cycle */
+#define RLOG_NS_PER_MS 1000000ull
+#define RLOG_PRESSURE_DIV 4u /* ring fill that skips the sleep */
+#define CYCLE_MORE 1         /* stopped at the batch limit */
+#define CYCLE_PRESSURE 2     /* a ring is filling up */
+#define CYCLE_PROGRESS 4     /* lines were merged */
+#define RLOG_NAP_NS 100000L  /* pause when full rings are held back */
+#define RLOG_FMT_BUF (2 * RLOG_LINE_MAX)
 
 struct rlog {
     struct rlog_ring *rings;
     unsigned nrings;
-    _Atomic bool on;            /* the switch; relaxed loads by workers */
-    _Atomic bool stop;          /* main -> flusher */
-    _Atomic uint64_t cycles;    /* flusher cycles; its RMW is barrier B */
-    _Atomic uint32_t wake;      /* futex: stalled producers and stop wake the flusher */
+    _Atomic bool on;         /* the switch; relaxed loads by workers */
+    _Atomic bool stop;       /* main -> flusher */
+    _Atomic uint64_t cycles; /* flusher cycles; its RMW is barrier B */
+    _Atomic uint32_t wake;   /* futex: stalled producers and stop wake the flusher */
     bool zero;
     bool started;
     unsigned poll_ms;
-    uint64_t last_poll;         /* CLOCK_MONOTONIC ns of the last stat */
+    uint64_t last_poll; /* CLOCK_MONOTONIC ns of the last stat */
     rlog_clock_fn clock;
     void *clock_arg;
     struct rlog_out out;
@@ -172,8 +172,8 @@ bool rlog_on(const struct rlog_ring *r)
 /* put_line - the producer path: mark busy, stamp, reserve, escape straight
  * into the ring, commit, clear busy. No lock, syscall or allocation unless
  * the ring is full. */
-static void put_line(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
-                     const char *p, size_t plen, const char *t, size_t tlen)
+static void put_line(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind, const char *p,
+                     size_t plen, const char *t, size_t tlen)
 {
     size_t bound = rlog_text_bound(plen, tlen);
     /* S1: seq_cst, ordered before the clock read (see the proof above) */
@@ -194,16 +194,15 @@ static void put_line(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
 }
 
 /* rlog_put - see rlog.h. */
-void rlog_put(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
-              const char *text, size_t len)
+void rlog_put(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind, const char *text, size_t len)
 {
     if (rlog_on(r))
         put_line(r, sid, kind, NULL, 0, text, len);
 }
 
 /* rlog_put2 - see rlog.h. */
-void rlog_put2(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
-               const char *prefix, size_t plen, const char *text, size_t len)
+void rlog_put2(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind, const char *prefix,
+               size_t plen, const char *text, size_t len)
 {
     if (rlog_on(r))
         put_line(r, sid, kind, prefix, plen, text, len);
@@ -314,7 +313,8 @@ static int flush_cycle(struct rlog *l, bool poll, bool drain_all)
     }
     if (on)
         rlog_retain_tick(&l->ret, &l->out, t);
-    return (more ? CYCLE_MORE : 0) | (pressure ? CYCLE_PRESSURE : 0) | (progress ? CYCLE_PROGRESS : 0);
+    return (more ? CYCLE_MORE : 0) | (pressure ? CYCLE_PRESSURE : 0) |
+           (progress ? CYCLE_PROGRESS : 0);
 }
 
 /* final_drain - write every committed line (workers have stopped). */

@@ -17,8 +17,8 @@
 extern "C" {
 #endif
 
-struct rlog;       /* the whole log (opaque) */
-struct rlog_ring;  /* one worker's producer handle (opaque) */
+struct rlog;      /* the whole log (opaque) */
+struct rlog_ring; /* one worker's producer handle (opaque) */
 
 /* Line kinds: dialog lines always carry the session id; internal check lines
  * carry it too unless the log runs in "zero" (original-compatible) mode. */
@@ -29,17 +29,17 @@ enum rlog_kind { RLOG_DIALOG = 0, RLOG_INTERNAL = 1 };
 typedef uint64_t (*rlog_clock_fn)(void *arg);
 
 struct rlog_opts {
-    const char *workdir;        /* mail work folder */
-    const char *folder;         /* top folder under workdir (NULL = "receivelog";
+    const char *workdir;          /* mail work folder */
+    const char *folder;           /* top folder under workdir (NULL = "receivelog";
                                  * the delivery log passes "deliverylog") */
-    const char *host;           /* folder name under <folder>/ (gethostname) */
-    unsigned nrings;            /* one per worker */
-    size_t ring_bytes;          /* per ring, power of two (0 = default 4 MiB) */
-    bool zero_internal_id;      /* receivelog_internal_id = zero */
-    unsigned keep_days;         /* 0 = keep forever */
+    const char *host;             /* folder name under <folder>/ (gethostname) */
+    unsigned nrings;              /* one per worker */
+    size_t ring_bytes;            /* per ring, power of two (0 = default 4 MiB) */
+    bool zero_internal_id;        /* receivelog_internal_id = zero */
+    unsigned keep_days;           /* 0 = keep forever */
     unsigned compress_after_days; /* 0 = never */
-    unsigned poll_ms;           /* folder-existence poll period (0 = 500) */
-    rlog_clock_fn clock;        /* NULL = real clock */
+    unsigned poll_ms;             /* folder-existence poll period (0 = 500) */
+    rlog_clock_fn clock;          /* NULL = real clock */
     void *clock_arg;
 };
 
@@ -65,15 +65,14 @@ bool rlog_on(const struct rlog_ring *r);
  * in UTF-8), '\\' and every byte not part of a valid UTF-8 sequence are
  * written as \xNN, so the text can never forge a line. Never blocks on a lock or the disk; if the ring is full it
  * spins briefly, then yields until there is room (the stall is counted). */
-void rlog_put(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
-              const char *text, size_t len);
+void rlog_put(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind, const char *text, size_t len);
 /* rlog_put2 - the same for the concatenation prefix + text (prefix is
  * trusted and copied verbatim, text is escaped). */
-void rlog_put2(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
-               const char *prefix, size_t plen, const char *text, size_t len);
+void rlog_put2(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind, const char *prefix,
+               size_t plen, const char *text, size_t len);
 /* rlog_putf - printf-style line (the formatted result is escaped). */
-void rlog_putf(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind,
-               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void rlog_putf(struct rlog_ring *r, uint32_t sid, enum rlog_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* rlog_set_retention - new receivelog_keep_days / _compress_after_days
  * (SIGHUP); the flusher applies them on its next cycle. Any thread. */
@@ -81,12 +80,12 @@ void rlog_set_retention(struct rlog *l, unsigned keep_days, unsigned compress_af
 
 /* Counters for tests and stderr reports. */
 struct rlog_stats {
-    uint64_t lines_written;  /* lines written to files */
+    uint64_t lines_written; /* lines written to files */
     uint64_t bytes_written;
-    uint64_t stalls;         /* producer waits on a full ring */
-    uint64_t lines_dropped;  /* lines dropped because files were unwritable */
+    uint64_t stalls;        /* producer waits on a full ring */
+    uint64_t lines_dropped; /* lines dropped because files were unwritable */
     uint64_t write_errors;
-    uint64_t cycles;         /* flusher loop passes (at least one per 20 ms: watchdog progress) */
+    uint64_t cycles; /* flusher loop passes (at least one per 20 ms: watchdog progress) */
 };
 void rlog_get_stats(struct rlog *l, struct rlog_stats *out);
 
@@ -101,7 +100,7 @@ size_t rlog_format_prefix(char *dst, uint64_t ns, uint32_t sid);
 /* Session ids: a process numbers its sessions from rlog_sid_base(start) + 1,
  * so ids do not repeat within a day across restarts; 00000000 is the
  * process's own lines ("mxringd started/stopped"). */
-#define RLOG_SID_PER_SEC 49710u     /* floor(2^32 / 86400) */
+#define RLOG_SID_PER_SEC 49710u /* floor(2^32 / 86400) */
 #define RLOG_SID_PROCESS 0u
 /* rlog_sid_base - the id base of a process started at Unix second sec
  * (local seconds since midnight x RLOG_SID_PER_SEC). Any thread. */

@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #define OUT_PENDING_LIMIT (64u << 20)
-#define OUT_SEG_MIN       (64u << 10)
-#define OUT_DIR_MODE      0750  /* day files hold addresses: not world-readable */
-#define OUT_FILE_MODE     0640
-#define OUT_LINE_EXTRA    (RLOG_PREFIX_LEN + 1)   /* prefix + LF */
+#define OUT_SEG_MIN (64u << 10)
+#define OUT_DIR_MODE 0750 /* day files hold addresses: not world-readable */
+#define OUT_FILE_MODE 0640
+#define OUT_LINE_EXTRA (RLOG_PREFIX_LEN + 1) /* prefix + LF */
 
 /* rlog_out_init - paths and an empty pending list. 0 or -errno. */
 int rlog_out_init(struct rlog_out *o, const char *workdir, const char *folder, const char *host)
@@ -178,8 +178,8 @@ static int write_seg(struct rlog_out *o, struct rlog_seg *s)
             continue;
         if (n <= 0)
             return n < 0 ? -errno : -EIO;
-        atomic_fetch_add_explicit(&o->st.lines_written,
-                                  count_lines(s->buf + s->off, (size_t)n), memory_order_relaxed);
+        atomic_fetch_add_explicit(&o->st.lines_written, count_lines(s->buf + s->off, (size_t)n),
+                                  memory_order_relaxed);
         atomic_fetch_add_explicit(&o->st.bytes_written, (uint64_t)n, memory_order_relaxed);
         s->off += (size_t)n;
         o->pending -= (size_t)n;
@@ -270,7 +270,8 @@ void rlog_out_write(struct rlog_out *o, bool on)
     }
     atomic_fetch_add_explicit(&o->st.write_errors, 1, memory_order_relaxed);
     if (o->fail_errno == 0)
-        fprintf(stderr, "mxringd: receivelog: cannot write to %s: %s (retrying)\n", o->dir, strerror(-rc));
+        fprintf(stderr, "mxringd: receivelog: cannot write to %s: %s (retrying)\n", o->dir,
+                strerror(-rc));
     o->fail_errno = -rc;
     rlog_out_close(o);
     drop_oldest(o);

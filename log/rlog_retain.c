@@ -15,12 +15,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define RETAIN_BUDGET    (256u << 10)   /* input bytes compressed per cycle */
-#define RETAIN_CHUNK     (64u << 10)
-#define RETAIN_MIN_GAP_S 3600           /* at most one scan an hour */
-#define RETAIN_GZ_MODE   "wb6"
+#define RETAIN_BUDGET (256u << 10) /* input bytes compressed per cycle */
+#define RETAIN_CHUNK (64u << 10)
+#define RETAIN_MIN_GAP_S 3600 /* at most one scan an hour */
+#define RETAIN_GZ_MODE "wb6"
 #define RETAIN_FILE_MODE 0640
-#define DATE_DIGITS      8
+#define DATE_DIGITS 8
 
 enum file_type { FT_NONE, FT_LOG, FT_GZ };
 
@@ -97,7 +97,7 @@ static void queue_add(struct rlog_retain *r, uint32_t day)
         size_t n = r->capq ? r->capq * 2 : 16;
         uint32_t *q = realloc(r->queue, n * sizeof(*q));
         if (!q)
-            return;   /* retried at the next scan */
+            return; /* retried at the next scan */
         r->queue = q;
         r->capq = n;
     }
@@ -116,8 +116,8 @@ static void scan_entry(struct rlog_retain *r, struct rlog_out *o, const char *na
         char path[PATH_MAX];
         if (t == FT_LOG)
             rlog_out_close_day(o, day);
-        if (day_path(path, sizeof(path), o->dir, day, t == FT_LOG ? ".log" : ".log.gz")
-            && unlink(path) < 0 && errno != ENOENT)
+        if (day_path(path, sizeof(path), o->dir, day, t == FT_LOG ? ".log" : ".log.gz") &&
+            unlink(path) < 0 && errno != ENOENT)
             fprintf(stderr, "mxringd: receivelog: cannot delete %s: %s\n", path, strerror(errno));
         return;
     }
@@ -156,8 +156,9 @@ static int copy_fd(int in, int out)
 static int job_start(struct rlog_retain *r, const char *dir, uint32_t day)
 {
     char path[PATH_MAX], tmp[PATH_MAX], gzp[PATH_MAX];
-    if (!day_path(path, sizeof(path), dir, day, ".log") || !day_path(gzp, sizeof(gzp), dir, day, ".log.gz")
-        || !day_path(tmp, sizeof(tmp), dir, day, ".log.gz.tmp"))
+    if (!day_path(path, sizeof(path), dir, day, ".log") ||
+        !day_path(gzp, sizeof(gzp), dir, day, ".log.gz") ||
+        !day_path(tmp, sizeof(tmp), dir, day, ".log.gz.tmp"))
         return -1;
     r->job_day = day;
     r->in_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -203,10 +204,9 @@ static int job_finish(struct rlog_retain *r, struct rlog_out *o)
     r->gz = NULL;
     if (zrc != Z_OK || fsync(r->out_fd) < 0)
         return -1;
-    if (!day_path(path, sizeof(path), o->dir, r->job_day, ".log")
-        || !day_path(gzp, sizeof(gzp), o->dir, r->job_day, ".log.gz")
-        || !day_path(tmp, sizeof(tmp), o->dir, r->job_day, ".log.gz.tmp")
-        || rename(tmp, gzp) < 0)
+    if (!day_path(path, sizeof(path), o->dir, r->job_day, ".log") ||
+        !day_path(gzp, sizeof(gzp), o->dir, r->job_day, ".log.gz") ||
+        !day_path(tmp, sizeof(tmp), o->dir, r->job_day, ".log.gz.tmp") || rename(tmp, gzp) < 0)
         return -1;
     close(r->out_fd);
     r->out_fd = -1;
@@ -232,8 +232,8 @@ static size_t job_step(struct rlog_retain *r, struct rlog_out *o, size_t budget)
             continue;
         }
         if (n != 0 || job_finish(r, o) < 0) {
-            fprintf(stderr, "mxringd: receivelog: cannot compress %s/%08u.log: %s\n",
-                    o->dir, (unsigned)r->job_day, strerror(errno));
+            fprintf(stderr, "mxringd: receivelog: cannot compress %s/%08u.log: %s\n", o->dir,
+                    (unsigned)r->job_day, strerror(errno));
             job_abort(r, o->dir);
         }
         return used;
@@ -249,8 +249,8 @@ static void compress_some(struct rlog_retain *r, struct rlog_out *o)
         if (!r->gz) {
             uint32_t day = r->queue[--r->nq];
             if (job_start(r, o->dir, day) < 0) {
-                fprintf(stderr, "mxringd: receivelog: cannot compress %s/%08u.log: %s\n",
-                        o->dir, (unsigned)day, strerror(errno));
+                fprintf(stderr, "mxringd: receivelog: cannot compress %s/%08u.log: %s\n", o->dir,
+                        (unsigned)day, strerror(errno));
                 job_abort(r, o->dir);
             }
             if (!r->gz) {

@@ -21,12 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_SPINS 256    /* tail reloads before the producer starts yielding */
+#define RING_SPINS 256 /* tail reloads before the producer starts yielding */
 
 /* rlog_rec_size - bytes a record with text_len bytes of text occupies. */
 size_t rlog_rec_size(size_t text_len)
 {
-    return (sizeof(struct rlog_rec) + text_len + RLOG_REC_ALIGN - 1) & ~(size_t)(RLOG_REC_ALIGN - 1);
+    return (sizeof(struct rlog_rec) + text_len + RLOG_REC_ALIGN - 1) &
+           ~(size_t)(RLOG_REC_ALIGN - 1);
 }
 
 /* rlog_ring_init - allocate a ring of bytes (a power of two >= RLOG_RING_MIN;
@@ -41,7 +42,7 @@ int rlog_ring_init(struct rlog_ring *r, size_t bytes)
     r->buf = aligned_alloc(RLOG_CACHELINE, bytes);
     if (!r->buf)
         return -ENOMEM;
-    memset(r->buf, 0, bytes);   /* fault the pages in now, not in a worker's put */
+    memset(r->buf, 0, bytes); /* fault the pages in now, not in a worker's put */
     r->mask = bytes - 1;
     atomic_init(&r->head, 0);
     atomic_init(&r->tail, 0);
@@ -68,7 +69,7 @@ void rlog_futex_wake(_Atomic uint32_t *w)
 /* rlog_futex_wait - sleep up to timeout_ns unless *w != seen or woken. */
 void rlog_futex_wait(_Atomic uint32_t *w, uint32_t seen, long timeout_ns)
 {
-    struct timespec ts = { timeout_ns / 1000000000L, timeout_ns % 1000000000L };
+    struct timespec ts = {timeout_ns / 1000000000L, timeout_ns % 1000000000L};
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
 }
 

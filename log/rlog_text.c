@@ -9,13 +9,12 @@
 #include <time.h>
 
 static const char hexdig[] = "0123456789ABCDEF";
-static const char month_abbr[12][4] = {
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-};
+static const char month_abbr[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-#define ESC_LEN 4u                       /* "\xNN" */
-#define ONES    0x0101010101010101ull
-#define HIGHS   0x8080808080808080ull
+#define ESC_LEN 4u /* "\xNN" */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
 
 /* word_clean - true when all 8 bytes in w are printable ASCII other than
  * '\\' (exact: the has-less-than and has-zero-byte tricks report any
@@ -166,8 +165,8 @@ size_t rlog_text_bound(size_t plen, size_t len)
 
 /* rlog_format_text - the line text: p verbatim, then t escaped, capped at
  * cap (<= RLOG_LINE_MAX) bytes; a line that does not fit ends in "...". */
-size_t rlog_format_text(char *dst, size_t cap, const char *p, size_t plen,
-                        const char *t, size_t tlen)
+size_t rlog_format_text(char *dst, size_t cap, const char *p, size_t plen, const char *t,
+                        size_t tlen)
 {
     const size_t mark = sizeof(RLOG_TRUNC_MARK) - 1;
     size_t o = 0, used;

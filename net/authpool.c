@@ -27,14 +27,14 @@
 
 /* A request, then (same memory) its result on the way back. */
 struct authpool_req {
-    struct authpool_req *next;       /* pool FIFO link, then inbox list link */
+    struct authpool_req *next; /* pool FIFO link, then inbox list link */
     struct authpool *pool;
     struct authpool_inbox *ib;
-    struct snap *snap;               /* a reference, dropped after verifying */
+    struct snap *snap; /* a reference, dropped after verifying */
     struct authpool_result res;
     size_t user_len;
     size_t pass_len;
-    char data[];                     /* user, NUL, password, NUL */
+    char data[]; /* user, NUL, password, NUL */
 };
 
 struct authpool_inbox {
@@ -44,16 +44,16 @@ struct authpool_inbox {
 };
 
 struct authpool {
-    pthread_mutex_t mu;              /* guards head, tail, stop */
+    pthread_mutex_t mu; /* guards head, tail, stop */
     pthread_cond_t cv;
     struct authpool_req *head, *tail;
     bool stop;
-    atomic_uint pending;             /* submitted and not yet drained */
+    atomic_uint pending; /* submitted and not yet drained */
     unsigned max_pending;
     unsigned nthreads;
     pthread_t threads[AUTHPOOL_THREADS_MAX];
-    pthread_mutex_t dummy_mu;        /* guards dummy */
-    char dummy[CRYPT_OUTPUT_SIZE];   /* a hash like the directory's */
+    pthread_mutex_t dummy_mu;      /* guards dummy */
+    char dummy[CRYPT_OUTPUT_SIZE]; /* a hash like the directory's */
 };
 
 /* authpool_req_free - wipe the password (and all request bytes) and free. */
@@ -87,20 +87,21 @@ static enum authpool_status authpool_verify(struct authpool *p, struct authpool_
 {
     const char *pass = r->data + r->user_len + 1;
     const char *h = dir_user_hash(r->snap->dir, r->data, r->user_len);
-    enum authpool_status miss = !h ? AUTHPOOL_NO_USER
-                              : (h[0] == '*' || h[0] == '!') ? AUTHPOOL_LOCKED : AUTHPOOL_OK;
+    enum authpool_status miss = !h                             ? AUTHPOOL_NO_USER
+                                : (h[0] == '*' || h[0] == '!') ? AUTHPOOL_LOCKED
+                                                               : AUTHPOOL_OK;
     if (miss != AUTHPOOL_OK) {
         char dummy[CRYPT_OUTPUT_SIZE];
         pthread_mutex_lock(&p->dummy_mu);
         memcpy(dummy, p->dummy, sizeof dummy);
         pthread_mutex_unlock(&p->dummy_mu);
-        (void)authpool_crypt_eq(pass, dummy, cd);  /* same cost, result unused */
+        (void)authpool_crypt_eq(pass, dummy, cd); /* same cost, result unused */
         return miss;
     }
     int m = authpool_crypt_eq(pass, h, cd);
     if (m < 0)
         return AUTHPOOL_BAD_HASH;
-    if (strlen(h) < sizeof p->dummy) {             /* learn the scheme in use */
+    if (strlen(h) < sizeof p->dummy) { /* learn the scheme in use */
         pthread_mutex_lock(&p->dummy_mu);
         strcpy(p->dummy, h);
         pthread_mutex_unlock(&p->dummy_mu);
@@ -200,8 +201,7 @@ static bool authpool_start(struct authpool *p, unsigned threads, char *err, size
 }
 
 /* authpool_new - create a pool and start its verifier threads. */
-struct authpool *authpool_new(unsigned threads, unsigned max_pending, char *err,
-                              size_t errlen)
+struct authpool *authpool_new(unsigned threads, unsigned max_pending, char *err, size_t errlen)
 {
     threads = threads ? threads : AUTHPOOL_THREADS_DEFAULT;
     if (threads > AUTHPOOL_THREADS_MAX) {
@@ -219,8 +219,7 @@ struct authpool *authpool_new(unsigned threads, unsigned max_pending, char *err,
     atomic_init(&p->pending, 0);
     p->max_pending = max_pending ? max_pending : AUTHPOOL_PENDING_DEFAULT;
     if (!authpool_dummy_init(p)) {
-        snprintf(err, errlen, "authpool: crypt(3) cannot make a default hash: %s",
-                 strerror(errno));
+        snprintf(err, errlen, "authpool: crypt(3) cannot make a default hash: %s", strerror(errno));
         authpool_free(p);
         return NULL;
     }
@@ -295,8 +294,8 @@ void authpool_inbox_free(struct authpool_inbox *ib)
 }
 
 /* authpool_req_new - a request holding copies of user and pass. */
-static struct authpool_req *authpool_req_new(const char *user, size_t user_len,
-                                             const char *pass, size_t pass_len)
+static struct authpool_req *authpool_req_new(const char *user, size_t user_len, const char *pass,
+                                             size_t pass_len)
 {
     struct authpool_req *r = malloc(sizeof(*r) + user_len + pass_len + 2);
     if (!r)
@@ -351,7 +350,7 @@ size_t authpool_drain(struct authpool_inbox *ib,
     /* A1: acquire the results; pairs with R1 in authpool_deliver(). */
     struct authpool_req *r = atomic_exchange_explicit(&ib->head, NULL, memory_order_acquire);
     struct authpool_req *fifo = NULL;
-    while (r) {                                   /* newest first -> oldest first */
+    while (r) { /* newest first -> oldest first */
         struct authpool_req *next = r->next;
         r->next = fifo;
         fifo = r;

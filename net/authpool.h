@@ -20,35 +20,34 @@ struct authpool_inbox;
 struct snap;
 
 #define AUTHPOOL_THREADS_DEFAULT 2
-#define AUTHPOOL_PENDING_DEFAULT 64   /* queued + running, whole pool */
+#define AUTHPOOL_PENDING_DEFAULT 64 /* queued + running, whole pool */
 
 /* The outcome of one verification. Every failure is answered the same way
  * to the client (535); the distinction is for the log only. */
 enum authpool_status {
-    AUTHPOOL_OK = 0,        /* the password matches */
-    AUTHPOOL_BAD_PASSWORD,  /* known user, wrong password */
-    AUTHPOOL_NO_USER,       /* not in the users file */
-    AUTHPOOL_LOCKED,        /* the hash starts with '*' or '!' */
-    AUTHPOOL_BAD_HASH,      /* crypt_r could not use the stored hash */
+    AUTHPOOL_OK = 0,       /* the password matches */
+    AUTHPOOL_BAD_PASSWORD, /* known user, wrong password */
+    AUTHPOOL_NO_USER,      /* not in the users file */
+    AUTHPOOL_LOCKED,       /* the hash starts with '*' or '!' */
+    AUTHPOOL_BAD_HASH,     /* crypt_r could not use the stored hash */
 };
 
 /* authpool_submit() results. */
 enum authpool_submit_rc {
-    AUTHPOOL_QUEUED = 0,    /* exactly one result will reach the inbox */
-    AUTHPOOL_BUSY,          /* the pending limit is reached (or ENOMEM): reply 454 */
-    AUTHPOOL_INVALID,       /* user or password too long, or a NUL in the password */
+    AUTHPOOL_QUEUED = 0, /* exactly one result will reach the inbox */
+    AUTHPOOL_BUSY,       /* the pending limit is reached (or ENOMEM): reply 454 */
+    AUTHPOOL_INVALID,    /* user or password too long, or a NUL in the password */
 };
 
 struct authpool_result {
-    uint64_t cookie;        /* as passed to authpool_submit */
+    uint64_t cookie; /* as passed to authpool_submit */
     enum authpool_status status;
 };
 
 /* authpool_new - start threads verifier threads (0 = default) accepting at
  * most max_pending requests at a time (0 = default). NULL with one line in
  * err on failure. */
-struct authpool *authpool_new(unsigned threads, unsigned max_pending, char *err,
-                              size_t errlen);
+struct authpool *authpool_new(unsigned threads, unsigned max_pending, char *err, size_t errlen);
 /* authpool_free - stop and join the verifier threads (NULL is fine).
  * Requests still queued are wiped and dropped without a result: call it
  * after the workers stopped submitting and draining. */

@@ -33,7 +33,7 @@
 #include "config.h"
 #include "uring.h"
 
-#define CLAMDIO_IOV_MAX 4u   /* command, one piece's prefix and data, terminator */
+#define CLAMDIO_IOV_MAX 4u /* command, one piece's prefix and data, terminator */
 #define CLAMDIO_DETAIL_MAX 600u
 #define CLAMDIO_WHY_MAX 192u /* why a scan failed */
 
@@ -42,7 +42,7 @@ _Static_assert(CLAMDIO_PIECE <= UINT32_MAX, "a piece is one INSTREAM chunk");
 enum clam_step { C_CONNECT = 0, C_SEND, C_RECV, C_CLOSE };
 
 struct clam {
-    struct uring_cb op_cb;      /* connect, sendmsg or recv: one at a time */
+    struct uring_cb op_cb; /* connect, sendmsg or recv: one at a time */
     struct uring_cb tmo_cb;
     struct uring_cb close_cb;
     struct io_uring *ring;
@@ -55,11 +55,11 @@ struct clam {
     int fd;
     unsigned pending;
     bool op_armed, tmo_armed, timed_out;
-    bool failed;                /* the scan failed: why says how */
+    bool failed; /* the scan failed: why says how */
     char why[CLAMDIO_WHY_MAX];
     struct __kernel_timespec ts;
     struct clamd_stream cs;
-    uint8_t *piece;             /* the cursor's window: one piece of the message */
+    uint8_t *piece; /* the cursor's window: one piece of the message */
     struct iovec iov[CLAMDIO_IOV_MAX];
     struct msghdr mh;
     struct clamd_reply rep;
@@ -129,7 +129,7 @@ static void clam_send(struct clam *c)
         return;
     }
     size_t k = clamd_stream_fill(&c->cs, c->iov, CLAMDIO_IOV_MAX);
-    c->mh = (struct msghdr){ .msg_iov = c->iov, .msg_iovlen = k };
+    c->mh = (struct msghdr){.msg_iov = c->iov, .msg_iovlen = k};
     struct io_uring_sqe *sqe = uring_get_sqe(c->ring);
     io_uring_prep_sendmsg(sqe, c->fd, &c->mh, MSG_NOSIGNAL);
     clam_op(c, sqe, C_SEND);

@@ -32,8 +32,8 @@
  * BUF_SIZE), so held input stays under BACKLOG_MAX + BUF_SIZE whatever
  * arrives before a cancel is seen: bounded by design, not by how fast the
  * loop reacts. */
-#define SEND_KEEP 4096          /* send buffers larger than this are freed when idle */
-#define TLS_PLAIN_CHUNK 16384   /* decrypted bytes handed to the session at a time */
+#define SEND_KEEP 4096        /* send buffers larger than this are freed when idle */
+#define TLS_PLAIN_CHUNK 16384 /* decrypted bytes handed to the session at a time */
 
 static void conn_start(struct conn *c);
 static void conn_close(struct conn *c);
@@ -356,9 +356,9 @@ static void auth_submit(struct conn *c)
     const char *user, *pass;
     size_t ulen, plen;
     sess_auth_creds(c->sess, &user, &ulen, &pass, &plen);
-    enum authpool_submit_rc rc = authpool_submit(c->w->pool->auth, c->w->auth_inbox,
-                                                 sess_snap(c->sess), user, ulen, pass, plen,
-                                                 (uint64_t)(uintptr_t)c);
+    enum authpool_submit_rc rc =
+        authpool_submit(c->w->pool->auth, c->w->auth_inbox, sess_snap(c->sess), user, ulen, pass,
+                        plen, (uint64_t)(uintptr_t)c);
     if (rc == AUTHPOOL_QUEUED) {
         c->auth_pending = true;
         c->inflight++;
@@ -450,8 +450,7 @@ void conn_after(struct conn *c)
             if (!c->auth_pending)
                 auth_submit(c);
             break;
-        case SESS_CLOSE:
-            break;
+        case SESS_CLOSE: break;
         }
         break;
     }
@@ -471,8 +470,8 @@ static enum sess_close_reason admit(struct conn *c)
         return SESS_BY_LIMIT;
     if (sess_trusted(c->sess) || c->health)
         return 0;
-    if (cfg->max_connect_rate_per_ip && !ipl_rate_ok(&c->peer, cfg->max_connect_rate_per_ip,
-                                                     (uint32_t)(w->now / 60)))
+    if (cfg->max_connect_rate_per_ip &&
+        !ipl_rate_ok(&c->peer, cfg->max_connect_rate_per_ip, (uint32_t)(w->now / 60)))
         return SESS_BY_RATE;
     if (cfg->max_sessions_per_ip) {
         if (!ipl_acquire(&c->peer, cfg->max_sessions_per_ip))
@@ -730,8 +729,10 @@ void conn_on_recv(struct conn *c, struct io_uring_cqe *cqe)
         /* the kernel refused the multishot byte limit: receive one
          * buffer at a time from now on (conn_after re-arms) */
         if (!w->recv_single)
-            fprintf(stderr, "mxringd: worker %u: no multishot receive limit in this kernel; "
-                            "receiving one buffer at a time\n", w->idx);
+            fprintf(stderr,
+                    "mxringd: worker %u: no multishot receive limit in this kernel; "
+                    "receiving one buffer at a time\n",
+                    w->idx);
         w->recv_single = true;
     } else if (res == 0) {
         c->peer_eof = true; /* half-close: answer what was sent, then close */

@@ -68,12 +68,12 @@ static void filter_done(void *arg, enum sess_verdict v, const char *detail)
     const struct config *cfg = sess_snap(c->sess)->cfg;
     if (!c->closing && milterio_wanted(cfg) &&
         (v == SESS_VERDICT_PASS || v == SESS_VERDICT_QUARANTINE)) {
-        c->mquar = v == SESS_VERDICT_QUARANTINE ? strdup(detail && *detail ? detail : "filter")
-                                                : NULL;
-        const struct filter_src src = {.len = queue_txn_size(c->txn), .read = filter_read,
-                                       .arg = c};
-        milterio_run(&c->w->ring, cfg, sess_msg(c->sess), queue_txn_id(c->txn), &src,
-                     filter_log, milter_done, c);
+        c->mquar =
+            v == SESS_VERDICT_QUARANTINE ? strdup(detail && *detail ? detail : "filter") : NULL;
+        const struct filter_src src = {
+            .len = queue_txn_size(c->txn), .read = filter_read, .arg = c};
+        milterio_run(&c->w->ring, cfg, sess_msg(c->sess), queue_txn_id(c->txn), &src, filter_log,
+                     milter_done, c);
         return;
     }
     c->filtering = false;
@@ -272,8 +272,7 @@ static bool conn_commit(struct conn *c)
     if (milter_envelope(c, &mm, &kept) &&
         spool_format_header(&hdr, m, queue_txn_id(c->txn), sess_snap(c->sess)->cfg->hostname,
                             queue_txn_time(c->txn)))
-        err = -queue_txn_commit(c->txn, hdr.data, hdr.len, m->quarantine != NULL, commit_done,
-                                c);
+        err = -queue_txn_commit(c->txn, hdr.data, hdr.len, m->quarantine != NULL, commit_done, c);
     else
         queue_txn_abort(c->txn);
     sb_free(&hdr);

@@ -28,13 +28,13 @@
 #include "tls.h"
 
 #define DLV_SQ_ENTRIES 1024
-#define DLV_CQ_BATCH   256
-#define DLV_STOP_MS    3000u          /* connections get this long to say QUIT */
+#define DLV_CQ_BATCH 256
+#define DLV_STOP_MS 3000u /* connections get this long to say QUIT */
 
-static struct dlv *g_dlv;             /* main thread: start/stop */
+static struct dlv *g_dlv; /* main thread: start/stop */
 static pthread_t g_thr;
-static _Atomic bool g_full;           /* R1: relaxed; workers only need "soon" */
-static _Atomic bool g_stop;           /* main -> delivery thread */
+static _Atomic bool g_full; /* R1: relaxed; workers only need "soon" */
+static _Atomic bool g_stop; /* main -> delivery thread */
 static _Atomic int g_efd = -1;
 static _Atomic uint64_t g_stat[DLV_ST_COUNT]; /* struct dlv_stats order */
 
@@ -181,8 +181,9 @@ static void update_full(struct dlv *d)
     if (!full && c->queue_min_free_space && fstatvfs(d->active_fd, &vs) == 0)
         full = (uint64_t)vs.f_bavail * vs.f_frsize < c->queue_min_free_space;
     if (full != atomic_load_explicit(&g_full, memory_order_relaxed))
-        dlv_logf(d, 0, full ? "queue full (%zu messages): receiving answers 452 4.3.1"
-                            : "queue below its limits (%zu messages): receiving resumes",
+        dlv_logf(d, 0,
+                 full ? "queue full (%zu messages): receiving answers 452 4.3.1"
+                      : "queue below its limits (%zu messages): receiving resumes",
                  d->nmsg);
     atomic_store_explicit(&g_full, full, memory_order_relaxed);
 }
@@ -196,7 +197,7 @@ static void follow_snapshot(struct dlv *d)
     struct snap *s = snap_current();
     snap_unref(d->snap);
     d->snap = s;
-    tls_ctx_free(d->tls);       /* re-read the CA file too (renewed CAs) */
+    tls_ctx_free(d->tls); /* re-read the CA file too (renewed CAs) */
     d->tls = NULL;
     d->tls_failed = false;
     dlv_logf(d, 0, "configuration generation %llu: %zu routes", (unsigned long long)s->gen,
@@ -299,8 +300,11 @@ static void open_log(struct dlv *d)
     if (gethostname(d->host, sizeof(d->host) - 1) < 0 || !d->host[0])
         strcpy(d->host, "localhost");
     const struct config *c = dlv_cfg(d);
-    struct rlog_opts o = {.workdir = d->workdir, .folder = "deliverylog", .host = d->host,
-                          .nrings = 1, .ring_bytes = 1u << 20,
+    struct rlog_opts o = {.workdir = d->workdir,
+                          .folder = "deliverylog",
+                          .host = d->host,
+                          .nrings = 1,
+                          .ring_bytes = 1u << 20,
                           .keep_days = c->receivelog_keep_days,
                           .compress_after_days = c->receivelog_compress_after_days};
     d->log = rlog_create(&o);
@@ -357,7 +361,7 @@ void dlv_stop(void)
     pthread_join(g_thr, NULL);
     atomic_store_explicit(&g_efd, -1, memory_order_release);
     atomic_store_explicit(&g_full, false, memory_order_relaxed);
-    io_uring_queue_exit(&d->ring);  /* cancels what is in flight */
+    io_uring_queue_exit(&d->ring); /* cancels what is in flight */
     dlv_ctl_free(d);
     dlv_pools_free(d);
     dlv_queue_free_all(d);

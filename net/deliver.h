@@ -39,12 +39,12 @@ bool dlv_queue_full(void *arg);
 
 /* Counters (for the stop line and tests). */
 struct dlv_stats {
-    uint64_t picked;        /* messages taken from new/ */
-    uint64_t sent;          /* recipients delivered */
-    uint64_t deferred;      /* recipient attempts deferred */
-    uint64_t bounced;       /* recipients bounced */
-    uint64_t bounces;       /* bounce messages queued */
-    uint64_t conns;         /* connections opened */
+    uint64_t picked;   /* messages taken from new/ */
+    uint64_t sent;     /* recipients delivered */
+    uint64_t deferred; /* recipient attempts deferred */
+    uint64_t bounced;  /* recipients bounced */
+    uint64_t bounces;  /* bounce messages queued */
+    uint64_t conns;    /* connections opened */
 };
 void dlv_get_stats(struct dlv_stats *out);
 

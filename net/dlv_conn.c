@@ -22,7 +22,7 @@
 static void conn_drive(struct dlv_conn *k);
 static void pool_kick(struct dlv *d, struct dlv_pool *p);
 
-#define CONN_OF(cb, field) ((struct dlv_conn *)((char *)(cb) - offsetof(struct dlv_conn, field)))
+#define CONN_OF(cb, field) ((struct dlv_conn *)((char *)(cb)-offsetof(struct dlv_conn, field)))
 
 /* ---- pools -------------------------------------------------------------- */
 
@@ -164,8 +164,7 @@ static void conn_detach(struct dlv_conn *k)
 }
 
 /* set_why - remember the I/O layer's reason for a failure. */
-static void set_why(struct dlv_conn *k, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void set_why(struct dlv_conn *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_why(struct dlv_conn *k, const char *fmt, ...)
 {
     free(k->why);
@@ -185,7 +184,7 @@ static void hop_down(struct dlv *d, struct dlv_pool *p, const char *why)
     free(p->down_why);
     p->down_why = strdup(why);
     if (p->conns)
-        return;                 /* the others may still serve the queue */
+        return; /* the others may still serve the queue */
     struct dlv_job *j;
     while ((j = pool_pop(p)) != NULL)
         dlv_job_failed(d, j, why);
@@ -238,7 +237,7 @@ static void conn_closed(struct dlv_conn *k)
     k->job = NULL;
     if (j)
         job_settle(d, k, j);
-    conn_detach(k);             /* k may be freed here */
+    conn_detach(k); /* k may be freed here */
     if (!was_ready)
         hop_down(d, p, why);
     pool_kick(d, p);
@@ -297,7 +296,7 @@ static bool flush_out(struct dlv_conn *k)
 {
     struct sb *o = smtpc_output(k->c);
     if (o->len && k->tls && !k->tls_hs && !tls_done(k->tls)) {
-        sb_consume(o, o->len);  /* the handshake failed: nothing can be sent */
+        sb_consume(o, o->len); /* the handshake failed: nothing can be sent */
     } else if (o->len && k->tls && !k->tls_hs) {
         if (tls_write(k->tls, o->data, o->len) < 0) {
             set_why(k, "TLS write failed: %s", tls_error(k->tls));
@@ -352,7 +351,8 @@ static bool tls_input(struct dlv_conn *k, const char *buf, size_t n)
             return true;
         }
         dlv_logf(k->d, 0, "hop %s: TLS %s %s%s", k->p->hop.text, tls_version(k->tls),
-                 tls_cipher(k->tls), k->p->tls == ROUTE_TLS_VERIFY ? " (certificate verified)" : "");
+                 tls_cipher(k->tls),
+                 k->p->tls == ROUTE_TLS_VERIFY ? " (certificate verified)" : "");
         smtpc_tls_done(k->c, true);
     }
     char plain[DLV_RBUF];
@@ -415,8 +415,9 @@ static void start_tls(struct dlv_conn *k)
 {
     struct tls_ctx *ctx = dlv_tls_ctx(k->d);
     const struct route_hop *h = &k->p->hop;
-    k->tls = ctx ? tls_client_conn_new(ctx, h->host[0] ? h->host : NULL,
-                                       k->p->tls == ROUTE_TLS_VERIFY) : NULL;
+    k->tls =
+        ctx ? tls_client_conn_new(ctx, h->host[0] ? h->host : NULL, k->p->tls == ROUTE_TLS_VERIFY)
+            : NULL;
     if (!k->tls) {
         set_why(k, "%s", "no TLS client context (relay_ca_file)");
         smtpc_tls_done(k->c, false);
@@ -434,8 +435,11 @@ static void start_tls(struct dlv_conn *k)
 static void job_start(struct dlv_conn *k, struct dlv_job *j)
 {
     const struct dlv_msg *m = j->m;
-    struct smtpc_msg msg = {.sender = m->env.sender, .rcpts = j->addrs, .nrcpt = j->n,
-                            .size = m->env.size, .body8 = m->env.body8,
+    struct smtpc_msg msg = {.sender = m->env.sender,
+                            .rcpts = j->addrs,
+                            .nrcpt = j->n,
+                            .size = m->env.size,
+                            .body8 = m->env.body8,
                             .smtputf8 = m->env.smtputf8};
     if (!smtpc_next(k->c, &msg)) {
         dlv_job_failed(k->d, j, "451 4.3.0 cannot start the transaction");
@@ -591,7 +595,7 @@ static void pool_kick(struct dlv *d, struct dlv_pool *p)
         if (k->ready && !k->job && !k->closing && smtpc_want(k->c) == SMTPC_IDLE) {
             job_start(k, pool_pop(p));
             conn_drive(k);
-            nx = p->conns;          /* the list may have changed: start over */
+            nx = p->conns; /* the list may have changed: start over */
         }
     }
     unsigned max = dlv_cfg(d)->relay_max_connections;

@@ -16,7 +16,7 @@
 #include "dlv_int.h"
 
 #define CTL_LINE_MAX 512
-#define CTL_BACKLOG  64
+#define CTL_BACKLOG 64
 
 struct dlv_ctl {
     struct uring_cb cb_accept;
@@ -125,7 +125,8 @@ static void recv_arm(struct ctl_client *cl)
 /* on_recv - bytes of the command: run it once the line is complete. */
 static void on_recv(struct uring_cb *cb, struct io_uring_cqe *cqe)
 {
-    struct ctl_client *cl = (struct ctl_client *)((char *)cb - offsetof(struct ctl_client, cb_recv));
+    struct ctl_client *cl =
+        (struct ctl_client *)((char *)cb - offsetof(struct ctl_client, cb_recv));
     if (cqe->res <= 0 || cl->d->stopping) {
         client_close(cl);
         return;
@@ -166,8 +167,11 @@ static void on_accept(struct uring_cb *cb, struct io_uring_cqe *cqe)
             free(cl);
             close(cqe->res);
         } else {
-            *cl = (struct ctl_client){.cb_recv.fn = on_recv, .cb_send.fn = on_sent, .d = c->d,
-                                      .fd = cqe->res, .uid = uc.uid};
+            *cl = (struct ctl_client){.cb_recv.fn = on_recv,
+                                      .cb_send.fn = on_sent,
+                                      .d = c->d,
+                                      .fd = cqe->res,
+                                      .uid = uc.uid};
             if (uc.uid != 0 && uc.uid != geteuid()) {
                 sb_printf(&cl->reply, "error permission denied (uid %u)\n", (unsigned)uc.uid);
                 reply_send(cl);
@@ -203,7 +207,7 @@ int dlv_ctl_open(struct dlv *d)
         return -1;
     }
     memcpy(sa.sun_path, c->path, (size_t)n + 1);
-    unlink(c->path);            /* a previous run's */
+    unlink(c->path); /* a previous run's */
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     mode_t old = umask(0177);
     int rc = c->fd < 0 ? -1 : bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));

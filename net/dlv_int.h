@@ -28,45 +28,45 @@ struct rlog_ring;
 struct tls_ctx;
 struct tls_conn;
 
-#define DLV_POLL_MS       200u          /* new/ poll and timer tick */
-#define DLV_IDLE_MS       10000u        /* an idle pooled connection is closed after this */
-#define DLV_CONNECT_MS    30000u        /* connect + greeting + EHLO */
-#define DLV_REPLY_MS      300000u       /* any later wait for a reply (RFC 5321 4.5.3.2) */
-#define DLV_DOWN_MS       2000u         /* a hop that failed is not reconnected for this long */
-#define DLV_RBUF          16384u        /* receive buffer per connection */
-#define DLV_BODY_CHUNK    65536u        /* body piece given to smtpc at a time */
-#define DLV_WIRE_HIGH     (256u << 10)  /* stop feeding the body above this much unsent */
-#define DLV_PICK_MAX      4096u         /* files taken from new/ per poll */
+#define DLV_POLL_MS 200u           /* new/ poll and timer tick */
+#define DLV_IDLE_MS 10000u         /* an idle pooled connection is closed after this */
+#define DLV_CONNECT_MS 30000u      /* connect + greeting + EHLO */
+#define DLV_REPLY_MS 300000u       /* any later wait for a reply (RFC 5321 4.5.3.2) */
+#define DLV_DOWN_MS 2000u          /* a hop that failed is not reconnected for this long */
+#define DLV_RBUF 16384u            /* receive buffer per connection */
+#define DLV_BODY_CHUNK 65536u      /* body piece given to smtpc at a time */
+#define DLV_WIRE_HIGH (256u << 10) /* stop feeding the body above this much unsent */
+#define DLV_PICK_MAX 4096u         /* files taken from new/ per poll */
 
 /* One message in the queue (active/<id> + state/<id>). */
 struct dlv_msg {
     char id[QFILE_ID_LEN + 1];
-    struct qfile_env env;       /* sender, recipients, size, flags */
-    struct qstate st;           /* per-recipient state (rcpts parallel to env.rcpts) */
-    bool *busy;                 /* recipient is in a job now */
-    bool deleted;               /* mxringctl delete: drop when no job is left */
-    unsigned jobs;              /* jobs in flight */
-    size_t heap;                /* index in the schedule, SIZE_MAX = not scheduled */
-    int64_t due;                /* heap key: next attempt (Unix s) */
-    const char *map;            /* the queue file, in memory while jobs > 0 */
+    struct qfile_env env; /* sender, recipients, size, flags */
+    struct qstate st;     /* per-recipient state (rcpts parallel to env.rcpts) */
+    bool *busy;           /* recipient is in a job now */
+    bool deleted;         /* mxringctl delete: drop when no job is left */
+    unsigned jobs;        /* jobs in flight */
+    size_t heap;          /* index in the schedule, SIZE_MAX = not scheduled */
+    int64_t due;          /* heap key: next attempt (Unix s) */
+    const char *map;      /* the queue file, in memory while jobs > 0 */
     size_t maplen;
-    bool mapped;                /* map is an mmap (large file), else malloc'd */
-    struct dlv_msg *hnext;      /* hash chain */
+    bool mapped;           /* map is an mmap (large file), else malloc'd */
+    struct dlv_msg *hnext; /* hash chain */
 };
 
 /* The recipients of one message going to one route on one attempt. */
 struct dlv_job {
     struct dlv_msg *m;
-    struct snap *snap;          /* holds rt alive */
+    struct snap *snap; /* holds rt alive */
     const struct route *rt;
-    size_t hop;                 /* hop of rt being tried */
-    size_t n;                   /* recipients */
-    size_t *idx;                /* into m->env.rcpts */
+    size_t hop;  /* hop of rt being tried */
+    size_t n;    /* recipients */
+    size_t *idx; /* into m->env.rcpts */
     const char **addrs;
-    uint32_t aid;               /* attempt id: the log's session-id column */
-    bool stale_retry;           /* already retried once after a reused connection died */
-    char *why;                  /* hop failure carried to the next hop / the deferral */
-    struct dlv_job *next;       /* pool queue */
+    uint32_t aid;         /* attempt id: the log's session-id column */
+    bool stale_retry;     /* already retried once after a reused connection died */
+    char *why;            /* hop failure carried to the next hop / the deferral */
+    struct dlv_job *next; /* pool queue */
 };
 
 struct dlv_conn;
@@ -78,15 +78,15 @@ struct dlv_pool {
     enum route_tls tls;
     struct dlv_job *qhead, *qtail;
     size_t nq;
-    struct dlv_conn *conns;     /* every open connection of this hop */
-    struct dlv_conn *closed;    /* detached, operations still in flight */
+    struct dlv_conn *conns;  /* every open connection of this hop */
+    struct dlv_conn *closed; /* detached, operations still in flight */
     unsigned nconns;
-    unsigned nwait;             /* connections not yet ready (connecting, greeting) */
-    unsigned nclosing;          /* closed connections with operations in flight */
-    char *helo;                 /* our name in EHLO */
-    uint64_t down_until;        /* monotonic ms: a fresh failure, do not reconnect */
+    unsigned nwait;      /* connections not yet ready (connecting, greeting) */
+    unsigned nclosing;   /* closed connections with operations in flight */
+    char *helo;          /* our name in EHLO */
+    uint64_t down_until; /* monotonic ms: a fresh failure, do not reconnect */
     char *down_why;
-    uint64_t sent, failed;      /* recipients, for stats */
+    uint64_t sent, failed; /* recipients, for stats */
     struct dlv_pool *next;
 };
 
@@ -97,21 +97,21 @@ struct dlv_conn {
     struct dlv_pool *p;
     struct dlv_conn *next, *prev;
     int fd;
-    unsigned inflight;          /* ring operations referencing it */
+    unsigned inflight; /* ring operations referencing it */
     struct smtpc *c;
     struct tls_conn *tls;
-    bool tls_hs;                /* TLS handshake in progress */
+    bool tls_hs; /* TLS handshake in progress */
     struct dlv_job *job;
-    size_t body_pos;            /* octets of the message given to smtpc */
-    struct sb tx;               /* bytes of the send in flight (not touched until done) */
+    size_t body_pos; /* octets of the message given to smtpc */
+    struct sb tx;    /* bytes of the send in flight (not touched until done) */
     size_t tx_off;
-    struct sb wire;             /* bytes waiting for the next send */
+    struct sb wire; /* bytes waiting for the next send */
     bool sending, recv_armed, closing, ready;
     char *why;                  /* a failure the I/O layer saw (TLS, connect) */
     struct sockaddr_storage ss; /* the address connected to (kept for the ring) */
     socklen_t sslen;
-    unsigned msgs;              /* messages delivered on it */
-    uint64_t deadline;          /* monotonic ms */
+    unsigned msgs;     /* messages delivered on it */
+    uint64_t deadline; /* monotonic ms */
     uint64_t idle_since;
     char rbuf[DLV_RBUF];
 };
@@ -133,8 +133,8 @@ struct dlv {
     struct __kernel_timespec tick_ts;
     char *workdir;
     int new_fd, active_fd, state_fd, tmp_fd;
-    struct snap *snap;          /* snapshot in use (routes, limits) */
-    struct tls_ctx *tls;        /* client context (relay_ca_file), NULL until needed */
+    struct snap *snap;   /* snapshot in use (routes, limits) */
+    struct tls_ctx *tls; /* client context (relay_ca_file), NULL until needed */
     bool tls_failed;
     char host[256];
     struct rlog *log;
@@ -145,21 +145,28 @@ struct dlv {
     struct dlv_msg **heap;
     size_t nheap, heapcap;
     uint64_t queued_bytes;
-    struct dlv_tomb *tombs;     /* ring of finished messages' state files to remove */
+    struct dlv_tomb *tombs; /* ring of finished messages' state files to remove */
     size_t ntomb, tombcap, tomb_head;
     struct dlv_pool *pools;
     struct dlv_ctl *ctl;
     uint32_t next_aid;
     uint32_t bounce_seq;
-    uint64_t now_ms;            /* CLOCK_MONOTONIC ms, per loop */
-    int64_t now;                /* CLOCK_REALTIME s, per loop */
-    uint64_t census_ms;         /* last dlv_census_publish (now_ms) */
+    uint64_t now_ms;    /* CLOCK_MONOTONIC ms, per loop */
+    int64_t now;        /* CLOCK_REALTIME s, per loop */
+    uint64_t census_ms; /* last dlv_census_publish (now_ms) */
     bool stopping;
 };
 
 /* Counters, in struct dlv_stats order. */
-enum dlv_stat { DLV_ST_PICKED = 0, DLV_ST_SENT, DLV_ST_DEFERRED, DLV_ST_BOUNCED, DLV_ST_BOUNCES,
-                DLV_ST_CONNS, DLV_ST_COUNT };
+enum dlv_stat {
+    DLV_ST_PICKED = 0,
+    DLV_ST_SENT,
+    DLV_ST_DEFERRED,
+    DLV_ST_BOUNCED,
+    DLV_ST_BOUNCES,
+    DLV_ST_CONNS,
+    DLV_ST_COUNT
+};
 
 /* deliver.c */
 void dlv_stat_add(unsigned k, uint64_t n);

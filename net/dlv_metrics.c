@@ -14,7 +14,7 @@
 #include "spool.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct dlv_metrics g_m;      /* under g_lock */
+static struct dlv_metrics g_m; /* under g_lock */
 
 /* hop_slot - the row of hop, made on first use; past DLV_METRICS_HOPS
  * rows the last one, "other". */
@@ -23,7 +23,8 @@ static struct dlv_hop_count *hop_slot(const char *hop)
     for (unsigned i = 0; i < g_m.nhops; i++)
         if (strcmp(g_m.hops[i].hop, hop) == 0)
             return &g_m.hops[i];
-    struct dlv_hop_count *h = &g_m.hops[g_m.nhops < DLV_METRICS_HOPS ? g_m.nhops : DLV_METRICS_HOPS];
+    struct dlv_hop_count *h =
+        &g_m.hops[g_m.nhops < DLV_METRICS_HOPS ? g_m.nhops : DLV_METRICS_HOPS];
     if (g_m.nhops >= DLV_METRICS_HOPS)
         hop = "other";
     if (g_m.nhops <= DLV_METRICS_HOPS)

@@ -13,29 +13,29 @@
 #include "mhist.h"
 #include "routes.h"
 
-#define DLV_METRICS_HOPS 64u    /* hops counted apart; later ones go to "other" */
+#define DLV_METRICS_HOPS 64u /* hops counted apart; later ones go to "other" */
 
 enum dlv_outcome { DLV_OUT_SENT = 0, DLV_OUT_DEFERRED, DLV_OUT_BOUNCED, DLV_OUT_COUNT };
 
 struct dlv_hop_count {
-    char hop[ROUTE_HOP_TEXT_MAX + 1];   /* "smtp:[10.0.0.1]:25", "other", "-" (no route) */
-    uint64_t n[DLV_OUT_COUNT];          /* recipients by outcome */
+    char hop[ROUTE_HOP_TEXT_MAX + 1]; /* "smtp:[10.0.0.1]:25", "other", "-" (no route) */
+    uint64_t n[DLV_OUT_COUNT];        /* recipients by outcome */
 };
 
 /* Messages held by the engine (queue/active/), by state. */
 struct dlv_census {
-    uint64_t active;            /* in a delivery attempt now or due for their first */
-    uint64_t deferred;          /* waiting for a retry after a temporary failure */
-    uint64_t held;              /* mxringctl hold */
-    int64_t oldest_us;          /* queue id time of the oldest (Unix us); 0 = none */
+    uint64_t active;   /* in a delivery attempt now or due for their first */
+    uint64_t deferred; /* waiting for a retry after a temporary failure */
+    uint64_t held;     /* mxringctl hold */
+    int64_t oldest_us; /* queue id time of the oldest (Unix us); 0 = none */
 };
 
 struct dlv_metrics {
-    bool running;               /* the engine publishes (a route exists) */
+    bool running; /* the engine publishes (a route exists) */
     unsigned nhops;
     struct dlv_hop_count hops[DLV_METRICS_HOPS + 1];
-    struct mhist latency;       /* per recipient sent or bounced */
-    struct dlv_census census;   /* as of the last census (once a second) */
+    struct mhist latency;     /* per recipient sent or bounced */
+    struct dlv_census census; /* as of the last census (once a second) */
 };
 
 /* dlv_metrics_outcome - one recipient of message id had outcome o at hop

@@ -20,7 +20,7 @@
 #include "dlv_metrics.h"
 #include "spool.h"
 
-#define BOUNCE_WORKER 0xffu      /* worker digits of bounce queue ids */
+#define BOUNCE_WORKER 0xffu /* worker digits of bounce queue ids */
 
 /* ---- jobs --------------------------------------------------------------- */
 
@@ -90,8 +90,8 @@ static void outcome(struct dlv *d, struct dlv_job *j, size_t k, unsigned code, c
         r->state = QST_SENT;
         dlv_stat_add(DLV_ST_SENT, 1);
         dlv_metrics_outcome(hop, DLV_OUT_SENT, m->id);
-        dlv_logf(d, j->aid, "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=sent", m->id,
-                 r->addr, hop, reply);
+        dlv_logf(d, j->aid, "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=sent", m->id, r->addr,
+                 hop, reply);
         return;
     }
     if (code >= 500 || d->now >= expire) {
@@ -108,8 +108,8 @@ static void outcome(struct dlv *d, struct dlv_job *j, size_t k, unsigned code, c
     fmt_time(r->next, when, sizeof(when));
     dlv_stat_add(DLV_ST_DEFERRED, 1);
     dlv_metrics_outcome(hop, DLV_OUT_DEFERRED, m->id);
-    dlv_logf(d, j->aid, "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=deferred until %s",
-             m->id, r->addr, hop, reply, when);
+    dlv_logf(d, j->aid, "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=deferred until %s", m->id,
+             r->addr, hop, reply, when);
 }
 
 /* job_end - the job is over: release its recipients, record the state,
@@ -191,7 +191,7 @@ static void no_route(struct dlv *d, struct dlv_msg *m, size_t i)
 void dlv_msg_dispatch(struct dlv *d, struct dlv_msg *m)
 {
     if (m->jobs == 0 && qstate_done(&m->st)) {
-        dlv_msg_complete(d, m);  /* a bounce that could not be queued last time */
+        dlv_msg_complete(d, m); /* a bounce that could not be queued last time */
         return;
     }
     if (dlv_msg_map(d, m) < 0) {
@@ -215,7 +215,7 @@ void dlv_msg_dispatch(struct dlv *d, struct dlv_msg *m)
             k++;
         if (k == nj) {
             if (nj == MX_ARRAY_LEN(jobs) || !(jobs[nj] = job_new(d, m, rt)))
-                break;        /* the rest waits for the next round */
+                break; /* the rest waits for the next round */
             nj++;
         }
         jobs[k]->idx[jobs[k]->n] = i;
@@ -290,8 +290,11 @@ static size_t bounce_rcpts(struct dlv_msg *m, struct dsn_rcpt *out, char (*enh)[
             continue;
         const char *text;
         unsigned code = parse_last(r->last ? r->last : "", enh[n], sizeof(enh[n]), &text);
-        out[n] = (struct dsn_rcpt){.addr = r->addr, .action = DSN_FAILED, .status = enh[n],
-                                   .code = code >= 200 ? code : 0, .diag = text};
+        out[n] = (struct dsn_rcpt){.addr = r->addr,
+                                   .action = DSN_FAILED,
+                                   .status = enh[n],
+                                   .code = code >= 200 ? code : 0,
+                                   .diag = text};
         n++;
     }
     return n;
@@ -310,10 +313,15 @@ static int queue_bounce(struct dlv *d, struct dlv_msg *m)
     bool e8 = false, u8 = false;
     rc = -ENOMEM;
     if (dr && enh) {
-        struct dsn_in in = {.reporting_mta = dlv_cfg(d)->hostname, .qid = m->id,
-                            .orig_sender = m->env.sender, .arrival = m->env.arrival,
-                            .now = d->now, .rcpts = dr, .nrcpt = bounce_rcpts(m, dr, enh),
-                            .msg = m->map + m->env.msg_off, .msg_len = m->env.size};
+        struct dsn_in in = {.reporting_mta = dlv_cfg(d)->hostname,
+                            .qid = m->id,
+                            .orig_sender = m->env.sender,
+                            .arrival = m->env.arrival,
+                            .now = d->now,
+                            .rcpts = dr,
+                            .nrcpt = bounce_rcpts(m, dr, enh),
+                            .msg = m->map + m->env.msg_off,
+                            .msg_len = m->env.size};
         if (dsn_build(&in, &body, &e8, &u8))
             rc = 0;
     }
@@ -323,9 +331,16 @@ static int queue_bounce(struct dlv *d, struct dlv_msg *m)
     char *rcpt[1] = {m->env.sender};
     for (int tries = 0; rc == 0 && tries < 8; tries++) {
         spool_make_id(id, &now, BOUNCE_WORKER, ++d->bounce_seq);
-        struct qfile_env env = {.arrival = now.tv_sec, .client = "", .helo = "", .protocol = "",
-                                .body8 = e8, .smtputf8 = u8, .sender = "", .rcpts = rcpt,
-                                .nrcpt = 1, .size = body.len};
+        struct qfile_env env = {.arrival = now.tv_sec,
+                                .client = "",
+                                .helo = "",
+                                .protocol = "",
+                                .body8 = e8,
+                                .smtputf8 = u8,
+                                .sender = "",
+                                .rcpts = rcpt,
+                                .nrcpt = 1,
+                                .size = body.len};
         memcpy(env.id, id, sizeof(env.id));
         sb_reset(&hdr);
         rc = qfile_format_envelope(&env, &hdr) ? write_queue_file(d, id, &hdr, &body) : -ENOMEM;
@@ -364,7 +379,7 @@ void dlv_msg_complete(struct dlv *d, struct dlv_msg *m)
             return;
         }
         m->st.bounce_sent = true;
-        dlv_msg_write_state(d, m);  /* a crash before the unlink does not bounce twice */
+        dlv_msg_write_state(d, m); /* a crash before the unlink does not bounce twice */
     }
     size_t sent = 0, bounced = 0;
     for (size_t i = 0; i < m->st.nrcpt; i++) {

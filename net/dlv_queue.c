@@ -134,7 +134,7 @@ static int64_t msg_due(const struct dlv_msg *m)
         if (m->st.rcpts[i].state == QST_PENDING && !m->busy[i] && m->st.rcpts[i].next < due)
             due = m->st.rcpts[i].next;
     if (due == INT64_MAX && m->jobs == 0 && qstate_done(&m->st))
-        due = 0;                /* finished but not removed yet (bounce to retry) */
+        due = 0; /* finished but not removed yet (bounce to retry) */
     return due;
 }
 
@@ -310,7 +310,9 @@ static int parse_file(struct dlv *d, struct dlv_msg *m)
     enum qfile_status s = qfile_parse_envelope(m->map, m->maplen, &m->env, err, sizeof(err));
     if (s != QFILE_OK || !qfile_complete(&m->env, m->maplen)) {
         dlv_logf(d, 0, "queue id %s: unusable queue file (%s): left in queue/active", m->id,
-                 s == QFILE_OK ? "incomplete" : s == QFILE_MORE ? "no end of envelope" : err);
+                 s == QFILE_OK     ? "incomplete"
+                 : s == QFILE_MORE ? "no end of envelope"
+                                   : err);
         if (s == QFILE_OK)
             qfile_env_free(&m->env);
         rc = -EINVAL;
@@ -388,8 +390,10 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
 {
     if (from_new && is_tombstone(d, id)) {
         unlinkat(d->new_fd, id, 0);
-        dlv_logf(d, 0, "queue id %s: already delivered: the copy in queue/new (written again "
-                       "by journal recovery) removed", id);
+        dlv_logf(d, 0,
+                 "queue id %s: already delivered: the copy in queue/new (written again "
+                 "by journal recovery) removed",
+                 id);
         return -EALREADY;
     }
     if (from_new && renameat2(d->new_fd, id, d->active_fd, id, RENAME_NOREPLACE) < 0) {
@@ -398,8 +402,10 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
             /* the queue journal's recovery wrote again a message that was
              * already being delivered: active/ + state/ are the truth */
             unlinkat(d->new_fd, id, 0);
-            dlv_logf(d, 0, "queue id %s: already in queue/active: the copy in queue/new "
-                           "(written again by journal recovery) removed", id);
+            dlv_logf(d, 0,
+                     "queue id %s: already in queue/active: the copy in queue/new "
+                     "(written again by journal recovery) removed",
+                     id);
         } else if (e != ENOENT) {
             dlv_logf(d, 0, "queue id %s: cannot move it to queue/active: %s", id, strerror(e));
         }
@@ -424,8 +430,8 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
     d->hash[b] = m;
     d->nmsg++;
     if (from_new)
-        dlv_logf(d, 0, "queue id %s: picked up: from=<%s> rcpts=%zu size=%llu", id,
-                 m->env.sender, m->env.nrcpt, (unsigned long long)m->env.size);
+        dlv_logf(d, 0, "queue id %s: picked up: from=<%s> rcpts=%zu size=%llu", id, m->env.sender,
+                 m->env.nrcpt, (unsigned long long)m->env.size);
     dlv_msg_schedule(d, m, 0);
     return 0;
 }
@@ -520,7 +526,7 @@ void dlv_msg_finish(struct dlv *d, struct dlv_msg *m)
 {
     bool tomb = !m->deleted || qstate_done(&m->st);
     if (tomb)
-        tomb = dlv_msg_write_state(d, m) == 0;  /* the final state: a tombstone */
+        tomb = dlv_msg_write_state(d, m) == 0; /* the final state: a tombstone */
     if (unlinkat(d->active_fd, m->id, 0) < 0 && errno != ENOENT) {
         dlv_logf(d, 0, "queue id %s: cannot remove it: %s", m->id, strerror(errno));
         return;

@@ -26,8 +26,8 @@ _Static_assert((DNSBL_CACHE_SLOTS & (DNSBL_CACHE_SLOTS - 1)) == 0, "slots: power
 #define MS_PER_S 1000u
 
 struct dnsbl_slot {
-    uint64_t expires_ms;       /* 0 = empty */
-    bool listed_any;           /* an A record came back (addr) */
+    uint64_t expires_ms; /* 0 = empty */
+    bool listed_any;     /* an A record came back (addr) */
     uint8_t addr[4];
     char name[DNSBL_NAME_MAX + 1];
 };
@@ -44,10 +44,10 @@ struct dnsbl_job {
     dnsbl_log_fn log;
     dnsbl_done_fn done;
     void *arg;
-    unsigned n;                /* sites */
-    unsigned *site;            /* item i of the batch is site[i] */
-    bool *cached;              /* per site: answered by the cache */
-    struct dnsq_item *it;      /* per site (items of the batch: it[0..nq)) */
+    unsigned n;           /* sites */
+    unsigned *site;       /* item i of the batch is site[i] */
+    bool *cached;         /* per site: answered by the cache */
+    struct dnsq_item *it; /* per site (items of the batch: it[0..nq)) */
     unsigned nq;
 };
 
@@ -98,8 +98,7 @@ bool dnsbl_wanted(const struct config *cfg)
 }
 
 /* dnsbl_engine_new - see dnsbl.h. */
-struct dnsbl_engine *dnsbl_engine_new(struct io_uring *ring, unsigned worker,
-                                      struct dnsq_stats *st)
+struct dnsbl_engine *dnsbl_engine_new(struct io_uring *ring, unsigned worker, struct dnsq_stats *st)
 {
     struct dnsbl_engine *de = calloc(1, sizeof *de);
     if (!de)
@@ -129,8 +128,8 @@ static int job_site_line(struct dnsbl_job *j, unsigned k, const struct dnsq_item
     const struct dnsbl_site *site = &j->cfg->dnsbl_sites[k];
     const char *how = j->cached[k] ? " (cached)" : "";
     if (r->state == DNSQ_FAILED || r->state == DNSQ_SKIPPED) {
-        filter_logf(j->log, j->arg, "DNSBL %s: lookup of %s failed (%s): not listed",
-                    site->zone, r->name, r->state == DNSQ_SKIPPED ? "name too long" : r->why);
+        filter_logf(j->log, j->arg, "DNSBL %s: lookup of %s failed (%s): not listed", site->zone,
+                    r->name, r->state == DNSQ_SKIPPED ? "name too long" : r->why);
         return 0;
     }
     if (r->state != DNSQ_ANSWER || !dnsbl_site_match(site, r->addr))
@@ -224,8 +223,15 @@ void dnsbl_check(struct dnsbl_engine *de, const struct config *cfg, const struct
         done(arg, &v);
         return;
     }
-    *j = (struct dnsbl_job){ .de = de, .cfg = cfg, .log = log, .done = done, .arg = arg, .n = n,
-                             .site = j->site, .cached = j->cached, .it = j->it };
+    *j = (struct dnsbl_job){.de = de,
+                            .cfg = cfg,
+                            .log = log,
+                            .done = done,
+                            .arg = arg,
+                            .n = n,
+                            .site = j->site,
+                            .cached = j->cached,
+                            .it = j->it};
     de->checks++;
     job_items(j, peer);
     if (j->nq == 0) {

@@ -16,15 +16,15 @@ struct config;
 struct mx_addr;
 struct dnsbl_engine;
 
-#define DNSBL_TTL_MIN_S 60u    /* answers (and NXDOMAIN) are kept at least this long */
-#define DNSBL_TTL_MAX_S 3600u  /* and at most this long */
+#define DNSBL_TTL_MIN_S 60u   /* answers (and NXDOMAIN) are kept at least this long */
+#define DNSBL_TTL_MAX_S 3600u /* and at most this long */
 #define DNSBL_CACHE_SLOTS 1024u
 
 /* The outcome of one check. */
 struct dnsbl_verdict {
     int score;
-    bool blocked;              /* score >= dnsbl_threshold */
-    const char *site;          /* blocked: the zone of the heaviest listing;
+    bool blocked;     /* score >= dnsbl_threshold */
+    const char *site; /* blocked: the zone of the heaviest listing;
                                   valid while the config is */
 };
 

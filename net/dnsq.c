@@ -46,28 +46,28 @@ struct dnsq_engine {
     struct dnsq_query *ids[DNSQ_ID_BUCKETS]; /* queries waiting for a reply */
     uint8_t rnd[DNSQ_RND_POOL];
     unsigned rnd_left;
-    uint64_t xs;                             /* fallback generator state */
-    unsigned batches;                        /* running */
+    uint64_t xs;      /* fallback generator state */
+    unsigned batches; /* running */
 };
 
 struct dnsq_query {
-    struct uring_cb cb;         /* its sendmsg; first member */
+    struct uring_cb cb; /* its sendmsg; first member */
     struct dnsq_batch *b;
     struct dnsq_item *it;
-    struct dnsq_query *hnext;   /* in e->ids while waiting and hashed */
+    struct dnsq_query *hnext; /* in e->ids while waiting and hashed */
     bool hashed;
-    bool sending;               /* sendmsg in flight */
+    bool sending; /* sendmsg in flight */
     uint16_t id;
-    uint16_t wlen;              /* octets of wire */
+    uint16_t wlen; /* octets of wire */
     struct msghdr mh;
     struct iovec iov;
     uint8_t wire[DNSMSG_QUERY_MAX];
 };
 
 struct dnsq_rx {
-    struct uring_cb cb;         /* its recvmsg; first member */
+    struct uring_cb cb; /* its recvmsg; first member */
     struct dnsq_batch *b;
-    int fd;                     /* -1: not used by this batch */
+    int fd; /* -1: not used by this batch */
     bool armed;
     struct msghdr mh;
     struct iovec iov;
@@ -76,7 +76,7 @@ struct dnsq_rx {
 };
 
 struct dnsq_batch {
-    struct uring_cb tmo_cb;     /* batch-level timeout; first member */
+    struct uring_cb tmo_cb; /* batch-level timeout; first member */
     struct dnsq_engine *e;
     const struct cfg_listen *servers;
     size_t nservers;
@@ -84,10 +84,10 @@ struct dnsq_batch {
     void *arg;
     struct dnsq_query *q;
     unsigned nq, unanswered, pending;
-    unsigned round;             /* 0: first server; 1: the retry on the next */
+    unsigned round; /* 0: first server; 1: the retry on the next */
     bool tmo_armed, stopping;
     struct __kernel_timespec ts;
-    uint64_t retry_ms;          /* the remaining time given to round 1 */
+    uint64_t retry_ms; /* the remaining time given to round 1 */
     struct dnsq_rx rx[FAM_N];
 };
 
@@ -103,8 +103,7 @@ static void count(uint64_t *ctr)
 /* ---- engine -------------------------------------------------------------- */
 
 /* dnsq_engine_new - see dnsq.h. */
-struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker,
-                                    struct dnsq_stats *st)
+struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker, struct dnsq_stats *st)
 {
     struct dnsq_engine *e = calloc(1, sizeof(*e));
     if (!e)
@@ -207,12 +206,8 @@ static void q_result(struct dnsq_query *q, const struct dnsmsg_result *r)
         q_finish(q, DNSQ_ANSWER, NULL);
         break;
     case DNSMSG_NODATA:
-    case DNSMSG_NXDOMAIN:
-        q_finish(q, DNSQ_NONE, NULL);
-        break;
-    default:
-        q_finish(q, DNSQ_FAILED, dnsmsg_status_name(r->status));
-        break;
+    case DNSMSG_NXDOMAIN: q_finish(q, DNSQ_NONE, NULL); break;
+    default: q_finish(q, DNSQ_FAILED, dnsmsg_status_name(r->status)); break;
     }
 }
 
@@ -265,9 +260,11 @@ static struct dnsq_batch *e_dispatch(struct dnsq_engine *e, const uint8_t *pkt, 
 static void rx_arm(struct dnsq_rx *rx)
 {
     struct dnsq_batch *b = rx->b;
-    rx->iov = (struct iovec){ rx->buf, sizeof rx->buf };
-    rx->mh = (struct msghdr){ .msg_name = &rx->from, .msg_namelen = sizeof rx->from,
-                              .msg_iov = &rx->iov, .msg_iovlen = 1 };
+    rx->iov = (struct iovec){rx->buf, sizeof rx->buf};
+    rx->mh = (struct msghdr){.msg_name = &rx->from,
+                             .msg_namelen = sizeof rx->from,
+                             .msg_iov = &rx->iov,
+                             .msg_iovlen = 1};
     struct io_uring_sqe *sqe = uring_get_sqe(b->e->ring);
     io_uring_prep_recvmsg(sqe, rx->fd, &rx->mh, 0);
     io_uring_sqe_set_data64(sqe, uring_cb_data(&rx->cb));
@@ -320,9 +317,9 @@ static void q_send(struct dnsq_query *q, const struct cfg_listen *srv)
     rx->fd = fd;
     if (!rx->armed)
         rx_arm(rx);
-    q->iov = (struct iovec){ q->wire, q->wlen };
-    q->mh = (struct msghdr){ .msg_name = (void *)&srv->ss, .msg_namelen = srv->len,
-                             .msg_iov = &q->iov, .msg_iovlen = 1 };
+    q->iov = (struct iovec){q->wire, q->wlen};
+    q->mh = (struct msghdr){
+        .msg_name = (void *)&srv->ss, .msg_namelen = srv->len, .msg_iov = &q->iov, .msg_iovlen = 1};
     struct io_uring_sqe *sqe = uring_get_sqe(b->e->ring);
     io_uring_prep_sendmsg(sqe, fd, &q->mh, 0);
     io_uring_sqe_set_data64(sqe, uring_cb_data(&q->cb));
@@ -383,7 +380,8 @@ static void batch_queries(struct dnsq_batch *b, struct dnsq_item *items, unsigne
         q->it = &items[i];
         q->id = e_random16(b->e);
         size_t w = items[i].state == DNSQ_SKIPPED
-                       ? 0 : dnsmsg_build_a(q->id, items[i].name, q->wire, sizeof q->wire);
+                       ? 0
+                       : dnsmsg_build_a(q->id, items[i].name, q->wire, sizeof q->wire);
         items[i].state = w ? DNSQ_WAIT : DNSQ_SKIPPED;
         items[i].why = NULL;
         items[i].ttl = 0;
@@ -431,10 +429,15 @@ void dnsq_lookup(struct dnsq_engine *e, const struct cfg_listen *servers, size_t
         return;
     }
     e->batches++;
-    *b = (struct dnsq_batch){ .tmo_cb.fn = on_tmo, .e = e, .servers = servers,
-                              .nservers = nservers, .done = done, .arg = arg, .q = q };
+    *b = (struct dnsq_batch){.tmo_cb.fn = on_tmo,
+                             .e = e,
+                             .servers = servers,
+                             .nservers = nservers,
+                             .done = done,
+                             .arg = arg,
+                             .q = q};
     for (int f = 0; f < FAM_N; f++)
-        b->rx[f] = (struct dnsq_rx){ .cb.fn = on_rx, .b = b, .fd = -1 };
+        b->rx[f] = (struct dnsq_rx){.cb.fn = on_rx, .b = b, .fd = -1};
     batch_queries(b, items, n);
     batch_send_all(b, timeout_ms);
     batch_progress(b);

@@ -20,11 +20,11 @@ struct dnsq_engine;
 
 /* The outcome of one name. */
 enum dnsq_state {
-    DNSQ_WAIT = 0,  /* (in flight) */
-    DNSQ_ANSWER,    /* an A record: addr, ttl */
-    DNSQ_NONE,      /* NXDOMAIN or no A record */
-    DNSQ_FAILED,    /* timeout, SERVFAIL, ...: why */
-    DNSQ_SKIPPED,   /* not a valid name: never sent */
+    DNSQ_WAIT = 0, /* (in flight) */
+    DNSQ_ANSWER,   /* an A record: addr, ttl */
+    DNSQ_NONE,     /* NXDOMAIN or no A record */
+    DNSQ_FAILED,   /* timeout, SERVFAIL, ...: why */
+    DNSQ_SKIPPED,  /* not a valid name: never sent */
 };
 
 /* One name of a batch: the caller fills name; the rest is the result. */
@@ -33,7 +33,7 @@ struct dnsq_item {
     enum dnsq_state state;
     uint8_t addr[4];
     uint32_t ttl;
-    const char *why;            /* DNSQ_FAILED: a static reason for the log */
+    const char *why; /* DNSQ_FAILED: a static reason for the log */
 };
 
 /* The batch is over: every item has its state. */
@@ -43,14 +43,13 @@ typedef void (*dnsq_done_fn)(void *arg);
  * the engine's worker thread (a relaxed load and store), read by any thread
  * with relaxed loads. */
 struct dnsq_stats {
-    uint64_t queries;           /* query datagrams sent (retries on the next server included) */
-    uint64_t failures;          /* names without a usable answer (timeout, SERVFAIL, ...) */
+    uint64_t queries;  /* query datagrams sent (retries on the next server included) */
+    uint64_t failures; /* names without a usable answer (timeout, SERVFAIL, ...) */
 };
 
 /* dnsq_engine_new - an engine using ring; worker seeds its query ids; it
  * counts into *st (NULL: not counted). NULL on ENOMEM. */
-struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker,
-                                    struct dnsq_stats *st);
+struct dnsq_engine *dnsq_engine_new(struct io_uring *ring, unsigned worker, struct dnsq_stats *st);
 /* dnsq_engine_free - close the sockets; no batch may still be running. */
 void dnsq_engine_free(struct dnsq_engine *e);
 

@@ -37,8 +37,8 @@ struct filter_job {
     filter_log_fn log;
     filter_done_fn done;
     void *arg;
-    unsigned parts;             /* parts still running, plus the start's hold */
-    enum sess_verdict v;        /* strongest so far */
+    unsigned parts;      /* parts still running, plus the start's hold */
+    enum sess_verdict v; /* strongest so far */
     char detail[FILTER_DETAIL_MAX];
 };
 
@@ -112,8 +112,8 @@ bool filter_wanted(const struct config *cfg)
 const char *filter_verdict_label(unsigned v)
 {
     static const char *const names[FILTER_VERDICTS] = {
-        [SESS_VERDICT_PASS] = "pass", [SESS_VERDICT_QUARANTINE] = "quarantine",
-        [SESS_VERDICT_REJECT_SPAM] = "spam", [SESS_VERDICT_REJECT_VIRUS] = "virus",
+        [SESS_VERDICT_PASS] = "pass",         [SESS_VERDICT_QUARANTINE] = "quarantine",
+        [SESS_VERDICT_REJECT_SPAM] = "spam",  [SESS_VERDICT_REJECT_VIRUS] = "virus",
         [SESS_VERDICT_TEMPFAIL] = "tempfail",
     };
     return v < FILTER_VERDICTS ? names[v] : "";
@@ -161,7 +161,7 @@ void filter_start(struct filter_engine *fe, const struct config *cfg, const stru
         done(arg, SESS_VERDICT_TEMPFAIL, "filters: out of memory");
         return;
     }
-    *j = (struct filter_job){ .fe = fe, .log = log, .done = done, .arg = arg, .parts = 1 };
+    *j = (struct filter_job){.fe = fe, .log = log, .done = done, .arg = arg, .parts = 1};
     fe->jobs++;
     if (cfg->clamd.len) {
         j->parts++;

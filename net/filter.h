@@ -36,8 +36,7 @@ struct filter_src {
 /* filter_src_fill - read exactly n octets at off (off + n <= src->len) into
  * buf, over as many reads as it takes: n, or -errno (-ENODATA when the
  * source ends early, -EIO when a read claims more than it was asked for). */
-static inline long filter_src_fill(const struct filter_src *src, size_t off, void *buf,
-                                   size_t n)
+static inline long filter_src_fill(const struct filter_src *src, size_t off, void *buf, size_t n)
 {
     size_t have = 0;
     while (have < n) {

@@ -16,8 +16,8 @@
 _Static_assert((IPL_SIZE & (IPL_SIZE - 1)) == 0, "IPL_SIZE must be a power of two");
 
 static atomic_uint sessions[IPL_ROWS][IPL_SIZE];
-static _Atomic uint64_t rates[IPL_ROWS][IPL_SIZE]; /* minute << 32 | count */
-static _Atomic uint64_t unknowns[IPL_ROWS][IPL_SIZE]; /* window << 32 | count */
+static _Atomic uint64_t rates[IPL_ROWS][IPL_SIZE];         /* minute << 32 | count */
+static _Atomic uint64_t unknowns[IPL_ROWS][IPL_SIZE];      /* window << 32 | count */
 static _Atomic uint64_t proxy_refused[IPL_ROWS][IPL_SIZE]; /* window << 32 | count */
 static uint64_t seeds[IPL_ROWS];
 
@@ -62,8 +62,8 @@ bool ipl_acquire(const struct mx_addr *a, unsigned max)
     addr_key(a, k);
     unsigned least = ~0u;
     for (unsigned r = 0; r < IPL_ROWS; r++) {
-        unsigned n = atomic_fetch_add_explicit(&sessions[r][slot(k, r)], 1,
-                                               memory_order_relaxed) + 1;
+        unsigned n =
+            atomic_fetch_add_explicit(&sessions[r][slot(k, r)], 1, memory_order_relaxed) + 1;
         least = n < least ? n : least;
     }
     if (least <= max)

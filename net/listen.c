@@ -36,8 +36,7 @@ static int listen_one(const struct cfg_listen *a, bool share)
     if (a->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
-        listen(fd, LISTEN_BACKLOG) < 0) {
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -69,11 +68,10 @@ static void listen_sets(const struct config *cfg, struct listen_set out[LISTEN_K
 {
     out[0] = (struct listen_set){cfg->listen, cfg->nlisten, LK_SMTP, false};
     out[1] = (struct listen_set){cfg->smtps_listen, cfg->nsmtps_listen, LK_SMTPS, false};
-    out[2] = (struct listen_set){cfg->submission_listen, cfg->nsubmission_listen, LK_SUBMISSION,
-                                 false};
+    out[2] =
+        (struct listen_set){cfg->submission_listen, cfg->nsubmission_listen, LK_SUBMISSION, false};
     out[3] = (struct listen_set){cfg->proxy_listen, cfg->nproxy_listen, LK_SMTP, true};
-    out[4] = (struct listen_set){cfg->proxy_smtps_listen, cfg->nproxy_smtps_listen, LK_SMTPS,
-                                 true};
+    out[4] = (struct listen_set){cfg->proxy_smtps_listen, cfg->nproxy_smtps_listen, LK_SMTPS, true};
 }
 
 /* listen_probe_addrs - see listen.h: without SO_REUSEPORT, so a second
@@ -86,8 +84,10 @@ void listen_probe_addrs(const struct config *cfg)
     for (int s = 0; s < LISTEN_KINDS; s++)
         for (size_t i = 0; i < sets[s].n; i++) {
             if (sdl_find((const struct sockaddr *)&sets[s].addrs[i].ss) >= 0) {
-                fprintf(stderr, "mxringd: listen %s: the socket passed by systemd "
-                        "(LISTEN_FDS)\n", sets[s].addrs[i].text);
+                fprintf(stderr,
+                        "mxringd: listen %s: the socket passed by systemd "
+                        "(LISTEN_FDS)\n",
+                        sets[s].addrs[i].text);
                 continue; /* bound already: systemd's */
             }
             int fd = listen_one(&sets[s].addrs[i], false);

@@ -21,7 +21,7 @@ struct listener {
     int fd;
     uint16_t port;
     enum listener_kind kind;
-    bool proxy;                 /* a PROXY header comes first (proxy_*listen) */
+    bool proxy; /* a PROXY header comes first (proxy_*listen) */
 };
 
 /* listen_probe_addrs - bind every configured address once without

@@ -64,8 +64,10 @@ static bool load_tls(struct snap *s, char *err, size_t errlen)
 {
     const struct config *c = s->cfg;
     if (!c->tls_cert && !c->tls_key) {
-        const char *needs = c->nsmtps_listen ? "smtps_listen" : c->nproxy_smtps_listen
-                          ? "proxy_smtps_listen" : c->ntls_certs ? "tls_certs" : NULL;
+        const char *needs = c->nsmtps_listen         ? "smtps_listen"
+                            : c->nproxy_smtps_listen ? "proxy_smtps_listen"
+                            : c->ntls_certs          ? "tls_certs"
+                                                     : NULL;
         if (needs) {
             snprintf(err, errlen, "%s: %s needs tls_cert and tls_key (the default certificate)",
                      c->path, needs);
@@ -94,8 +96,8 @@ static struct snap *load_snapshot(const char *path, uint64_t gen, char *err, siz
     struct config *cfg = cfg_load(path, err, errlen);
     if (!cfg)
         return NULL;
-    struct dir *d = dir_load(cfg->users_file, cfg->groups_file, cfg->aliases_file,
-                             cfg->lists_file, err, errlen);
+    struct dir *d = dir_load(cfg->users_file, cfg->groups_file, cfg->aliases_file, cfg->lists_file,
+                             err, errlen);
     if (!d) {
         cfg_free(cfg);
         return NULL;
@@ -130,8 +132,9 @@ static void raise_nofile(const struct config *cfg)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur < need)
-        fprintf(stderr, "mxringd: warning: file descriptor limit %llu is below the %llu "
-                        "that max_sessions = %u needs; raise it (ulimit -n / LimitNOFILE=)\n",
+        fprintf(stderr,
+                "mxringd: warning: file descriptor limit %llu is below the %llu "
+                "that max_sessions = %u needs; raise it (ulimit -n / LimitNOFILE=)\n",
                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->max_sessions);
 }
 
@@ -178,9 +181,17 @@ static bool reload(const char *path, struct pool *pool, uint64_t *gen)
 /* chown_tree - hand the workdir folders mxringd writes to the run user. */
 static void chown_tree(const char *workdir, uid_t uid, gid_t gid)
 {
-    static const char *const subs[] = {"", "/queue", "/queue/tmp", "/queue/new", "/quarantine",
-                                       "/quarantine/tmp", "/quarantine/new", "/receivelog",
-                                       "/queue/active", "/queue/state", "/deliverylog"};
+    static const char *const subs[] = {"",
+                                       "/queue",
+                                       "/queue/tmp",
+                                       "/queue/new",
+                                       "/quarantine",
+                                       "/quarantine/tmp",
+                                       "/quarantine/new",
+                                       "/receivelog",
+                                       "/queue/active",
+                                       "/queue/state",
+                                       "/deliverylog"};
     char path[4200];
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         snprintf(path, sizeof(path), "%s%s", workdir, subs[i]);
@@ -231,8 +242,9 @@ static void load_suffix_list(void)
     if (regdom_init(NULL))
         fprintf(stderr, "mxringd: public suffix list: %s\n", regdom_list());
     else
-        fprintf(stderr, "mxringd: warning: public suffix list: neither %s nor %s loads "
-                        "(install the publicsuffix package); using the %s list\n",
+        fprintf(stderr,
+                "mxringd: warning: public suffix list: neither %s nor %s loads "
+                "(install the publicsuffix package); using the %s list\n",
                 REGDOM_SYSTEM_DAFSA, REGDOM_SYSTEM_DAT, regdom_list());
 }
 
@@ -268,7 +280,8 @@ static void recover_journal(const struct config *cfg)
     int r = jrn_recover_workdir(cfg->workdir, stderr, &st);
     if (r < 0)
         die("queue journal recovery failed: %s (see above; mxringd --check-queue -c FILE "
-            "shows the damage)", strerror(-r));
+            "shows the damage)",
+            strerror(-r));
 }
 
 /* log_process - the process's own receivelog line (id 00000000) from the
@@ -277,8 +290,9 @@ static void log_process(struct pool *pool, const char *what, const char *more)
 {
     struct rlog_ring *r = rlog_ring(pool->rlog, pool->nworkers);
     if (r)
-        rlog_putf(r, RLOG_SID_PROCESS, RLOG_DIALOG, "mxringd %s (version %s, pid %ld, workers %u%s)",
-                  what, MXRING_VERSION, (long)getpid(), pool->nworkers, more);
+        rlog_putf(r, RLOG_SID_PROCESS, RLOG_DIALOG,
+                  "mxringd %s (version %s, pid %ld, workers %u%s)", what, MXRING_VERSION,
+                  (long)getpid(), pool->nworkers, more);
 }
 
 /* notify_reload - SIGHUP under a service manager: RELOADING=1 (with the
@@ -361,7 +375,8 @@ static int run(const char *path, struct snap *boot)
     int r = listen_probe_uring();
     if (r < 0)
         die("io_uring is not available: %s (check the kernel.io_uring_disabled sysctl "
-            "and any seccomp filter)", strerror(-r));
+            "and any seccomp filter)",
+            strerror(-r));
     raise_nofile(cfg);
     if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0)
         die("workdir: %s", err);
@@ -435,18 +450,21 @@ static int run(const char *path, struct snap *boot)
     rlog_destroy(pool.rlog);
     regdom_shutdown();
     sdn_close();
-    fprintf(stderr, "mxringd: stopped: %llu connections, %llu refused, %llu messages queued, "
-                    "%llu queue errors\n",
+    fprintf(stderr,
+            "mxringd: stopped: %llu connections, %llu refused, %llu messages queued, "
+            "%llu queue errors\n",
             (unsigned long long)st.connections, (unsigned long long)st.refused,
             (unsigned long long)st.messages, (unsigned long long)st.spool_errors);
     if (ds.picked || ds.conns)
-        fprintf(stderr, "mxringd: delivery: %llu messages taken, %llu recipients sent, %llu "
-                        "deferred, %llu bounced, %llu bounces queued, %llu connections\n",
+        fprintf(stderr,
+                "mxringd: delivery: %llu messages taken, %llu recipients sent, %llu "
+                "deferred, %llu bounced, %llu bounces queued, %llu connections\n",
                 (unsigned long long)ds.picked, (unsigned long long)ds.sent,
                 (unsigned long long)ds.deferred, (unsigned long long)ds.bounced,
                 (unsigned long long)ds.bounces, (unsigned long long)ds.conns);
-    fprintf(stderr, "mxringd: journal: %llu writes, %llu fdatasyncs; commits per fdatasync "
-                    "0:%llu 1:%llu 2-3:%llu 4-7:%llu 8-15:%llu 16-31:%llu 32-63:%llu 64+:%llu\n",
+    fprintf(stderr,
+            "mxringd: journal: %llu writes, %llu fdatasyncs; commits per fdatasync "
+            "0:%llu 1:%llu 2-3:%llu 4-7:%llu 8-15:%llu 16-31:%llu 32-63:%llu 64+:%llu\n",
             (unsigned long long)st.journal_writes, (unsigned long long)st.journal_syncs,
             (unsigned long long)st.journal_hist[0], (unsigned long long)st.journal_hist[1],
             (unsigned long long)st.journal_hist[2], (unsigned long long)st.journal_hist[3],

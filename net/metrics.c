@@ -29,9 +29,9 @@
 #include "snap.h"
 
 #define METRICS_RING 64
-#define METRICS_CONNS_MAX 16         /* concurrent scrapes; more are closed at once */
-#define METRICS_TIMEOUT_MS 5000      /* whole request, from accept */
-#define METRICS_SEND_MS 5000         /* each send of the response */
+#define METRICS_CONNS_MAX 16    /* concurrent scrapes; more are closed at once */
+#define METRICS_TIMEOUT_MS 5000 /* whole request, from accept */
+#define METRICS_SEND_MS 5000    /* each send of the response */
 #define METRICS_LISTENERS_MAX 8
 
 /* user_data: a pointer (8-aligned) | op in the low 3 bits. */
@@ -47,9 +47,9 @@ struct mlistener {
 
 struct mconn {
     _Alignas(8) struct metrics *m;
-    struct mconn *next;              /* every open conn (freed at stop) */
+    struct mconn *next; /* every open conn (freed at stop) */
     int fd;
-    unsigned inflight;               /* CQEs still due (ops and their link timeouts) */
+    unsigned inflight; /* CQEs still due (ops and their link timeouts) */
     bool closing;
     uint64_t deadline_ms;
     char peer[MX_ADDR_TEXT_MAX + 2];
@@ -75,14 +75,22 @@ struct metrics {
     struct mconn *conns;
     unsigned nconns;
     uint64_t scrapes, forbidden, errors;
-    uint64_t log_sec, log_suppressed;  /* the 403 log line: at most one a second */
+    uint64_t log_sec, log_suppressed; /* the 403 log line: at most one a second */
 };
 
 /* HTTP statuses we answer with: the one table of codes and texts. */
-static const struct { unsigned code; const char *text; } statuses[] = {
-    {200, "OK"}, {400, "Bad Request"}, {403, "Forbidden"}, {404, "Not Found"},
-    {405, "Method Not Allowed"}, {408, "Request Timeout"},
-    {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
+static const struct {
+    unsigned code;
+    const char *text;
+} statuses[] = {
+    {200, "OK"},
+    {400, "Bad Request"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
     {505, "HTTP Version Not Supported"},
 };
 
@@ -177,11 +185,12 @@ static void respond(struct mconn *c, unsigned code, const char *ctype, const cha
                     size_t blen)
 {
     sb_reset(&c->out);
-    bool ok = sb_printf(&c->out, "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                                 "%sConnection: close\r\n\r\n",
-                        code, status_text(code), ctype, blen,
-                        code == 405 ? "Allow: GET\r\n" : "") &&
-              sb_append(&c->out, body, blen);
+    bool ok =
+        sb_printf(&c->out,
+                  "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                  "%sConnection: close\r\n\r\n",
+                  code, status_text(code), ctype, blen, code == 405 ? "Allow: GET\r\n" : "") &&
+        sb_append(&c->out, body, blen);
     if (!ok) {
         conn_close(c);
         return;
@@ -393,7 +402,8 @@ static void *metrics_main(void *arg)
             die("metrics: io_uring_submit_and_wait: %s", strerror(-r));
         struct io_uring_cqe *cqe;
         unsigned head, n = 0;
-        io_uring_for_each_cqe(&m->ring, head, cqe) {
+        io_uring_for_each_cqe(&m->ring, head, cqe)
+        {
             handle(m, cqe);
             n++;
         }

@@ -14,10 +14,10 @@
 /* One metric family. */
 struct family {
     const char *name;
-    const char *type;   /* "counter", "gauge" or "histogram" */
+    const char *type; /* "counter", "gauge" or "histogram" */
     const char *help;
     bool (*samples)(const struct family *f, const struct metrics_snap *m, struct sb *out);
-    size_t off;         /* plain families: offset of the uint64_t in metrics_snap */
+    size_t off; /* plain families: offset of the uint64_t in metrics_snap */
 };
 
 bool metrics_label_escape(struct sb *out, const char *v)
@@ -172,8 +172,10 @@ static bool filter_verdicts(const struct family *f, const struct metrics_snap *m
 static bool milter_verdicts(const struct family *f, const struct metrics_snap *m, struct sb *out)
 {
     static const char *const names[] = {
-        [MILTERIO_ACCEPT] = "accept", [MILTERIO_REJECT] = "reject",
-        [MILTERIO_TEMPFAIL] = "tempfail", [MILTERIO_DISCARD] = "discard",
+        [MILTERIO_ACCEPT] = "accept",
+        [MILTERIO_REJECT] = "reject",
+        [MILTERIO_TEMPFAIL] = "tempfail",
+        [MILTERIO_DISCARD] = "discard",
     };
     _Static_assert(MX_ARRAY_LEN(names) == MILTER_VERDICTS, "a name per milter verdict");
     for (unsigned v = 0; v < MILTER_VERDICTS; v++)
@@ -273,79 +275,129 @@ static const struct family families[] = {
     {"mxring_start_time_seconds", "gauge", "Start time of mxringd, Unix seconds.", start_time, 0},
     {"mxring_workers", "gauge", "Worker threads (one io_uring ring each).", workers, 0},
     {"mxring_sessions_open", "gauge", "SMTP sessions open now.", sessions_open, 0},
-    {"mxring_connections_total", "counter", "SMTP connections accepted, by listener "
-     "(refused ones included).", by_listener, 0},
-    {"mxring_connections_refused_total", "counter", "Connections refused with 421 at connect "
-     "(max_sessions, per-client limits).", plain, M(st.refused)},
+    {"mxring_connections_total", "counter",
+     "SMTP connections accepted, by listener "
+     "(refused ones included).",
+     by_listener, 0},
+    {"mxring_connections_refused_total", "counter",
+     "Connections refused with 421 at connect "
+     "(max_sessions, per-client limits).",
+     plain, M(st.refused)},
     {"mxring_commands_total", "counter", "SMTP command lines, by verb.", commands, 0},
     {"mxring_messages_queued_total", "counter", "Messages accepted and written to the queue.",
      plain, M(st.messages)},
-    {"mxring_transactions_total", "counter", "Mail transactions by result (the result= word "
-     "of the receivelog summary).", results, 0},
+    {"mxring_transactions_total", "counter",
+     "Mail transactions by result (the result= word "
+     "of the receivelog summary).",
+     results, 0},
     {"mxring_recipients_refused_total", "counter", "RCPT commands refused, by reason.",
      rcpt_refused, 0},
-    {"mxring_sessions_closed_total", "counter", "Sessions ended, by the receivelog close "
-     "reason.", closes, 0},
-    {"mxring_received_bytes_total", "counter", "Octets received from SMTP clients (before TLS "
-     "decryption).", plain, M(st.bytes)},
-    {"mxring_queue_write_errors_total", "counter", "Queue file writes that failed (the "
-     "transaction got 451).", plain, M(st.spool_errors)},
-    {"mxring_receive_buffer_exhausted_total", "counter", "Receives that found no free "
-     "io_uring buffer (ENOBUFS) and were re-armed.", plain, M(st.enobufs)},
+    {"mxring_sessions_closed_total", "counter",
+     "Sessions ended, by the receivelog close "
+     "reason.",
+     closes, 0},
+    {"mxring_received_bytes_total", "counter",
+     "Octets received from SMTP clients (before TLS "
+     "decryption).",
+     plain, M(st.bytes)},
+    {"mxring_queue_write_errors_total", "counter",
+     "Queue file writes that failed (the "
+     "transaction got 451).",
+     plain, M(st.spool_errors)},
+    {"mxring_receive_buffer_exhausted_total", "counter",
+     "Receives that found no free "
+     "io_uring buffer (ENOBUFS) and were re-armed.",
+     plain, M(st.enobufs)},
     {"mxring_receivelog_lines_written_total", "counter", "Receivelog lines written to files.",
      plain, M(rlog.lines_written)},
     {"mxring_receivelog_written_bytes_total", "counter", "Receivelog octets written to files.",
      plain, M(rlog.bytes_written)},
-    {"mxring_receivelog_lines_lost_total", "counter", "Receivelog lines dropped because the "
-     "files were unwritable.", plain, M(rlog.lines_dropped)},
+    {"mxring_receivelog_lines_lost_total", "counter",
+     "Receivelog lines dropped because the "
+     "files were unwritable.",
+     plain, M(rlog.lines_dropped)},
     {"mxring_receivelog_write_errors_total", "counter", "Receivelog file writes that failed.",
      plain, M(rlog.write_errors)},
-    {"mxring_receivelog_producer_waits_total", "counter", "Times a worker found its "
-     "receivelog ring full and waited for the flusher.", plain, M(rlog.stalls)},
-    {"mxring_tls_handshakes_total", "counter", "Server TLS handshakes completed (STARTTLS and "
-     "smtps), by negotiated version.", tls_handshakes, 0},
-    {"mxring_tls_handshake_failures_total", "counter", "Server TLS handshakes that failed "
-     "(alert, protocol or version mismatch).", plain, M(st.tls_failures)},
+    {"mxring_receivelog_producer_waits_total", "counter",
+     "Times a worker found its "
+     "receivelog ring full and waited for the flusher.",
+     plain, M(rlog.stalls)},
+    {"mxring_tls_handshakes_total", "counter",
+     "Server TLS handshakes completed (STARTTLS and "
+     "smtps), by negotiated version.",
+     tls_handshakes, 0},
+    {"mxring_tls_handshake_failures_total", "counter",
+     "Server TLS handshakes that failed "
+     "(alert, protocol or version mismatch).",
+     plain, M(st.tls_failures)},
     {"mxring_auth_total", "counter", "AUTH attempts by mechanism and outcome.", auth, 0},
-    {"mxring_filter_verdicts_total", "counter", "Content filter verdicts (SURBL/URIBL and "
-     "antivirus combined, one per message).", filter_verdicts, 0},
-    {"mxring_milter_verdicts_total", "counter", "Results of the milter chain, one per message "
-     "it ran on (accept includes accept with quarantine).", milter_verdicts, 0},
-    {"mxring_dns_queries_total", "counter", "DNS query datagrams sent (retries on the next "
+    {"mxring_filter_verdicts_total", "counter",
+     "Content filter verdicts (SURBL/URIBL and "
+     "antivirus combined, one per message).",
+     filter_verdicts, 0},
+    {"mxring_milter_verdicts_total", "counter",
+     "Results of the milter chain, one per message "
+     "it ran on (accept includes accept with quarantine).",
+     milter_verdicts, 0},
+    {"mxring_dns_queries_total", "counter",
+     "DNS query datagrams sent (retries on the next "
      "server included), by the check that asked (surbl: the SURBL/URIBL filter, dnsbl: "
-     "connect-time DNSBL scoring).", dns_queries, 0},
-    {"mxring_dns_failures_total", "counter", "DNS lookups that got no usable answer "
-     "(timeout, SERVFAIL, send failure), by the check that asked.", dns_failures, 0},
-    {"mxring_deliveries_total", "counter", "Onward delivery attempts per recipient, by next "
-     "hop and outcome.", deliveries, 0},
-    {"mxring_queue_messages", "gauge", "Messages in the queue by state: new (queue/new/, "
+     "connect-time DNSBL scoring).",
+     dns_queries, 0},
+    {"mxring_dns_failures_total", "counter",
+     "DNS lookups that got no usable answer "
+     "(timeout, SERVFAIL, send failure), by the check that asked.",
+     dns_failures, 0},
+    {"mxring_deliveries_total", "counter",
+     "Onward delivery attempts per recipient, by next "
+     "hop and outcome.",
+     deliveries, 0},
+    {"mxring_queue_messages", "gauge",
+     "Messages in the queue by state: new (queue/new/, "
      "counted at scrape time), active, deferred, held (held by the delivery engine).",
      queue_messages, 0},
-    {"mxring_queue_new_scan_complete", "gauge", "1 when the scrape-time walk of queue/new/ "
+    {"mxring_queue_new_scan_complete", "gauge",
+     "1 when the scrape-time walk of queue/new/ "
      "saw the whole folder, 0 when it was cut short (the new count is then a lower bound).",
      queue_scan_complete, 0},
-    {"mxring_queue_oldest_message_age_seconds", "gauge", "Age of the oldest queued message "
-     "(by its queue id), 0 when the queue is empty.", oldest_age, 0},
-    {"mxring_journal_segments", "gauge", "Queue journal segments in use (open, not yet "
-     "retired).", journal_segments, 0},
+    {"mxring_queue_oldest_message_age_seconds", "gauge",
+     "Age of the oldest queued message "
+     "(by its queue id), 0 when the queue is empty.",
+     oldest_age, 0},
+    {"mxring_journal_segments", "gauge",
+     "Queue journal segments in use (open, not yet "
+     "retired).",
+     journal_segments, 0},
     {"mxring_journal_writes_total", "counter", "Queue journal batches written.", plain,
      M(st.journal_writes)},
     {"mxring_journal_fdatasyncs_total", "counter", "Queue journal fdatasyncs.", plain,
      M(st.journal_syncs)},
-    {"mxring_journal_batch_commits", "histogram", "Messages committed per journal fdatasync "
-     "(group commit batch size).", batch_commits, 0},
-    {"mxring_journal_fdatasync_duration_seconds", "histogram", "Journal write+fdatasync "
-     "chain, submit to completion.", sync_latency, 0},
-    {"mxring_transaction_duration_seconds", "histogram", "Mail transactions from MAIL to the "
-     "final reply to the message.", txn_latency, 0},
-    {"mxring_delivery_duration_seconds", "histogram", "Recipients from queueing (queue id "
-     "time) to sent or bounced.", dlv_latency, 0},
+    {"mxring_journal_batch_commits", "histogram",
+     "Messages committed per journal fdatasync "
+     "(group commit batch size).",
+     batch_commits, 0},
+    {"mxring_journal_fdatasync_duration_seconds", "histogram",
+     "Journal write+fdatasync "
+     "chain, submit to completion.",
+     sync_latency, 0},
+    {"mxring_transaction_duration_seconds", "histogram",
+     "Mail transactions from MAIL to the "
+     "final reply to the message.",
+     txn_latency, 0},
+    {"mxring_delivery_duration_seconds", "histogram",
+     "Recipients from queueing (queue id "
+     "time) to sent or bounced.",
+     dlv_latency, 0},
     {"mxring_metrics_scrapes_total", "counter", "GET /metrics answered with 200.", plain,
      M(scrapes)},
-    {"mxring_metrics_forbidden_total", "counter", "Metrics connections from outside "
-     "metrics_allow (answered 403).", plain, M(http_refused)},
-    {"mxring_metrics_bad_requests_total", "counter", "Metrics requests answered with an "
-     "error (malformed, too large, wrong method or path, timeout).", plain, M(http_errors)},
+    {"mxring_metrics_forbidden_total", "counter",
+     "Metrics connections from outside "
+     "metrics_allow (answered 403).",
+     plain, M(http_refused)},
+    {"mxring_metrics_bad_requests_total", "counter",
+     "Metrics requests answered with an "
+     "error (malformed, too large, wrong method or path, timeout).",
+     plain, M(http_errors)},
 };
 
 #undef M

@@ -16,18 +16,18 @@
 /* Everything one scrape shows, summed over the workers. */
 struct metrics_snap {
     const char *version;
-    double start_time;              /* Unix seconds */
+    double start_time; /* Unix seconds */
     unsigned workers;
     unsigned sessions_open;
     struct worker_stats st;
     struct sess_counters sess;
     struct rlog_stats rlog;
-    uint64_t scrapes;               /* answered with 200 */
-    uint64_t http_refused;          /* 403 (metrics_allow) */
-    uint64_t http_errors;           /* 4xx/5xx for malformed requests and timeouts */
-    struct dlv_metrics dlv;         /* the delivery engine's numbers */
-    struct mq_new qnew;             /* queue/new/ at scrape time */
-    int64_t now_us;                 /* the scrape's real time (for ages) */
+    uint64_t scrapes;       /* answered with 200 */
+    uint64_t http_refused;  /* 403 (metrics_allow) */
+    uint64_t http_errors;   /* 4xx/5xx for malformed requests and timeouts */
+    struct dlv_metrics dlv; /* the delivery engine's numbers */
+    struct mq_new qnew;     /* queue/new/ at scrape time */
+    int64_t now_us;         /* the scrape's real time (for ages) */
 };
 
 /* metrics_format - append the exposition of m to out; false on ENOMEM. */

@@ -8,12 +8,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MQ_SCAN_MS 50u      /* the walk stops after this long */
+#define MQ_SCAN_MS 50u /* the walk stops after this long */
 
 struct mq_new {
-    uint64_t files;         /* queue files seen in queue/new/ */
-    int64_t oldest_us;      /* queue id time of the oldest seen (Unix us); 0 = none */
-    bool complete;          /* the walk saw the whole folder (not cut by MQ_SCAN_MS) */
+    uint64_t files;    /* queue files seen in queue/new/ */
+    int64_t oldest_us; /* queue id time of the oldest seen (Unix us); 0 = none */
+    bool complete;     /* the walk saw the whole folder (not cut by MQ_SCAN_MS) */
 };
 
 /* mq_scan_new - walk <workdir>/queue/new/ into *out (all zero and

@@ -43,8 +43,8 @@ enum m_step { M_CONNECT = 0, M_SEND, M_RECV, M_CLOSE };
 enum { M_STAGE_OPTNEG = -1 };
 
 struct mrun {
-    struct uring_cb op_cb;      /* connect, send or recv; first member */
-    struct uring_cb lt_cb;      /* its link timeout */
+    struct uring_cb op_cb; /* connect, send or recv; first member */
+    struct uring_cb lt_cb; /* its link timeout */
     struct uring_cb close_cb;
     struct io_uring *ring;
     const struct config *cfg;
@@ -55,15 +55,15 @@ struct mrun {
     milterio_done_fn done;
     void *arg;
     struct milterio_result res;
-    bool chain_over;            /* a verdict ended the chain */
+    bool chain_over; /* a verdict ended the chain */
     /* the current conversation */
-    size_t k;                   /* milter index */
+    size_t k; /* milter index */
     int fd;
     unsigned pending;
     bool op_armed;
     enum m_step step;
-    int stage;                  /* M_STAGE_OPTNEG or enum milter_stage */
-    size_t item;                /* recipient, header offset or body offset in the stage */
+    int stage;   /* M_STAGE_OPTNEG or enum milter_stage */
+    size_t item; /* recipient, header offset or body offset in the stage */
     bool want_reply;
     bool skip_body;
     uint32_t actions, proto;
@@ -74,8 +74,8 @@ struct mrun {
     struct sb out;
     size_t out_off;
     struct milter_rd rd;
-    char *hdr;                  /* the header section (header stage only) */
-    size_t hdr_len, body_off;   /* octets of it; where the body starts */
+    char *hdr;                /* the header section (header stage only) */
+    size_t hdr_len, body_off; /* octets of it; where the body starts */
     char *quar;
     unsigned nheaders, nchunks; /* continues not logged one by one */
     struct __kernel_timespec ts;
@@ -141,8 +141,7 @@ static void op_arm(struct mrun *r, struct io_uring_sqe *sqe, enum m_step step)
 static void conv_send(struct mrun *r)
 {
     struct io_uring_sqe *sqe = uring_get_sqe(r->ring);
-    io_uring_prep_send(sqe, r->fd, r->out.data + r->out_off, r->out.len - r->out_off,
-                       MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, r->fd, r->out.data + r->out_off, r->out.len - r->out_off, MSG_NOSIGNAL);
     op_arm(r, sqe, M_SEND);
 }
 
@@ -256,8 +255,8 @@ static void put_macros(struct mrun *r, enum milter_stage st)
     snprintf(under, sizeof under, "%s [%s]", m->helo && m->helo[0] ? m->helo : "unknown",
              m->client_ip);
     snprintf(mail, sizeof mail, "%s", m->sender);
-    const char *const cn[] = {"j", "{daemon_name}", "_", "{client_addr}", "{client_port}",
-                              "{client_name}"};
+    const char *const cn[] = {
+        "j", "{daemon_name}", "_", "{client_addr}", "{client_port}", "{client_name}"};
     const char *const cv[] = {r->cfg->hostname, "mxringd", under, m->client_ip, port, "unknown"};
     const char *const hn[] = {"{tls_version}", "{cipher}"};
     const char *const hv[] = {m->tls_version, m->tls_cipher};
@@ -301,7 +300,8 @@ static bool stage_packets(struct mrun *r, enum milter_stage st)
             return false;
         put_macros(r, st);
         return milter_put_connect(&r->out, "unknown", strchr(m->client_ip, ':') ? '6' : '4',
-                                  m->client_port, m->client_ip) || (conv_fail(r, "nomem"), 1);
+                                  m->client_port, m->client_ip) ||
+               (conv_fail(r, "nomem"), 1);
     case MILTER_S_HELO:
         if (r->item++)
             return false;
@@ -375,7 +375,6 @@ static void conv_next_stage(struct mrun *r)
                content ? r->cfg->milter_content_timeout_ms : r->cfg->milter_command_timeout_ms);
 }
 
-
 /* ---- replies ------------------------------------------------------------- */
 
 enum { R_MORE = 0, R_GO_ON, R_OVER };
@@ -385,9 +384,9 @@ enum { R_MORE = 0, R_GO_ON, R_OVER };
 static int refuse(struct mrun *r, enum milterio_verdict v, const char *word, const char *text)
 {
     struct milter_code c;
-    const char *t = text ? text
-                    : reply_table[v == MILTERIO_TEMPFAIL ? R_ERR_MILTER_TEMP
-                                                         : R_ERR_MILTER_REJECT].fmt;
+    const char *t =
+        text ? text
+             : reply_table[v == MILTERIO_TEMPFAIL ? R_ERR_MILTER_TEMP : R_ERR_MILTER_REJECT].fmt;
     r->chain_over = true;
     r->res.v = v;
     snprintf(r->res.reply, sizeof r->res.reply, "%s", v == MILTERIO_DISCARD ? "" : t);
@@ -410,8 +409,8 @@ static void add_header(struct mrun *r, const struct milter_reply *rep, bool top)
         conv_fail(r, "out of memory");
         return;
     }
-    if (top && sb_append(&line, r->res.headers.data ? r->res.headers.data : "",
-                         r->res.headers.len)) {
+    if (top &&
+        sb_append(&line, r->res.headers.data ? r->res.headers.data : "", r->res.headers.len)) {
         sb_free(&r->res.headers);
         r->res.headers = line;
         line = (struct sb){0};
@@ -451,8 +450,10 @@ static void del_rcpt(struct mrun *r, const char *text)
 static int on_modify(struct mrun *r, const struct milter_reply *rep)
 {
     uint32_t need = rep->cmd == MILTER_R_ADDHEADER || rep->cmd == MILTER_R_INSHEADER
-                    ? MILTER_F_ADDHDRS : rep->cmd == MILTER_R_CHGHEADER ? MILTER_F_CHGHDRS
-                    : rep->cmd == MILTER_R_DELRCPT ? MILTER_F_DELRCPT : MILTER_F_QUARANTINE;
+                        ? MILTER_F_ADDHDRS
+                    : rep->cmd == MILTER_R_CHGHEADER ? MILTER_F_CHGHDRS
+                    : rep->cmd == MILTER_R_DELRCPT   ? MILTER_F_DELRCPT
+                                                     : MILTER_F_QUARANTINE;
     if (r->stage != MILTER_S_EOM || !(r->actions & need)) {
         conv_fail(r, "action '%c' not allowed at %s", rep->cmd, stage_name(r));
         return R_OVER;
@@ -460,8 +461,10 @@ static int on_modify(struct mrun *r, const struct milter_reply *rep)
     if (rep->cmd == MILTER_R_ADDHEADER || rep->cmd == MILTER_R_INSHEADER)
         add_header(r, rep, rep->cmd == MILTER_R_INSHEADER && rep->index <= 1);
     else if (rep->cmd == MILTER_R_CHGHEADER)
-        filter_logf(r->log, r->arg, "milter %s: chgheader %s[%u]: not applied (the message's "
-                    "own headers are not rewritten)", name(r), rep->name, rep->index);
+        filter_logf(r->log, r->arg,
+                    "milter %s: chgheader %s[%u]: not applied (the message's "
+                    "own headers are not rewritten)",
+                    name(r), rep->name, rep->index);
     else if (rep->cmd == MILTER_R_DELRCPT)
         del_rcpt(r, rep->text);
     else if (!r->quar && (r->quar = strdup(rep->text)))
@@ -492,9 +495,7 @@ static int on_reply(struct mrun *r, const struct milter_reply *rep)
     if (r->stage < 0)
         return on_optneg(r, rep);
     switch (rep->cmd) {
-    case MILTER_R_PROGRESS:
-        r->deadline_ms = now_ms() + r->stage_ms;
-        return R_MORE;
+    case MILTER_R_PROGRESS: r->deadline_ms = now_ms() + r->stage_ms; return R_MORE;
     case MILTER_R_CONTINUE:
         if (r->stage == MILTER_S_EOM) {
             filter_logf(r->log, r->arg, "milter %s: continue at end of message", name(r));
@@ -518,12 +519,12 @@ static int on_reply(struct mrun *r, const struct milter_reply *rep)
     case MILTER_R_REPLYCODE:
         return refuse(r, rep->text[0] == '4' ? MILTERIO_TEMPFAIL : MILTERIO_REJECT,
                       rep->text[0] == '4' ? "tempfail" : "reject", rep->text);
-    case MILTER_R_ADDHEADER: case MILTER_R_INSHEADER: case MILTER_R_CHGHEADER:
-    case MILTER_R_DELRCPT: case MILTER_R_QUARANTINE:
-        return on_modify(r, rep);
-    default:
-        conv_fail(r, "unexpected reply '%c'", rep->cmd);
-        return R_OVER;
+    case MILTER_R_ADDHEADER:
+    case MILTER_R_INSHEADER:
+    case MILTER_R_CHGHEADER:
+    case MILTER_R_DELRCPT:
+    case MILTER_R_QUARANTINE: return on_modify(r, rep);
+    default: conv_fail(r, "unexpected reply '%c'", rep->cmd); return R_OVER;
     }
 }
 
@@ -644,16 +645,16 @@ static void conv_over(struct mrun *r)
         unsigned a = r->cfg->milter_default_action;
         filter_logf(r->log, r->arg, "milter %s: failed at %s: %s: %s (milter_default_action)",
                     name(r), stage_name(r), r->why,
-                    a == CFG_MILTER_ACCEPT ? "accept" : a == CFG_MILTER_REJECT ? "reject"
-                                                                              : "tempfail");
+                    a == CFG_MILTER_ACCEPT   ? "accept"
+                    : a == CFG_MILTER_REJECT ? "reject"
+                                             : "tempfail");
         if (a != CFG_MILTER_ACCEPT) {
             r->chain_over = true;
             r->res.v = a == CFG_MILTER_REJECT ? MILTERIO_REJECT : MILTERIO_TEMPFAIL;
-            snprintf(r->res.reply, sizeof r->res.reply, "%s",
-                     reply_table[a == CFG_MILTER_REJECT ? R_ERR_MILTER_REJECT
-                                                        : R_ERR_MILTER_TEMP].fmt);
-            snprintf(r->res.detail, sizeof r->res.detail, "milter %s failed: %s", name(r),
-                     r->why);
+            snprintf(
+                r->res.reply, sizeof r->res.reply, "%s",
+                reply_table[a == CFG_MILTER_REJECT ? R_ERR_MILTER_REJECT : R_ERR_MILTER_TEMP].fmt);
+            snprintf(r->res.detail, sizeof r->res.detail, "milter %s failed: %s", name(r), r->why);
         }
     }
     conv_quit(r);

@@ -23,19 +23,19 @@ struct sess_msg;
 
 /* The outcome of the chain. */
 enum milterio_verdict {
-    MILTERIO_ACCEPT = 0,  /* queue it (with the actions below) */
-    MILTERIO_REJECT,      /* refuse: reply (5xx) */
-    MILTERIO_TEMPFAIL,    /* refuse: reply (4xx) */
-    MILTERIO_DISCARD,     /* answer 250, queue nothing */
+    MILTERIO_ACCEPT = 0, /* queue it (with the actions below) */
+    MILTERIO_REJECT,     /* refuse: reply (5xx) */
+    MILTERIO_TEMPFAIL,   /* refuse: reply (4xx) */
+    MILTERIO_DISCARD,    /* answer 250, queue nothing */
 };
 
 struct milterio_result {
     enum milterio_verdict v;
-    char reply[1024];      /* the SMTP reply lines (CRLF between), validated */
-    char detail[512];      /* for the transaction's log line */
-    struct sb headers;     /* header lines to add (CRLF-terminated), top first */
-    char *quarantine;      /* malloc'ed reason, or NULL */
-    bool *rcpt_deleted;    /* per recipient of the message (calloc'ed), or NULL */
+    char reply[1024];   /* the SMTP reply lines (CRLF between), validated */
+    char detail[512];   /* for the transaction's log line */
+    struct sb headers;  /* header lines to add (CRLF-terminated), top first */
+    char *quarantine;   /* malloc'ed reason, or NULL */
+    bool *rcpt_deleted; /* per recipient of the message (calloc'ed), or NULL */
     unsigned ndeleted;
 };
 

@@ -16,14 +16,14 @@
 #include "uring.h"
 
 struct proxyio {
-    struct uring_cb cb;          /* the timeout (first: the aligned member) */
+    struct uring_cb cb; /* the timeout (first: the aligned member) */
     struct io_uring *ring;
     struct __kernel_timespec ts;
     const struct proxyio_ops *ops;
     void *arg;
-    struct mx_addr from;         /* the balancer, as accepted */
-    bool trusted;                /* from is in proxy_trusted_networks */
-    bool finished;               /* done called, or cancelled */
+    struct mx_addr from; /* the balancer, as accepted */
+    bool trusted;        /* from is in proxy_trusted_networks */
+    bool finished;       /* done called, or cancelled */
     bool timer_armed;
     unsigned timeout_ms;
     size_t len;
@@ -63,12 +63,10 @@ static void on_timer(struct uring_cb *cb, struct io_uring_cqe *cqe)
 
 /* proxyio_start - see proxyio.h. */
 struct proxyio *proxyio_start(struct io_uring *ring, const struct config *cfg,
-                              const struct mx_addr *from, const struct proxyio_ops *ops,
-                              void *arg)
+                              const struct mx_addr *from, const struct proxyio_ops *ops, void *arg)
 {
-    struct proxyio *p = aligned_alloc(URING_OBJ_ALIGN,
-                                      (sizeof(*p) + URING_OBJ_ALIGN - 1) / URING_OBJ_ALIGN *
-                                          URING_OBJ_ALIGN);
+    struct proxyio *p = aligned_alloc(URING_OBJ_ALIGN, (sizeof(*p) + URING_OBJ_ALIGN - 1) /
+                                                           URING_OBJ_ALIGN * URING_OBJ_ALIGN);
     if (!p)
         return NULL;
     memset(p, 0, sizeof(*p));
@@ -109,8 +107,8 @@ void proxyio_input(struct proxyio *p, const char *buf, size_t len)
     if (p->timer_armed)
         uring_timeout_cancel(p->ring, uring_cb_data(&p->cb));
     size_t used = p->hdr.len - prev; /* prev < hdr.len: the last parse asked for more */
-    const struct proxyio_result r = {.ok = true, .hdr = &p->hdr, .rest = buf + used,
-                                     .rest_len = len - used};
+    const struct proxyio_result r = {
+        .ok = true, .hdr = &p->hdr, .rest = buf + used, .rest_len = len - used};
     p->ops->done(p->arg, &r);
 }
 
@@ -147,9 +145,11 @@ void proxyio_free(struct proxyio *p)
 void proxyio_describe(const struct proxy_hdr *h, const struct mx_addr *balancer, char *out,
                       size_t cap)
 {
-    int n = snprintf(out, cap, "via [%s]:%u (PROXY v%u%s", balancer->text, balancer->port,
-                     h->version, h->health ? " LOCAL: balancer health check"
-                                 : h->local ? ": no client address" : "");
+    int n =
+        snprintf(out, cap, "via [%s]:%u (PROXY v%u%s", balancer->text, balancer->port, h->version,
+                 h->health  ? " LOCAL: balancer health check"
+                 : h->local ? ": no client address"
+                            : "");
     if (n > 0 && (size_t)n < cap && h->ssl)
         n += snprintf(out + n, cap - (size_t)n, ", TLS at the balancer: %s %s",
                       h->ssl_version[0] ? h->ssl_version : "?",

@@ -43,8 +43,7 @@ struct proxyio_ops {
  * ENOMEM. Call proxyio_input(p, NULL, 0) next: an untrusted sender is
  * refused at once. */
 struct proxyio *proxyio_start(struct io_uring *ring, const struct config *cfg,
-                              const struct mx_addr *from, const struct proxyio_ops *ops,
-                              void *arg);
+                              const struct mx_addr *from, const struct proxyio_ops *ops, void *arg);
 /* proxyio_input - bytes received (len 0: evaluate what is there). Calls
  * done when the header is complete or can no longer be valid. rest in the
  * result points into buf. */

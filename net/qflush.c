@@ -26,12 +26,12 @@
 #include "util.h"
 
 #define QF_CACHE_LINE 64
-#define QF_BATCH_MAX 512        /* messages per syncfs */
+#define QF_BATCH_MAX 512 /* messages per syncfs */
 #define QF_COPY_BUF (64 * 1024)
-#define QF_RETRY_MS 200         /* pause before retrying failed messages */
-#define QF_SPARES_MAX 4         /* free segments kept for recycling */
+#define QF_RETRY_MS 200 /* pause before retrying failed messages */
+#define QF_SPARES_MAX 4 /* free segments kept for recycling */
 #define QF_ZERO_PIECE (1024 * 1024)
-#define QF_STOP_MS 2000         /* retries at exit stop after this */
+#define QF_STOP_MS 2000 /* retries at exit stop after this */
 
 struct qflush_inbox {
     /* Reports pushed by the materializer, newest first. */
@@ -43,8 +43,8 @@ struct qflush_inbox {
  * held for a few loads and stores only, never across a syscall. */
 struct qf_slot {
     pthread_mutex_t mu;
-    uint64_t want;              /* requested segno, 0 = none */
-    int ready_fd;               /* prepared segment, -1 = none */
+    uint64_t want; /* requested segno, 0 = none */
+    int ready_fd;  /* prepared segment, -1 = none */
     uint64_t ready_segno;
 };
 
@@ -61,18 +61,18 @@ struct qflush {
     alignas(QF_CACHE_LINE) int efd;                         /* wakes the thread */
     atomic_bool stop;
     pthread_t thread;
-    int queue_fd, quar_fd;      /* <workdir>/queue, <workdir>/quarantine */
-    int jdir;                   /* journal folder (borrowed) */
+    int queue_fd, quar_fd; /* <workdir>/queue, <workdir>/quarantine */
+    int jdir;              /* journal folder (borrowed) */
     uint64_t seg_size;
     unsigned nworkers;
     struct qf_slot *slots;
-    pthread_mutex_t retire_mu;  /* guards retire */
+    pthread_mutex_t retire_mu; /* guards retire */
     struct qf_retire *retire;
     uint64_t spares[QF_SPARES_MAX]; /* segnos of spare-<segno>.jrn files */
     unsigned nspares;
-    struct qflush_msg *work_head, *work_tail; /* taken, not yet durable (FIFO) */
-    uint64_t retry_at_ms;       /* failed messages wait until then */
-    char *buf;                  /* QF_COPY_BUF octets */
+    struct qflush_msg *work_head, *work_tail;               /* taken, not yet durable (FIFO) */
+    uint64_t retry_at_ms;                                   /* failed messages wait until then */
+    char *buf;                                              /* QF_COPY_BUF octets */
     alignas(QF_CACHE_LINE) atomic_uint_fast64_t next_segno; /* every worker's segnos */
     struct qflush_stats st;
 };
@@ -148,8 +148,8 @@ size_t qflush_inbox_drain(struct qflush_inbox *ib, void (*fn)(void *arg, struct 
                           void *arg)
 {
     /* A1: acquire the reports; pairs with R1 in qf_report(). */
-    struct qflush_msg *m = qf_reverse(atomic_exchange_explicit(&ib->head, NULL,
-                                                               memory_order_acquire));
+    struct qflush_msg *m =
+        qf_reverse(atomic_exchange_explicit(&ib->head, NULL, memory_order_acquire));
     size_t n = 0;
     while (m) {
         struct qflush_msg *next = m->next;
@@ -187,8 +187,7 @@ void qflush_submit(struct qflush *f, struct qflush_msg *first, struct qflush_msg
 static void qf_take(struct qflush *f)
 {
     /* A2: acquire the submitted messages; pairs with R2 in qflush_submit(). */
-    struct qflush_msg *m = qf_reverse(atomic_exchange_explicit(&f->in, NULL,
-                                                               memory_order_acquire));
+    struct qflush_msg *m = qf_reverse(atomic_exchange_explicit(&f->in, NULL, memory_order_acquire));
     if (!m)
         return;
     if (f->work_tail)
@@ -405,8 +404,7 @@ static void qf_serve_slots(struct qflush *f)
             static _Thread_local uint64_t warned;
             if (warned + 1000 <= now_ms()) {
                 warned = now_ms();
-                fprintf(stderr, "mxringd: journal: cannot prepare a segment: %s\n",
-                        strerror(-fd));
+                fprintf(stderr, "mxringd: journal: cannot prepare a segment: %s\n", strerror(-fd));
             }
             continue; /* the worker falls back to a segment of its own */
         }

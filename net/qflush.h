@@ -29,7 +29,7 @@ struct qflush_inbox;
 
 /* One run of message octets in a journal segment. */
 struct qflush_ext {
-    int fd;                 /* the segment's descriptor (kept open by its worker) */
+    int fd; /* the segment's descriptor (kept open by its worker) */
     uint32_t len;
     uint64_t off;
 };
@@ -38,15 +38,15 @@ struct qflush_ext {
  * every field valid and unchanged until the message comes back through its
  * inbox; the materializer writes only next and err. */
 struct qflush_msg {
-    struct qflush_msg *next;        /* input queue link, then inbox link */
-    struct qflush_inbox *inbox;     /* where the durable report goes */
-    const uint8_t *head;            /* queue file prefix (envelope + trace headers) */
+    struct qflush_msg *next;    /* input queue link, then inbox link */
+    struct qflush_inbox *inbox; /* where the durable report goes */
+    const uint8_t *head;        /* queue file prefix (envelope + trace headers) */
     size_t head_len;
-    const struct qflush_ext *ext;   /* the body, in order */
+    const struct qflush_ext *ext; /* the body, in order */
     size_t next_count;
     uint64_t body_len;
     bool quarantine;
-    int err;                        /* 0: durable in new/ (set before reporting) */
+    int err; /* 0: durable in new/ (set before reporting) */
     char qid[SPOOL_ID_LEN + 1];
 };
 
@@ -92,10 +92,10 @@ size_t qflush_inbox_drain(struct qflush_inbox *ib, void (*fn)(void *arg, struct 
 
 /* Counters (read after qflush_stop, or racy while running). */
 struct qflush_stats {
-    uint64_t files;         /* messages materialized */
-    uint64_t syncs;         /* syncfs batches */
-    uint64_t errors;        /* failed attempts (retried) */
-    uint64_t segments;      /* zero-filled segments prepared */
+    uint64_t files;    /* messages materialized */
+    uint64_t syncs;    /* syncfs batches */
+    uint64_t errors;   /* failed attempts (retried) */
+    uint64_t segments; /* zero-filled segments prepared */
 };
 void qflush_get_stats(const struct qflush *f, struct qflush_stats *out);
 

@@ -21,49 +21,49 @@
 #include "spool.h"
 #include "uring.h"
 
-#define Q_BUF_MAX (4u * 1024 * 1024)   /* pending octets before -EAGAIN */
+#define Q_BUF_MAX (4u * 1024 * 1024)    /* pending octets before -EAGAIN */
 #define Q_MAT_MAX (16ull * 1024 * 1024) /* octets the materializer may lag behind */
-#define Q_CKPT_MS 200                  /* checkpoints at most this often ... */
-#define Q_CKPT_RIDE_MS 50              /* ... or this often when a commit batch carries them */
+#define Q_CKPT_MS 200                   /* checkpoints at most this often ... */
+#define Q_CKPT_RIDE_MS 50               /* ... or this often when a commit batch carries them */
 #define Q_SPARE_BATCHES 2
-#define Q_KEEP_BUF (1024 * 1024)       /* larger batch buffers are freed */
+#define Q_KEEP_BUF (1024 * 1024) /* larger batch buffers are freed */
 
 _Static_assert(JRN_QID_LEN == SPOOL_ID_LEN, "queue ids are journal qids");
 
 /* QST - bump a queue_stats counter: only the owning worker writes, with a
  * relaxed load and store; queue_get_stats reads with relaxed loads from any
  * thread (a metrics scrape). */
-#define QST(q, field, n) \
+#define QST(q, field, n)                                                                      \
     __atomic_store_n(&(q)->st.field, __atomic_load_n(&(q)->st.field, __ATOMIC_RELAXED) + (n), \
                      __ATOMIC_RELAXED)
 
 enum txn_state { T_OPEN = 0, T_COMMITTING, T_DURABLE };
 
 struct queue_txn {
-    struct qflush_msg m;            /* first: what the materializer sees */
+    struct qflush_msg m; /* first: what the materializer sees */
     struct queue *q;
-    struct queue_txn *prev, *next;  /* live list: first-record order */
-    struct queue_txn *bnext;        /* its batch's commit list / written waiters */
+    struct queue_txn *prev, *next; /* live list: first-record order */
+    struct queue_txn *bnext;       /* its batch's commit list / written waiters */
     enum txn_state state;
-    int failed;                     /* errno: chunks may be lost */
+    int failed; /* errno: chunks may be lost */
     uint64_t first_segno, first_off;
     struct qflush_ext *ext;
-    size_t next_n, ecap;           /* extents used, allocated */
+    size_t next_n, ecap; /* extents used, allocated */
     uint64_t size;
     uint32_t crc;
-    uint64_t last_seq;              /* batch holding its latest record */
+    uint64_t last_seq; /* batch holding its latest record */
     uint8_t *head;
     queue_commit_fn cb;
     void *cb_arg;
     queue_written_fn wcb;
     void *w_arg;
     struct timespec when;
-    uint64_t rd_off;                /* read cursor: extent rd_idx starts at rd_off */
+    uint64_t rd_off; /* read cursor: extent rd_idx starts at rd_off */
     size_t rd_idx;
 };
 
 struct qseg {
-    struct qseg *next;              /* oldest first */
+    struct qseg *next; /* oldest first */
     int fd;
     uint64_t segno;
 };
@@ -71,14 +71,14 @@ struct qseg {
 struct qbatch {
     struct qbatch *next;
     struct qseg *seg;
-    uint64_t off;                   /* segment offset of buf[0] */
+    uint64_t off; /* segment offset of buf[0] */
     uint8_t *buf;
     size_t len, cap;
     uint64_t seq;
-    bool sync;                      /* durable once complete (fdatasync or RWF_DSYNC) */
-    bool dsync;                     /* one RWF_DSYNC write, no separate fdatasync */
-    bool dirsync;                   /* fsync the folder first (new segment name) */
-    bool ckpt;                      /* holds a checkpoint of ckpt_segno */
+    bool sync;    /* durable once complete (fdatasync or RWF_DSYNC) */
+    bool dsync;   /* one RWF_DSYNC write, no separate fdatasync */
+    bool dirsync; /* fsync the folder first (new segment name) */
+    bool ckpt;    /* holds a checkpoint of ckpt_segno */
     uint64_t ckpt_segno;
     unsigned ncommits;
     struct queue_txn *commits, *commits_tail;
@@ -98,27 +98,27 @@ struct queue {
     struct io_uring *ring;
     struct queue_params p;
     struct qflush_inbox *inbox;
-    struct qseg *segs, *cur;        /* all open segments; cur takes appends */
-    uint64_t app_off;               /* next record offset in cur */
-    uint64_t local_segno;           /* segnos when there is no materializer */
-    bool broken;                    /* cur is abandoned: switch before appending */
+    struct qseg *segs, *cur; /* all open segments; cur takes appends */
+    uint64_t app_off;        /* next record offset in cur */
+    uint64_t local_segno;    /* segnos when there is no materializer */
+    bool broken;             /* cur is abandoned: switch before appending */
     bool warned;
-    struct qbatch *bq, *bq_tail;    /* head is in flight when busy */
+    struct qbatch *bq, *bq_tail; /* head is in flight when busy */
     struct qbatch *spare[Q_SPARE_BATCHES];
     unsigned nspare;
-    size_t bytes;                   /* octets in all batches */
-    uint64_t mat_bytes;             /* handed to the materializer, not yet reported */
+    size_t bytes;       /* octets in all batches */
+    uint64_t mat_bytes; /* handed to the materializer, not yet reported */
     bool busy;
-    bool unsynced;                  /* a write without sync since the last synced batch */
-    unsigned expect;                /* CQEs still due for the batch in flight */
-    uint64_t seq, done_seq;         /* batch numbers: last made, last completed */
+    bool unsynced;          /* a write without sync since the last synced batch */
+    unsigned expect;        /* CQEs still due for the batch in flight */
+    uint64_t seq, done_seq; /* batch numbers: last made, last completed */
     bool space_wanted;
     struct queue_txn *live, *live_tail;
-    struct queue_txn *waiters;      /* queue_txn_written */
+    struct queue_txn *waiters; /* queue_txn_written */
     uint32_t qseq;
     bool ckpt_dirty;
     uint64_t ckpt_ms;
-    uint64_t submit_us;             /* when the synced batch in flight was submitted */
+    uint64_t submit_us; /* when the synced batch in flight was submitted */
     struct queue_stats st;
 };
 
@@ -193,8 +193,8 @@ static int seg_create(struct queue *q, uint64_t segno)
         return -errno;
     if (fallocate(fd, 0, 0, (off_t)q->p.segment_size) < 0 && !q->warned) {
         q->warned = true;
-        fprintf(stderr, "mxringd: worker %u: journal segment not preallocated: %s\n",
-                q->p.worker, strerror(errno));
+        fprintf(stderr, "mxringd: worker %u: journal segment not preallocated: %s\n", q->p.worker,
+                strerror(errno));
     }
     return fd;
 }
@@ -414,9 +414,18 @@ struct queue_txn *queue_txn_begin(struct queue *q)
     return t;
 }
 
-const char *queue_txn_id(const struct queue_txn *t) { return t->m.qid; }
-const struct timespec *queue_txn_time(const struct queue_txn *t) { return &t->when; }
-uint64_t queue_txn_size(const struct queue_txn *t) { return t->size; }
+const char *queue_txn_id(const struct queue_txn *t)
+{
+    return t->m.qid;
+}
+const struct timespec *queue_txn_time(const struct queue_txn *t)
+{
+    return &t->when;
+}
+uint64_t queue_txn_size(const struct queue_txn *t)
+{
+    return t->size;
+}
 
 /* txn_extent - remember where a chunk payload went. */
 static int txn_extent(struct queue_txn *t, int fd, uint64_t off, uint32_t len)
@@ -448,8 +457,7 @@ int queue_txn_append(struct queue_txn *t, const void *data, size_t len)
     size_t nrec = (len + JRN_CHUNK_MAX - 1) / JRN_CHUNK_MAX;
     /* back-pressure: the pending buffer is full, or the materializer lags
      * so far that the journal would grow without bound */
-    if ((q->bytes && q->bytes + len + nrec * JRN_HDR_LEN > Q_BUF_MAX) ||
-        q->mat_bytes > Q_MAT_MAX) {
+    if ((q->bytes && q->bytes + len + nrec * JRN_HDR_LEN > Q_BUF_MAX) || q->mat_bytes > Q_MAT_MAX) {
         q->space_wanted = true;
         return -EAGAIN;
     }
@@ -488,8 +496,8 @@ int queue_txn_commit(struct queue_txn *t, const void *head, size_t head_len, boo
         jrn_commit_fixed(fixed, t->size, t->crc, (uint32_t)head_len);
         struct iovec iov[2] = {{fixed, sizeof fixed}, {(void *)head, head_len}};
         struct qbatch *b = NULL;
-        err = -rec_put(q, JRN_COMMIT, quarantine ? JRN_F_QUARANTINE : 0, t->m.qid, iov, 2,
-                       NULL, &b);
+        err =
+            -rec_put(q, JRN_COMMIT, quarantine ? JRN_F_QUARANTINE : 0, t->m.qid, iov, 2, NULL, &b);
         if (!err) {
             b->sync = true;
             b->ncommits++;

@@ -41,11 +41,11 @@ typedef void (*queue_written_fn)(void *arg, int err);
 typedef void (*queue_space_fn)(void *arg);
 
 struct queue_params {
-    unsigned worker;            /* index: segment names, queue ids */
-    int journal_dirfd;          /* <workdir>/queue/journal (borrowed) */
-    uint64_t segment_size;      /* octets per segment */
-    struct qflush *flush;       /* materializer; NULL: durable commits are only counted */
-    int efd;                    /* the worker's eventfd (materializer reports) */
+    unsigned worker;       /* index: segment names, queue ids */
+    int journal_dirfd;     /* <workdir>/queue/journal (borrowed) */
+    uint64_t segment_size; /* octets per segment */
+    struct qflush *flush;  /* materializer; NULL: durable commits are only counted */
+    int efd;               /* the worker's eventfd (materializer reports) */
     queue_space_fn on_space;
     void *arg;
 };
@@ -103,17 +103,17 @@ bool queue_idle(const struct queue *q);
 
 /* Counters of one writer. */
 struct queue_stats {
-    uint64_t commits;           /* commit callbacks with err 0 */
-    uint64_t failed;            /* commit callbacks with an error */
-    uint64_t writes;            /* batches written */
-    uint64_t syncs;             /* fdatasyncs of segments */
-    uint64_t bytes;             /* octets written */
+    uint64_t commits; /* commit callbacks with err 0 */
+    uint64_t failed;  /* commit callbacks with an error */
+    uint64_t writes;  /* batches written */
+    uint64_t syncs;   /* fdatasyncs of segments */
+    uint64_t bytes;   /* octets written */
     uint64_t checkpoints;
-    uint64_t segments;          /* segments started */
+    uint64_t segments; /* segments started */
     uint64_t retired;
-    uint64_t hist[8];           /* sync batches by commits: 0, 1, 2-3, 4-7, ... 64+ */
-    uint64_t sync_commits;      /* commits in those batches (the histogram's sum) */
-    struct mhist sync_lat;      /* submit -> completion of each synced chain
+    uint64_t hist[8];      /* sync batches by commits: 0, 1, 2-3, 4-7, ... 64+ */
+    uint64_t sync_commits; /* commits in those batches (the histogram's sum) */
+    struct mhist sync_lat; /* submit -> completion of each synced chain
                                  * (folder fsync, write, fdatasync) */
 };
 _Static_assert(sizeof(struct queue_stats) % sizeof(uint64_t) == 0, "uint64_t fields only");

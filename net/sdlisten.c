@@ -17,7 +17,7 @@
 #include "addr.h"
 #include "util.h"
 
-#define SDL_FIRST_FD 3      /* SD_LISTEN_FDS_START */
+#define SDL_FIRST_FD 3 /* SD_LISTEN_FDS_START */
 #define SDL_MAX 64
 
 struct sdl_sock {
@@ -111,7 +111,8 @@ void sdl_done(void)
                                       : ((const struct sockaddr_in6 *)&g_socks[i].ss)->sin6_port);
             die("LISTEN_FDS: the socket passed as descriptor %d ([%s]:%u) matches no listen "
                 "address of the configuration (listen, smtps_listen, submission_listen, "
-                "proxy_listen, proxy_smtps_listen)", g_socks[i].fd, a.text, port);
+                "proxy_listen, proxy_smtps_listen)",
+                g_socks[i].fd, a.text, port);
         }
         close(g_socks[i].fd);
     }

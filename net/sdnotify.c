@@ -69,16 +69,20 @@ bool sdn_open(void)
     if (!path || !*path)
         return false;
     if (!notify_addr(path)) {
-        fprintf(stderr, "mxringd: warning: NOTIFY_SOCKET=%s is not a unix socket path; "
-                        "not notifying the service manager\n", path);
+        fprintf(stderr,
+                "mxringd: warning: NOTIFY_SOCKET=%s is not a unix socket path; "
+                "not notifying the service manager\n",
+                path);
         return false;
     }
     /* connected now, while we may still be root: the privilege drop must
      * not lose the right to write to the socket */
     sdn_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (sdn_fd < 0 || connect(sdn_fd, (const struct sockaddr *)&sdn_addr, sdn_len) < 0) {
-        fprintf(stderr, "mxringd: warning: NOTIFY_SOCKET=%s: %s; not notifying the service "
-                        "manager\n", path, strerror(errno));
+        fprintf(stderr,
+                "mxringd: warning: NOTIFY_SOCKET=%s: %s; not notifying the service "
+                "manager\n",
+                path, strerror(errno));
         sdn_close();
         return false;
     }

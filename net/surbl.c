@@ -26,14 +26,14 @@
 #include "uri.h"
 #include "util.h"
 
-#define SURBL_HOSTS_MIN 16u   /* hosts extracted: 2 x surbl_max_lookups, */
-#define SURBL_HOSTS_MAX 256u  /* within these bounds (see uri_extract) */
+#define SURBL_HOSTS_MIN 16u  /* hosts extracted: 2 x surbl_max_lookups, */
+#define SURBL_HOSTS_MAX 256u /* within these bounds (see uri_extract) */
 #define SURBL_DETAIL_MAX 600u
-#define SURBL_WHY_MAX 96u     /* why a message was not checked */
+#define SURBL_WHY_MAX 96u /* why a message was not checked */
 
 struct surbl_engine {
     struct dnsq_engine *dq;
-    unsigned checks;            /* running */
+    unsigned checks; /* running */
 };
 
 struct surbl {
@@ -44,8 +44,8 @@ struct surbl {
     void *arg;
     char (*dom)[REGDOM_MAX + 1];
     unsigned ndom;
-    bool capped;                /* more domains than surbl_max_lookups */
-    struct dnsq_item *q;        /* domain d, zone z: q[d * nzones + z] */
+    bool capped;         /* more domains than surbl_max_lookups */
+    struct dnsq_item *q; /* domain d, zone z: q[d * nzones + z] */
     unsigned nq;
     char broken[SURBL_WHY_MAX]; /* not checked: why ("" = it was) */
 };
@@ -280,11 +280,11 @@ static enum sess_verdict surbl_decide(struct surbl *sj, char *detail, size_t n)
     if (z) {
         snprintf(head, sizeof head, "%s listed in %s", dom, z->zone);
         snprintf(detail, n, "surbl %s %s", dom, z->zone);
-        v = z->action == CFG_ZONE_REJECT ? SESS_VERDICT_REJECT_SPAM
-            : z->action == CFG_ZONE_QUARANTINE ? SESS_VERDICT_QUARANTINE : SESS_VERDICT_PASS;
+        v = z->action == CFG_ZONE_REJECT       ? SESS_VERDICT_REJECT_SPAM
+            : z->action == CFG_ZONE_QUARANTINE ? SESS_VERDICT_QUARANTINE
+                                               : SESS_VERDICT_PASS;
     } else if (sj->ndom) {
-        snprintf(head, sizeof head, "not listed (%u domain%s)", sj->ndom,
-                 sj->ndom == 1 ? "" : "s");
+        snprintf(head, sizeof head, "not listed (%u domain%s)", sj->ndom, sj->ndom == 1 ? "" : "s");
     } else {
         snprintf(head, sizeof head, "%s", sj->broken[0] ? "not checked" : "no URI domains");
     }
@@ -294,10 +294,11 @@ static enum sess_verdict surbl_decide(struct surbl *sj, char *detail, size_t n)
         snprintf(detail, n, "surbl lookup failed (%s)", why);
     }
     const char *word = v == SESS_VERDICT_TEMPFAIL ? "tempfail"
-                       : z ? cfg_zone_action_name(z->action) : "pass";
+                       : z                        ? cfg_zone_action_name(z->action)
+                                                  : "pass";
     if (failed)
-        filter_logf(sj->log, sj->arg, "SURBL verdict: %s, %u of %u lookups failed (%s): %s",
-                    head, failed, sj->nq, why, word);
+        filter_logf(sj->log, sj->arg, "SURBL verdict: %s, %u of %u lookups failed (%s): %s", head,
+                    failed, sj->nq, why, word);
     else
         filter_logf(sj->log, sj->arg, "SURBL verdict: %s: %s", head, word);
     return v;

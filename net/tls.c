@@ -29,8 +29,8 @@
 #error "net/tls.c must be compiled against BoringSSL (-I/usr/include/android)"
 #endif
 
-#define TLS_ERR_MAX 160          /* one tls_error() line, bytes */
-#define TLS_IO_MAX  (1 << 30)    /* largest single SSL_read/SSL_write */
+#define TLS_ERR_MAX 160      /* one tls_error() line, bytes */
+#define TLS_IO_MAX (1 << 30) /* largest single SSL_read/SSL_write */
 #define TLS_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
 
 /* The key kinds an SNI name may have one certificate of each. */
@@ -38,7 +38,7 @@ enum tls_kind { TLS_KIND_ECDSA = 0, TLS_KIND_RSA, TLS_KINDS };
 
 /* One SNI name (tls_certs): a context per key kind, either may be NULL. */
 struct tls_sni {
-    char *name;                  /* lower case; "*.domain" matches one label */
+    char *name; /* lower case; "*.domain" matches one label */
     SSL_CTX *ctx[TLS_KINDS];
 };
 
@@ -47,7 +47,7 @@ struct tls_sni {
  * with its last holder (the loader and each connection: the SNI callback
  * reads the table during a handshake). */
 struct tls_ctx {
-    SSL_CTX *ssl_ctx;            /* the default (tls_cert/tls_key) */
+    SSL_CTX *ssl_ctx; /* the default (tls_cert/tls_key) */
     struct tls_sni *sni;
     size_t nsni;
     int min_version;
@@ -57,12 +57,12 @@ struct tls_ctx {
 
 struct tls_conn {
     SSL *ssl;
-    struct tls_ctx *ctx;         /* a reference (for the SNI callback) */
-    struct sb in;                /* ciphertext received, not yet consumed */
-    size_t in_off;               /* consumed prefix of in */
-    struct sb out;               /* ciphertext to send */
-    char *err;                   /* last failure, allocated only on failure */
-    bool verify;                 /* client: the peer certificate was checked */
+    struct tls_ctx *ctx; /* a reference (for the SNI callback) */
+    struct sb in;        /* ciphertext received, not yet consumed */
+    size_t in_off;       /* consumed prefix of in */
+    struct sb out;       /* ciphertext to send */
+    char *err;           /* last failure, allocated only on failure */
+    bool verify;         /* client: the peer certificate was checked */
 };
 
 static BIO_METHOD *tls_bio_method;
@@ -102,14 +102,10 @@ static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     (void)num, (void)ptr;
     struct tls_conn *c = BIO_get_data(b);
     switch (cmd) {
-    case BIO_CTRL_FLUSH:
-        return 1;
-    case BIO_CTRL_PENDING:
-        return (long)(c->in.len - c->in_off);
-    case BIO_CTRL_WPENDING:
-        return (long)c->out.len;
-    default:
-        return 0;
+    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_PENDING: return (long)(c->in.len - c->in_off);
+    case BIO_CTRL_WPENDING: return (long)c->out.len;
+    default: return 0;
     }
 }
 
@@ -143,8 +139,7 @@ static int tls_no_passphrase(char *buf, int size, int rwflag, void *u)
 }
 
 /* tls_ctx_keys - load the chain and key into sc; false with err set. */
-static bool tls_ctx_keys(SSL_CTX *sc, const char *cert, const char *key,
-                         char *err, size_t errlen)
+static bool tls_ctx_keys(SSL_CTX *sc, const char *cert, const char *key, char *err, size_t errlen)
 {
     if (access(cert, R_OK) != 0) {
         snprintf(err, errlen, "tls_cert %s: %s", cert, strerror(errno));
@@ -155,8 +150,8 @@ static bool tls_ctx_keys(SSL_CTX *sc, const char *cert, const char *key,
         return false;
     }
     if (!SSL_CTX_use_certificate_chain_file(sc, cert)) {
-        snprintf(err, errlen, "tls_cert %s: cannot read a PEM certificate chain (%s)",
-                 cert, tls_reason("unknown error"));
+        snprintf(err, errlen, "tls_cert %s: cannot read a PEM certificate chain (%s)", cert,
+                 tls_reason("unknown error"));
         return false;
     }
     if (!SSL_CTX_use_PrivateKey_file(sc, key, SSL_FILETYPE_PEM)) {
@@ -173,8 +168,8 @@ static bool tls_ctx_keys(SSL_CTX *sc, const char *cert, const char *key,
     }
     if (!SSL_CTX_check_private_key(sc)) {
         ERR_clear_error();
-        snprintf(err, errlen, "tls_key %s: private key does not match the certificate in %s",
-                 key, cert);
+        snprintf(err, errlen, "tls_key %s: private key does not match the certificate in %s", key,
+                 cert);
         return false;
     }
     return true;
@@ -201,8 +196,8 @@ static bool tls_ctx_policy(SSL_CTX *sc, int min_version, const char *ciphers, ch
 
 /* tls_ssl_ctx - a BoringSSL context with the policy and one certificate
  * and key; NULL with err set. */
-static SSL_CTX *tls_ssl_ctx(const char *cert, const char *key, int min_version,
-                            const char *ciphers, char *err, size_t errlen)
+static SSL_CTX *tls_ssl_ctx(const char *cert, const char *key, int min_version, const char *ciphers,
+                            char *err, size_t errlen)
 {
     SSL_CTX *sc = tls_bio_method ? SSL_CTX_new(TLS_method()) : NULL;
     if (!sc) {
@@ -223,8 +218,8 @@ static SSL_CTX *tls_ssl_ctx(const char *cert, const char *key, int min_version,
 static enum ssl_select_cert_result_t tls_select_cert(const SSL_CLIENT_HELLO *ch);
 
 /* tls_ctx_load - load and check a certificate chain and key into a new context. */
-struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
-                             int min_version, const char *ciphers, char *err, size_t errlen)
+struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem, int min_version,
+                             const char *ciphers, char *err, size_t errlen)
 {
     if (min_version != TLS_VERSION_1_2 && min_version != TLS_VERSION_1_3) {
         snprintf(err, errlen, "tls_min_version: must be TLS 1.2 or TLS 1.3");
@@ -281,8 +276,7 @@ int tls_ctx_add_sni(struct tls_ctx *ctx, const char *name, const char *cert_pem,
                     const char *key_pem, char *err, size_t errlen)
 {
     char why[512];
-    SSL_CTX *sc = tls_ssl_ctx(cert_pem, key_pem, ctx->min_version, ctx->ciphers, why,
-                              sizeof(why));
+    SSL_CTX *sc = tls_ssl_ctx(cert_pem, key_pem, ctx->min_version, ctx->ciphers, why, sizeof(why));
     if (!sc) {
         snprintf(err, errlen, "tls_certs %s: %s", name, why);
         return -1;
@@ -292,8 +286,8 @@ int tls_ctx_add_sni(struct tls_ctx *ctx, const char *name, const char *cert_pem,
     if (!e || e->ctx[kind]) {
         SSL_CTX_free(sc);
         if (e)
-            snprintf(err, errlen, "tls_certs %s: a second %s certificate for this name (%s)",
-                     name, kind == TLS_KIND_ECDSA ? "ECDSA" : "RSA", cert_pem);
+            snprintf(err, errlen, "tls_certs %s: a second %s certificate for this name (%s)", name,
+                     kind == TLS_KIND_ECDSA ? "ECDSA" : "RSA", cert_pem);
         else
             snprintf(err, errlen, "tls_certs: out of memory");
         return -1;
@@ -313,7 +307,7 @@ static void tls_ctx_unref(struct tls_ctx *ctx)
         free(ctx->sni[i].name);
     }
     free(ctx->sni);
-    SSL_CTX_free(ctx->ssl_ctx);  /* connections still hold their references */
+    SSL_CTX_free(ctx->ssl_ctx); /* connections still hold their references */
     free(ctx->ciphers);
     free(ctx);
 }
@@ -402,7 +396,7 @@ struct tls_ctx *tls_client_ctx_new(const char *ca_file, char *err, size_t errlen
         t->ssl_ctx = sc;
         return t;
     }
-    if (!ca_file) {              /* no system bundle: only verify mode will fail */
+    if (!ca_file) { /* no system bundle: only verify mode will fail */
         ERR_clear_error();
         t->ssl_ctx = sc;
         return t;
@@ -470,7 +464,7 @@ static struct tls_conn *tls_conn_alloc(struct tls_ctx *ctx)
     struct tls_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->ssl = SSL_new(ctx->ssl_ctx);  /* takes its own SSL_CTX reference */
+    c->ssl = SSL_new(ctx->ssl_ctx); /* takes its own SSL_CTX reference */
     BIO *b = c->ssl ? BIO_new(tls_bio_method) : NULL;
     if (!b) {
         SSL_free(c->ssl);
@@ -480,8 +474,8 @@ static struct tls_conn *tls_conn_alloc(struct tls_ctx *ctx)
     }
     BIO_set_data(b, c);
     BIO_set_init(b, 1);
-    SSL_set_bio(c->ssl, b, b);       /* one reference, used both ways */
-    SSL_set_app_data(c->ssl, c);     /* for tls_select_cert */
+    SSL_set_bio(c->ssl, b, b);   /* one reference, used both ways */
+    SSL_set_app_data(c->ssl, c); /* for tls_select_cert */
     atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
     c->ctx = ctx;
     return c;
@@ -512,7 +506,7 @@ void tls_conn_free(struct tls_conn *c)
 int tls_feed(struct tls_conn *c, const void *cipher, size_t len)
 {
     if (c->in_off && c->in_off == c->in.len) {
-        c->in.len = 0;               /* all consumed: reuse from the start */
+        c->in.len = 0; /* all consumed: reuse from the start */
         c->in_off = 0;
     }
     return sb_append(&c->in, cipher, len) ? 0 : -1;
@@ -642,7 +636,7 @@ size_t tls_take_out(struct tls_conn *c, struct sb *out)
     if (n == 0)
         return 0;
     if (out->len == 0) {
-        struct sb old = *out;        /* swap storage: no copy */
+        struct sb old = *out; /* swap storage: no copy */
         *out = c->out;
         c->out = old;
         sb_free(&c->out);

@@ -24,9 +24,9 @@ struct sb;
 #define TLS_VERSION_1_3 0x0304
 
 /* tls_read() results other than a byte count. */
-#define TLS_READ_AGAIN   0    /* need more ciphertext (tls_feed) */
-#define TLS_READ_ERROR  (-1)  /* protocol error: tls_error() says why */
-#define TLS_READ_CLOSED (-2)  /* the peer sent close_notify (clean close) */
+#define TLS_READ_AGAIN 0     /* need more ciphertext (tls_feed) */
+#define TLS_READ_ERROR (-1)  /* protocol error: tls_error() says why */
+#define TLS_READ_CLOSED (-2) /* the peer sent close_notify (clean close) */
 
 struct tls_ctx;
 struct tls_conn;
@@ -39,8 +39,8 @@ struct tls_conn;
  * server's order wins over the client's. TLS 1.3 suites are BoringSSL's
  * fixed AEAD set. NULL on failure with one line in err, e.g.
  * "tls_key /etc/k.pem: private key does not match the certificate". */
-struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem,
-                             int min_version, const char *ciphers, char *err, size_t errlen);
+struct tls_ctx *tls_ctx_load(const char *cert_pem, const char *key_pem, int min_version,
+                             const char *ciphers, char *err, size_t errlen);
 /* tls_ctx_add_sni - serve cert_pem/key_pem (checked like tls_ctx_load's,
  * same policy) to clients asking for host name by SNI (name "*.domain":
  * any one label under domain; an exact name wins over a wildcard). One

@@ -52,7 +52,9 @@ unsigned wdog_tick_ms(const struct wdog *wd)
     if (!wd->interval_us)
         return WD_TICK_MAX_MS;
     uint64_t ms = wd->interval_us / 4000; /* four looks per interval */
-    return ms > WD_TICK_MAX_MS ? WD_TICK_MAX_MS : ms < WD_TICK_MIN_MS ? WD_TICK_MIN_MS : (unsigned)ms;
+    return ms > WD_TICK_MAX_MS   ? WD_TICK_MAX_MS
+           : ms < WD_TICK_MIN_MS ? WD_TICK_MIN_MS
+                                 : (unsigned)ms;
 }
 
 /* stuck_thread - the first thread whose counter did not move since the
@@ -92,8 +94,7 @@ static void status(struct wdog *wd, uint64_t now)
     double secs = (double)(now - wd->status_ns) / 1e9;
     double rate = secs > 0 ? (double)(st.messages - wd->messages) / secs : 0;
     sdn_sendf("STATUS=%u sessions, %.1f messages/s, %" PRIu64 " messages queued",
-              atomic_load_explicit(&wd->pool->sessions, memory_order_relaxed), rate,
-              st.messages);
+              atomic_load_explicit(&wd->pool->sessions, memory_order_relaxed), rate, st.messages);
     wd->messages = st.messages;
     wd->status_ns = now;
 }
@@ -111,9 +112,10 @@ void wdog_tick(struct wdog *wd)
     if (!stuck_thread(wd, rs.cycles, name, sizeof(name))) {
         ping(wd, rs.cycles, now);
     } else if (!wd->warned && now - wd->ping_ns >= wd->interval_us * 1000 / 2) {
-        fprintf(stderr, "mxringd: watchdog: %s made no progress for %" PRIu64 " ms; "
-                        "not pinging the service manager\n", name,
-                (now - wd->ping_ns) / WD_NS_PER_MS);
+        fprintf(stderr,
+                "mxringd: watchdog: %s made no progress for %" PRIu64 " ms; "
+                "not pinging the service manager\n",
+                name, (now - wd->ping_ns) / WD_NS_PER_MS);
         wd->warned = true;
     }
 }

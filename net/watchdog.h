@@ -12,13 +12,13 @@ struct pool;
 
 struct wdog {
     struct pool *pool;
-    uint64_t interval_us;      /* WATCHDOG_USEC; 0 = no pings, STATUS only */
-    uint64_t *loops;           /* per worker: its loop counter at the last ping */
-    uint64_t cycles;           /* the flusher's cycle counter at the last ping */
-    uint64_t ping_ns;          /* CLOCK_MONOTONIC of the last ping (or start) */
-    uint64_t status_ns;        /* of the last STATUS= */
-    uint64_t messages;         /* messages queued at the last STATUS= */
-    bool warned;               /* the "no progress" line was written */
+    uint64_t interval_us; /* WATCHDOG_USEC; 0 = no pings, STATUS only */
+    uint64_t *loops;      /* per worker: its loop counter at the last ping */
+    uint64_t cycles;      /* the flusher's cycle counter at the last ping */
+    uint64_t ping_ns;     /* CLOCK_MONOTONIC of the last ping (or start) */
+    uint64_t status_ns;   /* of the last STATUS= */
+    uint64_t messages;    /* messages queued at the last STATUS= */
+    bool warned;          /* the "no progress" line was written */
 };
 
 /* wdog_init - start watching p (workers running, receivelog started). */

@@ -45,10 +45,10 @@
 #include "uring.h"
 #include "util.h"
 
-#define BUF_COUNT 1024          /* provided receive buffers per worker */
+#define BUF_COUNT 1024 /* provided receive buffers per worker */
 #define SQ_ENTRIES 4096
-#define CQ_ENTRIES 65536        /* reaped every loop; multishot receives are bounded by BUF_COUNT */
-#define TICK_MS 1000            /* timeouts and snapshot pick-up */
+#define CQ_ENTRIES 65536 /* reaped every loop; multishot receives are bounded by BUF_COUNT */
+#define TICK_MS 1000     /* timeouts and snapshot pick-up */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -125,9 +125,10 @@ static void pick_up_snapshot(struct worker *w)
         return;
     struct snap *old = w->cur, *s = snap_current();
     if (!wsnap_add(w, s)) {
-        fprintf(stderr, "mxringd: worker %u: out of memory adopting configuration "
-                        "generation %llu; trying again in a second\n", w->idx,
-                (unsigned long long)s->gen);
+        fprintf(stderr,
+                "mxringd: worker %u: out of memory adopting configuration "
+                "generation %llu; trying again in a second\n",
+                w->idx, (unsigned long long)s->gen);
         snap_unref(s);
         return;
     }
@@ -148,8 +149,8 @@ static int bufs_setup(struct worker *w)
     w->bufs = malloc((size_t)BUF_COUNT * BUF_SIZE);
     if (!w->bufs)
         return -ENOMEM;
-    struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)mem,
-                                   .ring_entries = BUF_COUNT, .bgid = BUF_GROUP};
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (uint64_t)(uintptr_t)mem, .ring_entries = BUF_COUNT, .bgid = BUF_GROUP};
     int r = io_uring_register_buf_ring(&w->ring, &reg, 0);
     if (r < 0)
         return r;
@@ -364,7 +365,8 @@ static void loop(struct worker *w)
         clock_read(w);
         struct io_uring_cqe *cqe;
         unsigned head, n = 0;
-        io_uring_for_each_cqe(&w->ring, head, cqe) {
+        io_uring_for_each_cqe(&w->ring, head, cqe)
+        {
             handle(w, cqe);
             n++;
         }
@@ -402,7 +404,8 @@ static void *worker_main(void *arg)
     int r = ring_setup(w);
     if (r < 0)
         die("worker %u: io_uring setup failed: %s (is io_uring disabled by the "
-            "kernel.io_uring_disabled sysctl or a seccomp filter?)", w->idx, strerror(-r));
+            "kernel.io_uring_disabled sysctl or a seccomp filter?)",
+            w->idx, strerror(-r));
     if ((r = bufs_setup(w)) < 0)
         die("worker %u: io_uring buffer ring: %s (kernel 5.19 or later is needed)", w->idx,
             strerror(-r));
@@ -411,9 +414,13 @@ static void *worker_main(void *arg)
     if (!(w->fe = filter_engine_new(&w->ring, w->idx, &w->st.filter)))
         die("worker %u: out of memory", w->idx);
     char err[256];
-    struct queue_params qp = {.worker = w->idx, .journal_dirfd = w->pool->journal_dirfd,
-                              .segment_size = w->pool->segment_size, .flush = w->pool->flush,
-                              .efd = w->efd, .on_space = conn_on_space, .arg = w};
+    struct queue_params qp = {.worker = w->idx,
+                              .journal_dirfd = w->pool->journal_dirfd,
+                              .segment_size = w->pool->segment_size,
+                              .flush = w->pool->flush,
+                              .efd = w->efd,
+                              .on_space = conn_on_space,
+                              .arg = w};
     struct queue *q = queue_new(&w->ring, &qp, err, sizeof(err));
     if (!q)
         die("worker %u: queue journal: %s", w->idx, err);

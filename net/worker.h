@@ -12,7 +12,7 @@
 #include "mhist.h"
 #include "tls.h"
 
-#define MILTER_VERDICTS 4       /* enum milterio_verdict: accept, reject, tempfail, discard */
+#define MILTER_VERDICTS 4 /* enum milterio_verdict: accept, reject, tempfail, discard */
 
 struct config;
 struct qflush;
@@ -24,15 +24,15 @@ struct pool {
     unsigned nworkers;
     struct worker **workers;
     struct rlog *rlog;
-    atomic_uint sessions;       /* live sessions, for max_sessions (touched at connect/close only) */
-    atomic_bool stopping;       /* SIGTERM/SIGINT seen */
-    struct authpool *auth;      /* password verification threads (SMTP AUTH) */
-    unsigned grace_seconds;     /* transactions in progress may finish this long */
-    struct qflush *flush;       /* the materializer (stopped by pool_join) */
-    int journal_dirfd;          /* <workdir>/queue/journal */
-    uint64_t segment_size;      /* journal_segment_size */
-    uint32_t sid_base;          /* session ids: sid_base + worker + 1 + k * nworkers */
-    atomic_uint test_stall;     /* test hook: worker test_stall - 1 stops its loop (0 = none) */
+    atomic_uint sessions;   /* live sessions, for max_sessions (touched at connect/close only) */
+    atomic_bool stopping;   /* SIGTERM/SIGINT seen */
+    struct authpool *auth;  /* password verification threads (SMTP AUTH) */
+    unsigned grace_seconds; /* transactions in progress may finish this long */
+    struct qflush *flush;   /* the materializer (stopped by pool_join) */
+    int journal_dirfd;      /* <workdir>/queue/journal */
+    uint64_t segment_size;  /* journal_segment_size */
+    uint32_t sid_base;      /* session ids: sid_base + worker + 1 + k * nworkers */
+    atomic_uint test_stall; /* test hook: worker test_stall - 1 stops its loop (0 = none) */
 };
 
 /* Per-worker counters, summed and printed at exit and by pool_stats at a
@@ -47,19 +47,19 @@ struct worker_stats {
     uint64_t bytes;
     uint64_t spool_errors;
     uint64_t enobufs;
-    uint64_t journal_writes;    /* journal batches written */
-    uint64_t journal_syncs;     /* journal fdatasyncs */
-    uint64_t journal_hist[8];   /* sync batches by commits: 0, 1, 2-3, 4-7, ... 64+ */
-    uint64_t loops;             /* event loop passes (watchdog progress) */
-    uint64_t by_listener[3];    /* connections by listener: smtp, smtps, submission */
+    uint64_t journal_writes;                /* journal batches written */
+    uint64_t journal_syncs;                 /* journal fdatasyncs */
+    uint64_t journal_hist[8];               /* sync batches by commits: 0, 1, 2-3, 4-7, ... 64+ */
+    uint64_t loops;                         /* event loop passes (watchdog progress) */
+    uint64_t by_listener[3];                /* connections by listener: smtp, smtps, submission */
     uint64_t tls_handshakes[TLS_VER_COUNT]; /* completed server handshakes, by version */
-    uint64_t tls_failures;      /* server handshakes that failed (alert, protocol error) */
-    struct filter_stats filter; /* content filter verdicts, SURBL DNS lookups */
+    uint64_t tls_failures;       /* server handshakes that failed (alert, protocol error) */
+    struct filter_stats filter;  /* content filter verdicts, SURBL DNS lookups */
     struct dnsq_stats dnsbl_dns; /* the connect-time DNSBL lookups */
     uint64_t milter_verdicts[MILTER_VERDICTS]; /* the milter chain's result, by milterio_verdict */
-    uint64_t journal_sync_commits; /* commits covered by those fdatasyncs */
-    uint64_t journal_segments;  /* segments open now (started - retired) */
-    struct mhist journal_sync_lat; /* fdatasync chain latency */
+    uint64_t journal_sync_commits;             /* commits covered by those fdatasyncs */
+    uint64_t journal_segments;                 /* segments open now (started - retired) */
+    struct mhist journal_sync_lat;             /* fdatasync chain latency */
 };
 _Static_assert(sizeof(struct worker_stats) % sizeof(uint64_t) == 0, "uint64_t fields only");
 

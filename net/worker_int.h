@@ -27,14 +27,14 @@ struct snap;
  * listener or worker). OP_CALLBACK is uring.h's callback tag: other
  * modules' operations (the queue journal, the filters). */
 enum op {
-    OP_ACCEPT = 1,  /* struct listener */
-    OP_RECV,        /* struct conn */
-    OP_SEND,        /* struct conn */
-    OP_CLOSE,       /* struct conn: close or cancel done */
-    OP_CALLBACK,    /* struct uring_cb: another module's operation (queue, filters) */
-    OP_TICK,        /* struct worker */
-    OP_WAKE,        /* struct worker */
-    OP_GREET,       /* struct conn: the greet pause is over */
+    OP_ACCEPT = 1, /* struct listener */
+    OP_RECV,       /* struct conn */
+    OP_SEND,       /* struct conn */
+    OP_CLOSE,      /* struct conn: close or cancel done */
+    OP_CALLBACK,   /* struct uring_cb: another module's operation (queue, filters) */
+    OP_TICK,       /* struct worker */
+    OP_WAKE,       /* struct worker */
+    OP_GREET,      /* struct conn: the greet pause is over */
 };
 _Static_assert(OP_CALLBACK == URING_TAG_CALLBACK, "enum op must keep uring.h's callback tag");
 _Static_assert(OP_GREET <= URING_TAG_MASK, "enum op must fit the user_data tag");
@@ -48,46 +48,46 @@ enum conn_list { LIST_NONE = 0, LIST_CMD, LIST_DATA };
 struct conn {
     _Alignas(16) struct worker *w;
     struct sess *sess;
-    struct queue_txn *txn;      /* the message being received or committed */
-    unsigned txn_phase;         /* sess_data_phase() it belongs to */
-    bool committing;            /* txn is committed: its callback is due */
-    bool tail_taken;            /* the session's last chunk is in txn */
-    bool space_wait;            /* on the worker's wait list for journal space */
+    struct queue_txn *txn; /* the message being received or committed */
+    unsigned txn_phase;    /* sess_data_phase() it belongs to */
+    bool committing;       /* txn is committed: its callback is due */
+    bool tail_taken;       /* the session's last chunk is in txn */
+    bool space_wait;       /* on the worker's wait list for journal space */
     struct conn *next_wait;
-    struct conn *prev, *next;   /* in the worker's timeout list */
+    struct conn *prev, *next;         /* in the worker's timeout list */
     struct conn *all_prev, *all_next; /* in the worker's list of every conn */
-    struct conn *rearm_next;    /* on the -ENOBUFS re-arm list */
+    struct conn *rearm_next;          /* on the -ENOBUFS re-arm list */
     enum conn_list list;
-    uint64_t deadline;          /* monotonic milliseconds */
+    uint64_t deadline; /* monotonic milliseconds */
     int fd;
-    unsigned inflight;          /* operations that still reference this conn */
+    unsigned inflight; /* operations that still reference this conn */
     bool recv_armed;
-    bool recv_cancel;           /* a cancel of the receive is in flight */
-    bool recv_limited;          /* the receive carries the multishot byte limit */
-    bool rearm_wait;            /* on the -ENOBUFS re-arm list */
+    bool recv_cancel;  /* a cancel of the receive is in flight */
+    bool recv_limited; /* the receive carries the multishot byte limit */
+    bool rearm_wait;   /* on the -ENOBUFS re-arm list */
     bool send_busy;
     bool closing;
-    bool filtering;             /* a filter job holds the conn (one inflight) */
-    bool counted;               /* holds one of pool->sessions */
-    bool ip_counted;            /* holds one session of its address in iplimit */
-    bool greet_pending;         /* the greet-pause timer is armed */
-    bool tarpit;                /* that timer holds the replies (unknown-recipient tarpit) */
-    bool dnsbl_pending;         /* the DNSBL check holds the banner (one inflight) */
-    const char *dnsbl_site;     /* blocked by this site (the snapshot's config) */
+    bool filtering;               /* a filter job holds the conn (one inflight) */
+    bool counted;                 /* holds one of pool->sessions */
+    bool ip_counted;              /* holds one session of its address in iplimit */
+    bool greet_pending;           /* the greet-pause timer is armed */
+    bool tarpit;                  /* that timer holds the replies (unknown-recipient tarpit) */
+    bool dnsbl_pending;           /* the DNSBL check holds the banner (one inflight) */
+    const char *dnsbl_site;       /* blocked by this site (the snapshot's config) */
     struct milterio_result *mres; /* the milters' result for the message committed next */
-    char *mquar;                /* the content filters' quarantine reason, kept over the milters */
-    unsigned last_progress;     /* sess_progress() when the idle timer was reset */
-    unsigned data_phase;        /* sess_data_phase() when the data timer was set */
-    struct mx_addr peer;        /* client address, normalised once at accept (the real
+    char *mquar;             /* the content filters' quarantine reason, kept over the milters */
+    unsigned last_progress;  /* sess_progress() when the idle timer was reset */
+    unsigned data_phase;     /* sess_data_phase() when the data timer was set */
+    struct mx_addr peer;     /* client address, normalised once at accept (the real
                                    client's once a PROXY header named it) */
-    struct proxyio *pio;        /* proxy listener: the header phase (until released) */
-    enum listener_kind kind;    /* what the listener serves */
-    bool health;                /* PROXY v2 LOCAL: the balancer's health check */
-    struct tls_conn *tls;       /* non-NULL once TLS started (STARTTLS or implicit) */
-    bool tls_ready;             /* handshake complete */
-    bool auth_pending;          /* a password check is with the auth pool */
-    bool peer_eof;              /* the client shut its sending side (EOF or close_notify) */
-    bool io_failed;             /* a receive or send failed (reset): nothing more is sent */
+    struct proxyio *pio;     /* proxy listener: the header phase (until released) */
+    enum listener_kind kind; /* what the listener serves */
+    bool health;             /* PROXY v2 LOCAL: the balancer's health check */
+    struct tls_conn *tls;    /* non-NULL once TLS started (STARTTLS or implicit) */
+    bool tls_ready;          /* handshake complete */
+    bool auth_pending;       /* a password check is with the auth pool */
+    bool peer_eof;           /* the client shut its sending side (EOF or close_notify) */
+    bool io_failed;          /* a receive or send failed (reset): nothing more is sent */
     struct __kernel_timespec greet_ts;
     struct sb sending;
     size_t sent;
@@ -113,24 +113,24 @@ struct worker {
     unsigned nls;
     int efd;
     uint64_t efd_val;
-    struct authpool_inbox *auth_inbox; /* password-check results for this worker */
-    struct queue *q;            /* this worker's journal writer */
+    struct authpool_inbox *auth_inbox;  /* password-check results for this worker */
+    struct queue *q;                    /* this worker's journal writer */
     struct conn *wait_head, *wait_tail; /* waiting for journal buffer space */
     struct __kernel_timespec tick_ts;
     struct sess_env env;
-    struct snap *cur;           /* newest snapshot this worker uses */
-    struct wsnap *snaps;        /* snapshots still used by sessions */
+    struct snap *cur;    /* newest snapshot this worker uses */
+    struct wsnap *snaps; /* snapshots still used by sessions */
     unsigned nsnaps;
     struct clist cmd, data;
     unsigned nconns;
     uint32_t next_sid;
-    struct conn *all;           /* every conn, linked at accept, unlinked when freed */
+    struct conn *all;                     /* every conn, linked at accept, unlinked when freed */
     struct conn *rearm_head, *rearm_tail; /* receives to re-arm after this batch */
-    bool recv_single;           /* no multishot byte limit (older kernels): one buffer per receive */
+    bool recv_single; /* no multishot byte limit (older kernels): one buffer per receive */
     bool draining;
     uint64_t drain_deadline;
-    uint64_t now;               /* monotonic seconds, read once per batch */
-    uint64_t now_ms;            /* the same reading in milliseconds */
+    uint64_t now;    /* monotonic seconds, read once per batch */
+    uint64_t now_ms; /* the same reading in milliseconds */
     struct worker_stats st;
     struct sess_counters ctr;   /* the sessions' counters (metrics) */
     struct filter_engine *fe;   /* content filters on this ring */

@@ -45,6 +45,7 @@ need "the system public suffix list" "test_regdom, test_defects_io" publicsuffix
     test -f /usr/share/publicsuffix/public_suffix_list.dafsa
 # The fuzz smoke run.
 need "clang" "the fuzz smoke run" clang have_cmd clang
+need "clang-format" "the format check" clang-format have_cmd clang-format
 if have_cmd clang; then
     need "libFuzzer runtime" "the fuzz smoke run" libclang-rt-14-dev fuzz_links
 fi

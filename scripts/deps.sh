@@ -9,7 +9,7 @@ pkgs="gcc g++ make pkg-config liburing-dev libjemalloc-dev zlib1g-dev libcrypt-d
 pkgs="$pkgs android-libboringssl-dev"
 case "$want" in
 test|bench)
-    pkgs="$pkgs libcmocka-dev python3 swaks openssl clang libclang-rt-14-dev"
+    pkgs="$pkgs libcmocka-dev python3 swaks openssl clang libclang-rt-14-dev clang-format"
     pkgs="$pkgs libbenchmark-dev libspdlog-dev dnsmasq-base clamav clamav-daemon xfsprogs e2fsprogs"
     # swaks --tls needs Net::SSLeay, only a Recommends of swaks (not installed
     # with --no-install-recommends); sslscan checks the TLS cipher policy

@@ -77,7 +77,18 @@ def e2e(binary, label, extra=None):
     count("e2e " + label, total - bad - skipped, bad, rc)
 
 
+def format_check():
+    """Every C file in the layout of .clang-format (`make format` fixes it)."""
+    files = sorted(glob.glob("**/*.[ch]", recursive=True))
+    files = [f for f in files if not f.startswith("build")]
+    rc, out = run("format check", ["clang-format", "--dry-run", "-Werror"] + files)
+    drift = sorted(set(re.findall(r"^([^\s:]+\.[ch]):\d+:\d+: error", out, re.M)))
+    name = "format check" + (" (run make format: %s)" % " ".join(drift) if drift else "")
+    count(name, 1 if rc == 0 else 0, 0 if rc == 0 else 1, rc)
+
+
 def main():
+    format_check()
     cmocka("build")
     cmocka("build-address-undefined")
     cmocka("build-thread", "test_rlog*")

@@ -27,7 +27,7 @@
 /* One queued message as read from the files. */
 struct qmsg {
     char id[QFILE_ID_LEN + 1];
-    const char *folder;         /* "new" or "active" */
+    const char *folder; /* "new" or "active" */
     struct qfile_env env;
     struct qstate st;
 };
@@ -35,12 +35,12 @@ struct qmsg {
 /* Filters of `list`. */
 struct filt {
     const char *sender, *rcpt, *hop;
-    long min_age;               /* seconds, -1 = any */
+    long min_age; /* seconds, -1 = any */
 };
 
 static const struct config *g_cfg;
 static struct routes *g_routes;
-static char g_q[4200];          /* <workdir>/queue */
+static char g_q[4200]; /* <workdir>/queue */
 static bool g_json;
 
 /* ---- reading the queue ----------------------------------------------------- */
@@ -73,8 +73,9 @@ static bool load_msg(const char *folder, const char *id, struct qmsg *m)
     snprintf(m->id, sizeof(m->id), "%s", id);
     m->folder = folder;
     snprintf(path, sizeof(path), "%s/%s/%s", g_q, folder, id);
-    bool ok = read_file(path, &b, true) == 0 &&
-              qfile_parse_envelope(b.data ? b.data : "", b.len, &m->env, err, sizeof(err)) == QFILE_OK;
+    bool ok =
+        read_file(path, &b, true) == 0 &&
+        qfile_parse_envelope(b.data ? b.data : "", b.len, &m->env, err, sizeof(err)) == QFILE_OK;
     sb_free(&b);
     if (!ok)
         return false;
@@ -228,7 +229,9 @@ static void list_one(struct qmsg *m, void *arg)
     size_t pending = summary(m, &next, &last);
     long age = (long)(time(NULL) - m->env.arrival);
     char when[32];
-    const char *nx = next == INT64_MAX ? "-" : m->st.held ? "held" : fmt_when(next, when, sizeof(when));
+    const char *nx = next == INT64_MAX ? "-"
+                     : m->st.held      ? "held"
+                                       : fmt_when(next, when, sizeof(when));
     if (!g_json) {
         printf("%s %-6s age=%lds size=%llu from=<%s> pending=%zu/%zu next=%s last=\"%s\"\n", m->id,
                m->folder, age, (unsigned long long)m->env.size, m->env.sender, pending,
@@ -238,7 +241,8 @@ static void list_one(struct qmsg *m, void *arg)
                lc->shown ? ",\n " : "", m->id, m->folder, age, (unsigned long long)m->env.size);
         json_str(m->env.sender);
         printf(",\"recipients\":%zu,\"pending\":%zu,\"held\":%s,\"next_attempt\":%lld,"
-               "\"last_error\":", m->env.nrcpt, pending, m->st.held ? "true" : "false",
+               "\"last_error\":",
+               m->env.nrcpt, pending, m->st.held ? "true" : "false",
                next == INT64_MAX ? -1LL : (long long)next);
         json_str(last);
         putchar('}');
@@ -262,8 +266,9 @@ static int cmd_list(const struct filt *f)
 static void show_json(const struct qmsg *m)
 {
     printf("{\"id\":\"%s\",\"folder\":\"%s\",\"arrival\":%lld,\"size\":%llu,\"held\":%s,"
-           "\"sender\":", m->id, m->folder, (long long)m->env.arrival,
-           (unsigned long long)m->env.size, m->st.held ? "true" : "false");
+           "\"sender\":",
+           m->id, m->folder, (long long)m->env.arrival, (unsigned long long)m->env.size,
+           m->st.held ? "true" : "false");
     json_str(m->env.sender);
     printf(",\"recipients\":[");
     for (size_t i = 0; i < m->st.nrcpt; i++) {
@@ -294,8 +299,8 @@ static int cmd_show(const char *id)
     if (g_json) {
         show_json(&m);
     } else {
-        printf("id %s\nfolder %s\narrival %lld\nsize %llu\nsender <%s>\nheld %s\n", m.id,
-               m.folder, (long long)m.env.arrival, (unsigned long long)m.env.size, m.env.sender,
+        printf("id %s\nfolder %s\narrival %lld\nsize %llu\nsender <%s>\nheld %s\n", m.id, m.folder,
+               (long long)m.env.arrival, (unsigned long long)m.env.size, m.env.sender,
                m.st.held ? "yes" : "no");
         for (size_t i = 0; i < m.st.nrcpt; i++) {
             const struct qstate_rcpt *r = &m.st.rcpts[i];
@@ -357,8 +362,8 @@ static int cmd_stats(void)
         return 0;
     }
     printf("{\"messages\":{\"new\":%zu,\"active\":%zu,\"held\":%zu},\"recipients\":{\"pending\":"
-           "%zu,\"sent\":%zu,\"bounced\":%zu},\"hops\":[", s.msgs_new, s.msgs_active, s.held,
-           s.by_state[0], s.by_state[1], s.by_state[2]);
+           "%zu,\"sent\":%zu,\"bounced\":%zu},\"hops\":[",
+           s.msgs_new, s.msgs_active, s.held, s.by_state[0], s.by_state[1], s.by_state[2]);
     for (size_t k = 0; k < s.nhop; k++) {
         printf("%s{\"hop\":", k ? "," : "");
         json_str(s.hop[k]);
@@ -387,11 +392,13 @@ static int ctl_send(const char *cmd, const char *arg)
     int n = snprintf(line, sizeof(line), "%s %s\n", cmd, arg);
     size_t got = 0;
     ssize_t r = write(fd, line, (size_t)n);
-    while (r >= 0 && got < sizeof(reply) - 1 && (r = read(fd, reply + got, sizeof(reply) - 1 - got)) > 0)
+    while (r >= 0 && got < sizeof(reply) - 1 &&
+           (r = read(fd, reply + got, sizeof(reply) - 1 - got)) > 0)
         got += (size_t)r;
     close(fd);
     reply[got] = 0;
-    fputs(got ? reply : "error no reply from mxringd\n", strncmp(reply, "ok", 2) == 0 ? stdout : stderr);
+    fputs(got ? reply : "error no reply from mxringd\n",
+          strncmp(reply, "ok", 2) == 0 ? stdout : stderr);
     return strncmp(reply, "ok", 2) == 0 ? 0 : 1;
 }
 
@@ -410,7 +417,7 @@ static void log_offline_delete(const char *id)
     *top = 0;
     struct stat st;
     if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-        return;                 /* the delivery log is off */
+        return; /* the delivery log is off */
     *top = '/';
     mkdir(path, 0750);
     size_t len = strlen(path);
@@ -419,8 +426,8 @@ static void log_offline_delete(const char *id)
     if (!f)
         return;
     rlog_format_prefix(prefix, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, 0);
-    fprintf(f, "%squeue id %s: deleted by uid %u (mxringctl delete, mxringd not running)\n",
-            prefix, id, (unsigned)getuid());
+    fprintf(f, "%squeue id %s: deleted by uid %u (mxringctl delete, mxringd not running)\n", prefix,
+            id, (unsigned)getuid());
     fclose(f);
 }
 
@@ -533,10 +540,10 @@ static int run_cmd(int argc, char **argv, const struct filt *f)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},    {"sender", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},       {"sender", required_argument, NULL, 's'},
         {"rcpt", required_argument, NULL, 'r'}, {"hop", required_argument, NULL, 'H'},
-        {"age", required_argument, NULL, 'a'}, {"all", no_argument, NULL, 'A'},
-        {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0}};
+        {"age", required_argument, NULL, 'a'},  {"all", no_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     const char *path = NULL;
     struct filt f = {.min_age = -1};
     bool all = false;

@@ -26,7 +26,7 @@ static void fuzz_b64(const char *in, size_t size)
         abort();
     size_t e = auth_b64_encode(fuzz_buf, n, enc, sizeof enc);
     if (e != size || memcmp(enc, in, size) != 0)
-        abort();          /* strict base64 has exactly one encoding */
+        abort(); /* strict base64 has exactly one encoding */
 }
 
 /* fuzz_plain - PLAIN results must respect the documented limits. */

@@ -15,12 +15,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_IOV_MAX 40
 
-#define FZ_CHECK(c)                                                                     \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
+#define FZ_CHECK(c)                                                                    \
+    do {                                                                               \
+        if (!(c)) {                                                                    \
             fprintf(stderr, "fuzz_clamd: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                    \
-        }                                                                               \
+            abort();                                                                   \
+        }                                                                              \
     } while (0)
 
 /* fuzz_reply - the input as a reply. */

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct config *c = cfg_load_string("fuzz.conf", (const char *)data, size, err, sizeof err);
     if (!c) {
         if (err[0] == 0 || strchr(err, '\n'))
-            abort();   /* errors are exactly one non-empty line */
+            abort(); /* errors are exactly one non-empty line */
         return 0;
     }
     size_t l1, l2;
@@ -41,9 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char *d2 = dump_text(c2, &l2);
     if (l1 != l2 || memcmp(d1, d2, l1) != 0)
-        abort();   /* dump is a fixed point */
-    if (c->nlocal_domains && cfg_local_domain_index(c, c->local_domains[0],
-                                                    strlen(c->local_domains[0])) != 0)
+        abort(); /* dump is a fixed point */
+    if (c->nlocal_domains &&
+        cfg_local_domain_index(c, c->local_domains[0], strlen(c->local_domains[0])) != 0)
         abort();
     free(d1);
     free(d2);

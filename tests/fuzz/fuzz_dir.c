@@ -28,10 +28,10 @@ static void fuzz_check_line(const struct dir *d, unsigned f, const char *p, size
     size_t nt = 0;
     const char *const *t = dir_targets(d, p, len, &nt);
     if (k == DIR_NOT_FOUND || (int)k > (int)(DIR_USER + f))
-        abort();                      /* accepted entry lost, or too weak */
+        abort(); /* accepted entry lost, or too weak */
     if ((k == DIR_USER) != (dir_user_hash(d, p, len) != NULL))
         abort();
-    if (f > 0 && (!t || nt == 0))     /* a target line stores >= 1 target */
+    if (f > 0 && (!t || nt == 0)) /* a target line stores >= 1 target */
         abort();
     for (size_t i = 0; i < nt; i++)
         if (!t[i] || !strchr(t[i], '@'))
@@ -40,12 +40,12 @@ static void fuzz_check_line(const struct dir *d, unsigned f, const char *p, size
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct dir_source src[DIR_FILES] = { { 0 } };
+    struct dir_source src[DIR_FILES] = {{0}};
     const char *p = (const char *)data, *end = p + size;
     for (unsigned f = 0; f < DIR_FILES && p <= end; f++) {
         const char *sep = memchr(p, FUZZ_SEP, (size_t)(end - p));
         const char *stop = sep ? sep : end;
-        src[f] = (struct dir_source){ "fuzz", p, (size_t)(stop - p) };
+        src[f] = (struct dir_source){"fuzz", p, (size_t)(stop - p)};
         p = stop + 1;
     }
     char err[512];

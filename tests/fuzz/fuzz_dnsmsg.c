@@ -14,12 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_QNAME "bad.example.multi.surbl.test"
 #define FZ_NAME_MAX 300
 
-#define FZ_CHECK(c)                                                                      \
-    do {                                                                                 \
-        if (!(c)) {                                                                      \
+#define FZ_CHECK(c)                                                                     \
+    do {                                                                                \
+        if (!(c)) {                                                                     \
             fprintf(stderr, "fuzz_dnsmsg: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                     \
-        }                                                                                \
+            abort();                                                                    \
+        }                                                                               \
     } while (0)
 
 /* fuzz_reply - parse data as the reply to (id, FZ_QNAME). */
@@ -51,7 +51,7 @@ static void fuzz_name(const uint8_t *data, size_t size)
         return;
     FZ_CHECK(ql <= DNSMSG_QUERY_MAX);
     FZ_CHECK(dnsmsg_parse_a(q, ql, 7, name, &r) == DNSMSG_MISMATCH); /* QR clear */
-    q[2] |= 0x80;                                                     /* make it a reply */
+    q[2] |= 0x80;                                                    /* make it a reply */
     FZ_CHECK(dnsmsg_parse_a(q, ql, 7, name, &r) == DNSMSG_NODATA);
 }
 

@@ -15,12 +15,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FZ_CHECK(c)                                                                    \
-    do {                                                                               \
-        if (!(c)) {                                                                    \
+#define FZ_CHECK(c)                                                                   \
+    do {                                                                              \
+        if (!(c)) {                                                                   \
             fprintf(stderr, "fuzz_http: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                   \
-        }                                                                              \
+            abort();                                                                  \
+        }                                                                             \
     } while (0)
 
 #define FZ_PREFIXES 8
@@ -51,12 +51,12 @@ static void check_round_trip(const struct http_req *r)
 {
     static char out[HTTP_REQ_MAX * 2];
     size_t tlen = r->path_len + (r->query ? r->query_len + 1 : 0);
-    int n = snprintf(out, sizeof out, "GET %.*s HTTP/1.%u\r\nHost: h\r\n\r\n", (int)tlen,
-                     r->path, r->minor);
+    int n = snprintf(out, sizeof out, "GET %.*s HTTP/1.%u\r\nHost: h\r\n\r\n", (int)tlen, r->path,
+                     r->minor);
     FZ_CHECK(n > 0 && (size_t)n < sizeof out);
     struct http_req c;
     enum http_req_status st = http_req_parse(out, (size_t)n, &c);
-    if ((size_t)n > HTTP_REQ_MAX) {        /* the Host line made it too long */
+    if ((size_t)n > HTTP_REQ_MAX) { /* the Host line made it too long */
         FZ_CHECK(st == HTTP_REQ_TOO_LARGE);
         return;
     }

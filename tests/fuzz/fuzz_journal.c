@@ -21,12 +21,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_SEGNO 7
 
-#define FZ_CHECK(c)                                                                       \
-    do {                                                                                  \
-        if (!(c)) {                                                                       \
+#define FZ_CHECK(c)                                                                      \
+    do {                                                                                 \
+        if (!(c)) {                                                                      \
             fprintf(stderr, "fuzz_journal: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                      \
-        }                                                                                 \
+            abort();                                                                     \
+        }                                                                                \
     } while (0)
 
 /* get32 - little-endian u32 at p. */
@@ -108,8 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n; i++) {
         check_msg(r, &m[i]);
         FZ_CHECK(in_segments(m[i].head, m[i].head_len, segs, lens));
-        FZ_CHECK(i == 0 || m[i - 1].commit.segno < m[i].commit.segno ||
-                 (m[i - 1].commit.segno == m[i].commit.segno && m[i - 1].commit.off < m[i].commit.off));
+        FZ_CHECK(
+            i == 0 || m[i - 1].commit.segno < m[i].commit.segno ||
+            (m[i - 1].commit.segno == m[i].commit.segno && m[i - 1].commit.off < m[i].commit.off));
     }
     for (size_t i = 0; i < st.ntorn; i++) {
         size_t k = (size_t)(st.torn[i].segno - FZ_SEGNO);

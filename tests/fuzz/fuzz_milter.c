@@ -17,12 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_MAX_REPLIES 256
 
-#define FZ_CHECK(c)                                                                      \
-    do {                                                                                 \
-        if (!(c)) {                                                                      \
+#define FZ_CHECK(c)                                                                     \
+    do {                                                                                \
+        if (!(c)) {                                                                     \
             fprintf(stderr, "fuzz_milter: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                     \
-        }                                                                                \
+            abort();                                                                    \
+        }                                                                               \
     } while (0)
 
 /* One reply, flattened so two runs can be compared. */
@@ -46,7 +46,9 @@ static void check_reply(const struct milter_reply *r)
 {
     struct milter_code c;
     switch (r->cmd) {
-    case MILTER_R_ADDHEADER: case MILTER_R_INSHEADER: case MILTER_R_CHGHEADER:
+    case MILTER_R_ADDHEADER:
+    case MILTER_R_INSHEADER:
+    case MILTER_R_CHGHEADER:
         FZ_CHECK(r->name && r->value && milter_header_name_ok(r->name));
         FZ_CHECK(milter_header_value_ok(r->value));
         break;
@@ -55,11 +57,9 @@ static void check_reply(const struct milter_reply *r)
         FZ_CHECK(c.code >= 400 && c.code <= 559 && c.lines >= 1);
         FZ_CHECK(c.text >= r->text && c.text + c.text_len <= r->text + strlen(r->text));
         break;
-    case MILTER_R_QUARANTINE: case MILTER_R_DELRCPT:
-        FZ_CHECK(r->text && r->text[0]);
-        break;
-    default:
-        break;
+    case MILTER_R_QUARANTINE:
+    case MILTER_R_DELRCPT: FZ_CHECK(r->text && r->text[0]); break;
+    default: break;
     }
     FZ_CHECK(r->len < MILTER_REPLY_MAX);
 }

@@ -25,8 +25,8 @@ static void check_prefix(const char *p, const struct mxl_line *l)
     int y, mo, d, h, mi, s;
     mxl_civil_from(l->t, &y, &mo, &d, &h, &mi, &s);
     char want[64];
-    snprintf(want, sizeof(want), " [%02d/%s/%04d:%02d:%02d:%02d], %08X, ", d, mon[mo - 1], y, h,
-             mi, s, l->sid);
+    snprintf(want, sizeof(want), " [%02d/%s/%04d:%02d:%02d:%02d], %08X, ", d, mon[mo - 1], y, h, mi,
+             s, l->sid);
     /* a leap second and day 31 of a 30-day month normalise to the next
      * minute or month: the property holds for canonical stamps only */
     if (memcmp(p + 20, "60", 2) == 0 || memcmp(want + 5, p + 5, 3) != 0)

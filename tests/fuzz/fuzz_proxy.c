@@ -15,12 +15,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FZ_CHECK(c)                                                                     \
-    do {                                                                                \
-        if (!(c)) {                                                                     \
+#define FZ_CHECK(c)                                                                    \
+    do {                                                                               \
+        if (!(c)) {                                                                    \
             fprintf(stderr, "fuzz_proxy: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                    \
-        }                                                                               \
+            abort();                                                                   \
+        }                                                                              \
     } while (0)
 
 /* fz_same - two parsed headers carry the same fields. */
@@ -40,8 +40,7 @@ static void fz_prefixes(const uint8_t *buf, size_t len)
     const char *why;
     enum proxy_rc rc = proxy_parse(buf, len, &whole, &why);
     FZ_CHECK(rc != PROXY_ERROR || why[0]);
-    FZ_CHECK(rc != PROXY_DONE || (whole.len > 0 && whole.len <= len &&
-                                  whole.len <= PROXY_HDR_MAX));
+    FZ_CHECK(rc != PROXY_DONE || (whole.len > 0 && whole.len <= len && whole.len <= PROXY_HDR_MAX));
     if (rc == PROXY_MORE)
         FZ_CHECK(len < PROXY_HDR_MAX);
     bool seen_error = false;

@@ -12,19 +12,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FZ_CHECK(c)                                                                      \
-    do {                                                                                 \
-        if (!(c)) {                                                                      \
+#define FZ_CHECK(c)                                                                     \
+    do {                                                                                \
+        if (!(c)) {                                                                     \
             fprintf(stderr, "fuzz_routes: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                     \
-        }                                                                                \
+            abort();                                                                    \
+        }                                                                               \
     } while (0)
 
 /* fz_matches - does pattern p match domain d (both lower case)? */
 static int fz_matches(const char *p, const char *d)
 {
     if (!*p)
-        return 1;   /* the default route */
+        return 1; /* the default route */
     if (p[0] != '.')
         return strcmp(p, d) == 0;
     size_t pl = strlen(p), dl = strlen(d);
@@ -34,7 +34,7 @@ static int fz_matches(const char *p, const char *d)
 /* fz_round_trip - route i formats, parses back and formats the same. */
 static void fz_round_trip(const struct route *rt)
 {
-    struct sb a = { 0 }, b = { 0 };
+    struct sb a = {0}, b = {0};
     FZ_CHECK(routes_format(rt, &a));
     const char *spec = strchr(a.data, ' ') + 1;
     char why[256];

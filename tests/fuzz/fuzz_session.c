@@ -70,8 +70,8 @@ struct run {
     struct sb stream;
     size_t tpl_start[MAX_TEMPLATES], tpl_end[MAX_TEMPLATES];
     unsigned ntpl;
-    bool check_secret;      /* the fuzzer's own bytes do not hold it */
-    unsigned unknowns;      /* the fake per-address unknown-recipient count */
+    bool check_secret; /* the fuzzer's own bytes do not hold it */
+    unsigned unknowns; /* the fake per-address unknown-recipient count */
 };
 
 /* setup - one snapshot for all runs (small limits, to reach them). */

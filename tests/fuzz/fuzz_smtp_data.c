@@ -17,13 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_HDR 4 /* mode, limit, split seed (2 octets) */
 #define FZ_TAIL "\r\n.\r\nQUIT\r\n"
 
-#define FZ_CHECK(c)                                                             \
-    do {                                                                        \
-        if (!(c)) {                                                             \
-            fprintf(stderr, "fuzz_smtp_data: check failed: %s (line %d)\n", #c, \
-                    __LINE__);                                                  \
-            abort();                                                            \
-        }                                                                       \
+#define FZ_CHECK(c)                                                                        \
+    do {                                                                                   \
+        if (!(c)) {                                                                        \
+            fprintf(stderr, "fuzz_smtp_data: check failed: %s (line %d)\n", #c, __LINE__); \
+            abort();                                                                       \
+        }                                                                                  \
     } while (0)
 
 /* What one feeding produced. */
@@ -38,8 +37,7 @@ struct run {
 };
 
 /* feed - feed in[0..n) in chunks of 1..max octets (max 0: one call). */
-static void feed(const char *in, size_t n, uint64_t limit, size_t max, uint32_t seed,
-                 struct run *r)
+static void feed(const char *in, size_t n, uint64_t limit, size_t max, uint32_t seed, struct run *r)
 {
     struct data_scan ds;
     memset(r, 0, sizeof(*r));
@@ -71,7 +69,8 @@ static void check_terminator(const char *in, const struct run *r)
     if (!r->done)
         return;
     FZ_CHECK(r->consumed >= 3 && memcmp(in + r->consumed - 3, ".\r\n", 3) == 0);
-    FZ_CHECK(r->consumed == 3 || (r->consumed >= 5 && memcmp(in + r->consumed - 5, "\r\n", 2) == 0));
+    FZ_CHECK(r->consumed == 3 ||
+             (r->consumed >= 5 && memcmp(in + r->consumed - 5, "\r\n", 2) == 0));
 }
 
 /* check_same - two feedings of the same input agree on everything. */
@@ -101,7 +100,7 @@ static void check_ref(const struct run *r, const struct ref_data *ref, uint64_t 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const size_t max_chunk[4] = { 1, 3, 17, 4096 };
+    static const size_t max_chunk[4] = {1, 3, 17, 4096};
     if (size < FZ_HDR)
         return 0;
     uint8_t mode = data[0];

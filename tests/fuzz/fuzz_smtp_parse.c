@@ -10,13 +10,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FZ_CHECK(c)                                                              \
-    do {                                                                         \
-        if (!(c)) {                                                              \
-            fprintf(stderr, "fuzz_smtp_parse: check failed: %s (line %d)\n", #c, \
-                    __LINE__);                                                   \
-            abort();                                                             \
-        }                                                                        \
+#define FZ_CHECK(c)                                                                         \
+    do {                                                                                    \
+        if (!(c)) {                                                                         \
+            fprintf(stderr, "fuzz_smtp_parse: check failed: %s (line %d)\n", #c, __LINE__); \
+            abort();                                                                        \
+        }                                                                                   \
     } while (0)
 
 /* check_addr - invariants of an address the parser accepted. */
@@ -52,8 +51,8 @@ static void check_roundtrip(const struct smtp_addr *a, bool rcpt)
         return;
     int n = snprintf(line, sizeof(line), "%s<%s>", rcpt ? "TO:" : "FROM:", a->addr);
     FZ_CHECK(n > 0 && (size_t)n < sizeof(line));
-    enum smtp_perr e = rcpt ? smtp_parse_rcpt(line, (size_t)n, &b, &p)
-                            : smtp_parse_mail(line, (size_t)n, &b, &p);
+    enum smtp_perr e =
+        rcpt ? smtp_parse_rcpt(line, (size_t)n, &b, &p) : smtp_parse_mail(line, (size_t)n, &b, &p);
     FZ_CHECK(e == SMTP_P_OK);
     FZ_CHECK(b.len == a->len && memcmp(b.addr, a->addr, a->len + 1) == 0);
     FZ_CHECK(b.at == a->at && b.utf8 == a->utf8 && b.quoted == a->quoted);

@@ -37,14 +37,17 @@ static void fz_results(struct smtpc *c, struct sb *t)
 }
 
 /* fz_run - drive one machine; piece sizes come from seed (0 = whole). */
-static void fz_run(uint8_t flags, unsigned seed, const uint8_t *in, size_t len,
-                   struct fz_trace *t)
+static void fz_run(uint8_t flags, unsigned seed, const uint8_t *in, size_t len, struct fz_trace *t)
 {
-    static const char *const rcpts[] = { "a@x.test", "b@x.test", "c@x.test" };
-    struct smtpc_opts o = { (flags & 1) ? SMTPC_LMTP : SMTPC_SMTP, "gw.test",
-                            (enum smtpc_tls)((flags >> 1) % 3), false };
-    struct smtpc_msg m = { (flags & 8) ? "" : "s@y.test", rcpts, 1 + (flags >> 6) % 3,
-                           sizeof fz_body - 1, (flags & 16) != 0, (flags & 32) != 0 };
+    static const char *const rcpts[] = {"a@x.test", "b@x.test", "c@x.test"};
+    struct smtpc_opts o = {(flags & 1) ? SMTPC_LMTP : SMTPC_SMTP, "gw.test",
+                           (enum smtpc_tls)((flags >> 1) % 3), false};
+    struct smtpc_msg m = {(flags & 8) ? "" : "s@y.test",
+                          rcpts,
+                          1 + (flags >> 6) % 3,
+                          sizeof fz_body - 1,
+                          (flags & 16) != 0,
+                          (flags & 32) != 0};
     struct smtpc *c = smtpc_new(&o, &m);
     size_t pos = 0, bpos = 0;
     bool again = true;
@@ -92,13 +95,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
         return 0;
-    struct fz_trace whole = { 0 }, split = { 0 };
+    struct fz_trace whole = {0}, split = {0};
     fz_run(data[0], 0, data + 2, size - 2, &whole);
     fz_run(data[0], data[1] | 1u, data + 2, size - 2, &split);
-    bool same = whole.out.len == split.out.len
-                && (whole.out.len == 0 || memcmp(whole.out.data, split.out.data, whole.out.len) == 0);
+    bool same = whole.out.len == split.out.len &&
+                (whole.out.len == 0 || memcmp(whole.out.data, split.out.data, whole.out.len) == 0);
     if (!same && !whole.tls && !split.tls) {
-        fprintf(stderr, "fuzz_smtpc: split changed the outcome\n--- whole:\n%.*s\n--- split:\n%.*s\n",
+        fprintf(stderr,
+                "fuzz_smtpc: split changed the outcome\n--- whole:\n%.*s\n--- split:\n%.*s\n",
                 (int)whole.out.len, whole.out.data, (int)split.out.len, split.out.data);
         abort();
     }

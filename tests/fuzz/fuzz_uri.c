@@ -14,12 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_MAX_HOSTS 64
 #define FZ_FLAGS_KNOWN (URI_F_TRUNCATED | URI_F_DEEP | URI_F_BAD_ENC | URI_F_UNCLOSED)
 
-#define FZ_CHECK(c)                                                                   \
-    do {                                                                              \
-        if (!(c)) {                                                                   \
+#define FZ_CHECK(c)                                                                  \
+    do {                                                                             \
+        if (!(c)) {                                                                  \
             fprintf(stderr, "fuzz_uri: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                                  \
-        }                                                                             \
+            abort();                                                                 \
+        }                                                                            \
     } while (0)
 
 /* LLVMFuzzerTestOneInput - one message. */

@@ -18,18 +18,18 @@
 enum penc_kind { PENC_TCP4 = 0, PENC_TCP6, PENC_UNKNOWN, PENC_LOCAL };
 
 struct penc {
-    unsigned version;           /* 1 or 2 */
-    enum penc_kind kind;        /* UNKNOWN: v1 only; LOCAL: v2 only */
-    uint8_t src[16], dst[16];   /* 4 octets for TCP4 */
+    unsigned version;         /* 1 or 2 */
+    enum penc_kind kind;      /* UNKNOWN: v1 only; LOCAL: v2 only */
+    uint8_t src[16], dst[16]; /* 4 octets for TCP4 */
     uint16_t sport, dport;
-    bool ssl;                   /* v2: PP2_TYPE_SSL */
+    bool ssl; /* v2: PP2_TYPE_SSL */
     uint8_t ssl_client;
     uint32_t ssl_verify;
-    const char *ssl_version;    /* NULL = no sub-TLV */
+    const char *ssl_version; /* NULL = no sub-TLV */
     const char *ssl_cipher;
-    const char *authority;      /* NULL = no TLV */
-    bool crc;                   /* v2: a PP2_TYPE_CRC32C */
-    unsigned noop;              /* v2: octets of PP2_TYPE_NOOP padding (0 = none) */
+    const char *authority; /* NULL = no TLV */
+    bool crc;              /* v2: a PP2_TYPE_CRC32C */
+    unsigned noop;         /* v2: octets of PP2_TYPE_NOOP padding (0 = none) */
 };
 
 /* penc_put - append n octets, clipped at cap. */
@@ -41,8 +41,8 @@ static inline size_t penc_put(uint8_t *out, size_t off, size_t cap, const void *
 }
 
 /* penc_tlv - append a TLV header (type, 16-bit length) and its value. */
-static inline size_t penc_tlv(uint8_t *out, size_t off, size_t cap, uint8_t type,
-                              const void *v, size_t n)
+static inline size_t penc_tlv(uint8_t *out, size_t off, size_t cap, uint8_t type, const void *v,
+                              size_t n)
 {
     uint8_t h[3] = {type, (uint8_t)(n >> 8), (uint8_t)n};
     off = penc_put(out, off, cap, h, 3);
@@ -73,11 +73,10 @@ static inline size_t penc_ssl(const struct penc *e, uint8_t *v, size_t cap)
                     (uint8_t)(e->ssl_verify >> 8), (uint8_t)e->ssl_verify};
     size_t off = penc_put(v, 0, cap, f, 5);
     if (e->ssl_version)
-        off = penc_tlv(v, off, cap, PP2_SUBTYPE_SSL_VERSION, e->ssl_version,
-                       strlen(e->ssl_version));
+        off =
+            penc_tlv(v, off, cap, PP2_SUBTYPE_SSL_VERSION, e->ssl_version, strlen(e->ssl_version));
     if (e->ssl_cipher)
-        off = penc_tlv(v, off, cap, PP2_SUBTYPE_SSL_CIPHER, e->ssl_cipher,
-                       strlen(e->ssl_cipher));
+        off = penc_tlv(v, off, cap, PP2_SUBTYPE_SSL_CIPHER, e->ssl_cipher, strlen(e->ssl_cipher));
     return off;
 }
 

@@ -20,8 +20,8 @@ struct ref_data {
     bool done;
     size_t consumed;
     uint32_t flags;
-    uint64_t size;   /* unstuffed octets (unlimited) */
-    struct sb out;   /* unstuffed message, unlimited; caller frees */
+    uint64_t size;            /* unstuffed octets (unlimited) */
+    struct sb out;            /* unstuffed message, unlimited; caller frees */
     uint64_t first_bare;      /* input offset of the first bare CR/LF (if flagged) */
     unsigned char bare_octet; /* and which one it was */
     uint64_t first_nul;       /* input offset of the first NUL (if flagged) */
@@ -73,13 +73,13 @@ static inline size_t ref_bare_eol(const unsigned char *b, size_t n)
 static inline bool ref_is_cmd(const unsigned char *b, size_t n)
 {
     static const char *const cmds[] = {
-        "MAIL FROM:", "RCPT TO:", "EHLO ", "HELO ", "BDAT ",
-        "DATA\r", "DATA\n", "QUIT\r", "QUIT\n", "RSET\r", "RSET\n",
+        "MAIL FROM:", "RCPT TO:", "EHLO ",  "HELO ",  "BDAT ",  "DATA\r",
+        "DATA\n",     "QUIT\r",   "QUIT\n", "RSET\r", "RSET\n",
     };
     for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
         size_t len = strlen(cmds[k]), j = 0;
-        while (j < len && j < n && (b[j] == cmds[k][j] || (b[j] >= 'a' && b[j] <= 'z' &&
-                                                            b[j] - 32 == cmds[k][j])))
+        while (j < len && j < n &&
+               (b[j] == cmds[k][j] || (b[j] >= 'a' && b[j] <= 'z' && b[j] - 32 == cmds[k][j])))
             j++;
         if (j == len)
             return true;

@@ -108,10 +108,8 @@ static void test_addr_key16(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_addr_ipv4),
-        cmocka_unit_test(test_addr_mapped_is_ipv4),
-        cmocka_unit_test(test_addr_ipv6),
-        cmocka_unit_test(test_addr_unknown),
+        cmocka_unit_test(test_addr_ipv4),  cmocka_unit_test(test_addr_mapped_is_ipv4),
+        cmocka_unit_test(test_addr_ipv6),  cmocka_unit_test(test_addr_unknown),
         cmocka_unit_test(test_addr_key16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,9 +43,13 @@ static void test_auth_b64_rfc4648(void **state)
 {
     (void)state;
     static const char *const vec[][2] = {
-        { "", "" },         { "f", "Zg==" },        { "fo", "Zm8=" },
-        { "foo", "Zm9v" },  { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
-        { "foobar", "Zm9vYmFy" },
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
     };
     for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
         char out[16];
@@ -71,7 +75,7 @@ static void test_auth_b64_all_bytes(void **state)
     for (size_t n = 0; n <= sizeof raw; n += 1 + n / 16) {
         const char *t = b64(raw, n);
         size_t dn;
-        assert_true(auth_b64_decode(t, strlen(t), back, n, &dn));  /* exact cap */
+        assert_true(auth_b64_decode(t, strlen(t), back, n, &dn)); /* exact cap */
         assert_int_equal(dn, n);
         assert_memory_equal(back, raw, n);
         if (n)
@@ -85,23 +89,23 @@ static void test_auth_b64_rejects_junk(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "Zg=", "Zg", "Z", "Zm9", "Zm9vY", "Zg==Zg==", "Z===", "====", "=Zg=", "Zm=v",
-        "Zm9v\n", " Zm9v", "Zm 9v", "Zm9v\r\n", "Zh==", "Zm9=", "Zm-v", "Zm_v",
-        "Zm9v!", "Zm9v====", "Zm\0v",
+        "Zg=",  "Zg",   "Z",    "Zm9",    "Zm9vY", "Zg==Zg==", "Z===",
+        "====", "=Zg=", "Zm=v", "Zm9v\n", " Zm9v", "Zm 9v",    "Zm9v\r\n",
+        "Zh==", "Zm9=", "Zm-v", "Zm_v",   "Zm9v!", "Zm9v====", "Zm\0v",
     };
     size_t n;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t len = strlen(bad[i]);
         if (i == sizeof bad / sizeof bad[0] - 1)
-            len = 4;  /* embedded NUL */
+            len = 4; /* embedded NUL */
         if (auth_b64_decode(bad[i], len, buf, sizeof buf, &n))
             fail_msg("accepted \"%s\"", bad[i]);
     }
     char small[5];
-    assert_int_equal(auth_b64_encode("foob", 4, small, sizeof small), 0);  /* needs 9 */
+    assert_int_equal(auth_b64_encode("foob", 4, small, sizeof small), 0); /* needs 9 */
     assert_int_equal(auth_b64_encode("foo", 3, small, sizeof small), 4);
     assert_string_equal(small, "Zm9v");
-    assert_int_equal(auth_b64_encode("foo", 3, small, 4), 0);              /* no room for NUL */
+    assert_int_equal(auth_b64_encode("foo", 3, small, 4), 0); /* no room for NUL */
 }
 
 /* test_auth_plain_good - accepted PLAIN forms, pointing into the buffer. */
@@ -115,7 +119,8 @@ static void test_auth_plain_good(void **state)
     assert_memory_equal(c.user, "tim", 3);
     assert_int_equal(c.pass_len, 16);
     assert_memory_equal(c.pass, "tanstaaftanstaaf", 16);
-    assert_true((const unsigned char *)c.user >= buf && (const unsigned char *)c.user < buf + sizeof buf);
+    assert_true((const unsigned char *)c.user >= buf &&
+                (const unsigned char *)c.user < buf + sizeof buf);
 
     assert_int_equal(plain_raw(S("a@x.test\0a@x.test\0p w\xc3\xa9"), &c), AUTH_OK);
     assert_memory_equal(c.user, "a@x.test", c.user_len);
@@ -127,7 +132,7 @@ static void test_auth_plain_good(void **state)
     memset(big + AUTH_USER_MAX + 1, 'u', AUTH_USER_MAX);
     big[2 * AUTH_USER_MAX + 1] = 0;
     memset(big + 2 * AUTH_USER_MAX + 2, 'p', AUTH_PASS_MAX);
-    assert_int_equal(plain_raw(big, sizeof big, &c), AUTH_OK);        /* every field at its limit */
+    assert_int_equal(plain_raw(big, sizeof big, &c), AUTH_OK); /* every field at its limit */
     assert_int_equal(c.user_len, AUTH_USER_MAX);
     assert_int_equal(c.pass_len, AUTH_PASS_MAX);
 }
@@ -159,11 +164,11 @@ static void test_auth_plain_bad(void **state)
     big[0] = 0;
     big[1] = 'u';
     big[2] = 0;
-    assert_int_equal(plain_raw(big, AUTH_PASS_MAX + 4, &c), AUTH_ERR_TOO_LONG);   /* password */
+    assert_int_equal(plain_raw(big, AUTH_PASS_MAX + 4, &c), AUTH_ERR_TOO_LONG); /* password */
     big[2] = 'u';
     big[AUTH_USER_MAX + 2] = 0;
-    assert_int_equal(plain_raw(big, AUTH_USER_MAX + 4, &c), AUTH_ERR_TOO_LONG);   /* user */
-    assert_int_equal(plain_raw(big, sizeof big, &c), AUTH_ERR_TOO_LONG);          /* whole */
+    assert_int_equal(plain_raw(big, AUTH_USER_MAX + 4, &c), AUTH_ERR_TOO_LONG); /* user */
+    assert_int_equal(plain_raw(big, sizeof big, &c), AUTH_ERR_TOO_LONG);        /* whole */
     /* A small caller buffer is "too long", never an overflow. */
     const char *t = b64(S("\0tim\0tanstaaf"));
     assert_int_equal(auth_plain_decode(t, strlen(t), buf, 8, &c), AUTH_ERR_TOO_LONG);
@@ -189,13 +194,16 @@ static void test_auth_login_steps(void **state)
     assert_int_equal(auth_login_pass(S("cwBz"), buf, sizeof buf, &n), AUTH_ERR_BAD_CHAR);
     char big[AUTH_PASS_MAX + 1];
     memset(big, 'x', sizeof big);
-    assert_int_equal(auth_login_pass(b64(big, AUTH_PASS_MAX), AUTH_B64_ENC_LEN(AUTH_PASS_MAX),
-                                     buf, AUTH_PASS_MAX, &n), AUTH_OK);
+    assert_int_equal(auth_login_pass(b64(big, AUTH_PASS_MAX), AUTH_B64_ENC_LEN(AUTH_PASS_MAX), buf,
+                                     AUTH_PASS_MAX, &n),
+                     AUTH_OK);
     assert_int_equal(n, AUTH_PASS_MAX);
-    assert_int_equal(auth_login_pass(b64(big, sizeof big), AUTH_B64_ENC_LEN(sizeof big), buf,
-                                     sizeof buf, &n), AUTH_ERR_TOO_LONG);
-    assert_int_equal(auth_login_user(b64(big, AUTH_USER_MAX + 1), AUTH_B64_ENC_LEN(AUTH_USER_MAX + 1),
-                                     buf, sizeof buf, &n), AUTH_ERR_TOO_LONG);
+    assert_int_equal(
+        auth_login_pass(b64(big, sizeof big), AUTH_B64_ENC_LEN(sizeof big), buf, sizeof buf, &n),
+        AUTH_ERR_TOO_LONG);
+    assert_int_equal(auth_login_user(b64(big, AUTH_USER_MAX + 1),
+                                     AUTH_B64_ENC_LEN(AUTH_USER_MAX + 1), buf, sizeof buf, &n),
+                     AUTH_ERR_TOO_LONG);
     for (int rc = AUTH_OK; rc <= AUTH_ERR_BAD_CHAR; rc++)
         assert_true(strlen(auth_rc_text((enum auth_rc)rc)) > 1);
     assert_string_equal(auth_rc_text((enum auth_rc)99), "unknown");
@@ -251,8 +259,8 @@ static void test_auth_mask(void **state)
     assert_string_equal(mask("AUTH   PLAIN   secret  "), "AUTH PLAIN ****");
     assert_string_equal(mask("AUTH PLAIN "), "AUTH PLAIN");
     assert_string_equal(mask("AUTH"), "AUTH");
-    assert_string_equal(mask("AUTH s3cr3t!pass"), "AUTH ****");   /* not a SASL name */
-    assert_string_equal(mask("AUTH ABCDEFGHIJKLMNOPQRSTU"), "AUTH ****");  /* 21 > 20 */
+    assert_string_equal(mask("AUTH s3cr3t!pass"), "AUTH ****");           /* not a SASL name */
+    assert_string_equal(mask("AUTH ABCDEFGHIJKLMNOPQRSTU"), "AUTH ****"); /* 21 > 20 */
     assert_string_equal(mask("AUTH ABCDEFGHIJKLMNOPQRST x"), "AUTH ABCDEFGHIJKLMNOPQRST ****");
     assert_string_equal(mask("AUTH CRAM-MD5 dGlt"), "AUTH CRAM-MD5 ****");
     char out[AUTH_MASK_MAX];
@@ -268,14 +276,10 @@ static void test_auth_mask(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auth_b64_rfc4648),
-        cmocka_unit_test(test_auth_b64_all_bytes),
-        cmocka_unit_test(test_auth_b64_rejects_junk),
-        cmocka_unit_test(test_auth_plain_good),
-        cmocka_unit_test(test_auth_plain_bad),
-        cmocka_unit_test(test_auth_login_steps),
-        cmocka_unit_test(test_auth_cmd_parse),
-        cmocka_unit_test(test_auth_mask),
+        cmocka_unit_test(test_auth_b64_rfc4648),      cmocka_unit_test(test_auth_b64_all_bytes),
+        cmocka_unit_test(test_auth_b64_rejects_junk), cmocka_unit_test(test_auth_plain_good),
+        cmocka_unit_test(test_auth_plain_bad),        cmocka_unit_test(test_auth_login_steps),
+        cmocka_unit_test(test_auth_cmd_parse),        cmocka_unit_test(test_auth_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,8 +25,8 @@
 #include "util.h"
 
 #define ERRLEN 256
-#define SHA512_ROUNDS 1000   /* the minimum: keeps the test fast */
-#define ROUTE_N 24           /* requests per submitter thread */
+#define SHA512_ROUNDS 1000 /* the minimum: keeps the test fast */
+#define ROUTE_N 24         /* requests per submitter thread */
 #define RESULTS_MAX 64
 
 static struct snap *snap;
@@ -57,12 +57,14 @@ static int setup(void **state)
         !hash("$6$", SHA512_ROUNDS, "locked-pw", hl, sizeof hl))
         return -1;
     have_yescrypt = hash("$y$", 0, "yves pw \xc3\xa9", hy, sizeof hy);
-    struct sb users = { 0 };
-    sb_printf(&users, "alice@x.test:%s\nlocked@x.test:!%s\nstar@x.test:*\n"
-              "broken@x.test:$zz$abcdefgh\n", h6, hl);
+    struct sb users = {0};
+    sb_printf(&users,
+              "alice@x.test:%s\nlocked@x.test:!%s\nstar@x.test:*\n"
+              "broken@x.test:$zz$abcdefgh\n",
+              h6, hl);
     if (have_yescrypt)
         sb_printf(&users, "yves@x.test:%s\n", hy);
-    struct dir_source src[DIR_FILES] = { { "users", users.data, users.len } };
+    struct dir_source src[DIR_FILES] = {{"users", users.data, users.len}};
     char err[ERRLEN];
     struct dir *d = dir_load_mem(src, err, sizeof err);
     sb_free(&users);
@@ -139,13 +141,13 @@ static void rig_free(struct rig *g)
 static enum authpool_status check(struct rig *g, const char *user, const char *pw)
 {
     static uint64_t cookie = 1000;
-    struct got got = { 0 };
+    struct got got = {0};
     uint64_t c = ++cookie;
     assert_int_equal(authpool_submit(g->pool, g->ib, snap, user, strlen(user), pw, strlen(pw), c),
                      AUTHPOOL_QUEUED);
     wait_results(g->ib, g->efd, &got, 1);
     assert_int_equal(got.r[0].cookie, c);
-    assert_int_equal(atomic_load(&snap->refs), 1);   /* the pool let go of the snapshot */
+    assert_int_equal(atomic_load(&snap->refs), 1); /* the pool let go of the snapshot */
     return got.r[0].status;
 }
 
@@ -156,7 +158,7 @@ static void test_authpool_passwords(void **state)
     struct rig g;
     rig_new(&g, 2, 0);
     assert_int_equal(check(&g, "alice@x.test", "alice-pw"), AUTHPOOL_OK);
-    assert_int_equal(check(&g, "ALICE@X.Test", "alice-pw"), AUTHPOOL_OK);  /* like RCPT lookups */
+    assert_int_equal(check(&g, "ALICE@X.Test", "alice-pw"), AUTHPOOL_OK); /* like RCPT lookups */
     assert_int_equal(check(&g, "alice@x.test", "alice-p"), AUTHPOOL_BAD_PASSWORD);
     assert_int_equal(check(&g, "alice@x.test", "alice-pwx"), AUTHPOOL_BAD_PASSWORD);
     assert_int_equal(check(&g, "alice@x.test", "ALICE-PW"), AUTHPOOL_BAD_PASSWORD);
@@ -185,7 +187,7 @@ static void test_authpool_unknown_locked(void **state)
     assert_int_equal(check(&g, "locked@x.test", "locked-pw"), AUTHPOOL_LOCKED);
     assert_int_equal(check(&g, "star@x.test", "*"), AUTHPOOL_LOCKED);
     assert_int_equal(check(&g, "broken@x.test", "x"), AUTHPOOL_BAD_HASH);
-    assert_int_equal(check(&g, "alice@x.test", "alice-pw"), AUTHPOOL_OK);  /* learns $6$ */
+    assert_int_equal(check(&g, "alice@x.test", "alice-pw"), AUTHPOOL_OK); /* learns $6$ */
     assert_int_equal(check(&g, "nobody@x.test", "alice-pw"), AUTHPOOL_NO_USER);
     assert_string_equal(authpool_status_text(AUTHPOOL_NO_USER), "no such user");
     assert_string_equal(authpool_status_text(AUTHPOOL_LOCKED), "user locked");
@@ -205,9 +207,9 @@ static void test_authpool_bound(void **state)
                          AUTHPOOL_QUEUED);
     assert_int_equal(authpool_submit(g.pool, g.ib, snap, "alice@x.test", 12, "bad", 3, 9),
                      AUTHPOOL_BUSY);
-    struct got got = { 0 };
+    struct got got = {0};
     wait_results(g.ib, g.efd, &got, 3);
-    for (uint64_t i = 0; i < 3; i++) {                 /* one verifier: FIFO */
+    for (uint64_t i = 0; i < 3; i++) { /* one verifier: FIFO */
         assert_int_equal(got.r[i].cookie, i);
         assert_int_equal(got.r[i].status, AUTHPOOL_BAD_PASSWORD);
     }
@@ -266,7 +268,7 @@ static void test_authpool_routing(void **state)
     struct submitter s[2];
     pthread_t t[2];
     for (int k = 0; k < 2; k++) {
-        s[k] = (struct submitter){ .pool = pool, .efd = eventfd(0, EFD_CLOEXEC), .tag = 7 + k };
+        s[k] = (struct submitter){.pool = pool, .efd = eventfd(0, EFD_CLOEXEC), .tag = 7 + k};
         assert_true(s[k].efd >= 0);
         s[k].ib = authpool_inbox_new(s[k].efd);
         assert_int_equal(pthread_create(&t[k], NULL, submitter_main, &s[k]), 0);
@@ -274,7 +276,7 @@ static void test_authpool_routing(void **state)
     for (int k = 0; k < 2; k++) {
         assert_int_equal(pthread_join(t[k], NULL), 0);
         assert_int_equal(s[k].got.n, ROUTE_N);
-        bool seen[ROUTE_N] = { false };
+        bool seen[ROUTE_N] = {false};
         for (size_t i = 0; i < ROUTE_N; i++) {
             const struct authpool_result *r = &s[k].got.r[i];
             uint64_t idx = r->cookie & 0xffffffffu;
@@ -301,20 +303,20 @@ static void test_authpool_snapshot_lifetime(void **state)
     struct rig g;
     rig_new(&g, 1, 0);
     snap_ref(snap);
-    struct snap *mine = snap;                       /* stand-in for an old snapshot */
+    struct snap *mine = snap; /* stand-in for an old snapshot */
     assert_int_equal(authpool_submit(g.pool, g.ib, mine, "alice@x.test", 12, "alice-pw", 8, 5),
                      AUTHPOOL_QUEUED);
     snap_unref(mine);
-    struct got got = { 0 };
+    struct got got = {0};
     wait_results(g.ib, g.efd, &got, 1);
     assert_int_equal(got.r[0].status, AUTHPOOL_OK);
 
     for (uint64_t i = 0; i < 8; i++)
         assert_int_equal(authpool_submit(g.pool, g.ib, snap, "nobody@x.test", 13, "pw", 2, i),
                          AUTHPOOL_QUEUED);
-    authpool_free(g.pool);                          /* some still queued */
+    authpool_free(g.pool); /* some still queued */
     assert_int_equal(atomic_load(&snap->refs), 1);
-    authpool_inbox_free(g.ib);                      /* frees undrained results */
+    authpool_inbox_free(g.ib); /* frees undrained results */
     close(g.efd);
     authpool_free(NULL);
     authpool_inbox_free(NULL);
@@ -327,7 +329,7 @@ static void test_authpool_new_errors(void **state)
     char err[ERRLEN];
     assert_null(authpool_new(1000, 0, err, sizeof err));
     assert_string_equal(err, "authpool: at most 16 verifier threads");
-    struct authpool *p = authpool_new(0, 0, err, sizeof err);   /* defaults */
+    struct authpool *p = authpool_new(0, 0, err, sizeof err); /* defaults */
     assert_non_null(p);
     authpool_free(p);
 }

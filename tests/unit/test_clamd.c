@@ -212,8 +212,7 @@ static void test_clamd_stream_windowed_every_split(void **state)
                         size_t ch = chunks[b] ? chunks[b] : CLAMD_CHUNK_DEFAULT;
                         expected(&want, msg, lens[a], ch);
                         clamd_stream_init(&cs, NULL, lens[a], chunks[b]);
-                        drain_windowed(&cs, msg, pers[p], iovmaxes[c], mode, a * 100 + b + 1,
-                                       &got);
+                        drain_windowed(&cs, msg, pers[p], iovmaxes[c], mode, a * 100 + b + 1, &got);
                         assert_int_equal(got.len, want.len);
                         assert_memory_equal(got.data, want.data, want.len);
                         sb_free(&want);

@@ -127,7 +127,7 @@ static void test_config_default_hostname_is_system_name(void **state)
     if (c) {
         assert_string_equal(c->hostname, host);
         cfg_free(c);
-    } else {   /* a system name that is not a domain name is reported */
+    } else { /* a system name that is not a domain name is reported */
         assert_non_null(strstr(err, "t.conf: hostname: default \""));
     }
 }
@@ -140,81 +140,81 @@ static void test_config_dump_defaults(void **state)
                                "dns_servers = 192.0.2.53:53\n");
     char *d = dump_str(c);
     assert_string_equal(d,
-        "hostname = mx.example.org\n"
-        "workdir = /var/spool/mxring\n"
-        "listen = 0.0.0.0:25\n"
-        "workers = 3\n"
-        "max_sessions = 20000\n"
-        "journal_segment_size = 32M\n"
-        "max_message_size = 25M\n"
-        "max_recipients = 1000\n"
-        "max_junk_commands = 100\n"
-        "max_errors = 20\n"
-        "timeout_command = 300\n"
-        "timeout_data = 600\n"
-        "nul_bytes = reject\n"
-        "local_domains =\n"
-        "trusted_networks = 127.0.0.0/8, ::1/128\n"
-        "receivelog_internal_id = session\n"
-        "receivelog_keep_days = 0\n"
-        "receivelog_compress_after_days = 0\n"
-        "users_file =\n"
-        "groups_file =\n"
-        "aliases_file =\n"
-        "lists_file =\n"
-        "tls_cert =\n"
-        "tls_key =\n"
-        "tls_min_version = 1.2\n"
-        "tls_ciphers = ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\n"
-        "smtps_listen =\n"
-        "submission_listen =\n"
-        "tls_certs =\n"
-        "proxy_listen =\n"
-        "proxy_smtps_listen =\n"
-        "proxy_trusted_networks =\n"
-        "proxy_timeout_ms = 3000\n"
-        "auth_require_tls = yes\n"
-        "auth_max_failures = 3\n"
-        "max_sessions_per_ip = 20\n"
-        "max_connect_rate_per_ip = 0\n"
-        "greet_pause_ms = 0\n"
-        "max_unknown_recipients_per_ip = 20\n"
-        "unknown_recipient_delay_ms = 250\n"
-        "surbl_zones =\n"
-        "surbl_max_lookups = 20\n"
-        "dns_servers = 192.0.2.53:53\n"
-        "dns_timeout_ms = 2000\n"
-        "dns_failure = pass\n"
-        "dnsbl_sites =\n"
-        "dnsbl_threshold = 3\n"
-        "dnsbl_timeout_ms = 1000\n"
-        "dnsbl_action = banner\n"
-        "milters =\n"
-        "milter_connect_timeout_ms = 5000\n"
-        "milter_command_timeout_ms = 10000\n"
-        "milter_content_timeout_ms = 60000\n"
-        "milter_default_action = tempfail\n"
-        "clamd =\n"
-        "clamd_timeout_ms = 10000\n"
-        "clamd_max_size = 25M\n"
-        "virus_action = reject\n"
-        "scanner_failure = tempfail\n"
-        "default_route =\n"
-        "relay_routes =\n"
-        "relay_tls = may\n"
-        "relay_ca_file =\n"
-        "relay_max_connections = 10\n"
-        "relay_retry_min = 1m\n"
-        "relay_retry_max = 1h\n"
-        "queue_lifetime = 5d\n"
-        "queue_max_messages = 0\n"
-        "queue_min_free_space = 100M\n"
-        "metrics_listen =\n"
-        "metrics_allow = 127.0.0.0/8, ::1/128\n"
-        "user =\n"
-        "group =\n");
+                        "hostname = mx.example.org\n"
+                        "workdir = /var/spool/mxring\n"
+                        "listen = 0.0.0.0:25\n"
+                        "workers = 3\n"
+                        "max_sessions = 20000\n"
+                        "journal_segment_size = 32M\n"
+                        "max_message_size = 25M\n"
+                        "max_recipients = 1000\n"
+                        "max_junk_commands = 100\n"
+                        "max_errors = 20\n"
+                        "timeout_command = 300\n"
+                        "timeout_data = 600\n"
+                        "nul_bytes = reject\n"
+                        "local_domains =\n"
+                        "trusted_networks = 127.0.0.0/8, ::1/128\n"
+                        "receivelog_internal_id = session\n"
+                        "receivelog_keep_days = 0\n"
+                        "receivelog_compress_after_days = 0\n"
+                        "users_file =\n"
+                        "groups_file =\n"
+                        "aliases_file =\n"
+                        "lists_file =\n"
+                        "tls_cert =\n"
+                        "tls_key =\n"
+                        "tls_min_version = 1.2\n"
+                        "tls_ciphers = ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\n"
+                        "smtps_listen =\n"
+                        "submission_listen =\n"
+                        "tls_certs =\n"
+                        "proxy_listen =\n"
+                        "proxy_smtps_listen =\n"
+                        "proxy_trusted_networks =\n"
+                        "proxy_timeout_ms = 3000\n"
+                        "auth_require_tls = yes\n"
+                        "auth_max_failures = 3\n"
+                        "max_sessions_per_ip = 20\n"
+                        "max_connect_rate_per_ip = 0\n"
+                        "greet_pause_ms = 0\n"
+                        "max_unknown_recipients_per_ip = 20\n"
+                        "unknown_recipient_delay_ms = 250\n"
+                        "surbl_zones =\n"
+                        "surbl_max_lookups = 20\n"
+                        "dns_servers = 192.0.2.53:53\n"
+                        "dns_timeout_ms = 2000\n"
+                        "dns_failure = pass\n"
+                        "dnsbl_sites =\n"
+                        "dnsbl_threshold = 3\n"
+                        "dnsbl_timeout_ms = 1000\n"
+                        "dnsbl_action = banner\n"
+                        "milters =\n"
+                        "milter_connect_timeout_ms = 5000\n"
+                        "milter_command_timeout_ms = 10000\n"
+                        "milter_content_timeout_ms = 60000\n"
+                        "milter_default_action = tempfail\n"
+                        "clamd =\n"
+                        "clamd_timeout_ms = 10000\n"
+                        "clamd_max_size = 25M\n"
+                        "virus_action = reject\n"
+                        "scanner_failure = tempfail\n"
+                        "default_route =\n"
+                        "relay_routes =\n"
+                        "relay_tls = may\n"
+                        "relay_ca_file =\n"
+                        "relay_max_connections = 10\n"
+                        "relay_retry_min = 1m\n"
+                        "relay_retry_max = 1h\n"
+                        "queue_lifetime = 5d\n"
+                        "queue_max_messages = 0\n"
+                        "queue_min_free_space = 100M\n"
+                        "metrics_listen =\n"
+                        "metrics_allow = 127.0.0.0/8, ::1/128\n"
+                        "user =\n"
+                        "group =\n");
     free(d);
     cfg_free(c);
 }
@@ -235,9 +235,8 @@ static void test_config_filter_keys(void **state)
     cfg_free(c);
     char why[256];
     static const char *bad[] = {"surbl_zones = multi.surbl.test\n",
-                                "surbl_zones = multi.surbl.test:drop\n",
-                                "clamd = 127.0.0.1:3310\n", "clamd = tcp:localhost\n",
-                                "dns_failure = maybe\n"};
+                                "surbl_zones = multi.surbl.test:drop\n", "clamd = 127.0.0.1:3310\n",
+                                "clamd = tcp:localhost\n", "dns_failure = maybe\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct config *b = cfg_load_string("f.conf", bad[i], strlen(bad[i]), why, sizeof(why));
         assert_null(b);
@@ -306,7 +305,7 @@ static void test_config_clamd_address_errors(void **state)
     expect_err("clamd = tcp:127.0.0.1:0\n",
                "t.conf:1: clamd: \"127.0.0.1:0\" has a bad port (allowed 1..65535)");
     expect_err("clamd = tcp:::1:3310\n", "t.conf:1: clamd: \"::1:3310\" needs brackets "
-               "around the IPv6 address: [v6addr]:port");
+                                         "around the IPv6 address: [v6addr]:port");
 }
 
 static void test_config_dump_round_trips(void **state)
@@ -332,15 +331,18 @@ static void test_config_dump_round_trips(void **state)
 }
 
 /* The integer keys with their bounds, to test both edges of each. */
-static const struct { const char *key; unsigned min, max; } uint_keys[] = {
-    { "workers", 0, 256 },
-    { "max_sessions", 1, 1000000 },
-    { "max_recipients", 1, 100000 },
-    { "max_errors", 1, 1000 },
-    { "timeout_command", 1, 3600 },
-    { "timeout_data", 1, 7200 },
-    { "receivelog_keep_days", 0, 36500 },
-    { "receivelog_compress_after_days", 0, 36500 },
+static const struct {
+    const char *key;
+    unsigned min, max;
+} uint_keys[] = {
+    {"workers", 0, 256},
+    {"max_sessions", 1, 1000000},
+    {"max_recipients", 1, 100000},
+    {"max_errors", 1, 1000},
+    {"timeout_command", 1, 3600},
+    {"timeout_data", 1, 7200},
+    {"receivelog_keep_days", 0, 36500},
+    {"receivelog_compress_after_days", 0, 36500},
 };
 
 static void test_config_uint_bounds(void **state)
@@ -359,14 +361,14 @@ static void test_config_uint_bounds(void **state)
         cfg_free(c);
         snprintf(v, sizeof v, "%u", hi + 1);
         assert_null(load_kv(key, v));
-        snprintf(want, sizeof want, "t.conf:1: %s: \"%u\" is out of range %u..%u", key,
-                 hi + 1, lo, hi);
+        snprintf(want, sizeof want, "t.conf:1: %s: \"%u\" is out of range %u..%u", key, hi + 1, lo,
+                 hi);
         assert_string_equal(err, want);
         if (lo > 0) {
             snprintf(v, sizeof v, "%u", lo - 1);
             assert_null(load_kv(key, v));
-            snprintf(want, sizeof want, "t.conf:1: %s: \"%u\" is out of range %u..%u", key,
-                     lo - 1, lo, hi);
+            snprintf(want, sizeof want, "t.conf:1: %s: \"%u\" is out of range %u..%u", key, lo - 1,
+                     lo, hi);
             assert_string_equal(err, want);
         }
     }
@@ -375,10 +377,10 @@ static void test_config_uint_bounds(void **state)
 static void test_config_uint_values_stored(void **state)
 {
     (void)state;
-    struct config *c = load_ok(
-        "workers = 5\nmax_sessions = 7\nmax_recipients = 9\nmax_errors = 11\n"
-        "timeout_command = 13\ntimeout_data = 15\nreceivelog_keep_days = 17\n"
-        "receivelog_compress_after_days = 0019\n");
+    struct config *c =
+        load_ok("workers = 5\nmax_sessions = 7\nmax_recipients = 9\nmax_errors = 11\n"
+                "timeout_command = 13\ntimeout_data = 15\nreceivelog_keep_days = 17\n"
+                "receivelog_compress_after_days = 0019\n");
     assert_int_equal(c->workers, 5);
     assert_int_equal(c->max_sessions, 7);
     assert_int_equal(c->max_recipients, 9);
@@ -394,15 +396,27 @@ static void test_config_uint_rejects_junk(void **state)
 {
     (void)state;
     static const char *const junk[] = {
-        "", "+5", "-1", "5x", "5 5", "0x10", "5.0", "1e3", "5K", "99999999999999999999999",
-        "18446744073709551616", "4294967297",
+        "",
+        "+5",
+        "-1",
+        "5x",
+        "5 5",
+        "0x10",
+        "5.0",
+        "1e3",
+        "5K",
+        "99999999999999999999999",
+        "18446744073709551616",
+        "4294967297",
     };
     char want[256];
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
         assert_null(load_kv("max_sessions", junk[i]));
-        snprintf(want, sizeof want, "t.conf:1: max_sessions: \"%s\" is not a decimal number "
-                 "(allowed 1..1000000)", junk[i]);
-        if (i >= 9)   /* digits only, but too large for 64 bits or the bound */
+        snprintf(want, sizeof want,
+                 "t.conf:1: max_sessions: \"%s\" is not a decimal number "
+                 "(allowed 1..1000000)",
+                 junk[i]);
+        if (i >= 9) /* digits only, but too large for 64 bits or the bound */
             assert_true(strstr(err, "t.conf:1: max_sessions: \"") == err);
         else
             assert_string_equal(err, want);
@@ -412,10 +426,15 @@ static void test_config_uint_rejects_junk(void **state)
 static void test_config_size_values(void **state)
 {
     (void)state;
-    static const struct { const char *text; uint64_t bytes; } good[] = {
-        { "1K", 1024 }, { "1k", 1024 }, { "1024", 1024 }, { "2G", 2ull << 30 },
-        { "2048M", 2ull << 30 }, { "25m", 25ull << 20 }, { "26214400", 26214400 },
-        { "2147483648", 2ull << 30 }, { "1025", 1025 },
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } good[] = {
+        {"1K", 1024},           {"1k", 1024},
+        {"1024", 1024},         {"2G", 2ull << 30},
+        {"2048M", 2ull << 30},  {"25m", 25ull << 20},
+        {"26214400", 26214400}, {"2147483648", 2ull << 30},
+        {"1025", 1025},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         struct config *c = load_kv("max_message_size", good[i].text);
@@ -437,11 +456,13 @@ static void test_config_size_rejects(void **state)
                "t.conf:1: max_message_size: \"2147483649\" is out of range 1K..2G");
     expect_err("max_message_size = 17179869184G\n",
                "t.conf:1: max_message_size: \"17179869184G\" is out of range 1K..2G");
-    static const char *const junk[] = { "1KB", "K", "1T", "1 K", "-1K", "+1K", "1.5M", "" };
+    static const char *const junk[] = {"1KB", "K", "1T", "1 K", "-1K", "+1K", "1.5M", ""};
     char want[256];
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
-        snprintf(want, sizeof want, "t.conf:1: max_message_size: \"%s\" is not a decimal size "
-                 "with optional K, M or G suffix (allowed 1K..2G)", junk[i]);
+        snprintf(want, sizeof want,
+                 "t.conf:1: max_message_size: \"%s\" is not a decimal size "
+                 "with optional K, M or G suffix (allowed 1K..2G)",
+                 junk[i]);
         assert_null(load_kv("max_message_size", junk[i]));
         assert_string_equal(err, want);
     }
@@ -466,7 +487,8 @@ static void test_config_delivery_keys(void **state)
     assert_string_equal(c->default_route, "smtp:[10.0.0.1]:25, lmtp:unix:/run/l tls=none");
     assert_null(c->relay_routes);
     char *d = dump_str(c);
-    assert_non_null(strstr(d, "relay_retry_min = 30s\nrelay_retry_max = 2h\nqueue_lifetime = 3d\n"));
+    assert_non_null(
+        strstr(d, "relay_retry_min = 30s\nrelay_retry_max = 2h\nqueue_lifetime = 3d\n"));
     free(d);
     cfg_free(c);
     c = load_ok("relay_retry_min = 90s\nqueue_lifetime = 1m\n");
@@ -479,7 +501,8 @@ static void test_config_delivery_keys_reject(void **state)
 {
     (void)state;
     expect_err("relay_retry_min = 0\n", "t.conf:1: relay_retry_min: \"0\" is out of range 1s..1d");
-    expect_err("relay_retry_min = 2d\n", "t.conf:1: relay_retry_min: \"2d\" is out of range 1s..1d");
+    expect_err("relay_retry_min = 2d\n",
+               "t.conf:1: relay_retry_min: \"2d\" is out of range 1s..1d");
     expect_err("queue_lifetime = 5w\n",
                "t.conf:1: queue_lifetime: \"5w\" is not a duration (seconds, or a number with s, "
                "m, h or d; allowed 1s..365d)");
@@ -547,8 +570,8 @@ static void test_config_hostname_values(void **state)
     assert_null(load_kv("hostname", long_name));
     assert_non_null(strstr(err, "label longer than 63 octets"));
     static const char *const bad[] = {
-        "", "-a.com", "a-.com", "a..b", "a.com.", ".a.com", "a_b.com", "a b", "1.2.3.4", "a.b-",
-        "[1.2.3.4]", "m\xc3\xa9.com",
+        "",        "-a.com", "a-.com",  "a..b", "a.com.",    ".a.com",
+        "a_b.com", "a b",    "1.2.3.4", "a.b-", "[1.2.3.4]", "m\xc3\xa9.com",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_null(load_kv("hostname", bad[i]));
@@ -690,22 +713,24 @@ static void test_config_listen_values(void **state)
 static void test_config_listen_rejects(void **state)
 {
     (void)state;
-    static const struct { const char *v, *why; } bad[] = {
-        { "127.0.0.1:0", "has a bad port (allowed 1..65535)" },
-        { "127.0.0.1:65536", "has a bad port (allowed 1..65535)" },
-        { "127.0.0.1:+25", "has a bad port (allowed 1..65535)" },
-        { "127.0.0.1:", "has a bad port (allowed 1..65535)" },
-        { "127.0.0.1:25x", "has a bad port (allowed 1..65535)" },
-        { "127.0.0.1", "has no :port (use addr:port or [v6addr]:port)" },
-        { "::1:25", "needs brackets around the IPv6 address: [v6addr]:port" },
-        { "[::1]25", "is not [v6addr]:port" },
-        { "[::1", "is not [v6addr]:port" },
-        { "[]:25", "has no valid address (use addr:port or [v6addr]:port)" },
-        { ":25", "has no valid address (use addr:port or [v6addr]:port)" },
-        { "1.2.3:25", "has no valid IPv4 address (use addr:port or [v6addr]:port)" },
-        { "localhost:25", "has no valid IPv4 address (use addr:port or [v6addr]:port)" },
-        { "[1.2.3.4]:25", "has no valid IPv6 address (use addr:port or [v6addr]:port)" },
-        { "[fe80::1%eth0]:25", "has no valid IPv6 address (use addr:port or [v6addr]:port)" },
+    static const struct {
+        const char *v, *why;
+    } bad[] = {
+        {"127.0.0.1:0", "has a bad port (allowed 1..65535)"},
+        {"127.0.0.1:65536", "has a bad port (allowed 1..65535)"},
+        {"127.0.0.1:+25", "has a bad port (allowed 1..65535)"},
+        {"127.0.0.1:", "has a bad port (allowed 1..65535)"},
+        {"127.0.0.1:25x", "has a bad port (allowed 1..65535)"},
+        {"127.0.0.1", "has no :port (use addr:port or [v6addr]:port)"},
+        {"::1:25", "needs brackets around the IPv6 address: [v6addr]:port"},
+        {"[::1]25", "is not [v6addr]:port"},
+        {"[::1", "is not [v6addr]:port"},
+        {"[]:25", "has no valid address (use addr:port or [v6addr]:port)"},
+        {":25", "has no valid address (use addr:port or [v6addr]:port)"},
+        {"1.2.3:25", "has no valid IPv4 address (use addr:port or [v6addr]:port)"},
+        {"localhost:25", "has no valid IPv4 address (use addr:port or [v6addr]:port)"},
+        {"[1.2.3.4]:25", "has no valid IPv6 address (use addr:port or [v6addr]:port)"},
+        {"[fe80::1%eth0]:25", "has no valid IPv6 address (use addr:port or [v6addr]:port)"},
     };
     char want[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -749,16 +774,16 @@ static void test_config_parse_cidr(void **state)
 {
     (void)state;
     struct cfg_cidr n = cidr("10.1.2.3");
-    static const uint8_t a10123[4] = { 10, 1, 2, 3 };
+    static const uint8_t a10123[4] = {10, 1, 2, 3};
     assert_int_equal(n.family, AF_INET);
     assert_int_equal(n.prefix, 32);
     assert_memory_equal(n.addr, a10123, 4);
     n = cidr("10.255.2.3/9");
-    static const uint8_t a10128[4] = { 10, 128, 0, 0 };
+    static const uint8_t a10128[4] = {10, 128, 0, 0};
     assert_int_equal(n.prefix, 9);
     assert_memory_equal(n.addr, a10128, 4);
     n = cidr("255.255.255.255/0");
-    static const uint8_t zero[16] = { 0 };
+    static const uint8_t zero[16] = {0};
     assert_int_equal(n.prefix, 0);
     assert_memory_equal(n.addr, zero, 16);
     n = cidr("::1");
@@ -766,18 +791,32 @@ static void test_config_parse_cidr(void **state)
     assert_int_equal(n.prefix, 128);
     assert_int_equal(n.addr[15], 1);
     n = cidr("2001:db8:ffff::ffff/33");
-    static const uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0x80 };
+    static const uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0x80};
     assert_int_equal(n.prefix, 33);
     assert_memory_equal(n.addr, a6, 16);
-    n = cidr("::ffff:192.168.7.9/120");   /* mapped networks become IPv4 */
-    static const uint8_t a192[4] = { 192, 168, 7, 0 };
+    n = cidr("::ffff:192.168.7.9/120"); /* mapped networks become IPv4 */
+    static const uint8_t a192[4] = {192, 168, 7, 0};
     assert_int_equal(n.family, AF_INET);
     assert_int_equal(n.prefix, 24);
     assert_memory_equal(n.addr, a192, 4);
     static const char *const bad[] = {
-        "", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/8x", "10.0.0.0/-1",
-        "10.0.0.0/+8", "10.0.0.0/ 8", " 10.0.0.0", "10.0.0/8", "garbage", "10.0.0.0/8/8",
-        "[::1]", "::1/99999999999999999999999", "1:2:3:4:5:6:7:8:9", "10.0.0.256",
+        "",
+        "/8",
+        "10.0.0.0/",
+        "10.0.0.0/33",
+        "::/129",
+        "10.0.0.0/8x",
+        "10.0.0.0/-1",
+        "10.0.0.0/+8",
+        "10.0.0.0/ 8",
+        " 10.0.0.0",
+        "10.0.0/8",
+        "garbage",
+        "10.0.0.0/8/8",
+        "[::1]",
+        "::1/99999999999999999999999",
+        "1:2:3:4:5:6:7:8:9",
+        "10.0.0.256",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (cfg_parse_cidr(bad[i], &n))
@@ -862,7 +901,7 @@ static void test_config_cidr_match_mapped(void **state)
     assert_false(match1("127.0.0.0/8", sa6("::ffff:128.0.0.1")));
     assert_true(match1("0.0.0.0/0", sa6("::ffff:1.2.3.4")));
     assert_true(match1("10.1.2.3", sa6("::ffff:10.1.2.3")));
-    assert_true(match1("::ffff:10.0.0.0/104", sa4("10.9.8.7")));  /* normalised to v4 */
+    assert_true(match1("::ffff:10.0.0.0/104", sa4("10.9.8.7"))); /* normalised to v4 */
     /* a mapped client is an IPv4 client: v6 networks do not catch it */
     assert_false(match1("::/0", sa6("::ffff:1.2.3.4")));
     assert_false(match1("::ffff:0.0.0.0/95", sa6("::ffff:1.2.3.4")));
@@ -874,7 +913,7 @@ static void test_config_cidr_match_mapped(void **state)
     assert_true(match_ss(c->trusted_networks, c->ntrusted_networks, &ss));
     ss = sa6("::2");
     assert_false(match_ss(c->trusted_networks, c->ntrusted_networks, &ss));
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
     assert_false(match_ss(c->trusted_networks, c->ntrusted_networks, &sun));
     assert_false(cfg_cidr_match(c->trusted_networks, c->ntrusted_networks, NULL));
     assert_false(match_ss(NULL, 0, &ss));
@@ -907,20 +946,20 @@ static void test_config_cidr_every_prefix_length(void **state)
                     net[i] = (uint8_t)(seed >> 16);
                     a[i] = net[i];
                 }
-                if (round & 1) {   /* flip one bit somewhere */
+                if (round & 1) { /* flip one bit somewhere */
                     seed = seed * 1103515245u + 12345u;
                     unsigned b = (seed >> 8) % bits;
                     a[b / 8] ^= (uint8_t)(0x80u >> (b % 8));
                 }
                 if (fam && net[0] == 0)
-                    net[0] = 0x20;   /* keep clear of ::ffff:0:0/96 */
+                    net[0] = 0x20; /* keep clear of ::ffff:0:0/96 */
                 if (fam && a[0] == 0)
                     a[0] = 0x20;
                 inet_ntop(fam ? AF_INET6 : AF_INET, net, host, sizeof host);
                 snprintf(text, sizeof text, "%s/%u", host, p);
                 struct cfg_cidr n = cidr(text);
                 assert_int_equal(n.prefix, p);
-                assert_true(ref_match(n.addr, net, p));   /* network bits kept */
+                assert_true(ref_match(n.addr, net, p)); /* network bits kept */
                 assert_true(p == bits || !(n.addr[p / 8] & (0xffu >> (p % 8))));
                 inet_ntop(fam ? AF_INET6 : AF_INET, a, host, sizeof host);
                 struct sockaddr_storage ss = fam ? sa6(host) : sa4(host);
@@ -975,7 +1014,7 @@ static void test_config_error_is_one_line(void **state)
     snprintf(text, sizeof text, "hostname = %0200d\n", 7);
     struct config *c = load(text);
     assert_null(c);
-    assert_true(strlen(err) < 200);   /* long values are cut with "..." */
+    assert_true(strlen(err) < 200); /* long values are cut with "..." */
     assert_non_null(strstr(err, "...\" is not a valid domain name"));
     char small[16];
     assert_null(cfg_load_string("t.conf", "bogus = 1", 9, small, sizeof small));
@@ -1038,8 +1077,9 @@ static void test_config_markdown_lists_every_key(void **state)
 static void test_config_tls_certs(void **state)
 {
     (void)state;
-    struct config *c = load_ok("tls_certs = MX.Example.test:/c/ec.pem:/c/ec.key, "
-                               "mx.example.test:/c/rsa.pem:/c/rsa.key, *.example.org:/c/w.pem:/k\n");
+    struct config *c =
+        load_ok("tls_certs = MX.Example.test:/c/ec.pem:/c/ec.key, "
+                "mx.example.test:/c/rsa.pem:/c/rsa.key, *.example.org:/c/w.pem:/k\n");
     assert_int_equal(c->ntls_certs, 3);
     assert_string_equal(c->tls_certs[0].name, "mx.example.test");
     assert_string_equal(c->tls_certs[0].cert, "/c/ec.pem");

@@ -16,7 +16,7 @@
 #include "dir.h"
 
 #define ERRLEN 512
-#define BIG_N  100000
+#define BIG_N 100000
 
 static char tmpdir[] = "/tmp/test_dir.XXXXXX";
 
@@ -52,8 +52,8 @@ static struct dir *load_one(enum dir_kind k, const char *text, char *err)
 {
     const char *p = put("f", text);
     err[0] = 0;
-    return dir_load(k == DIR_USER ? p : NULL, k == DIR_GROUP ? p : NULL,
-                    k == DIR_ALIAS ? p : NULL, k == DIR_LIST ? p : NULL, err, ERRLEN);
+    return dir_load(k == DIR_USER ? p : NULL, k == DIR_GROUP ? p : NULL, k == DIR_ALIAS ? p : NULL,
+                    k == DIR_LIST ? p : NULL, err, ERRLEN);
 }
 
 /* expect_error - text as a file of kind k fails with "<path>:<why>". */
@@ -78,7 +78,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *names[] = { "f", "u", "g", "a", "l", "big" };
+    const char *names[] = {"f", "u", "g", "a", "l", "big"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlink(path_of(names[i]));
     return rmdir(tmpdir);
@@ -116,20 +116,24 @@ static void test_dir_users_good_lines(void **state)
 {
     (void)state;
     char err[ERRLEN];
-    struct dir *d = load_one(DIR_USER,
-        "# users\n"
-        "\n"
-        "alice@example.org:$6$salt$abcdefghijklmnopqrstuvwxyzABCDEFGH./0123456789\n"
-        "  bob@example.org :  $y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7  \r\n"
-        "\t# indented comment\n"
-        "des@example.org:abJnggxhB/yW.\n"
-        "rounds@example.org:$6$rounds=5000$salt$hash\n"
-        "last@example.org:$1$x$y", err);
+    struct dir *d =
+        load_one(DIR_USER,
+                 "# users\n"
+                 "\n"
+                 "alice@example.org:$6$salt$abcdefghijklmnopqrstuvwxyzABCDEFGH./0123456789\n"
+                 "  bob@example.org :  "
+                 "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7  \r\n"
+                 "\t# indented comment\n"
+                 "des@example.org:abJnggxhB/yW.\n"
+                 "rounds@example.org:$6$rounds=5000$salt$hash\n"
+                 "last@example.org:$1$x$y",
+                 err);
     assert_non_null(d);
     assert_string_equal(err, "");
     assert_int_equal(dir_count(d), 5);
     assert_int_equal(kind(d, "alice@example.org"), DIR_USER);
-    assert_string_equal(dir_user_hash(d, "bob@example.org", 15),
+    assert_string_equal(
+        dir_user_hash(d, "bob@example.org", 15),
         "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7");
     assert_string_equal(dir_user_hash(d, "des@example.org", 15), "abJnggxhB/yW.");
     assert_string_equal(dir_user_hash(d, "last@example.org", 16), "$1$x$y");
@@ -145,25 +149,27 @@ static void test_dir_users_bad_lines(void **state)
 {
     (void)state;
     const char *ok = "# c\nok@x:$6$s$h\n";
-    struct { const char *line, *why; } cases[] = {
-        { "nocolon@x $6$s$h", "missing ':'" },
-        { ":$6$s$h", "bad address: empty" },
-        { "nobody:$6$s$h", "bad address: no '@'" },
-        { "@x:$6$s$h", "bad address: empty local part" },
-        { "a@:$6$s$h", "bad address: empty domain" },
-        { "a b@x:$6$s$h", "bad address: space or control character" },
-        { "a\x01@x:$6$s$h", "bad address: space or control character" },
-        { "a\x7f@x:$6$s$h", "bad address: space or control character" },
-        { "a@x:", "empty password hash" },
-        { "a@x:secret", "bad password hash" },
-        { "a@x:$6", "bad password hash" },
-        { "a@x:$6$s$h h", "bad password hash" },
-        { "a@x:$6$s$h:extra", "bad password hash" },
-        { "a@x:abJnggxhB/yW", "bad password hash" },
-        { "a@x:abJnggxhB/yW.!", "bad password hash" },
-        { "a@x:!bad hash", "bad password hash" },
-        { "a@x:*x:y", "bad password hash" },
-        { "a@x:$6$s$h\xc3\xa9", "bad password hash" },
+    struct {
+        const char *line, *why;
+    } cases[] = {
+        {"nocolon@x $6$s$h", "missing ':'"},
+        {":$6$s$h", "bad address: empty"},
+        {"nobody:$6$s$h", "bad address: no '@'"},
+        {"@x:$6$s$h", "bad address: empty local part"},
+        {"a@:$6$s$h", "bad address: empty domain"},
+        {"a b@x:$6$s$h", "bad address: space or control character"},
+        {"a\x01@x:$6$s$h", "bad address: space or control character"},
+        {"a\x7f@x:$6$s$h", "bad address: space or control character"},
+        {"a@x:", "empty password hash"},
+        {"a@x:secret", "bad password hash"},
+        {"a@x:$6", "bad password hash"},
+        {"a@x:$6$s$h h", "bad password hash"},
+        {"a@x:$6$s$h:extra", "bad password hash"},
+        {"a@x:abJnggxhB/yW", "bad password hash"},
+        {"a@x:abJnggxhB/yW.!", "bad password hash"},
+        {"a@x:!bad hash", "bad password hash"},
+        {"a@x:*x:y", "bad password hash"},
+        {"a@x:$6$s$h\xc3\xa9", "bad password hash"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[ERRLEN], why[ERRLEN];
@@ -178,14 +184,14 @@ static void test_dir_address_length_limit(void **state)
     (void)state;
     char addr[DIR_ADDR_MAX + 2], text[DIR_ADDR_MAX + 64], err[ERRLEN];
     memset(addr, 'a', sizeof addr);
-    memcpy(addr + DIR_ADDR_MAX - 2, "@x", 3);  /* exactly 256 octets */
+    memcpy(addr + DIR_ADDR_MAX - 2, "@x", 3); /* exactly 256 octets */
     snprintf(text, sizeof text, "%s:$6$s$h\n", addr);
     struct dir *d = load_one(DIR_USER, text, err);
     assert_non_null(d);
     assert_int_equal(dir_lookup(d, addr, DIR_ADDR_MAX), DIR_USER);
     dir_free(d);
     memset(addr, 'a', sizeof addr);
-    memcpy(addr + DIR_ADDR_MAX - 1, "@x", 3);  /* 257 octets */
+    memcpy(addr + DIR_ADDR_MAX - 1, "@x", 3); /* 257 octets */
     snprintf(text, sizeof text, "%s:$6$s$h\n", addr);
     expect_error(DIR_USER, text, "1: bad address: longer than 256 octets");
     snprintf(text, sizeof text, "g@x: %s\n", addr);
@@ -195,22 +201,24 @@ static void test_dir_address_length_limit(void **state)
 static void test_dir_target_files_bad_lines(void **state)
 {
     (void)state;
-    struct { const char *line, *why; } cases[] = {
-        { "g@x t@y", "missing ':'" },
-        { "g@x:", "no targets" },
-        { "g@x:   ", "no targets" },
-        { "g@x: t@y,", "bad target: empty" },
-        { "g@x: t@y, , u@y", "bad target: empty" },
-        { "g@x: ,t@y", "bad target: empty" },
-        { "g@x: t@y u@y", "bad target: space or control character" },
-        { "g@x: tony", "bad target: no '@'" },
-        { "g@x: @y", "bad target: empty local part" },
-        { "g@x: t@", "bad target: empty domain" },
-        { "g@x: t\x1b@y", "bad target: space or control character" },
-        { "g: t@y", "bad address: no '@'" },
-        { "g @x: t@y", "bad address: space or control character" },
+    struct {
+        const char *line, *why;
+    } cases[] = {
+        {"g@x t@y", "missing ':'"},
+        {"g@x:", "no targets"},
+        {"g@x:   ", "no targets"},
+        {"g@x: t@y,", "bad target: empty"},
+        {"g@x: t@y, , u@y", "bad target: empty"},
+        {"g@x: ,t@y", "bad target: empty"},
+        {"g@x: t@y u@y", "bad target: space or control character"},
+        {"g@x: tony", "bad target: no '@'"},
+        {"g@x: @y", "bad target: empty local part"},
+        {"g@x: t@", "bad target: empty domain"},
+        {"g@x: t\x1b@y", "bad target: space or control character"},
+        {"g: t@y", "bad address: no '@'"},
+        {"g @x: t@y", "bad address: space or control character"},
     };
-    enum dir_kind kinds[] = { DIR_GROUP, DIR_ALIAS, DIR_LIST };
+    enum dir_kind kinds[] = {DIR_GROUP, DIR_ALIAS, DIR_LIST};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             char text[ERRLEN], why[ERRLEN];
@@ -224,17 +232,19 @@ static void test_dir_target_files_good_lines(void **state)
 {
     (void)state;
     char err[ERRLEN];
-    struct dir *d = load_one(DIR_LIST,
-        "# lists\n"
-        "staff@Example.org: Alice@example.org,bob@example.org ,  Carol@Remote.NET\r\n"
-        "   one@example.org:only@elsewhere.com\n"
-        "self@example.org: self@example.org", err);
+    struct dir *d =
+        load_one(DIR_LIST,
+                 "# lists\n"
+                 "staff@Example.org: Alice@example.org,bob@example.org ,  Carol@Remote.NET\r\n"
+                 "   one@example.org:only@elsewhere.com\n"
+                 "self@example.org: self@example.org",
+                 err);
     assert_non_null(d);
     assert_int_equal(dir_count(d), 3);
     size_t n = 0;
     const char *const *t = dir_targets(d, "STAFF@example.ORG", 17, &n);
     assert_int_equal(n, 3);
-    assert_string_equal(t[0], "Alice@example.org");  /* kept as written */
+    assert_string_equal(t[0], "Alice@example.org"); /* kept as written */
     assert_string_equal(t[1], "bob@example.org");
     assert_string_equal(t[2], "Carol@Remote.NET");
     t = dir_targets(d, "one@example.org", 15, &n);
@@ -263,12 +273,9 @@ static void test_dir_missing_file(void **state)
 static void test_dir_duplicate_entries(void **state)
 {
     (void)state;
-    expect_error(DIR_USER, "a@x:$6$s$h\nb@x:$6$s$h\nA@X:*\n",
-                 "3: duplicate address 'A@X'");
-    expect_error(DIR_ALIAS, "a@x: t@y\n# c\na@x: u@y\n",
-                 "3: duplicate address 'a@x'");
-    expect_error(DIR_GROUP, "Grp@x: t@y\ngrp@X: t@y\n",
-                 "2: duplicate address 'grp@X'");
+    expect_error(DIR_USER, "a@x:$6$s$h\nb@x:$6$s$h\nA@X:*\n", "3: duplicate address 'A@X'");
+    expect_error(DIR_ALIAS, "a@x: t@y\n# c\na@x: u@y\n", "3: duplicate address 'a@x'");
+    expect_error(DIR_GROUP, "Grp@x: t@y\ngrp@X: t@y\n", "2: duplicate address 'grp@X'");
 }
 
 static void test_dir_lookup_kinds_and_precedence(void **state)
@@ -322,12 +329,13 @@ static void test_dir_case_folding(void **state)
     (void)state;
     char err[ERRLEN];
     struct dir *d = load_one(DIR_ALIAS,
-        "Very.Long.Local.Part+Tag@Sub.Example.ORG: t@y\n"
-        "j\xc3\xb6rg@ex.de: t@y\n"           /* jörg, UTF-8 */
-        "\xe1\xfa@ex.de: t@y\n"               /* high bytes ≠ 'A'|0x80 folded */
-        "AbCdEfG@Z: t@y\n"
-        "p`q@ex.de: t@y\n"
-        "p{q@ex.de: t@y\n", err);
+                             "Very.Long.Local.Part+Tag@Sub.Example.ORG: t@y\n"
+                             "j\xc3\xb6rg@ex.de: t@y\n" /* jörg, UTF-8 */
+                             "\xe1\xfa@ex.de: t@y\n"    /* high bytes ≠ 'A'|0x80 folded */
+                             "AbCdEfG@Z: t@y\n"
+                             "p`q@ex.de: t@y\n"
+                             "p{q@ex.de: t@y\n",
+                             err);
     assert_non_null(d);
     assert_int_equal(kind(d, "very.long.local.part+tag@sub.example.org"), DIR_ALIAS);
     assert_int_equal(kind(d, "VERY.LONG.LOCAL.PART+TAG@SUB.EXAMPLE.ORG"), DIR_ALIAS);
@@ -337,7 +345,7 @@ static void test_dir_case_folding(void **state)
     assert_int_equal(kind(d, "abcdefg@z"), DIR_ALIAS);
     assert_int_equal(kind(d, "ABCDEFG@Z"), DIR_ALIAS);
     assert_int_equal(kind(d, "J\xc3\xb6RG@EX.DE"), DIR_ALIAS);
-    assert_int_equal(kind(d, "j\xc3\x96rg@ex.de"), DIR_NOT_FOUND);  /* Ö is not ö */
+    assert_int_equal(kind(d, "j\xc3\x96rg@ex.de"), DIR_NOT_FOUND); /* Ö is not ö */
     assert_int_equal(kind(d, "\xe1\xfa@ex.de"), DIR_ALIAS);
     assert_int_equal(kind(d, "\xc1\xda@ex.de"), DIR_NOT_FOUND);
     assert_int_equal(kind(d, "\xe1\xda@EX.DE"), DIR_NOT_FOUND);
@@ -376,8 +384,8 @@ static void test_dir_locked_users_and_passwords(void **state)
     snprintf(hy, sizeof hy, "%s", crypt_r("yes", setting, &cd));
     free(setting);
     assert_int_equal(hy[1], 'y');
-    snprintf(text, sizeof text, "sha@x:%s\nyes@x:%s\nbang@x:!%s\nstar@x:*\nlk@x:*LK*\n",
-             h6, hy, h6);
+    snprintf(text, sizeof text, "sha@x:%s\nyes@x:%s\nbang@x:!%s\nstar@x:*\nlk@x:*LK*\n", h6, hy,
+             h6);
     char err[ERRLEN];
     struct dir *d = load_one(DIR_USER, text, err);
     assert_non_null(d);
@@ -387,7 +395,7 @@ static void test_dir_locked_users_and_passwords(void **state)
     assert_true(dir_user_verify(d, "yes@x", 5, "yes"));
     assert_false(dir_user_verify(d, "yes@x", 5, "no"));
     assert_false(dir_user_verify(d, "nobody@x", 8, "s3cret"));
-    const char *locked[] = { "bang@x", "star@x", "lk@x" };
+    const char *locked[] = {"bang@x", "star@x", "lk@x"};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(kind(d, locked[i]), DIR_USER);
         assert_true(dir_user_locked(d, locked[i], strlen(locked[i])));
@@ -402,11 +410,13 @@ static void test_dir_locked_users_and_passwords(void **state)
 static void test_dir_load_mem_matches_files(void **state)
 {
     (void)state;
-    const char users[] = "u@x:*";  /* no final newline */
+    const char users[] = "u@x:*"; /* no final newline */
     const char lists[] = "l@x: a@y, b@y\n";
     struct dir_source src[DIR_FILES] = {
-        { "users", users, sizeof users - 1 }, { NULL, NULL, 0 },
-        { "aliases", "", 0 }, { "lists", lists, sizeof lists - 1 },
+        {"users", users, sizeof users - 1},
+        {NULL, NULL, 0},
+        {"aliases", "", 0},
+        {"lists", lists, sizeof lists - 1},
     };
     char err[ERRLEN];
     struct dir *d = dir_load_mem(src, err, sizeof err);
@@ -417,7 +427,7 @@ static void test_dir_load_mem_matches_files(void **state)
     assert_int_equal(kind(d, "l@x"), DIR_LIST);
     dir_free(d);
     const char bad[] = "ok@x: a@y\nbad\0@x: a@y\n";
-    src[3] = (struct dir_source){ "lists", bad, sizeof bad - 1 };
+    src[3] = (struct dir_source){"lists", bad, sizeof bad - 1};
     assert_null(dir_load_mem(src, err, sizeof err));
     assert_string_equal(err, "lists:2: bad address: space or control character");
 }

@@ -52,9 +52,23 @@ static void test_dnsbl_site_refused(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "*3", "zone*", "zone*0", "zone*x", "zone*1001", "zo ne", "zone..x", "=127.0.0.2",
-        "z.test=127.0.0", "z.test=127.0.0.256", "z.test=127.0.0.[3..2]", "z.test=127.0.0.[2",
-        "z.test=127.0.0.2.5", "z.test=", "z.test=127.0.0.[]", "z.test=a.b.c.d",
+        "",
+        "*3",
+        "zone*",
+        "zone*0",
+        "zone*x",
+        "zone*1001",
+        "zo ne",
+        "zone..x",
+        "=127.0.0.2",
+        "z.test=127.0.0",
+        "z.test=127.0.0.256",
+        "z.test=127.0.0.[3..2]",
+        "z.test=127.0.0.[2",
+        "z.test=127.0.0.2.5",
+        "z.test=",
+        "z.test=127.0.0.[]",
+        "z.test=a.b.c.d",
     };
     char why[200];
     struct dnsbl_site site;
@@ -96,7 +110,7 @@ static void test_dnsbl_site_qname(void **state)
     inet_pton(AF_INET6, "2001:db8::567:89ab", b.bytes);
     assert_true(dnsbl_site_qname(&b, "zen.test", name, sizeof name));
     assert_string_equal(name,
-        "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.test");
+                        "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.zen.test");
     struct mx_addr u = {.family = AF_UNSPEC};
     assert_false(dnsbl_site_qname(&u, "zen.test", name, sizeof name));
     assert_false(dnsbl_site_qname(&a, "zen.test", name, 12));
@@ -106,11 +120,10 @@ static void test_dnsbl_site_qname(void **state)
 static void test_dnsbl_site_config_keys(void **state)
 {
     (void)state;
-    static const char text[] =
-        "dnsbl_sites = zen.test*3, wl.test=127.0.[0..255].[2..3]*-4\n"
-        "dnsbl_action = greet_pause\n"
-        "milters = rspamd=inet:127.0.0.1:11332, unix:/run/opendkim.sock\n"
-        "milter_default_action = accept\n";
+    static const char text[] = "dnsbl_sites = zen.test*3, wl.test=127.0.[0..255].[2..3]*-4\n"
+                               "dnsbl_action = greet_pause\n"
+                               "milters = rspamd=inet:127.0.0.1:11332, unix:/run/opendkim.sock\n"
+                               "milter_default_action = accept\n";
     char err[300];
     struct config *c = cfg_load_string("t.conf", text, strlen(text), err, sizeof err);
     if (!c)
@@ -140,10 +153,8 @@ static void test_dnsbl_site_config_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dnsbl_site_forms),
-        cmocka_unit_test(test_dnsbl_site_refused),
-        cmocka_unit_test(test_dnsbl_site_match),
-        cmocka_unit_test(test_dnsbl_site_qname),
+        cmocka_unit_test(test_dnsbl_site_forms),       cmocka_unit_test(test_dnsbl_site_refused),
+        cmocka_unit_test(test_dnsbl_site_match),       cmocka_unit_test(test_dnsbl_site_qname),
         cmocka_unit_test(test_dnsbl_site_config_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,10 +21,16 @@ static const char orig[] =
 /* build - a bounce for two recipients (one with a long diagnostic). */
 static char *build(struct dsn_rcpt *r, size_t n, const char *sender, bool *eightbit, bool *utf8)
 {
-    struct dsn_in in = { .reporting_mta = "mx.test", .qid = "6B0CB708006960100000",
-                         .orig_sender = sender, .arrival = 1795995400, .now = 1796000000,
-                         .rcpts = r, .nrcpt = n, .msg = orig, .msg_len = sizeof orig - 1 };
-    struct sb out = { 0 };
+    struct dsn_in in = {.reporting_mta = "mx.test",
+                        .qid = "6B0CB708006960100000",
+                        .orig_sender = sender,
+                        .arrival = 1795995400,
+                        .now = 1796000000,
+                        .rcpts = r,
+                        .nrcpt = n,
+                        .msg = orig,
+                        .msg_len = sizeof orig - 1};
+    struct sb out = {0};
     if (!dsn_build(&in, &out, eightbit, utf8))
         return NULL;
     return out.data;
@@ -53,7 +59,7 @@ static char *part(const char *m, const char *boundary, int idx)
         return NULL;
     p += strlen(delim);
     if (strncmp(p, "--", 2) == 0)
-        return NULL;    /* the closing delimiter */
+        return NULL; /* the closing delimiter */
     const char *e = strstr(p, delim);
     return e ? strndup(p, (size_t)(e - p)) : NULL;
 }
@@ -66,8 +72,8 @@ static void test_dsn_structure(void **state)
     for (int i = 0; i < 120; i++)
         strcat(longdiag, "word1234 ");
     struct dsn_rcpt r[] = {
-        { "a@x.test", DSN_FAILED, "5.1.1", 550, "<a@x.test>: user unknown", "hop.test" },
-        { "b@x.test", DSN_FAILED, NULL, 552, longdiag, "hop.test" },
+        {"a@x.test", DSN_FAILED, "5.1.1", 550, "<a@x.test>: user unknown", "hop.test"},
+        {"b@x.test", DSN_FAILED, NULL, 552, longdiag, "hop.test"},
     };
     bool eb = true, u8 = true;
     char *m = build(r, 2, "s@y.test", &eb, &u8);
@@ -98,7 +104,8 @@ static void test_dsn_structure(void **state)
     snprintf(closing, sizeof closing, "\r\n--%s--\r\n", b);
     assert_int_equal(strlen(m) - strlen(closing), (size_t)(strstr(m, closing) - m));
     assert_non_null(strstr(p0, "Content-Type: text/plain"));
-    assert_non_null(strstr(p0, "<a@x.test>: host hop.test said: 550 5.1.1 <a@x.test>: user unknown"));
+    assert_non_null(
+        strstr(p0, "<a@x.test>: host hop.test said: 550 5.1.1 <a@x.test>: user unknown"));
     /* the delivery-status part */
     assert_non_null(strstr(p1, "\r\nContent-Type: message/delivery-status\r\n\r\n"
                                "Reporting-MTA: dns; mx.test\r\n"
@@ -141,7 +148,7 @@ static void test_dsn_line_lengths_unfoldable(void **state)
     char word[3000];
     memset(word, 'z', sizeof word - 1);
     word[sizeof word - 1] = 0;
-    struct dsn_rcpt r = { "a@x.test", DSN_FAILED, "5.0.0", 554, word, "hop.test" };
+    struct dsn_rcpt r = {"a@x.test", DSN_FAILED, "5.0.0", 554, word, "hop.test"};
     char *m = build(&r, 1, "s@y.test", NULL, NULL);
     assert_non_null(m);
     size_t maxl = 0;
@@ -152,15 +159,15 @@ static void test_dsn_line_lengths_unfoldable(void **state)
         maxl = ll > maxl ? ll : maxl;
         l = nl + 1;
     }
-    assert_true(maxl <= 998 + 1);   /* + the CR */
+    assert_true(maxl <= 998 + 1); /* + the CR */
     free(m);
 }
 
 static void test_dsn_refusals_and_flags(void **state)
 {
     (void)state;
-    struct dsn_rcpt r = { "j\xc3\xb6rg@x.test", DSN_DELAYED, NULL, 451, "later", NULL };
-    assert_null(build(&r, 1, "", NULL, NULL));      /* never to the null sender */
+    struct dsn_rcpt r = {"j\xc3\xb6rg@x.test", DSN_DELAYED, NULL, 451, "later", NULL};
+    assert_null(build(&r, 1, "", NULL, NULL)); /* never to the null sender */
     assert_false(dsn_wanted(""));
     assert_false(dsn_wanted(NULL));
     assert_true(dsn_wanted("s@y.test"));
@@ -179,9 +186,10 @@ static void test_dsn_refusals_and_flags(void **state)
     assert_null(strstr(m, "Remote-MTA"));
     free(m);
     /* a local reason without a reply code */
-    struct dsn_rcpt l = { "a@x.test", DSN_FAILED, "4.4.7", 0, "lifetime exceeded\r\nx", NULL };
+    struct dsn_rcpt l = {"a@x.test", DSN_FAILED, "4.4.7", 0, "lifetime exceeded\r\nx", NULL};
     m = build(&l, 1, "s@y.test", NULL, NULL);
-    assert_non_null(strstr(m, "Status: 4.4.7\r\nDiagnostic-Code: X-mxring; lifetime exceeded x\r\n"));
+    assert_non_null(
+        strstr(m, "Status: 4.4.7\r\nDiagnostic-Code: X-mxring; lifetime exceeded x\r\n"));
     free(m);
 }
 

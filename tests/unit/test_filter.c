@@ -68,7 +68,8 @@ static void loop_once(void)
     assert_true(r >= 0 || r == -EINTR);
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
-    io_uring_for_each_cqe(&ring, head, cqe) {
+    io_uring_for_each_cqe(&ring, head, cqe)
+    {
         cb_completed += uring_cb_dispatch(cqe);
         n++;
     }
@@ -106,9 +107,9 @@ static bool has(const struct result *r, const char *s)
     return r->log.data && strstr(r->log.data, s);
 }
 
-#define assert_log(r, s)                                                   \
-    do {                                                                   \
-        if (!has(r, s))                                                    \
+#define assert_log(r, s)                                                                   \
+    do {                                                                                   \
+        if (!has(r, s))                                                                    \
             fail_msg("log lacks \"%s\"; log:\n%s", s, (r)->log.data ? (r)->log.data : ""); \
     } while (0)
 
@@ -119,8 +120,8 @@ struct test_src {
     const char *msg;
     size_t len;
     size_t piece;
-    size_t fail_at;  /* SIZE_MAX: never */
-    int err;         /* 0 with fail_at set: the source ends there (reads 0) */
+    size_t fail_at; /* SIZE_MAX: never */
+    int err;        /* 0 with fail_at set: the source ends there (reads 0) */
     size_t max_cap;
     unsigned long reads;
 };
@@ -153,7 +154,7 @@ static void run_srcs(const struct config *cfg, struct test_src *ts, struct resul
     struct filter_engine *fe = filter_engine_new(&ring, 0, &fst);
     assert_non_null(fe);
     for (size_t i = 0; i < n; i++) {
-        struct filter_src src = { .len = ts[i].len, .read = src_read, .arg = &ts[i] };
+        struct filter_src src = {.len = ts[i].len, .read = src_read, .arg = &ts[i]};
         filter_start(fe, cfg, &src, on_log, on_done, &res[i]); /* src is copied */
     }
     for (;;) {
@@ -173,7 +174,7 @@ static void run_srcs(const struct config *cfg, struct test_src *ts, struct resul
 /* whole_src - a source serving msg[0..len) as asked, never failing. */
 static struct test_src whole_src(const char *msg, size_t len)
 {
-    return (struct test_src){ .msg = msg, .len = len, .fail_at = SIZE_MAX };
+    return (struct test_src){.msg = msg, .len = len, .fail_at = SIZE_MAX};
 }
 
 /* run_jobs - start n jobs over msgs (whole reads) and run them to the end. */
@@ -318,13 +319,13 @@ enum clam_mode { CLAM_OK = 0, CLAM_FOUND, CLAM_ERROR, CLAM_SILENT, CLAM_HANGUP }
 
 struct fake_clamd {
     int fd;
-    char spec[128];     /* the clamd key's value */
-    char path[108];     /* unix socket path ("" for TCP) */
+    char spec[128]; /* the clamd key's value */
+    char path[108]; /* unix socket path ("" for TCP) */
     enum clam_mode mode;
     atomic_bool stop;
     atomic_uint conns;
-    struct sb got;      /* the scanned octets of the last stream */
-    bool got_ok;        /* the last stream was well formed and complete */
+    struct sb got; /* the scanned octets of the last stream */
+    bool got_ok;   /* the last stream was well formed and complete */
     pthread_t th;
 };
 
@@ -369,9 +370,9 @@ static void clamd_serve(struct fake_clamd *c, int fd)
             return;
     }
     c->got_ok = true;
-    static const char *const replies[] = {
-        [CLAM_OK] = "stream: OK", [CLAM_FOUND] = "stream: Eicar-Test-Signature FOUND",
-        [CLAM_ERROR] = "Can't allocate memory ERROR"};
+    static const char *const replies[] = {[CLAM_OK] = "stream: OK",
+                                          [CLAM_FOUND] = "stream: Eicar-Test-Signature FOUND",
+                                          [CLAM_ERROR] = "Can't allocate memory ERROR"};
     if (c->mode == CLAM_SILENT) {
         char x;
         while (!atomic_load(&c->stop) && read_full(c, fd, &x, 1))
@@ -457,14 +458,16 @@ static struct config *conf(const char *fmt, ...)
 static struct config *surbl_conf(uint16_t port, unsigned timeout_ms, const char *failure)
 {
     return conf("surbl_zones = " ZONES "\ndns_servers = 127.0.0.1:%u\n"
-                "dns_timeout_ms = %u\ndns_failure = %s\n", port, timeout_ms, failure);
+                "dns_timeout_ms = %u\ndns_failure = %s\n",
+                port, timeout_ms, failure);
 }
 
 /* reject_conf - one reject zone at the fake server, generous timeout. */
 static struct config *reject_conf(uint16_t port)
 {
     return conf("surbl_zones = multi.surbl.test:reject\ndns_servers = 127.0.0.1:%u\n"
-                "dns_timeout_ms = %u\n", port, LONG_TIMEOUT_MS);
+                "dns_timeout_ms = %u\n",
+                port, LONG_TIMEOUT_MS);
 }
 
 #define MSG(body) "From: a@b.example\r\nSubject: t\r\n\r\n" body "\r\n"
@@ -624,7 +627,7 @@ static void test_filter_surbl_timeout(void **state)
     assert_int_equal(t.v, SESS_VERDICT_TEMPFAIL);
     assert_string_equal(t.detail, "surbl lookup failed (timeout)");
     assert_log(&t, "3 of 3 lookups failed (timeout): tempfail\n");
-    assert_int_equal(fst.dns.queries, 6);  /* the metrics' counters */
+    assert_int_equal(fst.dns.queries, 6); /* the metrics' counters */
     assert_int_equal(fst.dns.failures, 6);
     assert_int_equal(fst.verdicts[SESS_VERDICT_PASS], 1);
     assert_int_equal(fst.verdicts[SESS_VERDICT_TEMPFAIL], 1);
@@ -643,7 +646,8 @@ static void test_filter_surbl_partial_failure(void **state)
     dns_start(&d, rules, false);
     struct config *c = conf("surbl_zones = multi.surbl.test:reject, q.surbl.test:quarantine\n"
                             "dns_servers = 127.0.0.1:%u\ndns_timeout_ms = %u\n"
-                            "dns_failure = tempfail\n", d.port, SHORT_TIMEOUT_MS);
+                            "dns_failure = tempfail\n",
+                            d.port, SHORT_TIMEOUT_MS);
     struct result r = {0};
     run_one(c, MSG("http://slow.example http://sf.example http://bad.example"), &r);
     assert_int_equal(r.v, SESS_VERDICT_REJECT_SPAM);
@@ -672,7 +676,8 @@ static void test_filter_surbl_retry_next_server(void **state)
     dns_start(&good, rules, false);
     struct config *c = conf("surbl_zones = multi.surbl.test:reject\n"
                             "dns_servers = 127.0.0.1:%u, 127.0.0.1:%u\ndns_timeout_ms = %u\n"
-                            "dns_failure = tempfail\n", mute.port, good.port, 2 * SHORT_TIMEOUT_MS);
+                            "dns_failure = tempfail\n",
+                            mute.port, good.port, 2 * SHORT_TIMEOUT_MS);
     struct result r = {0};
     run_one(c, MSG("http://bad.example http://good.example"), &r);
     assert_int_equal(r.v, SESS_VERDICT_REJECT_SPAM);
@@ -713,11 +718,13 @@ static void test_filter_surbl_cap_and_none(void **state)
     struct fake_dns d;
     dns_start(&d, rules, false);
     struct config *c = conf("surbl_zones = multi.surbl.test:reject\ndns_servers = 127.0.0.1:%u\n"
-                            "dns_timeout_ms = %u\nsurbl_max_lookups = 2\n", d.port,
-                            LONG_TIMEOUT_MS);
+                            "dns_timeout_ms = %u\nsurbl_max_lookups = 2\n",
+                            d.port, LONG_TIMEOUT_MS);
     struct result r = {0};
-    run_one(c, MSG("http://a.one.example http://b.one.example http://two.example "
-                   "http://bad.example"), &r);
+    run_one(c,
+            MSG("http://a.one.example http://b.one.example http://two.example "
+                "http://bad.example"),
+            &r);
     assert_int_equal(r.v, SESS_VERDICT_PASS);
     assert_int_equal(atomic_load(&d.queries), 2);
     assert_log(&r, "more URI domains than surbl_max_lookups (2)");
@@ -772,7 +779,8 @@ static struct config *clam_conf(const char *spec, unsigned timeout_ms, const cha
                                 const char *failure, const char *max)
 {
     return conf("clamd = %s\nclamd_timeout_ms = %u\nvirus_action = %s\nscanner_failure = %s\n"
-                "clamd_max_size = %s\n", spec, timeout_ms, action, failure, max);
+                "clamd_max_size = %s\n",
+                spec, timeout_ms, action, failure, max);
 }
 
 /* test_filter_clamd_clean - the whole message reaches clamd intact. */
@@ -855,8 +863,8 @@ static void test_filter_clamd_unreachable(void **state)
     assert_log(&r, ": tempfail\n");
     result_free(&r);
     cfg_free(c);
-    c = clam_conf("unix:/tmp/mxring-test-no-such-clamd.sock", LONG_TIMEOUT_MS, "reject",
-                  "accept", "25M");
+    c = clam_conf("unix:/tmp/mxring-test-no-such-clamd.sock", LONG_TIMEOUT_MS, "reject", "accept",
+                  "25M");
     struct result a = {0};
     run_one(c, MSG("hello"), &a);
     assert_int_equal(a.v, SESS_VERDICT_PASS);
@@ -933,8 +941,8 @@ static struct config *both_conf(uint16_t port, const char *spec, const char *dns
                                 unsigned clam_ms)
 {
     return conf("surbl_zones = " ZONES "\ndns_servers = 127.0.0.1:%u\ndns_timeout_ms = %u\n"
-                "dns_failure = %s\nclamd = %s\nclamd_timeout_ms = %u\n", port, LONG_TIMEOUT_MS,
-                dns_failure, spec, clam_ms);
+                "dns_failure = %s\nclamd = %s\nclamd_timeout_ms = %u\n",
+                port, LONG_TIMEOUT_MS, dns_failure, spec, clam_ms);
 }
 
 /* test_filter_both_combined - REJECT_VIRUS > REJECT_SPAM > TEMPFAIL >

@@ -135,8 +135,7 @@ static void test_http_req_headers_malformed(void **state)
     assert_int_equal(parse("GET / HTTP/1.1\r\n: v\r\n\r\n", &r), HTTP_REQ_BAD);
     assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", &r), HTTP_REQ_BAD);
     assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n", &r), HTTP_REQ_BAD);
-    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n", &r),
-                     HTTP_REQ_OK);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n", &r), HTTP_REQ_OK);
 }
 
 static void test_http_req_body_refused(void **state)
@@ -145,8 +144,8 @@ static void test_http_req_body_refused(void **state)
     struct http_req r;
     assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", &r),
                      HTTP_REQ_BAD);
-    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
-                           &r), HTTP_REQ_BAD);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", &r),
+                     HTTP_REQ_BAD);
     assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0 \r\n\r\n", &r),
                      HTTP_REQ_OK);
 }

@@ -22,7 +22,7 @@
 #include "iplimit.h"
 
 #define STRESS_THREADS 4
-#define STRESS_ROUNDS  20000
+#define STRESS_ROUNDS 20000
 
 /* v4 - an AF_INET address text:port. */
 static struct sockaddr_in v4(const char *text, uint16_t port)

@@ -191,9 +191,9 @@ static void test_journal_abort_and_bad_body_dropped(void **state)
     tb_seg(&s);
     tb_chunk(&s, QA, "aaa");
     tb_abort(&s, QA);
-    tb_commit_body(&s, QB, 0, "H\n", "x");          /* no chunks: bad body */
+    tb_commit_body(&s, QB, 0, "H\n", "x"); /* no chunks: bad body */
     tb_chunk(&s, QC, "ccc");
-    tb_commit(&s, QC, 0, "H\n", 3, 0x12345678u);     /* wrong CRC */
+    tb_commit(&s, QC, 0, "H\n", 3, 0x12345678u); /* wrong CRC */
     tb_chunk(&s, QD, "ddd");
     tb_commit(&s, QD, 0, "H\n", 4, crc32c(0, "ddd", 3)); /* wrong length */
     tb_chunk(&s, "000000000000000000/A", "x");
@@ -221,14 +221,14 @@ static void test_journal_checkpoint_skips_earlier_commits(void **state)
     tb_seg(&s1);
     tb_chunk(&s1, QA, "a");
     tb_commit_body(&s1, QA, 0, "H\n", "a");
-    tb_chunk(&s1, QC, "c1 ");           /* open across the mark: kept */
+    tb_chunk(&s1, QC, "c1 "); /* open across the mark: kept */
     tb_chunk(&s1, QB, "b");
     tb_commit_body(&s1, QB, 0, "H\n", "b");
     tb_checkpoint(&s1, 4, s1.rec_off[3]); /* A durable; C still open */
     tb_seg(&s2);
     tb_chunk(&s2, QC, "c2");
     tb_commit_body(&s2, QC, 0, "H\n", "c1 c2");
-    tb_checkpoint(&s2, 4, 0);            /* an older mark never wins */
+    tb_checkpoint(&s2, 4, 0); /* an older mark never wins */
     const uint8_t *bufs[2] = {s1.buf, s2.buf};
     size_t lens[2] = {s1.len, s2.len};
     struct run x;
@@ -255,7 +255,7 @@ static void test_journal_checkpoint_skips_earlier_commits(void **state)
 
 /* Fixture for damage tests: records, and which ones are commits. */
 struct expect {
-    size_t rec;                  /* index of the commit record */
+    size_t rec; /* index of the commit record */
     const char *qid, *head, *body;
     unsigned flags;
 };
@@ -409,7 +409,9 @@ static void test_journal_recycled_segment_ends_cleanly(void **state)
         tb_init(&nw, 0, 0x109, 8192);
         memcpy(nw.buf, old.buf, old.len);
         char body[200];
-        size_t blen = variant ? 3 : old.rec_off[3] - (3 * JRN_HDR_LEN + JRN_COMMIT_FIXED + 4); /* 4: "H-B\n" */
+        size_t blen =
+            variant ? 3
+                    : old.rec_off[3] - (3 * JRN_HDR_LEN + JRN_COMMIT_FIXED + 4); /* 4: "H-B\n" */
         memset(body, 'n', blen);
         body[blen] = 0;
         tb_seg(&nw);

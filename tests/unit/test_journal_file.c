@@ -282,11 +282,11 @@ static void test_journal_file_existing_files_checked_by_content(void **state)
     journal_two_workers(&s1, &s2, &s3);
     const char *a = "HEAD-A\n\nSubject: a\r\n\r\nfirst half, second half\r\n";
     char same_size[128];
-    memset(same_size, 0, sizeof(same_size));                 /* zeros, as after a cut */
+    memset(same_size, 0, sizeof(same_size)); /* zeros, as after a cut */
     write_file(path_of("queue/new/" QA), same_size, strlen(a));
     write_file(path_of("queue/new/" QC), "short", 5);
     write_file(path_of("quarantine/new/" QB), "HEAD-B\n\nquarantined body\r\n",
-               strlen("HEAD-B\n\nquarantined body\r\n"));   /* intact: kept */
+               strlen("HEAD-B\n\nquarantined body\r\n")); /* intact: kept */
     struct jrn_recover_stats st;
     const char *rep = recover(&st, 0);
     file_is("queue/new/" QA, a);
@@ -344,7 +344,8 @@ static void test_journal_file_torn_tail_reported_and_checked(void **state)
     assert_int_equal(jrn_check(workdir, f), 1);
     fclose(f);
     assert_non_null(strstr(text, "worker 00: 2 segments (1..2)"));
-    assert_non_null(strstr(text, "1 committed messages after the checkpoint (1 missing from new/)"));
+    assert_non_null(
+        strstr(text, "1 committed messages after the checkpoint (1 missing from new/)"));
     assert_non_null(strstr(text, "2 uncommitted"));
     char want[128];
     snprintf(want, sizeof(want), "torn tail in w00-0000000000000002.jrn at offset %zu: 30 octets",
@@ -425,10 +426,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_file_torn_tail_reported_and_checked, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_journal_file_missing_folder_is_empty, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_journal_file_failure_keeps_segments, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_journal_file_missing_folder_is_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_file_failure_keeps_segments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,8 +82,8 @@ static inline size_t tb_commit(struct tb *b, const char *qid, unsigned flags, co
 }
 
 /* tb_commit_body - tb_commit for the body string body (its length, CRC). */
-static inline size_t tb_commit_body(struct tb *b, const char *qid, unsigned flags,
-                                    const char *head, const char *body)
+static inline size_t tb_commit_body(struct tb *b, const char *qid, unsigned flags, const char *head,
+                                    const char *body)
 {
     return tb_commit(b, qid, flags, head, strlen(body), crc32c(0, body, strlen(body)));
 }

@@ -33,8 +33,8 @@ static void test_milter_put_optneg_bytes(void **state)
     (void)state;
     struct sb b = {0};
     assert_true(milter_put_optneg(&b, MILTER_ACTIONS_OFFERED, MILTER_PROTO_OFFERED));
-    static const uint8_t want[] = {0, 0, 0, 13, 'O', 0, 0, 0, 6, 0, 0, 0, 0x39,
-                                   0, 0x0f, 0xf7, 0xff};
+    static const uint8_t want[] = {0, 0, 0, 13,   'O', 0,    0,    0,   6,
+                                   0, 0, 0, 0x39, 0,   0x0f, 0xf7, 0xff};
     assert_int_equal(b.len, sizeof want);
     assert_memory_equal(b.data, want, sizeof want);
     assert_false(MILTER_ACTIONS_OFFERED & MILTER_F_CHGBODY);
@@ -47,12 +47,17 @@ static void test_milter_put_connect_bytes(void **state)
     (void)state;
     struct sb b = {0};
     assert_true(milter_put_connect(&b, "mx.example", '4', 2525, "192.0.2.1"));
-    static const char want[] = "\0\0\0\x19" "Cmx.example\0" "4\x09\xdd" "192.0.2.1";
+    static const char want[] = "\0\0\0\x19"
+                               "Cmx.example\0"
+                               "4\x09\xdd"
+                               "192.0.2.1";
     assert_int_equal(b.len, sizeof want); /* the last NUL is the address's */
     assert_memory_equal(b.data, want, sizeof want);
     sb_reset(&b);
     assert_true(milter_put_connect(&b, "localhost", 'U', 0, NULL));
-    static const char want_u[] = "\0\0\0\x0c" "Clocalhost\0" "U";
+    static const char want_u[] = "\0\0\0\x0c"
+                                 "Clocalhost\0"
+                                 "U";
     assert_int_equal(b.len, sizeof want_u - 1);
     assert_memory_equal(b.data, want_u, sizeof want_u - 1);
     sb_free(&b);
@@ -66,23 +71,31 @@ static void test_milter_put_macros_and_strings(void **state)
     const char *names[] = {"j", "{tls_version}", "{daemon_name}"};
     const char *values[] = {"mx", NULL, "mxringd"};
     assert_true(milter_put_macros(&b, MILTER_C_CONNECT, names, values, 3));
-    static const char want[] = "\0\0\0\x1d" "DC" "j\0mx\0" "{daemon_name}\0mxringd";
+    static const char want[] = "\0\0\0\x1d"
+                               "DC"
+                               "j\0mx\0"
+                               "{daemon_name}\0mxringd";
     assert_int_equal(b.len, sizeof want);
     assert_memory_equal(b.data, want, sizeof want);
     sb_reset(&b);
     const char *args[] = {"<a@b.example>", "SIZE=10"};
     assert_true(milter_put_strings(&b, MILTER_C_MAIL, args, 2));
-    static const char want_m[] = "\0\0\0\x17" "M<a@b.example>\0SIZE=10";
+    static const char want_m[] = "\0\0\0\x17"
+                                 "M<a@b.example>\0SIZE=10";
     assert_int_equal(b.len, sizeof want_m);
     assert_memory_equal(b.data, want_m, sizeof want_m);
     sb_reset(&b);
     assert_true(milter_put_header(&b, "Subject", 7, "hi\r\n there", 10));
-    static const char want_h[] = "\0\0\0\x14" "LSubject\0hi\r\n there";
+    static const char want_h[] = "\0\0\0\x14"
+                                 "LSubject\0hi\r\n there";
     assert_int_equal(b.len, sizeof want_h);
     assert_memory_equal(b.data, want_h, sizeof want_h);
     sb_reset(&b);
     assert_true(milter_put(&b, MILTER_C_EOB, NULL, 0));
-    assert_memory_equal(b.data, "\0\0\0\x01" "E", 5);
+    assert_memory_equal(b.data,
+                        "\0\0\0\x01"
+                        "E",
+                        5);
     sb_free(&b);
 }
 
@@ -98,8 +111,12 @@ static void stream(struct sb *b)
     pkt(b, MILTER_R_CONTINUE, NULL, 0);
     pkt(b, MILTER_R_PROGRESS, NULL, 0);
     PKT(b, MILTER_R_ADDHEADER, "X-Spam\0yes\0");
-    PKT(b, MILTER_R_INSHEADER, "\0\0\0\x01" "Authentication-Results\0mx;\r\n\tdkim=pass\0");
-    PKT(b, MILTER_R_CHGHEADER, "\0\0\0\x02" "Subject\0\0");
+    PKT(b, MILTER_R_INSHEADER,
+        "\0\0\0\x01"
+        "Authentication-Results\0mx;\r\n\tdkim=pass\0");
+    PKT(b, MILTER_R_CHGHEADER,
+        "\0\0\0\x02"
+        "Subject\0\0");
     PKT(b, MILTER_R_DELRCPT, "<x@y.example>\0");
     PKT(b, MILTER_R_QUARANTINE, "looks bad\0");
     PKT(b, MILTER_R_REPLYCODE, "550 5.7.1 Spam message rejected\0");
@@ -108,9 +125,9 @@ static void stream(struct sb *b)
 /* check_reply - reply i of the nine replies of stream(), in order. */
 static void check_reply(unsigned i, const struct milter_reply *r)
 {
-    static const char order[] = {MILTER_R_OPTNEG, MILTER_R_CONTINUE, MILTER_R_PROGRESS,
-                                 MILTER_R_ADDHEADER, MILTER_R_INSHEADER, MILTER_R_CHGHEADER,
-                                 MILTER_R_DELRCPT, MILTER_R_QUARANTINE, MILTER_R_REPLYCODE};
+    static const char order[] = {MILTER_R_OPTNEG,    MILTER_R_CONTINUE,   MILTER_R_PROGRESS,
+                                 MILTER_R_ADDHEADER, MILTER_R_INSHEADER,  MILTER_R_CHGHEADER,
+                                 MILTER_R_DELRCPT,   MILTER_R_QUARANTINE, MILTER_R_REPLYCODE};
     assert_true(i < sizeof order);
     assert_int_equal(r->cmd, order[i]);
     switch (i) {
@@ -269,7 +286,8 @@ static void test_milter_header_format(void **state)
     assert_true(milter_header_format(&b, "X-Spam", "yes"));
     assert_true(milter_header_format(&b, "A-R", "mx;\n\tdkim=pass\r\n spf=none"));
     assert_true(milter_header_format(&b, "X-Empty", ""));
-    assert_string_equal(b.data, "X-Spam: yes\r\nA-R: mx;\r\n\tdkim=pass\r\n spf=none\r\nX-Empty:\r\n");
+    assert_string_equal(b.data,
+                        "X-Spam: yes\r\nA-R: mx;\r\n\tdkim=pass\r\n spf=none\r\nX-Empty:\r\n");
     sb_free(&b);
     char longv[1001];
     memset(longv, 'v', 1000);
@@ -296,7 +314,8 @@ static void test_milter_replycode_valid(void **state)
     assert_string_equal(c.ext, "");
     assert_memory_equal(c.text, "Try again later", 15);
     assert_true(milter_replycode_parse("554", &c));
-    assert_true(milter_replycode_parse("550-5.7.1 first\r\n550-5.7.1 second\r\n550 5.7.1 last", &c));
+    assert_true(
+        milter_replycode_parse("550-5.7.1 first\r\n550-5.7.1 second\r\n550 5.7.1 last", &c));
     assert_int_equal(c.lines, 3);
     assert_memory_equal(c.text, "first", 5);
     assert_true(milter_replycode_parse("421 4.7.0 closing\tnow", &c));
@@ -308,13 +327,24 @@ static void test_milter_replycode_invalid(void **state)
     (void)state;
     struct milter_code c;
     static const char *const bad_codes[] = {
-        "", "250 ok", "354 go on", "650 no", "5x0 no", "55", "550x text",
-        "550 4.7.1 wrong class", "550 5.7 short", "550 5.7.1234 long part",
-        "550-5.7.1 a\r\n451 4.7.1 b",   /* code changes */
-        "550 5.7.1 a\r\n550 5.7.1 b",   /* a space before the last line */
-        "550-5.7.1 a",                  /* continues into nothing */
-        "550 5.7.1 a\r\n",              /* a line break at the end */
-        "550 5.7.1 bell\a", "550 5.7.1 caf\xc3\xa9", "550 5.7.1 a\rb", "560 5.7.1 no",
+        "",
+        "250 ok",
+        "354 go on",
+        "650 no",
+        "5x0 no",
+        "55",
+        "550x text",
+        "550 4.7.1 wrong class",
+        "550 5.7 short",
+        "550 5.7.1234 long part",
+        "550-5.7.1 a\r\n451 4.7.1 b", /* code changes */
+        "550 5.7.1 a\r\n550 5.7.1 b", /* a space before the last line */
+        "550-5.7.1 a",                /* continues into nothing */
+        "550 5.7.1 a\r\n",            /* a line break at the end */
+        "550 5.7.1 bell\a",
+        "550 5.7.1 caf\xc3\xa9",
+        "550 5.7.1 a\rb",
+        "560 5.7.1 no",
     };
     for (size_t i = 0; i < MX_ARRAY_LEN(bad_codes); i++)
         if (milter_replycode_parse(bad_codes[i], &c))

@@ -59,7 +59,7 @@ static void test_mxbench_hist_uniform_sample(void **state)
     (void)state;
     static uint64_t v[N];
     for (size_t i = 0; i < N; i++)
-        v[i] = (N - i) * 1000;      /* 1 ms .. 200 s in ns, reversed */
+        v[i] = (N - i) * 1000; /* 1 ms .. 200 s in ns, reversed */
     check_sample(v, N);
 }
 
@@ -90,7 +90,7 @@ static void test_mxbench_hist_small_values_exact(void **state)
     assert_int_equal(mxb_hist_percentile(&h, 100), 100);
     mxb_hist_init(&h);
     assert_int_equal(mxb_hist_percentile(&h, 99), 0);
-    mxb_hist_record(&h, UINT64_MAX);    /* clamped, not out of bounds */
+    mxb_hist_record(&h, UINT64_MAX); /* clamped, not out of bounds */
     assert_int_equal(mxb_hist_percentile(&h, 100), (1ull << MXB_HIST_MAX_BITS) - 1);
 }
 

@@ -28,7 +28,7 @@ static void test_mxbench_proto_enhanced_codes(void **state)
     const char *multi = "550-5.1.1 first line\r\n550 5.7.9 second line\r\n";
     assert_int_equal(mxb_reply_scan(multi, strlen(multi), &r), (long)strlen(multi));
     assert_int_equal(r.code, 550);
-    assert_int_equal(r.enh, MXB_ENH(5, 1, 1));   /* the first line's */
+    assert_int_equal(r.enh, MXB_ENH(5, 1, 1)); /* the first line's */
     assert_int_equal(mxb_reply_scan("421 busy\r\n", 10, &r), 10);
     assert_int_equal(r.enh, 0);
 }
@@ -76,7 +76,7 @@ static void test_mxbench_proto_wire_encode(void **state)
     static char longl[3000];
     memset(longl, 'x', 2998);
     memcpy(longl + 2998, "\r\n", 2);
-    w = encode(longl, 3000, &len);    /* long lines are sent as they are */
+    w = encode(longl, 3000, &len); /* long lines are sent as they are */
     assert_int_equal(len, 3003);
     assert_memory_equal(w, longl, 3000);
     free(w);
@@ -93,11 +93,13 @@ static void test_mxbench_proto_cmds_round_robin(void **state)
     struct mxb_cmds c;
     assert_true(mxb_cmds_alloc(&c, 2, &mail, &rcpt));
     mxb_cmds_fill(&c, &mail, &rcpt, 0);
-    const char *want0 = "MAIL FROM:<a@x.test>\r\nRCPT TO:<r1@y.test>\r\nRCPT TO:<r2@y.test>\r\nDATA\r\n";
+    const char *want0 =
+        "MAIL FROM:<a@x.test>\r\nRCPT TO:<r1@y.test>\r\nRCPT TO:<r2@y.test>\r\nDATA\r\n";
     assert_int_equal(c.off[4], strlen(want0));
     assert_memory_equal(c.text, want0, strlen(want0));
     mxb_cmds_fill(&c, &mail, &rcpt, 1);
-    const char *want1 = "MAIL FROM:<b@x.test>\r\nRCPT TO:<r3@y.test>\r\nRCPT TO:<r1@y.test>\r\nDATA\r\n";
+    const char *want1 =
+        "MAIL FROM:<b@x.test>\r\nRCPT TO:<r3@y.test>\r\nRCPT TO:<r1@y.test>\r\nDATA\r\n";
     assert_memory_equal(c.text, want1, strlen(want1));
     assert_int_equal(c.off[1], strlen("MAIL FROM:<b@x.test>\r\n"));
     mxb_cmds_free(&c);

@@ -88,10 +88,10 @@ static void test_mxbench_sched_poisson_rate(void **state)
     }
     /* 20000 expected; the standard deviation is sqrt(20000) = 141. */
     assert_true(total > 20000 - 600 && total < 20000 + 600);
-    double mean = gaps / (double)total;       /* per thread: 1 / 500 s */
+    double mean = gaps / (double)total; /* per thread: 1 / 500 s */
     double var = sq / (double)total - mean * mean;
     assert_true(fabs(mean - 0.002) < 0.0001);
-    assert_true(fabs(sqrt(var) - mean) < 0.0002);  /* exponential: sd == mean */
+    assert_true(fabs(sqrt(var) - mean) < 0.0002); /* exponential: sd == mean */
     struct mxb_sched a, b;
     mxb_sched_init(&a, ph, 1, MXB_ARRIVAL_POISSON, 7, 0, 1);
     mxb_sched_init(&b, ph, 1, MXB_ARRIVAL_POISSON, 7, 0, 1);
@@ -130,8 +130,17 @@ static void test_mxbench_sched_ramp_parse_rejects(void **state)
     (void)state;
     struct mxb_phase ph[4];
     char err[128];
-    const char *bad[] = {"", "100", "100:", "100:0", "a:1", "100:1,", "0:5,0:1", "-1:5",
-                         "1e3:5", "100:1;200:1", "100:1,200:1,300:1,400:1,500:1"};
+    const char *bad[] = {"",
+                         "100",
+                         "100:",
+                         "100:0",
+                         "a:1",
+                         "100:1,",
+                         "0:5,0:1",
+                         "-1:5",
+                         "1e3:5",
+                         "100:1;200:1",
+                         "100:1,200:1,300:1,400:1,500:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
         assert_int_equal(mxb_ramp_parse(bad[i], ph, 4, err, sizeof err), -1);
@@ -145,13 +154,13 @@ static void test_mxbench_sched_weights_parse(void **state)
     (void)state;
     struct mxb_weight w[MXB_WEIGHTS_MAX];
     char err[128];
-    assert_int_equal(mxb_weights_parse("plain:70,starttls:20,auth:10", w, MXB_WEIGHTS_MAX, err,
-                                       sizeof err), 3);
+    assert_int_equal(
+        mxb_weights_parse("plain:70,starttls:20,auth:10", w, MXB_WEIGHTS_MAX, err, sizeof err), 3);
     assert_string_equal(w[1].key, "starttls");
     assert_int_equal(w[2].weight, 10);
     assert_int_equal(mxb_weights_parse("10k:0,1m:3", w, MXB_WEIGHTS_MAX, err, sizeof err), 2);
-    const char *bad[] = {"", "plain", "plain:", "plain:x", "plain:1.5", "plain:0", "a:1,a:2",
-                         ":5", "a b:1", "plain:1,", "p:2000000"};
+    const char *bad[] = {"",        "plain", "plain:", "plain:x",  "plain:1.5", "plain:0",
+                         "a:1,a:2", ":5",    "a b:1",  "plain:1,", "p:2000000"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(mxb_weights_parse(bad[i], w, MXB_WEIGHTS_MAX, err, sizeof err), -1);
     assert_int_equal(mxb_weights_parse("a:1,b:1,c:1", w, 2, err, sizeof err), -1);
@@ -179,14 +188,14 @@ static void test_mxbench_sched_wrr_exact_fractions(void **state)
     unsigned seen[4] = {0};
     for (unsigned i = 1; i <= 1000; i++) {
         seen[mxb_wrr_next(&r)]++;
-        for (unsigned k = 0; k < 3; k++)    /* within one pick of the ideal at any time */
+        for (unsigned k = 0; k < 3; k++) /* within one pick of the ideal at any time */
             assert_true(fabs((double)seen[k] - (double)i * w[k] / 100) <= 1.0);
     }
     assert_int_equal(seen[0], 700);
     assert_int_equal(seen[1], 200);
     assert_int_equal(seen[2], 100);
     assert_int_equal(seen[3], 0);
-    mxb_wrr_init(&r, w, 4, 37);     /* a skewed start keeps the fractions */
+    mxb_wrr_init(&r, w, 4, 37); /* a skewed start keeps the fractions */
     memset(seen, 0, sizeof seen);
     for (unsigned i = 0; i < 100; i++)
         seen[mxb_wrr_next(&r)]++;

@@ -52,15 +52,15 @@ static void test_mxbench_series_order_and_leave(void **state)
     struct mxb_phase ph[] = {{100, 10}};
     struct mxb_series *s = mxb_series_open(path, 2, ph, 1);
     assert_non_null(s);
-    mxb_series_publish(s, 0, one_sec(10, 100));     /* thread B, seconds 0 and 1 */
+    mxb_series_publish(s, 0, one_sec(10, 100)); /* thread B, seconds 0 and 1 */
     mxb_series_publish(s, 1, one_sec(20, 200));
     static char l[8][4096];
-    assert_int_equal(lines(path, l, 8), 0);         /* A has handed in nothing */
-    mxb_series_publish(s, 0, one_sec(5, 300));      /* thread A */
-    mxb_series_leave(s, 1);                         /* B is done after second 1 */
+    assert_int_equal(lines(path, l, 8), 0);    /* A has handed in nothing */
+    mxb_series_publish(s, 0, one_sec(5, 300)); /* thread A */
+    mxb_series_leave(s, 1);                    /* B is done after second 1 */
     mxb_series_publish(s, 1, one_sec(1, 400));
-    mxb_series_publish(s, 2, one_sec(7, 500));      /* only A is left */
-    assert_int_equal(lines(path, l, 8), 3);         /* second 2 did not wait for B */
+    mxb_series_publish(s, 2, one_sec(7, 500)); /* only A is left */
+    assert_int_equal(lines(path, l, 8), 3);    /* second 2 did not wait for B */
     static struct mxb_hist all;
     mxb_hist_init(&all);
     for (int i = 0; i < 1000; i++)
@@ -88,7 +88,7 @@ static void test_mxbench_series_order_and_leave(void **state)
     fclose(in);
     assert_int_equal(d.nsec, 3);
     assert_true(d.have_summary && d.messages == 43);
-    assert_true(d.npct > 30);       /* ticks up to 1 - 1/1000 plus the maximum */
+    assert_true(d.npct > 30); /* ticks up to 1 - 1/1000 plus the maximum */
     char *html = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&html, &len);

@@ -52,7 +52,10 @@ static void test_mxlog_parse_prefix(void **state)
 static void test_mxlog_parse_kinds(void **state)
 {
     (void)state;
-    static const struct { const char *text; enum mxl_kind k; } cases[] = {
+    static const struct {
+        const char *text;
+        enum mxl_kind k;
+    } cases[] = {
         {"Connection accepted: client [127.0.0.1]:4500, local port 25, worker 0", MXL_K_CONNECT},
         {"250-PIPELINING", MXL_K_REPLY},
         {"EHLO client.example", MXL_K_HELO},
@@ -64,7 +67,8 @@ static void test_mxlog_parse_kinds(void **state)
         {"RSET", MXL_K_RSET},
         {".", MXL_K_DOT},
         {"Transaction summary: client=1.2.3.4 helo=- tls=- auth=- from=<> rcpts=0 "
-         "rcpts_refused=1 size=0 result=aborted reason=\"QUIT\"", MXL_K_SUMMARY},
+         "rcpts_refused=1 size=0 result=aborted reason=\"QUIT\"",
+         MXL_K_SUMMARY},
         {"CloseClient Started. (QUIT)", MXL_K_CLOSE},
         {"closesocket()", MXL_K_CLOSESOCKET},
         {"RCPT refused: <x@example.test> User unknown (not in the recipient directory)",
@@ -98,12 +102,14 @@ static void test_mxlog_parse_bad_lines(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "hello", " [01/Dec/2026:21:16:30], E2EE9E45,", /* too short */
-        " [01/Xyz/2026:21:16:30], E2EE9E45, text",         /* month */
-        " [01/Dec/2026:25:16:30], E2EE9E45, text",         /* hour */
-        " [01/Dec/2026:21:16:30], E2EE9G45, text",         /* id */
-        " [01/Dec/2026:21:16:30]; E2EE9E45, text",         /* separator */
-        "[01/Dec/2026:21:16:30], E2EE9E45, text ",         /* leading space */
+        "",
+        "hello",
+        " [01/Dec/2026:21:16:30], E2EE9E45,",      /* too short */
+        " [01/Xyz/2026:21:16:30], E2EE9E45, text", /* month */
+        " [01/Dec/2026:25:16:30], E2EE9E45, text", /* hour */
+        " [01/Dec/2026:21:16:30], E2EE9G45, text", /* id */
+        " [01/Dec/2026:21:16:30]; E2EE9E45, text", /* separator */
+        "[01/Dec/2026:21:16:30], E2EE9E45, text ", /* leading space */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct mxl_line l;
@@ -171,7 +177,8 @@ static void test_mxlog_scan_find_matches_reference(void **state)
         if (n >= m && rand() % 2) {
             size_t at = (size_t)rand() % (n - m + 1);
             for (size_t i = 0; i < m; i++)
-                hay[at + i] = (char)(rand() % 2 ? needle[i] ^ (needle[i] >= 'A' ? 0x20 : 0) : needle[i]);
+                hay[at + i] =
+                    (char)(rand() % 2 ? needle[i] ^ (needle[i] >= 'A' ? 0x20 : 0) : needle[i]);
         }
         hay[n] = 0;
         assert_int_equal(mxl_find_ci(hay, n, needle, m), ref_find(hay, n, needle, m));

@@ -20,7 +20,7 @@
 #define T0 " [01/Dec/2026:10:00:0"
 
 struct seen {
-    char items[32][600];        /* "T|S ip verdict: words" */
+    char items[32][600]; /* "T|S ip verdict: words" */
     int n;
 };
 
@@ -75,8 +75,7 @@ static struct mxl_opts run(struct seen *z, const char *const *lines)
 static void expect(const struct seen *z, int i, const char *want)
 {
     if (i >= z->n || strncmp(z->items[i], want, strlen(want)) != 0)
-        fail_msg("item %d: got \"%s\", want \"%s...\"", i, i < z->n ? z->items[i] : "(none)",
-                 want);
+        fail_msg("item %d: got \"%s\", want \"%s...\"", i, i < z->n ? z->items[i] : "(none)", want);
 }
 
 /* expect_some - some item starts with want (order of a cut is unspecified). */
@@ -97,27 +96,39 @@ static void test_mxlog_sess_interleaved(void **state)
 {
     (void)state;
     const char *const log[] = {
-        CONN("00000001", "10.0.0.1"), CONN("00000002", "10.0.0.2"),
-        "00000001|MAIL FROM:<a@x.example>", "00000002|MAIL FROM:<b@y.example>",
-        "00000001|250 2.1.0 ok", "00000002|250 2.1.0 ok",
-        "00000002|RCPT TO:<nobody@example.test>", "00000001|RCPT TO:<u@example.test>",
-        "00000002|RCPT refused: <nobody@example.test> User unknown (not in the recipient directory)",
-        "00000001|250 2.1.5 ok", "00000002|550 5.1.1 <nobody@example.test>... User unknown.",
-        "00000001|DATA", "00000001|354 go", "00000001|.",
+        CONN("00000001", "10.0.0.1"),
+        CONN("00000002", "10.0.0.2"),
+        "00000001|MAIL FROM:<a@x.example>",
+        "00000002|MAIL FROM:<b@y.example>",
+        "00000001|250 2.1.0 ok",
+        "00000002|250 2.1.0 ok",
+        "00000002|RCPT TO:<nobody@example.test>",
+        "00000001|RCPT TO:<u@example.test>",
+        "00000002|RCPT refused: <nobody@example.test> User unknown (not in the recipient "
+        "directory)",
+        "00000001|250 2.1.5 ok",
+        "00000002|550 5.1.1 <nobody@example.test>... User unknown.",
+        "00000001|DATA",
+        "00000001|354 go",
+        "00000001|.",
         "00000001|Message accepted: queue id 6B0F392ED9C300000000, 18 octets, 1 recipient(s)",
         SUM("00000001", "from=<a@x.example> rcpts=1 rcpts_refused=0 size=18 result=queued "
                         "id=6B0F392ED9C300000000"),
         "00000002|QUIT",
         SUM("00000002", "from=<b@y.example> rcpts=0 rcpts_refused=1 size=0 result=aborted "
                         "reason=\"QUIT\""),
-        "00000002|CloseClient Started. (QUIT)", "00000002|closesocket()",
-        "00000001|CloseClient Started. (QUIT)", "00000001|closesocket()", NULL};
+        "00000002|CloseClient Started. (QUIT)",
+        "00000002|closesocket()",
+        "00000001|CloseClient Started. (QUIT)",
+        "00000001|closesocket()",
+        NULL};
     struct seen z;
     run(&z, log);
     assert_int_equal(z.n, 2);
     expect(&z, 0, "T 00000001 10.0.0.1 accepted: accepted (queue id 6B0F392ED9C300000000)");
-    expect(&z, 1, "T 00000002 10.0.0.2 user_unknown: refused at RCPT: <nobody@example.test> "
-                  "User unknown");
+    expect(&z, 1,
+           "T 00000002 10.0.0.2 user_unknown: refused at RCPT: <nobody@example.test> "
+           "User unknown");
 }
 
 /* test_mxlog_sess_without_summary - the dialogue alone (older logs, or a
@@ -126,15 +137,26 @@ static void test_mxlog_sess_without_summary(void **state)
 {
     (void)state;
     const char *const log[] = {
-        CONN("00000001", "10.0.0.1"), CONN("00000002", "10.0.0.2"),
-        "00000001|MAIL FROM:<a@x.example>", "00000001|250 ok", "00000001|RCPT TO:<u@example.test>",
-        "00000001|250 ok", "00000001|DATA", "00000001|354 go", "00000001|.",
+        CONN("00000001", "10.0.0.1"),
+        CONN("00000002", "10.0.0.2"),
+        "00000001|MAIL FROM:<a@x.example>",
+        "00000001|250 ok",
+        "00000001|RCPT TO:<u@example.test>",
+        "00000001|250 ok",
+        "00000001|DATA",
+        "00000001|354 go",
+        "00000001|.",
         "00000001|Message accepted: queue id 6B0F392ED9C300000001, 18 octets, 1 recipient(s)",
         "00000001|250 2.0.0 Message received ok. id=6B0F392ED9C300000001",
-        "00000002|MAIL FROM:<b@y.example>", "00000002|250 ok", "00000002|RCPT TO:<v@example.test>",
-        "00000002|250 ok", "00000002|DATA", "00000002|354 go",
+        "00000002|MAIL FROM:<b@y.example>",
+        "00000002|250 ok",
+        "00000002|RCPT TO:<v@example.test>",
+        "00000002|250 ok",
+        "00000002|DATA",
+        "00000002|354 go",
         "00000000|mxringd started (version 0.1.0, pid 9, workers 2, first session id 00000001)",
-        "00000001|Connection accepted: client [10.0.0.9]:1, local port 25, worker 0", NULL};
+        "00000001|Connection accepted: client [10.0.0.9]:1, local port 25, worker 0",
+        NULL};
     struct seen z;
     run(&z, log);
     assert_int_equal(z.n, 4);
@@ -157,8 +179,7 @@ static void test_mxlog_sess_verdicts(void **state)
 {
     (void)state;
     static const struct scen sc[] = {
-        {{"|RCPT TO:<r@far.example>",
-          "|RCPT refused: <r@far.example> Relaying denied",
+        {{"|RCPT TO:<r@far.example>", "|RCPT refused: <r@far.example> Relaying denied",
           "|550 5.7.1 <r@far.example>... Relaying denied.",
           "|Transaction summary: client=10.0.0.1 helo=h tls=- auth=- from=<a@x> rcpts=0 "
           "rcpts_refused=1 size=0 result=aborted reason=\"QUIT\""},
@@ -180,7 +201,8 @@ static void test_mxlog_sess_verdicts(void **state)
          "(domain evil.test listed in zone q.surbl.test)"},
         {{"|Antivirus: stream: Eicar-Signature FOUND: reject",
           "|Transaction summary: client=10.0.0.1 helo=h tls=- auth=- from=<a@x> rcpts=1 "
-          "rcpts_refused=0 size=68 result=refused reason=\"content filter: virus Eicar-Signature\""},
+          "rcpts_refused=0 size=68 result=refused reason=\"content filter: virus "
+          "Eicar-Signature\""},
          "T 00000005 10.0.0.1 virus: virus Eicar-Signature: rejected"},
         {{"|Transaction summary: client=10.0.0.1 helo=h tls=- auth=- from=<a@x> rcpts=1 "
           "rcpts_refused=0 size=29 result=refused reason=\"bare LF at data offset 5, an SMTP "
@@ -255,10 +277,13 @@ static void test_mxlog_sess_verdicts(void **state)
 static void test_mxlog_sess_bad_lines_counted(void **state)
 {
     (void)state;
-    const char *const log[] = {
-        CONN("00000001", "10.0.0.1"), "garbage without a prefix",
-        " [99/Dec/2026:10:00:00], 00000001, bad day", "\x01\x02\xff",
-        "00000001|CloseClient Started. (QUIT)", "00000001|closesocket()", NULL};
+    const char *const log[] = {CONN("00000001", "10.0.0.1"),
+                               "garbage without a prefix",
+                               " [99/Dec/2026:10:00:00], 00000001, bad day",
+                               "\x01\x02\xff",
+                               "00000001|CloseClient Started. (QUIT)",
+                               "00000001|closesocket()",
+                               NULL};
     struct seen z;
     struct mxl_opts o = run(&z, log);
     assert_int_equal(o.bad_lines, 3);

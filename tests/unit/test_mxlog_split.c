@@ -18,7 +18,7 @@
 #include "walk.h"
 
 #define NSESS 600
-#define LIVE  8
+#define LIVE 8
 
 struct gen {
     char *buf;
@@ -35,9 +35,9 @@ static void put(struct gen *g, uint32_t sid, const char *text)
         g->buf = realloc(g->buf, g->cap);
         assert_non_null(g->buf);
     }
-    g->n += (size_t)snprintf(g->buf + g->n, g->cap - g->n,
-                             " [01/Dec/2026:%02u:%02u:%02u], %08X, %s\n", 10 + sec / 3600,
-                             sec / 60 % 60, sec % 60, sid, text);
+    g->n +=
+        (size_t)snprintf(g->buf + g->n, g->cap - g->n, " [01/Dec/2026:%02u:%02u:%02u], %08X, %s\n",
+                         10 + sec / 3600, sec / 60 % 60, sec % 60, sid, text);
 }
 
 /* sub - tmpl with its '#' replaced by val (no '#': tmpl itself). */
@@ -52,29 +52,56 @@ static const char *sub(char *b, size_t cap, const char *tmpl, const char *val)
 
 static const char *const acc[] = {
     "Connection accepted: client [#]:4000, local port 25, worker 0",
-    "220 mx.test ESMTP", "EHLO #", "250-mx.test Hello", "250 ENHANCEDSTATUSCODES",
-    "MAIL FROM:<#>", "Check MAIL FROM address = <x>", "250 2.1.0 ok",
-    "RCPT TO:<u@example.test>", "user check status(2) = found Users", "250 2.1.5 ok",
-    "DATA", "354 go", ".", "Message accepted: queue id #, 900 octets, 1 recipient(s)",
+    "220 mx.test ESMTP",
+    "EHLO #",
+    "250-mx.test Hello",
+    "250 ENHANCEDSTATUSCODES",
+    "MAIL FROM:<#>",
+    "Check MAIL FROM address = <x>",
+    "250 2.1.0 ok",
+    "RCPT TO:<u@example.test>",
+    "user check status(2) = found Users",
+    "250 2.1.5 ok",
+    "DATA",
+    "354 go",
+    ".",
+    "Message accepted: queue id #, 900 octets, 1 recipient(s)",
     "Transaction summary: client=10.1.0.0 helo=h tls=- auth=- from=<#> rcpts=1 "
     "rcpts_refused=0 size=900 result=queued id=6B0F",
-    "250 2.0.0 ok", "QUIT", "221 bye", "CloseClient Started. (QUIT)", "closesocket()"};
+    "250 2.0.0 ok",
+    "QUIT",
+    "221 bye",
+    "CloseClient Started. (QUIT)",
+    "closesocket()"};
 static const char *const unk[] = {
     "Connection accepted: client [#]:4000, local port 25, worker 0",
-    "220 mx.test ESMTP", "EHLO #", "250 mx.test Hello", "MAIL FROM:<#>", "250 2.1.0 ok",
+    "220 mx.test ESMTP",
+    "EHLO #",
+    "250 mx.test Hello",
+    "MAIL FROM:<#>",
+    "250 2.1.0 ok",
     "RCPT TO:<nobody@example.test>",
     "RCPT refused: <nobody@example.test> User unknown (not in the recipient directory)",
-    "550 5.1.1 User unknown.", "QUIT",
+    "550 5.1.1 User unknown.",
+    "QUIT",
     "Transaction summary: client=10.1.0.0 helo=h tls=- auth=- from=<#> rcpts=0 "
     "rcpts_refused=1 size=0 result=aborted reason=\"QUIT\"",
-    "221 bye", "CloseClient Started. (QUIT)", "closesocket()"};
-static const char *const cut[] = {
-    "Connection accepted: client [#]:4000, local port 25, worker 0",
-    "220 mx.test ESMTP", "EHLO #", "250 mx.test Hello", "MAIL FROM:<#>", "250 2.1.0 ok"};
-static const char *const none[] = {
-    "Connection accepted: client [#]:4000, local port 25, worker 0",
-    "220 mx.test ESMTP", "QUIT", "221 bye", "CloseClient Started. (QUIT)", "closesocket()",
-    "250 a stray line after the close"};
+    "221 bye",
+    "CloseClient Started. (QUIT)",
+    "closesocket()"};
+static const char *const cut[] = {"Connection accepted: client [#]:4000, local port 25, worker 0",
+                                  "220 mx.test ESMTP",
+                                  "EHLO #",
+                                  "250 mx.test Hello",
+                                  "MAIL FROM:<#>",
+                                  "250 2.1.0 ok"};
+static const char *const none[] = {"Connection accepted: client [#]:4000, local port 25, worker 0",
+                                   "220 mx.test ESMTP",
+                                   "QUIT",
+                                   "221 bye",
+                                   "CloseClient Started. (QUIT)",
+                                   "closesocket()",
+                                   "250 a stray line after the close"};
 #define N(a) (unsigned)(sizeof(a) / sizeof(a[0]))
 
 /* script - line k of session i (kind i % 5: accepted with and without a
@@ -148,13 +175,12 @@ static char *dump(const struct mxl_agg *g, const struct mxl_opts *o)
     size_t cap = 1 << 20, n = 0;
     char *s = malloc(cap);
     assert_non_null(s);
-    n += (size_t)snprintf(s + n, cap - n, "%lu %lu %lu %lu %lu %lu %lu %lu | %lu %lu %lu\n",
-                          (unsigned long)g->sessions, (unsigned long)g->txns,
-                          (unsigned long)g->accepted, (unsigned long)g->refused,
-                          (unsigned long)g->bytes, (unsigned long)g->rcpts_ok,
-                          (unsigned long)g->rcpts_refused, (unsigned long)g->auth_failures,
-                          (unsigned long)o->lines, (unsigned long)o->bad_lines,
-                          (unsigned long)o->bytes);
+    n += (size_t)snprintf(
+        s + n, cap - n, "%lu %lu %lu %lu %lu %lu %lu %lu | %lu %lu %lu\n",
+        (unsigned long)g->sessions, (unsigned long)g->txns, (unsigned long)g->accepted,
+        (unsigned long)g->refused, (unsigned long)g->bytes, (unsigned long)g->rcpts_ok,
+        (unsigned long)g->rcpts_refused, (unsigned long)g->auth_failures, (unsigned long)o->lines,
+        (unsigned long)o->bad_lines, (unsigned long)o->bytes);
     for (int v = 0; v < MXL_V_COUNT; v++)
         n += (size_t)snprintf(s + n, cap - n, "v%d=%lu ", v, (unsigned long)g->by_verdict[v]);
     for (size_t h = 0; h < g->nhours; h++)
@@ -166,8 +192,8 @@ static char *dump(const struct mxl_agg *g, const struct mxl_opts *o)
         struct mxl_tent **v = mxl_tally_sorted(t[k], 0);
         n += (size_t)snprintf(s + n, cap - n, "\ntally %zu:", k);
         for (size_t i = 0; i < t[k]->n && n + 200 < cap; i++)
-            n += (size_t)snprintf(s + n, cap - n, " %s=%lu/%lu", v[i]->key,
-                                  (unsigned long)v[i]->a, (unsigned long)v[i]->b);
+            n += (size_t)snprintf(s + n, cap - n, " %s=%lu/%lu", v[i]->key, (unsigned long)v[i]->a,
+                                  (unsigned long)v[i]->b);
         free(v);
     }
     return s;
@@ -203,8 +229,8 @@ static void test_mxlog_split_matches_one_thread(void **state)
         if (strcmp(one, two) != 0)
             fail_msg("pad %u:\none: %.600s\ntwo: %.600s", pad, one, two);
         if (pad == 0) { /* the log has what it claims: refusals, cut-offs, two hours */
-            assert_null(strstr(one, "v2=0 "));      /* user_unknown */
-            assert_null(strstr(one, "v24=0 "));     /* cut_off */
+            assert_null(strstr(one, "v2=0 "));          /* user_unknown */
+            assert_null(strstr(one, "v24=0 "));         /* cut_off */
             assert_non_null(strstr(one, "h498923.0=")); /* 11:00 */
         }
         free(one);

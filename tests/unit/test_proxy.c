@@ -87,20 +87,17 @@ static void test_proxy_v1_bad(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\n",        /* bare LF */
-        "PROXY TCP4 192.0.2.1 192.0.2.2 1 2 3\r\n",    /* a field too many */
-        "PROXY TCP4 192.0.2.1 192.0.2.2 1\r\n",        /* one too few */
-        "PROXY TCP4  192.0.2.1 192.0.2.2 1 2\r\n",     /* two spaces */
-        "PROXY TCP4 2001:db8::1 192.0.2.2 1 2\r\n",    /* v6 under TCP4 */
-        "PROXY TCP6 192.0.2.1 2001:db8::2 1 2\r\n",    /* v4 under TCP6 */
-        "PROXY TCP4 192.0.2.1 192.0.2.2 65536 2\r\n",  /* port range */
-        "PROXY TCP4 192.0.2.1 192.0.2.2 01 2\r\n",     /* leading zero */
-        "PROXY TCP4 192.0.2.1 192.0.2.2 -1 2\r\n",
-        "PROXY TCP4 192.0.2.001 192.0.2.2 1 2\r\n",
-        "PROXY UDP4 192.0.2.1 192.0.2.2 1 2\r\n",
-        "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\r\n",
-        "PROXY TCP4 192.0.2.1\t192.0.2.2 1 2\r\n",
-        "PROXY \r\n",
+        "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\n",       /* bare LF */
+        "PROXY TCP4 192.0.2.1 192.0.2.2 1 2 3\r\n",   /* a field too many */
+        "PROXY TCP4 192.0.2.1 192.0.2.2 1\r\n",       /* one too few */
+        "PROXY TCP4  192.0.2.1 192.0.2.2 1 2\r\n",    /* two spaces */
+        "PROXY TCP4 2001:db8::1 192.0.2.2 1 2\r\n",   /* v6 under TCP4 */
+        "PROXY TCP6 192.0.2.1 2001:db8::2 1 2\r\n",   /* v4 under TCP6 */
+        "PROXY TCP4 192.0.2.1 192.0.2.2 65536 2\r\n", /* port range */
+        "PROXY TCP4 192.0.2.1 192.0.2.2 01 2\r\n",    /* leading zero */
+        "PROXY TCP4 192.0.2.1 192.0.2.2 -1 2\r\n",    "PROXY TCP4 192.0.2.001 192.0.2.2 1 2\r\n",
+        "PROXY UDP4 192.0.2.1 192.0.2.2 1 2\r\n",     "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\r\n",
+        "PROXY TCP4 192.0.2.1\t192.0.2.2 1 2\r\n",    "PROXY \r\n",
         "proxy TCP4 192.0.2.1 192.0.2.2 1 2\r\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -306,8 +303,10 @@ static void test_proxy_round_trip(void **state)
 {
     (void)state;
     for (unsigned i = 0; i < 12; i++) {
-        struct penc e = {.version = i % 2 ? 2 : 1, .kind = (enum penc_kind)(i / 2 % 3),
-                         .sport = (uint16_t)(i * 977), .dport = 25};
+        struct penc e = {.version = i % 2 ? 2 : 1,
+                         .kind = (enum penc_kind)(i / 2 % 3),
+                         .sport = (uint16_t)(i * 977),
+                         .dport = 25};
         if (e.version == 2 && e.kind == PENC_UNKNOWN)
             e.kind = PENC_LOCAL;
         for (unsigned k = 0; k < 16; k++)

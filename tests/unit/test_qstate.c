@@ -22,11 +22,18 @@ static char err[256];
 static void spool_file(struct sb *out, const char *body, bool eightbit)
 {
     static const char rcpts[] = "u@example.test\0v@example.test";
-    struct sess_msg m = { .helo = "client.example", .client_ip = "127.0.0.1",
-                          .client_port = 60262, .proto = "ESMTP", .sender = "a@b.example",
-                          .rcpts = rcpts, .nrcpt = 2, .tail = body, .tail_len = strlen(body), .body_len = strlen(body),
-                          .eightbit = eightbit };
-    struct timespec now = { 1795995400, 123000 };
+    struct sess_msg m = {.helo = "client.example",
+                         .client_ip = "127.0.0.1",
+                         .client_port = 60262,
+                         .proto = "ESMTP",
+                         .sender = "a@b.example",
+                         .rcpts = rcpts,
+                         .nrcpt = 2,
+                         .tail = body,
+                         .tail_len = strlen(body),
+                         .body_len = strlen(body),
+                         .eightbit = eightbit};
+    struct timespec now = {1795995400, 123000};
     assert_true(spool_format_header(out, &m, "6B0CB708006960100000", "mx.test", &now));
     assert_true(sb_appends(out, body));
 }
@@ -34,7 +41,7 @@ static void spool_file(struct sb *out, const char *body, bool eightbit)
 static void test_qstate_envelope_of_spool_file(void **state)
 {
     (void)state;
-    struct sb f = { 0 };
+    struct sb f = {0};
     spool_file(&f, "Subject: hi\r\n\r\nbody\r\n", true);
     struct qfile_env e;
     assert_int_equal(qfile_parse_envelope(f.data, f.len, &e, err, sizeof err), QFILE_OK);
@@ -59,17 +66,21 @@ static void test_qstate_envelope_of_spool_file(void **state)
         assert_int_equal(qfile_parse_envelope(f.data, n, &p, err, sizeof err), QFILE_MORE);
     }
     qfile_env_free(&e);
-    qfile_env_free(&e);     /* twice is fine */
+    qfile_env_free(&e); /* twice is fine */
     sb_free(&f);
 }
 
 static void test_qstate_envelope_null_sender_and_format(void **state)
 {
     (void)state;
-    char *rcpts[] = { "a@b.example" };
-    struct qfile_env e = { .id = "6B0CB708006960100001", .arrival = 7, .sender = "",
-                           .rcpts = rcpts, .nrcpt = 1, .size = 5 };
-    struct sb out = { 0 };
+    char *rcpts[] = {"a@b.example"};
+    struct qfile_env e = {.id = "6B0CB708006960100001",
+                          .arrival = 7,
+                          .sender = "",
+                          .rcpts = rcpts,
+                          .nrcpt = 1,
+                          .size = 5};
+    struct sb out = {0};
     assert_true(qfile_format_envelope(&e, &out));
     assert_string_equal(out.data, "MXRING-QUEUE 1\nid 6B0CB708006960100001\narrival 7\n"
                                   "client 127.0.0.1 0\nhelo \nprotocol LOCAL\nbody 7BIT\n"
@@ -81,7 +92,7 @@ static void test_qstate_envelope_null_sender_and_format(void **state)
     assert_string_equal(p.helo, "");
     assert_true(qfile_complete(&p, out.len));
     qfile_env_free(&p);
-    char *bad[] = { "x@y\r\nrcpt z@w" };
+    char *bad[] = {"x@y\r\nrcpt z@w"};
     e.rcpts = bad;
     sb_reset(&out);
     assert_false(qfile_format_envelope(&e, &out));
@@ -103,7 +114,8 @@ static void test_qstate_envelope_malformed_names_line(void **state)
     (void)state;
     env_err("MXRING-QUEUE 2\nid x\n\n", "line 1: not a queue file (no \"MXRING-QUEUE 1\" line)");
     env_err("From x\n", "line 1: not a queue file (no \"MXRING-QUEUE 1\" line)");
-    env_err("MXRING-QUEUE 1\nid 6b0cb708006960100000\n\n", "line 2: id: not 20 upper-case hex digits");
+    env_err("MXRING-QUEUE 1\nid 6b0cb708006960100000\n\n",
+            "line 2: id: not 20 upper-case hex digits");
     env_err(HEAD "arrival 2\n\n", "line 4: arrival: given twice (first on line 3)");
     env_err(HEAD "body 9BIT\n\n", "line 4: body: not 7BIT or 8BITMIME");
     env_err(HEAD "smtputf8 maybe\n\n", "line 4: smtputf8: not yes or no");
@@ -127,21 +139,21 @@ static void test_qstate_state_round_trip(void **state)
 {
     (void)state;
     struct qstate_rcpt r[] = {
-        { "a@x.test", QST_SENT, 1, 0, "250 2.0.0 ok" },
-        { "\"odd \\\\ local\"@x.test", QST_PENDING, 3, 1795999999,
-          "451 4.7.1 try\tlater \\ with\nbreak\x7f" },
-        { "b@x.test", QST_BOUNCED, 2, 0, "" },
+        {"a@x.test", QST_SENT, 1, 0, "250 2.0.0 ok"},
+        {"\"odd \\\\ local\"@x.test", QST_PENDING, 3, 1795999999,
+         "451 4.7.1 try\tlater \\ with\nbreak\x7f"},
+        {"b@x.test", QST_BOUNCED, 2, 0, ""},
     };
-    struct qstate st = { .arrival = 1795995400, .held = true, .bounce_sent = false,
-                         .rcpts = r, .nrcpt = 3 };
-    struct sb out = { 0 };
+    struct qstate st = {
+        .arrival = 1795995400, .held = true, .bounce_sent = false, .rcpts = r, .nrcpt = 3};
+    struct sb out = {0};
     assert_true(qstate_format(&st, &out));
     assert_string_equal(out.data,
-        "MXRING-STATE 1\narrival 1795995400\nheld yes\nbounce_sent no\n"
-        "rcpt a@x.test sent 1 0 250 2.0.0 ok\n"
-        "rcpt \"odd\\x20\\x5c\\x5c\\x20local\"@x.test pending 3 1795999999 "
-        "451 4.7.1 try\\x09later \\x5c with\\x0abreak\\x7f\n"
-        "rcpt b@x.test bounced 2 0 \n");
+                        "MXRING-STATE 1\narrival 1795995400\nheld yes\nbounce_sent no\n"
+                        "rcpt a@x.test sent 1 0 250 2.0.0 ok\n"
+                        "rcpt \"odd\\x20\\x5c\\x5c\\x20local\"@x.test pending 3 1795999999 "
+                        "451 4.7.1 try\\x09later \\x5c with\\x0abreak\\x7f\n"
+                        "rcpt b@x.test bounced 2 0 \n");
     struct qstate p;
     if (!qstate_parse(out.data, out.len, &p, err, sizeof err))
         fail_msg("%s", err);
@@ -172,8 +184,8 @@ static void test_qstate_state_round_trip(void **state)
 static void test_qstate_from_env_and_match(void **state)
 {
     (void)state;
-    char *rcpts[] = { "a@x", "b@x" };
-    struct qfile_env e = { .arrival = 5, .rcpts = rcpts, .nrcpt = 2 };
+    char *rcpts[] = {"a@x", "b@x"};
+    struct qfile_env e = {.arrival = 5, .rcpts = rcpts, .nrcpt = 2};
     struct qstate st;
     assert_true(qstate_from_env(&e, &st));
     assert_int_equal(st.nrcpt, 2);
@@ -182,7 +194,7 @@ static void test_qstate_from_env_and_match(void **state)
     assert_string_equal(st.rcpts[1].last, "");
     assert_int_equal(qstate_next_attempt(&st), 0);
     assert_true(qstate_matches_env(&st, &e));
-    char *other[] = { "a@x", "c@x" };
+    char *other[] = {"a@x", "c@x"};
     e.rcpts = other;
     assert_false(qstate_matches_env(&st, &e));
     e.nrcpt = 1;
@@ -214,7 +226,8 @@ static void test_qstate_state_malformed_names_line(void **state)
     st_err(SHEAD "rcpt a@x sent 1 soon x\n", "line 3: rcpt: bad next attempt time");
     st_err(SHEAD "rcpt a@x sent 1 0 bad \\q escape\n",
            "line 3: rcpt: bad escape in the address or reply");
-    st_err(SHEAD "rcpt a@x sent 1 0 cut \\x4\n", "line 3: rcpt: bad escape in the address or reply");
+    st_err(SHEAD "rcpt a@x sent 1 0 cut \\x4\n",
+           "line 3: rcpt: bad escape in the address or reply");
     st_err(SHEAD "rcpt a@x sent 1 0 ok\nhop x\n", "line 4: unknown key \"hop\"");
     st_err("MXRING-STATE 1\nheld no\n", "line 1: no arrival line");
 }

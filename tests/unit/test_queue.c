@@ -45,11 +45,11 @@ struct fixture {
     struct queue *q;
     char log[MAX_EVENTS];
     unsigned nlog;
-    int fail_op;            /* enum fail_at: which operation fails once */
-    int fail_res;           /* its result (-EIO, or >= 0 for a short write) */
-    unsigned spaces;        /* on_space calls */
+    int fail_op;     /* enum fail_at: which operation fails once */
+    int fail_res;    /* its result (-EIO, or >= 0 for a short write) */
+    unsigned spaces; /* on_space calls */
     unsigned commits_ok, commits_failed;
-    unsigned dsync_writes;  /* writes that carried RWF_DSYNC */
+    unsigned dsync_writes; /* writes that carried RWF_DSYNC */
     char last_qid[32];
 };
 
@@ -86,8 +86,13 @@ static int setup(void **state)
     f->dirfd = open(f->dir, O_RDONLY | O_DIRECTORY);
     assert_true(f->dirfd >= 0);
     assert_int_equal(io_uring_queue_init(512, &f->ring, 0), 0);
-    struct queue_params p = {.worker = 3, .journal_dirfd = f->dirfd, .segment_size = SEG_SIZE,
-                             .flush = NULL, .efd = -1, .on_space = on_space, .arg = f};
+    struct queue_params p = {.worker = 3,
+                             .journal_dirfd = f->dirfd,
+                             .segment_size = SEG_SIZE,
+                             .flush = NULL,
+                             .efd = -1,
+                             .on_space = on_space,
+                             .arg = f};
     char err[128];
     f->q = queue_new(&f->ring, &p, err, sizeof(err));
     assert_non_null(f->q);
@@ -144,9 +149,7 @@ static int perform(struct fixture *f, const struct io_uring_sqe *sqe)
         if (sqe->fsync_flags & IORING_FSYNC_DATASYNC)
             return fdatasync(sqe->fd) < 0 ? -errno : 0;
         return fsync(sqe->fd) < 0 ? -errno : 0;
-    default:
-        fail_msg("unexpected opcode %u", sqe->opcode);
-        return -EINVAL;
+    default: fail_msg("unexpected opcode %u", sqe->opcode); return -EINVAL;
     }
 }
 
@@ -167,8 +170,8 @@ static unsigned fake_turn(struct fixture *f)
     for (unsigned i = 0; i < n; i++) {
         int res = broken ? -ECANCELED : perform(f, &sqes[i]);
         bool linked = sqes[i].flags & IOSQE_IO_LINK;
-        if (!broken && linked && (res < 0 || (sqes[i].opcode == IORING_OP_WRITE &&
-                                              (unsigned)res != sqes[i].len)))
+        if (!broken && linked &&
+            (res < 0 || (sqes[i].opcode == IORING_OP_WRITE && (unsigned)res != sqes[i].len)))
             broken = true;
         if (!linked)
             broken = false;
@@ -226,8 +229,8 @@ static void test_queue_commit_waits_for_fdatasync(void **state)
     queue_get_stats(f->q, &st);
     assert_int_equal(st.writes, 1);
     assert_int_equal(st.syncs, 1);
-    assert_int_equal(st.hist[2], 1); /* one batch of 2-3 commits */
-    assert_int_equal(st.sync_commits, 3); /* the batch-size histogram's sum */
+    assert_int_equal(st.hist[2], 1);                /* one batch of 2-3 commits */
+    assert_int_equal(st.sync_commits, 3);           /* the batch-size histogram's sum */
     assert_int_equal(mhist_count(&st.sync_lat), 1); /* one fdatasync timed */
 }
 
@@ -379,8 +382,7 @@ static void test_queue_journal_recovers(void **state)
     assert_int_equal(msgs[0].next, 3); /* split at JRN_CHUNK_MAX */
     size_t off = 0;
     for (size_t i = 0; i < msgs[0].next; i++) {
-        assert_memory_equal(jrn_recovery_bytes(r, &msgs[0].ext[i]), big + off,
-                            msgs[0].ext[i].len);
+        assert_memory_equal(jrn_recovery_bytes(r, &msgs[0].ext[i]), big + off, msgs[0].ext[i].len);
         off += msgs[0].ext[i].len;
     }
     jrn_recovery_free(r);
@@ -486,8 +488,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_failed_fdatasync_fails_whole_batch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_short_write_fails_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_commit_after_unsynced_chunks_syncs_file,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_commit_after_unsynced_chunks_syncs_file, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_queue_open_txn_fails_after_lost_chunks, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_journal_recovers, setup, teardown),

@@ -82,8 +82,8 @@ static void test_reply_args_match_text(void **state)
         if (!conversions(d->fmt, kinds, sizeof(kinds)))
             fail_msg("reply %d \"%s\": a conversion other than %%s or %%llu", id, d->fmt);
         if (strcmp(kinds, d->args) != 0)
-            fail_msg("reply %d \"%s\": declares \"%s\", its text takes \"%s\"", id, d->fmt,
-                     d->args, kinds);
+            fail_msg("reply %d \"%s\": declares \"%s\", its text takes \"%s\"", id, d->fmt, d->args,
+                     kinds);
     }
 }
 

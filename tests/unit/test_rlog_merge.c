@@ -33,9 +33,13 @@ static struct fx *fx_open(bool on, bool zero, unsigned nrings, uint64_t t0)
     if (on)
         assert_int_equal(mkdir(f->top, 0755), 0);
     fake_clock_set(&f->clk, t0);
-    struct rlog_opts o = { .workdir = f->wd, .host = HOST, .nrings = nrings,
-                           .ring_bytes = 1u << 16, .zero_internal_id = zero,
-                           .clock = fake_clock_read, .clock_arg = &f->clk };
+    struct rlog_opts o = {.workdir = f->wd,
+                          .host = HOST,
+                          .nrings = nrings,
+                          .ring_bytes = 1u << 16,
+                          .zero_internal_id = zero,
+                          .clock = fake_clock_read,
+                          .clock_arg = &f->clk};
     f->l = rlog_create(&o);
     assert_non_null(f->l);
     return f;
@@ -85,14 +89,13 @@ static void test_rlog_merge_interleave(void **state)
     assert_int_equal(rlog_flush_now(f->l), 0);
     char *s = fx_day(f, "20240309");
     assert_non_null(s);
-    assert_string_equal(s,
-        " [09/Mar/2024:10:00:01], 00000003, c1\n"
-        " [09/Mar/2024:10:00:02], 00000001, a1\n"
-        " [09/Mar/2024:10:00:03], 00000002, b1\n"
-        " [09/Mar/2024:10:00:04], 00000001, a2\n"
-        " [09/Mar/2024:10:00:05], 00000001, a3\n"
-        " [09/Mar/2024:10:00:06], 00000002, b2\n"     /* ties: lower ring first */
-        " [09/Mar/2024:10:00:06], 00000003, c2\n");
+    assert_string_equal(s, " [09/Mar/2024:10:00:01], 00000003, c1\n"
+                           " [09/Mar/2024:10:00:02], 00000001, a1\n"
+                           " [09/Mar/2024:10:00:03], 00000002, b1\n"
+                           " [09/Mar/2024:10:00:04], 00000001, a2\n"
+                           " [09/Mar/2024:10:00:05], 00000001, a3\n"
+                           " [09/Mar/2024:10:00:06], 00000002, b2\n" /* ties: lower ring first */
+                           " [09/Mar/2024:10:00:06], 00000003, c2\n");
     free(s);
     struct rlog_stats st;
     rlog_get_stats(f->l, &st);
@@ -118,9 +121,8 @@ static void test_rlog_merge_watermark_busy(void **state)
     put_at(f, 0, t + 7 * T_NS, 1, "a3");
     rlog_flush_now(f->l);
     char *s = fx_day(f, "20240309");
-    assert_string_equal(s,
-        " [09/Mar/2024:10:00:01], 00000002, b1\n"
-        " [09/Mar/2024:10:00:02], 00000001, a1\n");
+    assert_string_equal(s, " [09/Mar/2024:10:00:01], 00000002, b1\n"
+                           " [09/Mar/2024:10:00:02], 00000001, a1\n");
     free(s);
     /* ring 1 commits its line stamped t+5 (the clock it read) */
     atomic_store(&r1->busy, 0);
@@ -128,12 +130,11 @@ static void test_rlog_merge_watermark_busy(void **state)
     fake_clock_set(&f->clk, t + 8 * T_NS);
     rlog_flush_now(f->l);
     s = fx_day(f, "20240309");
-    assert_string_equal(s,
-        " [09/Mar/2024:10:00:01], 00000002, b1\n"
-        " [09/Mar/2024:10:00:02], 00000001, a1\n"
-        " [09/Mar/2024:10:00:05], 00000002, b2\n"
-        " [09/Mar/2024:10:00:06], 00000001, a2\n"
-        " [09/Mar/2024:10:00:07], 00000001, a3\n");
+    assert_string_equal(s, " [09/Mar/2024:10:00:01], 00000002, b1\n"
+                           " [09/Mar/2024:10:00:02], 00000001, a1\n"
+                           " [09/Mar/2024:10:00:05], 00000002, b2\n"
+                           " [09/Mar/2024:10:00:06], 00000001, a2\n"
+                           " [09/Mar/2024:10:00:07], 00000001, a3\n");
     free(s);
     fx_close(f);
 }
@@ -149,9 +150,8 @@ static void test_rlog_merge_ring_clamp(void **state)
     put_at(f, 0, t + 2 * T_NS, 1, "clock went back");
     rlog_stop(f->l);
     char *s = fx_day(f, "20240309");
-    assert_string_equal(s,
-        " [09/Mar/2024:10:00:05], 00000001, late\n"
-        " [09/Mar/2024:10:00:05], 00000001, clock went back\n");
+    assert_string_equal(s, " [09/Mar/2024:10:00:05], 00000001, late\n"
+                           " [09/Mar/2024:10:00:05], 00000001, clock went back\n");
     free(s);
     fx_close(f);
 }
@@ -170,12 +170,10 @@ static void test_rlog_merge_midnight(void **state)
     fake_clock_set(&f->clk, mid + 4 * T_NS);
     rlog_flush_now(f->l);
     char *a = fx_day(f, "20240309"), *b = fx_day(f, "20240310");
-    assert_string_equal(a,
-        " [09/Mar/2024:23:59:59], 00000001, before\n"
-        " [09/Mar/2024:23:59:59], 00000002, last ns\n");
-    assert_string_equal(b,
-        " [10/Mar/2024:00:00:00], 00000001, after\n"
-        " [10/Mar/2024:00:00:03], 00000002, later\n");
+    assert_string_equal(a, " [09/Mar/2024:23:59:59], 00000001, before\n"
+                           " [09/Mar/2024:23:59:59], 00000002, last ns\n");
+    assert_string_equal(b, " [10/Mar/2024:00:00:00], 00000001, after\n"
+                           " [10/Mar/2024:00:00:03], 00000002, later\n");
     free(a);
     free(b);
     fx_close(f);
@@ -195,13 +193,13 @@ static void test_rlog_merge_zero_mode(void **state)
         rlog_put2(r, 0x145008, RLOG_DIALOG, "250 ", 4, "<a@b>... Sender ok.", 19);
         rlog_flush_now(f->l);
         char *s = fx_day(f, "20171130");
-        assert_string_equal(s, zero ?
-            " [30/Nov/2017:08:20:49], 00145008, mail from: <a@b>\n"
-            " [30/Nov/2017:08:20:49], 00000000, Check MAIL FROM address = <a@b>\n"
-            " [30/Nov/2017:08:20:49], 00145008, 250 <a@b>... Sender ok.\n" :
-            " [30/Nov/2017:08:20:49], 00145008, mail from: <a@b>\n"
-            " [30/Nov/2017:08:20:49], 00145008, Check MAIL FROM address = <a@b>\n"
-            " [30/Nov/2017:08:20:49], 00145008, 250 <a@b>... Sender ok.\n");
+        assert_string_equal(
+            s, zero ? " [30/Nov/2017:08:20:49], 00145008, mail from: <a@b>\n"
+                      " [30/Nov/2017:08:20:49], 00000000, Check MAIL FROM address = <a@b>\n"
+                      " [30/Nov/2017:08:20:49], 00145008, 250 <a@b>... Sender ok.\n"
+                    : " [30/Nov/2017:08:20:49], 00145008, mail from: <a@b>\n"
+                      " [30/Nov/2017:08:20:49], 00145008, Check MAIL FROM address = <a@b>\n"
+                      " [30/Nov/2017:08:20:49], 00145008, 250 <a@b>... Sender ok.\n");
         free(s);
         fx_close(f);
     }
@@ -219,7 +217,7 @@ static void test_rlog_merge_switch(void **state)
     rlog_put(r, 1, RLOG_DIALOG, "lost", 4);
     rlog_flush_now(f->l);
     assert_false(t_exists(f->top));
-    assert_int_equal(atomic_load(&r->head), 0);   /* not even formatted */
+    assert_int_equal(atomic_load(&r->head), 0); /* not even formatted */
     assert_int_equal(mkdir(f->top, 0755), 0);
     rlog_flush_now(f->l);
     assert_true(rlog_on(r));
@@ -251,8 +249,13 @@ static void test_rlog_merge_folder(void **state)
     char *rtop = t_path("%s/%s", wd, "receivelog");
     char *dtop = t_path("%s/%s", wd, "deliverylog");
     assert_int_equal(mkdir(rtop, 0755), 0);
-    struct rlog_opts o = { .workdir = wd, .folder = "deliverylog", .host = HOST, .nrings = 1,
-                           .ring_bytes = 1u << 16, .clock = fake_clock_read, .clock_arg = &clk };
+    struct rlog_opts o = {.workdir = wd,
+                          .folder = "deliverylog",
+                          .host = HOST,
+                          .nrings = 1,
+                          .ring_bytes = 1u << 16,
+                          .clock = fake_clock_read,
+                          .clock_arg = &clk};
     struct rlog *l = rlog_create(&o);
     assert_non_null(l);
     struct rlog_ring *r = rlog_ring(l, 0);
@@ -273,7 +276,12 @@ static void test_rlog_merge_folder(void **state)
     rlog_stop(l);
     rlog_destroy(l);
     t_rmrf(wd);
-    free(s); free(p); free(rp); free(rtop); free(dtop); free(wd);
+    free(s);
+    free(p);
+    free(rp);
+    free(rtop);
+    free(dtop);
+    free(wd);
 }
 
 /* test_rlog_merge_cap_and_escape - a hostile line through the whole log:
@@ -336,8 +344,10 @@ static void test_rlog_merge_unwritable(void **state)
     snprintf(line, sizeof(line), "00000001, line %03d\n", (int)dropped);
     assert_non_null(strstr(s, line));
     char lost[128];
-    snprintf(lost, sizeof(lost), "line 199\n [09/Mar/2024:10:00:00], 00000000, receivelog: %llu "
-             "lines lost (write error: No space left on device)\n", (unsigned long long)dropped);
+    snprintf(lost, sizeof(lost),
+             "line 199\n [09/Mar/2024:10:00:00], 00000000, receivelog: %llu "
+             "lines lost (write error: No space left on device)\n",
+             (unsigned long long)dropped);
     assert_non_null(strstr(s, lost));
     assert_int_equal(strlen(strstr(s, lost)), strlen(lost));
     free(s);

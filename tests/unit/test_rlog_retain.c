@@ -16,7 +16,7 @@
 #include "test_rlog_util.h"
 
 #define HOST "mx.test"
-#define BIG  (600u << 10)   /* more than one compression slice */
+#define BIG (600u << 10) /* more than one compression slice */
 
 /* put_file - create dir/name with len bytes of s (repeated). */
 static void put_file(const char *dir, const char *name, const char *s, size_t len)
@@ -71,7 +71,8 @@ static bool has(const char *dir, const char *name)
 }
 
 /* check_gz - dir/name decompresses to want (len bytes of the pattern). */
-static void check_gz(const char *dir, const char *name, const char *head, const char *pat, size_t len)
+static void check_gz(const char *dir, const char *name, const char *head, const char *pat,
+                     size_t len)
 {
     size_t n;
     char *s = gunzip(dir, name, &n);
@@ -106,9 +107,14 @@ static void test_rlog_retain_delete_compress(void **state)
 
     struct fake_clock clk;
     fake_clock_set(&clk, t_utc(2024, 1, 10, 12, 0, 0));
-    struct rlog_opts o = { .workdir = wd, .host = HOST, .nrings = 1, .ring_bytes = 1u << 16,
-                           .keep_days = 5, .compress_after_days = 2,
-                           .clock = fake_clock_read, .clock_arg = &clk };
+    struct rlog_opts o = {.workdir = wd,
+                          .host = HOST,
+                          .nrings = 1,
+                          .ring_bytes = 1u << 16,
+                          .keep_days = 5,
+                          .compress_after_days = 2,
+                          .clock = fake_clock_read,
+                          .clock_arg = &clk};
     struct rlog *l = rlog_create(&o);
     assert_non_null(l);
     for (int i = 0; i < 10; i++)
@@ -158,8 +164,8 @@ static void test_rlog_retain_off_by_default(void **state)
     put_file(dir, "20000101.log", "ancient\n", 8);
     struct fake_clock clk;
     fake_clock_set(&clk, t_utc(2024, 1, 10, 12, 0, 0));
-    struct rlog_opts o = { .workdir = wd, .host = HOST, .nrings = 1,
-                           .clock = fake_clock_read, .clock_arg = &clk };
+    struct rlog_opts o = {
+        .workdir = wd, .host = HOST, .nrings = 1, .clock = fake_clock_read, .clock_arg = &clk};
     struct rlog *l = rlog_create(&o);
     rlog_flush_now(l);
     assert_true(has(dir, "20000101.log"));

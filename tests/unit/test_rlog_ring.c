@@ -12,7 +12,7 @@
 #include "rlog_int.h"
 
 #define RING_BYTES 8192u
-#define NRECS      50000u
+#define NRECS 50000u
 
 /* rng - xorshift for deterministic sizes. */
 static uint32_t rng(uint32_t *s)
@@ -117,7 +117,7 @@ static void test_rlog_ring_exact_fit_wrap(void **state)
     (void)state;
     struct rlog_ring r;
     assert_int_equal(rlog_ring_init(&r, RING_BYTES), 0);
-    const size_t big = RLOG_LINE_MAX;                     /* 2064-byte records */
+    const size_t big = RLOG_LINE_MAX; /* 2064-byte records */
     const size_t last = RING_BYTES - 3 * rlog_rec_size(big) - sizeof(struct rlog_rec);
     uint32_t seq = 0;
     for (int round = 1; round <= 5; round++) {

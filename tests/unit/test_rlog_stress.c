@@ -15,11 +15,11 @@
 #include "rlog.h"
 #include "test_rlog_util.h"
 
-#define HOST       "mx.test"
-#define PRODUCERS  4
-#define LINES      200000u
+#define HOST "mx.test"
+#define PRODUCERS 4
+#define LINES 200000u
 #define RING_BYTES 8192u
-#define SID_BASE   0x5e550000u
+#define SID_BASE 0x5e550000u
 
 struct producer {
     struct rlog_ring *ring;
@@ -79,7 +79,7 @@ static time_t line_time(const char *s)
 /* check_file - exactly once, in order per producer, time non-decreasing. */
 static void check_file(char *all)
 {
-    uint32_t next[PRODUCERS] = { 0 };
+    uint32_t next[PRODUCERS] = {0};
     time_t prev = 0;
     char prev_stamp[24] = "";
     size_t lines = 0;
@@ -113,8 +113,8 @@ static void test_rlog_stress_producers(void **state)
     char *top = t_path("%s/%s", wd, "receivelog");
     char *dir = t_path("%s/%s", top, HOST);
     assert_int_equal(mkdir(top, 0755), 0);
-    struct rlog_opts o = { .workdir = wd, .host = HOST, .nrings = PRODUCERS,
-                           .ring_bytes = RING_BYTES };
+    struct rlog_opts o = {
+        .workdir = wd, .host = HOST, .nrings = PRODUCERS, .ring_bytes = RING_BYTES};
     struct rlog *l = rlog_create(&o);
     assert_non_null(l);
     assert_int_equal(rlog_start(l), 0);
@@ -133,8 +133,8 @@ static void test_rlog_stress_producers(void **state)
     rlog_get_stats(l, &st);
     assert_int_equal(st.lines_written, (uint64_t)PRODUCERS * LINES);
     assert_int_equal(st.lines_dropped, 0);
-    fprintf(stderr, "stress: %llu lines, %llu stalls\n",
-            (unsigned long long)st.lines_written, (unsigned long long)st.stalls);
+    fprintf(stderr, "stress: %llu lines, %llu stalls\n", (unsigned long long)st.lines_written,
+            (unsigned long long)st.stalls);
     rlog_destroy(l);
     char *all = read_all_days(dir);
     check_file(all);

@@ -19,7 +19,7 @@
  * is, decoded the long way (code point, shortest form, range), or 0. */
 static size_t ref_seq(const unsigned char *s, size_t n)
 {
-    static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
     unsigned c = s[0];
     size_t len;
     uint32_t cp;
@@ -96,7 +96,8 @@ static void test_rlog_text_escape_crlf_backslash(void **state)
 {
     (void)state;
     const char in[] = "MAIL FROM:<a@b>\r\n [01/Jan/2020:00:00:00], 00000000, x\\x0A\xc3\xa9\x7f";
-    const char want[] = "MAIL FROM:<a@b>\\x0D\\x0A [01/Jan/2020:00:00:00], 00000000, x\\x5Cx0A\xc3\xa9\\x7F";
+    const char want[] =
+        "MAIL FROM:<a@b>\\x0D\\x0A [01/Jan/2020:00:00:00], 00000000, x\\x5Cx0A\xc3\xa9\\x7F";
     char out[256];
     size_t n = rlog_escape(out, sizeof(out), in, sizeof(in) - 1);
     assert_int_equal(n, sizeof(want) - 1);
@@ -142,19 +143,21 @@ static void test_rlog_text_utf8_kept(void **state)
 static void test_rlog_text_utf8_invalid_escaped(void **state)
 {
     (void)state;
-    expect_escape("\xc0\xaf", "\\xC0\\xAF");                 /* overlong '/' */
-    expect_escape("\xe0\x80\xaf", "\\xE0\\x80\\xAF");         /* overlong '/' */
+    expect_escape("\xc0\xaf", "\\xC0\\xAF");                   /* overlong '/' */
+    expect_escape("\xe0\x80\xaf", "\\xE0\\x80\\xAF");          /* overlong '/' */
     expect_escape("\xf0\x80\x80\xaf", "\\xF0\\x80\\x80\\xAF"); /* overlong '/' */
-    expect_escape("\xc1\x8a", "\\xC1\\x8A");                 /* overlong LF */
-    expect_escape("\xed\xa0\x80", "\\xED\\xA0\\x80");         /* surrogate */
+    expect_escape("\xc1\x8a", "\\xC1\\x8A");                   /* overlong LF */
+    expect_escape("\xed\xa0\x80", "\\xED\\xA0\\x80");          /* surrogate */
     expect_escape("\xf4\x90\x80\x80", "\\xF4\\x90\\x80\\x80"); /* U+110000 */
     expect_escape("\xf5\x80\x80\x80", "\\xF5\\x80\\x80\\x80");
-    expect_escape("a\x80" "b\xbf", "a\\x80b\\xBF");             /* lone continuation */
-    expect_escape("\xc3x\xe2\x82", "\\xC3x\\xE2\\x82");       /* missing continuation */
-    expect_escape("\xc2\x85", "\\xC2\\x85");                 /* NEL, a C1 control */
+    expect_escape("a\x80"
+                  "b\xbf",
+                  "a\\x80b\\xBF");                      /* lone continuation */
+    expect_escape("\xc3x\xe2\x82", "\\xC3x\\xE2\\x82"); /* missing continuation */
+    expect_escape("\xc2\x85", "\\xC2\\x85");            /* NEL, a C1 control */
     expect_escape("\xe2\x80\xa8\xe2\x80\xa9", "\\xE2\\x80\\xA8\\xE2\\x80\\xA9");
     expect_escape("\xff\xfe", "\\xFF\\xFE");
-    expect_escape("\xc3\xa9\xc3", "\xc3\xa9\\xC3");           /* valid, then truncated */
+    expect_escape("\xc3\xa9\xc3", "\xc3\xa9\\xC3"); /* valid, then truncated */
 }
 
 /* test_rlog_text_utf8_exhaustive - every two-octet input and every

@@ -36,8 +36,12 @@ static inline void fake_clock_set(struct fake_clock *c, uint64_t ns)
 /* t_utc - ns of a UTC civil time (tests run with TZ=UTC). */
 static inline uint64_t t_utc(int y, int mo, int d, int h, int mi, int s)
 {
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                     .tm_hour = h, .tm_min = mi, .tm_sec = s };
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
     return (uint64_t)timegm(&tm) * T_NS;
 }
 

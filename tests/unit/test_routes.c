@@ -133,14 +133,14 @@ static void test_routes_file_and_lookup(void **state)
     assert_int_equal(rt->nhops, 2);
     assert_string_equal(rt->hops[1].text, "smtp:[10.0.0.2]:25");
     assert_int_equal(rt->tls, ROUTE_TLS_VERIFY);
-    rt = routes_lookup(r, "EXAMPLE.com.", 12);  /* case, trailing dot */
+    rt = routes_lookup(r, "EXAMPLE.com.", 12); /* case, trailing dot */
     assert_int_equal(rt->line, 3);
     rt = routes_lookup(r, "b.example.com", 13);
     assert_int_equal(rt->line, 4);
-    assert_int_equal(rt->tls, ROUTE_TLS_MAY);   /* the default given to routes_parse */
-    rt = routes_lookup(r, "x.a.example.com", 15);   /* the longer suffix wins */
+    assert_int_equal(rt->tls, ROUTE_TLS_MAY);     /* the default given to routes_parse */
+    rt = routes_lookup(r, "x.a.example.com", 15); /* the longer suffix wins */
     assert_int_equal(rt->line, 5);
-    rt = routes_lookup(r, "a.example.com", 13);  /* .a.example.com is not a.example.com */
+    rt = routes_lookup(r, "a.example.com", 13); /* .a.example.com is not a.example.com */
     assert_int_equal(rt->line, 4);
     rt = routes_lookup_addr(r, "\"x@y\"@other.test");
     assert_int_equal(rt->line, 6);
@@ -148,9 +148,9 @@ static void test_routes_file_and_lookup(void **state)
     assert_int_equal(rt->line, 0);
     assert_string_equal(rt->pattern, "");
     assert_int_equal(rt->tls, ROUTE_TLS_NONE);
-    assert_ptr_equal(routes_at(r, 4), rt);   /* the default is last */
+    assert_ptr_equal(routes_at(r, 4), rt); /* the default is last */
     assert_null(routes_lookup_addr(r, "no-at-sign"));
-    struct sb b = { 0 };
+    struct sb b = {0};
     assert_true(routes_format(routes_at(r, 0), &b));
     assert_string_equal(b.data, "example.com smtp:[10.0.0.1]:25,smtp:[10.0.0.2]:25 tls=verify");
     sb_reset(&b);
@@ -224,8 +224,8 @@ static void test_routes_check_domains(void **state)
 {
     (void)state;
     struct routes *r = parse("a.example smtp:[10.0.0.1]\n.b.example smtp:[10.0.0.1]\n", NULL);
-    char *ok[] = { "a.example", "x.b.example" };
-    char *bad[] = { "a.example", "b.example" };
+    char *ok[] = {"a.example", "x.b.example"};
+    char *bad[] = {"a.example", "b.example"};
     assert_true(routes_check_domains(r, ok, 2, err, sizeof err));
     assert_false(routes_check_domains(r, bad, 2, err, sizeof err));
     assert_string_equal(err, "local_domains: b.example has no route (add it to relay_routes "
@@ -265,8 +265,10 @@ static void test_routes_snapshot_checks(void **state)
                              "or set default_route)");
     snap_unref(s);
     /* a default route covers it */
-    snprintf(conf, sizeof conf, "local_domains = a.example, b.example\nrelay_routes = %s\n"
-             "default_route = lmtp:unix:/run/lmtp\n", path);
+    snprintf(conf, sizeof conf,
+             "local_domains = a.example, b.example\nrelay_routes = %s\n"
+             "default_route = lmtp:unix:/run/lmtp\n",
+             path);
     s = snap_with(conf);
     assert_true(snap_load_routes(s, err, sizeof err));
     assert_non_null(s->routes);
@@ -286,8 +288,10 @@ static void test_routes_snapshot_checks(void **state)
     s = snap_with(conf);
     assert_false(snap_load_routes(s, err, sizeof err));
     char want[300];
-    snprintf(want, sizeof want, "%s:2: no hop (use smtp:[host]:port, lmtp:[host]:port or "
-             "lmtp:unix:/path)", path);
+    snprintf(want, sizeof want,
+             "%s:2: no hop (use smtp:[host]:port, lmtp:[host]:port or "
+             "lmtp:unix:/path)",
+             path);
     assert_string_equal(err, want);
     snap_unref(s);
     unlink(path);

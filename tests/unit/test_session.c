@@ -29,26 +29,25 @@ struct fixture {
     struct sess_env env;
     struct sess *s;
     char out[16384];
-    struct rlog *log;       /* NULL unless made by make_logged */
+    struct rlog *log; /* NULL unless made by make_logged */
     char *wd;
     struct fake_clock clk;
-    char *text;             /* last result of logged() */
-    char lines[65536];      /* every logged line (the log tap), each ended by '\n' */
+    char *text;        /* last result of logged() */
+    char lines[65536]; /* every logged line (the log tap), each ended by '\n' */
     size_t nlines;
-    unsigned unknowns;      /* the fake per-address unknown-recipient count */
-    bool queue_full;        /* the fake delivery back-pressure flag */
+    unsigned unknowns;        /* the fake per-address unknown-recipient count */
+    bool queue_full;          /* the fake delivery back-pressure flag */
     struct sess_counters ctr; /* the metrics' counters of this session */
 };
 
-static const char *base_conf =
-    "hostname = mx.test\n"
-    "workdir = /tmp\n"
-    "listen = 127.0.0.1:2525\n"
-    "local_domains = example.test, example.org\n"
-    "max_recipients = 3\n"
-    "max_errors = 4\n"
-    "max_message_size = 4096\n"
-    "trusted_networks = 10.0.0.0/8\n";
+static const char *base_conf = "hostname = mx.test\n"
+                               "workdir = /tmp\n"
+                               "listen = 127.0.0.1:2525\n"
+                               "local_domains = example.test, example.org\n"
+                               "max_recipients = 3\n"
+                               "max_errors = 4\n"
+                               "max_message_size = 4096\n"
+                               "trusted_networks = 10.0.0.0/8\n";
 
 /* tap - the log hook: keep every line the session logs. */
 static void tap(void *arg, uint32_t sid, const char *line, size_t len)
@@ -96,8 +95,11 @@ static struct fixture *make_full(const char *ip, const char *extra, const char *
         assert_int_equal(mkdir(top, 0755), 0);
         free(top);
         fake_clock_set(&f->clk, t_utc(2026, 11, 30, 0, 2, 7));
-        struct rlog_opts o = {.workdir = f->wd, .host = "mx.test", .nrings = 1,
-                              .ring_bytes = 1u << 20, .clock = fake_clock_read,
+        struct rlog_opts o = {.workdir = f->wd,
+                              .host = "mx.test",
+                              .nrings = 1,
+                              .ring_bytes = 1u << 20,
+                              .clock = fake_clock_read,
                               .clock_arg = &f->clk};
         f->log = rlog_create(&o);
         assert_non_null(f->log);
@@ -362,7 +364,8 @@ static void test_session_relay_and_limits(void **state)
                         "550 5.7.1 <x@remote.example>... Relaying denied.\r\n");
     assert_non_null(strstr(feed(f, "DATA\r\n"), "554 5.5.1"));
     feed(f, "RCPT TO:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nRCPT TO:<c@example.test>\r\n");
-    assert_string_equal(feed(f, "RCPT TO:<d@example.test>\r\n"), "452 4.5.3 Too many recipients\r\n");
+    assert_string_equal(feed(f, "RCPT TO:<d@example.test>\r\n"),
+                        "452 4.5.3 Too many recipients\r\n");
     destroy(f);
 
     f = make("10.1.2.3"); /* trusted: may relay */
@@ -566,7 +569,10 @@ static void test_session_junk_limit(void **state)
 static void test_session_refusals(void **state)
 {
     (void)state;
-    static const struct { enum sess_close_reason why; const char *want; } cases[] = {
+    static const struct {
+        enum sess_close_reason why;
+        const char *want;
+    } cases[] = {
         {SESS_BY_LIMIT, "exceeds an accepting limit"},
         {SESS_BY_PER_IP, "too many connections from your address"},
         {SESS_BY_RATE, "too many connections per minute"},
@@ -649,7 +655,8 @@ static void test_session_bare_eol_reasons(void **state)
     (void)state;
     struct fixture *f = make_logged("192.0.2.7", "");
     open_data(f, "");
-    assert_non_null(strstr(feed(f, "hello\n.\r\nMAIL FROM:<evil@x.example>\r\n.\r\n"), "550 5.5.2"));
+    assert_non_null(
+        strstr(feed(f, "hello\n.\r\nMAIL FROM:<evil@x.example>\r\n.\r\n"), "550 5.5.2"));
     open_data(f, "");
     assert_non_null(strstr(feed(f, "line\r\nsecond\rline\r\n.\r\n"), "550 5.5.2"));
     const char *log = logged(f);
@@ -683,7 +690,10 @@ static void test_session_size_refusal_logged(void **state)
 static void test_session_8bit_recorded(void **state)
 {
     (void)state;
-    static const struct { const char *params, *data, *note; bool eightbit; } cases[] = {
+    static const struct {
+        const char *params, *data, *note;
+        bool eightbit;
+    } cases[] = {
         {"", "caf\xc3\xa9\r\n.\r\n", "(declared no BODY)", true},
         {" BODY=7BIT", "caf\xc3\xa9\r\n.\r\n", "(declared BODY=7BIT)", true},
         {" BODY=8BITMIME", "caf\xc3\xa9\r\n.\r\n", NULL, true},
@@ -713,9 +723,12 @@ static void test_session_8bit_recorded(void **state)
 static void test_session_protocol_names(void **state)
 {
     (void)state;
-    static const struct { bool helo, tls, auth; const char *want; } cases[] = {
-        {true, false, false, "SMTP"},    {false, false, false, "ESMTP"},
-        {false, true, false, "ESMTPS"},  {false, false, true, "ESMTPA"},
+    static const struct {
+        bool helo, tls, auth;
+        const char *want;
+    } cases[] = {
+        {true, false, false, "SMTP"},   {false, false, false, "ESMTP"},
+        {false, true, false, "ESMTPS"}, {false, false, true, "ESMTPA"},
         {false, true, true, "ESMTPSA"},
     };
     for (size_t i = 0; i < MX_ARRAY_LEN(cases); i++) {
@@ -766,17 +779,25 @@ static void test_session_summary_lines(void **state)
     const char *log = logged(f);
     const char *pre = "Transaction summary: client=192.0.2.7 helo=client.example tls=- auth=- ";
     char want[512];
-    snprintf(want, sizeof(want), "%sfrom=<a@b.example> rcpts=1 rcpts_refused=0 size=4 "
-             "result=queued id=QID1\n", pre);
+    snprintf(want, sizeof(want),
+             "%sfrom=<a@b.example> rcpts=1 rcpts_refused=0 size=4 "
+             "result=queued id=QID1\n",
+             pre);
     assert_non_null(strstr(log, want));
-    snprintf(want, sizeof(want), "%sfrom=<> rcpts=1 rcpts_refused=1 size=0 result=aborted "
-             "reason=\"RSET\"\n", pre);
+    snprintf(want, sizeof(want),
+             "%sfrom=<> rcpts=1 rcpts_refused=1 size=0 result=aborted "
+             "reason=\"RSET\"\n",
+             pre);
     assert_non_null(strstr(log, want));
-    snprintf(want, sizeof(want), "%sfrom=<c@d.example> rcpts=1 rcpts_refused=0 size=3 "
-             "result=tempfail reason=\"queue write failed: No space left on device\"\n", pre);
+    snprintf(want, sizeof(want),
+             "%sfrom=<c@d.example> rcpts=1 rcpts_refused=0 size=3 "
+             "result=tempfail reason=\"queue write failed: No space left on device\"\n",
+             pre);
     assert_non_null(strstr(log, want));
-    snprintf(want, sizeof(want), "%sfrom=<e@f.example> rcpts=1 rcpts_refused=0 size=4 "
-             "result=aborted reason=\"client gone\"\n", pre);
+    snprintf(want, sizeof(want),
+             "%sfrom=<e@f.example> rcpts=1 rcpts_refused=0 size=4 "
+             "result=aborted reason=\"client gone\"\n",
+             pre);
     assert_non_null(strstr(log, want));
     assert_int_equal(count_of(log, "Transaction summary: "), 4);
     /* the summary comes before the final reply of its transaction */
@@ -881,9 +902,9 @@ static void assert_no_secret(const struct fixture *f)
 static void test_session_auth_tab_masked(void **state)
 {
     (void)state;
-    static const char *lines[] = {"AUTH\tPLAIN " SECRET_B64 "\r\n",
-                                  "auth\t\tplain\t" SECRET_B64 "\r\n",
-                                  "AUTH\vPLAIN " SECRET_B64 "\r\n", " AUTH PLAIN " SECRET_B64 "\r\n"};
+    static const char *lines[] = {
+        "AUTH\tPLAIN " SECRET_B64 "\r\n", "auth\t\tplain\t" SECRET_B64 "\r\n",
+        "AUTH\vPLAIN " SECRET_B64 "\r\n", " AUTH PLAIN " SECRET_B64 "\r\n"};
     for (size_t i = 0; i < MX_ARRAY_LEN(lines); i++) {
         struct fixture *f = make_with("127.0.0.1", AUTH_CONF, NULL);
         greet(f);
@@ -950,7 +971,7 @@ static void test_session_auth_response_after_504_masked(void **state)
     assert_non_null(strstr(feed(f, "AUTH CRAM-MD5\r\n"), "504 5.5.4"));
     assert_non_null(strstr(feed(f, SECRET_B64 "\r\n"), "500 5.5.2"));
     assert_non_null(strstr(f->lines, "AUTH CRAM-MD5\n504 5.5.4 Unrecognized authentication type\n"
-                                   "****\n"));
+                                     "****\n"));
     /* only the line right after: the next command is logged as it is */
     assert_string_equal(feed(f, "NOOP\r\n"), "250 2.0.0 OK\r\n");
     assert_non_null(strstr(f->lines, "\nNOOP\n"));
@@ -1103,8 +1124,9 @@ static void test_session_help_lists_what_is_offered(void **state)
     (void)state;
     struct fixture *f = make("127.0.0.1"); /* no users, no STARTTLS */
     greet(f);
-    assert_string_equal(feed(f, "HELP\r\n"),
-                        "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
+    assert_string_equal(
+        feed(f, "HELP\r\n"),
+        "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
     destroy(f);
     /* users, auth_require_tls = yes, STARTTLS possible: STARTTLS, not AUTH */
     f = make_with("127.0.0.1", "users_file = /dev/null\n", NULL);
@@ -1185,7 +1207,7 @@ static void test_session_unknown_rcpt_tarpit(void **state)
     feed(f, "RCPT TO:<x3@example.test>\r\nRCPT TO:<x4@example.test>\r\n");
     assert_int_equal(sess_reply_delay_ms(f->s), 750 + 1000);
     assert_non_null(strstr(f->lines, "tarpit: reply to unknown recipient 4 of this session "
-                                   "delayed 1000 ms"));
+                                     "delayed 1000 ms"));
     destroy(f);
     /* capped at 5 s */
     f = make_with("127.0.0.1", "unknown_recipient_delay_ms = 3000\n", HARVEST_USERS);

@@ -38,8 +38,7 @@ static uint64_t rng_next(uint64_t *s)
 
 /* feed_split - feed in[0..len) in chunks: mode 0 one-shot, 1 byte by byte,
  * otherwise random chunk sizes seeded by mode. Stops at end of data. */
-static void feed_split(const char *in, size_t len, uint64_t limit, uint64_t mode,
-                       struct result *r)
+static void feed_split(const char *in, size_t len, uint64_t limit, uint64_t mode, struct result *r)
 {
     struct data_scan ds;
     uint64_t seed = mode * 0x9E3779B97F4A7C15ull + 1;
@@ -152,7 +151,7 @@ static void test_smtp_data_feed_after_done(void **st)
 {
     (void)st;
     struct data_scan ds;
-    struct sb out = { 0 };
+    struct sb out = {0};
     bool done = false;
     data_scan_init(&ds, 0);
     assert_int_equal(data_scan_feed(&ds, "a\r\n.\r\nb", 7, &out, &done), 6);
@@ -346,8 +345,8 @@ static void test_smtp_data_bare_offset_and_command(void **st)
  * 8-bit octets and command prefixes. */
 static size_t fill_tokens(char *b, size_t cap, uint64_t *seed)
 {
-    static const char *const tok[] = { "\r", "\n", ".", "a", "MAIL FROM:", "mail fr",
-                                       "RCPT TO:", "DATA", "quit", "HELO ", "\xc3\xa9", "x" };
+    static const char *const tok[] = {"\r",       "\n",   ".",    "a",     "MAIL FROM:", "mail fr",
+                                      "RCPT TO:", "DATA", "quit", "HELO ", "\xc3\xa9",   "x"};
     size_t n = 0, want = (size_t)(rng_next(seed) % (cap / 2));
     while (n < want) {
         size_t k = (size_t)(rng_next(seed) % (MX_ARRAY_LEN(tok) + 1));
@@ -458,7 +457,7 @@ static void test_smtp_data_size_limit_long_line(void **st)
 /* fill_random - random bytes from a small alphabet rich in CR, LF and dots. */
 static void fill_random(char *b, size_t n, uint64_t *seed)
 {
-    static const char alpha[] = { '\r', '\n', '.', 'a', '\r', '\n', '.', 0 };
+    static const char alpha[] = {'\r', '\n', '.', 'a', '\r', '\n', '.', 0};
     for (size_t i = 0; i < n; i++)
         b[i] = alpha[rng_next(seed) % sizeof(alpha)];
 }

@@ -122,8 +122,8 @@ static void test_smtp_parse_verb_unknown(void **st)
 {
     (void)st;
     size_t off;
-    static const char *bad[] = { "MAILX", "MAI", "", " MAIL", "MAIL\tFROM:<>", "DATA\r",
-                                 "STARTTLSX", "HEL", "XYZZY", "MAIL:", "QUIT\0" };
+    static const char *bad[] = {"MAILX",     "MAI", "",      " MAIL", "MAIL\tFROM:<>", "DATA\r",
+                                "STARTTLSX", "HEL", "XYZZY", "MAIL:", "QUIT\0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(smtp_parse_verb(bad[i], strlen(bad[i]) + (i == 10), &off),
                          SMTP_VERB_UNKNOWN);
@@ -376,11 +376,14 @@ static void test_smtp_parse_address_literal_bad(void **st)
 {
     (void)st;
     static const char *bad[] = {
-        "TO:<u@[1.2.3]>", "TO:<u@[1.2.3.256]>", "TO:<u@[1.2.3.4.5]>", "TO:<u@[]>",
-        "TO:<u@[1.2.3.4>", "TO:<u@[2001:db8::1]>", "TO:<u@[IPv6:1.2.3.4]>",
-        "TO:<u@[IPv6:2001:db8:::1]>", "TO:<u@[IPv6:]>", "TO:<u@[1.2.3.4].x>",
-        "TO:<u@[ 1.2.3.4]>", "TO:<u@[x-tag:foo]>", "TO:<u@[1.2.3.4]x>",
-        "TO:<u@[[1.2.3.4]]>", "TO:<u@x.[1.2.3.4]>", "TO:<u@[0x1.2.3.4]>",
+        "TO:<u@[1.2.3]>",        "TO:<u@[1.2.3.256]>",
+        "TO:<u@[1.2.3.4.5]>",    "TO:<u@[]>",
+        "TO:<u@[1.2.3.4>",       "TO:<u@[2001:db8::1]>",
+        "TO:<u@[IPv6:1.2.3.4]>", "TO:<u@[IPv6:2001:db8:::1]>",
+        "TO:<u@[IPv6:]>",        "TO:<u@[1.2.3.4].x>",
+        "TO:<u@[ 1.2.3.4]>",     "TO:<u@[x-tag:foo]>",
+        "TO:<u@[1.2.3.4]x>",     "TO:<u@[[1.2.3.4]]>",
+        "TO:<u@x.[1.2.3.4]>",    "TO:<u@[0x1.2.3.4]>",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(rcpt_err(bad[i]), SMTP_P_BAD_ADDR);
@@ -409,8 +412,8 @@ static void test_smtp_parse_postmaster(void **st)
 static void test_smtp_parse_control_chars(void **st)
 {
     (void)st;
-    static const char *bad[] = { "TO:<a\x01@x>", "TO:<a@x\x01>", "TO:<a@x\t>", "TO:<a\r@x>",
-                                 "TO:<a@\x7fx>", "TO:\x01<a@x>", "TO:<\x1b@x>" };
+    static const char *bad[] = {"TO:<a\x01@x>", "TO:<a@x\x01>", "TO:<a@x\t>", "TO:<a\r@x>",
+                                "TO:<a@\x7fx>", "TO:\x01<a@x>", "TO:<\x1b@x>"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(rcpt_err(bad[i]), SMTP_P_BAD_ADDR);
     /* an embedded NUL is a control byte, not a terminator */
@@ -424,9 +427,12 @@ static void test_smtp_parse_utf8(void **st)
     (void)st;
     struct smtp_addr a;
     struct smtp_params p;
-    assert_int_equal(mail("FROM:<j\xc3\xb6rg@b\xc3\xbc" "cher.example> SMTPUTF8", &a, &p),
+    assert_int_equal(mail("FROM:<j\xc3\xb6rg@b\xc3\xbc"
+                          "cher.example> SMTPUTF8",
+                          &a, &p),
                      SMTP_P_OK);
-    check_addr(&a, "j\xc3\xb6rg@b\xc3\xbc" "cher.example");
+    check_addr(&a, "j\xc3\xb6rg@b\xc3\xbc"
+                   "cher.example");
     assert_true(a.utf8);
     assert_true(p.smtputf8);
     assert_int_equal(rcpt("TO:<\xe7\x94\xb0\xe4\xb8\xad@\xe4\xbe\x8b.jp>", &a, &p), SMTP_P_OK);
@@ -603,8 +609,7 @@ static void test_smtp_parse_rcpt_params(void **st)
     (void)st;
     struct smtp_addr a;
     struct smtp_params p;
-    assert_int_equal(rcpt("TO:<a@b> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+40b", &a, &p),
-                     SMTP_P_OK);
+    assert_int_equal(rcpt("TO:<a@b> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+40b", &a, &p), SMTP_P_OK);
     check_addr(&a, "a@b");
     assert_false(p.has_size || p.smtputf8 || p.has_auth);
     assert_int_equal(rcpt_err("TO:<a@b> notify=NEVER"), SMTP_P_OK);
@@ -640,7 +645,10 @@ static void test_smtp_parse_helo_ok(void **st)
     assert_int_equal(helo("[IPv6:::1]", &d), SMTP_P_OK);
     assert_int_equal(helo("mx.example.com (Postfix) trailing text", &d), SMTP_P_OK);
     assert_int_equal(d, 14);
-    assert_int_equal(helo("b\xc3\xbc" "cher.example", &d), SMTP_P_OK);
+    assert_int_equal(helo("b\xc3\xbc"
+                          "cher.example",
+                          &d),
+                     SMTP_P_OK);
 }
 
 static void test_smtp_parse_helo_bad(void **st)
@@ -648,11 +656,11 @@ static void test_smtp_parse_helo_bad(void **st)
     (void)st;
     /* HELO names are lenient (Postfix-like): only an empty name, control
      * octets, broken UTF-8 and overlong names are refused. */
-    static const char *bad[] = { "", " mx.example.com", "mx\x01.example", "mx.example\t",
-                                 "\xc3", "mx\x7f", "\xc3\x28" };
-    static const char *lenient[] = { "mx..example", "mx.example.", "-mx.example",
-                                     "mx_1.example", "WIN-ABC_DEF.local", "[1.2.3]",
-                                     "user@mx", "\xc3\xa9t\xc3\xa9.example" };
+    static const char *bad[] = {"",     " mx.example.com", "mx\x01.example", "mx.example\t",
+                                "\xc3", "mx\x7f",          "\xc3\x28"};
+    static const char *lenient[] = {
+        "mx..example",       "mx.example.", "-mx.example", "mx_1.example",
+        "WIN-ABC_DEF.local", "[1.2.3]",     "user@mx",     "\xc3\xa9t\xc3\xa9.example"};
     size_t d = 7;
     for (size_t i = 0; i < sizeof(lenient) / sizeof(lenient[0]); i++)
         assert_int_equal(helo(lenient[i], &d), SMTP_P_OK);

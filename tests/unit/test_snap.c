@@ -169,10 +169,8 @@ static void test_snap_stress_swap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_snap_publish_current),
-        cmocka_unit_test(test_snap_swap_held),
-        cmocka_unit_test(test_snap_swap_unheld),
-        cmocka_unit_test(test_snap_ref_counts),
+        cmocka_unit_test(test_snap_publish_current), cmocka_unit_test(test_snap_swap_held),
+        cmocka_unit_test(test_snap_swap_unheld),     cmocka_unit_test(test_snap_ref_counts),
         cmocka_unit_test(test_snap_stress_swap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,7 +27,7 @@ static void test_spool_id_unique_and_hex(void **state)
     assert_int_equal(strspn(a, "0123456789ABCDEF"), SPOOL_ID_LEN);
     assert_string_not_equal(a, b);
     assert_string_not_equal(a, c);
-    assert_memory_equal(a, "6B0CB708", 8); /* seconds */
+    assert_memory_equal(a, "6B0CB708", 8);  /* seconds */
     assert_memory_equal(a + 8, "1E240", 5); /* 123456 us */
     assert_memory_equal(a + 13, "01", 2);   /* worker */
     assert_memory_equal(a + 15, "00007", 5);
@@ -42,9 +42,15 @@ static void test_spool_format_header(void **state)
     setenv("TZ", "UTC", 1);
     tzset();
     const char rcpts[] = "u@example.test\0v@example.test";
-    struct sess_msg m = {.helo = "client.example", .client_ip = "192.0.2.1", .client_port = 4321,
-                         .proto = "ESMTP", .sender = "a@b.example", .rcpts = rcpts, .nrcpt = 2,
-                         .body_len = 18, .eightbit = true};
+    struct sess_msg m = {.helo = "client.example",
+                         .client_ip = "192.0.2.1",
+                         .client_port = 4321,
+                         .proto = "ESMTP",
+                         .sender = "a@b.example",
+                         .rcpts = rcpts,
+                         .nrcpt = 2,
+                         .body_len = 18,
+                         .eightbit = true};
     struct timespec t = {.tv_sec = 1795995400};
     struct sb out = {0};
     assert_true(spool_format_header(&out, &m, "QID", "mx.test", &t));
@@ -66,8 +72,13 @@ static void test_spool_format_header(void **state)
 static void test_spool_single_rcpt_for_clause(void **state)
 {
     (void)state;
-    struct sess_msg m = {.helo = "", .client_ip = "::1", .proto = "SMTP", .sender = "",
-                         .rcpts = "u@example.test", .nrcpt = 1, .body_len = 0};
+    struct sess_msg m = {.helo = "",
+                         .client_ip = "::1",
+                         .proto = "SMTP",
+                         .sender = "",
+                         .rcpts = "u@example.test",
+                         .nrcpt = 1,
+                         .body_len = 0};
     struct timespec t = {.tv_sec = 0};
     struct sb out = {0};
     assert_true(spool_format_header(&out, &m, "Q", "h", &t));
@@ -86,10 +97,16 @@ static void test_spool_tls_auth_received(void **state)
     (void)state;
     setenv("TZ", "UTC", 1);
     tzset();
-    struct sess_msg m = {.helo = "client.example", .client_ip = "192.0.2.1", .client_port = 4321,
-                         .proto = "ESMTPSA", .tls_version = "TLSv1.3",
-                         .tls_cipher = "TLS_AES_256_GCM_SHA384", .auth_user = "jo",
-                         .sender = "a@b.example", .rcpts = "u@example.test", .nrcpt = 1,
+    struct sess_msg m = {.helo = "client.example",
+                         .client_ip = "192.0.2.1",
+                         .client_port = 4321,
+                         .proto = "ESMTPSA",
+                         .tls_version = "TLSv1.3",
+                         .tls_cipher = "TLS_AES_256_GCM_SHA384",
+                         .auth_user = "jo",
+                         .sender = "a@b.example",
+                         .rcpts = "u@example.test",
+                         .nrcpt = 1,
                          .body_len = 4};
     struct timespec t = {.tv_sec = 1795995400};
     struct sb out = {0};

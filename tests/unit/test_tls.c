@@ -84,8 +84,8 @@ static const char *policy(void)
 /* server_ctx - load cert.pem/key.pem with min_version, failing the test on error. */
 static struct tls_ctx *server_ctx(const char *cert, int min_version)
 {
-    struct tls_ctx *t = tls_ctx_load(path(cert), path("key.pem"), min_version, policy(), err,
-                                     sizeof err);
+    struct tls_ctx *t =
+        tls_ctx_load(path(cert), path("key.pem"), min_version, policy(), err, sizeof err);
     if (!t)
         fail_msg("tls_ctx_load: %s", err);
     return t;
@@ -95,8 +95,8 @@ static struct tls_ctx *server_ctx(const char *cert, int min_version)
 struct client {
     SSL_CTX *ctx;
     SSL *ssl;
-    BIO *rbio;  /* bytes from the server, written by pump() */
-    BIO *wbio;  /* bytes to the server, read by pump() */
+    BIO *rbio; /* bytes from the server, written by pump() */
+    BIO *wbio; /* bytes to the server, read by pump() */
 };
 
 /* client_new - a verifying client (test CA, host mx.test), max_version 0 = any. */
@@ -137,10 +137,11 @@ static size_t pump(struct client *cl, struct tls_conn *s, size_t chunk)
     while ((n = BIO_read(cl->wbio, buf, sizeof buf)) > 0) {
         size_t step = chunk ? chunk : (size_t)n;
         for (size_t off = 0; off < (size_t)n; off += step)
-            assert_int_equal(tls_feed(s, buf + off, (size_t)n - off < step ? (size_t)n - off : step), 0);
+            assert_int_equal(
+                tls_feed(s, buf + off, (size_t)n - off < step ? (size_t)n - off : step), 0);
         moved += (size_t)n;
     }
-    struct sb out = { 0 };
+    struct sb out = {0};
     size_t k = tls_take_out(s, &out);
     assert_int_equal(k, out.len);
     assert_int_equal(tls_pending_out(s), 0);
@@ -157,7 +158,7 @@ static int handshake(struct client *cl, struct tls_conn *s, size_t chunk)
     for (int i = 0; i < PUMP_ROUNDS; i++) {
         int cr = SSL_do_handshake(cl->ssl);
         if (cr != 1 && SSL_get_error(cl->ssl, cr) != SSL_ERROR_WANT_READ)
-            return sr == 1 ? -2 : -1;  /* the client gave up */
+            return sr == 1 ? -2 : -1; /* the client gave up */
         pump(cl, s, chunk);
         if (sr != 1)
             sr = tls_handshake(s);
@@ -297,7 +298,7 @@ static void test_tls_min_13_refuses_12(void **state)
     assert_int_equal(tls_handshake(s), -1);
     assert_true(strstr(tls_error(s), "handshake failed: ") == tls_error(s));
     assert_non_null(strstr(tls_error(s), "PROTOCOL"));
-    assert_true(tls_pending_out(s) > 0);          /* the alert */
+    assert_true(tls_pending_out(s) > 0); /* the alert */
     pump(&cl, s, 0);
     assert_int_equal(SSL_do_handshake(cl.ssl), -1);
     assert_int_equal(SSL_get_error(cl.ssl, -1), SSL_ERROR_SSL);
@@ -339,15 +340,22 @@ static void test_tls_12_policy(void **state)
     struct tls_ctx *t = server_ctx("cert.pem", TLS_VERSION_1_2);
     const char *got;
     static const char *const weak[] = {
-        "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "DES-CBC3-SHA",
-        "AES128-GCM-SHA256", "AES128-SHA", "ECDHE-PSK-AES128-CBC-SHA",
+        "ECDHE-ECDSA-AES128-SHA",
+        "ECDHE-ECDSA-AES256-SHA",
+        "DES-CBC3-SHA",
+        "AES128-GCM-SHA256",
+        "AES128-SHA",
+        "ECDHE-PSK-AES128-CBC-SHA",
     };
     for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
         if (handshake_12_with(t, weak[i], &got) >= 0)
             fail_msg("TLS 1.2 suite %s was accepted", weak[i]);
-    assert_int_equal(handshake_12_with(t, "ECDHE-ECDSA-CHACHA20-POLY1305:"
-                                          "ECDHE-ECDSA-AES256-GCM-SHA384:"
-                                          "ECDHE-ECDSA-AES128-GCM-SHA256", &got), 1);
+    assert_int_equal(handshake_12_with(t,
+                                       "ECDHE-ECDSA-CHACHA20-POLY1305:"
+                                       "ECDHE-ECDSA-AES256-GCM-SHA384:"
+                                       "ECDHE-ECDSA-AES128-GCM-SHA256",
+                                       &got),
+                     1);
     assert_string_equal(got, "ECDHE-ECDSA-AES128-GCM-SHA256");
     assert_int_equal(handshake_12_with(t, "ECDHE-ECDSA-CHACHA20-POLY1305", &got), 1);
     assert_string_equal(got, "ECDHE-ECDSA-CHACHA20-POLY1305");
@@ -363,16 +371,19 @@ static void test_tls_ciphers_errors(void **state)
                              "ECDHE-ECDSA-AES128-GCM-SHA256:NO-SUCH-CIPHER", err, sizeof err));
     assert_true(strstr(err, "tls_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:NO-SUCH-CIPHER: "
                             "not a usable cipher list (") == err);
-    assert_null(tls_ctx_load(path("cert.pem"), path("key.pem"), TLS_VERSION_1_2, "", err,
-                             sizeof err));
+    assert_null(
+        tls_ctx_load(path("cert.pem"), path("key.pem"), TLS_VERSION_1_2, "", err, sizeof err));
     assert_true(strstr(err, "tls_ciphers : not a usable cipher list") == err);
     struct tls_ctx *t = tls_ctx_load(path("cert.pem"), path("key.pem"), TLS_VERSION_1_2,
                                      "ECDHE-ECDSA-AES256-GCM-SHA384", err, sizeof err);
     assert_non_null(t);
     const char *got;
     assert_int_equal(handshake_12_with(t, "ECDHE-ECDSA-AES128-GCM-SHA256", &got), -1);
-    assert_int_equal(handshake_12_with(t, "ECDHE-ECDSA-AES128-GCM-SHA256:"
-                                          "ECDHE-ECDSA-AES256-GCM-SHA384", &got), 1);
+    assert_int_equal(handshake_12_with(t,
+                                       "ECDHE-ECDSA-AES128-GCM-SHA256:"
+                                       "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                       &got),
+                     1);
     assert_string_equal(got, "ECDHE-ECDSA-AES256-GCM-SHA384");
     tls_ctx_free(t);
 }
@@ -382,37 +393,37 @@ static void test_tls_ctx_errors(void **state)
 {
     (void)state;
     char want[ERRLEN];
-    assert_null(tls_ctx_load(path("cert.pem"), path("other.key"), TLS_VERSION_1_2, policy(),
-                             err, sizeof err));
+    assert_null(tls_ctx_load(path("cert.pem"), path("other.key"), TLS_VERSION_1_2, policy(), err,
+                             sizeof err));
     snprintf(want, sizeof want, "tls_key %s: private key does not match the certificate in %s",
              path("other.key"), path("cert.pem"));
     assert_string_equal(err, want);
 
-    assert_null(tls_ctx_load(path("nope.pem"), path("key.pem"), TLS_VERSION_1_2, policy(),
-                             err, sizeof err));
+    assert_null(tls_ctx_load(path("nope.pem"), path("key.pem"), TLS_VERSION_1_2, policy(), err,
+                             sizeof err));
     snprintf(want, sizeof want, "tls_cert %s: No such file or directory", path("nope.pem"));
     assert_string_equal(err, want);
 
-    assert_null(tls_ctx_load(path("cert.pem"), path("nokey"), TLS_VERSION_1_2, policy(),
-                             err, sizeof err));
+    assert_null(
+        tls_ctx_load(path("cert.pem"), path("nokey"), TLS_VERSION_1_2, policy(), err, sizeof err));
     snprintf(want, sizeof want, "tls_key %s: No such file or directory", path("nokey"));
     assert_string_equal(err, want);
 
     /* A key where the certificate should be, and the other way round. */
-    assert_null(tls_ctx_load(path("key.pem"), path("key.pem"), TLS_VERSION_1_2, policy(),
-                             err, sizeof err));
-    snprintf(want, sizeof want, "tls_cert %s: cannot read a PEM certificate chain (", path("key.pem"));
+    assert_null(
+        tls_ctx_load(path("key.pem"), path("key.pem"), TLS_VERSION_1_2, policy(), err, sizeof err));
+    snprintf(want, sizeof want, "tls_cert %s: cannot read a PEM certificate chain (",
+             path("key.pem"));
     assert_true(strncmp(err, want, strlen(want)) == 0);
     assert_null(strchr(err, '\n'));
-    assert_null(tls_ctx_load(path("cert.pem"), path("cert.pem"), TLS_VERSION_1_2, policy(),
-                             err, sizeof err));
+    assert_null(tls_ctx_load(path("cert.pem"), path("cert.pem"), TLS_VERSION_1_2, policy(), err,
+                             sizeof err));
     snprintf(want, sizeof want, "tls_key %s: cannot read a PEM private key (", path("cert.pem"));
     assert_true(strncmp(err, want, strlen(want)) == 0);
 
-    assert_null(tls_ctx_load(path("cert.pem"), path("key.pem"), 0x0302, policy(),
-                             err, sizeof err));
+    assert_null(tls_ctx_load(path("cert.pem"), path("key.pem"), 0x0302, policy(), err, sizeof err));
     assert_string_equal(err, "tls_min_version: must be TLS 1.2 or TLS 1.3");
-    assert_int_equal(ERR_peek_error(), 0);          /* no stale errors left behind */
+    assert_int_equal(ERR_peek_error(), 0); /* no stale errors left behind */
 }
 
 /* test_tls_garbage_client_hello - plaintext SMTP or random bytes instead of
@@ -427,7 +438,7 @@ static void test_tls_garbage_client_hello(void **state)
     assert_int_equal(tls_handshake(s), -1);
     assert_true(strncmp(tls_error(s), "handshake failed: ", 18) == 0);
     assert_true(strlen(tls_error(s)) > 18);
-    assert_int_equal(tls_handshake(s), -1);         /* stays failed */
+    assert_int_equal(tls_handshake(s), -1); /* stays failed */
     char buf[16];
     assert_int_equal(tls_read(s, buf, sizeof buf), TLS_READ_ERROR);
     assert_int_equal(tls_write(s, "x", 1), -1);
@@ -435,7 +446,7 @@ static void test_tls_garbage_client_hello(void **state)
 
     /* A handshake record header claiming a huge length, then junk. */
     s = tls_conn_new(t);
-    const unsigned char rec[] = { 0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0x00, 0x00 };
+    const unsigned char rec[] = {0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0x00, 0x00};
     assert_int_equal(tls_feed(s, rec, sizeof rec), 0);
     int r = tls_handshake(s);
     assert_true(r == -1 || r == 0);
@@ -476,12 +487,12 @@ static void test_tls_data_with_finished(void **state)
     client_new(&cl, 0);
     struct tls_conn *s = tls_conn_new(t);
     assert_int_equal(SSL_do_handshake(cl.ssl), -1);
-    pump(&cl, s, 0);                                /* ClientHello -> server */
+    pump(&cl, s, 0); /* ClientHello -> server */
     assert_int_equal(tls_handshake(s), 0);
-    pump(&cl, s, 0);                                /* server flight -> client */
-    assert_int_equal(SSL_do_handshake(cl.ssl), 1);  /* client Finished queued */
+    pump(&cl, s, 0);                               /* server flight -> client */
+    assert_int_equal(SSL_do_handshake(cl.ssl), 1); /* client Finished queued */
     assert_int_equal(SSL_write(cl.ssl, "NOOP\r\n", 6), 6);
-    pump(&cl, s, 0);                                /* Finished + data at once */
+    pump(&cl, s, 0); /* Finished + data at once */
     assert_int_equal(tls_handshake(s), 1);
     char buf[8];
     server_read_all(s, buf, 6);
@@ -630,7 +641,7 @@ static void test_tls_take_out_appends(void **state)
     struct tls_ctx *t = server_ctx("cert.pem", TLS_VERSION_1_2);
     struct client cl;
     struct tls_conn *s = connect_pair(t, &cl, 0);
-    struct sb out = { 0 };
+    struct sb out = {0};
     assert_true(sb_append(&out, "HEAD", 4));
     assert_int_equal(tls_write(s, "250 ok\r\n", 8), 0);
     size_t n = tls_pending_out(s);
@@ -685,7 +696,7 @@ static void test_tls_needs_boringssl(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_tls_needs_boringssl) };
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_tls_needs_boringssl)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
 #endif

@@ -164,12 +164,9 @@ int main(void)
         return 77; /* no io_uring here: skip */
     io_uring_queue_exit(&probe);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uring_tag_roundtrip),
-        cmocka_unit_test(test_uring_ms_to_ts),
-        cmocka_unit_test(test_uring_get_sqe_full),
-        cmocka_unit_test(test_uring_timeout_fires),
-        cmocka_unit_test(test_uring_timeout_cancel),
-        cmocka_unit_test(test_uring_cancel_read),
+        cmocka_unit_test(test_uring_tag_roundtrip),  cmocka_unit_test(test_uring_ms_to_ts),
+        cmocka_unit_test(test_uring_get_sqe_full),   cmocka_unit_test(test_uring_timeout_fires),
+        cmocka_unit_test(test_uring_timeout_cancel), cmocka_unit_test(test_uring_cancel_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ static bool tally_grow(struct mxl_tally *t)
  * packed instead of one malloc each. */
 struct mxl_kblock {
     struct mxl_kblock *next;
-    char *free;                 /* the next free byte */
+    char *free; /* the next free byte */
 };
 
 #define KBLOCK_SIZE 65536u

@@ -18,18 +18,18 @@ struct mxl_tent {
     uint64_t a, b;
 };
 
-struct mxl_kblock;               /* a block of keys (agg.c) */
+struct mxl_kblock; /* a block of keys (agg.c) */
 
 struct mxl_tally {
-    struct mxl_tent *v;         /* open addressing; key NULL = empty */
+    struct mxl_tent *v; /* open addressing; key NULL = empty */
     size_t n, cap;
-    struct mxl_kblock *keys;    /* the keys, packed; freed with the tally */
-    size_t keys_left;           /* free bytes in the newest block */
+    struct mxl_kblock *keys; /* the keys, packed; freed with the tally */
+    size_t keys_left;        /* free bytes in the newest block */
 };
 
 /* One hour: messages by verdict. */
 struct mxl_hour {
-    int64_t hour;               /* civil seconds / 3600 */
+    int64_t hour; /* civil seconds / 3600 */
     uint32_t n[MXL_V_COUNT];
 };
 

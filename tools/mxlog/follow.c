@@ -30,12 +30,12 @@ struct follow {
     bool filtered;
     struct mxl_out out;
     char folder[4096];
-    uint32_t day;               /* of the open file */
+    uint32_t day; /* of the open file */
     int fd;
     dev_t dev;
     ino_t ino;
     char *buf;
-    size_t len;                 /* bytes held (a partial last line) */
+    size_t len; /* bytes held (a partial last line) */
     struct mxl_engine *e;
 };
 
@@ -194,8 +194,8 @@ static unsigned poll_ms(void)
 /* mxl_follow - see follow.h. */
 int mxl_follow(struct mxl_opts *o, const char *host, const char *filter)
 {
-    struct follow f = {.o = o, .fd = -1, .out = {.f = stdout, .json = o->json,
-                                                  .verbose = o->verbose}};
+    struct follow f = {
+        .o = o, .fd = -1, .out = {.f = stdout, .json = o->json, .verbose = o->verbose}};
     if (filter && !(f.filtered = mxl_query_parse(filter, &f.q))) {
         fprintf(stderr, "mxlog: follow: bad filter\n");
         return 2;

@@ -201,8 +201,7 @@ int mxl_map_file(const struct mxl_file *f, struct mxl_map *m, char *err, size_t 
         return -1;
     }
     madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
-    *m = (struct mxl_map){.p = p, .n = (size_t)st.st_size, .base = p,
-                          .maplen = (size_t)st.st_size};
+    *m = (struct mxl_map){.p = p, .n = (size_t)st.st_size, .base = p, .maplen = (size_t)st.st_size};
     return 0;
 }
 

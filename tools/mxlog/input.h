@@ -11,13 +11,13 @@
 struct mxl_file {
     char path[4096];
     char host[256];
-    uint32_t day;               /* yyyymmdd from the name */
+    uint32_t day; /* yyyymmdd from the name */
     bool gz;
 };
 
 struct mxl_sel {
     const char *workdir;
-    uint32_t day_from, day_to;  /* inclusive; 0 / UINT32_MAX = any */
+    uint32_t day_from, day_to; /* inclusive; 0 / UINT32_MAX = any */
 };
 
 /* mxl_list_files - every selected day file, sorted by host then day (a

@@ -105,12 +105,16 @@ struct cli {
 /* parse_opts - every option (they may follow the subcommand). */
 static int parse_opts(int argc, char **argv, struct cli *c)
 {
-    static const struct option longs[] = {
-        {"dir", required_argument, 0, OPT_DIR},     {"date", required_argument, 0, OPT_DATE},
-        {"since", required_argument, 0, OPT_SINCE}, {"until", required_argument, 0, OPT_UNTIL},
-        {"json", no_argument, 0, OPT_JSON},         {"by", required_argument, 0, OPT_BY},
-        {"html", required_argument, 0, OPT_HTML},   {"host", required_argument, 0, OPT_HOST},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+    static const struct option longs[] = {{"dir", required_argument, 0, OPT_DIR},
+                                          {"date", required_argument, 0, OPT_DATE},
+                                          {"since", required_argument, 0, OPT_SINCE},
+                                          {"until", required_argument, 0, OPT_UNTIL},
+                                          {"json", no_argument, 0, OPT_JSON},
+                                          {"by", required_argument, 0, OPT_BY},
+                                          {"html", required_argument, 0, OPT_HTML},
+                                          {"host", required_argument, 0, OPT_HOST},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "c:vh", longs, NULL)) != -1) {
         switch (ch) {
@@ -128,12 +132,14 @@ static int parse_opts(int argc, char **argv, struct cli *c)
             c->o.day_from = c->o.day_to = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         }
-        case OPT_SINCE: case OPT_UNTIL: {
+        case OPT_SINCE:
+        case OPT_UNTIL: {
             int64_t t;
             if (!parse_time(optarg, ch == OPT_UNTIL, &t))
                 return fprintf(stderr, "mxlog: bad time %s\n", optarg), 2;
             if (ch == OPT_SINCE)
-                c->o.since = t, c->o.day_from = day_of(t) > c->o.day_from ? day_of(t) : c->o.day_from;
+                c->o.since = t,
+                c->o.day_from = day_of(t) > c->o.day_from ? day_of(t) : c->o.day_from;
             else
                 c->o.until = t, c->o.day_to = day_of(t) < c->o.day_to ? day_of(t) : c->o.day_to;
             break;
@@ -147,8 +153,8 @@ static int parse_opts(int argc, char **argv, struct cli *c)
 
 int main(int argc, char **argv)
 {
-    struct cli c = {.o = {.day_from = 0, .day_to = UINT32_MAX, .since = INT64_MIN,
-                          .until = INT64_MAX}};
+    struct cli c = {
+        .o = {.day_from = 0, .day_to = UINT32_MAX, .since = INT64_MIN, .until = INT64_MAX}};
     int rc = parse_opts(argc, argv, &c);
     if (rc)
         return rc < 0 ? 0 : rc;

@@ -96,9 +96,8 @@ static void text_head(FILE *f, const struct mxl_sess *s, int64_t t)
 {
     char ts[32];
     mxl_fmt_time(t, ' ', ts);
-    fprintf(f, "%s %08X %s:%u helo=%s tls=%s auth=%s", ts, s->sid, s->ip[0] ? s->ip : "?",
-            s->port, s->helo[0] ? s->helo : "-", s->tls[0] ? s->tls : "-",
-            s->auth[0] ? s->auth : "-");
+    fprintf(f, "%s %08X %s:%u helo=%s tls=%s auth=%s", ts, s->sid, s->ip[0] ? s->ip : "?", s->port,
+            s->helo[0] ? s->helo : "-", s->tls[0] ? s->tls : "-", s->auth[0] ? s->auth : "-");
 }
 
 /* mxl_out_txn - see out.h. */
@@ -137,9 +136,10 @@ void mxl_out_sess(const struct mxl_out *o, const struct mxl_sess *s, bool line)
             fprintf(f, ",\"transactions\":%u,\"verdict\":\"%s\"", s->ntxn, mxl_verdict_name(v));
             json_kv(f, "words", words);
             json_kv(f, "close", s->close_reason);
-            fprintf(f, ",\"end\":\"%s\"}\n", s->end == MXL_END_CLOSED    ? "closed"
-                                             : s->end == MXL_END_RESTART ? "restart"
-                                                                         : "eof");
+            fprintf(f, ",\"end\":\"%s\"}\n",
+                    s->end == MXL_END_CLOSED    ? "closed"
+                    : s->end == MXL_END_RESTART ? "restart"
+                                                : "eof");
         } else {
             text_head(f, s, s->t_start);
             fprintf(f, " session: %s\n", words);

@@ -13,8 +13,8 @@
 struct mxl_out {
     FILE *f;
     bool json;
-    bool verbose;               /* raw lines after each session */
-    const char *focus;          /* the address asked about, or NULL */
+    bool verbose;      /* raw lines after each session */
+    const char *focus; /* the address asked about, or NULL */
 };
 
 /* mxl_out_txn - one transaction. */

@@ -59,8 +59,8 @@ static int digits(const char *p, int n)
 /* mxl_parse_time - see parse.h. */
 bool mxl_parse_time(const char *p, int64_t *out)
 {
-    if (p[0] != ' ' || p[1] != '[' || p[4] != '/' || p[8] != '/' || p[13] != ':' ||
-        p[16] != ':' || p[19] != ':' || p[22] != ']')
+    if (p[0] != ' ' || p[1] != '[' || p[4] != '/' || p[8] != '/' || p[13] != ':' || p[16] != ':' ||
+        p[19] != ':' || p[22] != ']')
         return false;
     int d = digits(p + 2, 2), y = digits(p + 9, 4), h = digits(p + 14, 2);
     int mi = digits(p + 17, 2), s = digits(p + 20, 2), mo = -1;
@@ -75,15 +75,15 @@ bool mxl_parse_time(const char *p, int64_t *out)
 }
 
 /* Hex digit values; 0xff for every other byte. */
-#define HX16(b) 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
-                0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+#define HX16(b) \
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
 static const unsigned char hex_val[256] = {
-    HX16(0), HX16(1), HX16(2),
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    HX16(5),
-    0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    HX16(7), HX16(8), HX16(9), HX16(a), HX16(b), HX16(c), HX16(d), HX16(e), HX16(f),
+    HX16(0), HX16(1), HX16(2), 0,       1,       2,       3,    4,    5,       6,       7,
+    8,       9,       0xff,    0xff,    0xff,    0xff,    0xff, 0xff, 0xff,    10,      11,
+    12,      13,      14,      15,      0xff,    0xff,    0xff, 0xff, 0xff,    0xff,    0xff,
+    0xff,    0xff,    HX16(5), 0xff,    10,      11,      12,   13,   14,      15,      0xff,
+    0xff,    0xff,    0xff,    0xff,    0xff,    0xff,    0xff, 0xff, HX16(7), HX16(8), HX16(9),
+    HX16(a), HX16(b), HX16(c), HX16(d), HX16(e), HX16(f),
 };
 
 /* mxl_parse_hex8 - see parse.h (upper or lower case digits). A table
@@ -127,8 +127,7 @@ enum mxl_kind mxl_parse_line(const char *p, size_t n, struct mxl_line *out)
 }
 
 /* mxl_parse_line_c - see parse.h. */
-enum mxl_kind mxl_parse_line_c(const char *p, size_t n, struct mxl_line *out,
-                               struct mxl_tcache *c)
+enum mxl_kind mxl_parse_line_c(const char *p, size_t n, struct mxl_line *out, struct mxl_tcache *c)
 {
     out->kind = MXL_K_BAD;
     if (n < MXL_PREFIX_LEN || p[23] != ',' || p[24] != ' ' || p[33] != ',' || p[34] != ' ')
@@ -181,9 +180,12 @@ static enum mxl_kind verb_kind(const char *t, size_t n)
         if (istarts(t, n, "rcpt to:"))
             return MXL_K_RCPT;
         return word4 && istarts(t, n, "rset") ? MXL_K_RSET : MXL_K_OTHER;
-    case 'e': case 'h':
-        return (n == 4 || (n > 4 && t[4] == ' ')) && (istarts(t, n, "ehlo") || istarts(t, n, "helo"))
-                   ? MXL_K_HELO : MXL_K_OTHER;
+    case 'e':
+    case 'h':
+        return (n == 4 || (n > 4 && t[4] == ' ')) &&
+                       (istarts(t, n, "ehlo") || istarts(t, n, "helo"))
+                   ? MXL_K_HELO
+                   : MXL_K_OTHER;
     case 'd': return word4 && istarts(t, n, "data") ? MXL_K_DATA : MXL_K_OTHER;
     default: return MXL_K_OTHER;
     }
@@ -201,7 +203,10 @@ struct prefix_kind {
     enum mxl_kind kind;
     size_t len;
 };
-#define PK(lit, kind) {lit, kind, sizeof(lit) - 1}
+#define PK(lit, kind)              \
+    {                              \
+        lit, kind, sizeof(lit) - 1 \
+    }
 #define NPK(tab) (sizeof(tab) / sizeof(tab[0]))
 
 /* Check lines grouped by first byte: the literal prefixes session.c and
@@ -241,10 +246,8 @@ static const struct prefix_kind check_e[] = {
     PK("end of input inside DATA", MXL_K_EOF_DATA),
 };
 static const struct prefix_kind check_m[] = {
-    PK("max_sessions_per_ip (", MXL_K_PER_IP),
-    PK("max_connect_rate_per_ip (", MXL_K_RATE),
-    PK("max_sessions (", MXL_K_LIMIT),
-    PK("mxringd started (", MXL_K_START),
+    PK("max_sessions_per_ip (", MXL_K_PER_IP), PK("max_connect_rate_per_ip (", MXL_K_RATE),
+    PK("max_sessions (", MXL_K_LIMIT),         PK("mxringd started (", MXL_K_START),
     PK("mxringd stopped (", MXL_K_STOP),
 };
 static const struct prefix_kind check_r[] = {
@@ -272,8 +275,10 @@ enum mxl_kind mxl_classify(const char *t, size_t n)
     if (n == 0)
         return MXL_K_OTHER;
     switch (t[0]) {
-    case '2': case '3': case '4': case '5':
-        return is_reply(t, n) ? MXL_K_REPLY : MXL_K_OTHER;
+    case '2':
+    case '3':
+    case '4':
+    case '5': return is_reply(t, n) ? MXL_K_REPLY : MXL_K_OTHER;
     case '.': return n == 1 ? MXL_K_DOT : MXL_K_OTHER;
     case 'A': return check_kind(t, n, check_A, NPK(check_A));
     case 'C': return check_kind(t, n, check_C, NPK(check_C));

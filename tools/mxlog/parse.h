@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MXL_PREFIX_LEN 35u   /* " [dd/Mon/yyyy:HH:MM:SS], XXXXXXXX, " */
-#define MXL_SID_OFF    25u   /* offset of the 8 hex digits of the id */
+#define MXL_PREFIX_LEN 35u /* " [dd/Mon/yyyy:HH:MM:SS], XXXXXXXX, " */
+#define MXL_SID_OFF 25u    /* offset of the 8 hex digits of the id */
 
 /* What a line says, from its text alone (dialogue and check lines look the
  * same in the file). */
@@ -51,10 +51,10 @@ enum mxl_kind {
 };
 
 struct mxl_line {
-    int64_t t;           /* local civil time: seconds since 1970-01-01 00:00 */
-    uint32_t sid;        /* session id (0 = the process's own lines) */
+    int64_t t;    /* local civil time: seconds since 1970-01-01 00:00 */
+    uint32_t sid; /* session id (0 = the process's own lines) */
     enum mxl_kind kind;
-    const char *text;    /* after the prefix, not NUL-terminated */
+    const char *text; /* after the prefix, not NUL-terminated */
     size_t len;
 };
 
@@ -71,8 +71,7 @@ struct mxl_tcache {
 };
 
 /* mxl_parse_line_c - mxl_parse_line with a time-stamp cache. */
-enum mxl_kind mxl_parse_line_c(const char *p, size_t n, struct mxl_line *out,
-                               struct mxl_tcache *c);
+enum mxl_kind mxl_parse_line_c(const char *p, size_t n, struct mxl_line *out, struct mxl_tcache *c);
 /* mxl_classify - the kind of a line's text (prefix stripped). */
 enum mxl_kind mxl_classify(const char *t, size_t n);
 /* mxl_parse_time - " [dd/Mon/yyyy:HH:MM:SS]" at p (>= 23 bytes) -> civil

@@ -12,17 +12,17 @@
 
 #define CHART_W 960
 #define CHART_H 300
-#define CHART_L 50      /* left margin (y axis labels) */
-#define CHART_B 40      /* bottom margin (hour labels) */
+#define CHART_L 50 /* left margin (y axis labels) */
+#define CHART_B 40 /* bottom margin (hour labels) */
 #define TOP_ROWS 15
 
 /* One colour per verdict (accepted green, refusals warm, others grey). */
 _Static_assert(MXL_V_COUNT == 28, "one colour per verdict");
 static const char *const colour[MXL_V_COUNT] = {
-    "#2e7d32", "#66bb6a", "#e53935", "#d81b60", "#8e24aa", "#5e35b1", "#3949ab", "#f4511e",
-    "#b71c1c", "#fb8c00", "#6d4c41", "#795548", "#a1887f", "#c62828", "#fdd835", "#00897b",
-    "#00acc1", "#039be5", "#1e88e5", "#7cb342", "#c0ca33", "#ffb300", "#546e7a", "#37474f",
-    "#ef6c00", "#9e9e9e", "#bdbdbd", "#cfd8dc",
+    "#2e7d32", "#66bb6a", "#e53935", "#d81b60", "#8e24aa", "#5e35b1", "#3949ab",
+    "#f4511e", "#b71c1c", "#fb8c00", "#6d4c41", "#795548", "#a1887f", "#c62828",
+    "#fdd835", "#00897b", "#00acc1", "#039be5", "#1e88e5", "#7cb342", "#c0ca33",
+    "#ffb300", "#546e7a", "#37474f", "#ef6c00", "#9e9e9e", "#bdbdbd", "#cfd8dc",
 };
 
 /* html - s with &, <, >, " escaped. */
@@ -42,7 +42,8 @@ static void html(FILE *f, const char *s)
 /* charted - does verdict v appear in the hourly chart? */
 static bool charted(int v)
 {
-    return v == MXL_V_ACCEPTED || v == MXL_V_QUARANTINED || mxl_verdict_refused((enum mxl_verdict)v);
+    return v == MXL_V_ACCEPTED || v == MXL_V_QUARANTINED ||
+           mxl_verdict_refused((enum mxl_verdict)v);
 }
 
 /* hour_total - messages drawn for one hour. */
@@ -74,16 +75,18 @@ static void chart_bars(FILE *f, const struct mxl_agg *g, uint64_t max)
             if (bh < 1)
                 bh = 1;
             y -= bh;
-            fprintf(f, "<rect class=\"bar\" data-hour=\"%s\" data-verdict=\"%s\" data-count=\"%u\" "
-                       "x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                       "<title>%s %s: %u</title></rect>\n",
+            fprintf(f,
+                    "<rect class=\"bar\" data-hour=\"%s\" data-verdict=\"%s\" data-count=\"%u\" "
+                    "x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+                    "<title>%s %s: %u</title></rect>\n",
                     key, mxl_verdict_name((enum mxl_verdict)v), h->n[v], x, y, bw, bh, colour[v],
                     key, mxl_verdict_name((enum mxl_verdict)v), h->n[v]);
         }
         fprintf(f, "<text x=\"%.1f\" y=\"%d\" class=\"lbl\" text-anchor=\"middle\">%s</text>\n",
                 x + bw / 2, CHART_H - CHART_B + 16, key + 11);
         if (i == 0 || i + 1 == g->nhours)
-            fprintf(f, "<text x=\"%.1f\" y=\"%d\" class=\"lbl\" text-anchor=\"middle\">%.10s</text>\n",
+            fprintf(f,
+                    "<text x=\"%.1f\" y=\"%d\" class=\"lbl\" text-anchor=\"middle\">%.10s</text>\n",
                     x + bw / 2, CHART_H - CHART_B + 32, key);
     }
 }
@@ -99,8 +102,9 @@ static void chart(FILE *f, const struct mxl_agg *g)
         for (int v = 0; v < MXL_V_COUNT; v++)
             used[v] = used[v] || (charted(v) && g->hours[i].n[v]);
     }
-    fprintf(f, "<h2>Messages per hour</h2>\n<svg id=\"hours\" "
-               "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+    fprintf(f,
+            "<h2>Messages per hour</h2>\n<svg id=\"hours\" "
+            "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
             CHART_W, CHART_H, CHART_W, CHART_H);
     fprintf(f, "<line x1=\"%d\" y1=\"10\" x2=\"%d\" y2=\"%d\" class=\"axis\"/>\n", CHART_L, CHART_L,
             CHART_H - CHART_B);
@@ -121,8 +125,8 @@ static void chart(FILE *f, const struct mxl_agg *g)
 }
 
 /* table_tally - a top-N table with a CSS bar per row. */
-static void table_tally(FILE *f, const char *id, const char *title, const char *an,
-                        const char *bn, const struct mxl_tally *t)
+static void table_tally(FILE *f, const char *id, const char *title, const char *an, const char *bn,
+                        const struct mxl_tally *t)
 {
     fprintf(f, "<h2>%s</h2>\n<table id=\"%s\"><tr><th>%s</th><th>%s</th>%s%s%s<th></th></tr>\n",
             title, id, "key", an, bn ? "<th>" : "", bn ? bn : "", bn ? "</th>" : "");
@@ -146,19 +150,22 @@ static void table_tally(FILE *f, const char *id, const char *title, const char *
 /* table_verdicts - verdicts by count. */
 static void table_verdicts(FILE *f, const struct mxl_agg *g)
 {
-    fputs("<h2>Top reasons</h2>\n<table id=\"reasons\"><tr><th>verdict</th><th>count</th></tr>\n", f);
+    fputs("<h2>Top reasons</h2>\n<table id=\"reasons\"><tr><th>verdict</th><th>count</th></tr>\n",
+          f);
     bool done[MXL_V_COUNT] = {0};
     for (;;) {
         int best = -1;
         for (int v = 0; v < MXL_V_COUNT; v++)
-            if (!done[v] && g->by_verdict[v] && (best < 0 || g->by_verdict[v] > g->by_verdict[best]))
+            if (!done[v] && g->by_verdict[v] &&
+                (best < 0 || g->by_verdict[v] > g->by_verdict[best]))
                 best = v;
         if (best < 0)
             break;
         done[best] = true;
-        fprintf(f, "<tr><td><i class=\"sw\" style=\"background:%s\"></i>%s</td><td>%" PRIu64
-                   "</td></tr>\n", colour[best], mxl_verdict_name((enum mxl_verdict)best),
-                g->by_verdict[best]);
+        fprintf(f,
+                "<tr><td><i class=\"sw\" style=\"background:%s\"></i>%s</td><td>%" PRIu64
+                "</td></tr>\n",
+                colour[best], mxl_verdict_name((enum mxl_verdict)best), g->by_verdict[best]);
     }
     fputs("</table>\n", f);
 }
@@ -167,7 +174,8 @@ static void table_verdicts(FILE *f, const struct mxl_agg *g)
 static void table_worst(FILE *f, const struct mxl_agg *g)
 {
     fputs("<h2>Worst sessions</h2>\n<table id=\"worst\"><tr><th>time</th><th>host</th>"
-          "<th>session</th><th>client</th><th>score</th><th>verdict</th></tr>\n", f);
+          "<th>session</th><th>client</th><th>score</th><th>verdict</th></tr>\n",
+          f);
     for (size_t i = 0; i < g->nworst; i++) {
         const struct mxl_worst *w = &g->worst[i];
         char ts[32];
@@ -196,10 +204,12 @@ void mxl_report_write(FILE *f, const struct mxl_agg *g)
           ".legend i,.sw{display:inline-block;width:10px;height:10px;margin-right:4px}"
           ".hbar{background:#90a4ae;height:10px}"
           ".cards div{display:inline-block;margin-right:2em}.cards b{font-size:22px;display:block}"
-          "\n</style></head><body>\n<h1>mxlog report</h1>\n<div class=\"cards\">", f);
-    fprintf(f, "<div><b>%" PRIu64 "</b>connections</div><div><b>%" PRIu64 "</b>accepted</div>"
-               "<div><b>%" PRIu64 "</b>refused</div><div><b>%" PRIu64 "</b>bytes accepted</div>"
-               "<div><b>%" PRIu64 "</b>AUTH failures</div></div>\n",
+          "\n</style></head><body>\n<h1>mxlog report</h1>\n<div class=\"cards\">",
+          f);
+    fprintf(f,
+            "<div><b>%" PRIu64 "</b>connections</div><div><b>%" PRIu64 "</b>accepted</div>"
+            "<div><b>%" PRIu64 "</b>refused</div><div><b>%" PRIu64 "</b>bytes accepted</div>"
+            "<div><b>%" PRIu64 "</b>AUTH failures</div></div>\n",
             g->sessions, g->accepted, g->refused, g->bytes, g->auth_failures);
     chart(f, g);
     table_verdicts(f, g);

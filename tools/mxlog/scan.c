@@ -46,8 +46,8 @@ size_t mxl_find_ci(const char *hay, size_t n, const char *needle, size_t m)
     const __m128i last = _mm_set1_epi8((char)(needle[m - 1] | 0x20));
     for (; i + m - 1 + 16 <= n; i += 16) {
         __m128i a = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + i)), bit);
-        __m128i b = _mm_or_si128(
-            _mm_loadu_si128((const __m128i *)(const void *)(hay + i + m - 1)), bit);
+        __m128i b =
+            _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(hay + i + m - 1)), bit);
         unsigned mask = (unsigned)_mm_movemask_epi8(
             _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
         while (mask) {

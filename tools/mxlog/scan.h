@@ -25,8 +25,8 @@ size_t mxl_line_end(const char *p, size_t n, size_t i);
 struct mxl_nl {
     const char *p;
     size_t n;
-    size_t base, next;          /* the block of mask; the block after it */
-    uint64_t mask;              /* '\n's of [base, base + 64) not yet returned */
+    size_t base, next; /* the block of mask; the block after it */
+    uint64_t mask;     /* '\n's of [base, base + 64) not yet returned */
 };
 
 /* mxl_nl_mask - bit i set when p[i] is '\n', for i < min(n, 64). */

@@ -13,10 +13,10 @@ struct mxl_engine {
     struct mxl_sink sink;
     bool keep_raw;
     char host[MXL_NAME_MAX];
-    uint32_t *keys;             /* sid per bucket */
-    uint32_t *vals;             /* slot + 1 per bucket; 0 = empty */
+    uint32_t *keys; /* sid per bucket */
+    uint32_t *vals; /* slot + 1 per bucket; 0 = empty */
     size_t nbuckets, nopen;
-    struct mxl_sess **slots;    /* every slot ever made */
+    struct mxl_sess **slots; /* every slot ever made */
     uint32_t *free_slots;
     size_t nslots, nfree;
 };
@@ -282,7 +282,6 @@ void mxl_engine_end_all(struct mxl_engine *e, enum mxl_end how, int64_t t)
             sess_end(e, e->slots[e->vals[i] - 1], how, t);
 }
 
-
 /* ---- line handlers ---------------------------------------------------- */
 
 /* on_connect - "Connection accepted: client [IP]:PORT, local port P, ...". */
@@ -301,7 +300,8 @@ static void on_connect(struct mxl_sess *s, struct mxl_str r)
     }
     const char *lp = memmem(rest.p, rest.n, "local port ", 11);
     if (lp)
-        s->local_port = (unsigned)mxl_u64((struct mxl_str){lp + 11, rest.n - (size_t)(lp + 11 - rest.p)});
+        s->local_port =
+            (unsigned)mxl_u64((struct mxl_str){lp + 11, rest.n - (size_t)(lp + 11 - rest.p)});
     s->trusted = memmem(rest.p, rest.n, ", trusted network", 17) != NULL;
 }
 
@@ -397,7 +397,10 @@ static void on_reply(struct mxl_engine *e, struct mxl_sess *s, const struct mxl_
         return;
     if (x->data_done && cmd == MXL_K_DOT) {
         char why[MXL_WHY_MAX];
-        txn_finish(e, s, l->t, code == '2' ? "queued" : code == '4' ? "tempfail" : "refused",
+        txn_finish(e, s, l->t,
+                   code == '2'   ? "queued"
+                   : code == '4' ? "tempfail"
+                                 : "refused",
                    code == '2' ? NULL : reply_why(x, l, why));
     } else if (cmd == MXL_K_MAIL && code != '2') {
         char why[MXL_WHY_MAX];
@@ -440,8 +443,7 @@ static void on_command(struct mxl_sess *s, const struct mxl_line *l)
         x->data_done = true;
         x->in_data = false;
         break;
-    default:
-        break;
+    default: break;
     }
     x->last_cmd = l->kind;
     x->pending_why[0] = 0;
@@ -482,8 +484,7 @@ static void on_check_txn(struct mxl_sess *s, const struct mxl_line *l)
         if (mxl_after(r.p, r.n, "Message accepted: queue id ", &v))
             cpys(x->qid, sizeof(x->qid), upto(v, ","));
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -542,9 +543,9 @@ static void on_session_line(struct mxl_engine *e, struct mxl_sess *s, const stru
         if (mxl_after(l->text, l->len, "TLS failed: ", &v))
             cpys(s->tls_why, sizeof(s->tls_why), v);
         break;
-    case MXL_K_PER_IP: case MXL_K_RATE: case MXL_K_LIMIT:
-        s->limit = l->kind;
-        break;
+    case MXL_K_PER_IP:
+    case MXL_K_RATE:
+    case MXL_K_LIMIT: s->limit = l->kind; break;
     case MXL_K_PREGREET: s->pregreet = true; break;
     case MXL_K_EOF_DATA: s->eof_data = true; break;
     case MXL_K_TIMEOUT: s->timeout_data = l->text[8] == 'd'; break;
@@ -552,11 +553,8 @@ static void on_session_line(struct mxl_engine *e, struct mxl_sess *s, const stru
         if (mxl_after(l->text, l->len, "CloseClient Started. (", &v))
             cpys(s->close_reason, sizeof(s->close_reason), upto(v, ")"));
         break;
-    case MXL_K_CLOSESOCKET:
-        sess_end(e, s, MXL_END_CLOSED, l->t);
-        break;
-    default:
-        break;
+    case MXL_K_CLOSESOCKET: sess_end(e, s, MXL_END_CLOSED, l->t); break;
+    default: break;
     }
 }
 
@@ -565,17 +563,22 @@ static void on_line(struct mxl_engine *e, struct mxl_sess *s, const struct mxl_l
 {
     switch (l->kind) {
     case MXL_K_REPLY: on_reply(e, s, l); break;
-    case MXL_K_HELO: case MXL_K_MAIL: case MXL_K_RCPT: case MXL_K_DATA: case MXL_K_RSET:
-    case MXL_K_DOT:
-        on_command(s, l);
-        break;
+    case MXL_K_HELO:
+    case MXL_K_MAIL:
+    case MXL_K_RCPT:
+    case MXL_K_DATA:
+    case MXL_K_RSET:
+    case MXL_K_DOT: on_command(s, l); break;
     case MXL_K_SUMMARY: on_summary(e, s, l); break;
-    case MXL_K_RCPT_REFUSED: case MXL_K_MAIL_REFUSED: case MXL_K_MSG_REFUSED:
-    case MXL_K_MSG_ACCEPTED: case MXL_K_MSG_NOTQUEUED:
-        on_check_txn(s, l);
-        break;
-    case MXL_K_SURBL: case MXL_K_VIRUS: on_filter(s, l); break;
-    case MXL_K_AUTH_OK: case MXL_K_AUTH_FAILED: on_auth(s, l); break;
+    case MXL_K_RCPT_REFUSED:
+    case MXL_K_MAIL_REFUSED:
+    case MXL_K_MSG_REFUSED:
+    case MXL_K_MSG_ACCEPTED:
+    case MXL_K_MSG_NOTQUEUED: on_check_txn(s, l); break;
+    case MXL_K_SURBL:
+    case MXL_K_VIRUS: on_filter(s, l); break;
+    case MXL_K_AUTH_OK:
+    case MXL_K_AUTH_FAILED: on_auth(s, l); break;
     default: on_session_line(e, s, l); break;
     }
 }
@@ -664,8 +667,7 @@ bool mxl_engine_is_open(const struct mxl_engine *e, uint32_t sid)
 }
 
 /* mxl_engine_feed - see sess.h. */
-bool mxl_engine_feed(struct mxl_engine *e, const struct mxl_line *l, const char *raw,
-                     size_t rawlen)
+bool mxl_engine_feed(struct mxl_engine *e, const struct mxl_line *l, const char *raw, size_t rawlen)
 {
     if (l->sid == 0) { /* the process's own lines; zero-mode check lines */
         if (l->kind == MXL_K_START || l->kind == MXL_K_STOP)

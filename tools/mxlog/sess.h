@@ -11,15 +11,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MXL_IP_MAX    48
-#define MXL_NAME_MAX  256
-#define MXL_ADDR_MAX  320
-#define MXL_WHY_MAX   256
-#define MXL_QID_MAX   24
+#define MXL_IP_MAX 48
+#define MXL_NAME_MAX 256
+#define MXL_ADDR_MAX 320
+#define MXL_WHY_MAX 256
+#define MXL_QID_MAX 24
 
 /* Recipient status. */
-enum mxl_rcpt_st { MXL_RCPT_OK = 0, MXL_RCPT_UNKNOWN, MXL_RCPT_RELAY, MXL_RCPT_TOO_MANY,
-                   MXL_RCPT_OTHER };
+enum mxl_rcpt_st {
+    MXL_RCPT_OK = 0,
+    MXL_RCPT_UNKNOWN,
+    MXL_RCPT_RELAY,
+    MXL_RCPT_TOO_MANY,
+    MXL_RCPT_OTHER
+};
 
 /* A growable byte buffer (kept across sessions: no per-line allocation). */
 struct mxl_buf {
@@ -34,13 +39,13 @@ struct mxl_txn {
     int64_t t_start, t_end;
     unsigned nrcpt_ok, nrcpt_refused;
     uint64_t size;
-    enum mxl_kind last_cmd;     /* MAIL/RCPT/DATA awaiting its reply */
+    enum mxl_kind last_cmd; /* MAIL/RCPT/DATA awaiting its reply */
     bool have_summary;
     bool in_data, data_done, open;
     bool mail_refused;
     char pending_why[MXL_WHY_MAX]; /* a refusal line waiting for its reply */
     struct mxl_buf rcpts;
-    char result[16];            /* queued quarantined refused tempfail aborted ("" = none yet) */
+    char result[16]; /* queued quarantined refused tempfail aborted ("" = none yet) */
     char from[MXL_ADDR_MAX];
     char reason[MXL_WHY_MAX];
     char qid[MXL_QID_MAX];
@@ -61,15 +66,15 @@ struct mxl_sess {
     unsigned ntxn;
     unsigned port, local_port;
     unsigned auth_failures, auth_max;
-    unsigned mark;              /* free for the sink (0 when the session opens) */
-    enum mxl_kind limit;        /* PER_IP, RATE, LIMIT or 0 */
+    unsigned mark;       /* free for the sink (0 when the session opens) */
+    enum mxl_kind limit; /* PER_IP, RATE, LIMIT or 0 */
     enum mxl_end end;
     bool trusted;
     bool pregreet, timeout_data, eof_data;
-    bool cut_txn;               /* the cut also ended an open transaction */
+    bool cut_txn; /* the cut also ended an open transaction */
     struct mxl_txn txn;
-    struct mxl_buf raw;         /* raw lines, '\n'-separated (when keep_raw) */
-    char host[MXL_NAME_MAX];    /* receivelog host folder */
+    struct mxl_buf raw;      /* raw lines, '\n'-separated (when keep_raw) */
+    char host[MXL_NAME_MAX]; /* receivelog host folder */
     char ip[MXL_IP_MAX];
     char helo[MXL_NAME_MAX];
     char tls[32];
@@ -77,7 +82,7 @@ struct mxl_sess {
     char auth[MXL_NAME_MAX];
     char auth_fail_user[MXL_NAME_MAX];
     char close_reason[64];
-    char note[512];             /* free for the sink ("" when the session opens) */
+    char note[512]; /* free for the sink ("" when the session opens) */
 };
 
 /* Callbacks: a transaction ended (s->txn is it), a session ended. */
@@ -115,8 +120,7 @@ bool mxl_engine_is_open(const struct mxl_engine *e, uint32_t sid);
 
 /* mxl_rcpt_next - iterate the packed recipients: *pos starts at 0; false at
  * the end. */
-bool mxl_rcpt_next(const struct mxl_txn *t, size_t *pos, enum mxl_rcpt_st *st,
-                   const char **addr);
+bool mxl_rcpt_next(const struct mxl_txn *t, size_t *pos, enum mxl_rcpt_st *st, const char **addr);
 
 /* mxl_buf_add - append n bytes (+ optional NUL); false when out of memory. */
 bool mxl_buf_add(struct mxl_buf *b, const void *p, size_t n);

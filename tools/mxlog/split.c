@@ -15,20 +15,20 @@
 /* The sessions the second half opened itself (a connect, or any line after
  * a restart): their later lines are never carried, even once they closed. */
 struct sid_set {
-    uint32_t *v;                /* open addressing; 0 = empty (id 0 is never kept) */
+    uint32_t *v; /* open addressing; 0 = empty (id 0 is never kept) */
     size_t n, cap;
 };
 
 /* The second half and what its thread found. */
 struct half {
-    struct mxl_opts o;          /* a copy: its own counters and time cache */
+    struct mxl_opts o; /* a copy: its own counters and time cache */
     struct mxl_engine *e;
     const char *p;
     size_t n;
-    size_t *carry;              /* offsets of the lines of sessions open at the split */
+    size_t *carry; /* offsets of the lines of sessions open at the split */
     size_t ncarry, capcarry;
     struct sid_set own;
-    bool restarted;             /* an mxringd start/stop line: nothing open remains */
+    bool restarted; /* an mxringd start/stop line: nothing open remains */
     bool ok;
 };
 

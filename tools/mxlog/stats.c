@@ -21,7 +21,8 @@ uint64_t mxl_hour_refused(const struct mxl_hour *h)
 {
     uint64_t n = 0;
     for (int v = 0; v < MXL_V_COUNT; v++)
-        if (v != MXL_V_ACCEPTED && v != MXL_V_QUARANTINED && mxl_verdict_refused((enum mxl_verdict)v))
+        if (v != MXL_V_ACCEPTED && v != MXL_V_QUARANTINED &&
+            mxl_verdict_refused((enum mxl_verdict)v))
             n += h->n[v];
     return n;
 }
@@ -89,7 +90,8 @@ static void print_hours(const struct mxl_opts *o, const struct mxl_agg *g)
         uint64_t bad = mxl_hour_refused(&g->hours[i]);
         if (o->json)
             printf("{\"table\":\"hour\",\"key\":\"%s\",\"accepted\":%" PRIu64
-                   ",\"refused\":%" PRIu64 "}\n", k, ok, bad);
+                   ",\"refused\":%" PRIu64 "}\n",
+                   k, ok, bad);
         else
             printf("  %-40s %10" PRIu64 " %10" PRIu64 "\n", k, ok, bad);
     }
@@ -116,7 +118,8 @@ static void print_totals(const struct mxl_opts *o, const struct mxl_agg *g)
     printf("Recipients refused   %12" PRIu64 "\n", g->rcpts_refused);
     printf("AUTH failures        %12" PRIu64 "\n", g->auth_failures);
     printf("Lines read           %12" PRIu64 "  (%" PRIu64 " not in the format, %" PRIu64
-           " bytes)\n", o->lines, o->bad_lines, o->bytes);
+           " bytes)\n",
+           o->lines, o->bad_lines, o->bytes);
 }
 
 /* print_by - one --by table, in full. */
@@ -130,8 +133,8 @@ static int print_by(const struct mxl_opts *o, const struct mxl_agg *g)
         print_tally(o, "client", "Clients (transactions, refusals)", "transactions", "refusals",
                     &g->clients, 0);
     else if (strcmp(o->by, "sender-domain") == 0)
-        print_tally(o, "sender-domain", "Sender domains (accepted, refused)", "accepted",
-                    "refused", &g->sender_dom, 0);
+        print_tally(o, "sender-domain", "Sender domains (accepted, refused)", "accepted", "refused",
+                    &g->sender_dom, 0);
     else if (strcmp(o->by, "recipient-domain") == 0)
         print_tally(o, "recipient-domain", "Recipient domains (accepted, refused)", "accepted",
                     "refused", &g->rcpt_dom, 0);
@@ -160,8 +163,8 @@ int mxl_stats(struct mxl_opts *o)
         print_totals(o, &g);
         print_reasons(o, &g);
         print_hours(o, &g);
-        print_tally(o, "client", "Top clients (transactions, refusals)", "transactions",
-                    "refusals", &g.clients, TOP_N);
+        print_tally(o, "client", "Top clients (transactions, refusals)", "transactions", "refusals",
+                    &g.clients, TOP_N);
         print_tally(o, "refused-recipient", "Top refused recipients", "count", NULL,
                     &g.refused_rcpts, TOP_N);
         print_tally(o, "auth-user", "AUTH failures by user", "count", NULL, &g.auth_users, TOP_N);

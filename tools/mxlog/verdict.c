@@ -9,27 +9,39 @@
 #include <strings.h>
 
 static const char *const names[MXL_V_COUNT] = {
-    [MXL_V_ACCEPTED] = "accepted",         [MXL_V_QUARANTINED] = "quarantined",
-    [MXL_V_USER_UNKNOWN] = "user_unknown", [MXL_V_RELAY_DENIED] = "relay_denied",
+    [MXL_V_ACCEPTED] = "accepted",
+    [MXL_V_QUARANTINED] = "quarantined",
+    [MXL_V_USER_UNKNOWN] = "user_unknown",
+    [MXL_V_RELAY_DENIED] = "relay_denied",
     [MXL_V_TOO_MANY_RCPTS] = "too_many_recipients",
     [MXL_V_SENDER_REFUSED] = "sender_refused",
-    [MXL_V_AUTH_FAILED] = "auth_failed",   [MXL_V_SPAM] = "spam",
-    [MXL_V_VIRUS] = "virus",               [MXL_V_TOO_BIG] = "too_big",
-    [MXL_V_BARE_EOL] = "bare_eol",         [MXL_V_NUL] = "nul",
-    [MXL_V_LONG_LINE] = "long_line",       [MXL_V_REFUSED] = "refused",
-    [MXL_V_TEMPFAIL] = "tempfail",         [MXL_V_TIMEOUT] = "timeout",
-    [MXL_V_GONE_DATA] = "client_gone_mid_data", [MXL_V_GONE] = "client_gone",
-    [MXL_V_TLS_FAILED] = "tls_failed",     [MXL_V_PER_IP] = "per_ip_limit",
-    [MXL_V_RATE] = "rate_limit",           [MXL_V_SESSION_LIMIT] = "session_limit",
-    [MXL_V_EARLY_TALKER] = "early_talker", [MXL_V_SHUTDOWN] = "shutdown",
-    [MXL_V_CUT_OFF] = "cut_off",           [MXL_V_ERROR_LIMIT] = "error_limit",
-    [MXL_V_ABORTED] = "aborted",           [MXL_V_NO_MAIL] = "no_mail",
+    [MXL_V_AUTH_FAILED] = "auth_failed",
+    [MXL_V_SPAM] = "spam",
+    [MXL_V_VIRUS] = "virus",
+    [MXL_V_TOO_BIG] = "too_big",
+    [MXL_V_BARE_EOL] = "bare_eol",
+    [MXL_V_NUL] = "nul",
+    [MXL_V_LONG_LINE] = "long_line",
+    [MXL_V_REFUSED] = "refused",
+    [MXL_V_TEMPFAIL] = "tempfail",
+    [MXL_V_TIMEOUT] = "timeout",
+    [MXL_V_GONE_DATA] = "client_gone_mid_data",
+    [MXL_V_GONE] = "client_gone",
+    [MXL_V_TLS_FAILED] = "tls_failed",
+    [MXL_V_PER_IP] = "per_ip_limit",
+    [MXL_V_RATE] = "rate_limit",
+    [MXL_V_SESSION_LIMIT] = "session_limit",
+    [MXL_V_EARLY_TALKER] = "early_talker",
+    [MXL_V_SHUTDOWN] = "shutdown",
+    [MXL_V_CUT_OFF] = "cut_off",
+    [MXL_V_ERROR_LIMIT] = "error_limit",
+    [MXL_V_ABORTED] = "aborted",
+    [MXL_V_NO_MAIL] = "no_mail",
 };
 
 /* say - the verdict in words into buf; nothing when cap is 0 (the caller
  * wants the verdict only: stats counts them without formatting). */
-__attribute__((format(printf, 3, 4)))
-static void say(char *buf, size_t cap, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void say(char *buf, size_t cap, const char *fmt, ...)
 {
     if (!cap)
         return;
@@ -70,15 +82,13 @@ static enum mxl_verdict rcpt_verdict(const struct mxl_sess *s, enum mxl_rcpt_st 
         say(buf, cap, "refused at RCPT: <%s> User unknown", addr);
         return MXL_V_USER_UNKNOWN;
     case MXL_RCPT_RELAY:
-        say(buf, cap, "relaying denied for <%s> (client %s not trusted, not authenticated)",
-                 addr, s->ip);
+        say(buf, cap, "relaying denied for <%s> (client %s not trusted, not authenticated)", addr,
+            s->ip);
         return MXL_V_RELAY_DENIED;
     case MXL_RCPT_TOO_MANY:
         say(buf, cap, "too many recipients (<%s> refused over max_recipients)", addr);
         return MXL_V_TOO_MANY_RCPTS;
-    default:
-        say(buf, cap, "refused at RCPT: <%s>", addr);
-        return MXL_V_REFUSED;
+    default: say(buf, cap, "refused at RCPT: <%s>", addr); return MXL_V_REFUSED;
     }
 }
 
@@ -94,8 +104,7 @@ static bool first_refused(const struct mxl_txn *x, const char *focus, enum mxl_r
 }
 
 /* mxl_txn_rcpt_refusal - see verdict.h. */
-bool mxl_txn_rcpt_refusal(const struct mxl_sess *s, const struct mxl_txn *x, char *buf,
-                          size_t cap)
+bool mxl_txn_rcpt_refusal(const struct mxl_sess *s, const struct mxl_txn *x, char *buf, size_t cap)
 {
     enum mxl_rcpt_st st;
     const char *addr;
@@ -111,8 +120,7 @@ static enum mxl_verdict refused_verdict(const struct mxl_txn *x, char *buf, size
     const char *r = x->reason;
     if (x->mail_refused || strstr(r, "SIZE=")) {
         bool big = strstr(r, "SIZE=") != NULL;
-        say(buf, cap, "%s: %s", big ? "too big (refused at MAIL)" : "sender refused at MAIL",
-                 r);
+        say(buf, cap, "%s: %s", big ? "too big (refused at MAIL)" : "sender refused at MAIL", r);
         return big ? MXL_V_TOO_BIG : MXL_V_SENDER_REFUSED;
     }
     if (strncmp(r, "bare ", 5) == 0) {
@@ -134,7 +142,7 @@ static enum mxl_verdict refused_verdict(const struct mxl_txn *x, char *buf, size
     if (strstr(r, "content filter: spam")) {
         if (x->spam_domain[0])
             say(buf, cap, "spam (domain %s listed in zone %s): rejected", x->spam_domain,
-                     x->spam_zone);
+                x->spam_zone);
         else
             say(buf, cap, "spam (%s): rejected", r);
         return MXL_V_SPAM;
@@ -151,8 +159,8 @@ static enum mxl_verdict refused_verdict(const struct mxl_txn *x, char *buf, size
 static void quarantine_words(const struct mxl_txn *x, char *buf, size_t cap)
 {
     if (x->spam_domain[0] && !x->virus[0])
-        say(buf, cap, "quarantined (queue id %s): spam (domain %s listed in zone %s)",
-                 x->qid, x->spam_domain, x->spam_zone);
+        say(buf, cap, "quarantined (queue id %s): spam (domain %s listed in zone %s)", x->qid,
+            x->spam_domain, x->spam_zone);
     else if (x->virus[0])
         say(buf, cap, "quarantined (queue id %s): virus %s", x->qid, x->virus);
     else
@@ -168,14 +176,15 @@ static enum mxl_verdict aborted_verdict(const struct mxl_sess *s, const struct m
     const char *addr;
     if (strcmp(r, "timeout") == 0) {
         bool data = x->in_data || s->timeout_data;
-        say(buf, cap, "timeout (%s)", data ? "inside DATA, timeout_data" :
-                                                   "waiting for a command, timeout_command");
+        say(buf, cap, "timeout (%s)",
+            data ? "inside DATA, timeout_data" : "waiting for a command, timeout_command");
         return MXL_V_TIMEOUT;
     }
     if (strcmp(r, "client gone") == 0) {
         bool data = x->in_data || s->eof_data;
-        say(buf, cap, data ? "client gone mid-DATA (message not accepted)"
-                                : "client gone before the end of the transaction");
+        say(buf, cap,
+            data ? "client gone mid-DATA (message not accepted)"
+                 : "client gone before the end of the transaction");
         return data ? MXL_V_GONE_DATA : MXL_V_GONE;
     }
     if (strcmp(r, "shutdown") == 0) {
@@ -183,9 +192,9 @@ static enum mxl_verdict aborted_verdict(const struct mxl_sess *s, const struct m
         return MXL_V_SHUTDOWN;
     }
     if (strcmp(r, "cut off") == 0) {
-        say(buf, cap, s->end == MXL_END_RESTART
-                               ? "cut off by a crash or restart (mxringd started again)"
-                               : "cut off: no end in the log (crash, or still open)");
+        say(buf, cap,
+            s->end == MXL_END_RESTART ? "cut off by a crash or restart (mxringd started again)"
+                                      : "cut off: no end in the log (crash, or still open)");
         return MXL_V_CUT_OFF;
     }
     if (strcmp(r, "authentication failures") == 0)
@@ -211,7 +220,7 @@ enum mxl_verdict mxl_txn_verdict(const struct mxl_sess *s, const struct mxl_txn 
     if (strcmp(x->result, "queued") == 0) {
         if (x->nrcpt_refused)
             say(buf, cap, "accepted (queue id %s); %u recipient(s) refused", x->qid,
-                     x->nrcpt_refused);
+                x->nrcpt_refused);
         else
             say(buf, cap, "accepted (queue id %s)", x->qid);
         return MXL_V_ACCEPTED;
@@ -234,8 +243,9 @@ static enum mxl_verdict close_verdict(const struct mxl_sess *s, char *buf, size_
 {
     const char *r = s->close_reason;
     if (strcmp(r, "timeout") == 0) {
-        say(buf, cap, "timeout (%s)", s->timeout_data ? "inside DATA, timeout_data" :
-                                           "waiting for a command, timeout_command");
+        say(buf, cap, "timeout (%s)",
+            s->timeout_data ? "inside DATA, timeout_data"
+                            : "waiting for a command, timeout_command");
         return MXL_V_TIMEOUT;
     }
     if (strcmp(r, "client gone") == 0) {
@@ -259,8 +269,7 @@ enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t ca
 {
     char nth[16];
     if (s->limit == MXL_K_PER_IP) {
-        say(buf, cap, "per-IP limit: too many connections from %s (max_sessions_per_ip)",
-                 s->ip);
+        say(buf, cap, "per-IP limit: too many connections from %s (max_sessions_per_ip)", s->ip);
         return MXL_V_PER_IP;
     }
     if (s->limit == MXL_K_RATE) {
@@ -282,14 +291,14 @@ enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t ca
     if (s->auth_failures && !s->auth[0]) {
         bool cut = strcmp(s->close_reason, "authentication failures") == 0;
         say(buf, cap, "AUTH failed for user %s (%s attempt%s)",
-                 s->auth_fail_user[0] ? s->auth_fail_user : "(undecodable)",
-                 ordinal(s->auth_failures, nth, sizeof(nth)), cut ? ", cut off" : "");
+            s->auth_fail_user[0] ? s->auth_fail_user : "(undecodable)",
+            ordinal(s->auth_failures, nth, sizeof(nth)), cut ? ", cut off" : "");
         return MXL_V_AUTH_FAILED;
     }
     if (s->end != MXL_END_CLOSED) {
-        say(buf, cap, s->end == MXL_END_RESTART
-                               ? "cut off by a crash or restart (mxringd started again)"
-                               : "cut off: no end in the log (crash, or still open)");
+        say(buf, cap,
+            s->end == MXL_END_RESTART ? "cut off by a crash or restart (mxringd started again)"
+                                      : "cut off: no end in the log (crash, or still open)");
         return MXL_V_CUT_OFF;
     }
     return close_verdict(s, buf, cap);

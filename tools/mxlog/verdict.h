@@ -10,12 +10,35 @@
 #include <stddef.h>
 
 enum mxl_verdict {
-    MXL_V_ACCEPTED = 0, MXL_V_QUARANTINED, MXL_V_USER_UNKNOWN, MXL_V_RELAY_DENIED,
-    MXL_V_TOO_MANY_RCPTS, MXL_V_SENDER_REFUSED, MXL_V_AUTH_FAILED, MXL_V_SPAM, MXL_V_VIRUS,
-    MXL_V_TOO_BIG, MXL_V_BARE_EOL, MXL_V_NUL, MXL_V_LONG_LINE, MXL_V_REFUSED, MXL_V_TEMPFAIL,
-    MXL_V_TIMEOUT, MXL_V_GONE_DATA, MXL_V_GONE, MXL_V_TLS_FAILED, MXL_V_PER_IP, MXL_V_RATE,
-    MXL_V_SESSION_LIMIT, MXL_V_EARLY_TALKER, MXL_V_SHUTDOWN, MXL_V_CUT_OFF, MXL_V_ERROR_LIMIT,
-    MXL_V_ABORTED, MXL_V_NO_MAIL, MXL_V_COUNT
+    MXL_V_ACCEPTED = 0,
+    MXL_V_QUARANTINED,
+    MXL_V_USER_UNKNOWN,
+    MXL_V_RELAY_DENIED,
+    MXL_V_TOO_MANY_RCPTS,
+    MXL_V_SENDER_REFUSED,
+    MXL_V_AUTH_FAILED,
+    MXL_V_SPAM,
+    MXL_V_VIRUS,
+    MXL_V_TOO_BIG,
+    MXL_V_BARE_EOL,
+    MXL_V_NUL,
+    MXL_V_LONG_LINE,
+    MXL_V_REFUSED,
+    MXL_V_TEMPFAIL,
+    MXL_V_TIMEOUT,
+    MXL_V_GONE_DATA,
+    MXL_V_GONE,
+    MXL_V_TLS_FAILED,
+    MXL_V_PER_IP,
+    MXL_V_RATE,
+    MXL_V_SESSION_LIMIT,
+    MXL_V_EARLY_TALKER,
+    MXL_V_SHUTDOWN,
+    MXL_V_CUT_OFF,
+    MXL_V_ERROR_LIMIT,
+    MXL_V_ABORTED,
+    MXL_V_NO_MAIL,
+    MXL_V_COUNT
 };
 
 /* mxl_verdict_name - the JSON name ("user_unknown", ...). */
@@ -30,8 +53,7 @@ enum mxl_verdict mxl_txn_verdict(const struct mxl_sess *s, const struct mxl_txn 
                                  const char *focus, char *buf, size_t cap);
 /* mxl_txn_rcpt_refusal - the first refused recipient of x in words;
  * false when none was refused. */
-bool mxl_txn_rcpt_refusal(const struct mxl_sess *s, const struct mxl_txn *x, char *buf,
-                          size_t cap);
+bool mxl_txn_rcpt_refusal(const struct mxl_sess *s, const struct mxl_txn *x, char *buf, size_t cap);
 /* mxl_sess_verdict - the verdict of the session as a whole (cap 0: the
  * verdict only). */
 enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t cap);

@@ -12,25 +12,25 @@
 
 struct mxl_opts {
     const char *workdir;
-    uint32_t day_from, day_to;  /* file selection (yyyymmdd, inclusive) */
-    int64_t since, until;       /* civil seconds, inclusive; INT64_MIN/MAX = open */
+    uint32_t day_from, day_to; /* file selection (yyyymmdd, inclusive) */
+    int64_t since, until;      /* civil seconds, inclusive; INT64_MIN/MAX = open */
     bool json, verbose;
-    const char *by;             /* stats --by */
-    const char *html;           /* report --html FILE */
-    uint64_t bad_lines;         /* lines not in the format */
-    uint64_t lines, bytes;      /* read */
+    const char *by;        /* stats --by */
+    const char *html;      /* report --html FILE */
+    uint64_t bad_lines;    /* lines not in the format */
+    uint64_t lines, bytes; /* read */
     int file_errors;
-    struct mxl_tcache tc;       /* time stamp of the previous line */
+    struct mxl_tcache tc; /* time stamp of the previous line */
 };
 
 /* Two threads over one large file (split.c): the second half's lines go
  * to a sink of their own, made by fork and added into the first by join
  * once the halves are put together. */
 struct mxl_split {
-    bool (*fork)(void *arg, struct mxl_sink *out);  /* false: out of memory */
+    bool (*fork)(void *arg, struct mxl_sink *out); /* false: out of memory */
     void (*join)(void *arg, struct mxl_sink *forked);
     void *arg;
-    size_t min_bytes;           /* smaller files: one thread */
+    size_t min_bytes; /* smaller files: one thread */
 };
 
 /* mxl_walk_all - feed every line of every selected file to an engine made

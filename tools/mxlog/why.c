@@ -16,7 +16,7 @@
 
 struct want {
     uint32_t sid;
-    size_t start;               /* first line of the session in this file */
+    size_t start; /* first line of the session in this file */
     bool active, done;
 };
 
@@ -26,7 +26,7 @@ struct why {
     struct mxl_out out;
     struct want *w;
     size_t nw, cw;
-    uint32_t *map;              /* sid -> want index + 1 (open addressing) */
+    uint32_t *map; /* sid -> want index + 1 (open addressing) */
     size_t nmap;
     size_t active_open;
     unsigned long found;
@@ -213,9 +213,8 @@ static bool pass_hits(struct why *y, const char *p, size_t n)
             break;
         size_t ls = mxl_line_start(p, k), le = mxl_line_end(p, n, k);
         uint32_t sid;
-        if (line_sid(p, ls, le, &sid) && sid &&
-            (y->q.type != MXL_Q_SID || k - ls == MXL_SID_OFF) && !want_get(y, sid) &&
-            !want_add(y, sid, ls))
+        if (line_sid(p, ls, le, &sid) && sid && (y->q.type != MXL_Q_SID || k - ls == MXL_SID_OFF) &&
+            !want_get(y, sid) && !want_add(y, sid, ls))
             return false;
         i = le + 1;
     }

@@ -14,7 +14,7 @@ enum mxl_qtype { MXL_Q_ADDR, MXL_Q_DOMAIN, MXL_Q_IP, MXL_Q_QID, MXL_Q_SID };
 
 struct mxl_query {
     enum mxl_qtype type;
-    char text[512];             /* the needle (address without <>) */
+    char text[512]; /* the needle (address without <>) */
     uint32_t sid;
 };
 
