@@ -456,7 +456,7 @@ static bool st_yes_no(const char *v, size_t vl, bool *b)
 static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len, unsigned line,
                     char *err, size_t errlen)
 {
-    static const char *const keys[] = {"arrival", "held", "bounce_sent", "rcpt"};
+    static const char *const keys[] = {"arrival", "held", "bounce_sent", "delay_warned", "rcpt"};
     const char *sp = memchr(s, ' ', len);
     size_t kl = sp ? (size_t)(sp - s) : len, vl = sp ? len - kl - 1 : 0;
     const char *v = sp ? sp + 1 : s + len;
@@ -466,16 +466,17 @@ static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len
     for (unsigned k = 0; k < MX_ARRAY_LEN(keys); k++) {
         if (strlen(keys[k]) != kl || memcmp(s, keys[k], kl) != 0)
             continue;
-        if (k < 3 && seen[k]++)
+        if (k < 4 && seen[k]++)
             return line_err(err, errlen, line, "%s: given twice", keys[k]);
         if (k == 0 && (!parse_u64(v, vl, &u) || u > INT64_MAX))
             return line_err(err, errlen, line, "arrival: not a Unix time");
         if (k == 0)
             st->arrival = (int64_t)u;
         if ((k == 1 && !st_yes_no(v, vl, &st->held)) ||
-            (k == 2 && !st_yes_no(v, vl, &st->bounce_sent)))
+            (k == 2 && !st_yes_no(v, vl, &st->bounce_sent)) ||
+            (k == 3 && !st_yes_no(v, vl, &st->delay_warned)))
             return line_err(err, errlen, line, "%s: not yes or no", keys[k]);
-        return k == 3 ? st_rcpt(st, v, v + vl, line, err, errlen) : true;
+        return k == 4 ? st_rcpt(st, v, v + vl, line, err, errlen) : true;
     }
     return line_err(err, errlen, line, "unknown key \"%.*s\"", (int)(kl > 32 ? 32 : kl), s);
 }
@@ -483,7 +484,7 @@ static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len
 bool qstate_parse(const char *buf, size_t len, struct qstate *st, char *err, size_t errlen)
 {
     size_t mlen = strlen(QSTATE_MAGIC), pos = 0;
-    unsigned seen[3] = {0};
+    unsigned seen[4] = {0};
     memset(st, 0, sizeof *st);
     snprintf(err, errlen, "%s", "");
     if (len < mlen + 1 || memcmp(buf, QSTATE_MAGIC, mlen) != 0 || buf[mlen] != '\n')
@@ -512,6 +513,8 @@ bool qstate_format(const struct qstate *st, struct sb *out)
     size_t mark = out->len;
     bool ok = sb_printf(out, "%s\narrival %" PRId64 "\nheld %s\nbounce_sent %s\n", QSTATE_MAGIC,
                         st->arrival, st->held ? "yes" : "no", st->bounce_sent ? "yes" : "no");
+    if (ok && st->delay_warned)
+        ok = sb_appends(out, "delay_warned yes\n");
     for (size_t i = 0; ok && i < st->nrcpt; i++) {
         const struct qstate_rcpt *r = &st->rcpts[i];
         const char *last = r->last ? r->last : "";

@@ -11,6 +11,7 @@
  *     arrival 1795995400
  *     held no
  *     bounce_sent no
+ *     delay_warned yes                      (only once the delay DSN is queued)
  *     rcpt <addr> <pending|sent|bounced> <attempts> <next-attempt-unix> <last reply>
  *     ...                                   (one rcpt line per recipient, envelope order)
  *
@@ -108,6 +109,7 @@ struct qstate {
     int64_t arrival;
     bool held;
     bool bounce_sent;
+    bool delay_warned; /* the delay DSN (delay_warning_time) was queued */
     struct qstate_rcpt *rcpts;
     size_t nrcpt;
 };
