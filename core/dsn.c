@@ -123,7 +123,7 @@ static void status_of(const struct dsn_rcpt *r, char *buf, size_t cap)
         return;
     }
     unsigned cls = r->code ? r->code / 100 : r->action == DSN_DELAYED ? 4 : 5;
-    snprintf(buf, cap, "%s", r->action == DSN_RELAYED ? "2.0.0" : cls == 4 ? "4.0.0" : "5.0.0");
+    snprintf(buf, cap, "%s", r->action >= DSN_RELAYED ? "2.0.0" : cls == 4 ? "4.0.0" : "5.0.0");
 }
 
 /* The words of one kind of notification, by enum dsn_action. */
@@ -140,6 +140,8 @@ static const struct {
                      "Your message was relayed to the recipients below. The next mail system "
                      "does not offer delivery notifications, so you will not be told about "
                      "its delivery."},
+    [DSN_DELIVERED] = {"delivered", "Successful Mail Delivery Report",
+                       "Your message was delivered to the mailboxes of the recipients below."},
 };
 
 /* xtext_field - the decoded value of an xtext (printable ASCII, checked at

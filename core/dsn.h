@@ -10,7 +10,7 @@
  *   From: Mail Delivery System <MAILER-DAEMON@<reporting_mta>>
  *   To: <original sender>
  *   Subject: Undelivered Mail Returned to Sender   (Delayed Mail ... for delayed,
- *            Successful Mail Delivery Report for relayed)
+ *            Successful Mail Delivery Report for relayed and delivered)
  *   Date, Message-ID, Auto-Submitted: auto-replied, MIME-Version: 1.0,
  *   Content-Type: multipart/report; report-type=delivery-status; boundary="..."
  *
@@ -24,7 +24,7 @@
  *                  (blank line, then per recipient:)
  *                  Original-Recipient: <type>; <ORCPT, decoded>  (when given)
  *                  Final-Recipient: rfc822; <addr>     (utf-8; for non-ASCII)
- *                  Action: failed | delayed | relayed
+ *                  Action: failed | delayed | relayed | delivered
  *                  Status: 5.1.1
  *                  Remote-MTA: dns; <host>             (when known)
  *                  Diagnostic-Code: smtp; <reply>      (when known)
@@ -52,7 +52,7 @@
                                       larger one gets its headers only (said in the text) */
 
 /* RFC 3464 2.3.3 actions we report (one kind per notification). */
-enum dsn_action { DSN_FAILED = 0, DSN_DELAYED, DSN_RELAYED };
+enum dsn_action { DSN_FAILED = 0, DSN_DELAYED, DSN_RELAYED, DSN_DELIVERED };
 
 /* One recipient reported on. */
 struct dsn_rcpt {

@@ -152,8 +152,8 @@ static bool env_rcpt_dsn(struct qfile_env *e, enum ekey k, const char *v, size_t
             return line_err(err, errlen, line, "notify: repeated or not a NOTIFY list");
         return true;
     }
-    if (e->orcpts[i] || vl == 0)
-        return line_err(err, errlen, line, "orcpt: repeated or empty");
+    if (e->orcpts[i] || !smtp_orcpt_valid(v, vl))
+        return line_err(err, errlen, line, "orcpt: repeated or not type;xtext");
     return (e->orcpts[i] = dup_n(v, vl)) != NULL || line_err(err, errlen, line, "out of memory");
 }
 
@@ -163,6 +163,9 @@ static bool env_value(struct qfile_env *e, enum ekey k, const char *v, size_t vl
 {
     uint64_t u;
     char **str = env_string_field(e, k);
+    if (k == E_ENVID && !smtp_envid_valid(v, vl))
+        return line_err(err, errlen, line, "envid: not xtext of at most %u octets",
+                        (unsigned)SMTP_ENVID_MAX);
     if (str)
         return (*str = dup_n(v, vl)) != NULL || line_err(err, errlen, line, "out of memory");
     switch (k) {

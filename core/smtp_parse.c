@@ -752,3 +752,19 @@ void smtp_notify_format(unsigned notify, char *buf, size_t cap)
         o += nl;
     }
 }
+
+/* smtp_envid_valid - param_envid's verdict on v (see smtp_parse.h). */
+bool smtp_envid_valid(const char *v, size_t n)
+{
+    struct smtp_params p;
+    const unsigned char *u = (const unsigned char *)v;
+    return valid_value(u, n) && param_envid(u, n, true, &p) == SMTP_P_OK;
+}
+
+/* smtp_orcpt_valid - param_orcpt's verdict on v (see smtp_parse.h). */
+bool smtp_orcpt_valid(const char *v, size_t n)
+{
+    struct smtp_params p;
+    const unsigned char *u = (const unsigned char *)v;
+    return valid_value(u, n) && param_orcpt(u, n, true, &p) == SMTP_P_OK;
+}

@@ -121,6 +121,11 @@ enum smtp_perr smtp_parse_helo(const char *arg, size_t len, size_t *dlen);
  * US-ASCII (0x20..0x7e: RFC 3461 4.2, 4.4), or does not fit. */
 long smtp_xtext_decode(const char *in, size_t n, char *out, size_t cap);
 
+/* smtp_envid_valid, smtp_orcpt_valid - would this value (n octets) be
+ * accepted as ENVID= / ORCPT= (for readers of stored envelopes)? */
+bool smtp_envid_valid(const char *v, size_t n);
+bool smtp_orcpt_valid(const char *v, size_t n);
+
 /* smtp_notify_format - the NOTIFY= value of a mask ("SUCCESS,FAILURE",
  * "NEVER"; "" for 0) into buf (at least 32 octets). */
 void smtp_notify_format(unsigned notify, char *buf, size_t cap);

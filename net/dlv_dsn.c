@@ -173,7 +173,8 @@ int dlv_queue_bounce(struct dlv *d, struct dlv_msg *m)
 }
 
 /* dlv_job_relayed - RFC 3461 6.2.1: recipients of j accepted by a hop that
- * does not offer DSN get the "relayed" DSN they asked for (NOTIFY=SUCCESS).
+ * does not offer DSN get the success DSN they asked for (NOTIFY=SUCCESS):
+ * "relayed" over SMTP, "delivered" over LMTP (the hop is the mailbox).
  * Queued before the state records them sent: a crash in between sends it
  * again (at least once). */
 void dlv_job_relayed(struct dlv *d, struct dlv_job *j, const struct smtpc *c)
@@ -188,14 +189,16 @@ void dlv_job_relayed(struct dlv *d, struct dlv_job *j, const struct smtpc *c)
         size_t i = j->idx[k];
         const struct route_hop *h = &j->rt->hops[j->hop];
         if (m->st.rcpts[i].state == QST_SENT && dlv_notify_wants(m, i, SMTP_NOTIFY_SUCCESS)) {
-            dr[n] = dsn_entry(m, i, DSN_RELAYED, enh[n]);
+            /* LMTP is the final delivery (RFC 3461 6.2.1 "delivered") */
+            dr[n] = dsn_entry(m, i, h->proto == ROUTE_LMTP ? DSN_DELIVERED : DSN_RELAYED, enh[n]);
             dr[n].remote_mta = h->is_unix ? NULL : h->host;
             n++;
         }
     }
-    int rc = n ? queue_dsn(d, m, dr, n, "relayed DSN") : 0;
+    bool lmtp = j->rt->hops[j->hop].proto == ROUTE_LMTP;
+    int rc = n ? queue_dsn(d, m, dr, n, lmtp ? "delivered DSN" : "relayed DSN") : 0;
     if (rc < 0)
-        dlv_logf(d, 0, "queue id %s: cannot queue its relayed DSN: %s", m->id, strerror(-rc));
+        dlv_logf(d, 0, "queue id %s: cannot queue its success DSN: %s", m->id, strerror(-rc));
     free(dr);
     free(enh);
 }

@@ -206,8 +206,9 @@ bool dlv_notify_wants(const struct dlv_msg *m, size_t i, unsigned kind);
 /* dlv_queue_bounce - queue m's failure DSN for its bounced recipients that
  * want one. 0 or -errno. */
 int dlv_queue_bounce(struct dlv *d, struct dlv_msg *m);
-/* dlv_job_relayed - after j's results: a "relayed" DSN for its sent
- * NOTIFY=SUCCESS recipients when the hop (c) does not offer DSN. */
+/* dlv_job_relayed - after j's results: a "relayed" ("delivered" over
+ * LMTP) DSN for its sent NOTIFY=SUCCESS recipients when the hop (c) does
+ * not offer DSN. */
 void dlv_job_relayed(struct dlv *d, struct dlv_job *j, const struct smtpc *c);
 /* dlv_delay_warn - past delay_warning_time, once: a "delayed" DSN for m's
  * deferred NOTIFY=DELAY recipients (sets m->st.delay_warned). */

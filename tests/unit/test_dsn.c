@@ -199,6 +199,11 @@ static void test_dsn_relayed(void **state)
     assert_null(strstr(m, "Original-Envelope-Id"));
     assert_null(strstr(m, "Original-Recipient"));
     free(m);
+    r.action = DSN_DELIVERED; /* over LMTP */
+    m = build_in(&in);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "Action: delivered\r\nStatus: 2.0.0\r\n"));
+    free(m);
 }
 
 static void test_dsn_ret_hdrs_and_full(void **state)

@@ -118,7 +118,9 @@ static void test_qstate_envelope_malformed_names_line(void **state)
             "line 5: notify: repeated or not a NOTIFY list");
     env_err(HEAD "rcpt x@y\nnotify DELAY\nnotify DELAY\n\n",
             "line 6: notify: repeated or not a NOTIFY list");
-    env_err(HEAD "rcpt x@y\norcpt a;b\norcpt a;c\n\n", "line 6: orcpt: repeated or empty");
+    env_err(HEAD "rcpt x@y\norcpt a;b\norcpt a;c\n\n", "line 6: orcpt: repeated or not type;xtext");
+    env_err(HEAD "rcpt x@y\norcpt a b;c\n\n", "line 5: orcpt: repeated or not type;xtext");
+    env_err(HEAD "envid a b\n\n", "line 4: envid: not xtext of at most 100 octets");
     env_err(HEAD "ret NONE\n\n", "line 4: ret: not FULL or HDRS");
     env_err(HEAD "envid a\nenvid b\n\n", "line 5: envid: given twice (first on line 4)");
     env_err("From x\n", "line 1: not a queue file (no \"MXRING-QUEUE 1\" line)");
