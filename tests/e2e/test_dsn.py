@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import smtplib
+import subprocess
 import time
 import unittest
 
@@ -76,6 +77,14 @@ class DsnCommandsTest(unittest.TestCase):
             self.assertEqual(env["dsn"], {"u@example.test": {"notify": "SUCCESS,DELAY",
                                                             "orcpt": "rfc822;U+40example.test"}})
             self.assertEqual(env["rcpt"], ["u@example.test", "v@example.test"])
+            # mxringctl show names them
+            ctl = os.path.join(os.path.dirname(harness.BINARY), "mxringctl")
+            show = subprocess.run([ctl, "-c", srv.conf_path, "show", qid], capture_output=True,
+                                  text=True, timeout=10).stdout
+            self.assertIn("sender <s@b.example> ret=FULL envid=E+2B1\n", show)
+            self.assertRegex(show, r"rcpt <u@example.test> pending .* notify=SUCCESS,DELAY "
+                             r"orcpt=rfc822;U\+40example.test\n")
+            self.assertRegex(show, r"rcpt <v@example.test> pending .*last=\"\"\n")
 
 
 class DsnBounceTest(unittest.TestCase):
