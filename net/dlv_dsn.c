@@ -203,14 +203,26 @@ void dlv_job_relayed(struct dlv *d, struct dlv_job *j, const struct smtpc *c)
     free(enh);
 }
 
-/* dlv_delay_warn - delay_warning_time after arrival, once per message: the
- * still pending recipients that asked for it (NOTIFY=DELAY) get a
- * "delayed" DSN. delay_warned is set when it is queued (or not owed). */
-void dlv_delay_warn(struct dlv *d, struct dlv_msg *m)
+/* dlv_delay_warn_at - when m's delay DSN is due (see dlv_int.h). */
+int64_t dlv_delay_warn_at(const struct dlv *d, const struct dlv_msg *m)
 {
     unsigned after = dlv_cfg(d)->delay_warning_time;
-    if (!after || m->st.delay_warned || m->deleted || d->now < m->env.arrival + (int64_t)after)
-        return;
+    if (!after || m->st.delay_warned || m->deleted || m->st.held)
+        return INT64_MAX;
+    for (size_t i = 0; i < m->st.nrcpt; i++)
+        if (m->st.rcpts[i].state == QST_PENDING && dlv_notify_wants(m, i, SMTP_NOTIFY_DELAY))
+            return m->env.arrival + (int64_t)after;
+    return INT64_MAX;
+}
+
+/* dlv_delay_warn - delay_warning_time after arrival, once per message: the
+ * still deferred recipients that asked for it (NOTIFY=DELAY) get a
+ * "delayed" DSN. delay_warned is set when it is queued (or not owed);
+ * true when it changed (the caller records the state). */
+bool dlv_delay_warn(struct dlv *d, struct dlv_msg *m)
+{
+    if (d->now < dlv_delay_warn_at(d, m))
+        return false;
     struct dsn_rcpt *dr = calloc(m->st.nrcpt, sizeof(*dr));
     char(*enh)[16] = calloc(m->st.nrcpt, sizeof(*enh));
     size_t n = 0;
@@ -227,4 +239,5 @@ void dlv_delay_warn(struct dlv *d, struct dlv_msg *m)
     m->st.delay_warned = rc == 0;
     free(dr);
     free(enh);
+    return rc == 0;
 }

@@ -210,9 +210,15 @@ int dlv_queue_bounce(struct dlv *d, struct dlv_msg *m);
  * LMTP) DSN for its sent NOTIFY=SUCCESS recipients when the hop (c) does
  * not offer DSN. */
 void dlv_job_relayed(struct dlv *d, struct dlv_job *j, const struct smtpc *c);
-/* dlv_delay_warn - past delay_warning_time, once: a "delayed" DSN for m's
- * deferred NOTIFY=DELAY recipients (sets m->st.delay_warned). */
-void dlv_delay_warn(struct dlv *d, struct dlv_msg *m);
+/* dlv_delay_warn_at - when m's delay DSN is due (arrival +
+ * delay_warning_time), INT64_MAX when none is owed (off, sent, held,
+ * deleted, no pending NOTIFY=DELAY recipient). */
+int64_t dlv_delay_warn_at(const struct dlv *d, const struct dlv_msg *m);
+/* dlv_delay_warn - once due: a "delayed" DSN for m's deferred
+ * NOTIFY=DELAY recipients; sets m->st.delay_warned and returns true when
+ * it was queued (or none was owed after all); false when not due or it
+ * failed (tried again later). The caller writes the state. */
+bool dlv_delay_warn(struct dlv *d, struct dlv_msg *m);
 
 /* dlv_conn.c */
 void dlv_pool_submit(struct dlv *d, struct dlv_job *j);

@@ -194,6 +194,8 @@ void dlv_msg_dispatch(struct dlv *d, struct dlv_msg *m)
         dlv_msg_complete(d, m); /* a bounce that could not be queued last time */
         return;
     }
+    if (m->jobs == 0 && dlv_delay_warn(d, m))
+        dlv_msg_write_state(d, m); /* woken for the delay DSN (dlv_msg_schedule) */
     if (dlv_msg_map(d, m) < 0) {
         dlv_logf(d, 0, "queue id %s: cannot read its queue file: %s", m->id, strerror(errno));
         dlv_msg_schedule(d, m, d->now + dlv_cfg(d)->relay_retry_min);
