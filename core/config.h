@@ -155,6 +155,7 @@ struct config {
     unsigned relay_retry_min;          /* seconds: first retry delay (doubles) */
     unsigned relay_retry_max;          /* seconds: cap of the retry delay */
     unsigned queue_lifetime;           /* seconds a message may wait before it bounces */
+    unsigned delay_warning_time;       /* seconds before a delay DSN (NOTIFY=DELAY); 0 = off */
     unsigned queue_max_messages;       /* 0 = off: past it receiving answers 452 4.3.1 */
     uint64_t queue_min_free_space;     /* bytes; 0 = off: below it receiving answers 452 */
     struct cfg_listen *metrics_listen; /* Prometheus endpoint; none = off */

@@ -4,6 +4,8 @@
  * 998 octets. Pure formatting; any thread. Structure: dsn.h. */
 #include "dsn.h"
 
+#include "smtp_parse.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -120,24 +122,54 @@ static void status_of(const struct dsn_rcpt *r, char *buf, size_t cap)
         snprintf(buf, cap, "%s", s);
         return;
     }
-    bool temp = r->code ? r->code / 100 == 4 : r->action == DSN_DELAYED;
-    snprintf(buf, cap, "%s", temp ? "4.0.0" : "5.0.0");
+    unsigned cls = r->code ? r->code / 100 : r->action == DSN_DELAYED ? 4 : 5;
+    snprintf(buf, cap, "%s", r->action >= DSN_RELAYED ? "2.0.0" : cls == 4 ? "4.0.0" : "5.0.0");
+}
+
+/* The words of one kind of notification, by enum dsn_action. */
+static const struct {
+    const char *action, *subject, *text;
+} dsn_kind[] = {
+    [DSN_FAILED] = {"failed", "Undelivered Mail Returned to Sender",
+                    "I'm sorry to have to inform you that your message could not be delivered "
+                    "to one or more recipients. Its headers are attached below."},
+    [DSN_DELAYED] = {"delayed", "Delayed Mail (still being retried)",
+                     "Your message could not be delivered yet to the recipients below. Delivery "
+                     "will be tried again; you do not need to do anything now."},
+    [DSN_RELAYED] = {"relayed", "Successful Mail Delivery Report",
+                     "Your message was relayed to the recipients below. The next mail system "
+                     "does not offer delivery notifications, so you will not be told about "
+                     "its delivery."},
+    [DSN_DELIVERED] = {"delivered", "Successful Mail Delivery Report",
+                       "Your message was delivered to the mailboxes of the recipients below."},
+};
+
+/* xtext_field - the decoded value of an xtext (printable ASCII, checked at
+ * receipt) into buf; "" when it does not decode. */
+static const char *xtext_field(const char *x, char *buf, size_t cap)
+{
+    if (smtp_xtext_decode(x, strlen(x), buf, cap) < 0)
+        buf[0] = 0;
+    return buf;
+}
+
+/* full_wanted - is the whole message returned (RET=FULL and small enough)? */
+static bool full_wanted(const struct dsn_in *in)
+{
+    return in->ret_full && in->msg && in->msg_len <= DSN_FULL_MAX;
 }
 
 /* ---- the parts -------------------------------------------------------- */
 
 /* top_headers - the bounce's own header block. */
-static bool top_headers(const struct dsn_in *in, const char *boundary, bool delayed, bool utf8,
-                        struct sb *out)
+static bool top_headers(const struct dsn_in *in, const char *boundary, enum dsn_action kind,
+                        bool utf8, struct sb *out)
 {
     char date[48];
     dsn_date(in->now, date, sizeof date);
     return sb_printf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", in->reporting_mta) &&
            fold_fmt(out, " ", "To: <%s>", in->orig_sender) &&
-           sb_printf(out, "Subject: %s\r\nDate: %s\r\n",
-                     delayed ? "Delayed Mail (still being retried)"
-                             : "Undelivered Mail Returned to Sender",
-                     date) &&
+           sb_printf(out, "Subject: %s\r\nDate: %s\r\n", dsn_kind[kind].subject, date) &&
            sb_printf(out, "Message-ID: <%s.%" PRId64 ".dsn@%s>\r\n", in->qid, in->now,
                      in->reporting_mta) &&
            sb_printf(out,
@@ -148,7 +180,8 @@ static bool top_headers(const struct dsn_in *in, const char *boundary, bool dela
 }
 
 /* human_part - the explanation for people. */
-static bool human_part(const struct dsn_in *in, const char *boundary, bool delayed, struct sb *out)
+static bool human_part(const struct dsn_in *in, const char *boundary, enum dsn_action kind,
+                       struct sb *out)
 {
     char text[DSN_TEXT_MAX + 1];
     bool ok = sb_printf(out,
@@ -156,15 +189,12 @@ static bool human_part(const struct dsn_in *in, const char *boundary, bool delay
                         "Content-Type: text/plain; charset=utf-8\r\n\r\n",
                         boundary) &&
               sb_printf(out, "This is the mail system at host %s.\r\n\r\n", in->reporting_mta) &&
-              fold(out,
-                   delayed ? "Your message could not be delivered yet to the recipients "
-                             "below. Delivery will be tried again; you do not need to do "
-                             "anything now."
-                           : "I'm sorry to have to inform you that your message could not "
-                             "be delivered to one or more recipients. Its headers are "
-                             "attached below.",
-                   "") &&
-              sb_appends(out, "\r\n");
+              fold(out, dsn_kind[kind].text, "") && sb_appends(out, "\r\n");
+    if (ok && in->ret_full && !full_wanted(in))
+        ok = sb_printf(out,
+                       "The message is larger than %u octets: only its headers are "
+                       "returned.\r\n\r\n",
+                       (unsigned)DSN_FULL_MAX);
     for (size_t i = 0; ok && i < in->nrcpt; i++) {
         const struct dsn_rcpt *r = &in->rcpts[i];
         clean_text(r->diag ? r->diag : "no reason given", text, sizeof text);
@@ -185,11 +215,15 @@ static bool rcpt_fields(const struct dsn_in *in, const struct dsn_rcpt *r, struc
     char status[16], date[48], text[DSN_TEXT_MAX + 1];
     status_of(r, status, sizeof status);
     dsn_date(in->now, date, sizeof date);
-    bool ok = sb_appends(out, "\r\n") &&
-              fold_fmt(out, " ", "Final-Recipient: %s; %s", is_ascii(r->addr) ? "rfc822" : "utf-8",
-                       r->addr) &&
-              sb_printf(out, "Action: %s\r\nStatus: %s\r\n",
-                        r->action == DSN_DELAYED ? "delayed" : "failed", status);
+    bool ok = sb_appends(out, "\r\n");
+    const char *semi = r->orcpt ? strchr(r->orcpt, ';') : NULL;
+    if (ok && semi)
+        ok = fold_fmt(out, " ", "Original-Recipient: %.*s; %s", (int)(semi - r->orcpt), r->orcpt,
+                      xtext_field(semi + 1, text, sizeof text));
+    ok = ok &&
+         fold_fmt(out, " ", "Final-Recipient: %s; %s", is_ascii(r->addr) ? "rfc822" : "utf-8",
+                  r->addr) &&
+         sb_printf(out, "Action: %s\r\nStatus: %s\r\n", dsn_kind[r->action].action, status);
     if (ok && r->remote_mta)
         ok = fold_fmt(out, " ", "Remote-MTA: dns; %s", r->remote_mta);
     if (ok && r->diag) {
@@ -205,16 +239,19 @@ static bool rcpt_fields(const struct dsn_in *in, const struct dsn_rcpt *r, struc
 /* status_part - message/delivery-status (global- when addresses are UTF-8). */
 static bool status_part(const struct dsn_in *in, const char *boundary, bool utf8, struct sb *out)
 {
-    char date[48];
+    char date[48], envid[SMTP_ENVID_MAX + 1];
     dsn_date(in->arrival, date, sizeof date);
     bool ok = sb_printf(out,
                         "\r\n--%s\r\nContent-Description: Delivery report\r\n"
                         "Content-Type: message/%sdelivery-status\r\n\r\n",
-                        boundary, utf8 ? "global-" : "") &&
-              sb_printf(out,
-                        "Reporting-MTA: dns; %s\r\nX-Mxring-Queue-ID: %s\r\n"
-                        "Arrival-Date: %s\r\n",
-                        in->reporting_mta, in->qid, date);
+                        boundary, utf8 ? "global-" : "");
+    if (ok && in->envid && in->envid[0])
+        ok = fold_fmt(out, " ", "Original-Envelope-Id: %s",
+                      xtext_field(in->envid, envid, sizeof envid));
+    ok = ok && sb_printf(out,
+                         "Reporting-MTA: dns; %s\r\nX-Mxring-Queue-ID: %s\r\n"
+                         "Arrival-Date: %s\r\n",
+                         in->reporting_mta, in->qid, date);
     for (size_t i = 0; ok && i < in->nrcpt; i++)
         ok = rcpt_fields(in, &in->rcpts[i], out);
     return ok;
@@ -259,10 +296,30 @@ static bool headers_part(const struct dsn_in *in, const char *boundary, bool utf
     return ok && sb_printf(out, "\r\n--%s--\r\n", boundary);
 }
 
+/* full_part - the whole original message as message/rfc822 (RET=FULL),
+ * CRLF line ends, each line cut at DSN_HARD. */
+static bool full_part(const struct dsn_in *in, const char *boundary, bool utf8, struct sb *out)
+{
+    bool ok = sb_printf(out,
+                        "\r\n--%s\r\nContent-Description: Undelivered Message\r\n"
+                        "Content-Type: %s\r\n\r\n",
+                        boundary, utf8 ? "message/global" : "message/rfc822");
+    for (size_t i = 0; ok && i < in->msg_len;) {
+        const char *l = in->msg + i, *nl = memchr(l, '\n', in->msg_len - i);
+        size_t ll = nl ? (size_t)(nl - l) : in->msg_len - i;
+        i += ll + (nl != NULL);
+        if (ll && l[ll - 1] == '\r')
+            ll--;
+        ok = sb_append(out, l, ll < DSN_HARD ? ll : DSN_HARD) && sb_appends(out, "\r\n");
+    }
+    return ok && sb_printf(out, "\r\n--%s--\r\n", boundary);
+}
+
 /* pick_boundary - "=_mxring_<qid>_<now>" made unique against the headers. */
 static void pick_boundary(const struct dsn_in *in, char *b, size_t cap)
 {
-    size_t hl = header_len(in->msg ? in->msg : "", in->msg ? in->msg_len : 0);
+    size_t hl = full_wanted(in) ? in->msg_len
+                                : header_len(in->msg ? in->msg : "", in->msg ? in->msg_len : 0);
     for (unsigned n = 0;; n++) {
         snprintf(b, cap, "=_mxring_%.20s_%" PRId64 "_%u", in->qid, in->now, n);
         if (!hl || !memmem(in->msg, hl, b, strlen(b)))
@@ -274,17 +331,21 @@ bool dsn_build(const struct dsn_in *in, struct sb *out, bool *eightbit, bool *ut
 {
     if (!in->nrcpt || !in->rcpts || !dsn_wanted(in->orig_sender) || !in->reporting_mta || !in->qid)
         return false;
-    bool delayed = true, u8 = !is_ascii(in->orig_sender);
+    enum dsn_action kind = in->rcpts[0].action;
+    bool u8 = !is_ascii(in->orig_sender);
     for (size_t i = 0; i < in->nrcpt; i++) {
-        delayed = delayed && in->rcpts[i].action == DSN_DELAYED;
+        if ((unsigned)in->rcpts[i].action >= MX_ARRAY_LEN(dsn_kind))
+            return false;
+        kind = in->rcpts[i].action == kind ? kind : DSN_FAILED; /* mixed: a failure report */
         u8 = u8 || !is_ascii(in->rcpts[i].addr);
     }
     char boundary[96];
     pick_boundary(in, boundary, sizeof boundary);
     size_t mark = out->len;
-    bool ok = top_headers(in, boundary, delayed, u8, out) &&
-              human_part(in, boundary, delayed, out) && status_part(in, boundary, u8, out) &&
-              headers_part(in, boundary, u8, out);
+    bool ok =
+        top_headers(in, boundary, kind, u8, out) && human_part(in, boundary, kind, out) &&
+        status_part(in, boundary, u8, out) &&
+        (full_wanted(in) ? full_part(in, boundary, u8, out) : headers_part(in, boundary, u8, out));
     if (!ok) {
         out->len = mark;
         return false;

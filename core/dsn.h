@@ -9,26 +9,30 @@
  *
  *   From: Mail Delivery System <MAILER-DAEMON@<reporting_mta>>
  *   To: <original sender>
- *   Subject: Undelivered Mail Returned to Sender   (Delayed Mail ... for delayed)
+ *   Subject: Undelivered Mail Returned to Sender   (Delayed Mail ... for delayed,
+ *            Successful Mail Delivery Report for relayed and delivered)
  *   Date, Message-ID, Auto-Submitted: auto-replied, MIME-Version: 1.0,
  *   Content-Type: multipart/report; report-type=delivery-status; boundary="..."
  *
  *   --boundary   text/plain: a human-readable explanation, one paragraph per
  *                recipient with the hop's reply
  *   --boundary   message/delivery-status:
+ *                  Original-Envelope-Id: <ENVID, decoded>  (when given)
  *                  Reporting-MTA: dns; <reporting_mta>
  *                  X-Mxring-Queue-ID: <qid>
  *                  Arrival-Date: <RFC 5322 date>
  *                  (blank line, then per recipient:)
+ *                  Original-Recipient: <type>; <ORCPT, decoded>  (when given)
  *                  Final-Recipient: rfc822; <addr>     (utf-8; for non-ASCII)
- *                  Action: failed | delayed
+ *                  Action: failed | delayed | relayed | delivered
  *                  Status: 5.1.1
  *                  Remote-MTA: dns; <host>             (when known)
  *                  Diagnostic-Code: smtp; <reply>      (when known)
  *                  Last-Attempt-Date: <date>
  *   --boundary   text/rfc822-headers: the original message's header block
  *                (up to the first empty line; at most DSN_HEADERS_MAX octets,
- *                cut at a line end)
+ *                cut at a line end); with ret_full and a message of at most
+ *                DSN_FULL_MAX octets instead message/rfc822: all of it
  *   --boundary--
  *
  * The boundary is derived from the queue id and the time and checked not to
@@ -43,8 +47,12 @@
 #include "util.h"
 
 #define DSN_HEADERS_MAX (64 * 1024)
+#define DSN_FULL_MAX \
+    (1024 * 1024) /* RET=FULL returns the message up to this size; a
+                                      larger one gets its headers only (said in the text) */
 
-enum dsn_action { DSN_FAILED = 0, DSN_DELAYED };
+/* RFC 3464 2.3.3 actions we report (one kind per notification). */
+enum dsn_action { DSN_FAILED = 0, DSN_DELAYED, DSN_RELAYED, DSN_DELIVERED };
 
 /* One recipient reported on. */
 struct dsn_rcpt {
@@ -55,6 +63,7 @@ struct dsn_rcpt {
     unsigned code;          /* the hop's reply code, 0 = none (local) */
     const char *diag;       /* the hop's reply text or local reason; may be NULL */
     const char *remote_mta; /* host of the hop that answered; NULL = unknown */
+    const char *orcpt;      /* RFC 3461 ORCPT "type;xtext" as received; NULL = none */
 };
 
 struct dsn_in {
@@ -67,6 +76,8 @@ struct dsn_in {
     size_t nrcpt;    /* >= 1 */
     const char *msg; /* the original message (its headers are taken) */
     size_t msg_len;
+    bool ret_full;     /* RET=FULL: the whole message (up to DSN_FULL_MAX) as message/rfc822 */
+    const char *envid; /* RFC 3461 ENVID xtext as received; NULL = none */
 };
 
 /* dsn_build - the whole bounce message appended to out. *eightbit (may be

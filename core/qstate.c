@@ -4,6 +4,8 @@
  * thread; no I/O. Formats: qstate.h and README "Queue file format". */
 #include "qstate.h"
 
+#include "smtp_parse.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,12 +97,16 @@ enum ekey {
     E_RCPT,
     E_SIZE,
     E_QUARANTINE,
+    E_RET,
+    E_ENVID,
+    E_NOTIFY,
+    E_ORCPT,
     E_COUNT
 };
 
 static const char *const ekey_names[E_COUNT] = {
-    "id",       "arrival", "client", "helo", "protocol",   "body",
-    "smtputf8", "sender",  "rcpt",   "size", "quarantine",
+    "id",   "arrival", "client",     "helo", "protocol", "body",   "smtputf8", "sender",
+    "rcpt", "size",    "quarantine", "ret",  "envid",    "notify", "orcpt",
 };
 
 /* env_string - store a string value into the field the key names. */
@@ -112,8 +118,43 @@ static char **env_string_field(struct qfile_env *e, enum ekey k)
     case E_PROTOCOL: return &e->protocol;
     case E_SENDER: return &e->sender;
     case E_QUARANTINE: return &e->quarantine;
+    case E_ENVID: return &e->envid;
     default: return NULL;
     }
+}
+
+/* push_rcpt - one more recipient (no NOTIFY, no ORCPT yet). */
+static bool push_rcpt(struct qfile_env *e, const char *v, size_t vl)
+{
+    unsigned *n = realloc(e->notify, (e->nrcpt + 1) * sizeof *n);
+    if (n)
+        e->notify = n;
+    char **o = n ? realloc(e->orcpts, (e->nrcpt + 1) * sizeof *o) : NULL;
+    if (o)
+        e->orcpts = o;
+    if (!o)
+        return false;
+    n[e->nrcpt] = 0;
+    o[e->nrcpt] = NULL;
+    return push_str(&e->rcpts, &e->nrcpt, v, vl);
+}
+
+/* env_rcpt_dsn - "notify" / "orcpt": of the rcpt line before it. */
+static bool env_rcpt_dsn(struct qfile_env *e, enum ekey k, const char *v, size_t vl, unsigned line,
+                         char *err, size_t errlen)
+{
+    const char *name = ekey_names[k];
+    if (!e->nrcpt)
+        return line_err(err, errlen, line, "%s: not after a rcpt line", name);
+    size_t i = e->nrcpt - 1;
+    if (k == E_NOTIFY) {
+        if (e->notify[i] || !smtp_notify_parse(v, vl, &e->notify[i]))
+            return line_err(err, errlen, line, "notify: repeated or not a NOTIFY list");
+        return true;
+    }
+    if (e->orcpts[i] || !smtp_orcpt_valid(v, vl))
+        return line_err(err, errlen, line, "orcpt: repeated or not type;xtext");
+    return (e->orcpts[i] = dup_n(v, vl)) != NULL || line_err(err, errlen, line, "out of memory");
 }
 
 /* env_value - one "key value" line with a known key. */
@@ -122,6 +163,9 @@ static bool env_value(struct qfile_env *e, enum ekey k, const char *v, size_t vl
 {
     uint64_t u;
     char **str = env_string_field(e, k);
+    if (k == E_ENVID && !smtp_envid_valid(v, vl))
+        return line_err(err, errlen, line, "envid: not xtext of at most %u octets",
+                        (unsigned)SMTP_ENVID_MAX);
     if (str)
         return (*str = dup_n(v, vl)) != NULL || line_err(err, errlen, line, "out of memory");
     switch (k) {
@@ -153,8 +197,13 @@ static bool env_value(struct qfile_env *e, enum ekey k, const char *v, size_t vl
     case E_RCPT:
         if (vl == 0)
             return line_err(err, errlen, line, "rcpt: empty");
-        return push_str(&e->rcpts, &e->nrcpt, v, vl) ||
-               line_err(err, errlen, line, "out of memory");
+        return push_rcpt(e, v, vl) || line_err(err, errlen, line, "out of memory");
+    case E_RET:
+        if (vl == 4 && (memcmp(v, "FULL", 4) == 0 || memcmp(v, "HDRS", 4) == 0))
+            return e->ret = v[0] == 'F' ? SMTP_RET_FULL : SMTP_RET_HDRS, true;
+        return line_err(err, errlen, line, "ret: not FULL or HDRS");
+    case E_NOTIFY:
+    case E_ORCPT: return env_rcpt_dsn(e, k, v, vl, line, err, errlen);
     default: return true;
     }
 }
@@ -172,7 +221,7 @@ static bool env_line(struct qfile_env *e, unsigned *seen, const char *s, size_t 
     for (unsigned k = 0; k < E_COUNT; k++) {
         if (strlen(ekey_names[k]) != kl || memcmp(s, ekey_names[k], kl) != 0)
             continue;
-        if (k != E_RCPT && seen[k])
+        if (k != E_RCPT && k != E_NOTIFY && k != E_ORCPT && seen[k])
             return line_err(err, errlen, line, "%s: given twice (first on line %u)", ekey_names[k],
                             seen[k]);
         seen[k] = line;
@@ -194,10 +243,11 @@ static bool env_required(const unsigned *seen, unsigned last, char *err, size_t 
 enum qfile_status qfile_parse_envelope(const char *buf, size_t len, struct qfile_env *env,
                                        char *err, size_t errlen)
 {
-    static const char magic[] = QFILE_MAGIC "\n";
-    size_t mlen = sizeof magic - 2;
+    static const char magic[] = QFILE_MAGIC "\n", magic2[] = QFILE_MAGIC_DSN "\n";
+    size_t mlen = sizeof magic - 2, cmp = len < mlen + 1 ? len : mlen + 1;
+    _Static_assert(sizeof magic == sizeof magic2, "both magics have one length");
     snprintf(err, errlen, "%s", "");
-    if (memcmp(buf, magic, len < mlen + 1 ? len : mlen + 1) != 0) {
+    if (memcmp(buf, magic, cmp) != 0 && memcmp(buf, magic2, cmp) != 0) {
         line_err(err, errlen, 1, "not a queue file (no \"%s\" line)", QFILE_MAGIC);
         return QFILE_BAD;
     }
@@ -227,7 +277,8 @@ enum qfile_status qfile_parse_envelope(const char *buf, size_t len, struct qfile
     }
     for (size_t i = 0; i < E_COUNT; i++)
         if (env_string_field(&e, (enum ekey)i) && !*env_string_field(&e, (enum ekey)i) &&
-            i != E_QUARANTINE && !(*env_string_field(&e, (enum ekey)i) = dup_n("", 0))) {
+            i != E_QUARANTINE && i != E_ENVID &&
+            !(*env_string_field(&e, (enum ekey)i) = dup_n("", 0))) {
             qfile_env_free(&e);
             line_err(err, errlen, line, "out of memory");
             return QFILE_BAD;
@@ -249,9 +300,15 @@ void qfile_env_free(struct qfile_env *env)
     free(env->protocol);
     free(env->sender);
     free(env->quarantine);
-    for (size_t i = 0; i < env->nrcpt; i++)
+    free(env->envid);
+    for (size_t i = 0; i < env->nrcpt; i++) {
         free(env->rcpts[i]);
+        if (env->orcpts)
+            free(env->orcpts[i]);
+    }
     free(env->rcpts);
+    free(env->notify);
+    free(env->orcpts);
     memset(env, 0, sizeof *env);
 }
 
@@ -402,7 +459,7 @@ static bool st_yes_no(const char *v, size_t vl, bool *b)
 static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len, unsigned line,
                     char *err, size_t errlen)
 {
-    static const char *const keys[] = {"arrival", "held", "bounce_sent", "rcpt"};
+    static const char *const keys[] = {"arrival", "held", "bounce_sent", "delay_warned", "rcpt"};
     const char *sp = memchr(s, ' ', len);
     size_t kl = sp ? (size_t)(sp - s) : len, vl = sp ? len - kl - 1 : 0;
     const char *v = sp ? sp + 1 : s + len;
@@ -412,16 +469,17 @@ static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len
     for (unsigned k = 0; k < MX_ARRAY_LEN(keys); k++) {
         if (strlen(keys[k]) != kl || memcmp(s, keys[k], kl) != 0)
             continue;
-        if (k < 3 && seen[k]++)
+        if (k < 4 && seen[k]++)
             return line_err(err, errlen, line, "%s: given twice", keys[k]);
         if (k == 0 && (!parse_u64(v, vl, &u) || u > INT64_MAX))
             return line_err(err, errlen, line, "arrival: not a Unix time");
         if (k == 0)
             st->arrival = (int64_t)u;
         if ((k == 1 && !st_yes_no(v, vl, &st->held)) ||
-            (k == 2 && !st_yes_no(v, vl, &st->bounce_sent)))
+            (k == 2 && !st_yes_no(v, vl, &st->bounce_sent)) ||
+            (k == 3 && !st_yes_no(v, vl, &st->delay_warned)))
             return line_err(err, errlen, line, "%s: not yes or no", keys[k]);
-        return k == 3 ? st_rcpt(st, v, v + vl, line, err, errlen) : true;
+        return k == 4 ? st_rcpt(st, v, v + vl, line, err, errlen) : true;
     }
     return line_err(err, errlen, line, "unknown key \"%.*s\"", (int)(kl > 32 ? 32 : kl), s);
 }
@@ -429,7 +487,7 @@ static bool st_line(struct qstate *st, unsigned *seen, const char *s, size_t len
 bool qstate_parse(const char *buf, size_t len, struct qstate *st, char *err, size_t errlen)
 {
     size_t mlen = strlen(QSTATE_MAGIC), pos = 0;
-    unsigned seen[3] = {0};
+    unsigned seen[4] = {0};
     memset(st, 0, sizeof *st);
     snprintf(err, errlen, "%s", "");
     if (len < mlen + 1 || memcmp(buf, QSTATE_MAGIC, mlen) != 0 || buf[mlen] != '\n')
@@ -458,6 +516,8 @@ bool qstate_format(const struct qstate *st, struct sb *out)
     size_t mark = out->len;
     bool ok = sb_printf(out, "%s\narrival %" PRId64 "\nheld %s\nbounce_sent %s\n", QSTATE_MAGIC,
                         st->arrival, st->held ? "yes" : "no", st->bounce_sent ? "yes" : "no");
+    if (ok && st->delay_warned)
+        ok = sb_appends(out, "delay_warned yes\n");
     for (size_t i = 0; ok && i < st->nrcpt; i++) {
         const struct qstate_rcpt *r = &st->rcpts[i];
         const char *last = r->last ? r->last : "";

@@ -11,6 +11,7 @@
  *     arrival 1795995400
  *     held no
  *     bounce_sent no
+ *     delay_warned yes                      (only once the delay DSN is queued)
  *     rcpt <addr> <pending|sent|bounced> <attempts> <next-attempt-unix> <last reply>
  *     ...                                   (one rcpt line per recipient, envelope order)
  *
@@ -30,6 +31,7 @@
 
 #define QSTATE_MAGIC "MXRING-STATE 1"
 #define QFILE_MAGIC "MXRING-QUEUE 1"
+#define QFILE_MAGIC_DSN "MXRING-QUEUE 2" /* same format plus the DSN lines */
 #define QFILE_ID_LEN 20
 #define QSTATE_LAST_MAX 1024 /* last reply text kept (longer is cut) */
 
@@ -48,12 +50,20 @@ struct qfile_env {
     uint64_t size;    /* octets after the empty line */
     size_t msg_off;   /* offset of the message (after the empty line) */
     char *quarantine; /* NULL unless the file carries a quarantine reason */
+    /* RFC 3461 DSN parameters (version 2 files; absent in version 1) */
+    unsigned ret;     /* enum smtp_ret: 0 none, 1 FULL, 2 HDRS */
+    char *envid;      /* ENVID xtext, NULL = none */
+    unsigned *notify; /* nrcpt NOTIFY masks (enum smtp_notify), 0 = none */
+    char **orcpts;    /* nrcpt ORCPT values "type;xtext", NULL = none */
 };
 
 enum qfile_status { QFILE_OK = 0, QFILE_MORE, QFILE_BAD };
 
 /* qfile_parse_envelope - parse the envelope block at the start of buf (len
- * octets: the file, or a prefix of it). QFILE_OK: *env filled (free it
+ * octets: the file, or a prefix of it; magic "MXRING-QUEUE 1" or 2). The
+ * DSN lines "ret FULL|HDRS", "envid <xtext>" and, after the rcpt line they
+ * belong to, "notify <list>" and "orcpt <type;xtext>" (each at most once)
+ * fill ret/envid/notify/orcpts. QFILE_OK: *env filled (free it
  * with qfile_env_free), env->msg_off is where the message starts.
  * QFILE_MORE: the empty line ending the block is not within buf yet (read
  * more and call again; *env untouched). QFILE_BAD: err says "line N:
@@ -99,6 +109,7 @@ struct qstate {
     int64_t arrival;
     bool held;
     bool bounce_sent;
+    bool delay_warned; /* the delay DSN (delay_warning_time) was queued */
     struct qstate_rcpt *rcpts;
     size_t nrcpt;
 };

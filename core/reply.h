@@ -14,6 +14,7 @@ enum reply_id {
     R_EHLO_SIZE,
     R_EHLO_8BITMIME,
     R_EHLO_SMTPUTF8,
+    R_EHLO_DSN,
     R_EHLO_STARTTLS, /* only when STARTTLS is offered */
     R_EHLO_AUTH,     /* only when AUTH is offered */
     R_EHLO_LAST,     /* 250 ENHANCEDSTATUSCODES */
@@ -32,6 +33,8 @@ enum reply_id {
     R_ERR_SENDER_SYNTAX,
     R_ERR_RCPT_SYNTAX,
     R_ERR_PARAM,
+    R_ERR_DSN_SYNTAX, /* 501 5.5.4 bad RET/ENVID/NOTIFY/ORCPT value */
+    R_ERR_DSN_DUP,    /* 501 5.5.4 a DSN parameter given twice */
     R_ERR_NEED_HELO,
     R_ERR_NESTED_MAIL,
     R_ERR_NEED_MAIL,

@@ -94,6 +94,8 @@ static void txn_free(struct sess *s)
     if (!s->txn)
         return;
     sb_free(&s->txn->rcpts);
+    sb_free(&s->txn->notify);
+    sb_free(&s->txn->orcpts);
     sb_free(&s->txn->body);
     free(s->txn->quarantine);
     free(s->txn);
@@ -293,6 +295,10 @@ static void finish_data(struct sess *s)
         .body_len = (size_t)t->scan.size,
         .eightbit = eightbit,
         .smtputf8 = t->params.smtputf8,
+        .dsn_ret = t->params.ret,
+        .envid = t->params.envid,
+        .notify = (const unsigned char *)t->notify.data,
+        .orcpts = t->orcpts.data,
         .sid = s->sid,
     };
     bool filter = s->env->want_filter && s->env->want_filter(s->env->arg, s->snap);

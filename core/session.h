@@ -172,6 +172,10 @@ struct sess_msg {
     size_t body_len; /* the whole message, octets */
     bool eightbit;   /* BODY=8BITMIME declared, or 8-bit octets in the data */
     bool smtputf8;
+    unsigned dsn_ret;            /* enum smtp_ret: RET= of MAIL (0 = not given) */
+    const char *envid;           /* ENVID= xtext, "" = not given */
+    const unsigned char *notify; /* nrcpt NOTIFY= masks (enum smtp_notify, 0 = none) */
+    const char *orcpts;          /* nrcpt NUL-terminated ORCPT= values ("" = none) */
     uint32_t sid;
     const char *quarantine;  /* non-NULL: quarantine verdict (the reason) */
     const char *add_headers; /* header lines (CRLF) the milters added, placed above

@@ -156,6 +156,7 @@ static void ehlo_proceed(struct sess *s, const char *arg, size_t len)
     sess_reply_u(s, R_EHLO_SIZE, (unsigned long long)s->snap->cfg->max_message_size);
     sess_reply(s, R_EHLO_8BITMIME);
     sess_reply(s, R_EHLO_SMTPUTF8);
+    sess_reply(s, R_EHLO_DSN);
     if ((s->mode & SESS_MODE_STARTTLS) && !s->tls_active)
         sess_reply(s, R_EHLO_STARTTLS);
     if (sess_auth_offered(s))
@@ -166,7 +167,10 @@ static void ehlo_proceed(struct sess *s, const char *arg, size_t len)
 /* mail_parse_reply - the reply for a failed MAIL/RCPT parse. */
 static void parse_error(struct sess *s, enum smtp_perr e, bool rcpt)
 {
+    const char *bad = s->args.path.params.bad ? s->args.path.params.bad : "DSN";
     switch (e) {
+    case SMTP_P_BAD_DSN: reply_error(s, R_ERR_DSN_SYNTAX, bad); break;
+    case SMTP_P_DUP_DSN: reply_error(s, R_ERR_DSN_DUP, bad); break;
     case SMTP_P_BAD_PARAM: reply_error(s, R_ERR_PARAM); break;
     case SMTP_P_SYNTAX: reply_error(s, R_ERR_SYNTAX); break;
     default: reply_error(s, rcpt ? R_ERR_RCPT_SYNTAX : R_ERR_SENDER_SYNTAX); break;
@@ -203,7 +207,8 @@ static int mail_check(struct sess *s, const char *arg, size_t len)
         parse_error(s, e, false);
         return 0;
     }
-    if (!s->esmtp && (p->has_size || p->body != SMTP_BODY_NONE || p->smtputf8 || p->has_auth)) {
+    if (!s->esmtp && (p->has_size || p->body != SMTP_BODY_NONE || p->smtputf8 || p->has_auth ||
+                      p->ret != SMTP_RET_NONE || p->envid[0])) {
         reply_error(s, R_ERR_PARAM);
         return 0;
     }
@@ -271,9 +276,14 @@ static void tarpit(struct sess *s)
 static int rcpt_check(struct sess *s, const char *arg, size_t len)
 {
     const struct smtp_addr *a = &s->args.path.addr;
+    const struct smtp_params *p = &s->args.path.params;
     enum smtp_perr e = smtp_parse_rcpt(arg, len, &s->args.path.addr, &s->args.path.params);
     if (e != SMTP_P_OK) {
         parse_error(s, e, true);
+        return 0;
+    }
+    if (!s->esmtp && (p->notify || p->orcpt[0])) {
+        reply_error(s, R_ERR_PARAM);
         return 0;
     }
     if (s->txn->nrcpt >= s->snap->cfg->max_recipients) {
@@ -311,7 +321,14 @@ static void rcpt_proceed(struct sess *s, const char *arg, size_t len)
     (void)arg;
     (void)len;
     const struct smtp_addr *a = &s->args.path.addr; /* parsed by rcpt_check */
-    if (!sb_append(&s->txn->rcpts, a->addr, a->len + 1)) {
+    const struct smtp_params *p = &s->args.path.params;
+    unsigned char notify = (unsigned char)p->notify;
+    struct sess_txn *t = s->txn;
+    size_t l1 = t->rcpts.len, l2 = t->notify.len;
+    if (!sb_append(&t->rcpts, a->addr, a->len + 1) || !sb_append(&t->notify, &notify, 1) ||
+        !sb_append(&t->orcpts, p->orcpt, strlen(p->orcpt) + 1)) {
+        t->rcpts.len = l1; /* the three lists stay parallel */
+        t->notify.len = l2;
         sess_reply(s, R_ERR_NOMEM);
         return;
     }

@@ -49,7 +49,9 @@ enum auth_step { AUTH_IDLE = 0, AUTH_WAIT_PLAIN, AUTH_WAIT_USER, AUTH_WAIT_PASS 
 struct sess_txn {
     struct smtp_addr sender;
     struct smtp_params params;
-    struct sb rcpts; /* NUL-terminated addresses back to back */
+    struct sb rcpts;  /* NUL-terminated addresses back to back */
+    struct sb notify; /* one NOTIFY= mask octet per recipient (0 = none) */
+    struct sb orcpts; /* per recipient its ORCPT= value, NUL-terminated ("" = none) */
     size_t nrcpt;
     bool rcpt_tried; /* a RCPT was refused: DATA gives 554, not 503 */
     struct sb body;  /* the chunk being filled (at most SESS_CHUNK_MAX) */

@@ -367,7 +367,7 @@ static enum smtp_perr parse_path(struct pcur *c, bool rcpt, struct smtp_addr *a)
 
 /* ---- ESMTP parameters ---------------------------------------------------- */
 
-enum { PARAM_MAIL = 1u << 0, PARAM_RCPT = 1u << 1 };
+enum { PARAM_MAIL = 1u << 0, PARAM_RCPT = 1u << 1, PARAM_DSN = 1u << 2 /* errors are 501 */ };
 
 /* One ESMTP parameter: name, the commands it is valid on, its value checker. */
 struct param_def {
@@ -426,6 +426,12 @@ static bool is_hex_upper(unsigned char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F');
 }
 
+/* hex_upper_val - the value of a HEXCHAR (is_hex_upper checked). */
+static unsigned hex_upper_val(unsigned char ch)
+{
+    return ch <= '9' ? (unsigned)(ch - '0') : (unsigned)(ch - 'A') + 10u;
+}
+
 /* param_auth - AUTH=xtext (RFC 4954 5, "<>" included); the value is ignored. */
 static enum smtp_perr param_auth(const unsigned char *v, size_t n, bool has_v,
                                  struct smtp_params *p)
@@ -445,20 +451,72 @@ static enum smtp_perr param_auth(const unsigned char *v, size_t n, bool has_v,
     return SMTP_P_OK;
 }
 
-/* param_ignored - NOTIFY=/ORCPT= (RFC 3461): need a value, otherwise ignored. */
-static enum smtp_perr param_ignored(const unsigned char *v, size_t n, bool has_v,
-                                    struct smtp_params *p)
+/* xtext_ok - n octets of RFC 3461 xtext whose decoding is printable
+ * US-ASCII (so it can go into a DSN field and back on the wire). */
+static bool xtext_ok(const unsigned char *v, size_t n)
 {
-    (void)v;
-    (void)n;
-    (void)p;
-    return has_v ? SMTP_P_OK : SMTP_P_BAD_PARAM;
+    char buf[SMTP_ORCPT_MAX + 1];
+    return n > 0 && n <= SMTP_ORCPT_MAX &&
+           smtp_xtext_decode((const char *)v, n, buf, sizeof buf) >= 0;
+}
+
+/* param_ret - RET=FULL | HDRS (RFC 3461 4.3), case-insensitive. */
+static enum smtp_perr param_ret(const unsigned char *v, size_t n, bool has_v, struct smtp_params *p)
+{
+    if (has_v && n == 4 && mx_memcaseeq(v, "FULL", 4))
+        p->ret = SMTP_RET_FULL;
+    else if (has_v && n == 4 && mx_memcaseeq(v, "HDRS", 4))
+        p->ret = SMTP_RET_HDRS;
+    else
+        return SMTP_P_BAD_DSN;
+    return SMTP_P_OK;
+}
+
+/* param_envid - ENVID=xtext (RFC 3461 4.4), at most SMTP_ENVID_MAX octets. */
+static enum smtp_perr param_envid(const unsigned char *v, size_t n, bool has_v,
+                                  struct smtp_params *p)
+{
+    if (!has_v || n > SMTP_ENVID_MAX || !xtext_ok(v, n))
+        return SMTP_P_BAD_DSN;
+    memcpy(p->envid, v, n);
+    p->envid[n] = 0;
+    return SMTP_P_OK;
+}
+
+/* param_notify - NOTIFY=NEVER | 1#(SUCCESS / FAILURE / DELAY) (RFC 3461 4.1). */
+static enum smtp_perr param_notify(const unsigned char *v, size_t n, bool has_v,
+                                   struct smtp_params *p)
+{
+    return has_v && smtp_notify_parse((const char *)v, n, &p->notify) ? SMTP_P_OK : SMTP_P_BAD_DSN;
+}
+
+/* param_orcpt - ORCPT=addr-type ";" xtext (RFC 3461 4.2): addr-type an atom,
+ * the whole value at most SMTP_ORCPT_MAX octets. */
+static enum smtp_perr param_orcpt(const unsigned char *v, size_t n, bool has_v,
+                                  struct smtp_params *p)
+{
+    const unsigned char *semi = has_v ? memchr(v, ';', n) : NULL;
+    if (!semi || semi == v || n > SMTP_ORCPT_MAX)
+        return SMTP_P_BAD_DSN;
+    for (const unsigned char *t = v; t < semi; t++)
+        if (!is_atext(*t))
+            return SMTP_P_BAD_DSN;
+    if (!xtext_ok(semi + 1, n - (size_t)(semi + 1 - v)))
+        return SMTP_P_BAD_DSN;
+    memcpy(p->orcpt, v, n);
+    p->orcpt[n] = 0;
+    return SMTP_P_OK;
 }
 
 static const struct param_def param_table[] = {
-    {"SIZE", PARAM_MAIL, param_size},         {"BODY", PARAM_MAIL, param_body},
-    {"SMTPUTF8", PARAM_MAIL, param_smtputf8}, {"AUTH", PARAM_MAIL, param_auth},
-    {"NOTIFY", PARAM_RCPT, param_ignored},    {"ORCPT", PARAM_RCPT, param_ignored},
+    {"SIZE", PARAM_MAIL, param_size},
+    {"BODY", PARAM_MAIL, param_body},
+    {"SMTPUTF8", PARAM_MAIL, param_smtputf8},
+    {"AUTH", PARAM_MAIL, param_auth},
+    {"RET", PARAM_MAIL | PARAM_DSN, param_ret},
+    {"ENVID", PARAM_MAIL | PARAM_DSN, param_envid},
+    {"NOTIFY", PARAM_RCPT | PARAM_DSN, param_notify},
+    {"ORCPT", PARAM_RCPT | PARAM_DSN, param_orcpt},
 };
 _Static_assert(MX_ARRAY_LEN(param_table) <= 32, "seen mask is 32 bits");
 
@@ -478,21 +536,31 @@ static bool valid_value(const unsigned char *v, size_t n)
     return true;
 }
 
-/* apply_param - look keyword up in param_table and check/record its value. */
+/* apply_param - look keyword up in param_table and check/record its value.
+ * A DSN parameter's bad value or repetition is SMTP_P_BAD_DSN/DUP_DSN with
+ * p->bad naming it; anything else wrong is SMTP_P_BAD_PARAM. */
 static enum smtp_perr apply_param(const unsigned char *kw, size_t kn, const unsigned char *v,
                                   size_t vn, bool has_v, unsigned cmd, uint32_t *seen,
                                   struct smtp_params *p)
 {
-    if (has_v && !valid_value(v, vn))
-        return SMTP_P_BAD_PARAM;
     for (size_t j = 0; j < MX_ARRAY_LEN(param_table); j++) {
         const struct param_def *d = &param_table[j];
         if (strlen(d->name) != kn || !mx_memcaseeq(d->name, kw, kn))
             continue;
-        if (!(d->cmds & cmd) || (*seen & (1u << j)))
+        bool dsn = d->cmds & PARAM_DSN;
+        if (!(d->cmds & cmd))
             return SMTP_P_BAD_PARAM;
+        if (dsn)
+            p->bad = d->name;
+        if (*seen & (1u << j))
+            return dsn ? SMTP_P_DUP_DSN : SMTP_P_BAD_PARAM;
+        if (has_v && !valid_value(v, vn))
+            return dsn ? SMTP_P_BAD_DSN : SMTP_P_BAD_PARAM;
         *seen |= 1u << j;
-        return d->apply(v, vn, has_v, p);
+        enum smtp_perr e = d->apply(v, vn, has_v, p);
+        if (e == SMTP_P_OK)
+            p->bad = NULL;
+        return e;
     }
     return SMTP_P_BAD_PARAM;
 }
@@ -614,4 +682,89 @@ enum smtp_perr smtp_parse_helo(const char *arg, size_t len, size_t *dlen)
     }
     *dlen = n;
     return SMTP_P_OK;
+}
+
+/* smtp_xtext_decode - RFC 3461 4: xtext = *( xchar / hexchar ) (see smtp_parse.h). */
+long smtp_xtext_decode(const char *in, size_t n, char *out, size_t cap)
+{
+    const unsigned char *v = (const unsigned char *)in;
+    size_t o = 0;
+    for (size_t j = 0; j < n; j++) {
+        unsigned ch = v[j];
+        if (ch == '+') {
+            if (n - j < 3 || !is_hex_upper(v[j + 1]) || !is_hex_upper(v[j + 2]))
+                return -1;
+            ch = hex_upper_val(v[j + 1]) * 16u + hex_upper_val(v[j + 2]);
+            j += 2;
+        } else if (ch < '!' || ch > '~' || ch == '=') {
+            return -1;
+        }
+        if (ch < 0x20 || ch > 0x7e || o + 1 >= cap)
+            return -1;
+        out[o++] = (char)ch;
+    }
+    if (cap)
+        out[o] = 0;
+    return cap ? (long)o : -1;
+}
+
+static const char *const notify_names[] = {"NEVER", "SUCCESS", "FAILURE", "DELAY"};
+
+/* smtp_notify_parse - NEVER alone, or a comma list without repeats. */
+bool smtp_notify_parse(const char *v, size_t n, unsigned *notify)
+{
+    unsigned mask = 0;
+    size_t i = 0;
+    for (;;) {
+        const char *comma = memchr(v + i, ',', n - i);
+        size_t tl = (comma ? (size_t)(comma - v) : n) - i, k;
+        for (k = 0; k < MX_ARRAY_LEN(notify_names); k++)
+            if (strlen(notify_names[k]) == tl && mx_memcaseeq(v + i, notify_names[k], tl))
+                break;
+        if (k == MX_ARRAY_LEN(notify_names) || (mask & (1u << k)))
+            return false;
+        mask |= 1u << k;
+        if (!comma)
+            break;
+        i = (size_t)(comma - v) + 1;
+    }
+    if ((mask & SMTP_NOTIFY_NEVER) && mask != SMTP_NOTIFY_NEVER)
+        return false;
+    *notify = mask;
+    return true;
+}
+
+/* smtp_notify_format - the names of the set bits, comma separated. */
+void smtp_notify_format(unsigned notify, char *buf, size_t cap)
+{
+    size_t o = 0;
+    if (cap)
+        buf[0] = 0;
+    for (size_t k = 0; k < MX_ARRAY_LEN(notify_names); k++) {
+        if (!(notify & (1u << k)))
+            continue;
+        size_t nl = strlen(notify_names[k]), sep = o > 0;
+        if (o + sep + nl + 1 > cap)
+            return;
+        if (sep)
+            buf[o++] = ',';
+        memcpy(buf + o, notify_names[k], nl + 1);
+        o += nl;
+    }
+}
+
+/* smtp_envid_valid - param_envid's verdict on v (see smtp_parse.h). */
+bool smtp_envid_valid(const char *v, size_t n)
+{
+    struct smtp_params p;
+    const unsigned char *u = (const unsigned char *)v;
+    return valid_value(u, n) && param_envid(u, n, true, &p) == SMTP_P_OK;
+}
+
+/* smtp_orcpt_valid - param_orcpt's verdict on v (see smtp_parse.h). */
+bool smtp_orcpt_valid(const char *v, size_t n)
+{
+    struct smtp_params p;
+    const unsigned char *u = (const unsigned char *)v;
+    return valid_value(u, n) && param_orcpt(u, n, true, &p) == SMTP_P_OK;
 }

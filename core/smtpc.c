@@ -76,6 +76,8 @@ struct pend {
 struct cmsg {
     char *sender;
     char **rcpts;
+    char *mail_dsn;  /* " RET=.. ENVID=..", "" = none (sent when the hop offers DSN) */
+    char **rcpt_dsn; /* per recipient " NOTIFY=.. ORCPT=..", "" = none */
     size_t nrcpt;
     uint64_t size;
     bool body8, smtputf8;
@@ -229,9 +231,12 @@ static void msg_free(struct smtpc *c)
         return;
     for (size_t i = 0; i < c->msg->nrcpt; i++) {
         free(c->msg->rcpts[i]);
+        free(c->msg->rcpt_dsn[i]);
         smtpc_res_clear(&c->results[i]);
     }
     free(c->msg->rcpts);
+    free(c->msg->rcpt_dsn);
+    free(c->msg->mail_dsn);
     free(c->msg->sender);
     free(c->msg);
     free(c->results);
@@ -247,14 +252,22 @@ static bool msg_copy(struct smtpc *c, const struct smtpc_msg *m)
         return false;
     c->msg = x;
     x->sender = strdup(m->sender ? m->sender : "");
+    x->mail_dsn = strdup(m->mail_dsn ? m->mail_dsn : "");
     x->rcpts = calloc(m->nrcpt, sizeof *x->rcpts);
+    x->rcpt_dsn = calloc(m->nrcpt, sizeof *x->rcpt_dsn);
     c->results = calloc(m->nrcpt, sizeof *c->results);
     c->accepted = calloc(m->nrcpt, sizeof *c->accepted);
-    if (!x->sender || !x->rcpts || !c->results || !c->accepted)
+    if (!x->sender || !x->mail_dsn || !x->rcpts || !x->rcpt_dsn || !c->results || !c->accepted)
         return false;
-    for (size_t i = 0; i < m->nrcpt; i++, x->nrcpt++)
-        if (!(x->rcpts[i] = strdup(m->rcpts[i] ? m->rcpts[i] : "")))
+    for (size_t i = 0; i < m->nrcpt; i++, x->nrcpt++) {
+        const char *rd = m->rcpt_dsn && m->rcpt_dsn[i] ? m->rcpt_dsn[i] : "";
+        x->rcpts[i] = strdup(m->rcpts[i] ? m->rcpts[i] : "");
+        x->rcpt_dsn[i] = strdup(rd);
+        if (!x->rcpts[i] || !x->rcpt_dsn[i]) {
+            x->nrcpt++; /* msg_free releases this one too */
             return false;
+        }
+    }
     x->size = m->size, x->body8 = m->body8, x->smtputf8 = m->smtputf8;
     c->naccepted = 0;
     c->mail_ok = c->mail_failed = false;
@@ -302,14 +315,16 @@ static void send_mail(struct smtpc *c)
     char size[40] = "";
     if (c->caps.size)
         snprintf(size, sizeof size, " SIZE=%llu", (unsigned long long)m->size);
-    send_cmd(c, K_MAIL, 0, "MAIL FROM:<%s>%s%s%s", m->sender, size,
-             m->body8 ? " BODY=8BITMIME" : "", m->smtputf8 ? " SMTPUTF8" : "");
+    send_cmd(c, K_MAIL, 0, "MAIL FROM:<%s>%s%s%s%s", m->sender, size,
+             m->body8 ? " BODY=8BITMIME" : "", m->smtputf8 ? " SMTPUTF8" : "",
+             c->caps.dsn ? m->mail_dsn : "");
 }
 
 /* send_rcpt - RCPT TO for recipient i. */
 static void send_rcpt(struct smtpc *c, size_t i)
 {
-    send_cmd(c, K_RCPT, i, "RCPT TO:<%s>", c->msg->rcpts[i]);
+    send_cmd(c, K_RCPT, i, "RCPT TO:<%s>%s", c->msg->rcpts[i],
+             c->caps.dsn ? c->msg->rcpt_dsn[i] : "");
 }
 
 /* begin_msg - the connection is ready: start the current message (or idle). */

@@ -32,8 +32,8 @@
  * Protocol behaviour:
  *  - Greeting 220, then EHLO (LHLO in LMTP mode). An SMTP hop refusing EHLO
  *    with 500/502 gets HELO (no extensions). Capabilities parsed from the
- *    EHLO reply: PIPELINING, SIZE [n], 8BITMIME, SMTPUTF8, STARTTLS
- *    (keywords case-insensitive).
+ *    EHLO reply: PIPELINING, SIZE [n], 8BITMIME, SMTPUTF8, STARTTLS,
+ *    DSN (keywords case-insensitive).
  *  - STARTTLS: sent when offered and tls is not NONE; when not offered (or
  *    refused) and tls is REQUIRE: the connection fails (4.7.x, temporary).
  *    After the handshake capabilities are forgotten and EHLO is sent again.
@@ -41,8 +41,9 @@
  *    SMTPUTF8 (smtputf8) when the hop does not offer it: every recipient
  *    gets a local permanent failure (5.3.4 / 5.6.3 / 5.6.7), no MAIL is
  *    sent, the connection stays usable (MSG_DONE).
- *  - MAIL FROM:<s> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8], RCPT TO:<r> per
- *    recipient, DATA. With PIPELINING all of them go in one write (and a
+ *  - MAIL FROM:<s> [SIZE=n] [BODY=8BITMIME] [SMTPUTF8] [RET= ENVID=], RCPT
+ *    TO:<r> [NOTIFY= ORCPT=] per recipient (DSN parameters only when the hop
+ *    offers DSN), DATA. With PIPELINING all of them go in one write (and a
  *    pending RSET before them); without it, one command per reply.
  *  - Results: a rejected RCPT's result is its reply. SMTP: the accepted
  *    recipients all get the reply to the final dot (or the DATA reply when
@@ -118,6 +119,11 @@ struct smtpc_msg {
     uint64_t size;            /* octets smtpc_body() will be given (SIZE=) */
     bool body8;               /* BODY=8BITMIME needed */
     bool smtputf8;            /* SMTPUTF8 needed */
+    /* RFC 3461 parameters, appended as given to MAIL / each RCPT when the hop
+     * offers DSN (never otherwise): " RET=HDRS ENVID=x" and per recipient
+     * " NOTIFY=FAILURE ORCPT=rfc822;a+40b" (a leading blank, or ""/NULL). */
+    const char *mail_dsn;
+    const char *const *rcpt_dsn; /* nrcpt entries, or NULL */
 };
 
 struct smtpc_opts {
@@ -141,7 +147,7 @@ struct smtpc_result {
 /* Capabilities the hop announced (after the last EHLO/LHLO). */
 struct smtpc_caps {
     bool esmtp; /* EHLO/LHLO accepted (not HELO fallback) */
-    bool pipelining, eightbitmime, smtputf8, starttls, size;
+    bool pipelining, eightbitmime, smtputf8, starttls, size, dsn;
     uint64_t size_max; /* SIZE n; 0 = no limit given */
 };
 

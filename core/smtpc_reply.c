@@ -130,6 +130,7 @@ void smtpc_caps_parse(struct smtpc_caps *caps, const struct sb *text)
         {"SMTPUTF8", offsetof(struct smtpc_caps, smtputf8)},
         {"STARTTLS", offsetof(struct smtpc_caps, starttls)},
         {"SIZE", offsetof(struct smtpc_caps, size)},
+        {"DSN", offsetof(struct smtpc_caps, dsn)},
     };
     const char *p = text->data ? memchr(text->data, '\n', text->len) : NULL;
     const char *end = text->data + text->len;

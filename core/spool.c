@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "session.h"
+#include "smtp_parse.h"
 
 /* spool_make_id - time, worker and sequence as 20 hex digits (spool.h). */
 void spool_make_id(char out[SPOOL_ID_LEN + 1], const struct timespec *now, unsigned worker,
@@ -54,6 +55,19 @@ static void rfc5322_date(char *buf, size_t cap, time_t t)
     strftime(buf, cap, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
+/* spool_has_dsn - does m carry any RFC 3461 parameter (so the envelope
+ * gets DSN lines and the version 2 magic)? */
+static bool spool_has_dsn(const struct sess_msg *m)
+{
+    bool any = m->dsn_ret || (m->envid && m->envid[0]);
+    const char *o = m->orcpts;
+    for (size_t i = 0; !any && i < m->nrcpt; i++) {
+        any = (m->notify && m->notify[i]) || (o && o[0]);
+        o = o ? o + strlen(o) + 1 : NULL;
+    }
+    return any;
+}
+
 /* spool_format_header - envelope block, then the Received: header (with the
  * TLS version and cipher in a comment, the RFC 3848 protocol name after
  * "with"), then the size line inserted before the header (see spool.h). */
@@ -62,16 +76,29 @@ bool spool_format_header(struct sb *out, const struct sess_msg *m, const char *q
 {
     char date[64];
     rfc5322_date(date, sizeof(date), now->tv_sec);
+    bool dsn = spool_has_dsn(m);
     bool ok = sb_printf(out,
                         "%s\nid %s\narrival %lld\nclient %s %u\nhelo %s\nprotocol %s\n"
                         "body %s\nsmtputf8 %s\nsender %s\n",
-                        SPOOL_MAGIC, queue_id, (long long)now->tv_sec, m->client_ip, m->client_port,
-                        m->helo, m->proto, m->eightbit ? "8BITMIME" : "7BIT",
-                        m->smtputf8 ? "yes" : "no", m->sender);
-    const char *r = m->rcpts;
+                        dsn ? SPOOL_MAGIC_DSN : SPOOL_MAGIC, queue_id, (long long)now->tv_sec,
+                        m->client_ip, m->client_port, m->helo, m->proto,
+                        m->eightbit ? "8BITMIME" : "7BIT", m->smtputf8 ? "yes" : "no", m->sender);
+    if (ok && m->dsn_ret)
+        ok = sb_printf(out, "ret %s\n", m->dsn_ret == SMTP_RET_HDRS ? "HDRS" : "FULL");
+    if (ok && m->envid && m->envid[0])
+        ok = sb_printf(out, "envid %s\n", m->envid);
+    const char *r = m->rcpts, *o = m->orcpts;
     for (size_t i = 0; ok && i < m->nrcpt; i++) {
         ok = sb_printf(out, "rcpt %s\n", r);
         r += strlen(r) + 1;
+        if (ok && m->notify && m->notify[i]) {
+            char nt[32];
+            smtp_notify_format(m->notify[i], nt, sizeof nt);
+            ok = sb_printf(out, "notify %s\n", nt);
+        }
+        if (ok && o && o[0])
+            ok = sb_printf(out, "orcpt %s\n", o);
+        o = o ? o + strlen(o) + 1 : NULL;
     }
     if (ok && m->quarantine)
         ok = sb_printf(out, "quarantine %s\n", m->quarantine);

@@ -15,6 +15,9 @@ struct sess_msg;
 
 #define SPOOL_ID_LEN 20 /* hex digits in a queue id */
 #define SPOOL_MAGIC "MXRING-QUEUE 1"
+#define SPOOL_MAGIC_DSN \
+    "MXRING-QUEUE 2" /* the envelope carries DSN lines (ret, envid,
+                                            notify, orcpt): README "Queue file format" */
 
 /* spool_make_id - a queue id unique for this host: time (s, us), worker
  * index and a per-worker sequence number, 20 upper-case hex digits. */

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "dlv_int.h"
+#include "smtp_parse.h"
 #include "tls.h"
 
 static void conn_drive(struct dlv_conn *k);
@@ -431,17 +432,54 @@ static void start_tls(struct dlv_conn *k)
     }
 }
 
+#define DLV_RCPT_DSN_MAX (SMTP_ORCPT_MAX + 48) /* " NOTIFY=<all three> ORCPT=<value>" */
+
+/* dsn_params - the RFC 3461 parameters of j's message for smtpc: MAIL's
+ * into mail (cap octets), each recipient's into one block (*block, freed
+ * by the caller) pointed to by rcpt[k]. false on ENOMEM. */
+static bool dsn_params(const struct dlv_job *j, char *mail, size_t cap, char **block,
+                       const char **rcpt)
+{
+    const struct qfile_env *e = &j->m->env;
+    snprintf(mail, cap, "%s%s%s%s",
+             e->ret == SMTP_RET_HDRS   ? " RET=HDRS"
+             : e->ret == SMTP_RET_FULL ? " RET=FULL"
+                                       : "",
+             e->envid ? " ENVID=" : "", e->envid ? e->envid : "", "");
+    if (!(*block = malloc(j->n * DLV_RCPT_DSN_MAX)))
+        return false;
+    for (size_t k = 0; k < j->n; k++) {
+        size_t i = j->idx[k];
+        char nt[32] = "", *r = *block + k * DLV_RCPT_DSN_MAX;
+        unsigned notify = e->notify ? e->notify[i] : 0;
+        const char *orcpt = e->orcpts ? e->orcpts[i] : NULL;
+        smtp_notify_format(notify, nt, sizeof nt);
+        snprintf(r, DLV_RCPT_DSN_MAX, "%s%s%s%s", notify ? " NOTIFY=" : "", nt,
+                 orcpt ? " ORCPT=" : "", orcpt ? orcpt : "");
+        rcpt[k] = r;
+    }
+    return true;
+}
+
 /* job_start - put j on the ready connection k. */
 static void job_start(struct dlv_conn *k, struct dlv_job *j)
 {
     const struct dlv_msg *m = j->m;
+    char mail_dsn[SMTP_ENVID_MAX + 32], *block = NULL;
+    const char **rcpt_dsn = calloc(j->n, sizeof *rcpt_dsn);
     struct smtpc_msg msg = {.sender = m->env.sender,
                             .rcpts = j->addrs,
                             .nrcpt = j->n,
                             .size = m->env.size,
                             .body8 = m->env.body8,
-                            .smtputf8 = m->env.smtputf8};
-    if (!smtpc_next(k->c, &msg)) {
+                            .smtputf8 = m->env.smtputf8,
+                            .mail_dsn = mail_dsn,
+                            .rcpt_dsn = rcpt_dsn};
+    bool ok = rcpt_dsn && dsn_params(j, mail_dsn, sizeof mail_dsn, &block, rcpt_dsn) &&
+              smtpc_next(k->c, &msg);
+    free(block);
+    free(rcpt_dsn);
+    if (!ok) {
         dlv_job_failed(k->d, j, "451 4.3.0 cannot start the transaction");
         return;
     }

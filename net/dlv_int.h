@@ -199,6 +199,27 @@ int dlv_msg_hold(struct dlv *d, struct dlv_msg *m, bool hold);
 int dlv_msg_retry(struct dlv *d, struct dlv_msg *m);
 int dlv_msg_delete(struct dlv *d, struct dlv_msg *m, unsigned uid);
 
+/* dlv_dsn.c: notifications to the sender */
+/* dlv_notify_wants - does recipient i of m want a DSN of kind (an enum
+ * smtp_notify bit)? No NOTIFY=: failures only; NEVER: none. */
+bool dlv_notify_wants(const struct dlv_msg *m, size_t i, unsigned kind);
+/* dlv_queue_bounce - queue m's failure DSN for its bounced recipients that
+ * want one. 0 or -errno. */
+int dlv_queue_bounce(struct dlv *d, struct dlv_msg *m);
+/* dlv_job_relayed - after j's results: a "relayed" ("delivered" over
+ * LMTP) DSN for its sent NOTIFY=SUCCESS recipients when the hop (c) does
+ * not offer DSN. */
+void dlv_job_relayed(struct dlv *d, struct dlv_job *j, const struct smtpc *c);
+/* dlv_delay_warn_at - when m's delay DSN is due (arrival +
+ * delay_warning_time), INT64_MAX when none is owed (off, sent, held,
+ * deleted, no pending NOTIFY=DELAY recipient). */
+int64_t dlv_delay_warn_at(const struct dlv *d, const struct dlv_msg *m);
+/* dlv_delay_warn - once due: a "delayed" DSN for m's deferred
+ * NOTIFY=DELAY recipients; sets m->st.delay_warned and returns true when
+ * it was queued (or none was owed after all); false when not due or it
+ * failed (tried again later). The caller writes the state. */
+bool dlv_delay_warn(struct dlv *d, struct dlv_msg *m);
+
 /* dlv_conn.c */
 void dlv_pool_submit(struct dlv *d, struct dlv_job *j);
 void dlv_pools_tick(struct dlv *d);

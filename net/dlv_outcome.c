@@ -3,10 +3,9 @@
  * applied (2xx sent, 4xx / connection failure deferred with exponential
  * backoff until queue_lifetime, 5xx or lifetime exceeded bounced), every
  * outcome goes to the delivery log, a finished message gets its RFC 3464
- * bounce queued durably in new/ and is removed; plus the mxringctl state
+ * bounce queued (net/dlv_dsn.c) and is removed; plus the mxringctl state
  * changes (hold, release, retry, delete). Delivery thread only. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +17,7 @@
 #include "dsn.h"
 #include "snap.h"
 #include "dlv_metrics.h"
-#include "spool.h"
-
-#define BOUNCE_WORKER 0xffu /* worker digits of bounce queue ids */
+#include "smtp_parse.h"
 
 /* ---- jobs --------------------------------------------------------------- */
 
@@ -123,11 +120,13 @@ static void job_end(struct dlv *d, struct dlv_job *j)
     dlv_job_free(j);
     if (m->jobs)
         return;
-    dlv_msg_unmap(m);
     if (m->deleted || qstate_done(&m->st)) {
+        dlv_msg_unmap(m);
         dlv_msg_complete(d, m);
         return;
     }
+    dlv_delay_warn(d, m);
+    dlv_msg_unmap(m);
     dlv_msg_write_state(d, m);
     dlv_msg_schedule(d, m, 0);
 }
@@ -152,6 +151,7 @@ void dlv_job_done(struct dlv *d, struct dlv_job *j, struct smtpc *c, const char 
         else
             outcome(d, j, k, res.code, result_text(&res, buf, sizeof(buf)), hop);
     }
+    dlv_job_relayed(d, j, c);
     job_end(d, j);
 }
 
@@ -194,6 +194,8 @@ void dlv_msg_dispatch(struct dlv *d, struct dlv_msg *m)
         dlv_msg_complete(d, m); /* a bounce that could not be queued last time */
         return;
     }
+    if (m->jobs == 0 && dlv_delay_warn(d, m))
+        dlv_msg_write_state(d, m); /* woken for the delay DSN (dlv_msg_schedule) */
     if (dlv_msg_map(d, m) < 0) {
         dlv_logf(d, 0, "queue id %s: cannot read its queue file: %s", m->id, strerror(errno));
         dlv_msg_schedule(d, m, d->now + dlv_cfg(d)->relay_retry_min);
@@ -231,135 +233,6 @@ void dlv_msg_dispatch(struct dlv *d, struct dlv_msg *m)
         dlv_msg_schedule(d, m, 0);
 }
 
-/* ---- bounces ------------------------------------------------------------ */
-
-/* parse_last - code and enhanced code of a recorded "code enh text". */
-static unsigned parse_last(const char *last, char *enh, size_t len, const char **text)
-{
-    unsigned code = 0;
-    int n = 0;
-    enh[0] = 0;
-    *text = last;
-    if (sscanf(last, "%3u%n", &code, &n) != 1)
-        return 0;
-    const char *p = last + n;
-    while (*p == ' ')
-        p++;
-    size_t e = strspn(p, "0123456789.");
-    if (e > 0 && e < len && p[0] >= '2' && p[0] <= '5' && p[1] == '.') {
-        memcpy(enh, p, e);
-        enh[e] = 0;
-        p += e;
-        while (*p == ' ')
-            p++;
-    }
-    *text = last;
-    return code;
-}
-
-/* write_queue_file - header + body as tmp/<id>, fdatasync, rename into
- * new/ (no replace), fsync new/. 0 or -errno (nothing left behind). */
-static int write_queue_file(struct dlv *d, const char *id, const struct sb *hdr,
-                            const struct sb *body)
-{
-    int fd = openat(d->tmp_fd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -errno;
-    int rc = 0;
-    if (write(fd, hdr->data, hdr->len) != (ssize_t)hdr->len ||
-        write(fd, body->data, body->len) != (ssize_t)body->len || fdatasync(fd) < 0)
-        rc = errno ? -errno : -EIO;
-    if (close(fd) < 0 && !rc)
-        rc = -errno;
-    if (!rc && renameat2(d->tmp_fd, id, d->new_fd, id, RENAME_NOREPLACE) < 0)
-        rc = -errno;
-    if (rc) {
-        unlinkat(d->tmp_fd, id, 0);
-        return rc;
-    }
-    return fsync(d->new_fd) < 0 ? -errno : 0;
-}
-
-/* bounce_rcpts - the DSN entries of m's bounced recipients. */
-static size_t bounce_rcpts(struct dlv_msg *m, struct dsn_rcpt *out, char (*enh)[16])
-{
-    size_t n = 0;
-    for (size_t i = 0; i < m->st.nrcpt; i++) {
-        const struct qstate_rcpt *r = &m->st.rcpts[i];
-        if (r->state != QST_BOUNCED)
-            continue;
-        const char *text;
-        unsigned code = parse_last(r->last ? r->last : "", enh[n], sizeof(enh[n]), &text);
-        out[n] = (struct dsn_rcpt){.addr = r->addr,
-                                   .action = DSN_FAILED,
-                                   .status = enh[n],
-                                   .code = code >= 200 ? code : 0,
-                                   .diag = text};
-        n++;
-    }
-    return n;
-}
-
-/* queue_bounce - build m's bounce (RFC 3464) and queue it durably in new/
- * to the original sender, from the null sender. 0 or -errno. */
-static int queue_bounce(struct dlv *d, struct dlv_msg *m)
-{
-    int rc = dlv_msg_map(d, m);
-    if (rc < 0)
-        return rc;
-    struct dsn_rcpt *dr = calloc(m->st.nrcpt, sizeof(*dr));
-    char(*enh)[16] = calloc(m->st.nrcpt, sizeof(*enh));
-    struct sb body = {0}, hdr = {0};
-    bool e8 = false, u8 = false;
-    rc = -ENOMEM;
-    if (dr && enh) {
-        struct dsn_in in = {.reporting_mta = dlv_cfg(d)->hostname,
-                            .qid = m->id,
-                            .orig_sender = m->env.sender,
-                            .arrival = m->env.arrival,
-                            .now = d->now,
-                            .rcpts = dr,
-                            .nrcpt = bounce_rcpts(m, dr, enh),
-                            .msg = m->map + m->env.msg_off,
-                            .msg_len = m->env.size};
-        if (dsn_build(&in, &body, &e8, &u8))
-            rc = 0;
-    }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    char id[SPOOL_ID_LEN + 1];
-    char *rcpt[1] = {m->env.sender};
-    for (int tries = 0; rc == 0 && tries < 8; tries++) {
-        spool_make_id(id, &now, BOUNCE_WORKER, ++d->bounce_seq);
-        struct qfile_env env = {.arrival = now.tv_sec,
-                                .client = "",
-                                .helo = "",
-                                .protocol = "",
-                                .body8 = e8,
-                                .smtputf8 = u8,
-                                .sender = "",
-                                .rcpts = rcpt,
-                                .nrcpt = 1,
-                                .size = body.len};
-        memcpy(env.id, id, sizeof(env.id));
-        sb_reset(&hdr);
-        rc = qfile_format_envelope(&env, &hdr) ? write_queue_file(d, id, &hdr, &body) : -ENOMEM;
-        if (rc != -EEXIST)
-            break;
-        rc = 0;
-    }
-    if (rc == 0) {
-        dlv_stat_add(DLV_ST_BOUNCES, 1);
-        dlv_logf(d, 0, "queue id %s: bounce queued as queue id %s to=<%s>", m->id, id,
-                 m->env.sender);
-    }
-    sb_free(&body);
-    sb_free(&hdr);
-    free(dr);
-    free(enh);
-    return rc;
-}
-
 /* dlv_msg_complete - every recipient is final (or the message was
  * deleted): queue the bounce when one is owed, then remove the message.
  * A bounce that cannot be written keeps the message for a later try. */
@@ -367,9 +240,9 @@ void dlv_msg_complete(struct dlv *d, struct dlv_msg *m)
 {
     bool owed = false;
     for (size_t i = 0; i < m->st.nrcpt; i++)
-        owed |= m->st.rcpts[i].state == QST_BOUNCED;
+        owed |= m->st.rcpts[i].state == QST_BOUNCED && dlv_notify_wants(m, i, SMTP_NOTIFY_FAILURE);
     if (!m->deleted && owed && !m->st.bounce_sent && dsn_wanted(m->env.sender)) {
-        int rc = queue_bounce(d, m);
+        int rc = dlv_queue_bounce(d, m);
         dlv_msg_unmap(m);
         if (rc < 0) {
             dlv_logf(d, 0, "queue id %s: cannot queue its bounce: %s (retrying)", m->id,

@@ -142,7 +142,9 @@ static int64_t msg_due(const struct dlv_msg *m)
  * out when nothing is waiting). */
 void dlv_msg_schedule(struct dlv *d, struct dlv_msg *m, int64_t not_before)
 {
-    int64_t due = msg_due(m);
+    int64_t due = msg_due(m), warn = dlv_delay_warn_at(d, m);
+    if (warn > d->now && warn < due)
+        due = warn; /* the delay DSN is due before the next attempt */
     if (due != INT64_MAX && due < not_before)
         due = not_before;
     if (due == INT64_MAX) {

@@ -20,6 +20,7 @@
 #include "qstate.h"
 #include "rlog.h"
 #include "routes.h"
+#include "smtp_parse.h"
 #include "util.h"
 
 #define CTL_REPLY_MAX 1024
@@ -285,6 +286,28 @@ static void show_json(const struct qmsg *m)
     printf("]}\n");
 }
 
+/* show_dsn - the RFC 3461 parameters of recipient i (or, i == SIZE_MAX,
+ * of the message) as " key=value" words; nothing when there are none. */
+static void show_dsn(const struct qmsg *m, size_t i)
+{
+    const struct qfile_env *e = &m->env;
+    if (i == SIZE_MAX) {
+        if (e->ret)
+            printf(" ret=%s", e->ret == SMTP_RET_HDRS ? "HDRS" : "FULL");
+        if (e->envid)
+            printf(" envid=%s", e->envid);
+        return;
+    }
+    char nt[32];
+    if (i >= e->nrcpt)
+        return;
+    smtp_notify_format(e->notify ? e->notify[i] : 0, nt, sizeof nt);
+    if (nt[0])
+        printf(" notify=%s", nt);
+    if (e->orcpts && e->orcpts[i])
+        printf(" orcpt=%s", e->orcpts[i]);
+}
+
 /* cmd_show - `show ID`. */
 static int cmd_show(const char *id)
 {
@@ -299,16 +322,19 @@ static int cmd_show(const char *id)
     if (g_json) {
         show_json(&m);
     } else {
-        printf("id %s\nfolder %s\narrival %lld\nsize %llu\nsender <%s>\nheld %s\n", m.id, m.folder,
-               (long long)m.env.arrival, (unsigned long long)m.env.size, m.env.sender,
-               m.st.held ? "yes" : "no");
+        printf("id %s\nfolder %s\narrival %lld\nsize %llu\nsender <%s>", m.id, m.folder,
+               (long long)m.env.arrival, (unsigned long long)m.env.size, m.env.sender);
+        show_dsn(&m, SIZE_MAX);
+        printf("\nheld %s\n", m.st.held ? "yes" : "no");
         for (size_t i = 0; i < m.st.nrcpt; i++) {
             const struct qstate_rcpt *r = &m.st.rcpts[i];
             char when[32];
-            printf("rcpt <%s> %s attempts=%u next=%s hop=%s last=\"%s\"\n", r->addr,
+            printf("rcpt <%s> %s attempts=%u next=%s hop=%s last=\"%s\"", r->addr,
                    qstate_state_name(r->state), r->attempts,
                    r->state == QST_PENDING ? fmt_when(r->next, when, sizeof(when)) : "-",
                    hop_of(r->addr), r->last ? r->last : "");
+            show_dsn(&m, i);
+            putchar('\n');
         }
     }
     free_msg(&m);

@@ -123,7 +123,9 @@ class ScriptHop:
       reject          recipients answered 550 5.1.1
       tls             an ssl.SSLContext: STARTTLS offered and done with it
       delay           seconds to wait before the reply to the final dot
-    Received transactions are in .messages as dicts (mail, rcpts, data, tls)."""
+      dsn             offer DSN (RFC 3461) in EHLO
+    Received transactions are in .messages as dicts (mail, rcpts, data, tls,
+    and the command lines as sent: mail_cmd, rcpt_cmds)."""
 
     def __init__(self, port=None, tls=None, pipelining=True, addr="127.0.0.1"):
         self.port = port or harness.free_port()
@@ -132,6 +134,7 @@ class ScriptHop:
         self.tempfail_first = 0
         self.reject = set()
         self.delay = 0.0
+        self.dsn = False
         self.transactions = 0
         self.connections = 0
         self.messages = []
@@ -218,13 +221,15 @@ class _HopSession:
             ext.insert(0, "PIPELINING")
         if self.hop.tls and not self.is_tls:
             ext.append("STARTTLS")
+        if self.hop.dsn:
+            ext.append("DSN")
         lines = ["hop.test"] + ext
         for i, t in enumerate(lines):
             self.say("250%s%s" % ("-" if i < len(lines) - 1 else " ", t))
 
     def run(self):
         self.say("220 hop.test ESMTP script")
-        mail, rcpts, failing = None, [], False
+        mail, rcpts, failing, cmds = None, [], False, []
         while True:
             cmd = self.line()
             verb = cmd[:4].upper()
@@ -235,7 +240,7 @@ class _HopSession:
                 self.sock = self.hop.tls.wrap_socket(self.sock, server_side=True)
                 self.is_tls, self.buf = True, b""
             elif verb == "MAIL":
-                mail, rcpts = cmd[10:].split(">")[0].lstrip("<"), []
+                mail, rcpts, cmds = cmd[10:].split(">")[0].lstrip("<"), [], [cmd]
                 with self.hop.lock:
                     self.hop.transactions += 1
                     failing = self.hop.transactions <= self.hop.tempfail_first
@@ -248,6 +253,7 @@ class _HopSession:
                     self.say("550 5.1.1 <%s>: no such user" % addr)
                 else:
                     rcpts.append(addr)
+                    cmds.append(cmd)
                     self.say("250 2.1.5 ok")
             elif verb == "DATA":
                 if not rcpts:
@@ -259,7 +265,8 @@ class _HopSession:
                     time.sleep(self.hop.delay)
                 with self.hop.lock:
                     self.hop.messages.append({"mail": mail, "rcpts": rcpts, "data": body,
-                                              "tls": self.is_tls})
+                                              "tls": self.is_tls, "mail_cmd": cmds[0],
+                                              "rcpt_cmds": cmds[1:]})
                 self.say("250 2.0.0 queued")
             elif verb == "RSET":
                 mail, rcpts = None, []

@@ -211,13 +211,15 @@ def parse_queue_file(path):
     if not sep:
         raise ValueError("no end of envelope block")
     lines = head.decode().split("\n")
-    if lines[0] != "MXRING-QUEUE 1":
+    if lines[0] not in ("MXRING-QUEUE 1", "MXRING-QUEUE 2"):   # 2: with DSN lines
         raise ValueError("bad magic")
-    env = {"rcpt": []}
+    env = {"rcpt": [], "magic": lines[0], "dsn": {}}
     for line in lines[1:]:
         key, _, val = line.partition(" ")
         if key == "rcpt":
             env["rcpt"].append(val)
+        elif key in ("notify", "orcpt"):   # of the rcpt line above
+            env["dsn"].setdefault(env["rcpt"][-1], {})[key] = val
         else:
             env[key] = val
     if int(env["size"]) != len(msg):

@@ -1,6 +1,8 @@
 /* fuzz_smtp_parse.c - libFuzzer target for core/smtp_parse.c: the input is
  * one command line; every parser runs on it, and every accepted address must
- * be well formed and re-parse to itself. Single-threaded. */
+ * be well formed and re-parse to itself; accepted DSN parameters (RET,
+ * ENVID, NOTIFY, ORCPT) are valid xtext within their limits and re-parse to
+ * themselves. Single-threaded. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,19 +61,57 @@ static void check_roundtrip(const struct smtp_addr *a, bool rcpt)
     FZ_CHECK(b.addr_literal == a->addr_literal && !b.is_null);
 }
 
+/* check_dsn - invariants of accepted RFC 3461 parameters, and a round
+ * trip: the values written back as parameters parse to the same values. */
+static void check_dsn(const struct smtp_params *p, bool rcpt)
+{
+    char buf[SMTP_ORCPT_MAX + 1], nt[32], line[SMTP_ORCPT_MAX + 128];
+    struct smtp_addr b;
+    struct smtp_params q;
+    FZ_CHECK(p->bad == NULL);
+    FZ_CHECK(strlen(p->envid) <= SMTP_ENVID_MAX && strlen(p->orcpt) <= SMTP_ORCPT_MAX);
+    FZ_CHECK(!p->envid[0] || smtp_xtext_decode(p->envid, strlen(p->envid), buf, sizeof buf) >= 0);
+    const char *semi = strchr(p->orcpt, ';');
+    FZ_CHECK(!p->orcpt[0] || (semi && semi > p->orcpt &&
+                              smtp_xtext_decode(semi + 1, strlen(semi + 1), buf, sizeof buf) >= 0));
+    FZ_CHECK(p->notify < 16 &&
+             (!(p->notify & SMTP_NOTIFY_NEVER) || p->notify == SMTP_NOTIFY_NEVER));
+    FZ_CHECK(!rcpt || (p->ret == SMTP_RET_NONE && !p->envid[0]));
+    FZ_CHECK(rcpt || (p->notify == 0 && !p->orcpt[0]));
+    smtp_notify_format(p->notify, nt, sizeof nt);
+    int n = rcpt ? snprintf(line, sizeof line, "TO:<a@b>%s%s%s%s", p->notify ? " NOTIFY=" : "", nt,
+                            p->orcpt[0] ? " ORCPT=" : "", p->orcpt)
+                 : snprintf(line, sizeof line, "FROM:<a@b>%s%s%s",
+                            p->ret == SMTP_RET_HDRS   ? " RET=HDRS"
+                            : p->ret == SMTP_RET_FULL ? " RET=FULL"
+                                                      : "",
+                            p->envid[0] ? " ENVID=" : "", p->envid);
+    FZ_CHECK(n > 0 && (size_t)n < sizeof line);
+    enum smtp_perr e =
+        rcpt ? smtp_parse_rcpt(line, (size_t)n, &b, &q) : smtp_parse_mail(line, (size_t)n, &b, &q);
+    FZ_CHECK(e == SMTP_P_OK);
+    FZ_CHECK(q.ret == p->ret && q.notify == p->notify);
+    FZ_CHECK(strcmp(q.envid, p->envid) == 0 && strcmp(q.orcpt, p->orcpt) == 0);
+}
+
 /* fuzz_path - run MAIL or RCPT parsing on arg and check the outcome. */
 static void fuzz_path(const char *arg, size_t len, bool rcpt)
 {
     struct smtp_addr a;
     struct smtp_params p;
     enum smtp_perr e = rcpt ? smtp_parse_rcpt(arg, len, &a, &p) : smtp_parse_mail(arg, len, &a, &p);
-    FZ_CHECK(e >= SMTP_P_OK && e <= SMTP_P_NULL_RCPT);
+    FZ_CHECK(e >= SMTP_P_OK && e <= SMTP_P_DUP_DSN);
     FZ_CHECK(e != SMTP_P_NULL_RCPT || rcpt);
+    FZ_CHECK((e == SMTP_P_BAD_DSN || e == SMTP_P_DUP_DSN) == (p.bad != NULL) || e != SMTP_P_OK);
+    if (e == SMTP_P_BAD_DSN || e == SMTP_P_DUP_DSN)
+        FZ_CHECK(p.bad && (strcmp(p.bad, "RET") == 0 || strcmp(p.bad, "ENVID") == 0 ||
+                           strcmp(p.bad, "NOTIFY") == 0 || strcmp(p.bad, "ORCPT") == 0));
     if (e == SMTP_P_OK) {
         check_addr(&a, rcpt);
         check_roundtrip(&a, rcpt);
         FZ_CHECK(p.has_size || p.size == 0);
         FZ_CHECK(!rcpt || (!p.has_size && !p.smtputf8 && !p.has_auth && p.body == SMTP_BODY_NONE));
+        check_dsn(&p, rcpt);
     }
 }
 

@@ -40,6 +40,8 @@ static void fz_results(struct smtpc *c, struct sb *t)
 static void fz_run(uint8_t flags, unsigned seed, const uint8_t *in, size_t len, struct fz_trace *t)
 {
     static const char *const rcpts[] = {"a@x.test", "b@x.test", "c@x.test"};
+    static const char *const rcpt_dsn[] = {" NOTIFY=SUCCESS ORCPT=rfc822;a+40x.test", "",
+                                           " NOTIFY=NEVER"};
     struct smtpc_opts o = {(flags & 1) ? SMTPC_LMTP : SMTPC_SMTP, "gw.test",
                            (enum smtpc_tls)((flags >> 1) % 3), false};
     struct smtpc_msg m = {(flags & 8) ? "" : "s@y.test",
@@ -47,7 +49,9 @@ static void fz_run(uint8_t flags, unsigned seed, const uint8_t *in, size_t len, 
                           1 + (flags >> 6) % 3,
                           sizeof fz_body - 1,
                           (flags & 16) != 0,
-                          (flags & 32) != 0};
+                          (flags & 32) != 0,
+                          " RET=HDRS ENVID=QQ+2B1",
+                          rcpt_dsn};
     struct smtpc *c = smtpc_new(&o, &m);
     size_t pos = 0, bpos = 0;
     bool again = true;

@@ -209,6 +209,7 @@ static void test_config_dump_defaults(void **state)
                         "relay_retry_min = 1m\n"
                         "relay_retry_max = 1h\n"
                         "queue_lifetime = 5d\n"
+                        "delay_warning_time = 4h\n"
                         "queue_max_messages = 0\n"
                         "queue_min_free_space = 100M\n"
                         "metrics_listen =\n"
@@ -490,10 +491,12 @@ static void test_config_delivery_keys(void **state)
     assert_non_null(
         strstr(d, "relay_retry_min = 30s\nrelay_retry_max = 2h\nqueue_lifetime = 3d\n"));
     free(d);
+    assert_int_equal(c->delay_warning_time, 4 * 3600); /* the default */
     cfg_free(c);
-    c = load_ok("relay_retry_min = 90s\nqueue_lifetime = 1m\n");
+    c = load_ok("relay_retry_min = 90s\nqueue_lifetime = 1m\ndelay_warning_time = 0\n");
     assert_int_equal(c->relay_retry_min, 90);
     assert_int_equal(c->queue_lifetime, 60);
+    assert_int_equal(c->delay_warning_time, 0);
     cfg_free(c);
 }
 

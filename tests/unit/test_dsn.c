@@ -72,8 +72,8 @@ static void test_dsn_structure(void **state)
     for (int i = 0; i < 120; i++)
         strcat(longdiag, "word1234 ");
     struct dsn_rcpt r[] = {
-        {"a@x.test", DSN_FAILED, "5.1.1", 550, "<a@x.test>: user unknown", "hop.test"},
-        {"b@x.test", DSN_FAILED, NULL, 552, longdiag, "hop.test"},
+        {"a@x.test", DSN_FAILED, "5.1.1", 550, "<a@x.test>: user unknown", "hop.test", NULL},
+        {"b@x.test", DSN_FAILED, NULL, 552, longdiag, "hop.test", NULL},
     };
     bool eb = true, u8 = true;
     char *m = build(r, 2, "s@y.test", &eb, &u8);
@@ -142,13 +142,107 @@ static void test_dsn_structure(void **state)
     free(p0), free(p1), free(p2), free(b), free(m);
 }
 
+/* build_in - dsn_build of in (an owned string, NULL when refused). */
+static char *build_in(const struct dsn_in *in)
+{
+    struct sb out = {0};
+    return dsn_build(in, &out, NULL, NULL) ? out.data : NULL;
+}
+
+static const struct dsn_in base_in = {.reporting_mta = "mx.test",
+                                      .qid = "6B0CB708006960100000",
+                                      .orig_sender = "s@y.test",
+                                      .arrival = 1795995400,
+                                      .now = 1796000000,
+                                      .msg = orig,
+                                      .msg_len = sizeof orig - 1};
+
+static void test_dsn_delayed_with_envid_and_orcpt(void **state)
+{
+    (void)state;
+    struct dsn_rcpt r = {.addr = "a@x.test",
+                         .action = DSN_DELAYED,
+                         .status = "4.2.0",
+                         .code = 451,
+                         .diag = "try later",
+                         .orcpt = "rfc822;A+2Bx+40x.test"};
+    struct dsn_in in = base_in;
+    in.rcpts = &r, in.nrcpt = 1, in.envid = "QQ+2B1";
+    char *m = build_in(&in);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "Subject: Delayed Mail (still being retried)\r\n"));
+    assert_non_null(strstr(m, "\r\n\r\nOriginal-Envelope-Id: QQ+1\r\n"
+                              "Reporting-MTA: dns; mx.test\r\n"));
+    assert_non_null(strstr(m, "\r\n\r\nOriginal-Recipient: rfc822; A+x@x.test\r\n"
+                              "Final-Recipient: rfc822; a@x.test\r\n"
+                              "Action: delayed\r\nStatus: 4.2.0\r\n"));
+    assert_null(strstr(m, "SECRET BODY LINE"));
+    free(m);
+}
+
+static void test_dsn_relayed(void **state)
+{
+    (void)state;
+    struct dsn_rcpt r = {.addr = "a@x.test",
+                         .action = DSN_RELAYED,
+                         .code = 250,
+                         .diag = "250 queued",
+                         .remote_mta = "127.0.0.1"};
+    struct dsn_in in = base_in;
+    in.rcpts = &r, in.nrcpt = 1;
+    char *m = build_in(&in);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "Subject: Successful Mail Delivery Report\r\n"));
+    assert_non_null(strstr(m, "Final-Recipient: rfc822; a@x.test\r\n"
+                              "Action: relayed\r\nStatus: 2.0.0\r\n"
+                              "Remote-MTA: dns; 127.0.0.1\r\n"));
+    assert_null(strstr(m, "Original-Envelope-Id"));
+    assert_null(strstr(m, "Original-Recipient"));
+    free(m);
+    r.action = DSN_DELIVERED; /* over LMTP */
+    m = build_in(&in);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "Action: delivered\r\nStatus: 2.0.0\r\n"));
+    free(m);
+}
+
+static void test_dsn_ret_hdrs_and_full(void **state)
+{
+    (void)state;
+    struct dsn_rcpt r = {"a@x.test", DSN_FAILED, "5.1.1", 550, "unknown", "hop.test", NULL};
+    struct dsn_in in = base_in;
+    in.rcpts = &r, in.nrcpt = 1;
+    char *hdrs = build_in(&in); /* RET=HDRS, and no RET at all: headers only */
+    assert_non_null(hdrs);
+    assert_non_null(strstr(hdrs, "Content-Type: text/rfc822-headers\r\n"));
+    assert_null(strstr(hdrs, "SECRET BODY LINE"));
+    in.ret_full = true;
+    char *full = build_in(&in);
+    assert_non_null(full);
+    assert_null(strstr(full, "text/rfc822-headers"));
+    assert_non_null(strstr(full, "Content-Type: message/rfc822\r\n\r\nReceived: from a"));
+    assert_non_null(strstr(full, "\r\n\r\nSECRET BODY LINE\r\n--not-a-header\r\n"));
+    /* larger than DSN_FULL_MAX: headers only, and the text says so */
+    char *big = malloc(DSN_FULL_MAX + 64);
+    assert_non_null(big);
+    memcpy(big, orig, sizeof orig - 1);
+    memset(big + sizeof orig - 1, 'x', DSN_FULL_MAX + 64 - (sizeof orig - 1));
+    in.msg = big, in.msg_len = DSN_FULL_MAX + 1;
+    char *cut = build_in(&in);
+    assert_non_null(cut);
+    assert_non_null(strstr(cut, "Content-Type: text/rfc822-headers\r\n"));
+    assert_non_null(strstr(cut, "only its headers are returned"));
+    assert_null(strstr(cut, "SECRET BODY LINE"));
+    free(big), free(cut), free(full), free(hdrs);
+}
+
 static void test_dsn_line_lengths_unfoldable(void **state)
 {
     (void)state;
     char word[3000];
     memset(word, 'z', sizeof word - 1);
     word[sizeof word - 1] = 0;
-    struct dsn_rcpt r = {"a@x.test", DSN_FAILED, "5.0.0", 554, word, "hop.test"};
+    struct dsn_rcpt r = {"a@x.test", DSN_FAILED, "5.0.0", 554, word, "hop.test", NULL};
     char *m = build(&r, 1, "s@y.test", NULL, NULL);
     assert_non_null(m);
     size_t maxl = 0;
@@ -166,7 +260,7 @@ static void test_dsn_line_lengths_unfoldable(void **state)
 static void test_dsn_refusals_and_flags(void **state)
 {
     (void)state;
-    struct dsn_rcpt r = {"j\xc3\xb6rg@x.test", DSN_DELAYED, NULL, 451, "later", NULL};
+    struct dsn_rcpt r = {"j\xc3\xb6rg@x.test", DSN_DELAYED, NULL, 451, "later", NULL, NULL};
     assert_null(build(&r, 1, "", NULL, NULL)); /* never to the null sender */
     assert_false(dsn_wanted(""));
     assert_false(dsn_wanted(NULL));
@@ -186,7 +280,7 @@ static void test_dsn_refusals_and_flags(void **state)
     assert_null(strstr(m, "Remote-MTA"));
     free(m);
     /* a local reason without a reply code */
-    struct dsn_rcpt l = {"a@x.test", DSN_FAILED, "4.4.7", 0, "lifetime exceeded\r\nx", NULL};
+    struct dsn_rcpt l = {"a@x.test", DSN_FAILED, "4.4.7", 0, "lifetime exceeded\r\nx", NULL, NULL};
     m = build(&l, 1, "s@y.test", NULL, NULL);
     assert_non_null(
         strstr(m, "Status: 4.4.7\r\nDiagnostic-Code: X-mxring; lifetime exceeded x\r\n"));
@@ -208,6 +302,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dsn_structure),
         cmocka_unit_test(test_dsn_line_lengths_unfoldable),
+        cmocka_unit_test(test_dsn_delayed_with_envid_and_orcpt),
+        cmocka_unit_test(test_dsn_relayed),
+        cmocka_unit_test(test_dsn_ret_hdrs_and_full),
         cmocka_unit_test(test_dsn_refusals_and_flags),
         cmocka_unit_test(test_dsn_date),
     };

@@ -112,7 +112,17 @@ static void env_err(const char *text, const char *want)
 static void test_qstate_envelope_malformed_names_line(void **state)
 {
     (void)state;
-    env_err("MXRING-QUEUE 2\nid x\n\n", "line 1: not a queue file (no \"MXRING-QUEUE 1\" line)");
+    env_err("MXRING-QUEUE 3\nid x\n\n", "line 1: not a queue file (no \"MXRING-QUEUE 1\" line)");
+    env_err(HEAD "notify FAILURE\n\n", "line 4: notify: not after a rcpt line");
+    env_err(HEAD "rcpt x@y\nnotify NEVER,DELAY\n\n",
+            "line 5: notify: repeated or not a NOTIFY list");
+    env_err(HEAD "rcpt x@y\nnotify DELAY\nnotify DELAY\n\n",
+            "line 6: notify: repeated or not a NOTIFY list");
+    env_err(HEAD "rcpt x@y\norcpt a;b\norcpt a;c\n\n", "line 6: orcpt: repeated or not type;xtext");
+    env_err(HEAD "rcpt x@y\norcpt a b;c\n\n", "line 5: orcpt: repeated or not type;xtext");
+    env_err(HEAD "envid a b\n\n", "line 4: envid: not xtext of at most 100 octets");
+    env_err(HEAD "ret NONE\n\n", "line 4: ret: not FULL or HDRS");
+    env_err(HEAD "envid a\nenvid b\n\n", "line 5: envid: given twice (first on line 4)");
     env_err("From x\n", "line 1: not a queue file (no \"MXRING-QUEUE 1\" line)");
     env_err("MXRING-QUEUE 1\nid 6b0cb708006960100000\n\n",
             "line 2: id: not 20 upper-case hex digits");
@@ -173,6 +183,17 @@ static void test_qstate_state_round_trip(void **state)
     p.rcpts[1].state = QST_SENT;
     assert_true(qstate_done(&p));
     assert_int_equal(qstate_next_attempt(&p), INT64_MAX);
+    assert_false(p.delay_warned); /* a file without the line: not warned */
+    p.delay_warned = true;
+    struct sb again = {0};
+    assert_true(qstate_format(&p, &again));
+    assert_non_null(strstr(again.data, "bounce_sent no\ndelay_warned yes\nrcpt "));
+    struct qstate q;
+    if (!qstate_parse(again.data, again.len, &q, err, sizeof err))
+        fail_msg("%s", err);
+    assert_true(q.delay_warned);
+    qstate_free(&q);
+    sb_free(&again);
     char big[QSTATE_LAST_MAX + 100];
     memset(big, 'r', sizeof big);
     assert_true(qstate_set_last(&p.rcpts[0], big, sizeof big));

@@ -21,6 +21,7 @@
 #include "dir.h"
 #include "rlog.h"
 #include "session.h"
+#include "smtp_parse.h"
 #include "snap.h"
 #include "test_rlog_util.h"
 
@@ -211,7 +212,7 @@ static void test_session_banner_and_ehlo(void **state)
     const char *r = feed(f, "EHLO client.example\r\n");
     assert_string_equal(r, "250-mx.test Hello [127.0.0.1], pleased to meet you\r\n"
                            "250-PIPELINING\r\n250-SIZE 4096\r\n250-8BITMIME\r\n"
-                           "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n");
+                           "250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n");
     assert_string_equal(feed(f, "HELO other\r\n"),
                         "250 mx.test Hello [127.0.0.1], pleased to meet you\r\n");
     destroy(f);
@@ -269,6 +270,51 @@ static void test_session_transaction_to_spool(void **state)
     assert_string_equal(take(f), "250 2.0.0 Message received ok. id=QID123\r\n");
     assert_int_equal(sess_action(f->s), SESS_RUN);
     assert_false(sess_in_transaction(f->s));
+    destroy(f);
+}
+
+static void test_session_dsn_params_to_spool(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    greet(f);
+    assert_string_equal(feed(f, "MAIL FROM:<a@b.example> RET=BODY\r\n"),
+                        "501 5.5.4 Bad RET parameter syntax (RFC 3461)\r\n");
+    assert_string_equal(feed(f, "MAIL FROM:<a@b.example> ENVID=x ENVID=y\r\n"),
+                        "501 5.5.4 Duplicate ENVID parameter\r\n");
+    feed(f, "MAIL FROM:<a@b.example> RET=HDRS ENVID=E+2B1\r\n");
+    assert_string_equal(feed(f, "RCPT TO:<u@example.test> NOTIFY=NEVER,DELAY\r\n"),
+                        "501 5.5.4 Bad NOTIFY parameter syntax (RFC 3461)\r\n");
+    assert_string_equal(feed(f, "RCPT TO:<u@example.test> ORCPT=rfc822;u+4\r\n"),
+                        "501 5.5.4 Bad ORCPT parameter syntax (RFC 3461)\r\n");
+    assert_non_null(strstr(feed(f, "RCPT TO:<u@example.test> NOTIFY=SUCCESS,DELAY "
+                                   "ORCPT=rfc822;U+40example.test\r\n"),
+                           "250 2.1.5"));
+    assert_non_null(strstr(feed(f, "RCPT TO:<v@example.test>\r\n"), "250 2.1.5"));
+    feed(f, "DATA\r\n");
+    feed(f, "Subject: x\r\n\r\nbody\r\n.\r\n");
+    const struct sess_msg *m = sess_msg(f->s);
+    assert_non_null(m);
+    assert_int_equal(m->nrcpt, 2);
+    assert_int_equal(m->dsn_ret, SMTP_RET_HDRS);
+    assert_string_equal(m->envid, "E+2B1");
+    assert_int_equal(m->notify[0], SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_DELAY);
+    assert_int_equal(m->notify[1], 0);
+    assert_string_equal(m->orcpts, "rfc822;U+40example.test");
+    assert_string_equal(m->orcpts + strlen(m->orcpts) + 1, "");
+    sess_spool_done(f->s, 0, "Q1");
+    destroy(f);
+}
+
+static void test_session_dsn_params_need_ehlo(void **state)
+{
+    (void)state;
+    struct fixture *f = make("127.0.0.1");
+    take(f);
+    feed(f, "HELO client.example\r\n");
+    assert_non_null(strstr(feed(f, "MAIL FROM:<a@b.example> RET=FULL\r\n"), "555 5.5.4"));
+    feed(f, "MAIL FROM:<a@b.example>\r\n");
+    assert_non_null(strstr(feed(f, "RCPT TO:<u@example.test> NOTIFY=NEVER\r\n"), "555 5.5.4"));
     destroy(f);
 }
 
@@ -1303,6 +1349,8 @@ int main(void)
         cmocka_unit_test(test_session_order_errors),
         cmocka_unit_test(test_session_unknown_and_syntax),
         cmocka_unit_test(test_session_transaction_to_spool),
+        cmocka_unit_test(test_session_dsn_params_to_spool),
+        cmocka_unit_test(test_session_dsn_params_need_ehlo),
         cmocka_unit_test(test_session_pipelined_input_held_during_spool),
         cmocka_unit_test(test_session_spool_failure_451),
         cmocka_unit_test(test_session_smuggling_bare_lf),

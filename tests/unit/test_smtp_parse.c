@@ -613,9 +613,9 @@ static void test_smtp_parse_rcpt_params(void **st)
     check_addr(&a, "a@b");
     assert_false(p.has_size || p.smtputf8 || p.has_auth);
     assert_int_equal(rcpt_err("TO:<a@b> notify=NEVER"), SMTP_P_OK);
-    assert_int_equal(rcpt_err("TO:<a@b> NOTIFY"), SMTP_P_BAD_PARAM);
-    assert_int_equal(rcpt_err("TO:<a@b> ORCPT="), SMTP_P_BAD_PARAM);
-    assert_int_equal(rcpt_err("TO:<a@b> NOTIFY=NEVER NOTIFY=NEVER"), SMTP_P_BAD_PARAM);
+    assert_int_equal(rcpt_err("TO:<a@b> NOTIFY"), SMTP_P_BAD_DSN); /* RFC 3461: 501 */
+    assert_int_equal(rcpt_err("TO:<a@b> ORCPT="), SMTP_P_BAD_DSN);
+    assert_int_equal(rcpt_err("TO:<a@b> NOTIFY=NEVER NOTIFY=NEVER"), SMTP_P_DUP_DSN);
     assert_int_equal(rcpt_err("TO:<a@b> SIZE=1"), SMTP_P_BAD_PARAM);
     assert_int_equal(rcpt_err("TO:<a@b> BODY=7BIT"), SMTP_P_BAD_PARAM);
     assert_int_equal(rcpt_err("TO:<a@b> SMTPUTF8"), SMTP_P_BAD_PARAM);
@@ -679,9 +679,112 @@ static void test_smtp_parse_helo_bad(void **st)
     assert_int_equal(d, 255);
 }
 
+static void test_smtp_parse_dsn_mail_params(void **state)
+{
+    (void)state;
+    struct smtp_addr a;
+    struct smtp_params p;
+    assert_int_equal(mail("FROM:<s@y.test> RET=hdrs ENVID=QQ+2B1+3Dx", &a, &p), SMTP_P_OK);
+    assert_int_equal(p.ret, SMTP_RET_HDRS);
+    assert_string_equal(p.envid, "QQ+2B1+3Dx");
+    assert_null(p.bad);
+    assert_int_equal(mail("FROM:<s@y.test> RET=FULL", &a, &p), SMTP_P_OK);
+    assert_int_equal(p.ret, SMTP_RET_FULL);
+    assert_string_equal(p.envid, "");
+    char envid[160];
+    snprintf(envid, sizeof envid, "FROM:<s@y.test> ENVID=%0100d", 0); /* 100 octets: the limit */
+    assert_int_equal(mail(envid, &a, &p), SMTP_P_OK);
+    snprintf(envid, sizeof envid, "FROM:<s@y.test> ENVID=%0101d", 0);
+    assert_int_equal(mail(envid, &a, &p), SMTP_P_BAD_DSN);
+    assert_string_equal(p.bad, "ENVID");
+    static const char *const bad[] = {
+        "FROM:<s@y.test> RET=BODY",       "FROM:<s@y.test> RET",
+        "FROM:<s@y.test> ENVID=",         "FROM:<s@y.test> ENVID=a+2",
+        "FROM:<s@y.test> ENVID=a+2b",     "FROM:<s@y.test> ENVID=a+0A", /* decodes to LF */
+        "FROM:<s@y.test> ENVID=a+ZZ",     "FROM:<s@y.test> ENVID=a=b",
+        "FROM:<s@y.test> ENVID=\xc3\xa9",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mail(bad[i], &a, &p), SMTP_P_BAD_DSN);
+        assert_non_null(p.bad);
+    }
+    assert_int_equal(mail("FROM:<s@y.test> RET=FULL RET=HDRS", &a, &p), SMTP_P_DUP_DSN);
+    assert_string_equal(p.bad, "RET");
+    assert_int_equal(mail("FROM:<s@y.test> ENVID=a envid=b", &a, &p), SMTP_P_DUP_DSN);
+    assert_string_equal(p.bad, "ENVID");
+    /* RCPT parameters on MAIL and the other way round are unknown there */
+    assert_int_equal(mail("FROM:<s@y.test> NOTIFY=NEVER", &a, &p), SMTP_P_BAD_PARAM);
+    assert_int_equal(rcpt("TO:<u@x.test> RET=FULL", &a, &p), SMTP_P_BAD_PARAM);
+}
+
+static void test_smtp_parse_dsn_rcpt_params(void **state)
+{
+    (void)state;
+    struct smtp_addr a;
+    struct smtp_params p;
+    assert_int_equal(rcpt("TO:<u@x.test> NOTIFY=failure,Delay ORCPT=rfc822;u+40x.test", &a, &p),
+                     SMTP_P_OK);
+    assert_int_equal(p.notify, SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY);
+    assert_string_equal(p.orcpt, "rfc822;u+40x.test");
+    assert_int_equal(rcpt("TO:<u@x.test> NOTIFY=NEVER", &a, &p), SMTP_P_OK);
+    assert_int_equal(p.notify, SMTP_NOTIFY_NEVER);
+    assert_int_equal(rcpt("TO:<u@x.test> NOTIFY=SUCCESS,FAILURE,DELAY", &a, &p), SMTP_P_OK);
+    assert_int_equal(p.notify, SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY);
+    static const char *const bad[] = {
+        "TO:<u@x.test> NOTIFY=NEVER,FAILURE",
+        "TO:<u@x.test> NOTIFY=FAILURE,FAILURE",
+        "TO:<u@x.test> NOTIFY=",
+        "TO:<u@x.test> NOTIFY=SUCCESS,",
+        "TO:<u@x.test> NOTIFY=,SUCCESS",
+        "TO:<u@x.test> NOTIFY=ALWAYS",
+        "TO:<u@x.test> NOTIFY",
+        "TO:<u@x.test> ORCPT=u@x.test",
+        "TO:<u@x.test> ORCPT=;u@x.test",
+        "TO:<u@x.test> ORCPT=rfc822;",
+        "TO:<u@x.test> ORCPT=rfc822;u+4",
+        "TO:<u@x.test> ORCPT=rfc(822;u@x.test",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(rcpt(bad[i], &a, &p), SMTP_P_BAD_DSN);
+        assert_non_null(p.bad);
+    }
+    char line[700];
+    int n = snprintf(line, sizeof line, "TO:<u@x.test> ORCPT=rfc822;%0493d", 0); /* 500 */
+    assert_true(n > 0);
+    assert_int_equal(rcpt(line, &a, &p), SMTP_P_OK);
+    assert_int_equal(strlen(p.orcpt), SMTP_ORCPT_MAX);
+    snprintf(line, sizeof line, "TO:<u@x.test> ORCPT=rfc822;%0494d", 0); /* 501 */
+    assert_int_equal(rcpt(line, &a, &p), SMTP_P_BAD_DSN);
+    assert_string_equal(p.bad, "ORCPT");
+    assert_int_equal(rcpt("TO:<u@x.test> NOTIFY=NEVER NOTIFY=NEVER", &a, &p), SMTP_P_DUP_DSN);
+    assert_string_equal(p.bad, "NOTIFY");
+    assert_int_equal(rcpt("TO:<u@x.test> ORCPT=rfc822;a ORCPT=rfc822;b", &a, &p), SMTP_P_DUP_DSN);
+}
+
+static void test_smtp_parse_xtext_and_notify_helpers(void **state)
+{
+    (void)state;
+    char buf[16], nt[32];
+    assert_int_equal(smtp_xtext_decode("a+2Bb+3D", 8, buf, sizeof buf), 4);
+    assert_string_equal(buf, "a+b=");
+    assert_int_equal(smtp_xtext_decode("a+2b", 4, buf, sizeof buf), -1);
+    assert_int_equal(smtp_xtext_decode("a+7F", 4, buf, sizeof buf), -1);
+    assert_int_equal(smtp_xtext_decode("0123456789abcdef", 16, buf, sizeof buf), -1); /* no room */
+    smtp_notify_format(SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_DELAY, nt, sizeof nt);
+    assert_string_equal(nt, "SUCCESS,DELAY");
+    unsigned m = 0;
+    assert_true(smtp_notify_parse(nt, strlen(nt), &m));
+    assert_int_equal(m, SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_DELAY);
+    smtp_notify_format(0, nt, sizeof nt);
+    assert_string_equal(nt, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_smtp_parse_dsn_mail_params),
+        cmocka_unit_test(test_smtp_parse_dsn_rcpt_params),
+        cmocka_unit_test(test_smtp_parse_xtext_and_notify_helpers),
         cmocka_unit_test(test_smtp_parse_verb_all),
         cmocka_unit_test(test_smtp_parse_verb_case_insensitive),
         cmocka_unit_test(test_smtp_parse_verb_arg_offset),

@@ -322,6 +322,41 @@ static void test_smtpc_smtputf8(void **state)
     free(t);
 }
 
+static void test_smtpc_dsn_passed_only_when_offered(void **state)
+{
+    (void)state;
+    static const char *const rdsn[] = {" NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+40x.test", ""};
+    static const char *const offers[] = {"220 hop\r\n", "250-hop\r\n250-PIPELINING\r\n250 DSN\r\n",
+                                         "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", "250 done\r\n",
+                                         NULL};
+    struct script sc = {.opts = SMTP_OPTS,
+                        .msg = {.sender = "s@y.test",
+                                .rcpts = two_rcpts,
+                                .nrcpt = 2,
+                                .size = 21,
+                                .mail_dsn = " RET=HDRS ENVID=QQ+2B1",
+                                .rcpt_dsn = rdsn},
+                        .body = BODY,
+                        .replies = offers};
+    char *t = run(&sc);
+    assert_non_null(strstr(t, "C: MAIL FROM:<s@y.test> RET=HDRS ENVID=QQ+2B1\n"
+                              "C: RCPT TO:<a@x.test> NOTIFY=SUCCESS,FAILURE "
+                              "ORCPT=rfc822;a+40x.test\n"
+                              "C: RCPT TO:<b@x.test>\n"));
+    free(t);
+    static const char *const lacks[] = {"220 hop\r\n", "250-hop\r\n250 PIPELINING\r\n",
+                                        "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", "250 done\r\n",
+                                        NULL};
+    sc.replies = lacks;
+    t = run(&sc);
+    assert_non_null(strstr(t, "C: MAIL FROM:<s@y.test>\n"
+                              "C: RCPT TO:<a@x.test>\n"
+                              "C: RCPT TO:<b@x.test>\n"));
+    assert_null(strstr(t, "NOTIFY="));
+    assert_null(strstr(t, "RET="));
+    free(t);
+}
+
 static void test_smtpc_starttls(void **state)
 {
     (void)state;
@@ -456,7 +491,7 @@ static void test_smtpc_errors_at_each_stage(void **state)
     static const char *const mail[] = {"220 hop\r\n", "250 hop\r\n", "451 4.3.0 later\r\n",
                                        "250 ok\r\n",  "250 ok\r\n",  "354 go\r\n",
                                        "250 ok\r\n",  "221 bye\r\n", NULL};
-    static const struct smtpc_msg m2 = {"s@y.test", one_rcpt, 1, 21, false, false};
+    static const struct smtpc_msg m2 = {"s@y.test", one_rcpt, 1, 21, false, false, NULL, NULL};
     sc.replies = mail;
     sc.msg2 = &m2;
     expect_run(&sc, "S: 220 hop\n"
@@ -585,7 +620,7 @@ static void test_smtpc_lmtp_per_recipient(void **state)
 static void test_smtpc_rset_and_reuse(void **state)
 {
     (void)state;
-    static const struct smtpc_msg m2 = {"t@y.test", two_rcpts, 2, 21, false, false};
+    static const struct smtpc_msg m2 = {"t@y.test", two_rcpts, 2, 21, false, false, NULL, NULL};
     /* all recipients refused: no DATA; the next message starts with RSET,
      * pipelined with MAIL, RCPT and DATA */
     static const char *const replies[] = {
@@ -692,8 +727,8 @@ static void test_smtpc_idle_connection_held_input(void **state)
     const char *bye = "421 4.4.2 idle too long\r\n";
     smtpc_input(c, bye, strlen(bye));
     assert_int_equal(smtpc_want(c), SMTPC_IDLE);
-    struct smtpc_msg m = {"s@y.test", one_rcpt, 1, 5, false, false};
-    struct smtpc_msg empty = {"s@y.test", one_rcpt, 0, 5, false, false};
+    struct smtpc_msg m = {"s@y.test", one_rcpt, 1, 5, false, false, NULL, NULL};
+    struct smtpc_msg empty = {"s@y.test", one_rcpt, 0, 5, false, false, NULL, NULL};
     assert_false(smtpc_next(c, &empty));
     assert_true(smtpc_next(c, &m));
     assert_int_equal(smtpc_want(c), SMTPC_CLOSED);
@@ -734,7 +769,7 @@ static char *body_bytes(const char *body, size_t cut, size_t *outlen)
     static const char *const r[] = {"220 hop\r\n", "250 hop\r\n", "250 ok\r\n", "250 ok\r\n",
                                     "354 go\r\n"};
     struct smtpc_opts o = SMTP_OPTS;
-    struct smtpc_msg m = {"s@y.test", one_rcpt, 1, 0, false, false};
+    struct smtpc_msg m = {"s@y.test", one_rcpt, 1, 0, false, false, NULL, NULL};
     struct smtpc *c = smtpc_new(&o, &m);
     for (size_t i = 0; i < 5; i++)
         smtpc_input(c, r[i], strlen(r[i]));
@@ -847,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_smtpc_size_limit_from_ehlo),
         cmocka_unit_test(test_smtpc_8bitmime_missing_is_permanent),
         cmocka_unit_test(test_smtpc_smtputf8),
+        cmocka_unit_test(test_smtpc_dsn_passed_only_when_offered),
         cmocka_unit_test(test_smtpc_starttls),
         cmocka_unit_test(test_smtpc_multiline_replies),
         cmocka_unit_test(test_smtpc_errors_at_each_stage),

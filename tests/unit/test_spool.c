@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "qstate.h"
 #include "session.h"
+#include "smtp_parse.h"
 #include "spool.h"
 
 static void test_spool_id_unique_and_hex(void **state)
@@ -149,11 +151,67 @@ static void test_spool_prepare_creates_and_cleans(void **state)
     assert_non_null(strstr(err, "/proc/no/such/place"));
 }
 
+/* test_spool_dsn_envelope_roundtrip - the DSN parameters written by the
+ * spool (version 2 magic) are what qstate parses back, per recipient. */
+static void test_spool_dsn_envelope_roundtrip(void **state)
+{
+    (void)state;
+    const char rcpts[] = "u@example.test\0v@example.test\0w@example.test";
+    const unsigned char notify[] = {SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE, 0,
+                                    SMTP_NOTIFY_NEVER};
+    const char orcpts[] = "rfc822;U+40example.test\0\0";
+    struct sess_msg m = {.helo = "c.example",
+                         .client_ip = "192.0.2.1",
+                         .proto = "ESMTP",
+                         .sender = "a@b.example",
+                         .rcpts = rcpts,
+                         .nrcpt = 3,
+                         .body_len = 0,
+                         .dsn_ret = SMTP_RET_HDRS,
+                         .envid = "QQ+2B1",
+                         .notify = notify,
+                         .orcpts = orcpts};
+    struct timespec t = {.tv_sec = 1795995400};
+    struct sb out = {0};
+    assert_true(spool_format_header(&out, &m, "6B0CB708006960100000", "mx.test", &t));
+    assert_non_null(strstr(out.data, "MXRING-QUEUE 2\n"));
+    assert_non_null(strstr(out.data, "sender a@b.example\nret HDRS\nenvid QQ+2B1\n"
+                                     "rcpt u@example.test\nnotify SUCCESS,FAILURE\n"
+                                     "orcpt rfc822;U+40example.test\nrcpt v@example.test\n"
+                                     "rcpt w@example.test\nnotify NEVER\nsize "));
+    struct qfile_env env;
+    char err[128];
+    assert_int_equal(qfile_parse_envelope(out.data, out.len, &env, err, sizeof err), QFILE_OK);
+    assert_int_equal(env.ret, SMTP_RET_HDRS);
+    assert_string_equal(env.envid, "QQ+2B1");
+    assert_int_equal(env.nrcpt, 3);
+    assert_int_equal(env.notify[0], SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE);
+    assert_int_equal(env.notify[1], 0);
+    assert_int_equal(env.notify[2], SMTP_NOTIFY_NEVER);
+    assert_string_equal(env.orcpts[0], "rfc822;U+40example.test");
+    assert_null(env.orcpts[1]);
+    assert_null(env.orcpts[2]);
+    qfile_env_free(&env);
+    /* without DSN parameters: the version 1 file of before, parsed with none */
+    m.dsn_ret = 0, m.envid = "", m.notify = NULL, m.orcpts = NULL;
+    sb_reset(&out);
+    assert_true(spool_format_header(&out, &m, "6B0CB708006960100000", "mx.test", &t));
+    assert_memory_equal(out.data, "MXRING-QUEUE 1\n", 15);
+    assert_null(strstr(out.data, "notify") ? strstr(out.data, "\nnotify") : NULL);
+    assert_int_equal(qfile_parse_envelope(out.data, out.len, &env, err, sizeof err), QFILE_OK);
+    assert_int_equal(env.ret, 0);
+    assert_null(env.envid);
+    assert_int_equal(env.notify[0] | env.notify[1] | env.notify[2], 0);
+    qfile_env_free(&env);
+    sb_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spool_id_unique_and_hex),
         cmocka_unit_test(test_spool_format_header),
+        cmocka_unit_test(test_spool_dsn_envelope_roundtrip),
         cmocka_unit_test(test_spool_single_rcpt_for_clause),
         cmocka_unit_test(test_spool_tls_auth_received),
         cmocka_unit_test(test_spool_prepare_creates_and_cleans),
