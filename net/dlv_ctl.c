@@ -74,17 +74,22 @@ static void one_msg(struct ctl_client *cl, const char *op, const char *arg)
     sb_printf(&cl->reply, "ok %s %s\n", op, arg);
 }
 
-/* retry_all - every message is due now. */
+/* retry_all - every message that is not held is due now (a held message
+ * keeps its schedule for its release, as postqueue -f leaves held mail). */
 static void retry_all(struct ctl_client *cl)
 {
     struct dlv *d = cl->d;
-    size_t n = 0;
+    size_t n = 0, held = 0;
     for (size_t i = 0; i < d->hcap; i++)
         for (struct dlv_msg *m = d->hash[i]; m; m = m->hnext) {
+            if (m->st.held) {
+                held++;
+                continue;
+            }
             dlv_msg_retry(d, m);
             n++;
         }
-    sb_printf(&cl->reply, "ok retry --all %zu messages\n", n);
+    sb_printf(&cl->reply, "ok retry --all %zu messages (%zu held left alone)\n", n, held);
 }
 
 /* execute - one command line into cl->reply. */

@@ -509,10 +509,12 @@ static int offline(const char *cmd, const char *id)
     return 0;
 }
 
-/* retry_all_one - offline `retry --all`, one message. */
+/* retry_all_one - offline `retry --all`, one message; held ones are left
+ * alone (their schedule waits for the release). */
 static void retry_all_one(struct qmsg *m, void *arg)
 {
-    *(int *)arg |= offline("retry", m->id);
+    if (!m->st.held)
+        *(int *)arg |= offline("retry", m->id);
 }
 
 /* cmd_change - retry/hold/release/delete: through mxringd, else offline. */
