@@ -395,8 +395,14 @@ static int refuse(struct mrun *r, enum milterio_verdict v, const char *word, con
                     c.ext[0] ? " " : "", c.ext, (int)c.text_len, c.text, stage_name(r));
     else
         filter_logf(r->log, r->arg, "milter %s: %s at %s", name(r), word, stage_name(r));
-    snprintf(r->res.detail, sizeof r->res.detail, "milter %s: %s at %s", name(r), word,
-             stage_name(r));
+    /* The transaction's reason (what mxlog why shows) names the reply too. */
+    if (v != MILTERIO_DISCARD && milter_replycode_parse(t, &c))
+        snprintf(r->res.detail, sizeof r->res.detail, "milter %s: %s %u%s%s \"%.*s\" at %s",
+                 name(r), word, c.code, c.ext[0] ? " " : "", c.ext, (int)c.text_len, c.text,
+                 stage_name(r));
+    else
+        snprintf(r->res.detail, sizeof r->res.detail, "milter %s: %s at %s", name(r), word,
+                 stage_name(r));
     return R_OVER;
 }
 

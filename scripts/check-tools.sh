@@ -66,6 +66,13 @@ need "adduser" "test_package (the postinst)" adduser have_cmd adduser
 need "man" "test_package" man-db have_cmd man
 need "dpkg-deb, dpkg-shlibdeps" "make deb, test_package" dpkg-dev have_cmd dpkg-shlibdeps
 need "haproxy" "test_haproxy, compare-proxy.sh" haproxy have_cmd haproxy
+# Real milters, run in a loopback-only network namespace (test_milter_real).
+need "rspamd" "test_milter_real, compare-milter.sh" rspamd have_cmd rspamd
+need "opendkim" "test_milter_real" opendkim have_cmd opendkim
+need "python3 cryptography" "test_milter_real (DKIM signing)" python3-cryptography \
+    python3 -c "import cryptography.hazmat.primitives.asymmetric.rsa"
+need "ip" "test_milter_real, compare-milter.sh" iproute2 have_cmd ip
+need "unshare, nsenter" "test_milter_real, compare-milter.sh" util-linux have_cmd nsenter
 need "mkfs.ext4" "test_powerloss" e2fsprogs have_cmd mkfs.ext4
 need "xfs_io" "test_powerloss" xfsprogs have_cmd xfs_io
 need "losetup, mount" "test_powerloss, test_hostile" mount have_cmd losetup

@@ -7,9 +7,17 @@
 # dnsmasq (the cache warm after the first connection). Per run: msgs/s,
 # p99 and mxringd's own CPU per message (utime+stime from /proc/PID/stat);
 # the milter's CPU is its own process's (Python: it dominates).
+# The Rspamd row: the same plain mxringd's workload through one with a real
+# Rspamd as its milter (tests/e2e/milter_real_peers.py: proxy worker in
+# milter mode, self-scan, DKIM/SPF/DMARC and Authentication-Results; a
+# private configuration), which runs with its dnsmasq in a new network
+# namespace that has only lo (checked before they start; no route off the
+# machine), reached over a UNIX socket; its CPU is all of its processes'.
+# Where unshare --net is refused the Rspamd row is skipped, never run in
+# the host's namespace.
 #
 # Usage: scripts/compare-milter.sh (after make mxbench; env BUILD=build,
-# MILTER_SECONDS=5, CONNECTIONS=20). Under a minute. Needs dnsmasq.
+# MILTER_SECONDS=5, CONNECTIONS=20). Under a minute. Needs dnsmasq, rspamd.
 set -euo pipefail
 
 BUILD=${BUILD:-build}
@@ -27,8 +35,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cpu_ticks PID - utime + stime of PID in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ticks PID... - utime + stime of the PIDs in clock ticks.
+cpu_ticks() { for p in "$@"; do cat "/proc/$p/stat"; done | awk '{ t += $14 + $15 } END { print t + 0 }'; }
+
+# tree PID - PID and its children (Rspamd's main process and workers).
+tree() { echo "$1" $(pgrep -P "$1" || true); }
 
 # free_port - a free loopback TCP port.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -60,10 +71,12 @@ json_field() {
 run() {
     local name=$1 port=$2 pid=$3 peer=${4:-} out="$WORK/run.json" hz m0 m1 p0=0 p1=0
     hz=$(getconf CLK_TCK)
-    m0=$(cpu_ticks "$pid"); [ -n "$peer" ] && p0=$(cpu_ticks "$peer")
+    # shellcheck disable=SC2086
+    m0=$(cpu_ticks "$pid"); [ -n "$peer" ] && p0=$(cpu_ticks $(tree "$peer"))
     "$BUILD/mxbench" --server "127.0.0.1:$port" --connections "$CONNS" --messages 100000000 \
         --size 4096 --duration "$SECS" --json >"$out" 2>"$WORK/bench.err" || true
-    m1=$(cpu_ticks "$pid"); [ -n "$peer" ] && p1=$(cpu_ticks "$peer")
+    # shellcheck disable=SC2086
+    m1=$(cpu_ticks "$pid"); [ -n "$peer" ] && p1=$(cpu_ticks $(tree "$peer"))
     python3 - "$name" "$(json_field "$out" messages)" "$(json_field "$out" msgs_per_s)" \
         "$(json_field "$out" p99_us)" "$((m1 - m0))" "$((p1 - p0))" "$hz" \
         "$(json_field "$out" errors)" <<'PY'
@@ -87,6 +100,33 @@ time.sleep(3600)" &
 MILTERPID=$!
 PIDS+=("$MILTERPID")
 for _ in $(seq 100); do [ -s "$WORK/milter.port" ] && break; sleep 0.05; done
+# Rspamd (and the dnsmasq it resolves through) in a loopback-only
+# namespace; the helper writes "<socket> <rspamd pid>" or "skip <why>" and
+# stops both on SIGTERM.
+python3 - "$WORK/rspamd" "$WORK/rspamd.ready" <<'PY' 2>"$WORK/rspamd.err" &
+import os, signal, sys, time, unittest
+sys.path.insert(0, "tests/e2e")
+import milter_real_peers as peers
+folder, ready = sys.argv[1:]
+os.makedirs(folder)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+ns = None
+try:
+    ns = peers.Netns()
+    ns.assert_loopback_only()
+    peers.Dnsmasq(ns, folder, {})
+    r = peers.Rspamd(ns, folder)
+    open(ready + ".tmp", "w").write("%s %d\n" % (r.sock, r.proc.pid))
+    os.rename(ready + ".tmp", ready)
+    time.sleep(3600)
+except unittest.SkipTest as e:
+    open(ready, "w").write("skip %s\n" % e)
+finally:
+    if ns:
+        ns.close()
+PY
+RSPAMD_HELPER=$!
+PIDS+=("$RSPAMD_HELPER")
 DNSPORT=$(free_port)
 dnsmasq --no-daemon --conf-file=/dev/null --port="$DNSPORT" --listen-address=127.0.0.1 \
     --bind-interfaces --no-resolv --no-hosts --user=root --group=root --pid-file= \
@@ -98,10 +138,22 @@ start_mxringd milter "milters = py=inet:127.0.0.1:$(cat "$WORK/milter.port")\n"
 MILTER_PORT=$PORT; MILTER_PID=$MXPID
 start_mxringd dnsbl "dnsbl_sites = bl.test*3, wl.test*-2\ndns_servers = 127.0.0.1:$DNSPORT\ntrusted_networks = 192.0.2.1/32\n"
 DNSBL_PORT=$PORT; DNSBL_PID=$MXPID
+for _ in $(seq 600); do [ -s "$WORK/rspamd.ready" ] && break; sleep 0.1; done
+read -r RSPAMD_SOCK RSPAMD_PID <"$WORK/rspamd.ready" || {
+    say "rspamd did not start: $(cat "$WORK/rspamd.err")"; exit 1; }
+if [ "$RSPAMD_SOCK" != skip ]; then
+    start_mxringd rspamd "milters = rspamd=unix:$RSPAMD_SOCK\n"
+    RSPAMD_MX_PORT=$PORT; RSPAMD_MX_PID=$MXPID
+fi
 
 echo "| run                  | messages |   msgs/s |  p99 ms | mxringd us/msg | peer us/msg | errors |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 run "plain" "$PLAIN_PORT" "$PLAIN_PID"
 run "milter (python)" "$MILTER_PORT" "$MILTER_PID" "$MILTERPID"
+if [ "$RSPAMD_SOCK" = skip ]; then
+    say "Rspamd row skipped: $RSPAMD_PID"
+else
+    run "milter (rspamd)" "$RSPAMD_MX_PORT" "$RSPAMD_MX_PID" "$RSPAMD_PID"
+fi
 run "plain" "$PLAIN_PORT" "$PLAIN_PID"
 run "dnsbl (cache warm)" "$DNSBL_PORT" "$DNSBL_PID"

@@ -13,8 +13,9 @@
 # fdatasyncs that also sees the ones io_uring submits). Then the resident
 # memory of mxringd holding 10,000 idle sessions next to Postfix's cost per
 # session. Prints the tables and writes them to bench/RESULTS.md (keeping
-# its "TLS" section, which scripts/compare-tls.sh writes, and its hand-written
-# "Where the time goes" section). Also the group-commit batch-size and latency
+# its "TLS" section, which scripts/compare-tls.sh writes, its "Milters"
+# section from scripts/compare-milter.sh and its hand-written "Where the time
+# goes" section). Also the group-commit batch-size and latency
 # histograms from mxringd's exit lines.
 #
 # Usage: scripts/compare.sh [--tls | --tls-only | --quick]
@@ -781,7 +782,8 @@ EOF
         return 0
     fi
     section_merge "$WORK/RESULTS.md" "$RESULTS" "## Where the time goes" >"$WORK/RESULTS.m1"
-    section_merge "$WORK/RESULTS.m1" "$RESULTS" "## TLS" >"$WORK/RESULTS.merged"
+    section_merge "$WORK/RESULTS.m1" "$RESULTS" "## TLS" >"$WORK/RESULTS.m2"
+    section_merge "$WORK/RESULTS.m2" "$RESULTS" "## Milters" >"$WORK/RESULTS.merged"
     cp "$WORK/RESULTS.merged" "$RESULTS"
     say "written to $RESULTS"
 }

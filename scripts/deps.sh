@@ -21,6 +21,10 @@ test|bench)
     pkgs="$pkgs prometheus lintian man-db dpkg-dev adduser"
     pkgs="$pkgs dovecot-core dovecot-lmtpd"   # Dovecot LMTP: a delivery peer (tests/e2e/test_delivery.py)
     pkgs="$pkgs haproxy"  # test_haproxy.py and compare-proxy.sh run a private instance
+    # test_milter_real.py and compare-milter.sh run a private Rspamd and
+    # OpenDKIM (and dnsmasq) in a loopback-only network namespace (unshare,
+    # nsenter: util-linux; ip: iproute2); the test signs with python3-cryptography
+    pkgs="$pkgs rspamd opendkim python3-cryptography iproute2 util-linux"
     ;;
 esac
 case "$want" in
@@ -52,8 +56,10 @@ esac
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# The tests run their own clamd and dnsmasq on loopback; the packaged
-# services must not run (freshclam would try to download signatures).
+# The tests run their own clamd, dnsmasq, Rspamd and OpenDKIM; the packaged
+# services must not run (freshclam would try to download signatures, the
+# packaged Rspamd and OpenDKIM would query the system's resolver).
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now clamav-freshclam clamav-daemon >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now rspamd opendkim >/dev/null 2>&1 || true
 fi
