@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "dnsq.h"
 #include "qstate.h"
 #include "routes.h"
 #include "smtpc.h"
@@ -37,6 +38,10 @@ struct tls_conn;
 #define DLV_BODY_CHUNK 65536u      /* body piece given to smtpc at a time */
 #define DLV_WIRE_HIGH (256u << 10) /* stop feeding the body above this much unsent */
 #define DLV_PICK_MAX 4096u         /* files taken from new/ per poll */
+#define DLV_SCAN_MS 1000u          /* with inotify: new/ read in full this often */
+#define DLV_INO_BUF 65536u         /* inotify events read at once */
+#define DLV_DNS_TTL_MIN 1u         /* a hop name's answer is kept at least this (s) */
+#define DLV_DNS_TTL_MAX 3600u      /* ... and at most this */
 
 /* One message in the queue (active/<id> + state/<id>). */
 struct dlv_msg {
@@ -87,6 +92,12 @@ struct dlv_pool {
     uint64_t down_until; /* monotonic ms: a fresh failure, do not reconnect */
     char *down_why;
     uint64_t sent, failed; /* recipients, for stats */
+    /* a hop name's address (dlv_dns.c) */
+    struct dlv *dlv;                  /* for the lookup's callback */
+    struct dnsq_item dns;             /* the lookup (in flight while dns_snap) */
+    struct snap *dns_snap;            /* held while it runs: its dns_servers */
+    struct sockaddr_storage dns_addr; /* the answer, with the port */
+    uint64_t dns_until;               /* monotonic ms: dns_addr valid until */
     struct dlv_pool *next;
 };
 
@@ -129,8 +140,12 @@ struct dlv {
     struct io_uring ring;
     int efd;
     uint64_t efd_val;
-    struct uring_cb cb_wake, cb_tick;
+    struct uring_cb cb_wake, cb_tick, cb_ino;
     struct __kernel_timespec tick_ts;
+    int ino_fd;        /* inotify on new/ (-1: polled only) */
+    bool ino_overflow; /* events were lost: read new/ in full */
+    uint64_t scan_ms;  /* last full read of new/ (now_ms) */
+    char *ino_buf;     /* DLV_INO_BUF */
     char *workdir;
     int new_fd, active_fd, state_fd, tmp_fd;
     struct snap *snap;   /* snapshot in use (routes, limits) */
@@ -148,6 +163,7 @@ struct dlv {
     struct dlv_tomb *tombs; /* ring of finished messages' state files to remove */
     size_t ntomb, tombcap, tomb_head;
     struct dlv_pool *pools;
+    struct dnsq_engine *dq; /* hop names (dlv_dns.c) */
     struct dlv_ctl *ctl;
     uint32_t next_aid;
     uint32_t bounce_seq;
@@ -222,6 +238,8 @@ bool dlv_delay_warn(struct dlv *d, struct dlv_msg *m);
 
 /* dlv_conn.c */
 void dlv_pool_submit(struct dlv *d, struct dlv_job *j);
+void dlv_pool_kick(struct dlv *d, struct dlv_pool *p);
+void dlv_pool_down(struct dlv *d, struct dlv_pool *p, const char *why);
 void dlv_pools_tick(struct dlv *d);
 void dlv_pools_close(struct dlv *d);
 bool dlv_pools_idle(const struct dlv *d);
@@ -231,6 +249,12 @@ void dlv_pools_free(struct dlv *d);
 /* dlv_metrics.c: the census of the messages held, for the metrics (a walk
  * over every message: call it at most once a second) */
 void dlv_census_publish(struct dlv *d);
+
+/* dlv_dns.c: hop host names on the ring */
+int dlv_dns_open(struct dlv *d);
+void dlv_dns_free(struct dlv *d);
+bool dlv_dns_busy(const struct dlv *d);
+bool dlv_dns_addr(struct dlv *d, struct dlv_pool *p, struct sockaddr_storage *ss, socklen_t *sl);
 
 /* dlv_ctl.c */
 int dlv_ctl_open(struct dlv *d);
