@@ -173,6 +173,8 @@ static void poll_new(struct dlv *d)
     for (size_t i = 0; i < n; i++)
         if (dlv_queue_load(d, names[i], true) == 0)
             dlv_stat_add(DLV_ST_PICKED, 1);
+    if (n < DLV_PICK_MAX)
+        d->new_has_state = false; /* new/ as it was at start is taken */
 }
 
 /* ino_arm - one read of the inotify fd in flight. */
@@ -286,7 +288,7 @@ static void on_tick(struct uring_cb *cb, struct io_uring_cqe *cqe)
             poll_new(d);
         update_full(d);
         dlv_queue_run_due(d);
-        dlv_queue_expire_tombs(d);
+        dlv_done_expire(d);
         if (d->now_ms >= d->census_ms + 1000) { /* the metrics' queue gauges */
             d->census_ms = d->now_ms;
             dlv_census_publish(d);
@@ -330,6 +332,7 @@ static void loop(struct dlv *d)
             io_uring_cqe_seen(&d->ring, cqes[i]);
             uring_cb_dispatch(&cqe); /* everything here is a callback (or 0) */
         }
+        dlv_done_flush(d); /* the messages finished in this turn leave the queue */
         if (d->stopping) {
             if (!stop_at)
                 stop_at = d->now_ms + DLV_STOP_MS;
@@ -410,6 +413,8 @@ void dlv_start(const char *workdir)
     d->cb_ino.fn = on_ino;
     d->tick_ts.tv_nsec = (long)DLV_POLL_MS * 1000000L;
     d->next_aid = 1;
+    d->done_fd = -1;
+    d->done_prev = -1;
     int r = io_uring_queue_init(DLV_SQ_ENTRIES, &d->ring, 0);
     if (r < 0)
         die("delivery: io_uring setup failed: %s", strerror(-r));
@@ -443,6 +448,7 @@ void dlv_stop(void)
     dlv_pools_free(d);
     dlv_dns_free(d);
     dlv_queue_free_all(d);
+    dlv_done_free(d);
     rlog_stop(d->log);
     rlog_destroy(d->log);
     tls_ctx_free(d->tls);

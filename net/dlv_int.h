@@ -56,6 +56,7 @@ struct dlv_msg {
     const char *map;      /* the queue file, in memory while jobs > 0 */
     size_t maplen;
     bool mapped;           /* map is an mmap (large file), else malloc'd */
+    bool has_state;        /* state/<id> exists (read at load or written since) */
     struct dlv_msg *hnext; /* hash chain */
 };
 
@@ -129,11 +130,10 @@ struct dlv_conn {
 
 struct dlv_ctl;
 
-/* A finished message's state file, removed at expire (dlv_queue.c). */
-struct dlv_tomb {
-    char id[QFILE_ID_LEN + 1];
-    int64_t expire;
-};
+/* Finished messages and the files to remove (dlv_done.c). */
+struct dlv_tomb;
+struct dlv_gone;
+#define DLV_TOMB_S 10 /* a finished id is remembered this long (s) */
 
 /* The engine. */
 struct dlv {
@@ -160,8 +160,17 @@ struct dlv {
     struct dlv_msg **heap;
     size_t nheap, heapcap;
     uint64_t queued_bytes;
-    struct dlv_tomb *tombs; /* ring of finished messages' state files to remove */
-    size_t ntomb, tombcap, tomb_head;
+    /* finished messages (dlv_done.c) */
+    struct dlv_tomb *tomb_head, *tomb_tail; /* oldest first */
+    struct dlv_tomb **tomb_hash;
+    size_t tomb_hcap, ntomb;
+    struct dlv_gone *gone; /* files to remove at the next flush */
+    size_t ngone, gonecap;
+    struct sb done_buf; /* ids to append to the log at the next flush */
+    int done_fd;        /* state/done.<done_epoch>, -1 until needed */
+    int64_t done_epoch; /* of done_fd */
+    int64_t done_prev;  /* the log before it (removed at the next epoch), -1 */
+    bool new_has_state; /* at start: some state file belongs to a file of new/ */
     struct dlv_pool *pools;
     struct dnsq_engine *dq; /* hop names (dlv_dns.c) */
     struct dlv_ctl *ctl;
@@ -197,7 +206,6 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new);
 void dlv_queue_scan_active(struct dlv *d);
 void dlv_queue_run_due(struct dlv *d);
 void dlv_queue_free_all(struct dlv *d);
-void dlv_queue_expire_tombs(struct dlv *d);
 struct dlv_msg *dlv_msg_find(struct dlv *d, const char *id);
 void dlv_msg_schedule(struct dlv *d, struct dlv_msg *m, int64_t not_before);
 int dlv_msg_map(struct dlv *d, struct dlv_msg *m);
@@ -235,6 +243,21 @@ int64_t dlv_delay_warn_at(const struct dlv *d, const struct dlv_msg *m);
  * it was queued (or none was owed after all); false when not due or it
  * failed (tried again later). The caller writes the state. */
 bool dlv_delay_warn(struct dlv *d, struct dlv_msg *m);
+
+/* dlv_done.c: finished messages (see there) */
+void dlv_done_load(struct dlv *d);
+bool dlv_done_has(const struct dlv *d, const char *id);
+bool dlv_done_is_log(const char *name);
+/* dlv_done_add - message id is finished: remember it (tomb: in the set
+ * and the log) and remove active/<id> (queue_file) and state/<id>
+ * (state_file) at the next flush, after the log write. 0 or -ENOMEM (then
+ * nothing is remembered or removed). */
+int dlv_done_add(struct dlv *d, const char *id, bool tomb, bool queue_file, bool state_file);
+/* dlv_done_flush - end of every loop turn: one log write, then the
+ * removals. */
+void dlv_done_flush(struct dlv *d);
+void dlv_done_expire(struct dlv *d);
+void dlv_done_free(struct dlv *d);
 
 /* dlv_conn.c */
 void dlv_pool_submit(struct dlv *d, struct dlv_job *j);

@@ -98,6 +98,46 @@ class QueueDelayTest(unittest.TestCase):
                          r"recipients, p50 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms\n")
 
 
+class DoneLogTest(unittest.TestCase):
+    """A finished message's id is remembered for 10 s in memory and in
+    queue/state/done.<epoch> (no state file left per message): a copy of
+    its queue file turning up in new/ (what the journal's recovery writes
+    after a crash) is dropped, while running and after a restart."""
+
+    def test_copy_of_delivered_message_dropped_running_and_after_restart(self):
+        hop = ScriptHop()
+        self.addCleanup(hop.close)
+        hop.tempfail_first = 1                       # deferred once: a state file exists
+        srv = delivery_server("smtp:[127.0.0.1]:%d tls=none" % hop.port)
+        self.addCleanup(srv.close)
+        srv.start()
+        qid = send(srv, ["d@example.test"])
+        q = os.path.join(srv.workdir, "queue")
+        self.assertTrue(wait_dlog(srv, "queue id %s: to=<d@example.test>" % qid))
+        self.assertTrue(wait_for(lambda: os.path.exists(os.path.join(q, "state", qid))))
+        with open(os.path.join(q, "active", qid), "rb") as f:
+            copy = f.read()
+        self.assertTrue(wait_dlog(srv, "queue id %s: done: sent=1" % qid))
+        self.assertTrue(wait_for(lambda: not os.path.exists(os.path.join(q, "state", qid))))
+        logs = [n for n in os.listdir(os.path.join(q, "state")) if n.startswith("done.")]
+        self.assertTrue(logs)
+        self.assertIn(qid, "".join(open(os.path.join(q, "state", n)).read() for n in logs))
+
+        def again():
+            with open(os.path.join(q, "tmp", qid), "wb") as f:
+                f.write(copy)
+            os.rename(os.path.join(q, "tmp", qid), os.path.join(q, "new", qid))
+        dropped = "queue id %s: already delivered" % qid
+        again()                                      # while running (inotify)
+        self.assertTrue(wait_for(lambda: dlog_text(srv).count(dropped) == 1))
+        srv.stop()
+        again()                                      # across a restart (the log read back)
+        srv.start()
+        self.assertTrue(wait_for(lambda: dlog_text(srv).count(dropped) == 2))
+        self.assertTrue(wait_for(lambda: queue_empty(srv)))
+        self.assertEqual(hop.rcpts(), ["d@example.test"])
+
+
 class DovecotLmtpTest(unittest.TestCase):
     def setUp(self):
         if shutil.which("dovecot") is None:
