@@ -16,11 +16,13 @@
 #   ONLY=mxringd|postfix   measure one side only
 #   PERF=FILE              perf record -g mxringd during its rows (perf report -i FILE)
 #   HALF_S=S               length of the half-rate rows (default 5 s)
+#   MXRINGD=PATH           the mxringd to measure (default build/mxringd)
 # Needs: build/mxringd, build/mxbench (make bench-build), postfix; root.
 # Never leaves a Postfix or an smtp-sink running.
 set -eu
 N=${1:-3000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MXRINGD=${MXRINGD:-$ROOT/build/mxringd}
 WORK=
 SINK_PID= MX_PID=
 
@@ -39,9 +41,8 @@ cleanup() {
 trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || die "run as root (private Postfix instance)"
-for b in mxringd mxbench; do
-    [ -x "$ROOT/build/$b" ] || die "build/$b missing (make bench-build)"
-done
+[ -x "$MXRINGD" ] || die "$MXRINGD missing (make)"
+[ -x "$ROOT/build/mxbench" ] || die "build/mxbench missing (make bench-build)"
 command -v smtp-sink >/dev/null || die "postfix is not installed (scripts/deps.sh bench)"
 # three ports and a folder of this run alone (another run may be going on:
 # mkdir takes the folder atomically; a fixed name per base keeps Postfix's
@@ -87,7 +88,7 @@ queue_min_free_space = 0
 EOF
 # mx_start NAME - mxringd in the background, stderr in $WORK/mx/stderr.NAME.
 mx_start() {
-    "$ROOT/build/mxringd" -c "$WORK/mx/mxringd.conf" >"$WORK/mx/stderr.$1" 2>&1 &
+    "$MXRINGD" -c "$WORK/mx/mxringd.conf" >"$WORK/mx/stderr.$1" 2>&1 &
     MX_PID=$!
     wait_port $PORT_MX
 }
