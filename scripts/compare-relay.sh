@@ -32,7 +32,11 @@ die() { say "$*"; exit 1; }
 # port_free P - nothing accepts on 127.0.0.1:P.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# cleanup - at exit, whatever failed: no errexit here (a `wait` for the
+# SIGTERMed sink returns 143, which used to end the trap before Postfix was
+# stopped and the folder removed)
 cleanup() {
+    set +e
     [ -n "$MX_PID" ] && kill "$MX_PID" 2>/dev/null && wait "$MX_PID" 2>/dev/null
     [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
     [ -n "$WORK" ] && [ -f "$PF/etc/main.cf" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1
