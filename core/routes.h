@@ -18,8 +18,9 @@
  *     lmtp:[host]:port   lmtp:host:port   lmtp:unix:/absolute/path
  * ":port" may be left out (smtp 25, lmtp 24). An IPv6 address needs the
  * brackets. A host that is an IP address is resolved here (hop->addr); a
- * host name is left to the engine to resolve (A/AAAA; never MX: [host] and
- * host mean the same here, the brackets are accepted for Postfix habits).
+ * host name is left to the engine to resolve (an A query, net/dlv_dns.c;
+ * never MX: [host] and host mean the same here, the brackets are accepted
+ * for Postfix habits).
  *
  * default_route has the same syntax without the domain field:
  *     default_route = hop[,hop...] [tls=mode]

@@ -1,6 +1,8 @@
 /* deliver.c - the delivery thread: its own io_uring ring (never a slice of
  * the workers, so relaying never adds latency to receiving), an eventfd to
- * be woken, a 200 ms tick that polls queue/new/, follows the published
+ * be woken, an inotify watch on queue/new/ whose events name the files to
+ * take at once, a 200 ms tick that reads new/ in full now and then (every
+ * tick without inotify), follows the published
  * snapshot, updates the back-pressure flag, runs due messages and the
  * connection pools' timers. dlv_start/dlv_stop run on the main thread,
  * dlv_notify/dlv_queue_full on any thread, the rest on the delivery thread. */
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -170,6 +173,76 @@ static void poll_new(struct dlv *d)
     for (size_t i = 0; i < n; i++)
         if (dlv_queue_load(d, names[i], true) == 0)
             dlv_stat_add(DLV_ST_PICKED, 1);
+    if (n < DLV_PICK_MAX)
+        d->new_has_state = false; /* new/ as it was at start is taken */
+}
+
+/* ino_arm - one read of the inotify fd in flight. */
+static void ino_arm(struct dlv *d)
+{
+    struct io_uring_sqe *sqe = dlv_sqe(d);
+    io_uring_prep_read(sqe, d->ino_fd, d->ino_buf, DLV_INO_BUF, 0);
+    io_uring_sqe_set_data64(sqe, uring_cb_data(&d->cb_ino));
+}
+
+/* on_ino - files were renamed into new/ (the materializer's, our bounces):
+ * take the ones named, in event order (= rename order, arrival order); a
+ * lost event (IN_Q_OVERFLOW) makes the next tick read new/ in full. */
+static void on_ino(struct uring_cb *cb, struct io_uring_cqe *cqe)
+{
+    struct dlv *d = (struct dlv *)((char *)cb - offsetof(struct dlv, cb_ino));
+    if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -EAGAIN) {
+        fprintf(stderr, "mxringd: delivery: inotify read: %s (polling new/)\n",
+                strerror(-cqe->res));
+        close(d->ino_fd);
+        d->ino_fd = -1;
+        return;
+    }
+    bool on = !d->stopping && dlv_enabled(d->snap);
+    for (size_t off = 0; cqe->res > 0 && off + sizeof(struct inotify_event) <= (size_t)cqe->res;) {
+        const struct inotify_event *e = (const void *)(d->ino_buf + off);
+        off += sizeof(*e) + e->len;
+        if (e->mask & IN_Q_OVERFLOW)
+            d->ino_overflow = true;
+        else if (on && e->len && qfile_id_valid(e->name, strnlen(e->name, e->len)) &&
+                 dlv_queue_load(d, e->name, true) == 0)
+            dlv_stat_add(DLV_ST_PICKED, 1);
+    }
+    if (on)
+        dlv_queue_run_due(d);
+    if (!d->stopping)
+        ino_arm(d);
+}
+
+/* ino_open - the inotify watch on new/ (without it new/ is read every
+ * tick). */
+static void ino_open(struct dlv *d)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/queue/new", d->workdir);
+    d->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    d->ino_buf = d->ino_fd >= 0 ? malloc(DLV_INO_BUF) : NULL;
+    if (d->ino_buf && inotify_add_watch(d->ino_fd, path, IN_MOVED_TO | IN_ONLYDIR) >= 0)
+        return;
+    fprintf(stderr, "mxringd: delivery: no inotify on %s (%s): polling it every %u ms\n", path,
+            strerror(errno), DLV_POLL_MS);
+    if (d->ino_fd >= 0)
+        close(d->ino_fd);
+    d->ino_fd = -1;
+    free(d->ino_buf);
+    d->ino_buf = NULL;
+}
+
+/* scan_due - read new/ in full on this tick: always without inotify, else
+ * after lost events and every DLV_SCAN_MS (files renamed in before the
+ * watch existed, or by hand). */
+static bool scan_due(struct dlv *d)
+{
+    if (d->ino_fd >= 0 && !d->ino_overflow && d->now_ms < d->scan_ms + DLV_SCAN_MS)
+        return false;
+    d->ino_overflow = false;
+    d->scan_ms = d->now_ms;
+    return true;
 }
 
 /* update_full - the back-pressure flag: message count and free space. */
@@ -211,11 +284,11 @@ static void on_tick(struct uring_cb *cb, struct io_uring_cqe *cqe)
     struct dlv *d = (struct dlv *)((char *)cb - offsetof(struct dlv, cb_tick));
     if (!d->stopping) {
         follow_snapshot(d);
-        if (dlv_enabled(d->snap))
+        if (dlv_enabled(d->snap) && scan_due(d))
             poll_new(d);
         update_full(d);
         dlv_queue_run_due(d);
-        dlv_queue_expire_tombs(d);
+        dlv_done_expire(d);
         if (d->now_ms >= d->census_ms + 1000) { /* the metrics' queue gauges */
             d->census_ms = d->now_ms;
             dlv_census_publish(d);
@@ -259,11 +332,12 @@ static void loop(struct dlv *d)
             io_uring_cqe_seen(&d->ring, cqes[i]);
             uring_cb_dispatch(&cqe); /* everything here is a callback (or 0) */
         }
+        dlv_done_flush(d); /* the messages finished in this turn leave the queue */
         if (d->stopping) {
             if (!stop_at)
                 stop_at = d->now_ms + DLV_STOP_MS;
-            if (dlv_pools_idle(d) || d->now_ms >= stop_at)
-                return;
+            if ((dlv_pools_idle(d) || d->now_ms >= stop_at) && !dlv_dns_busy(d))
+                return; /* a lookup ends within dns_timeout_ms */
         }
     }
 }
@@ -276,6 +350,8 @@ static void *thread_main(void *arg)
     dlv_queue_scan_active(d);
     wake_arm(d);
     tick_arm(d);
+    if (d->ino_fd >= 0)
+        ino_arm(d);
     loop(d);
     return NULL;
 }
@@ -334,11 +410,17 @@ void dlv_start(const char *workdir)
         die("eventfd: %s", strerror(errno));
     d->cb_wake.fn = on_wake;
     d->cb_tick.fn = on_tick;
+    d->cb_ino.fn = on_ino;
     d->tick_ts.tv_nsec = (long)DLV_POLL_MS * 1000000L;
     d->next_aid = 1;
+    d->done_fd = -1;
+    d->done_prev = -1;
     int r = io_uring_queue_init(DLV_SQ_ENTRIES, &d->ring, 0);
     if (r < 0)
         die("delivery: io_uring setup failed: %s", strerror(-r));
+    ino_open(d);
+    if (dlv_dns_open(d) < 0)
+        die("out of memory");
     open_log(d);
     if (dlv_ctl_open(d) < 0)
         die("delivery: cannot open %s/control.sock: %s", workdir, strerror(errno));
@@ -364,12 +446,17 @@ void dlv_stop(void)
     io_uring_queue_exit(&d->ring); /* cancels what is in flight */
     dlv_ctl_free(d);
     dlv_pools_free(d);
+    dlv_dns_free(d);
     dlv_queue_free_all(d);
+    dlv_done_free(d);
     rlog_stop(d->log);
     rlog_destroy(d->log);
     tls_ctx_free(d->tls);
     snap_unref(d->snap);
     close(d->efd);
+    if (d->ino_fd >= 0)
+        close(d->ino_fd);
+    free(d->ino_buf);
     close(d->new_fd);
     close(d->tmp_fd);
     close(d->active_fd);

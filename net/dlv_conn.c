@@ -6,7 +6,6 @@
  * Delivery thread only. */
 #include <errno.h>
 #include <stdarg.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -21,7 +20,6 @@
 #include "tls.h"
 
 static void conn_drive(struct dlv_conn *k);
-static void pool_kick(struct dlv *d, struct dlv_pool *p);
 
 #define CONN_OF(cb, field) ((struct dlv_conn *)((char *)(cb)-offsetof(struct dlv_conn, field)))
 
@@ -95,7 +93,7 @@ void dlv_pool_submit(struct dlv *d, struct dlv_job *j)
         return;
     }
     pool_push(p, j, false);
-    pool_kick(d, p);
+    dlv_pool_kick(d, p);
 }
 
 /* ---- connection life ------------------------------------------------------ */
@@ -176,10 +174,10 @@ static void set_why(struct dlv_conn *k, const char *fmt, ...)
     va_end(ap);
 }
 
-/* hop_down - a connection of p failed before it was usable: no new
+/* dlv_pool_down - a connection of p failed before it was usable: no new
  * connection for a moment; with no usable connection left, every queued
  * job goes to its next hop or is deferred with why. */
-static void hop_down(struct dlv *d, struct dlv_pool *p, const char *why)
+void dlv_pool_down(struct dlv *d, struct dlv_pool *p, const char *why)
 {
     p->down_until = d->now_ms + DLV_DOWN_MS;
     free(p->down_why);
@@ -240,8 +238,8 @@ static void conn_closed(struct dlv_conn *k)
         job_settle(d, k, j);
     conn_detach(k); /* k may be freed here */
     if (!was_ready)
-        hop_down(d, p, why);
-    pool_kick(d, p);
+        dlv_pool_down(d, p, why);
+    dlv_pool_kick(d, p);
 }
 
 /* conn_error - the I/O layer failed (EOF, error, timeout): smtpc decides
@@ -555,9 +553,10 @@ static void conn_drive(struct dlv_conn *k)
     send_kick(k);
 }
 
-/* conn_open - a new connection of p: socket, connect on the ring, a fresh
- * smtpc that stops at IDLE after the greeting and EHLO. */
-static void conn_open(struct dlv *d, struct dlv_pool *p)
+/* conn_open - a new connection of p to ss: socket, connect on the ring, a
+ * fresh smtpc that stops at IDLE after the greeting and EHLO. */
+static void conn_open(struct dlv *d, struct dlv_pool *p, const struct sockaddr_storage *ss,
+                      socklen_t sl)
 {
     struct dlv_conn *k = calloc(1, sizeof(*k));
     if (!k)
@@ -572,26 +571,10 @@ static void conn_open(struct dlv *d, struct dlv_pool *p)
                            .tls = p->tls == ROUTE_TLS_NONE  ? SMTPC_TLS_NONE
                                   : p->tls == ROUTE_TLS_MAY ? SMTPC_TLS_MAY
                                                             : SMTPC_TLS_REQUIRE};
-    struct sockaddr_storage ss = p->hop.addr;
-    socklen_t sl = p->hop.addrlen;
     k->fd = -1;
     k->c = smtpc_new(&o, NULL);
-    if (k->c && !p->hop.has_addr && !p->hop.is_unix) {
-        char port[8];
-        snprintf(port, sizeof(port), "%u", p->hop.port);
-        struct addrinfo hint = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-        int r = getaddrinfo(p->hop.host, port, &hint, &ai); /* blocks this thread only */
-        if (r == 0 && ai) {
-            memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-            sl = ai->ai_addrlen;
-        } else {
-            set_why(k, "cannot resolve the hop's host name: %s", gai_strerror(r));
-        }
-        if (ai)
-            freeaddrinfo(ai);
-    }
-    if (k->c && !k->why)
-        k->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (k->c)
+        k->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     k->next = p->conns;
     if (p->conns)
         p->conns->prev = k;
@@ -609,12 +592,12 @@ static void conn_open(struct dlv *d, struct dlv_pool *p)
         conn_error(k, k->why);
         return;
     }
-    if (ss.ss_family != AF_UNIX) {
+    if (ss->ss_family != AF_UNIX) {
         int one = 1;
         setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     k->deadline = d->now_ms + DLV_CONNECT_MS;
-    k->ss = ss;
+    k->ss = *ss;
     k->sslen = sl;
     struct io_uring_sqe *sqe = dlv_sqe(d);
     io_uring_prep_connect(sqe, k->fd, (struct sockaddr *)&k->ss, k->sslen);
@@ -622,9 +605,9 @@ static void conn_open(struct dlv *d, struct dlv_pool *p)
     k->inflight++;
 }
 
-/* pool_kick - hand queued jobs to idle connections, open connections for
+/* dlv_pool_kick - hand queued jobs to idle connections, open connections for
  * the rest (up to relay_max_connections, not while the hop is down). */
-static void pool_kick(struct dlv *d, struct dlv_pool *p)
+void dlv_pool_kick(struct dlv *d, struct dlv_pool *p)
 {
     if (d->stopping)
         return;
@@ -637,8 +620,11 @@ static void pool_kick(struct dlv *d, struct dlv_pool *p)
         }
     }
     unsigned max = dlv_cfg(d)->relay_max_connections;
-    while (p->nq > p->nwait && p->nconns < max && p->down_until <= d->now_ms)
-        conn_open(d, p);
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    while (p->nq > p->nwait && p->nconns < max && p->down_until <= d->now_ms &&
+           dlv_dns_addr(d, p, &ss, &sl)) /* false: its name is being looked up */
+        conn_open(d, p, &ss, sl);
 }
 
 /* dlv_pools_tick - timers: reply/connect timeouts, idle connections QUIT
@@ -657,7 +643,7 @@ void dlv_pools_tick(struct dlv *d)
             }
         }
         if (p->qhead)
-            pool_kick(d, p);
+            dlv_pool_kick(d, p);
     }
 }
 

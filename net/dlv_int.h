@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "dnsq.h"
 #include "qstate.h"
 #include "routes.h"
 #include "smtpc.h"
@@ -37,6 +38,10 @@ struct tls_conn;
 #define DLV_BODY_CHUNK 65536u      /* body piece given to smtpc at a time */
 #define DLV_WIRE_HIGH (256u << 10) /* stop feeding the body above this much unsent */
 #define DLV_PICK_MAX 4096u         /* files taken from new/ per poll */
+#define DLV_SCAN_MS 1000u          /* with inotify: new/ read in full this often */
+#define DLV_INO_BUF 65536u         /* inotify events read at once */
+#define DLV_DNS_TTL_MIN 1u         /* a hop name's answer is kept at least this (s) */
+#define DLV_DNS_TTL_MAX 3600u      /* ... and at most this */
 
 /* One message in the queue (active/<id> + state/<id>). */
 struct dlv_msg {
@@ -51,6 +56,7 @@ struct dlv_msg {
     const char *map;      /* the queue file, in memory while jobs > 0 */
     size_t maplen;
     bool mapped;           /* map is an mmap (large file), else malloc'd */
+    bool has_state;        /* state/<id> exists (read at load or written since) */
     struct dlv_msg *hnext; /* hash chain */
 };
 
@@ -87,6 +93,12 @@ struct dlv_pool {
     uint64_t down_until; /* monotonic ms: a fresh failure, do not reconnect */
     char *down_why;
     uint64_t sent, failed; /* recipients, for stats */
+    /* a hop name's address (dlv_dns.c) */
+    struct dlv *dlv;                  /* for the lookup's callback */
+    struct dnsq_item dns;             /* the lookup (in flight while dns_snap) */
+    struct snap *dns_snap;            /* held while it runs: its dns_servers */
+    struct sockaddr_storage dns_addr; /* the answer, with the port */
+    uint64_t dns_until;               /* monotonic ms: dns_addr valid until */
     struct dlv_pool *next;
 };
 
@@ -118,19 +130,22 @@ struct dlv_conn {
 
 struct dlv_ctl;
 
-/* A finished message's state file, removed at expire (dlv_queue.c). */
-struct dlv_tomb {
-    char id[QFILE_ID_LEN + 1];
-    int64_t expire;
-};
+/* Finished messages and the files to remove (dlv_done.c). */
+struct dlv_tomb;
+struct dlv_gone;
+#define DLV_TOMB_S 10 /* a finished id is remembered this long (s) */
 
 /* The engine. */
 struct dlv {
     struct io_uring ring;
     int efd;
     uint64_t efd_val;
-    struct uring_cb cb_wake, cb_tick;
+    struct uring_cb cb_wake, cb_tick, cb_ino;
     struct __kernel_timespec tick_ts;
+    int ino_fd;        /* inotify on new/ (-1: polled only) */
+    bool ino_overflow; /* events were lost: read new/ in full */
+    uint64_t scan_ms;  /* last full read of new/ (now_ms) */
+    char *ino_buf;     /* DLV_INO_BUF */
     char *workdir;
     int new_fd, active_fd, state_fd, tmp_fd;
     struct snap *snap;   /* snapshot in use (routes, limits) */
@@ -145,9 +160,19 @@ struct dlv {
     struct dlv_msg **heap;
     size_t nheap, heapcap;
     uint64_t queued_bytes;
-    struct dlv_tomb *tombs; /* ring of finished messages' state files to remove */
-    size_t ntomb, tombcap, tomb_head;
+    /* finished messages (dlv_done.c) */
+    struct dlv_tomb *tomb_head, *tomb_tail; /* oldest first */
+    struct dlv_tomb **tomb_hash;
+    size_t tomb_hcap, ntomb;
+    struct dlv_gone *gone; /* files to remove at the next flush */
+    size_t ngone, gonecap;
+    struct sb done_buf; /* ids to append to the log at the next flush */
+    int done_fd;        /* state/done.<done_epoch>, -1 until needed */
+    int64_t done_epoch; /* of done_fd */
+    int64_t done_prev;  /* the log before it (removed at the next epoch), -1 */
+    bool new_has_state; /* at start: some state file belongs to a file of new/ */
     struct dlv_pool *pools;
+    struct dnsq_engine *dq; /* hop names (dlv_dns.c) */
     struct dlv_ctl *ctl;
     uint32_t next_aid;
     uint32_t bounce_seq;
@@ -181,7 +206,6 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new);
 void dlv_queue_scan_active(struct dlv *d);
 void dlv_queue_run_due(struct dlv *d);
 void dlv_queue_free_all(struct dlv *d);
-void dlv_queue_expire_tombs(struct dlv *d);
 struct dlv_msg *dlv_msg_find(struct dlv *d, const char *id);
 void dlv_msg_schedule(struct dlv *d, struct dlv_msg *m, int64_t not_before);
 int dlv_msg_map(struct dlv *d, struct dlv_msg *m);
@@ -220,8 +244,25 @@ int64_t dlv_delay_warn_at(const struct dlv *d, const struct dlv_msg *m);
  * failed (tried again later). The caller writes the state. */
 bool dlv_delay_warn(struct dlv *d, struct dlv_msg *m);
 
+/* dlv_done.c: finished messages (see there) */
+void dlv_done_load(struct dlv *d);
+bool dlv_done_has(const struct dlv *d, const char *id);
+bool dlv_done_is_log(const char *name);
+/* dlv_done_add - message id is finished: remember it (tomb: in the set
+ * and the log) and remove active/<id> (queue_file) and state/<id>
+ * (state_file) at the next flush, after the log write. 0 or -ENOMEM (then
+ * nothing is remembered or removed). */
+int dlv_done_add(struct dlv *d, const char *id, bool tomb, bool queue_file, bool state_file);
+/* dlv_done_flush - end of every loop turn: one log write, then the
+ * removals. */
+void dlv_done_flush(struct dlv *d);
+void dlv_done_expire(struct dlv *d);
+void dlv_done_free(struct dlv *d);
+
 /* dlv_conn.c */
 void dlv_pool_submit(struct dlv *d, struct dlv_job *j);
+void dlv_pool_kick(struct dlv *d, struct dlv_pool *p);
+void dlv_pool_down(struct dlv *d, struct dlv_pool *p, const char *why);
 void dlv_pools_tick(struct dlv *d);
 void dlv_pools_close(struct dlv *d);
 bool dlv_pools_idle(const struct dlv *d);
@@ -231,6 +272,12 @@ void dlv_pools_free(struct dlv *d);
 /* dlv_metrics.c: the census of the messages held, for the metrics (a walk
  * over every message: call it at most once a second) */
 void dlv_census_publish(struct dlv *d);
+
+/* dlv_dns.c: hop host names on the ring */
+int dlv_dns_open(struct dlv *d);
+void dlv_dns_free(struct dlv *d);
+bool dlv_dns_busy(const struct dlv *d);
+bool dlv_dns_addr(struct dlv *d, struct dlv_pool *p, struct sockaddr_storage *ss, socklen_t *sl);
 
 /* dlv_ctl.c */
 int dlv_ctl_open(struct dlv *d);

@@ -15,6 +15,7 @@
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dlv_metrics g_m; /* under g_lock */
+static struct qhist g_qdelay;  /* under g_lock; apart from g_m: scrapes do not copy it */
 
 /* hop_slot - the row of hop, made on first use; past DLV_METRICS_HOPS
  * rows the last one, "other". */
@@ -41,14 +42,28 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void dlv_metrics_outcome(const char *hop, enum dlv_outcome o, const char *id)
+int64_t dlv_metrics_outcome(const char *hop, enum dlv_outcome o, const char *id)
 {
     int64_t made = o == DLV_OUT_DEFERRED ? -1 : spool_id_time_us(id);
     int64_t lat = made < 0 ? -1 : now_us() - made;
+    if (made >= 0 && lat < 0)
+        lat = 0; /* the clock stepped back */
     pthread_mutex_lock(&g_lock);
     hop_slot(hop && *hop ? hop : "-")->n[o]++;
     if (lat >= 0)
         mhist_observe(&g_m.latency, (uint64_t)lat);
+    if (lat >= 0 && o == DLV_OUT_SENT) {
+        mhist_observe(&g_m.qdelay, (uint64_t)lat);
+        qhist_observe(&g_qdelay, (uint64_t)lat);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return lat;
+}
+
+void dlv_metrics_qdelay(struct qhist *out)
+{
+    pthread_mutex_lock(&g_lock);
+    *out = g_qdelay;
     pthread_mutex_unlock(&g_lock);
 }
 

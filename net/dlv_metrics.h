@@ -1,6 +1,7 @@
 /* dlv_metrics.h - the delivery engine's numbers for the metrics endpoint:
  * recipients by hop and outcome, the delivery latency histogram (queue id
- * time to the final outcome of each recipient), and the queue gauges of
+ * time to the final outcome of each recipient), the queue delay (queue id
+ * time to each recipient's 2xx; also in a fine histogram for exit), and the queue gauges of
  * the messages it holds (by state, the oldest). The delivery thread writes
  * them under one mutex (never a worker's path: the engine runs on its own
  * thread); the metrics thread copies them out with dlv_metrics_read. */
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "mhist.h"
+#include "qhist.h"
 #include "routes.h"
 
 #define DLV_METRICS_HOPS 64u /* hops counted apart; later ones go to "other" */
@@ -35,12 +37,19 @@ struct dlv_metrics {
     unsigned nhops;
     struct dlv_hop_count hops[DLV_METRICS_HOPS + 1];
     struct mhist latency;     /* per recipient sent or bounced */
+    struct mhist qdelay;      /* per recipient sent: queue id time to its 2xx */
     struct dlv_census census; /* as of the last census (once a second) */
 };
 
 /* dlv_metrics_outcome - one recipient of message id had outcome o at hop
- * (delivery thread). Sent and bounced also go into the latency histogram. */
-void dlv_metrics_outcome(const char *hop, enum dlv_outcome o, const char *id);
+ * (delivery thread). Sent and bounced also go into the latency histogram,
+ * sent into the queue delay ones too. Returns the delay from the queue id
+ * time (the first byte of DATA, microseconds) to now, -1 when deferred or
+ * the id carries no time. */
+int64_t dlv_metrics_outcome(const char *hop, enum dlv_outcome o, const char *id);
+/* dlv_metrics_qdelay - copy the fine queue delay histogram (for the
+ * percentiles printed at exit; any thread). */
+void dlv_metrics_qdelay(struct qhist *out);
 /* dlv_metrics_census - publish the engine's message counts (delivery
  * thread); running false when it stops. */
 void dlv_metrics_census(const struct dlv_census *c, bool running);

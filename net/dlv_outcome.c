@@ -86,9 +86,11 @@ static void outcome(struct dlv *d, struct dlv_job *j, size_t k, unsigned code, c
     if (code >= 200 && code < 300) {
         r->state = QST_SENT;
         dlv_stat_add(DLV_ST_SENT, 1);
-        dlv_metrics_outcome(hop, DLV_OUT_SENT, m->id);
-        dlv_logf(d, j->aid, "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=sent", m->id, r->addr,
-                 hop, reply);
+        int64_t us = dlv_metrics_outcome(hop, DLV_OUT_SENT, m->id);
+        dlv_logf(d, j->aid,
+                 "queue id %s: to=<%s> hop=%s reply=\"%s\" outcome=sent delay=%lld.%03lld", m->id,
+                 r->addr, hop, reply, (long long)(us < 0 ? 0 : us / 1000000),
+                 (long long)(us < 0 ? 0 : us / 1000 % 1000));
         return;
     }
     if (code >= 500 || d->now >= expire) {

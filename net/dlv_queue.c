@@ -4,10 +4,12 @@
  * active/ + state/ at start, state file writes, splitting due messages into
  * per-route jobs and removing finished messages. Delivery thread only.
  *
- * Durability argument: files leave the queue only in dlv_msg_finish, after
- * every recipient is sent or bounced (and the bounce itself is durable in
- * new/). The state file is written after every attempt (tmp + rename) but
- * not fsynced: losing it, or finding it torn after a power cut, only means
+ * Durability argument: files leave the queue only after dlv_msg_finish
+ * (removed at the end of that loop turn, net/dlv_done.c), after every
+ * recipient is sent or bounced (and the bounce itself is durable in new/).
+ * The state file is written after every attempt that leaves something
+ * pending (tmp + rename; a message sent at its first attempt never has
+ * one) but not fsynced: losing it, or finding it torn after a power cut, only means
  * "every recipient pending" again - duplicates, never a lost recipient. */
 #include <dirent.h>
 #include <errno.h>
@@ -270,11 +272,21 @@ int dlv_msg_write_state(struct dlv *d, struct dlv_msg *m)
         }
         if (rc == 0 && renameat(d->state_fd, tmp, d->state_fd, m->id) < 0)
             rc = -errno;
+        m->has_state |= rc == 0;
     }
     sb_free(&b);
     if (rc < 0)
         dlv_logf(d, 0, "queue id %s: cannot write its state file: %s", m->id, strerror(-rc));
     return rc;
+}
+
+/* new_state - every recipient pending (a file of new/: no state file). */
+static bool new_state(struct dlv_msg *m)
+{
+    if (!qstate_from_env(&m->env, &m->st))
+        return false;
+    m->st.arrival = m->env.arrival;
+    return true;
 }
 
 /* load_state - state/<id> into m->st, or "all pending" when missing,
@@ -285,6 +297,7 @@ static bool load_state(struct dlv *d, struct dlv_msg *m)
     char err[160];
     int rc = read_small(d->state_fd, m->id, &b);
     bool ok = false;
+    m->has_state = rc == 0;
     if (rc == 0 && qstate_parse(b.data ? b.data : "", b.len, &m->st, err, sizeof(err))) {
         ok = qstate_matches_env(&m->st, &m->env);
         if (!ok) {
@@ -301,6 +314,11 @@ static bool load_state(struct dlv *d, struct dlv_msg *m)
     m->st.arrival = m->env.arrival;
     return true;
 }
+
+/* Files up to this size stay in memory from the pick-up to the dispatch
+ * that follows at once (the second read cost 4 system calls a message);
+ * larger ones are read again then. */
+#define DLV_KEEP_MAX (16u << 10)
 
 /* parse_file - map active/<id>, parse and check its envelope. */
 static int parse_file(struct dlv *d, struct dlv_msg *m)
@@ -319,48 +337,15 @@ static int parse_file(struct dlv *d, struct dlv_msg *m)
             qfile_env_free(&m->env);
         rc = -EINVAL;
     }
-    dlv_msg_unmap(m);
+    if (rc < 0 || m->mapped || m->maplen > DLV_KEEP_MAX)
+        dlv_msg_unmap(m);
     return rc;
 }
 
-/* Tombstones. The queue journal's recovery (core/journal_file.c) writes
- * new/<id> again for every message committed after its last checkpoint
- * that new/ lacks, delivered ones included. So a finished message keeps its
- * final state file (every recipient sent or bounced) for DLV_TOMB_S, longer
- * than the journal's checkpoint interval (at most 1 s), and a file that
- * turns up in new/ with such a state is dropped as already delivered. */
-#define DLV_TOMB_S 10
-
-/* tomb_add - remember state/<id> to remove at now + DLV_TOMB_S. */
-static bool tomb_add(struct dlv *d, const char *id)
-{
-    if (d->ntomb == d->tombcap) {
-        size_t n = d->tombcap ? d->tombcap * 2 : 256;
-        struct dlv_tomb *t = realloc(d->tombs, n * sizeof(*t));
-        if (!t)
-            return false;
-        /* full ring: the part that wrapped (before head) moves after the old end */
-        memcpy(t + d->tombcap, t, d->tomb_head * sizeof(*t));
-        d->tombs = t;
-        d->tombcap = n;
-    }
-    struct dlv_tomb *tb = &d->tombs[(d->tomb_head + d->ntomb++) % d->tombcap];
-    memcpy(tb->id, id, sizeof(tb->id));
-    tb->expire = d->now + DLV_TOMB_S;
-    return true;
-}
-
-/* dlv_queue_expire_tombs - remove the tombstones whose time is up. */
-void dlv_queue_expire_tombs(struct dlv *d)
-{
-    while (d->ntomb && d->tombs[d->tomb_head].expire <= d->now) {
-        const char *id = d->tombs[d->tomb_head].id;
-        if (!dlv_msg_find(d, id))
-            unlinkat(d->state_fd, id, 0);
-        d->tomb_head = (d->tomb_head + 1) % d->tombcap;
-        d->ntomb--;
-    }
-}
+/* Tombstones (see net/dlv_done.c): a finished message's id is remembered
+ * for DLV_TOMB_S, and a file that turns up in new/ with such an id is
+ * dropped as already delivered. State files with every recipient done
+ * (the tombstones of earlier versions) are read once at start. */
 
 /* is_tombstone - does state/<id> say every recipient is done? */
 static bool is_tombstone(struct dlv *d, const char *id)
@@ -390,7 +375,7 @@ static void msg_free(struct dlv_msg *m)
  * active/ first), index and schedule it. 0 or -errno. */
 int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
 {
-    if (from_new && is_tombstone(d, id)) {
+    if (from_new && dlv_done_has(d, id)) {
         unlinkat(d->new_fd, id, 0);
         dlv_logf(d, 0,
                  "queue id %s: already delivered: the copy in queue/new (written again "
@@ -421,8 +406,14 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
     memcpy(m->id, id, QFILE_ID_LEN + 1);
     m->heap = SIZE_MAX;
     int rc = parse_file(d, m);
-    if (rc == 0 && (!load_state(d, m) || !(m->busy = calloc(m->env.nrcpt, sizeof(bool)))))
+    /* a file of new/ has no state file, but for mxringctl's while we were
+     * stopped (d->new_has_state, until the first full read of new/) */
+    bool st = !from_new || d->new_has_state;
+    if (rc == 0 && (!(st ? load_state(d, m) : new_state(m)) ||
+                    !(m->busy = calloc(m->env.nrcpt, sizeof(bool)))))
         rc = -ENOMEM;
+    if (rc == 0 && m->jobs == 0 && msg_due(m) > d->now)
+        dlv_msg_unmap(m); /* not dispatched now: do not hold its bytes */
     if (rc < 0 || !hash_grow(d)) {
         msg_free(m);
         return rc < 0 ? rc : -ENOMEM;
@@ -494,9 +485,14 @@ static void drop_orphans(struct dlv *d)
         if (e->d_name[0] == '.')
             continue;
         bool id = qfile_id_valid(e->d_name, strlen(e->d_name));
-        if (id && dlv_msg_find(d, e->d_name))
+        if ((id && dlv_msg_find(d, e->d_name)) || dlv_done_is_log(e->d_name))
             continue;
-        if (!id || !is_tombstone(d, e->d_name) || !tomb_add(d, e->d_name))
+        if (id && faccessat(d->new_fd, e->d_name, F_OK, 0) == 0) {
+            d->new_has_state = true; /* mxringctl hold/release while we were stopped */
+            continue;
+        }
+        /* an old tombstone goes into the log; everything else is an orphan */
+        if (!id || !is_tombstone(d, e->d_name) || dlv_done_add(d, e->d_name, true, false, true) < 0)
             unlinkat(d->state_fd, e->d_name, 0);
     }
     closedir(dir);
@@ -506,6 +502,7 @@ static void drop_orphans(struct dlv *d)
  * run's, in arrival order) with its state. */
 void dlv_queue_scan_active(struct dlv *d)
 {
+    dlv_done_load(d);
     size_t n;
     char **v = scan_names(d->active_fd, &n);
     if (v)
@@ -522,19 +519,21 @@ void dlv_queue_scan_active(struct dlv *d)
 }
 
 /* dlv_msg_finish - every recipient is sent or bounced (or the message was
- * deleted): its final state file stays as a tombstone for DLV_TOMB_S, then
- * active/<id> is removed and m forgotten (see tomb_add). */
+ * deleted): m is forgotten now; its id is remembered for DLV_TOMB_S (not
+ * for a deletion with recipients left) and active/<id> and its state file
+ * are removed at the end of this loop turn, after the done log's write
+ * (dlv_done_flush): one write for every message finished in the turn
+ * instead of a final state file each. */
 void dlv_msg_finish(struct dlv *d, struct dlv_msg *m)
 {
     bool tomb = !m->deleted || qstate_done(&m->st);
-    if (tomb)
-        tomb = dlv_msg_write_state(d, m) == 0; /* the final state: a tombstone */
-    if (unlinkat(d->active_fd, m->id, 0) < 0 && errno != ENOENT) {
-        dlv_logf(d, 0, "queue id %s: cannot remove it: %s", m->id, strerror(errno));
-        return;
-    }
-    if (!tomb || !tomb_add(d, m->id))
+    if (dlv_done_add(d, m->id, tomb, true, m->has_state) < 0) {
+        if (unlinkat(d->active_fd, m->id, 0) < 0 && errno != ENOENT) {
+            dlv_logf(d, 0, "queue id %s: cannot remove it: %s", m->id, strerror(errno));
+            return;
+        }
         unlinkat(d->state_fd, m->id, 0);
+    }
     heap_remove(d, m);
     hash_remove(d, m);
     msg_free(m);
@@ -550,9 +549,6 @@ void dlv_queue_free_all(struct dlv *d)
         }
     free(d->hash);
     free(d->heap);
-    free(d->tombs);
-    d->tombs = NULL;
-    d->ntomb = d->tombcap = d->tomb_head = 0;
     d->hash = NULL;
     d->heap = NULL;
     d->hcap = d->nmsg = d->nheap = d->heapcap = 0;

@@ -20,6 +20,7 @@
 #include "iplimit.h"
 #include "journal_file.h"
 #include "mhist.h"
+#include "dlv_metrics.h"
 #include "listen.h"
 #include "metrics.h"
 #include "regdom.h"
@@ -349,6 +350,21 @@ static void signal_loop(const sigset_t *set, const char *path, struct pool *pool
     }
 }
 
+/* print_queue_delay - at exit: the queue delay of the recipients sent
+ * (queue id time to the hop's 2xx), p50/p99/max, when any was sent. */
+static void print_queue_delay(void)
+{
+    static struct qhist h; /* 9 KiB: not on the stack */
+    dlv_metrics_qdelay(&h);
+    if (!h.count)
+        return;
+    fprintf(stderr,
+            "mxringd: delivery: queue delay (queue id to 2xx) %llu recipients, p50 %.3f ms, "
+            "p99 %.3f ms, max %.3f ms\n",
+            (unsigned long long)h.count, (double)qhist_quantile_us(&h, 0.5) / 1000.0,
+            (double)qhist_quantile_us(&h, 0.99) / 1000.0, (double)h.max_us / 1000.0);
+}
+
 /* print_sync_latency - at exit: the journal's synced writes, submission to
  * completion: the mean and the non-empty histogram buckets (upper bounds). */
 static void print_sync_latency(const struct mhist *h)
@@ -471,6 +487,7 @@ static int run(const char *path, struct snap *boot)
             (unsigned long long)st.journal_hist[4], (unsigned long long)st.journal_hist[5],
             (unsigned long long)st.journal_hist[6], (unsigned long long)st.journal_hist[7]);
     print_sync_latency(&st.journal_sync_lat);
+    print_queue_delay();
     return 0;
 }
 

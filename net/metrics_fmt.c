@@ -250,6 +250,11 @@ static bool dlv_latency(const struct family *f, const struct metrics_snap *m, st
     return histogram(out, f->name, &m->dlv.latency);
 }
 
+static bool dlv_qdelay(const struct family *f, const struct metrics_snap *m, struct sb *out)
+{
+    return histogram(out, f->name, &m->dlv.qdelay);
+}
+
 /* batch_commits - commits per fdatasync from the writers' 8 buckets (0, 1,
  * 2-3, ... 32-63, 64+: le 0, 1, 3, ... 63, +Inf). */
 static bool batch_commits(const struct family *f, const struct metrics_snap *m, struct sb *out)
@@ -388,6 +393,10 @@ static const struct family families[] = {
      "Recipients from queueing (queue id "
      "time) to sent or bounced.",
      dlv_latency, 0},
+    {"mxring_delivery_queue_delay_seconds", "histogram",
+     "Recipients from queueing (queue id "
+     "time) to the next hop's 2xx.",
+     dlv_qdelay, 0},
     {"mxring_metrics_scrapes_total", "counter", "GET /metrics answered with 200.", plain,
      M(scrapes)},
     {"mxring_metrics_forbidden_total", "counter",

@@ -10,6 +10,7 @@ import re
 import shutil
 import smtplib
 import unittest
+import urllib.request
 
 import harness
 from dlv_peers import (Dovecot, PrivatePostfix, ScriptHop, SmtpSink, delivery_server, dlog_text,
@@ -56,7 +57,85 @@ class SmtpSinkTest(unittest.TestCase):
             self.assertIn(qid, rlog)
             self.assertRegex(dlog, r" \[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d\], [0-9A-F]{8}, queue id "
                              + qid + r": to=<a\d@example.test> hop=smtp:\[127.0.0.1\]:%d "
-                             r"reply=\"250 [^\"]*\" outcome=sent\n" % self.sink.port)
+                             r"reply=\"250 [^\"]*\" outcome=sent delay=\d+\.\d{3}\n" % self.sink.port)
+
+
+class QueueDelayTest(unittest.TestCase):
+    """The queue delay (queue id time to the hop's 2xx) of one message to
+    smtp-sink: the metrics histogram counts one recipient, the deliverylog's
+    sent line carries delay= (seconds, 3 decimals), the exit line prints
+    p50/p99/max."""
+
+    def test_queue_delay_metric_log_and_exit_line(self):
+        sink = SmtpSink()
+        self.addCleanup(sink.close)
+        mport = harness.free_port()
+        srv = delivery_server("smtp:[127.0.0.1]:%d tls=none" % sink.port,
+                              conf={"metrics_listen": "127.0.0.1:%d" % mport})
+        self.addCleanup(srv.close)
+        srv.start()
+        qid = send(srv, ["one@example.test"])
+        self.assertTrue(wait_for(lambda: sink.rcpt_count() == 1))
+        self.assertTrue(wait_dlog(srv, "queue id %s: done: sent=1" % qid))
+        m = re.search(r"queue id %s: to=<one@example.test> \S+ reply=\"250 [^\"]*\" outcome=sent "
+                      r"delay=(\d+\.\d{3})\n" % qid, dlog_text(srv))
+        self.assertIsNotNone(m, dlog_text(srv))
+        self.assertLess(float(m.group(1)), 15)
+
+        def metric():
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5) as r:
+                body = r.read().decode()
+            return {k: float(v) for k, _, v in (line.rpartition(" ") for line in body.splitlines()
+                                                if line.startswith("mxring_delivery_queue_"))}
+        got = wait_for(lambda: metric().get("mxring_delivery_queue_delay_seconds_count") == 1 and
+                       metric(), 5)
+        self.assertTrue(got, metric())
+        self.assertEqual(got['mxring_delivery_queue_delay_seconds_bucket{le="+Inf"}'], 1)
+        self.assertGreater(got["mxring_delivery_queue_delay_seconds_sum"], 0)
+        self.assertLess(got["mxring_delivery_queue_delay_seconds_sum"], 15)
+        srv.stop()
+        self.assertRegex(srv.stderr(), r"mxringd: delivery: queue delay \(queue id to 2xx\) 1 "
+                         r"recipients, p50 [\d.]+ ms, p99 [\d.]+ ms, max [\d.]+ ms\n")
+
+
+class DoneLogTest(unittest.TestCase):
+    """A finished message's id is remembered for 10 s in memory and in
+    queue/state/done.<epoch> (no state file left per message): a copy of
+    its queue file turning up in new/ (what the journal's recovery writes
+    after a crash) is dropped, while running and after a restart."""
+
+    def test_copy_of_delivered_message_dropped_running_and_after_restart(self):
+        hop = ScriptHop()
+        self.addCleanup(hop.close)
+        hop.tempfail_first = 1                       # deferred once: a state file exists
+        srv = delivery_server("smtp:[127.0.0.1]:%d tls=none" % hop.port)
+        self.addCleanup(srv.close)
+        srv.start()
+        qid = send(srv, ["d@example.test"])
+        q = os.path.join(srv.workdir, "queue")
+        self.assertTrue(wait_dlog(srv, "queue id %s: to=<d@example.test>" % qid))
+        self.assertTrue(wait_for(lambda: os.path.exists(os.path.join(q, "state", qid))))
+        with open(os.path.join(q, "active", qid), "rb") as f:
+            copy = f.read()
+        self.assertTrue(wait_dlog(srv, "queue id %s: done: sent=1" % qid))
+        self.assertTrue(wait_for(lambda: not os.path.exists(os.path.join(q, "state", qid))))
+        logs = [n for n in os.listdir(os.path.join(q, "state")) if n.startswith("done.")]
+        self.assertTrue(logs)
+        self.assertIn(qid, "".join(open(os.path.join(q, "state", n)).read() for n in logs))
+
+        def again():
+            with open(os.path.join(q, "tmp", qid), "wb") as f:
+                f.write(copy)
+            os.rename(os.path.join(q, "tmp", qid), os.path.join(q, "new", qid))
+        dropped = "queue id %s: already delivered" % qid
+        again()                                      # while running (inotify)
+        self.assertTrue(wait_for(lambda: dlog_text(srv).count(dropped) == 1))
+        srv.stop()
+        again()                                      # across a restart (the log read back)
+        srv.start()
+        self.assertTrue(wait_for(lambda: dlog_text(srv).count(dropped) == 2))
+        self.assertTrue(wait_for(lambda: queue_empty(srv)))
+        self.assertEqual(hop.rcpts(), ["d@example.test"])
 
 
 class DovecotLmtpTest(unittest.TestCase):

@@ -9,6 +9,7 @@ import os
 import smtplib
 import subprocess
 import threading
+import time
 import unittest
 
 import harness
@@ -131,6 +132,35 @@ class CtlTest(unittest.TestCase):
                                  ["a@example.test", "b@example.test"]))
         self.assertTrue(os.path.exists(os.path.join(self.srv.workdir, "queue", "active", self.q2)))
         self.assertIn("held", ctl(self.srv, "list").stdout)
+
+
+class HoldNewWhileStoppedTest(unittest.TestCase):
+    def test_hold_of_a_new_file_while_stopped_survives_the_start(self):
+        """A message still in new/ (no route yet), held with mxringctl while
+        mxringd is stopped, stays held when mxringd starts with a route:
+        its state file is not dropped as an orphan at start."""
+        hop = ScriptHop()
+        self.addCleanup(hop.close)
+        srv = harness.Server(conf={"queue_min_free_space": "0"}, receivelog=True)
+        self.addCleanup(srv.close)
+        srv.start()
+        qid = send(srv, ["n@example.test"])
+        self.assertTrue(os.path.exists(srv.wait_queue_file(qid)))
+        srv.stop()
+        # as after any earlier delivery run (the engine makes it at its start)
+        os.makedirs(os.path.join(srv.workdir, "queue", "state"), exist_ok=True)
+        self.assertIn("mxringd not running", ctl(srv, "hold", qid).stdout)
+        self.assertIn("held yes", state_of(srv, qid))
+        srv.conf.update({"default_route": "smtp:[127.0.0.1]:%d tls=none" % hop.port})
+        restart_new_port(srv)
+        self.assertTrue(wait_for(lambda: os.path.exists(
+            os.path.join(srv.workdir, "queue", "active", qid))))
+        time.sleep(0.5)                               # a few ticks: nothing may be sent
+        self.assertEqual(hop.rcpts(), [])
+        self.assertIn("held yes", state_of(srv, qid))
+        self.assertIn("ok release", ctl(srv, "release", qid).stdout)
+        ctl(srv, "retry", qid)
+        self.assertTrue(wait_for(lambda: hop.rcpts() == ["n@example.test"]))
 
 
 class CrashTest(unittest.TestCase):

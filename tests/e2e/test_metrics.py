@@ -322,7 +322,8 @@ class MetricsFilterDeliveryTest(unittest.TestCase):
         transaction is deferred (451), one recipient is refused (550,
         bounced, no bounce owed); while the deferral waits the census shows
         a deferred message; at the end 2 sent, 1 bounced, 1 deferred at
-        that hop, and the delivery histogram holds the 3 final outcomes."""
+        that hop, the delivery histogram holds the 3 final outcomes and the
+        queue delay histogram the 2 sent."""
         hop = ScriptHop()
         self.addCleanup(hop.close)
         hop.tempfail_first = 1
@@ -345,6 +346,7 @@ class MetricsFilterDeliveryTest(unittest.TestCase):
             self.assertEqual(m[key % "deferred"], 1)
             self.assertEqual(m["mxring_delivery_duration_seconds_count"], 3)
             self.assertGreater(m["mxring_delivery_duration_seconds_sum"], 0)
+            self.assertEqual(m["mxring_delivery_queue_delay_seconds_count"], 2)  # sent only
             self.assertTrue(wait_for(lambda: samples(http_get(srv.mport)[1])
                                      ['mxring_queue_messages{state="active"}'] == 0, 5))
             promtool_clean(self, body)
