@@ -24,13 +24,23 @@ die() { say "$*"; exit 1; }
 # shellcheck source=lib/postfix-private.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/postfix-private.sh"
 
+# cleanup - stop what this script started, keeping its exit code: set -e
+# is off here, or the first failed wait (a killed child's 143) would end
+# the shell before Postfix is stopped.
 cleanup() {
+    local rc=$?
+    set +e
     [ -n "$MX_PID" ] && kill "$MX_PID" 2>/dev/null && wait "$MX_PID" 2>/dev/null
     [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
     pfp_stop "$PF"
     rm -rf "$WORK"
+    exit $rc
 }
+# A signal becomes an exit with the shell's code for it, so cleanup (the
+# EXIT trap) runs on Ctrl-C and kill too.
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 [ "$(id -u)" = 0 ] || die "run as root (private Postfix instance)"
 for b in mxringd mxbench; do

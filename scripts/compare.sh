@@ -80,7 +80,11 @@ cleanup() {
     stop_system_postfix
     rm -rf "$SHM_WORK" "$WORK/consumed"
 }
+# A signal becomes an exit with the shell's code for it, so cleanup (the
+# EXIT trap) runs on Ctrl-C and kill too.
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # stop_system_postfix - a Postfix started by the package (default config)
 # must not run, let alone listen on port 25.
