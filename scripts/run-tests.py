@@ -94,6 +94,7 @@ def main():
     cmocka("build-thread", "test_rlog*")
     cmocka("build-thread", "test_authpool")
     cmocka("build-thread", "test_inbox")
+    cmocka("build-thread", "test_filter")
     cmocka("build-thread", "test_snap")
     cmocka("build-thread", "test_iplimit")
     if os.path.exists("tests/fuzz/fuzz.mk") and os.environ.get("SKIP_FUZZ") is None:
