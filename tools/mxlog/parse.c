@@ -221,11 +221,17 @@ static const struct prefix_kind check_C[] = {
     PK("Connection accepted: ", MXL_K_CONNECT),
     PK("CloseClient Started.", MXL_K_CLOSE),
 };
+static const struct prefix_kind check_D[] = {
+    PK("DNSBL verdict: ", MXL_K_DNSBL),
+};
 static const struct prefix_kind check_M[] = {
     PK("Message accepted: ", MXL_K_MSG_ACCEPTED),
     PK("Message refused (", MXL_K_MSG_REFUSED),
     PK("Message not queued: ", MXL_K_MSG_NOTQUEUED),
     PK("MAIL refused: ", MXL_K_MAIL_REFUSED),
+};
+static const struct prefix_kind check_P[] = {
+    PK("PROXY header refused: ", MXL_K_PROXY_REFUSED),
 };
 static const struct prefix_kind check_R[] = {
     PK("RCPT refused: ", MXL_K_RCPT_REFUSED),
@@ -282,7 +288,9 @@ enum mxl_kind mxl_classify(const char *t, size_t n)
     case '.': return n == 1 ? MXL_K_DOT : MXL_K_OTHER;
     case 'A': return check_kind(t, n, check_A, NPK(check_A));
     case 'C': return check_kind(t, n, check_C, NPK(check_C));
+    case 'D': return check_kind(t, n, check_D, NPK(check_D));
     case 'M': return check_kind(t, n, check_M, NPK(check_M));
+    case 'P': return check_kind(t, n, check_P, NPK(check_P));
     case 'R': return check_kind(t, n, check_R, NPK(check_R));
     case 'S': return check_kind(t, n, check_S, NPK(check_S));
     case 'T': return check_kind(t, n, check_T, NPK(check_T));

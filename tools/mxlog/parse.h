@@ -47,6 +47,8 @@ enum mxl_kind {
     MXL_K_LIMIT,         /* max_sessions (...) reached ... */
     MXL_K_PREGREET,      /* client talked before the greeting ... */
     MXL_K_EOF_DATA,      /* end of input inside DATA ... */
+    MXL_K_DNSBL,         /* DNSBL verdict: score S (threshold T): blocked using Z | pass */
+    MXL_K_PROXY_REFUSED, /* PROXY header refused: why */
     MXL_K_COUNT
 };
 
