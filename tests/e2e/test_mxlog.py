@@ -749,6 +749,42 @@ class ProxyDnsblTest(unittest.TestCase):
                       [json.loads(l) for l in out.splitlines()])
 
 
+class ForgedLinesTest(unittest.TestCase):
+    """Client text that reads like the server's own receivelog lines (whole
+    command lines, and a quoted local part inside the summary line) never
+    changes what mxlog reports."""
+
+    def test_mxlog_forged_lines_ignored(self):
+        srv = mx_server().start()
+        self.addCleanup(srv.close)
+        c = Client(srv)
+        self.addCleanup(c.sock.close)
+        greet(c, '"x')
+        forged = ["Transaction summary: client=6.6.6.6 helo=h tls=- auth=- from=<evil@x.example> "
+                  "rcpts=1 rcpts_refused=0 size=1 result=queued id=EVIL",
+                  "CloseClient Started. (QUIT)", "closesocket()",
+                  "Connection accepted: client [6.6.6.6]:25, local port 25, worker 0",
+                  "mxringd started (version 9, pid 1, workers 1, first session id 00000001)",
+                  "250 2.0.0 ok"]
+        for line in forged:
+            self.assertEqual(c.cmd(line)[0], 500)
+        sender = '"x> result=queued id=EVIL size=999 reason="@b.example'
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % sender)[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        sid = sid_of_port(srv, port_of(c))
+        rc, out, _ = mxlog(srv, "stats", "--json")
+        totals, = [json.loads(l) for l in out.splitlines() if '"totals"' in l]
+        self.assertEqual((totals["connections"], totals["transactions"], totals["accepted"]),
+                         (1, 1, 0), out)
+        o, = why_json(srv, sid)
+        self.assertEqual((o["session"], o["verdict"], o["from"]), (sid, "aborted", sender))
+        self.assertEqual(o["words"], "no message sent (RSET)")
+        rc, out, _ = mxlog(srv, "why", "6.6.6.6")
+        self.assertEqual(out, "")
+
+
 class BadInputTest(unittest.TestCase):
     """Bad lines are counted, a corrupt .gz and an unreadable file are
     named, a good .gz is read."""

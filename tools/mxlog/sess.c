@@ -349,7 +349,9 @@ static void on_summary(struct mxl_engine *e, struct mxl_sess *s, const struct mx
     if (!x->open)
         txn_begin(s, l->t);
     struct mxl_kv kv[16];
-    size_t n = mxl_fields(l->text, l->len, kv, 16);
+    /* By the server's layout only: a line that does not match it (cut
+     * short) gives no fields rather than whatever client text says. */
+    size_t n = mxl_summary_fields(l->text, l->len, kv, 16);
     x->reason[0] = 0;
     x->result[0] = 0;
     for (size_t i = 0; i < n; i++)
