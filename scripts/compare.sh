@@ -734,7 +734,8 @@ EOF
         return 0
     fi
     section_merge "$WORK/RESULTS.md" "$RESULTS" "## Where the time goes" >"$WORK/RESULTS.m1"
-    section_merge "$WORK/RESULTS.m1" "$RESULTS" "## TLS" >"$WORK/RESULTS.merged"
+    section_merge "$WORK/RESULTS.m1" "$RESULTS" "## TLS" >"$WORK/RESULTS.m2"
+    section_merge "$WORK/RESULTS.m2" "$RESULTS" "## Behind HAProxy" >"$WORK/RESULTS.merged"
     cp "$WORK/RESULTS.merged" "$RESULTS"
     say "written to $RESULTS"
 }
