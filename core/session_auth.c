@@ -103,6 +103,25 @@ static unsigned auth_follow_lines(const char *p, size_t len)
     return login && skip_sep(p, len, me) == len ? 2 : 1;
 }
 
+/* log_client_line - a command line as received. One that starts with no
+ * SMTP verb is written after "unknown command: ", so no client can write a
+ * line that reads as one of the server's own ("Transaction summary: ...",
+ * "closesocket()", a reply): mxlog tells them apart by their start. */
+static void log_client_line(struct sess *s, const char *line, size_t len)
+{
+    static const char pfx[] = "unknown command: ";
+    size_t off;
+    if (smtp_parse_verb(line, len, &off) != SMTP_VERB_UNKNOWN) {
+        sess_log_text(s, line, len);
+        return;
+    }
+    char buf[sizeof(pfx) - 1 + SMTP_LINE_MAX];
+    size_t n = len < SMTP_LINE_MAX ? len : SMTP_LINE_MAX;
+    memcpy(buf, pfx, sizeof(pfx) - 1);
+    memcpy(buf + sizeof(pfx) - 1, line, n);
+    sess_log_text(s, buf, sizeof(pfx) - 1 + n);
+}
+
 /* sess_log_command - a command line as received, secrets masked (see above);
  * sets how many of the next lines are masked. */
 void sess_log_command(struct sess *s, const char *line, size_t len)
@@ -115,7 +134,7 @@ void sess_log_command(struct sess *s, const char *line, size_t len)
         else if (s->mask_lines)
             sess_log_text(s, SESS_MASKED, sizeof(SESS_MASKED) - 1);
         else
-            sess_log_text(s, line, len);
+            log_client_line(s, line, len);
     }
     unsigned follow = auth ? auth_follow_lines(line, len) : 0;
     s->mask_lines = s->mask_lines > follow + 1 ? s->mask_lines - 1 : follow;

@@ -1,7 +1,7 @@
 /* authpool.c - the verifier threads behind authpool.h: a mutex-guarded FIFO
  * of requests (held only to link/unlink, never during crypt_r), per-thread
  * crypt_data wiped after every use, the dummy hash for unknown and locked
- * users, and the lock-free per-worker result inboxes. Submitters: any
+ * users; results go back through per-worker inboxes (inbox.h). Submitters: any
  * thread; verifiers: the pool's own threads; drain: each inbox's owner. */
 #include "authpool.h"
 
@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,28 +18,23 @@
 
 #include "auth.h"
 #include "dir.h"
+#include "inbox.h"
 #include "snap.h"
 
 #define AUTHPOOL_THREADS_MAX 16
-#define AUTHPOOL_CACHE_LINE 64
 #define AUTHPOOL_DUMMY_PHRASE "mxring-dummy-password"
 
 /* A request, then (same memory) its result on the way back. */
 struct authpool_req {
-    struct authpool_req *next; /* pool FIFO link, then inbox list link */
+    struct authpool_req *next; /* pool FIFO link */
+    struct inbox_node link;    /* inbox link, on the way back */
     struct authpool *pool;
-    struct authpool_inbox *ib;
+    struct inbox *ib;
     struct snap *snap; /* a reference, dropped after verifying */
     struct authpool_result res;
     size_t user_len;
     size_t pass_len;
     char data[]; /* user, NUL, password, NUL */
-};
-
-struct authpool_inbox {
-    /* Results pushed by verifiers, newest first; the owner takes them all. */
-    alignas(AUTHPOOL_CACHE_LINE) _Atomic(struct authpool_req *) head;
-    alignas(AUTHPOOL_CACHE_LINE) int efd;
 };
 
 struct authpool {
@@ -109,25 +103,6 @@ static enum authpool_status authpool_verify(struct authpool *p, struct authpool_
     return m ? AUTHPOOL_OK : AUTHPOOL_BAD_PASSWORD;
 }
 
-/* authpool_deliver - push r onto its inbox; wake the owner when the inbox
- * was empty. */
-static void authpool_deliver(struct authpool_req *r)
-{
-    struct authpool_inbox *ib = r->ib;
-    struct authpool_req *old = atomic_load_explicit(&ib->head, memory_order_relaxed);
-    do
-        r->next = old;
-    /* R1: release r's contents; pairs with A1 in authpool_drain(). */
-    while (!atomic_compare_exchange_weak_explicit(&ib->head, &old, r, memory_order_release,
-                                                  memory_order_relaxed));
-    if (!old && ib->efd >= 0) {
-        uint64_t one = 1;
-        if (write(ib->efd, &one, sizeof one) < 0) {
-            /* EAGAIN only at a counter of 2^64-2: the owner is awake anyway */
-        }
-    }
-}
-
 /* authpool_next - block until a request is queued (NULL when stopping). */
 static struct authpool_req *authpool_next(struct authpool *p)
 {
@@ -155,7 +130,7 @@ static void *authpool_main(void *arg)
         explicit_bzero(r->data, r->user_len + r->pass_len + 2);
         snap_unref(r->snap);
         r->snap = NULL;
-        authpool_deliver(r);
+        inbox_push(r->ib, &r->link); /* wakes the owner when it was empty */
     }
     free(cd);
     return NULL;
@@ -267,30 +242,16 @@ bool authpool_seed_dummy(struct authpool *p, const char *hash)
     return ok;
 }
 
-/* authpool_inbox_new - a worker's result inbox. */
-struct authpool_inbox *authpool_inbox_new(int efd)
-{
-    struct authpool_inbox *ib = aligned_alloc(AUTHPOOL_CACHE_LINE, sizeof(*ib));
-    if (!ib)
-        return NULL;
-    memset(ib, 0, sizeof(*ib));
-    atomic_init(&ib->head, NULL);
-    ib->efd = efd;
-    return ib;
-}
-
 /* authpool_inbox_free - free an inbox and its undrained results. */
-void authpool_inbox_free(struct authpool_inbox *ib)
+void authpool_inbox_free(struct inbox *ib)
 {
     if (!ib)
         return;
-    struct authpool_req *r = atomic_exchange_explicit(&ib->head, NULL, memory_order_acquire);
-    while (r) {
-        struct authpool_req *next = r->next;
-        authpool_req_free(r);
-        r = next;
+    for (struct inbox_node *n = inbox_take(ib), *next; n; n = next) {
+        next = n->next;
+        authpool_req_free(INBOX_ENTRY(n, struct authpool_req, link));
     }
-    free(ib);
+    inbox_free(ib);
 }
 
 /* authpool_req_new - a request holding copies of user and pass. */
@@ -311,9 +272,9 @@ static struct authpool_req *authpool_req_new(const char *user, size_t user_len, 
 }
 
 /* authpool_submit - queue a verification unless the pool is full. */
-enum authpool_submit_rc authpool_submit(struct authpool *p, struct authpool_inbox *ib,
-                                        struct snap *s, const char *user, size_t user_len,
-                                        const char *pass, size_t pass_len, uint64_t cookie)
+enum authpool_submit_rc authpool_submit(struct authpool *p, struct inbox *ib, struct snap *s,
+                                        const char *user, size_t user_len, const char *pass,
+                                        size_t pass_len, uint64_t cookie)
 {
     if (user_len > AUTH_USER_MAX || pass_len > AUTH_PASS_MAX || memchr(pass, 0, pass_len))
         return AUTHPOOL_INVALID;
@@ -344,26 +305,17 @@ enum authpool_submit_rc authpool_submit(struct authpool *p, struct authpool_inbo
 }
 
 /* authpool_drain - hand the inbox's results to fn, oldest first. */
-size_t authpool_drain(struct authpool_inbox *ib,
-                      void (*fn)(void *arg, const struct authpool_result *r), void *arg)
+size_t authpool_drain(struct inbox *ib, void (*fn)(void *arg, const struct authpool_result *r),
+                      void *arg)
 {
-    /* A1: acquire the results; pairs with R1 in authpool_deliver(). */
-    struct authpool_req *r = atomic_exchange_explicit(&ib->head, NULL, memory_order_acquire);
-    struct authpool_req *fifo = NULL;
-    while (r) { /* newest first -> oldest first */
-        struct authpool_req *next = r->next;
-        r->next = fifo;
-        fifo = r;
-        r = next;
-    }
     size_t n = 0;
-    for (r = fifo; r; n++) {
-        struct authpool_req *next = r->next;
+    for (struct inbox_node *in = inbox_take(ib), *next; in; in = next, n++) {
+        next = in->next;
+        struct authpool_req *r = INBOX_ENTRY(in, struct authpool_req, link);
         struct authpool *p = r->pool;
         fn(arg, &r->res);
         authpool_req_free(r);
         atomic_fetch_sub_explicit(&p->pending, 1, memory_order_relaxed);
-        r = next;
     }
     return n;
 }

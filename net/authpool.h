@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 struct authpool;
-struct authpool_inbox;
+struct inbox;
 struct snap;
 
 #define AUTHPOOL_THREADS_DEFAULT 2
@@ -60,27 +60,26 @@ void authpool_free(struct authpool *p);
  * when crypt(3) cannot use hash. Any thread. */
 bool authpool_seed_dummy(struct authpool *p, const char *hash);
 
-/* authpool_inbox_new - a result inbox for one worker. efd: the worker's
- * eventfd, written (value 1) when a result lands in an empty inbox; -1 for
- * none (the owner polls). NULL on ENOMEM. */
-struct authpool_inbox *authpool_inbox_new(int efd);
+/* Result inboxes: one per worker, made with inbox_new(efd) (inbox.h): efd,
+ * the worker's eventfd, is written (value 1) when a result lands in an
+ * empty inbox; -1 for none (the owner polls). */
 /* authpool_inbox_free - free an inbox and any undrained results. No
  * request addressed to it may still be in flight (authpool_free first). */
-void authpool_inbox_free(struct authpool_inbox *ib);
+void authpool_inbox_free(struct inbox *ib);
 
 /* authpool_submit - queue a check of user[0..user_len) (the full address,
  * as in the users file) and pass[0..pass_len) against s's directory. The
  * pool copies both (the password copy is wiped after use: wipe yours too)
  * and holds a reference to s until done. The result goes to ib with cookie. */
-enum authpool_submit_rc authpool_submit(struct authpool *p, struct authpool_inbox *ib,
-                                        struct snap *s, const char *user, size_t user_len,
-                                        const char *pass, size_t pass_len, uint64_t cookie);
+enum authpool_submit_rc authpool_submit(struct authpool *p, struct inbox *ib, struct snap *s,
+                                        const char *user, size_t user_len, const char *pass,
+                                        size_t pass_len, uint64_t cookie);
 
 /* authpool_drain - owner only: call fn for every result in ib, oldest
  * first, and return how many. Call it whenever the eventfd fires (a wake-up
  * may find nothing: results can be drained before their wake-up is read). */
-size_t authpool_drain(struct authpool_inbox *ib,
-                      void (*fn)(void *arg, const struct authpool_result *r), void *arg);
+size_t authpool_drain(struct inbox *ib, void (*fn)(void *arg, const struct authpool_result *r),
+                      void *arg);
 
 /* authpool_status_text - log reason: "ok", "wrong password", "no such user",
  * "user locked", "unusable password hash". */

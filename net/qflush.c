@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "inbox.h"
 #include "journal_file.h"
 #include "util.h"
 
@@ -32,12 +33,6 @@
 #define QF_SPARES_MAX 4 /* free segments kept for recycling */
 #define QF_ZERO_PIECE (1024 * 1024)
 #define QF_STOP_MS 2000 /* retries at exit stop after this */
-
-struct qflush_inbox {
-    /* Reports pushed by the materializer, newest first. */
-    alignas(QF_CACHE_LINE) _Atomic(struct qflush_msg *) head;
-    alignas(QF_CACHE_LINE) int efd;
-};
 
 /* One worker's segment slot: a request and a prepared answer. The mutex is
  * held for a few loads and stores only, never across a syscall. */
@@ -94,43 +89,6 @@ static void qf_wake(struct qflush *f)
     }
 }
 
-/* ---- inboxes (worker side) ------------------------------------------------ */
-
-struct qflush_inbox *qflush_inbox_new(int efd)
-{
-    struct qflush_inbox *ib = aligned_alloc(QF_CACHE_LINE, sizeof(*ib));
-    if (!ib)
-        return NULL;
-    memset(ib, 0, sizeof(*ib));
-    atomic_init(&ib->head, NULL);
-    ib->efd = efd;
-    return ib;
-}
-
-void qflush_inbox_free(struct qflush_inbox *ib)
-{
-    free(ib);
-}
-
-/* qf_report - push m onto its inbox; wake the owner when it was empty. */
-static void qf_report(struct qflush_msg *m)
-{
-    struct qflush_inbox *ib = m->inbox;
-    struct qflush_msg *old = atomic_load_explicit(&ib->head, memory_order_relaxed);
-    do
-        m->next = old;
-    /* R1: release m (err, and our last reads of it); pairs with A1 in
-     * qflush_inbox_drain(). */
-    while (!atomic_compare_exchange_weak_explicit(&ib->head, &old, m, memory_order_release,
-                                                  memory_order_relaxed));
-    if (!old && ib->efd >= 0) {
-        uint64_t one = 1;
-        if (write(ib->efd, &one, sizeof one) < 0) {
-            /* see qf_wake */
-        }
-    }
-}
-
 /* qf_reverse - a newest-first list in oldest-first order. */
 static struct qflush_msg *qf_reverse(struct qflush_msg *m)
 {
@@ -144,18 +102,13 @@ static struct qflush_msg *qf_reverse(struct qflush_msg *m)
     return fifo;
 }
 
-size_t qflush_inbox_drain(struct qflush_inbox *ib, void (*fn)(void *arg, struct qflush_msg *m),
-                          void *arg)
+/* qflush_inbox_drain - hand the inbox's reports to fn, oldest first. */
+size_t qflush_inbox_drain(struct inbox *ib, void (*fn)(void *arg, struct qflush_msg *m), void *arg)
 {
-    /* A1: acquire the reports; pairs with R1 in qf_report(). */
-    struct qflush_msg *m =
-        qf_reverse(atomic_exchange_explicit(&ib->head, NULL, memory_order_acquire));
     size_t n = 0;
-    while (m) {
-        struct qflush_msg *next = m->next;
-        fn(arg, m);
-        n++;
-        m = next;
+    for (struct inbox_node *in = inbox_take(ib), *next; in; in = next, n++) {
+        next = in->next; /* read before fn: it may reuse the message */
+        fn(arg, INBOX_ENTRY(in, struct qflush_msg, link));
     }
     return n;
 }
@@ -335,7 +288,7 @@ static void qf_batch(struct qflush *f)
     for (struct qflush_msg *m = done, *next; m; m = next) {
         next = m->next;
         m->err = 0;
-        qf_report(m);
+        inbox_push(m->inbox, &m->link); /* R1 in inbox_push: m (err, our last reads) */
     }
 }
 

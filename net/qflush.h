@@ -22,10 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inbox.h"
 #include "spool.h"
 
 struct qflush;
-struct qflush_inbox;
 
 /* One run of message octets in a journal segment. */
 struct qflush_ext {
@@ -38,9 +38,10 @@ struct qflush_ext {
  * every field valid and unchanged until the message comes back through its
  * inbox; the materializer writes only next and err. */
 struct qflush_msg {
-    struct qflush_msg *next;    /* input queue link, then inbox link */
-    struct qflush_inbox *inbox; /* where the durable report goes */
-    const uint8_t *head;        /* queue file prefix (envelope + trace headers) */
+    struct qflush_msg *next; /* input queue and work list link */
+    struct inbox_node link;  /* report link (inbox.h) */
+    struct inbox *inbox;     /* where the durable report goes */
+    const uint8_t *head;     /* queue file prefix (envelope + trace headers) */
     size_t head_len;
     const struct qflush_ext *ext; /* the body, in order */
     size_t next_count;
@@ -79,16 +80,11 @@ void qflush_seg_retire(struct qflush *f, unsigned worker, uint64_t segno, int fd
  * above every segment or spare found at start. Any thread. */
 uint64_t qflush_next_segno(struct qflush *f);
 
-/* qflush_inbox_new - a report inbox written to efd (the owner's eventfd)
- * when a report lands in an empty inbox. NULL on ENOMEM. */
-struct qflush_inbox *qflush_inbox_new(int efd);
-/* qflush_inbox_free - free an inbox (reports still in it are dropped: drain
- * first). */
-void qflush_inbox_free(struct qflush_inbox *ib);
+/* Report inboxes: inbox_new(efd) and inbox_free (inbox.h), efd the owner's
+ * eventfd, written when a report lands in an empty inbox. */
 /* qflush_inbox_drain - owner only: call fn for each report, oldest first.
  * Returns how many. */
-size_t qflush_inbox_drain(struct qflush_inbox *ib, void (*fn)(void *arg, struct qflush_msg *m),
-                          void *arg);
+size_t qflush_inbox_drain(struct inbox *ib, void (*fn)(void *arg, struct qflush_msg *m), void *arg);
 
 /* Counters (read after qflush_stop, or racy while running). */
 struct qflush_stats {

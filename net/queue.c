@@ -97,7 +97,7 @@ struct queue {
     struct qop ops[QOP_N];
     struct io_uring *ring;
     struct queue_params p;
-    struct qflush_inbox *inbox;
+    struct inbox *inbox;
     struct qseg *segs, *cur; /* all open segments; cur takes appends */
     uint64_t app_off;        /* next record offset in cur */
     uint64_t local_segno;    /* segnos when there is no materializer */
@@ -857,7 +857,7 @@ struct queue *queue_new(struct io_uring *ring, const struct queue_params *p, cha
         q->ops[k].cb.fn = q_op_done;
         q->ops[k].q = q;
     }
-    if (p->flush && !(q->inbox = qflush_inbox_new(p->efd))) {
+    if (p->flush && !(q->inbox = inbox_new(p->efd))) {
         snprintf(err, errlen, "out of memory");
         free(q);
         return NULL;
@@ -918,6 +918,6 @@ void queue_free(struct queue *q)
         close(s->fd);
         free(s);
     }
-    qflush_inbox_free(q->inbox);
+    inbox_free(q->inbox);
     free(q);
 }

@@ -25,6 +25,7 @@
 
 #include "addr.h"
 #include "authpool.h"
+#include "inbox.h"
 #include "config.h"
 #include "deliver.h"
 #include "dnsbl.h"
@@ -485,7 +486,7 @@ void pool_start(struct pool *p, const struct config *cfg)
         w->efd = eventfd(0, EFD_CLOEXEC);
         if (w->efd < 0)
             die("eventfd: %s", strerror(errno));
-        if (p->auth && !(w->auth_inbox = authpool_inbox_new(w->efd)))
+        if (p->auth && !(w->auth_inbox = inbox_new(w->efd)))
             die("out of memory");
         w->env = (struct sess_env){.worker = i,
                                    .ctr = &w->ctr,

@@ -113,7 +113,7 @@ struct worker {
     unsigned nls;
     int efd;
     uint64_t efd_val;
-    struct authpool_inbox *auth_inbox;  /* password-check results for this worker */
+    struct inbox *auth_inbox;           /* password-check results for this worker */
     struct queue *q;                    /* this worker's journal writer */
     struct conn *wait_head, *wait_tail; /* waiting for journal buffer space */
     struct __kernel_timespec tick_ts;

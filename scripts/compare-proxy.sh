@@ -32,6 +32,8 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # cpu_ticks PID - utime + stime of PID in clock ticks.
 cpu_ticks() {

@@ -28,21 +28,29 @@ SINK_PID= MX_PID=
 
 say() { echo "compare-relay: $*" >&2; }
 die() { say "$*"; exit 1; }
+# shellcheck source=lib/postfix-private.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/postfix-private.sh"
 
 # port_free P - nothing accepts on 127.0.0.1:P.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# cleanup - at exit, whatever failed: no errexit here (a `wait` for the
-# SIGTERMed sink returns 143, which used to end the trap before Postfix was
-# stopped and the folder removed)
+# cleanup - stop what this script started, keeping its exit code: set -e
+# is off here, or the first failed wait (a killed child's 143) would end
+# the shell before Postfix is stopped and the folder removed.
 cleanup() {
+    local rc=$?
     set +e
     [ -n "$MX_PID" ] && kill "$MX_PID" 2>/dev/null && wait "$MX_PID" 2>/dev/null
     [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
-    [ -n "$WORK" ] && [ -f "$PF/etc/main.cf" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1
+    [ -n "$WORK" ] && pfp_stop "$PF"
     [ -z "$WORK" ] || rm -rf "$WORK"
+    exit $rc
 }
+# A signal becomes an exit with the shell's code for it, so cleanup (the
+# EXIT trap) runs on Ctrl-C and kill too.
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 [ "$(id -u)" = 0 ] || die "run as root (private Postfix instance)"
 [ -x "$MXRINGD" ] || die "$MXRINGD missing (make)"
@@ -58,9 +66,8 @@ for base in $(seq 27025 100 29925); do
 done
 [ -n "$WORK" ] || die "no free ports/folder /dev/shm/mxring-relay-27025..29925"
 PF=$WORK/postfix
-mkdir -p "$WORK/sink" "$PF/etc" "$PF/data" "$PF/queue" "$WORK/mx/var"
+mkdir -p "$WORK/sink" "$WORK/mx/var"
 chmod 777 "$WORK/sink"
-chown postfix "$PF/data"
 
 # wait_port - until something accepts on 127.0.0.1:$1 (10 s).
 wait_port() {
@@ -105,63 +112,14 @@ mx_stop() {
 }
 mx_start peak
 
-cat >"$PF/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF/queue
-data_directory = $PF/data
-maillog_file = $PF/maillog
-maillog_file_prefixes = /dev/shm, /var
-myhostname = postfix.test
-mydomain = test
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-relay_domains = example.test
-relay_recipient_maps =
+pfp_conf "$PF" $PORT_PF <<EOF
 relay_transport = smtp:[127.0.0.1]:$PORT_SINK
 default_transport = smtp:[127.0.0.1]:$PORT_SINK
 smtp_tls_security_level = none
-alias_maps =
-alias_database =
-default_process_limit = 1000
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-in_flow_delay = 0s
 default_destination_concurrency_limit = 20
 delay_logging_resolution_limit = 3
 EOF
-cat >"$PF/etc/master.cf" <<EOF
-127.0.0.1:$PORT_PF inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-touch /etc/postfix/main.cf
-alt=$(postconf -c /etc/postfix -h alternate_config_directories)
-case " $alt " in
-*"$PF/etc"*) ;;
-*) postconf -c /etc/postfix -e "alternate_config_directories = ${alt:+$alt, }$PF/etc" ;;
-esac
-postfix -c "$PF/etc" start >"$WORK/postfix-start.log" 2>&1 || { cat "$WORK/postfix-start.log"; die "postfix did not start"; }
-wait_port $PORT_PF
+pfp_start "$PF" $PORT_PF "$WORK/postfix-start.log"
 
 # wait_sink WANT - until the sink holds WANT messages (60 s at most).
 wait_sink() {

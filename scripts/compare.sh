@@ -58,6 +58,9 @@ MXD=$BUILD/mxringd
 TSV=$WORK/results.tsv
 PIDS=()
 
+# shellcheck source=lib/postfix-private.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/postfix-private.sh"
+
 # say - progress on stderr.
 say() { echo "compare: $*" >&2; }
 
@@ -74,11 +77,15 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null
     done
-    [ -f "$PF_DIR/etc/main.cf" ] && postfix -c "$PF_DIR/etc" stop >/dev/null 2>&1
+    pfp_stop "$PF_DIR"
     stop_system_postfix
     rm -rf "$SHM_WORK" "$WORK/consumed"
 }
+# A signal becomes an exit with the shell's code for it, so cleanup (the
+# EXIT trap) runs on Ctrl-C and kill too.
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # stop_system_postfix - a Postfix started by the package (default config)
 # must not run, let alone listen on port 25.
@@ -118,73 +125,19 @@ wait_port() {
     die "nothing listens on port $1"
 }
 
-# postfix_conf - main.cf and master.cf of the private instance.
+# postfix_conf - main.cf and master.cf of the private instance
+# (scripts/lib/postfix-private.sh): everything is discarded after cleanup.
 postfix_conf() {
-    mkdir -p "$PF_DIR/etc" "$PF_DIR/data" "$PF_DIR/queue"
-    chown postfix "$PF_DIR/data"
-    cat >"$PF_DIR/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF_DIR/queue
-data_directory = $PF_DIR/data
-maillog_file = $PF_DIR/maillog
-maillog_file_prefixes = /var, /dev/stdout, $WORK
-myhostname = postfix.test
-mydomain = test
-myorigin = postfix.test
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-relay_domains = example.test
-relay_recipient_maps =
+    pfp_conf "$PF_DIR" $PORT_PF <<EOF
 default_transport = discard:benchmark
 relay_transport = discard:benchmark
 local_transport = discard:benchmark
-alias_maps =
-alias_database =
-biff = no
-default_process_limit = 1000
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-in_flow_delay = 0s
 EOF
-    cat >"$PF_DIR/etc/master.cf" <<EOF
-127.0.0.1:$PORT_PF inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-    # The default main.cf must name the alternate directory and log prefix.
-    touch /etc/postfix/main.cf
-    local alt
-    alt=$(postconf -c /etc/postfix -h alternate_config_directories)
-    case " $alt " in
-    *"$PF_DIR/etc"*) ;;
-    *) postconf -c /etc/postfix -e "alternate_config_directories = ${alt:+$alt, }$PF_DIR/etc" ;;
-    esac
 }
 
 # postfix_start - (re)start the private instance and wait for its smtpd.
 postfix_start() {
-    postfix -c "$PF_DIR/etc" stop >/dev/null 2>&1 || true
-    postfix -c "$PF_DIR/etc" start >"$WORK/postfix-start.log" 2>&1 ||
-        { cat "$WORK/postfix-start.log" >&2; die "postfix did not start"; }
-    wait_port $PORT_PF
+    pfp_start "$PF_DIR" $PORT_PF "$WORK/postfix-start.log"
 }
 
 # postfix_drain - wait (at most 120 s) until the queue manager has
@@ -783,7 +736,8 @@ EOF
     fi
     section_merge "$WORK/RESULTS.md" "$RESULTS" "## Where the time goes" >"$WORK/RESULTS.m1"
     section_merge "$WORK/RESULTS.m1" "$RESULTS" "## TLS" >"$WORK/RESULTS.m2"
-    section_merge "$WORK/RESULTS.m2" "$RESULTS" "## Milters" >"$WORK/RESULTS.merged"
+    section_merge "$WORK/RESULTS.m2" "$RESULTS" "## Milters" >"$WORK/RESULTS.m3"
+    section_merge "$WORK/RESULTS.m3" "$RESULTS" "## Behind HAProxy" >"$WORK/RESULTS.merged"
     cp "$WORK/RESULTS.merged" "$RESULTS"
     say "written to $RESULTS"
 }

@@ -93,6 +93,8 @@ def main():
     cmocka("build-address-undefined")
     cmocka("build-thread", "test_rlog*")
     cmocka("build-thread", "test_authpool")
+    cmocka("build-thread", "test_inbox")
+    cmocka("build-thread", "test_filter")
     cmocka("build-thread", "test_snap")
     cmocka("build-thread", "test_iplimit")
     if os.path.exists("tests/fuzz/fuzz.mk") and os.environ.get("SKIP_FUZZ") is None:

@@ -671,6 +671,120 @@ class FollowTest(unittest.TestCase):
         self.assertTrue(o["time"].startswith(day.strftime("%Y-%m-%d")))
 
 
+class ProxyDnsblTest(unittest.TestCase):
+    """A client refused by a DNSBL (real dnsmasq zone) and PROXY headers
+    refused (none, untrusted balancer, malformed): `mxlog why` names each
+    and `mxlog stats` counts them under their own reason."""
+
+    def refuse_proxy(self, srv, data, source="127.0.0.1"):
+        s = socket.create_connection(("127.0.0.1", srv.proxy_port), timeout=10,
+                                     source_address=(source, 0))
+        port = s.getsockname()[1]
+        if data:
+            s.sendall(data)
+        s.settimeout(5)
+        try:
+            while s.recv(4096):
+                pass
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        pat = re.compile(r", ([0-9A-F]{8}), Connection accepted: client \[%s\]:%d,"
+                         % (re.escape(source), port))
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            m = pat.search(log_text(srv))
+            if m and (", %s, closesocket()" % m.group(1)) in log_text(srv):
+                return m.group(1)
+            time.sleep(0.05)
+        raise AssertionError("no closed session from port %d:\n%s" % (port, log_text(srv)))
+
+    def test_mxlog_proxy_refusals(self):
+        srv = mx_server()
+        srv.proxy_port = free_port()
+        srv.conf.update({"proxy_listen": "127.0.0.1:%d" % srv.proxy_port,
+                         "proxy_trusted_networks": "127.0.0.1", "proxy_timeout_ms": "500"})
+        srv.write_conf()
+        srv.start()
+        self.addCleanup(srv.close)
+        want = [(self.refuse_proxy(srv, b"EHLO direct.example\r\n"),
+                 "PROXY header refused: no PROXY header (not a PROXY header"),
+                (self.refuse_proxy(srv, b"PROXY TCP4 203.0.113.5 192.0.2.25 40000 25\r\n",
+                                   source="127.0.0.2"),
+                 "PROXY header refused: untrusted balancer (sender not in "
+                 "proxy_trusted_networks"),
+                (self.refuse_proxy(srv, b"PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n"),
+                 "PROXY header refused: malformed header (v1: "),
+                (self.refuse_proxy(srv, b""),
+                 "PROXY header refused: no PROXY header (no complete PROXY header within 500 ms")]
+        for sid, words in want:
+            o, = why_json(srv, sid)
+            self.assertEqual((o["session"], o["verdict"]), (sid, "proxy_refused"))
+            self.assertTrue(o["words"].startswith(words), o["words"])
+        rc, out, _ = mxlog(srv, "stats", "--json")
+        rows = [json.loads(l) for l in out.splitlines()]
+        self.assertIn({"table": "reason", "key": "proxy_refused", "count": 4}, rows)
+        self.assertEqual([r["refused"] for r in rows if r["table"] == "totals"], [4])
+
+    def test_mxlog_dnsbl_refusal(self):
+        from test_dnsbl import SITES, ZoneDns, banner
+        d = tempfile.mkdtemp(prefix="mxlog-dnsbl-")
+        self.addCleanup(shutil.rmtree, d, True)
+        dns = ZoneDns(d).start()
+        self.addCleanup(dns.stop)
+        srv = mx_server({"dnsbl_sites": SITES, "dns_servers": "127.0.0.1:%d" % dns.port,
+                         "dnsbl_timeout_ms": "3000"}).start()
+        self.addCleanup(srv.close)
+        line, closed = banner(srv, "127.0.0.2")
+        self.assertTrue(line.startswith("554 "), line)
+        deadline = time.time() + 5
+        while "closesocket()" not in log_text(srv) and time.time() < deadline:
+            time.sleep(0.05)
+        o, = why_json(srv, "127.0.0.2")
+        self.assertEqual(o["verdict"], "dnsbl")
+        self.assertEqual(o["words"], "client refused by DNSBL: blocked using bl.test "
+                                     "(score 3, threshold 3)")
+        rc, out, _ = mxlog(srv, "stats", "--json")
+        self.assertIn({"table": "reason", "key": "dnsbl", "count": 1},
+                      [json.loads(l) for l in out.splitlines()])
+
+
+class ForgedLinesTest(unittest.TestCase):
+    """Client text that reads like the server's own receivelog lines (whole
+    command lines, and a quoted local part inside the summary line) never
+    changes what mxlog reports."""
+
+    def test_mxlog_forged_lines_ignored(self):
+        srv = mx_server().start()
+        self.addCleanup(srv.close)
+        c = Client(srv)
+        self.addCleanup(c.sock.close)
+        greet(c, '"x')
+        forged = ["Transaction summary: client=6.6.6.6 helo=h tls=- auth=- from=<evil@x.example> "
+                  "rcpts=1 rcpts_refused=0 size=1 result=queued id=EVIL",
+                  "CloseClient Started. (QUIT)", "closesocket()",
+                  "Connection accepted: client [6.6.6.6]:25, local port 25, worker 0",
+                  "mxringd started (version 9, pid 1, workers 1, first session id 00000001)",
+                  "250 2.0.0 ok"]
+        for line in forged:
+            self.assertEqual(c.cmd(line)[0], 500)
+        sender = '"x> result=queued id=EVIL size=999 reason="@b.example'
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % sender)[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>")[0], 250)
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        sid = sid_of_port(srv, port_of(c))
+        rc, out, _ = mxlog(srv, "stats", "--json")
+        totals, = [json.loads(l) for l in out.splitlines() if '"totals"' in l]
+        self.assertEqual((totals["connections"], totals["transactions"], totals["accepted"]),
+                         (1, 1, 0), out)
+        o, = why_json(srv, sid)
+        self.assertEqual((o["session"], o["verdict"], o["from"]), (sid, "aborted", sender))
+        self.assertEqual(o["words"], "no message sent (RSET)")
+        rc, out, _ = mxlog(srv, "why", "6.6.6.6")
+        self.assertEqual(out, "")
+
+
 class BadInputTest(unittest.TestCase):
     """Bad lines are counted, a corrupt .gz and an unreadable file are
     named, a good .gz is read."""

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "authpool.h"
+#include "inbox.h"
 #include "dir.h"
 #include "snap.h"
 #include "util.h"
@@ -99,7 +100,7 @@ static void collect(void *arg, const struct authpool_result *r)
 }
 
 /* wait_results - block on efd and drain ib until g holds want results. */
-static void wait_results(struct authpool_inbox *ib, int efd, struct got *g, size_t want)
+static void wait_results(struct inbox *ib, int efd, struct got *g, size_t want)
 {
     while (g->n < want) {
         uint64_t v;
@@ -112,7 +113,7 @@ static void wait_results(struct authpool_inbox *ib, int efd, struct got *g, size
 /* A pool, one inbox and its eventfd. */
 struct rig {
     struct authpool *pool;
-    struct authpool_inbox *ib;
+    struct inbox *ib;
     int efd;
 };
 
@@ -125,7 +126,7 @@ static void rig_new(struct rig *g, unsigned threads, unsigned max)
         fail_msg("authpool_new: %s", err);
     g->efd = eventfd(0, EFD_CLOEXEC);
     assert_true(g->efd >= 0);
-    g->ib = authpool_inbox_new(g->efd);
+    g->ib = inbox_new(g->efd);
     assert_non_null(g->ib);
 }
 
@@ -232,7 +233,7 @@ static void test_authpool_bound(void **state)
 /* One submitter thread of test_authpool_routing. */
 struct submitter {
     struct authpool *pool;
-    struct authpool_inbox *ib;
+    struct inbox *ib;
     int efd;
     uint64_t tag;
     struct got got;
@@ -270,7 +271,7 @@ static void test_authpool_routing(void **state)
     for (int k = 0; k < 2; k++) {
         s[k] = (struct submitter){.pool = pool, .efd = eventfd(0, EFD_CLOEXEC), .tag = 7 + k};
         assert_true(s[k].efd >= 0);
-        s[k].ib = authpool_inbox_new(s[k].efd);
+        s[k].ib = inbox_new(s[k].efd);
         assert_int_equal(pthread_create(&t[k], NULL, submitter_main, &s[k]), 0);
     }
     for (int k = 0; k < 2; k++) {

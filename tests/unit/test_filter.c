@@ -324,8 +324,9 @@ struct fake_clamd {
     enum clam_mode mode;
     atomic_bool stop;
     atomic_uint conns;
-    struct sb got; /* the scanned octets of the last stream */
-    bool got_ok;   /* the last stream was well formed and complete */
+    pthread_mutex_t mu; /* guards got, got_ok */
+    struct sb got;      /* the scanned octets of the last stream */
+    bool got_ok;        /* the last stream was well formed and complete */
     pthread_t th;
 };
 
@@ -345,31 +346,49 @@ static bool read_full(struct fake_clamd *c, int fd, void *buf, size_t n)
     return have == n;
 }
 
-/* clamd_serve - one INSTREAM session. */
-static void clamd_serve(struct fake_clamd *c, int fd)
+/* clamd_read_stream - the command and chunks of one INSTREAM session into
+ * got; true when the stream was well formed and complete. */
+static bool clamd_read_stream(struct fake_clamd *c, int fd, struct sb *got)
 {
     char cmd[10];
-    sb_reset(&c->got);
-    c->got_ok = false;
     if (c->mode == CLAM_HANGUP || !read_full(c, fd, cmd, sizeof cmd) ||
         memcmp(cmd, "zINSTREAM", sizeof cmd) != 0)
-        return;
+        return false;
     for (;;) {
         uint8_t h[4];
         if (!read_full(c, fd, h, 4))
-            return;
+            return false;
         uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
         if (n == 0)
-            break;
+            return true;
         char *buf = malloc(n);
         bool ok = buf && read_full(c, fd, buf, n);
         if (ok)
-            sb_append(&c->got, buf, n);
+            sb_append(got, buf, n);
         free(buf);
         if (!ok)
-            return;
+            return false;
     }
-    c->got_ok = true;
+}
+
+/* clamd_serve - one INSTREAM session. What was read is published under
+ * c->mu before the reply is written: the client reads the reply through
+ * io_uring, an ordering ThreadSanitizer cannot see, so the test thread
+ * takes the mutex (clamd_last) to read it. */
+static void clamd_serve(struct fake_clamd *c, int fd)
+{
+    pthread_mutex_lock(&c->mu);
+    c->got_ok = false; /* this session's result is not known yet */
+    pthread_mutex_unlock(&c->mu);
+    struct sb got = {0};
+    bool ok = clamd_read_stream(c, fd, &got);
+    pthread_mutex_lock(&c->mu);
+    sb_free(&c->got);
+    c->got = got;
+    c->got_ok = ok;
+    pthread_mutex_unlock(&c->mu);
+    if (!ok)
+        return;
     static const char *const replies[] = {[CLAM_OK] = "stream: OK",
                                           [CLAM_FOUND] = "stream: Eicar-Test-Signature FOUND",
                                           [CLAM_ERROR] = "Can't allocate memory ERROR"};
@@ -381,6 +400,24 @@ static void clamd_serve(struct fake_clamd *c, int fd)
     }
     if (write(fd, replies[c->mode], strlen(replies[c->mode]) + 1) < 0)
         perror("fake clamd: write");
+}
+
+/* clamd_last - did the last session get a whole stream equal to want? */
+static bool clamd_last(struct fake_clamd *c, const char *want, size_t len)
+{
+    pthread_mutex_lock(&c->mu);
+    bool same = c->got_ok && c->got.len == len && memcmp(c->got.data, want, len) == 0;
+    pthread_mutex_unlock(&c->mu);
+    return same;
+}
+
+/* clamd_last_ok - did the last session get a whole stream? */
+static bool clamd_last_ok(struct fake_clamd *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool ok = c->got_ok;
+    pthread_mutex_unlock(&c->mu);
+    return ok;
 }
 
 static void *clamd_thread(void *arg)
@@ -403,6 +440,7 @@ static void *clamd_thread(void *arg)
 static void clamd_start(struct fake_clamd *c, enum clam_mode mode, bool tcp)
 {
     memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
     c->mode = mode;
     if (tcp) {
         c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -432,6 +470,7 @@ static void clamd_stop(struct fake_clamd *c)
     if (*c->path)
         unlink(c->path);
     sb_free(&c->got);
+    pthread_mutex_destroy(&c->mu);
 }
 
 /* ---- configurations and messages ----------------------------------------------------- */
@@ -799,9 +838,7 @@ static void test_filter_clamd_clean(void **state)
     run_jobs(c, &m, &len, &r, 1);
     assert_int_equal(r.v, SESS_VERDICT_PASS);
     assert_log(&r, "Antivirus: clean\n");
-    assert_true(k.got_ok);
-    assert_int_equal(k.got.len, len);
-    assert_memory_equal(k.got.data, msg, len);
+    assert_true(clamd_last(&k, msg, len));
     free(msg);
     result_free(&r);
     cfg_free(c);
@@ -1025,9 +1062,7 @@ static void test_filter_src_pieces_clamd(void **state)
         run_srcs(c, &ts, &r, 1);
         assert_int_equal(r.v, SESS_VERDICT_PASS);
         assert_log(&r, "Antivirus: clean\n");
-        assert_true(k.got_ok);
-        assert_int_equal(k.got.len, len);
-        assert_memory_equal(k.got.data, msg, len);
+        assert_true(clamd_last(&k, msg, len));
         assert_true(ts.max_cap <= CLAMDIO_PIECE);
         assert_true(ts.reads >= len / pieces[p]);
         result_free(&r);
@@ -1091,7 +1126,7 @@ static void test_filter_src_read_fails(void **state)
         assert_int_equal(r.v, want[i]);
         assert_log(&r, "Antivirus: scan failed: message read at offset 65536 failed: "
                        "Input/output error: ");
-        assert_false(k.got_ok); /* clamd never got a whole stream */
+        assert_false(clamd_last_ok(&k)); /* clamd never got a whole stream */
         if (i == 0)
             assert_string_equal(r.detail, "antivirus: message read at offset 65536 failed: "
                                           "Input/output error");

@@ -140,6 +140,66 @@ static void test_mxlog_parse_summary_fields(void **state)
     assert_int_equal(v.n, 9);
 }
 
+/* summary_val - the value of key among kv[0..n) ("" when absent; the
+ * last one when repeated, as the reconstruction takes them). */
+static const char *summary_val(const struct mxl_kv *kv, size_t n, const char *key, char *buf)
+{
+    buf[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kv[i].key.n == strlen(key) && memcmp(kv[i].key.p, key, kv[i].key.n) == 0)
+            snprintf(buf, 300, "%.*s", (int)kv[i].val.n, kv[i].val.p);
+    return buf;
+}
+
+/* test_mxlog_parse_summary_forged - client text inside a summary line (a
+ * HELO name opening a quote, a quoted local part holding '>', '"' and
+ * " result=queued id=... reason=\"") stays in its own field: the server's
+ * result, size and reason are the ones read. */
+static void test_mxlog_parse_summary_forged(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "Transaction summary: client=127.0.0.1 helo=\"x tls=- auth=- from=<\"x> result=queued "
+        "id=EVIL size=999 reason=\"@b.example> rcpts=1 rcpts_refused=0 size=0 result=aborted "
+        "reason=\"RSET\"",
+        "Transaction summary: client=127.0.0.1 helo=<y tls=- auth=- from=<\"a> rcpts=1 "
+        "rcpts_refused=0 size=0 result=queued id=EVIL\"@b> rcpts=1 rcpts_refused=0 size=0 "
+        "result=aborted reason=\"QUIT\"",
+    };
+    static const char *const from[] = {"\"x> result=queued id=EVIL size=999 reason=\"@b.example",
+                                       "\"a> rcpts=1 rcpts_refused=0 size=0 result=queued "
+                                       "id=EVIL\"@b"};
+    static const char *const reason[] = {"RSET", "QUIT"};
+    static const char *const helo[] = {"\"x", "<y"};
+    for (size_t i = 0; i < 2; i++) {
+        struct mxl_kv kv[16];
+        char b[300];
+        size_t n = mxl_summary_fields(lines[i], strlen(lines[i]), kv, 16);
+        assert_int_equal(n, 10);
+        assert_string_equal(summary_val(kv, n, "result", b), "aborted");
+        assert_string_equal(summary_val(kv, n, "id", b), "");
+        assert_string_equal(summary_val(kv, n, "size", b), "0");
+        assert_string_equal(summary_val(kv, n, "reason", b), reason[i]);
+        assert_string_equal(summary_val(kv, n, "from", b), from[i]);
+        assert_string_equal(summary_val(kv, n, "helo", b), helo[i]);
+        assert_string_equal(summary_val(kv, n, "client", b), "127.0.0.1");
+    }
+    const char *ok =
+        "Transaction summary: client=10.0.0.1 helo=h tls=TLSv1.3 auth=bob@example.test "
+        "from=<> rcpts=2 rcpts_refused=1 size=42 result=queued id=6B0F392ED9C3";
+    struct mxl_kv kv[16];
+    char b[300];
+    size_t n = mxl_summary_fields(ok, strlen(ok), kv, 16);
+    assert_int_equal(n, 10);
+    assert_string_equal(summary_val(kv, n, "from", b), "");
+    assert_string_equal(summary_val(kv, n, "id", b), "6B0F392ED9C3");
+    assert_string_equal(summary_val(kv, n, "auth", b), "bob@example.test");
+    assert_string_equal(summary_val(kv, n, "rcpts_refused", b), "1");
+    assert_string_equal(summary_val(kv, n, "reason", b), "");
+    const char *cut = "Transaction summary: client=10.0.0.1 helo=h tls=- auth=- from=<a@b> rcpts=1";
+    assert_int_equal(mxl_summary_fields(cut, strlen(cut), kv, 16), 0);
+}
+
 /* test_mxlog_parse_civil_round_trip - civil seconds both ways. */
 static void test_mxlog_parse_civil_round_trip(void **state)
 {
@@ -192,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_mxlog_parse_kinds),
         cmocka_unit_test(test_mxlog_parse_bad_lines),
         cmocka_unit_test(test_mxlog_parse_summary_fields),
+        cmocka_unit_test(test_mxlog_parse_summary_forged),
         cmocka_unit_test(test_mxlog_parse_civil_round_trip),
         cmocka_unit_test(test_mxlog_scan_find_matches_reference),
     };

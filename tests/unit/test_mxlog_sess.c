@@ -272,6 +272,68 @@ static void test_mxlog_sess_verdicts(void **state)
     }
 }
 
+/* test_mxlog_sess_proxy_dnsbl - a client refused by DNSBL and PROXY headers
+ * refused (none, untrusted balancer, malformed), from the lines mxringd
+ * writes: each its own verdict and words. */
+static void test_mxlog_sess_proxy_dnsbl(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        CONN("00000001", "127.0.0.2"),
+        "00000001|DNSBL bl.test: 2.0.0.127.bl.test listed (127.0.0.2), weight 3",
+        "00000001|DNSBL verdict: score 3 (threshold 3): blocked using bl.test",
+        "00000001|554 5.7.1 Service unavailable; client [127.0.0.2] blocked using bl.test",
+        "00000001|CloseClient Started. (DNSBL)",
+        "00000001|closesocket()",
+        CONN("00000002", "127.0.0.1"),
+        "00000002|PROXY header refused: not a PROXY header (from [127.0.0.1], 1 refused in this "
+        "10-minute window)",
+        "00000002|CloseClient Started. (PROXY header)",
+        "00000002|closesocket()",
+        CONN("00000003", "127.0.0.3"),
+        "00000003|PROXY header refused: sender not in proxy_trusted_networks (from [127.0.0.3], 1 "
+        "refused in this 10-minute window)",
+        "00000003|CloseClient Started. (PROXY header)",
+        "00000003|closesocket()",
+        CONN("00000004", "127.0.0.1"),
+        "00000004|PROXY header refused: v1: not 'TCP4|TCP6 src dst sport dport' (from "
+        "[127.0.0.1], 2 refused in this 10-minute window)",
+        "00000004|CloseClient Started. (PROXY header)",
+        "00000004|closesocket()",
+        CONN("00000005", "127.0.0.1"),
+        "00000005|PROXY header refused: no complete PROXY header within 700 ms (from [127.0.0.1], "
+        "3 refused in this 10-minute window)",
+        "00000005|CloseClient Started. (PROXY header)",
+        "00000005|closesocket()",
+        CONN("00000006", "127.0.0.4"),
+        "00000006|DNSBL verdict: score 1 (threshold 3): pass",
+        "00000006|220 mx.test ESMTP",
+        "00000006|QUIT",
+        "00000006|CloseClient Started. (QUIT)",
+        "00000006|closesocket()",
+        NULL,
+    };
+    struct seen z;
+    run(&z, lines);
+    assert_int_equal(z.n, 6);
+    expect(&z, 0,
+           "S 00000001 127.0.0.2 dnsbl: client refused by DNSBL: blocked using bl.test "
+           "(score 3, threshold 3)");
+    expect(&z, 1,
+           "S 00000002 127.0.0.1 proxy_refused: PROXY header refused: no PROXY header "
+           "(not a PROXY header (from [127.0.0.1]");
+    expect(&z, 2,
+           "S 00000003 127.0.0.3 proxy_refused: PROXY header refused: untrusted balancer "
+           "(sender not in proxy_trusted_networks");
+    expect(&z, 3,
+           "S 00000004 127.0.0.1 proxy_refused: PROXY header refused: malformed header "
+           "(v1: not 'TCP4|TCP6 src dst sport dport'");
+    expect(&z, 4,
+           "S 00000005 127.0.0.1 proxy_refused: PROXY header refused: no PROXY header "
+           "(no complete PROXY header within 700 ms");
+    expect(&z, 5, "S 00000006 127.0.0.4 no_mail: no mail sent (QUIT)");
+}
+
 /* test_mxlog_sess_bad_lines_counted - junk between good lines is counted
  * and skipped; the sessions around it are intact. */
 static void test_mxlog_sess_bad_lines_counted(void **state)
@@ -297,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_mxlog_sess_interleaved),
         cmocka_unit_test(test_mxlog_sess_without_summary),
         cmocka_unit_test(test_mxlog_sess_verdicts),
+        cmocka_unit_test(test_mxlog_sess_proxy_dnsbl),
         cmocka_unit_test(test_mxlog_sess_bad_lines_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,11 +221,17 @@ static const struct prefix_kind check_C[] = {
     PK("Connection accepted: ", MXL_K_CONNECT),
     PK("CloseClient Started.", MXL_K_CLOSE),
 };
+static const struct prefix_kind check_D[] = {
+    PK("DNSBL verdict: ", MXL_K_DNSBL),
+};
 static const struct prefix_kind check_M[] = {
     PK("Message accepted: ", MXL_K_MSG_ACCEPTED),
     PK("Message refused (", MXL_K_MSG_REFUSED),
     PK("Message not queued: ", MXL_K_MSG_NOTQUEUED),
     PK("MAIL refused: ", MXL_K_MAIL_REFUSED),
+};
+static const struct prefix_kind check_P[] = {
+    PK("PROXY header refused: ", MXL_K_PROXY_REFUSED),
 };
 static const struct prefix_kind check_R[] = {
     PK("RCPT refused: ", MXL_K_RCPT_REFUSED),
@@ -282,7 +288,9 @@ enum mxl_kind mxl_classify(const char *t, size_t n)
     case '.': return n == 1 ? MXL_K_DOT : MXL_K_OTHER;
     case 'A': return check_kind(t, n, check_A, NPK(check_A));
     case 'C': return check_kind(t, n, check_C, NPK(check_C));
+    case 'D': return check_kind(t, n, check_D, NPK(check_D));
     case 'M': return check_kind(t, n, check_M, NPK(check_M));
+    case 'P': return check_kind(t, n, check_P, NPK(check_P));
     case 'R': return check_kind(t, n, check_R, NPK(check_R));
     case 'S': return check_kind(t, n, check_S, NPK(check_S));
     case 'T': return check_kind(t, n, check_T, NPK(check_T));
@@ -343,6 +351,73 @@ size_t mxl_fields(const char *t, size_t n, struct mxl_kv *kv, size_t max)
         while (p < end && *p == ' ')
             p++;
     }
+    return k;
+}
+
+/* tail_take - the last space-separated token of t[0..*end) if it starts
+ * with key (which includes its '='): its value into v, *end moved before
+ * the space. False when it does not. */
+static bool tail_take(const char *t, size_t *end, const char *key, struct mxl_str *v)
+{
+    const char *sp = memrchr(t, ' ', *end);
+    if (!sp)
+        return false;
+    size_t at = (size_t)(sp - t) + 1, k = strlen(key);
+    if (*end - at < k || memcmp(t + at, key, k) != 0)
+        return false;
+    *v = (struct mxl_str){t + at + k, *end - at - k};
+    *end = (size_t)(sp - t);
+    return true;
+}
+
+/* head_take - "key" + value up to the next space at *pos; false if absent. */
+static bool head_take(const char *t, size_t end, size_t *pos, const char *key, struct mxl_str *v)
+{
+    size_t k = strlen(key);
+    if (end - *pos < k || memcmp(t + *pos, key, k) != 0)
+        return false;
+    const char *p = t + *pos + k, *sp = memchr(p, ' ', end - *pos - k);
+    if (!sp)
+        return false;
+    *v = (struct mxl_str){p, (size_t)(sp - p)};
+    *pos = (size_t)(sp - t) + 1;
+    return true;
+}
+
+/* mxl_summary_fields - see parse.h. The reason holds no '"' (the server
+ * turns them into '\''), so it is the text between the line's last two. */
+size_t mxl_summary_fields(const char *t, size_t n, struct mxl_kv *kv, size_t max)
+{
+    static const char *const tail[] = {"result=", "size=", "rcpts_refused=", "rcpts="};
+    static const char *const head[] = {"client=", "helo=", "tls=", "auth="};
+    struct mxl_str hv[4], tv[4], id = {0}, reason = {0};
+    if (!starts(t, n, "Transaction summary: ") || max < 11)
+        return 0;
+    t += 21, n -= 21;
+    size_t end = n, pos = 0, k = 0;
+    const char *q = n >= 2 && t[n - 1] == '"' ? memrchr(t, '"', n - 1) : NULL;
+    if (q && q - t >= 8 && memcmp(q - 8, " reason=", 8) == 0) {
+        reason = (struct mxl_str){q + 1, (size_t)(t + n - 1 - q - 1)};
+        end = (size_t)(q - 8 - t);
+    }
+    bool has_id = tail_take(t, &end, "id=", &id);
+    for (size_t i = 0; i < 4; i++)
+        if (!tail_take(t, &end, tail[i], &tv[i]))
+            return 0;
+    for (size_t i = 0; i < 4; i++)
+        if (!head_take(t, end, &pos, head[i], &hv[i]))
+            return 0;
+    if (end - pos < 7 || memcmp(t + pos, "from=<", 6) != 0 || t[end - 1] != '>')
+        return 0;
+    for (size_t i = 0; i < 4; i++)
+        kv[k++] = (struct mxl_kv){{head[i], strlen(head[i]) - 1}, hv[i]};
+    kv[k++] = (struct mxl_kv){{"from", 4}, {t + pos + 6, end - pos - 7}};
+    for (size_t i = 4; i-- > 0;)
+        kv[k++] = (struct mxl_kv){{tail[i], strlen(tail[i]) - 1}, tv[i]};
+    if (has_id)
+        kv[k++] = (struct mxl_kv){{"id", 2}, id};
+    if (reason.p)
+        kv[k++] = (struct mxl_kv){{"reason", 6}, reason};
     return k;
 }
 

@@ -47,6 +47,8 @@ enum mxl_kind {
     MXL_K_LIMIT,         /* max_sessions (...) reached ... */
     MXL_K_PREGREET,      /* client talked before the greeting ... */
     MXL_K_EOF_DATA,      /* end of input inside DATA ... */
+    MXL_K_DNSBL,         /* DNSBL verdict: score S (threshold T): blocked using Z | pass */
+    MXL_K_PROXY_REFUSED, /* PROXY header refused: why */
     MXL_K_COUNT
 };
 
@@ -89,6 +91,15 @@ struct mxl_str {
 /* mxl_angle_addr - the address inside the first <...> of t (empty for <>);
  * false when there is none. */
 bool mxl_angle_addr(const char *t, size_t n, struct mxl_str *addr);
+/* mxl_summary_fields - the fields of a "Transaction summary:" line by its
+ * fixed layout (core/session_log.c): client helo tls auth from=<...>, then
+ * rcpts rcpts_refused size result [id] [reason="..."]. The server's tail
+ * is taken from the right and the sender between "from=<" and the '>'
+ * before it, so client text (HELO name, a quoted local part holding '>',
+ * '"', " result=...") never becomes a field of its own. Returns how many
+ * fields went into kv (in line order); 0 when the layout does not match. */
+struct mxl_kv;
+size_t mxl_summary_fields(const char *t, size_t n, struct mxl_kv *kv, size_t max);
 /* mxl_field - value of key=value in a summary line ("key=" must start the
  * text or follow a space); a value is up to the next space, or a "..."
  * quoted string, or <...>. False when absent. */

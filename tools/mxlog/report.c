@@ -17,12 +17,12 @@
 #define TOP_ROWS 15
 
 /* One colour per verdict (accepted green, refusals warm, others grey). */
-_Static_assert(MXL_V_COUNT == 28, "one colour per verdict");
+_Static_assert(MXL_V_COUNT == 30, "one colour per verdict");
 static const char *const colour[MXL_V_COUNT] = {
-    "#2e7d32", "#66bb6a", "#e53935", "#d81b60", "#8e24aa", "#5e35b1", "#3949ab",
-    "#f4511e", "#b71c1c", "#fb8c00", "#6d4c41", "#795548", "#a1887f", "#c62828",
-    "#fdd835", "#00897b", "#00acc1", "#039be5", "#1e88e5", "#7cb342", "#c0ca33",
-    "#ffb300", "#546e7a", "#37474f", "#ef6c00", "#9e9e9e", "#bdbdbd", "#cfd8dc",
+    "#2e7d32", "#66bb6a", "#e53935", "#d81b60", "#8e24aa", "#5e35b1", "#3949ab", "#f4511e",
+    "#b71c1c", "#fb8c00", "#6d4c41", "#795548", "#a1887f", "#c62828", "#fdd835", "#00897b",
+    "#00acc1", "#039be5", "#1e88e5", "#7cb342", "#c0ca33", "#ffb300", "#546e7a", "#ad1457",
+    "#4e342e", "#37474f", "#ef6c00", "#9e9e9e", "#bdbdbd", "#cfd8dc",
 };
 
 /* html - s with &, <, >, " escaped. */

@@ -349,7 +349,9 @@ static void on_summary(struct mxl_engine *e, struct mxl_sess *s, const struct mx
     if (!x->open)
         txn_begin(s, l->t);
     struct mxl_kv kv[16];
-    size_t n = mxl_fields(l->text, l->len, kv, 16);
+    /* By the server's layout only: a line that does not match it (cut
+     * short) gives no fields rather than whatever client text says. */
+    size_t n = mxl_summary_fields(l->text, l->len, kv, 16);
     x->reason[0] = 0;
     x->result[0] = 0;
     for (size_t i = 0; i < n; i++)
@@ -526,6 +528,23 @@ static void on_auth(struct mxl_sess *s, const struct mxl_line *l)
              upto((struct mxl_str){u + 8, v.n - (size_t)(u + 8 - v.p)}, " ("));
 }
 
+/* on_dnsbl - "DNSBL verdict: score S (threshold T): blocked using Z" keeps
+ * "Z (score S, threshold T)"; a pass keeps nothing. */
+static void on_dnsbl(struct mxl_sess *s, const struct mxl_line *l)
+{
+    struct mxl_str v, score, thr;
+    const char *b = memmem(l->text, l->len, "): blocked using ", 17);
+    if (!b || !mxl_after(l->text, l->len, "DNSBL verdict: score ", &v))
+        return;
+    score = upto(v, " ");
+    thr = (struct mxl_str){score.p + score.n, (size_t)(b - score.p - score.n)};
+    if (!mxl_after(thr.p, thr.n, " (threshold ", &thr))
+        return;
+    const char *z = b + 17;
+    snprintf(s->dnsbl, sizeof(s->dnsbl), "%.*s (score %.*s, threshold %.*s)",
+             (int)(l->text + l->len - z), z, (int)score.n, score.p, (int)thr.n, thr.p);
+}
+
 /* on_session_line - lines about the session as a whole. */
 static void on_session_line(struct mxl_engine *e, struct mxl_sess *s, const struct mxl_line *l)
 {
@@ -543,6 +562,11 @@ static void on_session_line(struct mxl_engine *e, struct mxl_sess *s, const stru
         if (mxl_after(l->text, l->len, "TLS failed: ", &v))
             cpys(s->tls_why, sizeof(s->tls_why), v);
         break;
+    case MXL_K_PROXY_REFUSED:
+        if (mxl_after(l->text, l->len, "PROXY header refused: ", &v))
+            cpys(s->proxy_why, sizeof(s->proxy_why), v);
+        break;
+    case MXL_K_DNSBL: on_dnsbl(s, l); break;
     case MXL_K_PER_IP:
     case MXL_K_RATE:
     case MXL_K_LIMIT: s->limit = l->kind; break;

@@ -79,6 +79,8 @@ struct mxl_sess {
     char helo[MXL_NAME_MAX];
     char tls[32];
     char tls_why[MXL_WHY_MAX];
+    char proxy_why[MXL_WHY_MAX]; /* PROXY header refused: why */
+    char dnsbl[MXL_WHY_MAX];     /* "Z (score S, threshold T)" when blocked */
     char auth[MXL_NAME_MAX];
     char auth_fail_user[MXL_NAME_MAX];
     char close_reason[64];

@@ -32,6 +32,8 @@ static const char *const names[MXL_V_COUNT] = {
     [MXL_V_RATE] = "rate_limit",
     [MXL_V_SESSION_LIMIT] = "session_limit",
     [MXL_V_EARLY_TALKER] = "early_talker",
+    [MXL_V_DNSBL] = "dnsbl",
+    [MXL_V_PROXY] = "proxy_refused",
     [MXL_V_SHUTDOWN] = "shutdown",
     [MXL_V_CUT_OFF] = "cut_off",
     [MXL_V_ERROR_LIMIT] = "error_limit",
@@ -264,10 +266,31 @@ static enum mxl_verdict close_verdict(const struct mxl_sess *s, char *buf, size_
     return MXL_V_NO_MAIL;
 }
 
+/* proxy_kind - which defence a PROXY refusal reason names. */
+static const char *proxy_kind(const char *why)
+{
+    if (strncmp(why, "sender not in proxy_trusted_networks", 36) == 0)
+        return "untrusted balancer";
+    if (strncmp(why, "v1: ", 4) == 0 || strncmp(why, "v2: ", 4) == 0)
+        return "malformed header";
+    if (strncmp(why, "not a PROXY header", 18) == 0 || strncmp(why, "no complete ", 12) == 0 ||
+        strncmp(why, "connection closed before", 24) == 0)
+        return "no PROXY header";
+    return "refused";
+}
+
 /* mxl_sess_verdict - see verdict.h. */
 enum mxl_verdict mxl_sess_verdict(const struct mxl_sess *s, char *buf, size_t cap)
 {
     char nth[16];
+    if (s->proxy_why[0]) {
+        say(buf, cap, "PROXY header refused: %s (%s)", proxy_kind(s->proxy_why), s->proxy_why);
+        return MXL_V_PROXY;
+    }
+    if (s->dnsbl[0]) {
+        say(buf, cap, "client refused by DNSBL: blocked using %s", s->dnsbl);
+        return MXL_V_DNSBL;
+    }
     if (s->limit == MXL_K_PER_IP) {
         say(buf, cap, "per-IP limit: too many connections from %s (max_sessions_per_ip)", s->ip);
         return MXL_V_PER_IP;

@@ -33,6 +33,8 @@ enum mxl_verdict {
     MXL_V_RATE,
     MXL_V_SESSION_LIMIT,
     MXL_V_EARLY_TALKER,
+    MXL_V_DNSBL,
+    MXL_V_PROXY,
     MXL_V_SHUTDOWN,
     MXL_V_CUT_OFF,
     MXL_V_ERROR_LIMIT,

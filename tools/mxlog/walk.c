@@ -37,6 +37,18 @@ bool mxl_walk_buf(struct mxl_opts *o, struct mxl_engine *e, const char *p, size_
     return true;
 }
 
+/* mxl_files_of - see walk.h. */
+int mxl_files_of(const struct mxl_opts *o, struct mxl_file **files, size_t *nf)
+{
+    char err[8192];
+    struct mxl_sel sel = {o->workdir, o->day_from, o->day_to};
+    if (mxl_list_files(&sel, files, nf, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mxlog: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* mxl_walk_all - see walk.h. */
 int mxl_walk_all(struct mxl_opts *o, const struct mxl_sink *sink, bool keep_raw,
                  const struct mxl_split *split)
@@ -44,11 +56,8 @@ int mxl_walk_all(struct mxl_opts *o, const struct mxl_sink *sink, bool keep_raw,
     struct mxl_file *files = NULL;
     size_t nf = 0;
     char err[8192];
-    struct mxl_sel sel = {o->workdir, o->day_from, o->day_to};
-    if (mxl_list_files(&sel, &files, &nf, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mxlog: %s\n", err);
+    if (mxl_files_of(o, &files, &nf) < 0)
         return -1;
-    }
     struct mxl_engine *e = mxl_engine_new(sink, keep_raw);
     int rc = e ? 0 : -1;
     for (size_t i = 0; e && i < nf; i++) {

@@ -33,6 +33,9 @@ struct mxl_split {
     size_t min_bytes; /* smaller files: one thread */
 };
 
+/* mxl_files_of - the day files o selects (mxl_list_files); 0, or -1 with
+ * the reason on stderr. */
+int mxl_files_of(const struct mxl_opts *o, struct mxl_file **files, size_t *nf);
 /* mxl_walk_all - feed every line of every selected file to an engine made
  * for sink (one engine per host; open sessions end as cut off at the end
  * of a host's files). With split (may be NULL), files of min_bytes or more

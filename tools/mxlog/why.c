@@ -367,12 +367,8 @@ int mxl_why(struct mxl_opts *o, const char *query)
         y.out.focus = y.q.type == MXL_Q_ADDR ? y.q.text : NULL;
     struct mxl_file *files = NULL;
     size_t nf = 0;
-    char err[8192];
-    struct mxl_sel sel = {o->workdir, o->day_from, o->day_to};
-    if (mxl_list_files(&sel, &files, &nf, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mxlog: %s\n", err);
+    if (mxl_files_of(o, &files, &nf) < 0)
         return 2;
-    }
     struct mxl_sink sink = {on_txn, on_sess, &y};
     struct mxl_engine *e = mxl_engine_new(&sink, o->verbose);
     int rc = e ? why_files(&y, files, nf, e) : 2;
