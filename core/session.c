@@ -193,6 +193,7 @@ bool sess_txn_begin(struct sess *s)
     if (!s->txn)
         return false;
     s->txn->start_us = mhist_now_us();
+    bdat_reset(&s->bdat); /* discards before this MAIL are not its chunks */
     if (s->env->snap_txn)
         s->snap = s->env->snap_txn(s->env->arg, s->snap);
     return true;

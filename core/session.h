@@ -218,8 +218,10 @@ void sess_dnsbl_refuse(struct sess *s, const char *site);
 /* sess_progress - a counter that moves whenever a command or a chunk of
  * DATA was handled (trickled bytes of an unfinished line do not count). */
 unsigned sess_progress(const struct sess *s);
-/* sess_data_phase - a counter that moves whenever a DATA phase begins (two
- * phases may follow each other within one input chunk when pipelined). */
+/* sess_data_phase - a counter that moves whenever a DATA phase or a BDAT
+ * transaction begins, and for each BDAT chunk discarded outside one (two
+ * phases may follow each other within one input chunk when pipelined);
+ * timeout_data bounds each phase. */
 unsigned sess_data_phase(const struct sess *s);
 /* sess_receiving - is the message of the current DATA phase or BDAT
  * transaction still wanted, so its journal transaction must live? (A BDAT

@@ -134,7 +134,7 @@ static void refuse_over(struct sess *s)
 {
     sess_txn_end(s, "refused", "over max_message_size %llu (BDAT, %llu octets announced)",
                  (unsigned long long)s->snap->cfg->max_message_size,
-                 (unsigned long long)(s->bdat.total + s->bdat.size));
+                 (unsigned long long)(s->bdat.total + s->bdat.discarded));
     sess_log_check(s, "Message refused (%llu octets): %s", (unsigned long long)s->txn->scan.size,
                    s->txn->reason);
     sess_enter_state(s, ST_HELO, "message refused");
@@ -154,8 +154,10 @@ static void chunk_end(struct sess *s)
         reply_error(s, r);
     else if (!s->bdat.last)
         sess_reply_u(s, R_BDAT_OK, (unsigned long long)s->bdat.size);
-    else
+    else {
+        data_scan_end_raw(&s->txn->scan);
         sess_message_end(s);
+    }
 }
 
 /* take_content - chunk octets into the message's chunk buffer through the

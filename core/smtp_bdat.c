@@ -59,6 +59,7 @@ enum bdat_perr bdat_parse(const char *arg, size_t len, uint64_t *size, bool *las
 void bdat_reset(struct bdat_rx *b)
 {
     b->total = 0;
+    b->discarded = 0;
     b->chunks = 0;
     b->last = false;
 }
@@ -76,8 +77,10 @@ void bdat_begin(struct bdat_rx *b, uint64_t size, bool last, bool discard)
     b->remaining = size;
     b->last = last;
     b->discard = discard;
-    if (discard)
+    if (discard) {
+        b->discarded = b->discarded > UINT64_MAX - size ? UINT64_MAX : b->discarded + size;
         return;
+    }
     b->total += size;
     b->chunks++;
 }

@@ -32,6 +32,7 @@ struct bdat_rx {
     uint64_t size;      /* octets of the current (or just completed) chunk */
     uint64_t remaining; /* octets of the current chunk still to come */
     uint64_t total;     /* octets announced by this transaction's accepted chunks */
+    uint64_t discarded; /* octets announced by its refused chunks */
     unsigned chunks;    /* BDAT commands accepted in this transaction */
     bool last;          /* the current (or just completed) chunk is the LAST */
     bool discard;       /* the current chunk's octets are thrown away */

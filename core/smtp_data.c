@@ -256,6 +256,16 @@ void data_scan_init_raw(struct data_scan *ds, uint64_t limit)
     ds->raw = true;
 }
 
+/* data_scan_end_raw - a trailing CR is bare (see smtp_data.h). */
+void data_scan_end_raw(struct data_scan *ds)
+{
+    if (ds->state != DS_CR || (ds->flags & DATA_F_BARE_EOL))
+        return;
+    ds->flags |= DATA_F_BARE_EOL;
+    ds->first_bare = ds->offset - 1;
+    ds->bare_octet = CH_CR;
+}
+
 /* data_scan_feed - run the state machine over in, emitting verbatim spans in
  * bulk; stops right after the terminator (see smtp_data.h). */
 size_t data_scan_feed(struct data_scan *ds, const char *in, size_t len, struct sb *out, bool *done)

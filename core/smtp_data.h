@@ -54,6 +54,10 @@ void data_scan_init(struct data_scan *ds, uint64_t limit);
  * a message (a CRLF may be split between two chunks). */
 void data_scan_init_raw(struct data_scan *ds, uint64_t limit);
 
+/* data_scan_end_raw - the BDAT LAST chunk is in: a CR it ended with was
+ * not followed by LF (a bare CR). Content may end without CRLF (RFC 3030). */
+void data_scan_end_raw(struct data_scan *ds);
+
 /* data_scan_feed - scan len bytes of DATA input. Unstuffed message bytes
  * (lines with their CRLF, without the final ".\r\n") are appended to out
  * while ds->size stays within ds->limit; past it DATA_F_TOO_BIG is set and
