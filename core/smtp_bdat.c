@@ -8,19 +8,21 @@
 
 #include "util.h"
 
-/* parse_count - 1*DIGIT at arg[*i..len): the value, *i past it. */
+/* parse_count - 1*DIGIT at arg[*i..len), ended by SP or the end: the
+ * value, *i past it. */
 static enum bdat_perr parse_count(const char *arg, size_t len, size_t *i, uint64_t *size)
 {
     size_t start = *i;
     uint64_t v = 0;
     while (*i < len && arg[*i] >= '0' && arg[*i] <= '9') {
-        if (*i - start == BDAT_SIZE_DIGITS_MAX)
-            return BDAT_P_OVERFLOW;
-        v = v * 10 + (uint64_t)(arg[*i] - '0');
+        if (*i - start < BDAT_SIZE_DIGITS_MAX)
+            v = v * 10 + (uint64_t)(arg[*i] - '0');
         (*i)++;
     }
-    if (*i == start)
-        return BDAT_P_SYNTAX;
+    if (*i == start || (*i < len && arg[*i] != ' '))
+        return BDAT_P_SYNTAX; /* no digit, or a digit run ended by anything but SP */
+    if (*i - start > BDAT_SIZE_DIGITS_MAX)
+        return BDAT_P_OVERFLOW;
     *size = v;
     return BDAT_P_OK;
 }

@@ -18,7 +18,7 @@
 enum bdat_perr {
     BDAT_P_OK = 0,
     BDAT_P_SYNTAX,   /* no count, a non-digit, or something other than LAST after it */
-    BDAT_P_OVERFLOW, /* the count has more than BDAT_SIZE_DIGITS_MAX digits */
+    BDAT_P_OVERFLOW, /* the count (digits only) has more than BDAT_SIZE_DIGITS_MAX of them */
 };
 
 /* bdat_parse - parse the argument of BDAT (the text after "BDAT ", without

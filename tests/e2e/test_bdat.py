@@ -20,6 +20,7 @@ import subprocess
 import time
 import unittest
 
+from dlv_peers import PrivatePostfix, wait_for
 from harness import BINARY, Client, Server, log_text, wait_log
 
 ID_PREFIX = "250 2.0.0 Message received ok. id="
@@ -273,6 +274,53 @@ class BdatRealClients(unittest.TestCase):
             self.assertIn("BDAT %d\n" % (len(msg) // 2), log)
             self.assertIn("BDAT %d LAST\n" % (len(msg) - len(msg) // 2), log)
             self.assertTrue(wait_log(srv, "1 recipient(s), BDAT 2 chunk(s)"))
+
+
+class BdatPostfix(PrivatePostfix):
+    """The private Postfix of dlv_peers.py in a folder of its own (test_delivery
+    uses the default one)."""
+    DIR = "/tmp/mxring-e2e-postfix-bdat"
+
+
+def strip_received(data):
+    """data without its first header if that is a (folded) Received: header."""
+    assert data.startswith(b"Received: "), data[:80]
+    i = data.index(b"\r\n") + 2
+    while data[i:i + 1] in (b" ", b"\t"):
+        i = data.index(b"\r\n", i) + 2
+    return data[i:]
+
+
+class BdatPostfixRelay(unittest.TestCase):
+    def test_bdat_offered_postfix_relays_through(self):
+        """Description: a private Postfix relays a message through mxringd, which offers
+        CHUNKING. Postfix's smtp client (3.7 here; none up to 3.12) has no BDAT, so it
+        must go on with DATA: the message arrives byte-identical below the Received:
+        headers of Postfix and mxringd, and the receivelog shows DATA, not BDAT."""
+        if os.geteuid() != 0 or shutil.which("postfix") is None:
+            self.skipTest("needs root and postfix for a private instance")
+        import smtplib
+        msg = (b"From: a@b.example\r\nTo: u@example.test\r\nSubject: via postfix\r\n"
+               b"Date: Wed, 02 Dec 2026 00:00:00 +0000\r\nMessage-ID: <pf-bdat@b.example>\r\n"
+               b"\r\n.dot line\r\nbody\r\n")
+        with Server(receivelog=True) as srv:
+            pf = BdatPostfix(srv.port)
+            try:
+                with smtplib.SMTP("127.0.0.1", pf.port, timeout=20) as c:
+                    c.sendmail("a@b.example", ["u@example.test"], msg)
+                self.assertTrue(wait_for(lambda: srv.queue_files(settle=0.05), 60),
+                                pf.maillog()[-2000:])
+                qid = srv.queue_files()[0]
+                got = strip_received(body_of(srv, qid))
+                self.assertIn(b"by postfix.test (Postfix)", body_of(srv, qid))
+                self.assertEqual(got, msg)
+                log = log_text(srv)
+                self.assertIn("250-CHUNKING", log)
+                self.assertIn("354 ", log)
+                self.assertIn("Message accepted: queue id %s" % qid, log)
+                self.assertNotIn("BDAT", log)
+            finally:
+                pf.close()
 
 
 if __name__ == "__main__":

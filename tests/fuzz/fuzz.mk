@@ -30,6 +30,7 @@ endef
 
 $(eval $(call fuzz_target,smtp_parse,core/smtp_parse.c core/util.c))
 $(eval $(call fuzz_target,smtp_data,core/smtp_data.c core/util.c))
+$(eval $(call fuzz_target,smtp_bdat,core/smtp_bdat.c core/util.c))
 $(eval $(call fuzz_target,config,core/config.c core/config_types.c core/dnsbl_site.c core/routes.c core/util.c))
 $(eval $(call fuzz_target,uri,core/uri.c))
 $(eval $(call fuzz_target,http,core/http_req.c))

@@ -69,6 +69,8 @@ static void test_smtp_bdat_parse_overflow(void **st)
     assert_int_equal(parse("18446744073709551616", &n, &last), BDAT_P_OVERFLOW); /* 2^64 */
     assert_int_equal(parse("00000000000000000001", &n, &last), BDAT_P_OVERFLOW); /* 20 digits */
     assert_int_equal(parse("99999999999999999999999999 LAST", &n, &last), BDAT_P_OVERFLOW);
+    /* a long run that is not all digits is a syntax error, as a short one */
+    assert_int_equal(parse("99999999999999999999999T", &n, &last), BDAT_P_SYNTAX);
 }
 
 static void test_smtp_bdat_parse_not_nul_terminated(void **st)
