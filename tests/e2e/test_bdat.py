@@ -22,6 +22,7 @@ import unittest
 
 from dlv_peers import PrivatePostfix, wait_for
 from harness import BINARY, Client, Server, log_text, wait_log
+from test_filters import EICAR, FilterCase, plain
 
 ID_PREFIX = "250 2.0.0 Message received ok. id="
 
@@ -274,6 +275,37 @@ class BdatRealClients(unittest.TestCase):
             self.assertIn("BDAT %d\n" % (len(msg) // 2), log)
             self.assertIn("BDAT %d LAST\n" % (len(msg) - len(msg) // 2), log)
             self.assertTrue(wait_log(srv, "1 recipient(s), BDAT 2 chunk(s)"))
+
+
+class BdatFilters(FilterCase):
+    """The content filters see a BDAT message as they see a DATA one: read back
+    from the journal (real clamd, started by test_filters' FilterCase)."""
+
+    def test_bdat_eicar_across_chunks_rejected(self):
+        """Description: EICAR past five 64 KiB journal chunks, sent in 10 BDAT chunks:
+        clamd finds it, 554, nothing queued; a clean BDAT message passes the filters."""
+        srv = self.server(surbl_zones=None)
+        msg = plain("filler line of a long message, nothing to see here\r\n" * 6500 +
+                    EICAR.decode()).encode()
+        c = Client(srv, timeout=30)
+        greet(c)
+        step = len(msg) // 10 + 1
+        pieces = [msg[i:i + step] for i in range(0, len(msg), step)]
+        c.send(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\n")
+        c.reply(), c.reply()
+        for i, p in enumerate(pieces):
+            c.send(b"BDAT %d%s\r\n" % (len(p), b" LAST" if i == len(pieces) - 1 else b"") + p)
+        for p in pieces[:-1]:
+            self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.reply(), (554, ["554 5.7.1 Requested mail action aborted: virus "
+                                           "Eicar-Test-Signature-Body.UNOFFICIAL found."]))
+        self.assertEqual(srv.queue_files(), [])
+        clean = plain("nothing to see\r\n" * 10).encode()
+        c.send(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nBDAT %d LAST\r\n"
+               % len(clean) + clean)
+        c.reply(), c.reply()
+        self.assertEqual(body_of(srv, qid_of(c.reply())), clean)
+        c.close()
 
 
 class BdatPostfix(PrivatePostfix):
