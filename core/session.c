@@ -317,7 +317,7 @@ static void finish_data(struct sess *s)
     sess_message_end(s);
 }
 
-/* sess_receiving - see session_int.h. */
+/* sess_receiving - see session.h. */
 bool sess_receiving(const struct sess *s)
 {
     if (s->action == SESS_CHUNK || s->action == SESS_SPOOL || s->action == SESS_FILTER)
