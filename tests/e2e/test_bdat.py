@@ -70,7 +70,7 @@ class BdatRaw(unittest.TestCase):
     """Raw-socket BDAT sessions."""
 
     def setUp(self):
-        self.srv = Server(conf={"max_message_size": "64K"}, receivelog=True)
+        self.srv = Server(conf={"max_message_size": "1M"}, receivelog=True)
         self.srv.start()
         self.c = Client(self.srv)
         greet(self.c)
@@ -124,14 +124,14 @@ class BdatRaw(unittest.TestCase):
         its octets are skipped by count; the session is in sync and nothing is queued."""
         self.c.send(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\n")
         self.c.reply(), self.c.reply()
-        big = (b"QUIT\r\n" * 20000)[:100000]     # commands inside it must not run
-        self.c.send(b"BDAT 100000 LAST\r\n" + big + b"NOOP\r\n")
+        big = (b"QUIT\r\n" * 400000)[:2000000]     # commands inside it must not run
+        self.c.send(b"BDAT 2000000 LAST\r\n" + big + b"NOOP\r\n")
         self.assertEqual(self.c.reply(), (552, ["552 5.3.4 BDAT chunk exceeds fixed maximum "
                                                 "message size"]))
         self.assertEqual(self.c.reply(), (250, ["250 2.0.0 OK"]))
         self.assertEqual(self.srv.queue_files(), [])
-        self.assertTrue(wait_log(self.srv, 'result=refused reason="over max_message_size 65536 '
-                                 '(BDAT, 100000 octets announced)"'))
+        self.assertTrue(wait_log(self.srv, 'result=refused reason="over max_message_size 1048576 '
+                                 '(BDAT, 2000000 octets announced)"'))
         # the next message in the same session is fine
         self.c.send(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nBDAT 4 LAST\r\nok\r\n")
         self.c.reply(), self.c.reply()
@@ -176,6 +176,19 @@ class BdatRaw(unittest.TestCase):
         self.assertTrue(self.c.closed())
         self.assertTrue(wait_log(self.srv, "CloseClient Started. (protocol error)"))
         self.assertNotIn("evil@x", log_text(self.srv))
+
+    def test_bdat_quit_mid_transaction_not_committed(self):
+        """Description: QUIT after a non-LAST chunk large enough to reach the journal
+        (over one 64 KiB chunk record): 221, the transaction is aborted, nothing queued."""
+        chunk = b"x" * 78 + b"\r\n"
+        body = chunk * 2000   # 160 000 octets
+        self.c.send(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.test>\r\nBDAT %d\r\n"
+                    % len(body) + body + b"QUIT\r\n")
+        self.c.reply(), self.c.reply()
+        self.assertEqual(self.c.reply(), (250, ["250 2.0.0 %d octets received" % len(body)]))
+        self.assertEqual(self.c.reply()[0], 221)
+        self.assertTrue(wait_log(self.srv, 'size=%d result=aborted reason="QUIT"' % len(body)))
+        self.assertEqual(self.srv.queue_files(), [])
 
     def test_bdat_client_gone_mid_chunk_not_committed(self):
         """Description: the client leaves inside a chunk: nothing is queued, the log says so."""

@@ -389,6 +389,19 @@ static void test_session_bdat_rset_aborts(void **st)
     destroy(f);
 }
 
+static void test_session_bdat_quit_aborts(void **st)
+{
+    (void)st;
+    struct fixture *f = make("4096");
+    envelope(f);
+    assert_string_equal(feed(f, "BDAT 2\r\nhiQUIT\r\n"),
+                        "250 2.0.0 2 octets received\r\n221 2.0.0 mx.test closing connection.\r\n");
+    assert_int_equal(sess_action(f->s), SESS_CLOSE);
+    assert_false(sess_receiving(f->s));
+    assert_non_null(strstr(f->lines.data, "size=2 result=aborted reason=\"QUIT\"\n"));
+    destroy(f);
+}
+
 static void test_session_bdat_eof_mid_chunk_aborts(void **st)
 {
     (void)st;
@@ -435,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_session_bdat_bare_lf_refused_says_bdat),
         cmocka_unit_test(test_session_bdat_bad_count_closes),
         cmocka_unit_test(test_session_bdat_rset_aborts),
+        cmocka_unit_test(test_session_bdat_quit_aborts),
         cmocka_unit_test(test_session_bdat_eof_mid_chunk_aborts),
         cmocka_unit_test(test_session_bdat_zero_chunks_are_junk),
     };
