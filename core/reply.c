@@ -15,6 +15,7 @@ const struct reply_def reply_table[R_COUNT] = {
     [R_EHLO_8BITMIME] = {"250-8BITMIME", ""},
     [R_EHLO_SMTPUTF8] = {"250-SMTPUTF8", ""},
     [R_EHLO_DSN] = {"250-DSN", ""},
+    [R_EHLO_CHUNKING] = {"250-CHUNKING", ""},
     [R_EHLO_STARTTLS] = {"250-STARTTLS", ""},
     [R_EHLO_AUTH] = {"250-AUTH PLAIN LOGIN", ""},
     [R_EHLO_LAST] = {"250 ENHANCEDSTATUSCODES", ""},
@@ -109,6 +110,18 @@ const struct reply_def reply_table[R_COUNT] = {
     [R_ERR_QUEUE_FULL] = {"452 4.3.1 Insufficient system storage, try again later", ""},
     [R_CLOSE_PREGREET] = {"554 5.5.0 %s Error: talked before the greeting, closing connection",
                           "s"},
+    [R_BDAT_OK] = {"250 2.0.0 %llu octets received", "u"},
+    [R_ERR_BDAT_SYNTAX] = {"501 5.5.4 Syntax: BDAT count [LAST]", ""},
+    [R_ERR_BDAT_NEED_MAIL] = {"503 5.5.1 Bad sequence of commands: need MAIL before BDAT", ""},
+    [R_ERR_BDAT_NEED_RCPT] = {"503 5.5.1 Bad sequence of commands: need RCPT before BDAT", ""},
+    [R_ERR_AFTER_BDAT] = {"503 5.5.1 Bad sequence of commands: %s after BDAT", "s"},
+    [R_ERR_BDAT_SIZE] = {"552 5.3.4 BDAT chunk exceeds fixed maximum message size", ""},
+    [R_ERR_BDAT_LINE_LONG] =
+        {"550 5.5.6 Message refused: a line in BDAT data is longer than 998 characters", ""},
+    [R_ERR_BDAT_BARE_EOL] = {"550 5.5.2 Message refused: bare CR or LF in BDAT data is not allowed",
+                             ""},
+    [R_ERR_BDAT_NUL] = {"550 5.6.0 Message refused: NUL characters in BDAT data are not allowed",
+                        ""},
 };
 
 /* reply_takes - see reply.h. */

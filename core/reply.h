@@ -15,6 +15,7 @@ enum reply_id {
     R_EHLO_8BITMIME,
     R_EHLO_SMTPUTF8,
     R_EHLO_DSN,
+    R_EHLO_CHUNKING,
     R_EHLO_STARTTLS, /* only when STARTTLS is offered */
     R_EHLO_AUTH,     /* only when AUTH is offered */
     R_EHLO_LAST,     /* 250 ENHANCEDSTATUSCODES */
@@ -96,6 +97,16 @@ enum reply_id {
     R_C_CONN_LOST,        /* 451 4.4.2 the I/O layer gave up */
     R_C_ABANDONED,        /* 451 4.3.0 the engine quit mid-message */
     R_ERR_QUEUE_FULL, /* 452 4.3.1 queue over queue_max_messages / disk below queue_min_free_space */
+    /* CHUNKING (RFC 3030) */
+    R_BDAT_OK,            /* 250 2.0.0 <n> octets received (a chunk before LAST) */
+    R_ERR_BDAT_SYNTAX,    /* 501 5.5.4 Syntax: BDAT count [LAST] (the session closes) */
+    R_ERR_BDAT_NEED_MAIL, /* 503 5.5.1 BDAT outside a transaction (chunk discarded) */
+    R_ERR_BDAT_NEED_RCPT, /* 503 5.5.1 BDAT before any RCPT (chunk discarded) */
+    R_ERR_AFTER_BDAT,     /* 503 5.5.1 <cmd> after BDAT (DATA, MAIL, RCPT mid-transaction) */
+    R_ERR_BDAT_SIZE,      /* 552 5.3.4 the chunk takes the message over max_message_size */
+    R_ERR_BDAT_LINE_LONG, /* 550 5.5.6 as R_ERR_DATA_LINE_LONG, in BDAT content */
+    R_ERR_BDAT_BARE_EOL,  /* 550 5.5.2 as R_ERR_BARE_EOL, in BDAT content */
+    R_ERR_BDAT_NUL,       /* 550 5.6.0 as R_ERR_DATA_NUL, in BDAT content */
     R_COUNT
 };
 

@@ -98,6 +98,7 @@ static void txn_free(struct sess *s)
     sb_free(&s->txn->orcpts);
     sb_free(&s->txn->body);
     free(s->txn->quarantine);
+    bdat_reset(&s->bdat);
     free(s->txn);
     s->txn = NULL;
 }
@@ -110,10 +111,10 @@ static void txn_free(struct sess *s)
  * (sess_env.trace, MXRING_TRACE=1 in the server). */
 
 static const char *const state_name[] = {
-    [ST_INIT] = "INIT",     [ST_GREET_WAIT] = "GREET_WAIT",
-    [ST_HELO] = "HELO",     [ST_MAIL] = "MAIL",
-    [ST_RCPT] = "RCPT",     [ST_DATA] = "DATA",
-    [ST_CLOSED] = "CLOSED",
+    [ST_INIT] = "INIT", [ST_GREET_WAIT] = "GREET_WAIT",
+    [ST_HELO] = "HELO", [ST_MAIL] = "MAIL",
+    [ST_RCPT] = "RCPT", [ST_DATA] = "DATA",
+    [ST_BDAT] = "BDAT", [ST_CLOSED] = "CLOSED",
 };
 _Static_assert(MX_ARRAY_LEN(state_name) == ST_CLOSED + 1, "a name per state");
 
@@ -123,8 +124,9 @@ static const unsigned state_next[] = {
     [ST_GREET_WAIT] = STB(ST_INIT) | STB(ST_CLOSED),
     [ST_HELO] = STB(ST_INIT) | STB(ST_HELO) | STB(ST_MAIL) | STB(ST_CLOSED),
     [ST_MAIL] = STB(ST_HELO) | STB(ST_RCPT) | STB(ST_CLOSED),
-    [ST_RCPT] = STB(ST_HELO) | STB(ST_RCPT) | STB(ST_DATA) | STB(ST_CLOSED),
+    [ST_RCPT] = STB(ST_HELO) | STB(ST_RCPT) | STB(ST_DATA) | STB(ST_BDAT) | STB(ST_CLOSED),
     [ST_DATA] = STB(ST_HELO) | STB(ST_CLOSED),
+    [ST_BDAT] = STB(ST_HELO) | STB(ST_CLOSED),
     [ST_CLOSED] = STB(ST_CLOSED),
 };
 _Static_assert(MX_ARRAY_LEN(state_next) == ST_CLOSED + 1, "moves for every state");
@@ -191,6 +193,7 @@ bool sess_txn_begin(struct sess *s)
     if (!s->txn)
         return false;
     s->txn->start_us = mhist_now_us();
+    bdat_reset(&s->bdat); /* discards before this MAIL are not its chunks */
     if (s->env->snap_txn)
         s->snap = s->env->snap_txn(s->env->arg, s->snap);
     return true;
@@ -204,21 +207,24 @@ bool sess_txn_begin(struct sess *s)
 static enum reply_id data_refusal(struct sess *s)
 {
     const struct data_scan *ds = &s->txn->scan;
+    bool bdat = s->state == ST_BDAT;
+    const char *where = bdat ? "BDAT data" : "data";
     if (ds->flags & DATA_F_BARE_EOL) {
-        sess_txn_end(s, "refused", "bare %s at data offset %llu, %s",
-                     ds->bare_octet == '\r' ? "CR" : "LF", (unsigned long long)ds->first_bare,
+        sess_txn_end(s, "refused", "bare %s at %s offset %llu, %s",
+                     ds->bare_octet == '\r' ? "CR" : "LF", where,
+                     (unsigned long long)ds->first_bare,
                      ds->flags & DATA_F_BARE_CMD ? "an SMTP command follows it (smuggling attempt)"
                                                  : "no SMTP command follows it");
-        return R_ERR_BARE_EOL;
+        return bdat ? R_ERR_BDAT_BARE_EOL : R_ERR_BARE_EOL;
     }
     if ((ds->flags & DATA_F_NUL) && s->snap->cfg->nul_bytes == CFG_NUL_REJECT) {
-        sess_txn_end(s, "refused", "NUL octet at data offset %llu",
+        sess_txn_end(s, "refused", "NUL octet at %s offset %llu", where,
                      (unsigned long long)ds->first_nul);
-        return R_ERR_DATA_NUL;
+        return bdat ? R_ERR_BDAT_NUL : R_ERR_DATA_NUL;
     }
     if (ds->flags & DATA_F_LONG_LINE) {
-        sess_txn_end(s, "refused", "line over %d octets", SMTP_DATA_LINE_MAX);
-        return R_ERR_DATA_LINE_LONG;
+        sess_txn_end(s, "refused", "line over %d octets in %s", SMTP_DATA_LINE_MAX, where);
+        return bdat ? R_ERR_BDAT_LINE_LONG : R_ERR_DATA_LINE_LONG;
     }
     if (ds->flags & DATA_F_TOO_BIG) {
         sess_txn_end(s, "refused", "over max_message_size %llu",
@@ -254,9 +260,9 @@ static const char *proto_name(const struct sess *s)
     return names[(s->tls_active ? 1 : 0) | (s->auth_user ? 2 : 0)];
 }
 
-/* data_refused - will the message being received be refused at its end?
- * (The same conditions as data_refusal, without the logging.) */
-static bool data_refused(const struct sess *s)
+/* sess_data_refused - will the message being received be refused at its
+ * end? (The same conditions as data_refusal, without the logging.) */
+bool sess_data_refused(const struct sess *s)
 {
     const struct data_scan *ds = &s->txn->scan;
     if (ds->flags & (DATA_F_BARE_EOL | DATA_F_LONG_LINE | DATA_F_TOO_BIG))
@@ -264,11 +270,10 @@ static bool data_refused(const struct sess *s)
     return (ds->flags & DATA_F_NUL) && s->snap->cfg->nul_bytes == CFG_NUL_REJECT;
 }
 
-/* finish_data - the end of DATA was seen: refuse or hand to the spool. */
-static void finish_data(struct sess *s)
+/* sess_message_end - the whole message is in: refuse or hand to the spool. */
+void sess_message_end(struct sess *s)
 {
     struct sess_txn *t = s->txn;
-    sess_log_text(s, ".", 1);
     enum reply_id refuse = data_refusal(s);
     if (refuse != R_COUNT) {
         sess_log_check(s, "Message refused (%llu octets): %s", (unsigned long long)t->scan.size,
@@ -305,6 +310,21 @@ static void finish_data(struct sess *s)
     sess_set_action(s, filter ? SESS_FILTER : SESS_SPOOL, "end of data");
 }
 
+/* finish_data - the end of DATA was seen. */
+static void finish_data(struct sess *s)
+{
+    sess_log_text(s, ".", 1);
+    sess_message_end(s);
+}
+
+/* sess_receiving - see session.h. */
+bool sess_receiving(const struct sess *s)
+{
+    if (s->action == SESS_CHUNK || s->action == SESS_SPOOL || s->action == SESS_FILTER)
+        return true;
+    return s->state == ST_DATA || (s->state == ST_BDAT && s->txn && !s->txn->bdat_over);
+}
+
 /* feed_data - DATA-phase bytes; returns how many were consumed. The chunk
  * buffer stays bounded: the scanner gets at most as many input octets as
  * the buffer has room for (one input octet yields at most one output octet,
@@ -322,7 +342,7 @@ static size_t feed_data(struct sess *s, const char *p, size_t n)
         sess_gone(s, SESS_BY_IOERR);
         return n;
     }
-    if (data_refused(s))
+    if (sess_data_refused(s))
         sb_reset(&t->body);
     if (done)
         finish_data(s);
@@ -357,6 +377,7 @@ static void bare_lf_line(struct sess *s, const char *p, size_t len)
     sess_log_command(s, p, len);
     sess_log_check(s, "command line refused: ended by a bare LF, not CRLF (%zu octets)", len + 1);
     reply_error(s, R_ERR_BARE_LF);
+    sess_bdat_close_line(s, p, len);
 }
 
 /* feed_line - command-phase bytes: handle one line if complete; returns
@@ -425,8 +446,9 @@ static size_t process(struct sess *s, const char *p, size_t n)
         return n;
     }
     while (off < n && s->action == SESS_RUN && s->out.len < SESS_OUT_MAX) {
-        size_t used =
-            s->state == ST_DATA ? feed_data(s, p + off, n - off) : feed_line(s, p + off, n - off);
+        size_t used = bdat_reading(&s->bdat) ? sess_bdat_feed(s, p + off, n - off)
+                      : s->state == ST_DATA  ? feed_data(s, p + off, n - off)
+                                             : feed_line(s, p + off, n - off);
         if (used == 0)
             break;
         s->progress++;
@@ -631,8 +653,8 @@ uint32_t sess_id(const struct sess *s)
 
 enum sess_phase sess_phase(const struct sess *s)
 {
-    return s->state == ST_DATA || s->action == SESS_SPOOL || s->action == SESS_FILTER ||
-                   s->action == SESS_CHUNK
+    return s->state == ST_DATA || s->state == ST_BDAT || bdat_reading(&s->bdat) ||
+                   s->action == SESS_SPOOL || s->action == SESS_FILTER || s->action == SESS_CHUNK
                ? SESS_PHASE_DATA
                : SESS_PHASE_COMMAND;
 }
@@ -752,8 +774,14 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id)
         return;
     sess_set_action(s, SESS_RUN, err ? "queue write failed" : "message queued");
     if (err == 0) {
-        sess_log_check(s, "Message accepted: queue id %s, %zu octets, %zu recipient(s)", queue_id,
-                       s->txn->msg.body_len, s->txn->nrcpt);
+        if (s->state == ST_BDAT)
+            sess_log_check(s,
+                           "Message accepted: queue id %s, %zu octets, %zu recipient(s), BDAT %u "
+                           "chunk(s)",
+                           queue_id, s->txn->msg.body_len, s->txn->nrcpt, s->bdat.chunks);
+        else
+            sess_log_check(s, "Message accepted: queue id %s, %zu octets, %zu recipient(s)",
+                           queue_id, s->txn->msg.body_len, s->txn->nrcpt);
         txn_queued(s, queue_id);
         sess_enter_state(s, ST_HELO, "message queued");
         sess_reply(s, R_MSG_OK, queue_id);
@@ -783,7 +811,8 @@ void sess_timeout(struct sess *s)
 {
     if (s->action == SESS_CLOSE || defer_close(s, SESS_BY_TIMEOUT))
         return;
-    sess_log_check(s, "%s timeout", s->state == ST_DATA ? "timeout_data" : "timeout_command");
+    sess_log_check(s, "%s timeout",
+                   sess_phase(s) == SESS_PHASE_DATA ? "timeout_data" : "timeout_command");
     sess_close_with(s, R_CLOSE_TIMEOUT, SESS_BY_TIMEOUT);
 }
 
@@ -816,6 +845,12 @@ void sess_eof(struct sess *s)
         return;
     if (s->state == ST_DATA)
         sess_log_check(s, "end of input inside DATA: message not accepted");
+    else if (s->state == ST_BDAT || bdat_reading(&s->bdat))
+        sess_log_check(s,
+                       "end of input inside BDAT (%u chunk(s), %llu octets announced, %llu "
+                       "missing): message not accepted",
+                       s->bdat.chunks, (unsigned long long)s->bdat.total,
+                       (unsigned long long)s->bdat.remaining);
     else if (s->in.len || s->skip_line)
         sess_log_check(s, "end of input inside a command line (%zu octets discarded)", s->in.len);
     sess_gone(s, SESS_BY_PEER);

@@ -97,6 +97,7 @@ enum sess_close_reason {
     SESS_BY_HARVEST,  /* max_unknown_recipients_per_ip exceeded */
     SESS_BY_PROXY,    /* no acceptable PROXY header (no reply, no banner) */
     SESS_BY_DNSBL,    /* dnsbl_sites score at or over dnsbl_threshold */
+    SESS_BY_PROTOCOL, /* a BDAT whose chunk size cannot be known (out of sync) */
     SESS_BY_COUNT     /* (the number of reasons: keep last) */
 };
 
@@ -217,9 +218,15 @@ void sess_dnsbl_refuse(struct sess *s, const char *site);
 /* sess_progress - a counter that moves whenever a command or a chunk of
  * DATA was handled (trickled bytes of an unfinished line do not count). */
 unsigned sess_progress(const struct sess *s);
-/* sess_data_phase - a counter that moves whenever a DATA phase begins (two
- * phases may follow each other within one input chunk when pipelined). */
+/* sess_data_phase - a counter that moves whenever a DATA phase or a BDAT
+ * transaction begins, and for each BDAT chunk discarded outside one (two
+ * phases may follow each other within one input chunk when pipelined);
+ * timeout_data bounds each phase. */
 unsigned sess_data_phase(const struct sess *s);
+/* sess_receiving - is the message of the current DATA phase or BDAT
+ * transaction still wanted, so its journal transaction must live? (A BDAT
+ * transaction spans command lines; one over max_message_size is not.) */
+bool sess_receiving(const struct sess *s);
 /* sess_trusted - is the client in trusted_networks? */
 bool sess_trusted(const struct sess *s);
 

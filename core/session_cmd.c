@@ -157,6 +157,7 @@ static void ehlo_proceed(struct sess *s, const char *arg, size_t len)
     sess_reply(s, R_EHLO_8BITMIME);
     sess_reply(s, R_EHLO_SMTPUTF8);
     sess_reply(s, R_EHLO_DSN);
+    sess_reply(s, R_EHLO_CHUNKING);
     if ((s->mode & SESS_MODE_STARTTLS) && !s->tls_active)
         sess_reply(s, R_EHLO_STARTTLS);
     if (sess_auth_offered(s))
@@ -439,7 +440,7 @@ static bool starttls_offered(const struct sess *s)
     return (s->mode & SESS_MODE_STARTTLS) && !s->tls_active;
 }
 
-#define ALL_OPEN (STB(ST_INIT) | STB(ST_HELO) | STB(ST_MAIL) | STB(ST_RCPT))
+#define ALL_OPEN (STB(ST_INIT) | STB(ST_HELO) | STB(ST_MAIL) | STB(ST_RCPT) | STB(ST_BDAT))
 
 /* The command table: dispatch goes only through here. */
 static const struct smtp_cmd cmd_table[] = {
@@ -448,6 +449,7 @@ static const struct smtp_cmd cmd_table[] = {
     {SMTP_VERB_MAIL, STB(ST_HELO), 0, mail_check, mail_proceed},
     {SMTP_VERB_RCPT, STB(ST_MAIL) | STB(ST_RCPT), 0, rcpt_check, rcpt_proceed},
     {SMTP_VERB_DATA, STB(ST_MAIL) | STB(ST_RCPT), CMD_NOARGS, data_check, data_proceed},
+    {SMTP_VERB_BDAT, ALL_OPEN, 0, sess_bdat_check, sess_bdat_proceed},
     {SMTP_VERB_RSET, ALL_OPEN, CMD_NOARGS | CMD_PRE_TLS | CMD_JUNK, NULL, rset_proceed},
     {SMTP_VERB_NOOP, ALL_OPEN, CMD_PRE_TLS | CMD_JUNK, NULL, noop_proceed},
     {SMTP_VERB_QUIT, ALL_OPEN, CMD_NOARGS | CMD_PRE_TLS, NULL, quit_proceed},
@@ -513,7 +515,9 @@ static const struct smtp_cmd *cmd_lookup(enum smtp_verb v)
 /* bad_sequence - the 503 reply for a command outside its states. */
 static void bad_sequence(struct sess *s, enum smtp_verb v)
 {
-    if (s->state == ST_INIT)
+    if (s->state == ST_BDAT) /* RFC 3030 2: no DATA, MAIL or RCPT inside a BDAT transaction */
+        reply_error(s, R_ERR_AFTER_BDAT, smtp_verb_name(v));
+    else if (s->state == ST_INIT)
         reply_error(s, R_ERR_NEED_HELO);
     else if (v == SMTP_VERB_MAIL)
         reply_error(s, R_ERR_NESTED_MAIL);

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "reply.h"
 #include "session.h"
+#include "smtp_bdat.h"
 #include "smtp_data.h"
 #include "smtp_parse.h"
 #include "util.h"
@@ -26,6 +27,7 @@ enum sess_state {
     ST_MAIL,       /* MAIL accepted, no recipient accepted yet */
     ST_RCPT,       /* at least one recipient accepted */
     ST_DATA,       /* reading the message */
+    ST_BDAT,       /* a BDAT transaction: chunks accepted, the LAST one not yet */
     ST_CLOSED,     /* reply queued, connection to be closed */
 };
 
@@ -54,6 +56,8 @@ struct sess_txn {
     struct sb orcpts; /* per recipient its ORCPT= value, NUL-terminated ("" = none) */
     size_t nrcpt;
     bool rcpt_tried; /* a RCPT was refused: DATA gives 554, not 503 */
+    bool bdat_over;  /* a BDAT chunk went over max_message_size: the rest is
+                        discarded, BDAT LAST refuses the message */
     struct sb body;  /* the chunk being filled (at most SESS_CHUNK_MAX) */
     struct data_scan scan;
     struct sess_msg msg;
@@ -98,21 +102,28 @@ struct sess {
     size_t auth_ulen, auth_plen;
     unsigned char auth_buf[AUTH_DECODED_MAX + AUTH_USER_MAX]; /* user then password */
     struct sess_txn *txn;
-    struct sb in;           /* partial line / input held back */
-    struct sb out;          /* replies not yet taken by the I/O layer */
-    unsigned mask_lines;    /* next lines masked in the log: they may answer an AUTH */
-    unsigned unknown_rcpts; /* unknown recipients refused in this session (tarpit) */
-    unsigned delay_ms;      /* tarpit pause wanted before the pending replies */
-    struct mx_addr peer;    /* client address: the harvest budget's key */
-    char via[SESS_VIA_MAX]; /* behind a balancer: how the address came (log) */
+    struct sb in;             /* partial line / input held back */
+    struct sb out;            /* replies not yet taken by the I/O layer */
+    unsigned mask_lines;      /* next lines masked in the log: they may answer an AUTH */
+    unsigned unknown_rcpts;   /* unknown recipients refused in this session (tarpit) */
+    unsigned delay_ms;        /* tarpit pause wanted before the pending replies */
+    struct mx_addr peer;      /* client address: the harvest budget's key */
+    struct bdat_rx bdat;      /* the BDAT chunk being read, the transaction's chunk totals */
+    enum reply_id bdat_reply; /* the reply due when the chunk read ends (R_COUNT:
+                                 accepted: 250, or the message's end) */
+    char via[SESS_VIA_MAX];   /* behind a balancer: how the address came (log) */
     /* What a command's check step parsed, for its proceed step: valid from
      * the check to the proceed of one command line (pointers into it). */
     union sess_args {
         struct {
             struct smtp_addr addr;
             struct smtp_params params;
-        } path;               /* MAIL, RCPT */
-        size_t helo_len;      /* HELO, EHLO: the domain's length */
+        } path;          /* MAIL, RCPT */
+        size_t helo_len; /* HELO, EHLO: the domain's length */
+        struct {
+            uint64_t size;
+            bool last;
+        } bdat;               /* BDAT */
         struct auth_cmd auth; /* AUTH */
     } args;
 };
@@ -159,6 +170,25 @@ void sess_enter_state(struct sess *s, enum sess_state st, const char *why);
 void sess_set_action(struct sess *s, enum sess_action a, const char *why);
 /* sess_txn_begin - a new transaction for MAIL; picks up the newest snapshot. */
 bool sess_txn_begin(struct sess *s);
+
+/* sess_message_end - the whole message is in (end of DATA, or the end of
+ * the BDAT LAST chunk): refuse it, or hand it to the filters or the spool. */
+void sess_message_end(struct sess *s);
+/* sess_data_refused - will the message being received be refused at its
+ * end (bare CR/LF, long line, size, NUL)? Its octets need not be kept. */
+bool sess_data_refused(const struct sess *s);
+
+/* ---- session_bdat.c ---- */
+
+/* sess_bdat_check, sess_bdat_proceed - the BDAT command's table steps. */
+int sess_bdat_check(struct sess *s, const char *arg, size_t len);
+void sess_bdat_proceed(struct sess *s, const char *arg, size_t len);
+/* sess_bdat_feed - chunk octets (bdat_reading): into the message, or
+ * discarded; returns how many were consumed. */
+size_t sess_bdat_feed(struct sess *s, const char *p, size_t n);
+/* sess_bdat_close_line - a command line that could not be run (bare LF):
+ * when it was a BDAT, its chunk cannot be told from commands: close. */
+void sess_bdat_close_line(struct sess *s, const char *line, size_t len);
 
 /* ---- session_cmd.c ---- */
 

@@ -37,6 +37,7 @@ static const char *const close_reason_text[] = {
     [SESS_BY_HARVEST] = "unknown recipient limit",
     [SESS_BY_PROXY] = "PROXY header",
     [SESS_BY_DNSBL] = "DNSBL",
+    [SESS_BY_PROTOCOL] = "protocol error",
 };
 _Static_assert(MX_ARRAY_LEN(close_reason_text) == SESS_BY_COUNT, "a text per close reason");
 

@@ -149,8 +149,8 @@ static void ds_step(struct ds_ctx *c)
     unsigned char ch = c->p[c->i];
     switch ((enum ds_state)ds->state) {
     case DS_BOL:
-        ds->state = ch == CH_DOT ? DS_DOT : DS_TEXT;
-        if (ch == CH_DOT) { /* drop the leading dot */
+        ds->state = ch == CH_DOT && !ds->raw ? DS_DOT : DS_TEXT;
+        if (ds->state == DS_DOT) { /* drop the leading dot */
             ds_flush(c, c->i);
             c->span = ++c->i;
         }
@@ -247,6 +247,23 @@ void data_scan_init(struct data_scan *ds, uint64_t limit)
     ds->state = DS_BOL;
     ds->limit = limit;
     ds->cmd_len = CMD_OFF;
+}
+
+/* data_scan_init_raw - reset ds for BDAT content (see smtp_data.h). */
+void data_scan_init_raw(struct data_scan *ds, uint64_t limit)
+{
+    data_scan_init(ds, limit);
+    ds->raw = true;
+}
+
+/* data_scan_end_raw - a trailing CR is bare (see smtp_data.h). */
+void data_scan_end_raw(struct data_scan *ds)
+{
+    if (ds->state != DS_CR || (ds->flags & DATA_F_BARE_EOL))
+        return;
+    ds->flags |= DATA_F_BARE_EOL;
+    ds->first_bare = ds->offset - 1;
+    ds->bare_octet = CH_CR;
 }
 
 /* data_scan_feed - run the state machine over in, emitting verbatim spans in

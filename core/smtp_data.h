@@ -39,12 +39,24 @@ struct data_scan {
     uint64_t first_nul;       /* input offset of the first NUL (DATA_F_NUL) */
     unsigned char bare_octet; /* the first bare one: '\r' or '\n' */
     unsigned char cmd_len;    /* internal: command matcher (after a bare CR/LF) */
+    bool raw;                 /* BDAT content: no dot-stuffing, no end of data */
     char cmd_lead[DATA_CMD_LEAD];
 };
 
 /* data_scan_init - start scanning right after the 354 reply; limit = max
  * message size in octets (0 = none). */
 void data_scan_init(struct data_scan *ds, uint64_t limit);
+
+/* data_scan_init_raw - the same for BDAT chunks (RFC 3030): binary-clean,
+ * every octet is message content (no dot-unstuffing, no end-of-data
+ * search: *done is never set), while the CRLF, line-length, NUL and 8-bit
+ * rules and the size limit apply as for DATA. One scan spans all chunks of
+ * a message (a CRLF may be split between two chunks). */
+void data_scan_init_raw(struct data_scan *ds, uint64_t limit);
+
+/* data_scan_end_raw - the BDAT LAST chunk is in: a CR it ended with was
+ * not followed by LF (a bare CR). Content may end without CRLF (RFC 3030). */
+void data_scan_end_raw(struct data_scan *ds);
 
 /* data_scan_feed - scan len bytes of DATA input. Unstuffed message bytes
  * (lines with their CRLF, without the final ".\r\n") are appended to out

@@ -33,6 +33,7 @@ enum smtp_verb {
     SMTP_VERB_EXPN, /* recognised, not implemented (502) */
     SMTP_VERB_TURN,
     SMTP_VERB_ETRN,
+    SMTP_VERB_BDAT, /* RFC 3030 CHUNKING */
     SMTP_VERB_COUNT
 };
 

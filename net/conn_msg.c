@@ -125,12 +125,13 @@ static void txn_drop(struct conn *c)
 }
 
 /* conn_txn_check - drop a transaction the session has left (refused at its
- * end, RSET, filter reject, client gone) or that belongs to an older DATA. */
+ * end, RSET, filter reject, client gone, a BDAT over the size limit) or
+ * that belongs to an older DATA or BDAT transaction. */
 void conn_txn_check(struct conn *c)
 {
     if (!c->txn || c->committing)
         return;
-    if (sess_phase(c->sess) == SESS_PHASE_DATA && sess_data_phase(c->sess) == c->txn_phase)
+    if (sess_receiving(c->sess) && sess_data_phase(c->sess) == c->txn_phase)
         return;
     txn_drop(c);
 }

@@ -2,7 +2,7 @@
  * split at arbitrary points, through a whole session with a fake I/O layer.
  * Invariants: every reply line is well-formed ("DDD" + ' ' or '-' + text +
  * CRLF, no bare CR/LF inside), there is never more than one message per
- * 354 reply, a spool request always carries a transaction, nothing is
+ * 354 reply or BDAT command, a spool request always carries a transaction, nothing is
  * processed after the session asked to close, and no AUTH secret ever
  * reaches a log line.
  *
@@ -12,7 +12,8 @@
  * LOGIN and PLAIN, initial response or not, odd separators and case, CRLF
  * or bare LF), always starting at a line start. Every line the session
  * logs (seen through sess_env.log_tap) is searched for the secret; when
- * the fuzzer's own bytes already hold it, that run is not checked. */
+ * the fuzzer's own bytes already hold it, that run is not checked, nor
+ * are the exchanges after a BDAT (see bdat_unchecked). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "dir.h"
 #include "session.h"
 #include "snap.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -72,6 +74,7 @@ struct run {
     unsigned ntpl;
     bool check_secret; /* the fuzzer's own bytes do not hold it */
     unsigned unknowns; /* the fake per-address unknown-recipient count */
+    unsigned nbdat;    /* BDAT command lines logged: each may end a message */
 };
 
 /* setup - one snapshot for all runs (small limits, to reach them). */
@@ -102,6 +105,8 @@ static void log_tap(void *arg, uint32_t sid, const char *line, size_t len)
         trace = getenv("FUZZ_SESSION_TRACE") != NULL;
     if (trace)
         fprintf(stderr, "log| %.*s\n", (int)len, line);
+    if (len > 5 && mx_memcaseeq(line, "BDAT ", 5))
+        ((struct run *)arg)->nbdat++;
     if (!r->check_secret)
         return;
     for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++)
@@ -137,6 +142,23 @@ static void add_template(struct run *r, uint8_t a, uint8_t b)
     r->tpl_end[r->ntpl++] = r->stream.len;
 }
 
+/* bdat_unchecked - a BDAT chunk is counted in octets, not lines: a count
+ * that ends inside an AUTH exchange makes the rest of the exchange (its
+ * secret line) commands, as if the client had sent its password as a
+ * command. Templates after the first "BDAT" in the stream are therefore
+ * not checked (those before it still are). */
+static void bdat_unchecked(struct run *r)
+{
+    for (size_t i = 0; i + 4 <= r->stream.len; i++) {
+        if (!mx_memcaseeq(r->stream.data + i, "BDAT", 4))
+            continue;
+        for (unsigned t = 0; t < r->ntpl; t++)
+            if (r->tpl_end[t] > i)
+                r->check_secret = false;
+        return;
+    }
+}
+
 /* build - the client stream: the fuzzer's bytes with each SECRET_MARK and
  * its two selector bytes replaced by an AUTH exchange. */
 static void build(struct run *r, const uint8_t *data, size_t size)
@@ -157,6 +179,7 @@ static void build(struct run *r, const uint8_t *data, size_t size)
         sb_append(&r->stream, (const char *)data + i, n ? n : 1);
         i += n ? n : 1;
     }
+    bdat_unchecked(r);
 }
 
 /* skip_template - after STARTTLS the session drops the rest of the chunk
@@ -206,8 +229,8 @@ static size_t drive(struct sess *s, struct run *r, size_t off, unsigned *n354, u
         } else if (a == SESS_SPOOL) {
             if (sess_msg(s)->tail_len > SESS_CHUNK_MAX)
                 abort();
-            if (!sess_in_transaction(s) || !sess_msg(s) || ++*spools > *n354)
-                abort(); /* a message without its own DATA */
+            if (!sess_in_transaction(s) || !sess_msg(s) || ++*spools > *n354 + r->nbdat)
+                abort(); /* a message without its own DATA or BDAT LAST */
             sess_spool_done(s, *spools % 5 == 0 ? 28 : 0, "FUZZQID");
         } else if (a == SESS_AUTH) {
             const char *u, *p;

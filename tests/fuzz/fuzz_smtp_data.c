@@ -3,7 +3,8 @@
  * is split into feed calls; the result (output, flags - bare CR/LF, NUL,
  * 8-bit, a command behind a bare CR/LF - and the offsets of the first bare
  * CR/LF and NUL) must equal one-shot feeding and the line-based reference
- * model in smtp_data_ref.h. Single-threaded. */
+ * model in smtp_data_ref.h. With mode bit 16 the scanner runs in raw (BDAT)
+ * mode instead, checked against a plain byte loop. Single-threaded. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +37,17 @@ struct run {
     unsigned char bare_octet;
 };
 
-/* feed - feed in[0..n) in chunks of 1..max octets (max 0: one call). */
-static void feed(const char *in, size_t n, uint64_t limit, size_t max, uint32_t seed, struct run *r)
+/* feed - feed in[0..n) in chunks of 1..max octets (max 0: one call);
+ * raw: BDAT content (data_scan_init_raw, data_scan_end_raw at the end). */
+static void feed(const char *in, size_t n, uint64_t limit, size_t max, uint32_t seed, struct run *r,
+                 bool raw)
 {
     struct data_scan ds;
     memset(r, 0, sizeof(*r));
-    data_scan_init(&ds, limit);
+    if (raw)
+        data_scan_init_raw(&ds, limit);
+    else
+        data_scan_init(&ds, limit);
     do {
         size_t left = n - r->consumed, chunk = left;
         if (max) {
@@ -55,6 +61,8 @@ static void feed(const char *in, size_t n, uint64_t limit, size_t max, uint32_t 
         r->consumed += used;
         FZ_CHECK(r->out.len <= r->consumed);
     } while (r->consumed < n && !r->done);
+    if (raw)
+        data_scan_end_raw(&ds);
     r->flags = ds.flags;
     r->size = ds.size;
     r->offset = ds.offset;
@@ -98,6 +106,42 @@ static void check_ref(const struct run *r, const struct ref_data *ref, uint64_t 
     FZ_CHECK(!!(r->flags & DATA_F_TOO_BIG) == (limit && r->size > limit));
 }
 
+/* check_raw - BDAT content: everything consumed, never an end of data, the
+ * output is the input (up to the limit), and the flags are those of a plain
+ * byte loop: bare CR/LF (a CR at the end is bare), NUL, 8-bit, long lines
+ * (octets between CRLFs). The smuggling-command flag is not modelled. */
+static void check_raw(const char *in, size_t n, uint64_t limit, const struct run *r)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    uint32_t flags = 0;
+    uint64_t bare = 0, nul = 0;
+    unsigned char octet = 0;
+    size_t line = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool crlf = p[i] == '\r' && i + 1 < n && p[i + 1] == '\n';
+        bool is_bare = (p[i] == '\r' && !crlf) || (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'));
+        if (is_bare && !(flags & DATA_F_BARE_EOL))
+            flags |= DATA_F_BARE_EOL, bare = i, octet = p[i];
+        if (p[i] == 0 && !(flags & DATA_F_NUL))
+            flags |= DATA_F_NUL, nul = i;
+        if (p[i] >= 0x80)
+            flags |= DATA_F_8BIT;
+        if (crlf) {
+            line = 0;
+            i++;
+        } else if (++line > SMTP_DATA_LINE_MAX && !(p[i] == '\r' && i + 1 == n)) {
+            flags |= DATA_F_LONG_LINE;
+        }
+    }
+    size_t stored = limit && n > limit ? (size_t)limit : n;
+    if (limit && n > limit)
+        flags |= DATA_F_TOO_BIG;
+    FZ_CHECK(!r->done && r->consumed == n && r->size == n);
+    FZ_CHECK((r->flags & ~(uint32_t)DATA_F_BARE_CMD) == flags);
+    FZ_CHECK(r->first_bare == bare && r->bare_octet == octet && r->first_nul == nul);
+    FZ_CHECK(r->out.len == stored && (stored == 0 || memcmp(r->out.data, in, stored) == 0));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const size_t max_chunk[4] = {1, 3, 17, 4096};
@@ -115,8 +159,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct run split, whole;
     struct ref_data ref;
-    feed(in, n, limit, max_chunk[mode & 3], seed, &split);
-    feed(in, n, limit, 0, 0, &whole);
+    if (mode & 16) { /* BDAT content */
+        feed(in, n, limit, max_chunk[mode & 3], seed, &split, true);
+        feed(in, n, limit, 0, 0, &whole, true);
+        check_same(&split, &whole);
+        check_raw(in, n, limit, &split);
+        sb_free(&split.out);
+        sb_free(&whole.out);
+        free(in);
+        return 0;
+    }
+    feed(in, n, limit, max_chunk[mode & 3], seed, &split, false);
+    feed(in, n, limit, 0, 0, &whole, false);
     ref_data_scan((const unsigned char *)in, n, limit, &ref);
     FZ_CHECK(split.consumed <= n);
     FZ_CHECK(!tail || split.done);

@@ -210,9 +210,10 @@ static void test_session_banner_and_ehlo(void **state)
     struct fixture *f = make("127.0.0.1");
     assert_string_equal(take(f), "220 mx.test ESMTP mxring Receiver\r\n");
     const char *r = feed(f, "EHLO client.example\r\n");
-    assert_string_equal(r, "250-mx.test Hello [127.0.0.1], pleased to meet you\r\n"
-                           "250-PIPELINING\r\n250-SIZE 4096\r\n250-8BITMIME\r\n"
-                           "250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n");
+    assert_string_equal(r,
+                        "250-mx.test Hello [127.0.0.1], pleased to meet you\r\n"
+                        "250-PIPELINING\r\n250-SIZE 4096\r\n250-8BITMIME\r\n"
+                        "250-SMTPUTF8\r\n250-DSN\r\n250-CHUNKING\r\n250 ENHANCEDSTATUSCODES\r\n");
     assert_string_equal(feed(f, "HELO other\r\n"),
                         "250 mx.test Hello [127.0.0.1], pleased to meet you\r\n");
     destroy(f);
@@ -1172,7 +1173,7 @@ static void test_session_help_lists_what_is_offered(void **state)
     greet(f);
     assert_string_equal(
         feed(f, "HELP\r\n"),
-        "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
+        "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n");
     destroy(f);
     /* users, auth_require_tls = yes, STARTTLS possible: STARTTLS, not AUTH */
     f = make_with("127.0.0.1", "users_file = /dev/null\n", NULL);
