@@ -1,17 +1,20 @@
-/* milterio.c - the milter chain of one message (milterio.h), on the
- * worker's io_uring ring. One conversation at a time: milter k is
- * connected, negotiated and walked through the stages; its verdict either
- * ends the chain (reject, tempfail, replycode, discard) or lets it go on to
- * milter k+1 (accept, continue at end of message), its actions kept. A
- * milter that is down, times out or breaks the protocol gets
- * milter_default_action (accept = skip it, its actions dropped). Every
- * function runs on the worker thread; nothing here blocks.
+/* milterio.c - the milter conversations of one SMTP session (milterio.h),
+ * on the worker's io_uring ring: one conversation per configured milter,
+ * opened at the session's first HELO/EHLO and fed each command as it
+ * happens; a job (one command, or the end of a message) walks the milters
+ * in order, each through the job's stages, until a verdict ends it
+ * (reject, tempfail, replycode; discard at end of message) or the last
+ * milter is done. accept takes a milter out of the rest of the message
+ * (or of the session, at connect or HELO). A milter that is down, times
+ * out or breaks the protocol gets milter_default_action at that stage and
+ * is not asked again in this session. Worker thread only; nothing blocks.
  *
- * Operations: one connect, send or recv at a time, each with a linked
- * timeout (IOSQE_IO_LINK + link_timeout) up to the stage's deadline, and
- * the final close; `pending` counts every CQE still due (an operation and
- * its link timeout each give one). A conversation is over only when its
- * socket is closed and pending is 0. SMFIR_PROGRESS moves the deadline.
+ * Operations: one connect, send or recv at a time per conversation, each
+ * with a linked timeout (IOSQE_IO_LINK + link_timeout) up to the stage's
+ * deadline, and the close of a failed one; `pending` counts every CQE
+ * still due (an operation and its link timeout each give one). The
+ * session's memory goes only when every conversation's pending is 0.
+ * SMFIR_PROGRESS moves the deadline.
  *
  * The message: its header section (at most MILTERIO_HDR_MAX octets of it)
  * is read once into a buffer for the header stage and freed after it; the
@@ -38,32 +41,32 @@
 #define MILTERIO_RBUF 8192u
 #define MILTERIO_WHY_MAX 200u
 
-enum m_step { M_CONNECT = 0, M_SEND, M_RECV, M_CLOSE };
+enum m_step { M_IDLE = 0, M_CONNECT, M_SEND, M_RECV, M_CLOSE };
 /* stages before MILTER_S_CONNECT: negotiation */
 enum { M_STAGE_OPTNEG = -1 };
 
-struct mrun {
+struct milterio_sess;
+
+/* One milter's conversation in the session. */
+struct mconv {
     struct uring_cb op_cb; /* connect, send or recv; first member */
     struct uring_cb lt_cb; /* its link timeout */
     struct uring_cb close_cb;
-    struct io_uring *ring;
-    const struct config *cfg;
-    const struct sess_msg *m;
-    const char *qid;
-    struct filter_src src;
-    filter_log_fn log;
-    milterio_done_fn done;
-    void *arg;
-    struct milterio_result res;
-    bool chain_over; /* a verdict ended the chain */
-    /* the current conversation */
+    struct milterio_sess *ms;
     size_t k; /* milter index */
     int fd;
     unsigned pending;
-    bool op_armed;
     enum m_step step;
-    int stage;   /* M_STAGE_OPTNEG or enum milter_stage */
-    size_t item; /* recipient, header offset or body offset in the stage */
+    bool open;       /* negotiated: commands may be sent */
+    bool dead;       /* failed: the default action stands for the session */
+    bool out_sess;   /* accepted at connect or HELO: out of the session */
+    bool out_txn;    /* accepted in the message: out of it */
+    bool said_conn;  /* the connect stage is behind */
+    bool txn_open;   /* MAIL said since the last end of message or ABORT */
+    bool abort_due;  /* SMFIC_ABORT goes ahead of the next packets */
+    int stage;       /* M_STAGE_OPTNEG or enum milter_stage */
+    int last;        /* the job's last stage for this milter */
+    size_t item;     /* recipient, header offset or body offset in the stage */
     bool want_reply;
     bool skip_body;
     uint32_t actions, proto;
@@ -76,15 +79,43 @@ struct mrun {
     struct milter_rd rd;
     char *hdr;                /* the header section (header stage only) */
     size_t hdr_len, body_off; /* octets of it; where the body starts */
-    char *quar;
     unsigned nheaders, nchunks; /* continues not logged one by one */
     struct __kernel_timespec ts;
     uint8_t rbuf[MILTERIO_RBUF];
 };
 
-static void conv_next_stage(struct mrun *r);
-static void conv_over(struct mrun *r);
-static void run_next(struct mrun *r);
+struct milterio_sess {
+    struct io_uring *ring;
+    filter_log_fn log;
+    milterio_done_fn done;
+    void *arg;
+    char hostname[256];
+    unsigned connect_ms, command_ms, content_ms, default_action;
+    struct cfg_milter *milters; /* copied */
+    struct mconv *cv;
+    size_t n;
+    bool ended;
+    unsigned depth; /* inside a completion or a call: not freed yet */
+    char discard_why[512];
+    bool discard;  /* a milter discarded the message at MAIL or RCPT */
+    bool discard_s; /* ... or every message, at connect or HELO */
+    /* the job */
+    bool busy;
+    bool eom;
+    int first; /* its first stage */
+    size_t k;  /* the milter at work */
+    const struct sess_msg *m;
+    const char *qid;
+    struct filter_src src;
+    struct milterio_result res;
+    bool chain_over; /* a verdict ended the job */
+    char *quar;
+};
+
+static void conv_next_stage(struct mconv *r);
+static void conv_over(struct mconv *r);
+static void job_next(struct milterio_sess *ms);
+static void sess_maybe_free(struct milterio_sess *ms);
 
 /* now_ms - monotonic milliseconds. */
 static uint64_t now_ms(void)
@@ -94,21 +125,21 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
-/* name - the current milter's name. */
-static const char *name(const struct mrun *r)
+/* name - the milter's name. */
+static const char *name(const struct mconv *r)
 {
-    return r->cfg->milters[r->k].name;
+    return r->ms->milters[r->k].name;
 }
 
 /* stage_name - the current stage for the log. */
-static const char *stage_name(const struct mrun *r)
+static const char *stage_name(const struct mconv *r)
 {
     return r->stage < 0 ? "negotiation" : milter_stage_name((enum milter_stage)r->stage);
 }
 
 /* conv_fail - the conversation failed (the first reason is kept). */
-static void conv_fail(struct mrun *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void conv_fail(struct mrun *r, const char *fmt, ...)
+static void conv_fail(struct mconv *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conv_fail(struct mconv *r, const char *fmt, ...)
 {
     if (r->failed)
         return;
@@ -122,43 +153,43 @@ static void conv_fail(struct mrun *r, const char *fmt, ...)
 /* ---- operations ---------------------------------------------------------- */
 
 /* op_arm - sqe (prepared) with a link timeout up to the deadline. */
-static void op_arm(struct mrun *r, struct io_uring_sqe *sqe, enum m_step step)
+static void op_arm(struct mconv *r, struct io_uring_sqe *sqe, enum m_step step)
 {
     uint64_t now = now_ms();
     uint64_t left = r->deadline_ms > now ? r->deadline_ms - now : 1;
     io_uring_sqe_set_data64(sqe, uring_cb_data(&r->op_cb));
     sqe->flags |= IOSQE_IO_LINK;
     uring_ms_to_ts(&r->ts, left);
-    struct io_uring_sqe *lt = uring_get_sqe(r->ring);
+    struct io_uring_sqe *lt = uring_get_sqe(r->ms->ring);
     io_uring_prep_link_timeout(lt, &r->ts, 0);
     io_uring_sqe_set_data64(lt, uring_cb_data(&r->lt_cb));
     r->step = step;
-    r->op_armed = true;
     r->pending += 2;
 }
 
 /* conv_send - send (the rest of) r->out. */
-static void conv_send(struct mrun *r)
+static void conv_send(struct mconv *r)
 {
-    struct io_uring_sqe *sqe = uring_get_sqe(r->ring);
+    struct io_uring_sqe *sqe = uring_get_sqe(r->ms->ring);
     io_uring_prep_send(sqe, r->fd, r->out.data + r->out_off, r->out.len - r->out_off, MSG_NOSIGNAL);
     op_arm(r, sqe, M_SEND);
 }
 
 /* conv_recv - read (more of) the milter's replies. */
-static void conv_recv(struct mrun *r)
+static void conv_recv(struct mconv *r)
 {
-    struct io_uring_sqe *sqe = uring_get_sqe(r->ring);
+    struct io_uring_sqe *sqe = uring_get_sqe(r->ms->ring);
     io_uring_prep_recv(sqe, r->fd, r->rbuf, sizeof r->rbuf, 0);
     op_arm(r, sqe, M_RECV);
 }
 
-/* conv_close - the conversation is over: close the socket. */
-static void conv_close(struct mrun *r)
+/* conv_close - close the conversation's socket (it is dead or over). */
+static void conv_close(struct mconv *r)
 {
     r->step = M_CLOSE;
+    r->open = false;
     if (r->fd >= 0) {
-        struct io_uring_sqe *sqe = uring_get_sqe(r->ring);
+        struct io_uring_sqe *sqe = uring_get_sqe(r->ms->ring);
         io_uring_prep_close(sqe, r->fd);
         io_uring_sqe_set_data64(sqe, uring_cb_data(&r->close_cb));
         r->fd = -1;
@@ -166,17 +197,9 @@ static void conv_close(struct mrun *r)
     }
 }
 
-/* conv_quit - say SMFIC_QUIT (best effort: no wait) and close. */
-static void conv_quit(struct mrun *r)
-{
-    if (r->fd >= 0 && !r->failed)
-        (void)send(r->fd, "\0\0\0\1Q", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
-    conv_close(r);
-}
-
 /* conv_flush - packets in r->out: send them, then wait for a reply if one
  * is due, else go on. */
-static void conv_flush(struct mrun *r, bool reply_due, unsigned timeout_ms)
+static void conv_flush(struct mconv *r, bool reply_due, unsigned timeout_ms)
 {
     r->want_reply = reply_due;
     r->stage_ms = timeout_ms;
@@ -193,11 +216,11 @@ static void conv_flush(struct mrun *r, bool reply_due, unsigned timeout_ms)
 /* ---- the message --------------------------------------------------------- */
 
 /* msg_headers - read the header section into r->hdr; false on failure. */
-static bool msg_headers(struct mrun *r)
+static bool msg_headers(struct mconv *r)
 {
-    size_t n = r->src.len < MILTERIO_HDR_MAX ? r->src.len : MILTERIO_HDR_MAX;
+    size_t n = r->ms->src.len < MILTERIO_HDR_MAX ? r->ms->src.len : MILTERIO_HDR_MAX;
     r->hdr = malloc(n + 1);
-    if (!r->hdr || filter_src_fill(&r->src, 0, r->hdr, n) < 0) {
+    if (!r->hdr || filter_src_fill(&r->ms->src, 0, r->hdr, n) < 0) {
         conv_fail(r, "message read failed");
         return false;
     }
@@ -214,7 +237,7 @@ static bool msg_headers(struct mrun *r)
 
 /* next_header - the header at r->hdr[*off..]: name, value (folds kept,
  * one leading blank dropped) as packets into r->out; false at the end. */
-static bool next_header(struct mrun *r, size_t *off)
+static bool next_header(struct mconv *r, size_t *off)
 {
     while (*off < r->hdr_len) {
         const char *p = r->hdr + *off, *end = r->hdr + r->hdr_len, *q = p;
@@ -247,9 +270,9 @@ static bool next_header(struct mrun *r, size_t *off)
 /* ---- stages -------------------------------------------------------------- */
 
 /* put_macros - the macros of stage st into r->out. */
-static void put_macros(struct mrun *r, enum milter_stage st)
+static void put_macros(struct mconv *r, enum milter_stage st)
 {
-    const struct sess_msg *m = r->m;
+    const struct sess_msg *m = r->ms->m;
     char port[8], under[300], mail[600];
     snprintf(port, sizeof port, "%u", m->client_port);
     snprintf(under, sizeof under, "%s [%s]", m->helo && m->helo[0] ? m->helo : "unknown",
@@ -257,13 +280,13 @@ static void put_macros(struct mrun *r, enum milter_stage st)
     snprintf(mail, sizeof mail, "%s", m->sender);
     const char *const cn[] = {
         "j", "{daemon_name}", "_", "{client_addr}", "{client_port}", "{client_name}"};
-    const char *const cv[] = {r->cfg->hostname, "mxringd", under, m->client_ip, port, "unknown"};
+    const char *const cv[] = {r->ms->hostname, "mxringd", under, m->client_ip, port, "unknown"};
     const char *const hn[] = {"{tls_version}", "{cipher}"};
     const char *const hv[] = {m->tls_version, m->tls_cipher};
     const char *const mn[] = {"i", "{auth_authen}", "{mail_addr}"};
-    const char *const mv[] = {r->qid, m->auth_user, mail};
+    const char *const mv[] = {r->ms->qid, m->auth_user, mail};
     const char *const in[] = {"i"};
-    const char *const iv[] = {r->qid};
+    const char *const iv[] = {r->ms->qid};
     char cmd = milter_stage_cmd(st);
     bool ok = true;
     if (st == MILTER_S_CONNECT)
@@ -289,9 +312,9 @@ static const char *rcpt_at(const struct sess_msg *m, size_t i)
 
 /* stage_packets - the packets of one step of stage st into r->out; false
  * when the stage has no (more) steps. */
-static bool stage_packets(struct mrun *r, enum milter_stage st)
+static bool stage_packets(struct mconv *r, enum milter_stage st)
 {
-    const struct sess_msg *m = r->m;
+    const struct sess_msg *m = r->ms->m;
     char addr[600];
     const char *a[1] = {addr};
     switch (st) {
@@ -330,11 +353,11 @@ static bool stage_packets(struct mrun *r, enum milter_stage st)
         return next_header(r, &r->item);
     case MILTER_S_BODY: {
         size_t off = r->body_off + r->item;
-        if (r->skip_body || off >= r->src.len)
+        if (r->skip_body || off >= r->ms->src.len)
             return false;
-        size_t n = r->src.len - off < MILTER_CHUNK_MAX ? r->src.len - off : MILTER_CHUNK_MAX;
+        size_t n = r->ms->src.len - off < MILTER_CHUNK_MAX ? r->ms->src.len - off : MILTER_CHUNK_MAX;
         uint8_t *buf = malloc(n);
-        if (!buf || filter_src_fill(&r->src, off, buf, n) < 0 ||
+        if (!buf || filter_src_fill(&r->ms->src, off, buf, n) < 0 ||
             !milter_put(&r->out, MILTER_C_BODY, buf, n))
             conv_fail(r, "message read failed");
         free(buf);
@@ -349,66 +372,119 @@ static bool stage_packets(struct mrun *r, enum milter_stage st)
     }
 }
 
-/* conv_next_stage - the next step of this stage, or the next stage the
- * milter wants. */
-static void conv_next_stage(struct mrun *r)
+/* conv_done - this milter's part of the job is over (its conversation
+ * stays open): the next milter. */
+static void conv_done(struct mconv *r)
+{
+    struct milterio_sess *ms = r->ms;
+    if (r->nheaders || r->nchunks)
+        filter_logf(ms->log, ms->arg, "milter %s: continue to %u header(s), %u body chunk(s)",
+                    name(r), r->nheaders, r->nchunks);
+    r->nheaders = r->nchunks = 0;
+    if (r->stage >= MILTER_S_EOM)
+        r->txn_open = false; /* the message is over for the milter */
+    free(r->hdr);
+    r->hdr = NULL;
+    r->step = M_IDLE;
+    ms->k++;
+    job_next(ms);
+}
+
+/* conv_next_stage - the next step of this stage, or the next stage of the
+ * job the milter wants; an ABORT due goes ahead of the first packet. */
+static void conv_next_stage(struct mconv *r)
 {
     sb_reset(&r->out);
-    while (r->stage <= MILTER_S_EOM && !r->failed) {
+    if (r->abort_due && !milter_put(&r->out, MILTER_C_ABORT, NULL, 0))
+        conv_fail(r, "out of memory");
+    size_t base = r->out.len;
+    while (r->stage <= r->last && !r->failed) {
         if (r->stage >= 0 && !milter_stage_skipped((enum milter_stage)r->stage, r->proto) &&
-            stage_packets(r, (enum milter_stage)r->stage))
+            stage_packets(r, (enum milter_stage)r->stage) && r->out.len > base)
             break;
         if (r->stage == MILTER_S_HEADER) {
             free(r->hdr);
             r->hdr = NULL;
         }
+        r->said_conn |= r->stage == MILTER_S_CONNECT;
+        r->txn_open |= r->stage == MILTER_S_MAIL;
         r->stage++;
         r->item = 0;
     }
-    if (r->failed || r->stage > MILTER_S_EOM) {
+    if (r->failed) {
         conv_over(r);
         return;
     }
+    if (r->stage > r->last) {
+        r->stage = r->last;
+        conv_done(r);
+        return;
+    }
+    r->abort_due = false;
     enum milter_stage st = (enum milter_stage)r->stage;
     bool content = st >= MILTER_S_HEADER;
     conv_flush(r, !milter_stage_noreply(st, r->proto),
-               content ? r->cfg->milter_content_timeout_ms : r->cfg->milter_command_timeout_ms);
+               content ? r->ms->content_ms : r->ms->command_ms);
 }
 
 /* ---- replies ------------------------------------------------------------- */
 
 enum { R_MORE = 0, R_GO_ON, R_OVER };
 
-/* refuse - the milter's verdict ends the chain: v, its reply text (NULL:
+/* refuse - the milter's verdict ends the job: v, its reply text (NULL:
  * the default of reply.c) and the log line. */
-static int refuse(struct mrun *r, enum milterio_verdict v, const char *word, const char *text)
+static int refuse(struct mconv *r, enum milterio_verdict v, const char *word, const char *text)
 {
+    struct milterio_sess *ms = r->ms;
     struct milter_code c;
     const char *t =
         text ? text
              : reply_table[v == MILTERIO_TEMPFAIL ? R_ERR_MILTER_TEMP : R_ERR_MILTER_REJECT].fmt;
-    r->chain_over = true;
-    r->res.v = v;
-    snprintf(r->res.reply, sizeof r->res.reply, "%s", v == MILTERIO_DISCARD ? "" : t);
+    ms->chain_over = true;
+    ms->res.v = v;
+    ms->res.session_wide = r->stage <= MILTER_S_HELO;
+    snprintf(ms->res.reply, sizeof ms->res.reply, "%s", v == MILTERIO_DISCARD ? "" : t);
     if (v != MILTERIO_DISCARD && milter_replycode_parse(t, &c))
-        filter_logf(r->log, r->arg, "milter %s: %s %u%s%s \"%.*s\" at %s", name(r), word, c.code,
+        filter_logf(ms->log, ms->arg, "milter %s: %s %u%s%s \"%.*s\" at %s", name(r), word, c.code,
                     c.ext[0] ? " " : "", c.ext, (int)c.text_len, c.text, stage_name(r));
     else
-        filter_logf(r->log, r->arg, "milter %s: %s at %s", name(r), word, stage_name(r));
-    /* The transaction's reason (what mxlog why shows) names the reply too. */
-    if (v != MILTERIO_DISCARD && milter_replycode_parse(t, &c))
-        snprintf(r->res.detail, sizeof r->res.detail, "milter %s: %s %u%s%s \"%.*s\" at %s",
-                 name(r), word, c.code, c.ext[0] ? " " : "", c.ext, (int)c.text_len, c.text,
-                 stage_name(r));
+        filter_logf(ms->log, ms->arg, "milter %s: %s at %s", name(r), word, stage_name(r));
+    snprintf(ms->res.detail, sizeof ms->res.detail, "milter %s: %s at %s", name(r), word,
+             stage_name(r));
+    return R_OVER;
+}
+
+/* discard_cmd - discard at a command: the message (or, at connect or
+ * HELO, every message of the session) is dropped at its end; the command
+ * itself goes on. */
+static int discard_cmd(struct mconv *r)
+{
+    struct milterio_sess *ms = r->ms;
+    filter_logf(ms->log, ms->arg, "milter %s: discard at %s", name(r), stage_name(r));
+    if (r->stage <= MILTER_S_HELO)
+        ms->discard_s = true;
     else
-        snprintf(r->res.detail, sizeof r->res.detail, "milter %s: %s at %s", name(r), word,
-                 stage_name(r));
+        ms->discard = true;
+    snprintf(ms->discard_why, sizeof ms->discard_why, "milter %s: discard at %s", name(r),
+             stage_name(r));
+    ms->chain_over = true; /* no other milter needs to see it */
+    return R_OVER;
+}
+
+/* accept - the milter is out of the rest of the message (or session). */
+static int accept_verdict(struct mconv *r)
+{
+    filter_logf(r->ms->log, r->ms->arg, "milter %s: accept at %s", name(r), stage_name(r));
+    if (r->stage <= MILTER_S_HELO)
+        r->out_sess = true;
+    else
+        r->out_txn = true;
     return R_OVER;
 }
 
 /* add_header - addheader (appended: just above our Received:) or
  * insheader at index 0 or 1 (the top). */
-static void add_header(struct mrun *r, const struct milter_reply *rep, bool top)
+static void add_header(struct mconv *r, const struct milter_reply *rep, bool top)
 {
     struct sb line = {0};
     if (!milter_header_format(&line, rep->name, rep->value)) {
@@ -416,44 +492,44 @@ static void add_header(struct mrun *r, const struct milter_reply *rep, bool top)
         return;
     }
     if (top &&
-        sb_append(&line, r->res.headers.data ? r->res.headers.data : "", r->res.headers.len)) {
-        sb_free(&r->res.headers);
-        r->res.headers = line;
+        sb_append(&line, r->ms->res.headers.data ? r->ms->res.headers.data : "", r->ms->res.headers.len)) {
+        sb_free(&r->ms->res.headers);
+        r->ms->res.headers = line;
         line = (struct sb){0};
-    } else if (!sb_append(&r->res.headers, line.data, line.len)) {
+    } else if (!sb_append(&r->ms->res.headers, line.data, line.len)) {
         conv_fail(r, "out of memory");
     }
     sb_free(&line);
-    filter_logf(r->log, r->arg, "milter %s: %s %s", name(r), top ? "insheader" : "addheader",
+    filter_logf(r->ms->log, r->ms->arg, "milter %s: %s %s", name(r), top ? "insheader" : "addheader",
                 rep->name);
 }
 
 /* del_rcpt - delrcpt: the recipient leaves the message. */
-static void del_rcpt(struct mrun *r, const char *text)
+static void del_rcpt(struct mconv *r, const char *text)
 {
-    const struct sess_msg *m = r->m;
+    const struct sess_msg *m = r->ms->m;
     size_t n = strlen(text);
     if (n >= 2 && text[0] == '<' && text[n - 1] == '>')
         text++, n -= 2;
-    if (!r->res.rcpt_deleted && !(r->res.rcpt_deleted = calloc(m->nrcpt + 1, sizeof(bool)))) {
+    if (!r->ms->res.rcpt_deleted && !(r->ms->res.rcpt_deleted = calloc(m->nrcpt + 1, sizeof(bool)))) {
         conv_fail(r, "out of memory");
         return;
     }
     for (size_t i = 0; i < m->nrcpt; i++) {
         const char *a = rcpt_at(m, i);
-        if (strlen(a) == n && strncasecmp(a, text, n) == 0 && !r->res.rcpt_deleted[i]) {
-            r->res.rcpt_deleted[i] = true;
-            r->res.ndeleted++;
-            filter_logf(r->log, r->arg, "milter %s: delrcpt <%s>", name(r), a);
+        if (strlen(a) == n && strncasecmp(a, text, n) == 0 && !r->ms->res.rcpt_deleted[i]) {
+            r->ms->res.rcpt_deleted[i] = true;
+            r->ms->res.ndeleted++;
+            filter_logf(r->ms->log, r->ms->arg, "milter %s: delrcpt <%s>", name(r), a);
             return;
         }
     }
-    filter_logf(r->log, r->arg, "milter %s: delrcpt <%.*s>: no such recipient", name(r), (int)n,
+    filter_logf(r->ms->log, r->ms->arg, "milter %s: delrcpt <%.*s>: no such recipient", name(r), (int)n,
                 text);
 }
 
 /* on_modify - an action at end of message; R_MORE, or a failure. */
-static int on_modify(struct mrun *r, const struct milter_reply *rep)
+static int on_modify(struct mconv *r, const struct milter_reply *rep)
 {
     uint32_t need = rep->cmd == MILTER_R_ADDHEADER || rep->cmd == MILTER_R_INSHEADER
                         ? MILTER_F_ADDHDRS
@@ -467,36 +543,38 @@ static int on_modify(struct mrun *r, const struct milter_reply *rep)
     if (rep->cmd == MILTER_R_ADDHEADER || rep->cmd == MILTER_R_INSHEADER)
         add_header(r, rep, rep->cmd == MILTER_R_INSHEADER && rep->index <= 1);
     else if (rep->cmd == MILTER_R_CHGHEADER)
-        filter_logf(r->log, r->arg,
+        filter_logf(r->ms->log, r->ms->arg,
                     "milter %s: chgheader %s[%u]: not applied (the message's "
                     "own headers are not rewritten)",
                     name(r), rep->name, rep->index);
     else if (rep->cmd == MILTER_R_DELRCPT)
         del_rcpt(r, rep->text);
-    else if (!r->quar && (r->quar = strdup(rep->text)))
-        filter_logf(r->log, r->arg, "milter %s: quarantine \"%s\"", name(r), rep->text);
+    else if (!r->ms->quar && (r->ms->quar = strdup(rep->text)))
+        filter_logf(r->ms->log, r->ms->arg, "milter %s: quarantine \"%s\"", name(r), rep->text);
     return r->failed ? R_OVER : R_MORE;
 }
 
+
 /* on_optneg - the milter's options: the actions and steps it takes. */
-static int on_optneg(struct mrun *r, const struct milter_reply *rep)
+static int on_optneg(struct mconv *r, const struct milter_reply *rep)
 {
     if (rep->cmd != MILTER_R_OPTNEG || rep->version < 2) {
         conv_fail(r, "bad option negotiation reply");
         return R_OVER;
     }
     if (rep->actions & ~(uint32_t)MILTER_ACTIONS_OFFERED)
-        filter_logf(r->log, r->arg, "milter %s: actions 0x%x not offered, refused", name(r),
-                    rep->actions & ~(uint32_t)MILTER_ACTIONS_OFFERED);
+        filter_logf(r->ms->log, r->ms->arg, "milter %s: actions 0x%x not offered, refused",
+                    name(r), rep->actions & ~(uint32_t)MILTER_ACTIONS_OFFERED);
     r->actions = rep->actions & MILTER_ACTIONS_OFFERED;
     r->proto = rep->proto & MILTER_PROTO_OFFERED;
+    r->open = true;
     r->stage = MILTER_S_CONNECT;
     r->item = 0;
     return R_GO_ON;
 }
 
 /* on_reply - one reply of the milter at the current stage. */
-static int on_reply(struct mrun *r, const struct milter_reply *rep)
+static int on_reply(struct mconv *r, const struct milter_reply *rep)
 {
     if (r->stage < 0)
         return on_optneg(r, rep);
@@ -504,24 +582,26 @@ static int on_reply(struct mrun *r, const struct milter_reply *rep)
     case MILTER_R_PROGRESS: r->deadline_ms = now_ms() + r->stage_ms; return R_MORE;
     case MILTER_R_CONTINUE:
         if (r->stage == MILTER_S_EOM) {
-            filter_logf(r->log, r->arg, "milter %s: continue at end of message", name(r));
+            filter_logf(r->ms->log, r->ms->arg, "milter %s: continue at end of message", name(r));
             return R_OVER;
         }
         r->nheaders += r->stage == MILTER_S_HEADER;
         r->nchunks += r->stage == MILTER_S_BODY;
         if (r->stage != MILTER_S_HEADER && r->stage != MILTER_S_BODY)
-            filter_logf(r->log, r->arg, "milter %s: continue at %s", name(r), stage_name(r));
+            filter_logf(r->ms->log, r->ms->arg, "milter %s: continue at %s", name(r),
+                        stage_name(r));
         return R_GO_ON;
     case MILTER_R_SKIP:
         r->skip_body = true;
-        filter_logf(r->log, r->arg, "milter %s: skip at %s", name(r), stage_name(r));
+        filter_logf(r->ms->log, r->ms->arg, "milter %s: skip at %s", name(r), stage_name(r));
         return R_GO_ON;
-    case MILTER_R_ACCEPT:
-        filter_logf(r->log, r->arg, "milter %s: accept at %s", name(r), stage_name(r));
-        return R_OVER;
+    case MILTER_R_ACCEPT: return accept_verdict(r);
     case MILTER_R_REJECT: return refuse(r, MILTERIO_REJECT, "reject", NULL);
     case MILTER_R_TEMPFAIL: return refuse(r, MILTERIO_TEMPFAIL, "tempfail", NULL);
-    case MILTER_R_DISCARD: return refuse(r, MILTERIO_DISCARD, "discard", NULL);
+    case MILTER_R_DISCARD:
+        if (r->stage < MILTER_S_DATA)
+            return discard_cmd(r);
+        return refuse(r, MILTERIO_DISCARD, "discard", NULL);
     case MILTER_R_REPLYCODE:
         return refuse(r, rep->text[0] == '4' ? MILTERIO_TEMPFAIL : MILTERIO_REJECT,
                       rep->text[0] == '4' ? "tempfail" : "reject", rep->text);
@@ -535,7 +615,7 @@ static int on_reply(struct mrun *r, const struct milter_reply *rep)
 }
 
 /* conv_received - n octets of replies in r->rbuf. */
-static void conv_received(struct mrun *r, size_t n)
+static void conv_received(struct mconv *r, size_t n)
 {
     size_t off = 0;
     int act = R_MORE;
@@ -552,10 +632,12 @@ static void conv_received(struct mrun *r, size_t n)
     }
     if (st > MILTER_RD_REPLY)
         conv_fail(r, "%s", milter_rd_status_name(st));
-    else if (act == R_GO_ON && off < n)
+    else if (act != R_MORE && off < n)
         conv_fail(r, "more replies than commands");
-    if (r->failed || act == R_OVER)
+    if (r->failed)
         conv_over(r);
+    else if (act == R_OVER)
+        conv_done(r);
     else if (act == R_GO_ON)
         conv_next_stage(r);
     else
@@ -564,25 +646,17 @@ static void conv_received(struct mrun *r, size_t n)
 
 /* ---- completions --------------------------------------------------------- */
 
-/* run_progress - once the conversation's socket is closed and every CQE is
- * back, go on with the next milter (or finish). */
-static void run_progress(struct mrun *r)
-{
-    if (r->step == M_CLOSE && r->pending == 0)
-        run_next(r);
-}
-
 /* conv_step_done - the connect, a send or a recv completed with res. */
-static void conv_step_done(struct mrun *r, int res)
+static void conv_step_done(struct mconv *r, int res)
 {
     if (r->step == M_CONNECT && res < 0) {
-        conv_fail(r, "connect to %s: %s", r->cfg->milters[r->k].sock.text, strerror(-res));
+        conv_fail(r, "connect to %s: %s", r->ms->milters[r->k].sock.text, strerror(-res));
     } else if (r->step == M_CONNECT) {
         sb_reset(&r->out);
         if (!milter_put_optneg(&r->out, MILTER_ACTIONS_OFFERED, MILTER_PROTO_OFFERED))
             conv_fail(r, "out of memory");
         else
-            conv_flush(r, true, r->cfg->milter_connect_timeout_ms);
+            conv_flush(r, true, r->ms->connect_ms);
     } else if (r->step == M_SEND && res <= 0) {
         conv_fail(r, "send: %s", res ? strerror(-res) : "nothing sent");
     } else if (r->step == M_SEND) {
@@ -605,92 +679,117 @@ static void conv_step_done(struct mrun *r, int res)
 /* on_op - completion of the connect, a send or a recv. */
 static void on_op(struct uring_cb *cb, struct io_uring_cqe *cqe)
 {
-    struct mrun *r = (struct mrun *)cb;
-    r->op_armed = false;
+    struct mconv *r = (struct mconv *)cb;
+    struct milterio_sess *ms = r->ms;
+    ms->depth++;
     r->pending--;
     if (cqe->res == -ECANCELED) {
-        unsigned ms = r->stage < 0 ? r->cfg->milter_connect_timeout_ms : r->stage_ms;
-        conv_fail(r, "timeout after %u ms", ms);
+        unsigned ms_ = r->stage < 0 ? ms->connect_ms : r->stage_ms;
+        conv_fail(r, "timeout after %u ms", ms_);
         conv_over(r);
     } else {
         conv_step_done(r, cqe->res);
     }
-    run_progress(r);
+    ms->depth--;
+    sess_maybe_free(ms);
 }
 
 /* on_lt - the link timeout of an operation completed (fired or not). */
 static void on_lt(struct uring_cb *cb, struct io_uring_cqe *cqe)
 {
     (void)cqe;
-    struct mrun *r = (struct mrun *)(void *)((char *)cb - offsetof(struct mrun, lt_cb));
+    struct mconv *r = (struct mconv *)(void *)((char *)cb - offsetof(struct mconv, lt_cb));
     r->pending--;
-    run_progress(r);
+    sess_maybe_free(r->ms);
 }
 
 /* on_close - the conversation's socket is closed. */
 static void on_close(struct uring_cb *cb, struct io_uring_cqe *cqe)
 {
     (void)cqe;
-    struct mrun *r = (struct mrun *)(void *)((char *)cb - offsetof(struct mrun, close_cb));
+    struct mconv *r = (struct mconv *)(void *)((char *)cb - offsetof(struct mconv, close_cb));
     r->pending--;
-    run_progress(r);
+    sess_maybe_free(r->ms);
 }
 
-/* ---- the chain ----------------------------------------------------------- */
+/* ---- jobs ---------------------------------------------------------------- */
 
-/* conv_over - the conversation ends: its failure meets
- * milter_default_action; say QUIT and close. */
-static void conv_over(struct mrun *r)
+/* default_refuse - milter_default_action (tempfail or reject) ends the
+ * job, for the milter that failed or is down. */
+static void default_refuse(struct mconv *r, const char *why)
 {
+    struct milterio_sess *ms = r->ms;
+    bool rej = ms->default_action == CFG_MILTER_REJECT;
+    ms->chain_over = true;
+    ms->res.v = rej ? MILTERIO_REJECT : MILTERIO_TEMPFAIL;
+    ms->res.session_wide = (r->stage < 0 ? ms->first : r->stage) <= MILTER_S_HELO;
+    snprintf(ms->res.reply, sizeof ms->res.reply, "%s",
+             reply_table[rej ? R_ERR_MILTER_REJECT : R_ERR_MILTER_TEMP].fmt);
+    snprintf(ms->res.detail, sizeof ms->res.detail, "milter %s failed: %s", name(r), why);
+}
+
+/* action_word - milter_default_action for the log. */
+static const char *action_word(unsigned a)
+{
+    return a == CFG_MILTER_ACCEPT ? "accept" : a == CFG_MILTER_REJECT ? "reject" : "tempfail";
+}
+
+/* conv_over - the conversation failed: milter_default_action at this
+ * stage, the socket closed, the milter not asked again in this session. */
+static void conv_over(struct mconv *r)
+{
+    struct milterio_sess *ms = r->ms;
     if (r->step == M_CLOSE)
         return;
-    if (r->nheaders || r->nchunks)
-        filter_logf(r->log, r->arg, "milter %s: continue to %u header(s), %u body chunk(s)",
-                    name(r), r->nheaders, r->nchunks);
-    if (r->failed && !r->chain_over) {
-        unsigned a = r->cfg->milter_default_action;
-        filter_logf(r->log, r->arg, "milter %s: failed at %s: %s: %s (milter_default_action)",
-                    name(r), stage_name(r), r->why,
-                    a == CFG_MILTER_ACCEPT   ? "accept"
-                    : a == CFG_MILTER_REJECT ? "reject"
-                                             : "tempfail");
-        if (a != CFG_MILTER_ACCEPT) {
-            r->chain_over = true;
-            r->res.v = a == CFG_MILTER_REJECT ? MILTERIO_REJECT : MILTERIO_TEMPFAIL;
-            snprintf(
-                r->res.reply, sizeof r->res.reply, "%s",
-                reply_table[a == CFG_MILTER_REJECT ? R_ERR_MILTER_REJECT : R_ERR_MILTER_TEMP].fmt);
-            snprintf(r->res.detail, sizeof r->res.detail, "milter %s failed: %s", name(r), r->why);
-        }
-    }
-    conv_quit(r);
-}
-
-/* conv_start - connect to milter r->k. */
-static void conv_start(struct mrun *r)
-{
-    const struct cfg_milter *mi = &r->cfg->milters[r->k];
-    milter_rd_free(&r->rd);
+    filter_logf(ms->log, ms->arg, "milter %s: failed at %s: %s: %s (milter_default_action)",
+                name(r), stage_name(r), r->why, action_word(ms->default_action));
+    r->dead = true;
+    if (ms->default_action != CFG_MILTER_ACCEPT && !ms->chain_over)
+        default_refuse(r, r->why);
+    conv_close(r);
     free(r->hdr);
     r->hdr = NULL;
+    ms->k++;
+    job_next(ms);
+}
+
+/* conv_connect - open milter r->k's conversation: connect, then OPTNEG. */
+static void conv_connect(struct mconv *r)
+{
+    const struct cfg_milter *mi = &r->ms->milters[r->k];
+    milter_rd_free(&r->rd);
     r->stage = M_STAGE_OPTNEG;
-    r->item = 0;
-    r->failed = r->skip_body = false;
-    r->nheaders = r->nchunks = 0;
     r->actions = r->proto = 0;
-    r->stage_ms = r->cfg->milter_connect_timeout_ms;
+    r->stage_ms = r->ms->connect_ms;
     r->deadline_ms = now_ms() + r->stage_ms;
     r->step = M_CONNECT;
     r->fd = socket(mi->sock.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (r->fd < 0) {
         conv_fail(r, "socket: %s", strerror(errno));
         conv_over(r);
-        run_progress(r);
         return;
     }
-    struct io_uring_sqe *sqe = uring_get_sqe(r->ring);
+    struct io_uring_sqe *sqe = uring_get_sqe(r->ms->ring);
     io_uring_prep_connect(sqe, r->fd, (const struct sockaddr *)&mi->sock.ss, mi->sock.len);
     op_arm(r, sqe, M_CONNECT);
+}
+
+/* conv_begin - milter r->k's part of the job: its stages (from connect on
+ * when the conversation is new). */
+static void conv_begin(struct mconv *r)
+{
+    struct milterio_sess *ms = r->ms;
+    r->last = ms->eom ? MILTER_S_EOM : ms->first;
+    r->item = 0;
+    r->failed = r->skip_body = false;
+    r->nheaders = r->nchunks = 0;
+    if (!r->open) {
+        r->said_conn = false;
+        conv_connect(r);
+        return;
+    }
+    r->stage = r->said_conn ? ms->first : MILTER_S_CONNECT;
+    conv_next_stage(r);
 }
 
 static _Thread_local struct milterio_result nomem; /* per worker thread */
@@ -715,31 +814,63 @@ static void result_clear(struct milterio_result *r)
     r->rcpt_deleted = NULL;
 }
 
-/* run_next - the next milter, or the end of the chain: report. */
-static void run_next(struct mrun *r)
+/* job_finish - the job is over: hand its result to the session. */
+static void job_finish(struct milterio_sess *ms)
 {
-    if (!r->chain_over && r->k + 1 < r->cfg->nmilters) {
-        r->k++;
-        conv_start(r);
-        return;
+    ms->res.quarantine = ms->quar;
+    ms->quar = NULL;
+    const struct sess_msg *m = ms->m;
+    if (ms->eom && ms->res.v == MILTERIO_ACCEPT && m->nrcpt && ms->res.ndeleted == m->nrcpt) {
+        ms->res.v = MILTERIO_DISCARD; /* every recipient deleted */
+        snprintf(ms->res.detail, sizeof ms->res.detail, "milters deleted every recipient");
     }
-    milter_rd_free(&r->rd);
-    free(r->hdr);
-    sb_free(&r->out);
-    r->res.quarantine = r->quar;
-    if (r->res.v == MILTERIO_ACCEPT && r->m->nrcpt && r->res.ndeleted == r->m->nrcpt) {
-        r->res.v = MILTERIO_DISCARD; /* every recipient deleted */
-        snprintf(r->res.detail, sizeof r->res.detail, "milters deleted every recipient");
-    }
-    milterio_done_fn done = r->done;
-    void *arg = r->arg;
     struct milterio_result *res = malloc(sizeof *res);
     if (res)
-        *res = r->res;
+        *res = ms->res;
     else
-        result_clear(&r->res);
-    free(r);
-    done(arg, res ? res : result_nomem());
+        result_clear(&ms->res);
+    memset(&ms->res, 0, sizeof ms->res);
+    ms->busy = false;
+    ms->m = NULL;
+    ms->done(ms->arg, res ? res : result_nomem());
+}
+
+/* job_next - milter ms->k's part of the job, or the next one it has; the
+ * job ends at a verdict or after the last. */
+static void job_next(struct milterio_sess *ms)
+{
+    while (!ms->chain_over && ms->k < ms->n) {
+        struct mconv *r = &ms->cv[ms->k];
+        if (r->out_sess || r->out_txn || (r->dead && ms->default_action == CFG_MILTER_ACCEPT)) {
+            ms->k++;
+            continue;
+        }
+        if (r->dead) {
+            r->stage = ms->eom ? MILTER_S_DATA : ms->first;
+            filter_logf(ms->log, ms->arg, "milter %s: unavailable at %s (failed earlier): %s",
+                        name(r), stage_name(r), action_word(ms->default_action));
+            default_refuse(r, "failed earlier in the session");
+            break;
+        }
+        conv_begin(r);
+        return;
+    }
+    job_finish(ms);
+}
+
+/* job_start - a new job over m: the milters from the first on. */
+static void job_start(struct milterio_sess *ms, const struct sess_msg *m, bool eom, int first)
+{
+    ms->busy = true;
+    ms->eom = eom;
+    ms->first = first;
+    ms->m = m;
+    ms->k = 0;
+    ms->chain_over = false;
+    memset(&ms->res, 0, sizeof ms->res);
+    ms->depth++;
+    job_next(ms);
+    ms->depth--;
 }
 
 /* milterio_wanted - see milterio.h. */
@@ -748,29 +879,117 @@ bool milterio_wanted(const struct config *cfg)
     return cfg && cfg->nmilters > 0;
 }
 
-/* milterio_run - see milterio.h. */
-void milterio_run(struct io_uring *ring, const struct config *cfg, const struct sess_msg *m,
-                  const char *qid, const struct filter_src *src, filter_log_fn log,
-                  milterio_done_fn done, void *arg)
+/* milterio_sess_new - see milterio.h. */
+struct milterio_sess *milterio_sess_new(struct io_uring *ring, const struct config *cfg,
+                                        filter_log_fn log, milterio_done_fn done, void *arg)
 {
-    struct mrun *r = calloc(1, sizeof *r);
-    if (!r) {
-        done(arg, result_nomem());
+    struct milterio_sess *ms = calloc(1, sizeof *ms);
+    if (!ms)
+        return NULL;
+    ms->milters = calloc(cfg->nmilters, sizeof *ms->milters);
+    ms->cv = aligned_alloc(_Alignof(struct mconv), cfg->nmilters * sizeof *ms->cv);
+    if (!ms->milters || !ms->cv) {
+        free(ms->milters);
+        free(ms->cv);
+        free(ms);
+        return NULL;
+    }
+    memcpy(ms->milters, cfg->milters, cfg->nmilters * sizeof *ms->milters);
+    memset(ms->cv, 0, cfg->nmilters * sizeof *ms->cv);
+    ms->n = cfg->nmilters;
+    for (size_t i = 0; i < ms->n; i++) {
+        struct mconv *r = &ms->cv[i];
+        r->op_cb.fn = on_op;
+        r->lt_cb.fn = on_lt;
+        r->close_cb.fn = on_close;
+        r->ms = ms;
+        r->k = i;
+        r->fd = -1;
+    }
+    ms->ring = ring;
+    ms->log = log;
+    ms->done = done;
+    ms->arg = arg;
+    snprintf(ms->hostname, sizeof ms->hostname, "%s", cfg->hostname);
+    ms->connect_ms = cfg->milter_connect_timeout_ms;
+    ms->command_ms = cfg->milter_command_timeout_ms;
+    ms->content_ms = cfg->milter_content_timeout_ms;
+    ms->default_action = cfg->milter_default_action;
+    return ms;
+}
+
+/* milterio_cmd - see milterio.h. A new MAIL resets the transaction: an
+ * ABORT goes ahead of it to every milter that saw the last one unended. */
+void milterio_cmd(struct milterio_sess *ms, int st, const struct sess_msg *m)
+{
+    int stage = st == SESS_MS_RCPT   ? MILTER_S_RCPT
+                : st == SESS_MS_MAIL ? MILTER_S_MAIL
+                                     : MILTER_S_HELO;
+    if (stage == MILTER_S_MAIL) {
+        ms->discard = false;
+        for (size_t i = 0; i < ms->n; i++) {
+            ms->cv[i].out_txn = false;
+            ms->cv[i].abort_due |= ms->cv[i].txn_open && ms->cv[i].open;
+            ms->cv[i].txn_open = false;
+        }
+    }
+    job_start(ms, m, false, stage);
+}
+
+/* milterio_eom - see milterio.h; a message a milter discarded at a
+ * command is not shown to any. */
+void milterio_eom(struct milterio_sess *ms, const struct sess_msg *m, const char *qid,
+                  const struct filter_src *src)
+{
+    ms->qid = qid;
+    ms->src = *src;
+    if (ms->discard || ms->discard_s) {
+        ms->busy = true;
+        ms->m = m;
+        memset(&ms->res, 0, sizeof ms->res);
+        ms->res.v = MILTERIO_DISCARD;
+        snprintf(ms->res.detail, sizeof ms->res.detail, "%s", ms->discard_why);
+        job_finish(ms);
         return;
     }
-    r->op_cb.fn = on_op;
-    r->lt_cb.fn = on_lt;
-    r->close_cb.fn = on_close;
-    r->ring = ring;
-    r->cfg = cfg;
-    r->m = m;
-    r->qid = qid;
-    r->src = *src;
-    r->log = log;
-    r->done = done;
-    r->arg = arg;
-    r->fd = -1;
-    conv_start(r);
+    job_start(ms, m, true, MILTER_S_DATA);
+}
+
+/* sess_maybe_free - an ended session goes once nothing is due. */
+static void sess_maybe_free(struct milterio_sess *ms)
+{
+    if (!ms->ended || ms->busy || ms->depth)
+        return;
+    for (size_t i = 0; i < ms->n; i++)
+        if (ms->cv[i].pending)
+            return;
+    for (size_t i = 0; i < ms->n; i++) {
+        milter_rd_free(&ms->cv[i].rd);
+        sb_free(&ms->cv[i].out);
+        free(ms->cv[i].hdr);
+    }
+    result_clear(&ms->res);
+    free(ms->quar);
+    free(ms->cv);
+    free(ms->milters);
+    free(ms);
+}
+
+/* milterio_sess_end - see milterio.h: SMFIC_QUIT (best effort, no wait:
+ * a full socket buffer drops it, the close says the same). */
+void milterio_sess_end(struct milterio_sess *ms)
+{
+    if (!ms)
+        return;
+    ms->ended = true;
+    for (size_t i = 0; i < ms->n; i++) {
+        struct mconv *r = &ms->cv[i];
+        if (r->fd >= 0 && r->open)
+            (void)send(r->fd, "\0\0\0\1Q", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r->fd >= 0)
+            conv_close(r);
+    }
+    sess_maybe_free(ms);
 }
 
 /* milterio_result_free - see milterio.h; the static out-of-memory result
