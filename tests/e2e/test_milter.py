@@ -5,7 +5,8 @@ reject with the milter's own reply (and its receivelog line), tempfail,
 discard, delrcpt, quarantine, a milter that is down (each
 milter_default_action), a milter that hangs (the timeout applies and the
 session goes on), progress extending the timeout, and two milters in
-order."""
+order; verdicts answered at the command they answer (RCPT, MAIL, connect),
+ABORT between transactions, one conversation per session."""
 import smtplib
 import time
 import unittest
@@ -56,6 +57,12 @@ class MilterCase(unittest.TestCase):
         text = log_text(srv)
         self.assertEqual([n for n in needles if n not in text], [], text)
 
+    def wait_seen(self, p, cmd, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline and cmd not in [c for c, _ in p.seen]:
+            time.sleep(0.02)
+        return "".join(c for c, _ in p.seen if c != "D")
+
     def queued(self, srv):
         files = srv.queue_files()
         self.assertEqual(len(files), 1, files)
@@ -69,8 +76,7 @@ class MilterCase(unittest.TestCase):
         srv = self.server("py=" + p.spec())
         code, _ = self.send(srv)
         self.assertEqual(code, 250)
-        cmds = "".join(c for c, _ in p.seen if c not in "D")
-        self.assertEqual(cmds, "OCHMRTLLLLNBEQ")
+        self.assertEqual(self.wait_seen(p, "Q"), "OCHMRTLLLLNBEQ")
         self.assertEqual(p.macros["{mail_addr}"], "a@example.org")
         self.assertEqual(p.macros["{rcpt_addr}"], "u@example.test")
         self.assertEqual(p.macros["{daemon_name}"], "mxringd")
@@ -96,7 +102,7 @@ class MilterCase(unittest.TestCase):
                             'of message'])
 
     def test_tempfail_and_discard(self):
-        p = self.peer(script={"R": [("t", b"")]})
+        p = self.peer(script={"T": [("t", b"")]})
         srv = self.server(p.spec())
         code, text = self.send(srv)
         self.assertEqual(code, 451, text)
@@ -118,13 +124,20 @@ class MilterCase(unittest.TestCase):
         self.wait_log(srv, ["delrcpt <v@example.test>", 'quarantine "suspicious"'])
 
     def test_milter_down_each_default_action(self):
+        """Down at the session's first EHLO: the default action answers it;
+        tempfail or reject deny the rest of the session (503 5.7.0)."""
         down = "inet:127.0.0.1:1"
-        for action, want in (("tempfail", 451), ("reject", 550), ("accept", 250)):
+        for action, want in (("tempfail", 451), ("reject", 550)):
             srv = self.server(down, milter_default_action=action)
-            code, text = self.send(srv)
-            self.assertEqual(code, want, (action, text))
+            with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+                self.assertEqual(c.ehlo("client.example")[0], want, action)
+                self.assertEqual(c.mail("a@example.org")[0], 503, action)
             self.wait_log(srv, ["failed at negotiation: connect to inet:127.0.0.1:1",
                                 "%s (milter_default_action)" % action])
+        srv = self.server(down, milter_default_action="accept")
+        self.assertEqual(self.send(srv)[0], 250)
+        self.wait_log(srv, ["failed at negotiation: connect to inet:127.0.0.1:1",
+                            "accept (milter_default_action)"])
 
     def test_hanging_milter_times_out_and_session_goes_on(self):
         p = self.peer(hang="E")
@@ -147,9 +160,109 @@ class MilterCase(unittest.TestCase):
         b = self.peer(script={"E": [("i", b"\0\0\0\0" + hdr("X-Second", "2")), ("c", b"")]})
         srv = self.server("a=%s, b=%s" % (a.spec(), b.spec()))
         self.assertEqual(self.send(srv)[0], 250)
-        self.assertEqual("".join(c for c, _ in a.seen if c != "D"), "OCMRTNEQ")
+        self.assertEqual(self.wait_seen(a, "Q"), "OCMRTNEQ")
         msg = self.queued(srv)["message"]
         self.assertTrue(msg.startswith(b"X-Second: 2\r\nX-First: 1\r\nReceived:"), msg)
+
+
+    def test_rcpt_reject_one_of_two_recipients(self):
+        """A milter's reject at RCPT answers that RCPT with its reply; the
+        other recipient goes on and is queued alone."""
+        def rcpt(data):
+            if b"bad@example.test" in data:
+                return [("y", b"550 5.7.1 Recipient blocked by policy\0")]
+            return [("c", b"")]
+        p = self.peer(script={"R": rcpt})
+        srv = self.server("rspamd=" + p.spec())
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            self.assertEqual(c.mail("a@example.org")[0], 250)
+            self.assertEqual(c.rcpt("bad@example.test"),
+                             (550, b"5.7.1 Recipient blocked by policy"))
+            self.assertEqual(c.rcpt("u@example.test")[0], 250)
+            self.assertEqual(c.data(MSG)[0], 250)
+        env = self.queued(srv)
+        self.assertEqual(env["rcpt"], ["u@example.test"])
+        self.wait_log(srv, ['milter rspamd: reject 550 5.7.1 "Recipient blocked by policy" at RCPT',
+                            "RCPT refused: <bad@example.test> milter rspamd: reject"])
+
+    def test_mail_tempfail_then_abort_between_transactions(self):
+        """tempfail at MAIL answers the MAIL (451); after RSET the next
+        transaction starts with SMFIC_ABORT on the same conversation."""
+        mails = []
+
+        def mail(data):
+            mails.append(data)
+            return [("t", b"")] if len(mails) == 1 else [("c", b"")]
+        p = self.peer(script={"M": mail})
+        srv = self.server(p.spec())
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            self.assertEqual(c.mail("a@example.org")[0], 451)
+            self.assertEqual(c.mail("a@example.org")[0], 250)
+            self.assertEqual(c.rcpt("u@example.test")[0], 250)
+            self.assertEqual(c.rset()[0], 250)
+            self.assertEqual(c.mail("b@example.org")[0], 250)
+            self.assertEqual(c.rcpt("u@example.test")[0], 250)
+            self.assertEqual(c.data(MSG)[0], 250)
+        self.assertEqual(self.wait_seen(p, "Q"), "OCHMMRAMRTLLLLNBEQ")
+        self.assertEqual(p.connections, 1)
+        self.assertEqual(len(self.queued(srv)["rcpt"]), 1)
+
+    def test_connect_reject_denies_the_session(self):
+        """A reject at connect: the first EHLO gets it, every later command
+        but QUIT 503 5.7.0 (Postfix's access denied); nothing is queued."""
+        p = self.peer(script={"C": [("y", b"554 5.7.1 Go away\0")]})
+        srv = self.server("conn=" + p.spec())
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            self.assertEqual(c.ehlo("client.example"), (554, b"5.7.1 Go away"))
+            self.assertEqual(c.mail("a@example.org"),
+                             (503, b"5.7.0 Error: access denied for [127.0.0.1]"))
+            self.assertEqual(c.rcpt("u@example.test")[0], 503)
+            self.assertEqual(c.noop()[0], 503)
+        self.assertEqual(srv.queue_files(), [])
+        self.assertEqual(self.wait_seen(p, "Q"), "OCQ")
+        self.wait_log(srv, ['milter conn: reject 554 5.7.1 "Go away" at connect'])
+
+    def test_hung_milter_at_rcpt_times_out_default_action(self):
+        """A milter that stops answering at RCPT: after
+        milter_command_timeout_ms the default action (accept) answers the
+        RCPT, the milter is left out, the message is queued."""
+        p = self.peer(hang="R")
+        srv = self.server(p.spec(), milter_default_action="accept",
+                          milter_command_timeout_ms="400")
+        t0 = time.time()
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            c.mail("a@example.org")
+            self.assertEqual(c.rcpt("u@example.test")[0], 250)
+            self.assertGreater(time.time() - t0, 0.35)
+            self.assertEqual(c.rcpt("v@example.test")[0], 250)
+            self.assertEqual(c.data(MSG)[0], 250)
+        self.assertLess(time.time() - t0, 5)
+        self.assertEqual(len(self.queued(srv)["rcpt"]), 2)
+        self.wait_log(srv, ["failed at RCPT TO: timeout after 400 ms: accept"])
+
+    def test_hung_milter_at_rcpt_tempfail_session_goes_on(self):
+        p = self.peer(hang="R")
+        srv = self.server(p.spec(), milter_command_timeout_ms="300")
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            c.mail("a@example.org")
+            self.assertEqual(c.rcpt("u@example.test")[0], 451)
+            self.assertEqual(c.rcpt("v@example.test")[0], 451)  # not asked again
+            self.assertEqual(c.rset()[0], 250)
+            self.assertEqual(c.noop()[0], 250)
+        self.wait_log(srv, ["failed at RCPT TO: timeout after 300 ms: tempfail",
+                            "unavailable at RCPT TO (failed earlier): tempfail"])
+
+    def test_discard_at_rcpt_discards_the_message(self):
+        p = self.peer(script={"R": [("d", b"")]})
+        srv = self.server(p.spec())
+        self.assertEqual(self.send(srv)[0], 250)
+        self.assertEqual(srv.queue_files(), [])
+        self.assertNotIn("T", self.wait_seen(p, "Q"))
+        self.wait_log(srv, ["discard at RCPT", "Message discarded: milter"])
 
 
 if __name__ == "__main__":
