@@ -444,13 +444,13 @@ static int refuse(struct mconv *r, enum milterio_verdict v, const char *word, co
     ms->res.v = v;
     ms->res.session_wide = r->stage <= MILTER_S_HELO;
     snprintf(ms->res.reply, sizeof ms->res.reply, "%s", v == MILTERIO_DISCARD ? "" : t);
+    char *d = ms->res.detail; /* the log line, and the refusal's reason */
     if (v != MILTERIO_DISCARD && milter_replycode_parse(t, &c))
-        filter_logf(ms->log, ms->arg, "milter %s: %s %u%s%s \"%.*s\" at %s", name(r), word, c.code,
-                    c.ext[0] ? " " : "", c.ext, (int)c.text_len, c.text, stage_name(r));
+        snprintf(d, sizeof ms->res.detail, "milter %s: %s %u%s%s \"%.*s\" at %s", name(r), word,
+                 c.code, c.ext[0] ? " " : "", c.ext, (int)c.text_len, c.text, stage_name(r));
     else
-        filter_logf(ms->log, ms->arg, "milter %s: %s at %s", name(r), word, stage_name(r));
-    snprintf(ms->res.detail, sizeof ms->res.detail, "milter %s: %s at %s", name(r), word,
-             stage_name(r));
+        snprintf(d, sizeof ms->res.detail, "milter %s: %s at %s", name(r), word, stage_name(r));
+    filter_logf(ms->log, ms->arg, "%s", d);
     return R_OVER;
 }
 

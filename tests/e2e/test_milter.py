@@ -7,11 +7,14 @@ milter_default_action), a milter that hangs (the timeout applies and the
 session goes on), progress extending the timeout, and two milters in
 order; verdicts answered at the command they answer (RCPT, MAIL, connect),
 ABORT between transactions, one conversation per session."""
+import json
+import os
 import smtplib
+import subprocess
 import time
 import unittest
 
-from harness import Server, log_text, parse_queue_file
+from harness import BINARY, Server, log_text, parse_queue_file
 from milter_peer import MilterPeer
 
 MSG = ("From: a@example.org\r\nTo: u@example.test\r\nSubject: hello\r\n"
@@ -185,6 +188,13 @@ class MilterCase(unittest.TestCase):
         self.assertEqual(env["rcpt"], ["u@example.test"])
         self.wait_log(srv, ['milter rspamd: reject 550 5.7.1 "Recipient blocked by policy" at RCPT',
                             "RCPT refused: <bad@example.test> milter rspamd: reject"])
+        self.wait_log(srv, ["closesocket()"])  # the session is over
+        mxlog = os.environ.get("MXLOG", os.path.join(os.path.dirname(BINARY), "mxlog"))
+        out = subprocess.run([mxlog, "--dir", srv.workdir, "why", "bad@example.test", "--json"],
+                             capture_output=True, text=True, timeout=60).stdout
+        o, = [json.loads(line) for line in out.splitlines() if line.strip()]
+        self.assertEqual(o["words"], 'refused at RCPT: <bad@example.test> milter rspamd: reject '
+                         '550 5.7.1 "Recipient blocked by policy" at RCPT TO')
 
     def test_mail_tempfail_then_abort_between_transactions(self):
         """tempfail at MAIL answers the MAIL (451); after RSET the next
