@@ -52,9 +52,7 @@ enum sess_mstage sess_milter_cmd(const struct sess *s, struct sess_msg *m)
     m->tls_version = s->tls_version[0] ? s->tls_version : NULL;
     m->tls_cipher = s->tls_cipher[0] ? s->tls_cipher : NULL;
     m->auth_user = s->auth_user;
-    m->sender = st == SESS_MS_MAIL ? s->args.path.addr.addr
-                : s->txn                ? s->txn->sender.addr
-                                        : "";
+    m->sender = st == SESS_MS_MAIL ? s->args.path.addr.addr : s->txn ? s->txn->sender.addr : "";
     m->sid = s->sid;
     if (st == SESS_MS_RCPT) {
         m->rcpts = s->args.path.addr.addr; /* parsed by rcpt_check */

@@ -57,16 +57,16 @@ struct mconv {
     int fd;
     unsigned pending;
     enum m_step step;
-    bool open;       /* negotiated: commands may be sent */
-    bool dead;       /* failed: the default action stands for the session */
-    bool out_sess;   /* accepted at connect or HELO: out of the session */
-    bool out_txn;    /* accepted in the message: out of it */
-    bool said_conn;  /* the connect stage is behind */
-    bool txn_open;   /* MAIL said since the last end of message or ABORT */
-    bool abort_due;  /* SMFIC_ABORT goes ahead of the next packets */
-    int stage;       /* M_STAGE_OPTNEG or enum milter_stage */
-    int last;        /* the job's last stage for this milter */
-    size_t item;     /* recipient, header offset or body offset in the stage */
+    bool open;      /* negotiated: commands may be sent */
+    bool dead;      /* failed: the default action stands for the session */
+    bool out_sess;  /* accepted at connect or HELO: out of the session */
+    bool out_txn;   /* accepted in the message: out of it */
+    bool said_conn; /* the connect stage is behind */
+    bool txn_open;  /* MAIL said since the last end of message or ABORT */
+    bool abort_due; /* SMFIC_ABORT goes ahead of the next packets */
+    int stage;      /* M_STAGE_OPTNEG or enum milter_stage */
+    int last;       /* the job's last stage for this milter */
+    size_t item;    /* recipient, header offset or body offset in the stage */
     bool want_reply;
     bool skip_body;
     uint32_t actions, proto;
@@ -77,8 +77,8 @@ struct mconv {
     struct sb out;
     size_t out_off;
     struct milter_rd rd;
-    char *hdr;                /* the header section (header stage only) */
-    size_t hdr_len, body_off; /* octets of it; where the body starts */
+    char *hdr;                  /* the header section (header stage only) */
+    size_t hdr_len, body_off;   /* octets of it; where the body starts */
     unsigned nheaders, nchunks; /* continues not logged one by one */
     struct __kernel_timespec ts;
     uint8_t rbuf[MILTERIO_RBUF];
@@ -97,7 +97,7 @@ struct milterio_sess {
     bool ended;
     unsigned depth; /* inside a completion or a call: not freed yet */
     char discard_why[512];
-    bool discard;  /* a milter discarded the message at MAIL or RCPT */
+    bool discard;   /* a milter discarded the message at MAIL or RCPT */
     bool discard_s; /* ... or every message, at connect or HELO */
     /* the job */
     bool busy;
@@ -355,7 +355,8 @@ static bool stage_packets(struct mconv *r, enum milter_stage st)
         size_t off = r->body_off + r->item;
         if (r->skip_body || off >= r->ms->src.len)
             return false;
-        size_t n = r->ms->src.len - off < MILTER_CHUNK_MAX ? r->ms->src.len - off : MILTER_CHUNK_MAX;
+        size_t n =
+            r->ms->src.len - off < MILTER_CHUNK_MAX ? r->ms->src.len - off : MILTER_CHUNK_MAX;
         uint8_t *buf = malloc(n);
         if (!buf || filter_src_fill(&r->ms->src, off, buf, n) < 0 ||
             !milter_put(&r->out, MILTER_C_BODY, buf, n))
@@ -491,8 +492,8 @@ static void add_header(struct mconv *r, const struct milter_reply *rep, bool top
         conv_fail(r, "out of memory");
         return;
     }
-    if (top &&
-        sb_append(&line, r->ms->res.headers.data ? r->ms->res.headers.data : "", r->ms->res.headers.len)) {
+    if (top && sb_append(&line, r->ms->res.headers.data ? r->ms->res.headers.data : "",
+                         r->ms->res.headers.len)) {
         sb_free(&r->ms->res.headers);
         r->ms->res.headers = line;
         line = (struct sb){0};
@@ -500,8 +501,8 @@ static void add_header(struct mconv *r, const struct milter_reply *rep, bool top
         conv_fail(r, "out of memory");
     }
     sb_free(&line);
-    filter_logf(r->ms->log, r->ms->arg, "milter %s: %s %s", name(r), top ? "insheader" : "addheader",
-                rep->name);
+    filter_logf(r->ms->log, r->ms->arg, "milter %s: %s %s", name(r),
+                top ? "insheader" : "addheader", rep->name);
 }
 
 /* del_rcpt - delrcpt: the recipient leaves the message. */
@@ -511,7 +512,8 @@ static void del_rcpt(struct mconv *r, const char *text)
     size_t n = strlen(text);
     if (n >= 2 && text[0] == '<' && text[n - 1] == '>')
         text++, n -= 2;
-    if (!r->ms->res.rcpt_deleted && !(r->ms->res.rcpt_deleted = calloc(m->nrcpt + 1, sizeof(bool)))) {
+    if (!r->ms->res.rcpt_deleted &&
+        !(r->ms->res.rcpt_deleted = calloc(m->nrcpt + 1, sizeof(bool)))) {
         conv_fail(r, "out of memory");
         return;
     }
@@ -524,8 +526,8 @@ static void del_rcpt(struct mconv *r, const char *text)
             return;
         }
     }
-    filter_logf(r->ms->log, r->ms->arg, "milter %s: delrcpt <%.*s>: no such recipient", name(r), (int)n,
-                text);
+    filter_logf(r->ms->log, r->ms->arg, "milter %s: delrcpt <%.*s>: no such recipient", name(r),
+                (int)n, text);
 }
 
 /* on_modify - an action at end of message; R_MORE, or a failure. */
@@ -554,7 +556,6 @@ static int on_modify(struct mconv *r, const struct milter_reply *rep)
     return r->failed ? R_OVER : R_MORE;
 }
 
-
 /* on_optneg - the milter's options: the actions and steps it takes. */
 static int on_optneg(struct mconv *r, const struct milter_reply *rep)
 {
@@ -563,8 +564,8 @@ static int on_optneg(struct mconv *r, const struct milter_reply *rep)
         return R_OVER;
     }
     if (rep->actions & ~(uint32_t)MILTER_ACTIONS_OFFERED)
-        filter_logf(r->ms->log, r->ms->arg, "milter %s: actions 0x%x not offered, refused",
-                    name(r), rep->actions & ~(uint32_t)MILTER_ACTIONS_OFFERED);
+        filter_logf(r->ms->log, r->ms->arg, "milter %s: actions 0x%x not offered, refused", name(r),
+                    rep->actions & ~(uint32_t)MILTER_ACTIONS_OFFERED);
     r->actions = rep->actions & MILTER_ACTIONS_OFFERED;
     r->proto = rep->proto & MILTER_PROTO_OFFERED;
     r->open = true;
