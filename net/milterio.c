@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "milter.h"
+#include "milterio_pool.h"
 #include "session.h"
 #include "uring.h"
 
@@ -64,6 +65,8 @@ struct mconv {
     bool said_conn; /* the connect stage is behind */
     bool txn_open;  /* MAIL said since the last end of message or ABORT */
     bool abort_due; /* SMFIC_ABORT goes ahead of the next packets */
+    bool endm;      /* the milter is at end of message: QUIT_NC may end it */
+    bool pooled;    /* an idle connection reused, its first exchange not done */
     int stage;      /* M_STAGE_OPTNEG or enum milter_stage */
     int last;       /* the job's last stage for this milter */
     size_t item;    /* recipient, header offset or body offset in the stage */
@@ -114,6 +117,7 @@ struct milterio_sess {
 
 static void conv_next_stage(struct mconv *r);
 static void conv_over(struct mconv *r);
+static void conv_connect(struct mconv *r);
 static void job_next(struct milterio_sess *ms);
 static void sess_maybe_free(struct milterio_sess *ms);
 
@@ -421,7 +425,7 @@ static void conv_next_stage(struct mconv *r)
         conv_done(r);
         return;
     }
-    r->abort_due = false;
+    r->abort_due = r->endm = false;
     enum milter_stage st = (enum milter_stage)r->stage;
     bool content = st >= MILTER_S_HEADER;
     conv_flush(r, !milter_stage_noreply(st, r->proto),
@@ -577,6 +581,7 @@ static int on_optneg(struct mconv *r, const struct milter_reply *rep)
 /* on_reply - one reply of the milter at the current stage. */
 static int on_reply(struct mconv *r, const struct milter_reply *rep)
 {
+    r->pooled = false; /* a reused connection answered: it is alive */
     if (r->stage < 0)
         return on_optneg(r, rep);
     switch (rep->cmd) {
@@ -584,6 +589,7 @@ static int on_reply(struct mconv *r, const struct milter_reply *rep)
     case MILTER_R_CONTINUE:
         if (r->stage == MILTER_S_EOM) {
             filter_logf(r->ms->log, r->ms->arg, "milter %s: continue at end of message", name(r));
+            r->endm = true; /* libmilter's ST_ENDM: QUIT_NC is allowed */
             return R_OVER;
         }
         r->nheaders += r->stage == MILTER_S_HEADER;
@@ -742,6 +748,15 @@ static void conv_over(struct mconv *r)
     struct milterio_sess *ms = r->ms;
     if (r->step == M_CLOSE)
         return;
+    if (r->pooled) { /* the milter dropped it while idle: a new connection */
+        filter_logf(ms->log, ms->arg, "milter %s: idle connection unusable (%s): connecting anew",
+                    name(r), r->why);
+        conv_close(r);
+        r->pooled = r->failed = false;
+        r->said_conn = false;
+        conv_connect(r);
+        return;
+    }
     filter_logf(ms->log, ms->arg, "milter %s: failed at %s: %s: %s (milter_default_action)",
                 name(r), stage_name(r), r->why, action_word(ms->default_action));
     r->dead = true;
@@ -775,6 +790,22 @@ static void conv_connect(struct mconv *r)
     op_arm(r, sqe, M_CONNECT);
 }
 
+/* conv_reuse - take an idle connection to milter r->k from the worker's
+ * pool: negotiated already, it starts at the connect stage. */
+static bool conv_reuse(struct mconv *r)
+{
+    struct mpool_conn pc;
+    if (!mpool_take(&r->ms->milters[r->k].sock, now_ms(), &pc))
+        return false;
+    milter_rd_free(&r->rd);
+    r->fd = pc.fd;
+    r->actions = pc.actions;
+    r->proto = pc.proto;
+    r->open = r->pooled = true;
+    r->said_conn = false;
+    return true;
+}
+
 /* conv_begin - milter r->k's part of the job: its stages (from connect on
  * when the conversation is new). */
 static void conv_begin(struct mconv *r)
@@ -784,7 +815,7 @@ static void conv_begin(struct mconv *r)
     r->item = 0;
     r->failed = r->skip_body = false;
     r->nheaders = r->nchunks = 0;
-    if (!r->open) {
+    if (!r->open && !conv_reuse(r)) {
         r->said_conn = false;
         conv_connect(r);
         return;
@@ -976,8 +1007,10 @@ static void sess_maybe_free(struct milterio_sess *ms)
     free(ms);
 }
 
-/* milterio_sess_end - see milterio.h: SMFIC_QUIT (best effort, no wait:
- * a full socket buffer drops it, the close says the same). */
+/* milterio_sess_end - see milterio.h: a milter at end of message gets
+ * SMFIC_QUIT_NC and its connection goes to the worker's pool; the others
+ * SMFIC_QUIT (best effort, no wait: a full socket buffer drops it, the
+ * close says the same) and the close. */
 void milterio_sess_end(struct milterio_sess *ms)
 {
     if (!ms)
@@ -985,6 +1018,13 @@ void milterio_sess_end(struct milterio_sess *ms)
     ms->ended = true;
     for (size_t i = 0; i < ms->n; i++) {
         struct mconv *r = &ms->cv[i];
+        if (r->fd >= 0 && r->open && r->endm &&
+            send(r->fd, "\0\0\0\1K", 5, MSG_NOSIGNAL | MSG_DONTWAIT) == 5) {
+            struct mpool_conn pc = {.fd = r->fd, .actions = r->actions, .proto = r->proto};
+            mpool_put(&ms->milters[i].sock, now_ms(), &pc);
+            r->fd = -1;
+            continue;
+        }
         if (r->fd >= 0 && r->open)
             (void)send(r->fd, "\0\0\0\1Q", 5, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (r->fd >= 0)

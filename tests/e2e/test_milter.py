@@ -163,7 +163,7 @@ class MilterCase(unittest.TestCase):
         b = self.peer(script={"E": [("i", b"\0\0\0\0" + hdr("X-Second", "2")), ("c", b"")]})
         srv = self.server("a=%s, b=%s" % (a.spec(), b.spec()))
         self.assertEqual(self.send(srv)[0], 250)
-        self.assertEqual(self.wait_seen(a, "Q"), "OCMRTNEQ")
+        self.assertEqual(self.wait_seen(a, "K"), "OCMRTNEK")
         msg = self.queued(srv)["message"]
         self.assertTrue(msg.startswith(b"X-Second: 2\r\nX-First: 1\r\nReceived:"), msg)
 
@@ -215,7 +215,7 @@ class MilterCase(unittest.TestCase):
             self.assertEqual(c.mail("b@example.org")[0], 250)
             self.assertEqual(c.rcpt("u@example.test")[0], 250)
             self.assertEqual(c.data(MSG)[0], 250)
-        self.assertEqual(self.wait_seen(p, "Q"), "OCHMMRAMRTLLLLNBEQ")
+        self.assertEqual(self.wait_seen(p, "K"), "OCHMMRAMRTLLLLNBEK")
         self.assertEqual(p.connections, 1)
         self.assertEqual(len(self.queued(srv)["rcpt"]), 1)
 
@@ -273,6 +273,54 @@ class MilterCase(unittest.TestCase):
         self.assertEqual(srv.queue_files(), [])
         self.assertNotIn("T", self.wait_seen(p, "Q"))
         self.wait_log(srv, ["discard at RCPT", "Message discarded: milter"])
+
+
+    def test_connection_reused_across_sessions(self):
+        """Five sessions one after the other on one worker: the milter
+        accepts one connection; each session after the first starts at
+        SMFIC_CONNECT (no new negotiation) after the last one's QUIT_NC."""
+        p = self.peer()
+        srv = self.server(p.spec(), workers="1")
+        for _ in range(5):
+            self.assertEqual(self.send(srv)[0], 250)
+            self.wait_seen(p, "K")
+            deadline = time.time() + 5
+            while time.time() < deadline and p.seen[-1][0] != "K":
+                time.sleep(0.02)
+        self.assertEqual(p.connections, 1)
+        cmds = self.wait_seen(p, "K")
+        one = "CHMRTLLLLNBEK"
+        self.assertEqual(cmds, "O" + one * 5)
+        self.assertEqual(len(srv.queue_files(expect=5)), 5)
+
+    def test_no_reuse_after_accept_at_end_of_message(self):
+        """A milter that answered accept at end of message is past libmilter's
+        end-of-message state (QUIT_NC would be ignored): QUIT, and the next
+        session connects anew."""
+        p = self.peer(script={"E": [("a", b"")]})
+        srv = self.server(p.spec(), workers="1")
+        for _ in range(2):
+            self.assertEqual(self.send(srv)[0], 250)
+            deadline = time.time() + 5
+            while time.time() < deadline and p.seen[-1][0] != "Q":
+                time.sleep(0.02)
+        self.assertEqual(p.connections, 2)
+        self.assertNotIn("K", self.wait_seen(p, "Q"))
+
+    def test_idle_connection_closed_by_the_milter(self):
+        """The milter closes the idle connection after QUIT_NC: the next
+        session finds it unusable and connects anew, no verdict lost."""
+        p = self.peer(quit_nc=False)
+        srv = self.server(p.spec(), workers="1")
+        self.assertEqual(self.send(srv)[0], 250)
+        deadline = time.time() + 5
+        while time.time() < deadline and p.seen[-1][0] != "K":
+            time.sleep(0.02)
+        time.sleep(0.1)
+        self.assertEqual(self.send(srv)[0], 250)
+        self.assertEqual(p.connections, 2)
+        self.wait_log(srv, ["idle connection unusable"])
+        self.assertEqual(len(srv.queue_files(expect=2)), 2)
 
 
 if __name__ == "__main__":
