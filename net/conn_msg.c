@@ -311,6 +311,20 @@ static bool milter_envelope(const struct conn *c, struct sess_msg *m, char **kep
     return true;
 }
 
+/* milter_edits - the milters' chgheader edits: the rewritten header
+ * section (*sect, replacing *skip octets of the message), headers they add
+ * joined to theirs. false: none (or not applicable: logged). */
+static bool milter_edits(struct conn *c, struct sb *sect, uint64_t *skip)
+{
+    struct sb added = {0};
+    const struct filter_src src = {.len = queue_txn_size(c->txn), .read = filter_read, .arg = c};
+    bool edit = milterio_edit_head(c->mres, &src, sect, &added, skip, filter_log, c);
+    if (edit && added.len && !sb_append(&c->mres->headers, added.data, added.len))
+        edit = false, sb_reset(sect);
+    sb_free(&added);
+    return edit;
+}
+
 /* conn_discard - a milter discarded the message: 250, nothing queued. */
 static void conn_discard(struct conn *c)
 {
@@ -326,16 +340,25 @@ static bool conn_commit(struct conn *c)
 {
     struct sess_msg mm = *sess_msg(c->sess);
     const struct sess_msg *m = &mm;
-    struct sb hdr = {0};
+    struct sb hdr = {0}, sect = {0};
     int err = ENOMEM;
     char *kept = NULL;
+    uint64_t skip = 0;
+    bool edit = milter_edits(c, &sect, &skip);
+    if (edit)
+        mm.body_len = mm.body_len - skip + sect.len;
     if (milter_envelope(c, &mm, &kept) &&
         spool_format_header(&hdr, m, queue_txn_id(c->txn), sess_snap(c->sess)->cfg->hostname,
-                            queue_txn_time(c->txn)))
+                            queue_txn_time(c->txn)) &&
+        (!edit || sb_append(&hdr, sect.data, sect.len))) {
+        if (edit)
+            queue_txn_set_skip(c->txn, skip); /* the edited section replaces the original */
         err = -queue_txn_commit(c->txn, hdr.data, hdr.len, m->quarantine != NULL, commit_done, c);
-    else
+    } else {
         queue_txn_abort(c->txn);
+    }
     sb_free(&hdr);
+    sb_free(&sect);
     free(kept);
     conn_mres_drop(c);
     if (err) {

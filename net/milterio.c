@@ -65,6 +65,13 @@ static void result_clear(struct milterio_result *r)
     sb_free(&r->headers);
     free(r->quarantine);
     free(r->rcpt_deleted);
+    for (size_t i = 0; i < r->nedits; i++) {
+        free(r->edits[i].name);
+        free(r->edits[i].value);
+    }
+    free(r->edits);
+    r->edits = NULL;
+    r->nedits = 0;
     r->quarantine = NULL;
     r->rcpt_deleted = NULL;
 }

@@ -20,10 +20,13 @@
 #include "filter.h"
 #include "util.h"
 
+#define MILTERIO_EDIT_MAX (256u * 1024u) /* header section octets chgheader may rewrite */
+
 struct io_uring;
 struct config;
 struct sess_msg;
 struct milterio_sess;
+struct milter_hdr_edit;
 
 /* The outcome of the chain (for a command: ACCEPT = go on with it). */
 enum milterio_verdict {
@@ -41,7 +44,9 @@ struct milterio_result {
     char *quarantine;   /* malloc'ed reason, or NULL */
     bool *rcpt_deleted; /* per recipient of the message (calloc'ed), or NULL */
     unsigned ndeleted;
-    bool session_wide; /* a verdict at connect or HELO: the whole session */
+    bool session_wide;             /* a verdict at connect or HELO: the whole session */
+    struct milter_hdr_edit *edits; /* chgheader, in order (milterio_edit_head) */
+    size_t nedits;
 };
 
 /* The chain is over: r is the caller's until milterio_result_free. */
@@ -69,6 +74,17 @@ void milterio_eom(struct milterio_sess *ms, const struct sess_msg *m, const char
 /* milterio_sess_end - the session is over (no job in flight): QUIT, close;
  * the memory goes once the last completion is back. */
 void milterio_sess_end(struct milterio_sess *ms);
+
+/* milterio_edit_head - r's chgheader edits applied to the message's header
+ * section, read from src (at most MILTERIO_EDIT_MAX octets of it, never the
+ * body): the rewritten section into section (the queue file's head ends
+ * with it), headers an edit adds into added (with the milters' others),
+ * *skip = octets of the message it replaces. false when nothing is to be
+ * done or it cannot be (logged through log: the message is queued
+ * unedited). Worker thread; reads src synchronously (the page cache). */
+bool milterio_edit_head(const struct milterio_result *r, const struct filter_src *src,
+                        struct sb *section, struct sb *added, uint64_t *skip, filter_log_fn log,
+                        void *arg);
 
 /* milterio_result_free - release a result handed to milterio_done_fn. */
 void milterio_result_free(struct milterio_result *r);

@@ -94,6 +94,32 @@ static void add_header(struct mconv *r, const struct milter_reply *rep, bool top
                 top ? "insheader" : "addheader", rep->name);
 }
 
+/* chg_header - chgheader: the edit joins the result's list, applied to the
+ * message's header section when it is committed (milterio_edit.c). */
+static void chg_header(struct mconv *r, const struct milter_reply *rep)
+{
+    struct milterio_result *res = &r->ms->res;
+    struct milter_hdr_edit *v = realloc(res->edits, (res->nedits + 1) * sizeof *v);
+    if (!v) {
+        mconv_fail(r, "out of memory");
+        return;
+    }
+    res->edits = v;
+    struct milter_hdr_edit *e = &v[res->nedits];
+    e->name = strdup(rep->name);
+    e->value = strdup(rep->value);
+    e->index = rep->index;
+    if (!e->name || !e->value) {
+        free(e->name);
+        free(e->value);
+        mconv_fail(r, "out of memory");
+        return;
+    }
+    res->nedits++;
+    filter_logf(r->ms->log, r->ms->arg, "milter %s: chgheader %s[%u]%s", mconv_name(r), rep->name,
+                rep->index, rep->value[0] ? "" : " deleted");
+}
+
 /* del_rcpt - delrcpt: the recipient leaves the message. */
 static void del_rcpt(struct mconv *r, const char *text)
 {
@@ -134,10 +160,7 @@ static int on_modify(struct mconv *r, const struct milter_reply *rep)
     if (rep->cmd == MILTER_R_ADDHEADER || rep->cmd == MILTER_R_INSHEADER)
         add_header(r, rep, rep->cmd == MILTER_R_INSHEADER && rep->index <= 1);
     else if (rep->cmd == MILTER_R_CHGHEADER)
-        filter_logf(r->ms->log, r->ms->arg,
-                    "milter %s: chgheader %s[%u]: not applied (the message's "
-                    "own headers are not rewritten)",
-                    mconv_name(r), rep->name, rep->index);
+        chg_header(r, rep);
     else if (rep->cmd == MILTER_R_DELRCPT)
         del_rcpt(r, rep->text);
     else if (!r->ms->quar && (r->ms->quar = strdup(rep->text)))

@@ -323,5 +323,28 @@ class MilterCase(unittest.TestCase):
         self.assertEqual(len(srv.queue_files(expect=2)), 2)
 
 
+    def test_chgheader_changes_and_deletes_byte_exactly(self):
+        """chgheader: Subject changed, the folded X-Folded deleted, a 2nd
+        To (there is one) added; the queue file holds the rewritten header
+        section and the body, byte-exact, with the right size line."""
+        idx = lambda i: i.to_bytes(4, "big")
+        p = self.peer(script={"E": [("m", idx(1) + hdr("subject", "new subject")),
+                                    ("m", idx(1) + hdr("X-Folded", "")),
+                                    ("m", idx(2) + hdr("To", "v@example.test")),
+                                    ("c", b"")]})
+        srv = self.server("py=" + p.spec())
+        self.assertEqual(self.send(srv)[0], 250)
+        msg = self.queued(srv)["message"]
+        i = msg.index(b"Received: ")
+        j = msg.index(b"\r\nFrom: ") + 2
+        self.assertTrue(msg[i:j].startswith(b"Received: from client.example") and
+                        msg[i:j].count(b"\r\n") == 3, msg[i:j])
+        self.assertEqual(msg[:i], b"To: v@example.test\r\n")
+        self.assertEqual(msg[j:], b"From: a@example.org\r\nTo: u@example.test\r\n"
+                                  b"Subject: new subject\r\n\r\nBody line\r\n")
+        self.wait_log(srv, ["milter py: chgheader subject[1]", "chgheader X-Folded[1] deleted",
+                            "milters: 3 chgheader edit(s) applied"])
+
+
 if __name__ == "__main__":
     unittest.main()
