@@ -94,6 +94,7 @@ static void job_finish(struct milterio_sess *ms)
     memset(&ms->res, 0, sizeof ms->res);
     ms->busy = false;
     ms->m = NULL;
+    ms->qid = NULL; /* the message's, gone with it: MAIL has no queue id yet */
     ms->done(ms->arg, res ? res : result_nomem());
 }
 

@@ -36,7 +36,7 @@ $(eval $(call fuzz_target,http,core/http_req.c))
 $(eval $(call fuzz_target,auth,core/auth.c core/util.c))
 $(eval $(call fuzz_target,dnsmsg,core/dnsmsg.c))
 $(eval $(call fuzz_target,clamd,core/clamd.c))
-$(eval $(call fuzz_target,milter,core/milter.c core/util.c))
+$(eval $(call fuzz_target,milter,core/milter.c core/milter_hdr.c core/util.c))
 $(eval $(call fuzz_target,dir,core/dir.c core/util.c))
 $(eval $(call fuzz_target,mxlog,$(filter-out tools/mxlog/main.c tools/mxlog/follow.c \
     tools/mxlog/why.c tools/mxlog/stats.c tools/mxlog/report.c tools/mxlog/out.c \
