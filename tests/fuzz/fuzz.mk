@@ -45,7 +45,7 @@ $(eval $(call fuzz_target,journal,core/journal.c core/journal_recover.c))
 $(eval $(call fuzz_target,smtpc,core/smtpc.c core/smtpc_reply.c core/reply.c core/util.c))
 $(eval $(call fuzz_target,routes,core/routes.c core/util.c))
 $(eval $(call fuzz_target,proxy,core/proxy.c core/addr.c core/journal.c))
-$(eval $(call fuzz_target,session,core/session.c core/session_cmd.c core/session_auth.c core/session_log.c core/addr.c \
+$(eval $(call fuzz_target,session,core/session.c core/session_cmd.c core/session_auth.c core/session_log.c core/session_milter.c core/addr.c \
     core/smtp_parse.c core/smtp_data.c \
     core/config.c core/config_types.c core/dnsbl_site.c core/routes.c core/dir.c core/snap.c core/reply.c core/auth.c core/mhist.c core/util.c $(wildcard log/*.c)))
 
