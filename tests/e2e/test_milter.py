@@ -346,5 +346,20 @@ class MilterCase(unittest.TestCase):
                             "milters: 3 chgheader edit(s) applied"])
 
 
+    def test_chgheader_header_section_over_two_chunks(self):
+        """A header section of ~90 KiB (over the 64 KiB journal chunk):
+        the edited file skips the whole first chunk and part of the next."""
+        pad = "".join("X-Pad-%04d: %s\r\n" % (i, "p" * 60) for i in range(1200))
+        msg = "From: a@example.org\r\n" + pad + "Subject: old\r\n\r\n" + "body\r\n" * 2000
+        idx = (1).to_bytes(4, "big")
+        p = self.peer(script={"E": [("m", idx + hdr("Subject", "new")), ("c", b"")]})
+        srv = self.server(p.spec())
+        self.assertEqual(self.send(srv, msg=msg)[0], 250)
+        got = self.queued(srv)["message"]
+        want = msg.replace("Subject: old", "Subject: new").encode()
+        self.assertTrue(got.endswith(want), len(got))
+        self.assertEqual(got[got.index(b"\r\nFrom: ") + 2:], want)
+
+
 if __name__ == "__main__":
     unittest.main()
