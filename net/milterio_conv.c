@@ -98,20 +98,30 @@ void mconv_close(struct mconv *r)
     }
 }
 
-/* conv_flush - packets in r->out: send them, then wait for a reply if one
- * is due, else go on. */
-static void conv_flush(struct mconv *r, bool reply_due, unsigned timeout_ms)
+/* conv_out - send r->out: at once when the socket takes all of it (a
+ * non-blocking send(): no operation, no timeout to arm and cancel, the
+ * common case for a command's few octets), else the rest as an operation
+ * with its link timeout. true when all of it went out at once; false when
+ * the operation is armed or the conversation failed (mconv_over ran). */
+static bool conv_out(struct mconv *r, bool reply_due, unsigned timeout_ms)
 {
     r->want_reply = reply_due;
     r->stage_ms = timeout_ms;
     r->deadline_ms = mio_now_ms() + timeout_ms;
     r->out_off = 0;
-    if (r->out.len)
-        conv_send(r);
-    else if (reply_due)
-        mconv_recv(r);
-    else
-        mconv_next_stage(r);
+    if (!r->out.len)
+        return true;
+    ssize_t n = send(r->fd, r->out.data, r->out.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        mconv_fail(r, "send: %s", strerror(errno));
+        mconv_over(r);
+        return false;
+    }
+    r->out_off = n > 0 ? (size_t)n : 0;
+    if (r->out_off == r->out.len)
+        return true;
+    conv_send(r);
+    return false;
 }
 
 /* ---- the message --------------------------------------------------------- */
@@ -242,7 +252,7 @@ static bool stage_packets(struct mconv *r, enum milter_stage st)
                (mconv_fail(r, "nomem"), 1);
     case MILTER_S_HEADER:
         if (!r->hdr && !msg_headers(r))
-            return true; /* failed: conv_flush never runs */
+            return true; /* failed: the caller sees r->failed */
         return next_header(r, &r->item);
     case MILTER_S_BODY: {
         size_t off = r->body_off + r->item;
@@ -284,9 +294,11 @@ void mconv_done(struct mconv *r)
     mjob_next(ms);
 }
 
-/* mconv_next_stage - the next step of this stage, or the next stage of the
- * job the milter wants; an ABORT due goes ahead of the first packet. */
-void mconv_next_stage(struct mconv *r)
+/* conv_step_packets - the packets of the next step of this stage, or of
+ * the next stage of the job the milter wants, into r->out (an ABORT due
+ * goes ahead of the first); false when there is none (the milter's part is
+ * done) or it failed: then mconv_done or mconv_over ran. */
+static bool conv_step_packets(struct mconv *r)
 {
     sb_reset(&r->out);
     if (r->abort_due && !milter_put(&r->out, MILTER_C_ABORT, NULL, 0))
@@ -307,18 +319,34 @@ void mconv_next_stage(struct mconv *r)
     }
     if (r->failed) {
         mconv_over(r);
-        return;
+        return false;
     }
     if (r->stage > r->last) {
         r->stage = r->last;
         mconv_done(r);
-        return;
+        return false;
     }
     r->abort_due = r->endm = false;
-    enum milter_stage st = (enum milter_stage)r->stage;
-    bool content = st >= MILTER_S_HEADER;
-    conv_flush(r, !milter_stage_noreply(st, r->proto),
-               content ? r->ms->content_ms : r->ms->command_ms);
+    return true;
+}
+
+/* mconv_next_stage - the next step of this stage, or the next stage of the
+ * job the milter wants; an ABORT due goes ahead of the first packet. */
+void mconv_next_stage(struct mconv *r)
+{
+    for (;;) { /* steps the milter sends no reply to follow each other here */
+        if (!conv_step_packets(r))
+            return;
+        enum milter_stage st = (enum milter_stage)r->stage;
+        bool content = st >= MILTER_S_HEADER;
+        if (!conv_out(r, !milter_stage_noreply(st, r->proto),
+                      content ? r->ms->content_ms : r->ms->command_ms))
+            return;
+        if (r->want_reply) {
+            mconv_recv(r);
+            return;
+        }
+    }
 }
 
 /* ---- completions --------------------------------------------------------- */
@@ -332,8 +360,8 @@ static void conv_step_done(struct mconv *r, int res)
         sb_reset(&r->out);
         if (!milter_put_optneg(&r->out, MILTER_ACTIONS_OFFERED, MILTER_PROTO_OFFERED))
             mconv_fail(r, "out of memory");
-        else
-            conv_flush(r, true, r->ms->connect_ms);
+        else if (conv_out(r, true, r->ms->connect_ms))
+            mconv_recv(r);
     } else if (r->step == M_SEND && res <= 0) {
         mconv_fail(r, "send: %s", res ? strerror(-res) : "nothing sent");
     } else if (r->step == M_SEND) {
