@@ -32,6 +32,10 @@
  *                   the queue file's prefix (envelope block, empty line,
  *                   trace headers) as it goes before the body in new/<qid>.
  *                   flags JRN_F_QUARANTINE: the file goes to quarantine/new.
+ *                   flags JRN_F_SKIP: a u64 skip follows the head: the file
+ *                   leaves out the body's first skip octets (skip <=
+ *                   body_len), whose replacement ends the head (a milter's
+ *                   header edits: the header section rewritten).
  *   JRN_ABORT       empty: qid will never be committed (optional marker).
  *   JRN_CHECKPOINT  u64 segno, u64 offset: the low-water mark. Every message
  *                   whose COMMIT lies before (segno, offset) in this
@@ -64,6 +68,7 @@ enum jrn_type {
 
 enum jrn_flag {
     JRN_F_QUARANTINE = 1u << 0,
+    JRN_F_SKIP = 1u << 1,
 };
 
 /* crc32c - CRC-32C (Castagnoli, reflected; the iSCSI/ext4 CRC) of buf,

@@ -351,16 +351,25 @@ static void report_torn(const struct plan *p, FILE *f, const char *prefix)
     }
 }
 
-/* msg_iov - the iovecs of m's queue file (head, then the body's extents)
- * into a new array of 1 + m->next entries; NULL on ENOMEM. */
-static struct iovec *msg_iov(const struct jrn_recovery *r, const struct jrn_msg *m)
+/* msg_iov - the iovecs of m's queue file (head, then the body's extents
+ * from body_skip on) into a new array of *n <= 1 + m->next entries; NULL
+ * on ENOMEM. */
+static struct iovec *msg_iov(const struct jrn_recovery *r, const struct jrn_msg *m, size_t *n)
 {
     struct iovec *iov = malloc((1 + m->next) * sizeof(*iov));
     if (!iov)
         return NULL;
     iov[0] = (struct iovec){(void *)m->head, m->head_len};
-    for (size_t i = 0; i < m->next; i++)
-        iov[1 + i] = (struct iovec){(void *)jrn_recovery_bytes(r, &m->ext[i]), m->ext[i].len};
+    *n = 1;
+    uint64_t skip = m->body_skip;
+    for (size_t i = 0; i < m->next; i++) {
+        const uint8_t *p = jrn_recovery_bytes(r, &m->ext[i]);
+        size_t len = m->ext[i].len;
+        size_t cut = skip < len ? (size_t)skip : len;
+        skip -= cut;
+        if (len > cut)
+            iov[(*n)++] = (struct iovec){(void *)(p + cut), len - cut};
+    }
     return iov;
 }
 
@@ -379,8 +388,9 @@ static int put_msgs(struct rctx *c, const struct plan *p)
     for (size_t i = 0; i < p->nmsgs; i++) {
         const struct jrn_msg *m = &p->msgs[i];
         bool q = m->flags & JRN_F_QUARANTINE;
-        struct iovec *iov = msg_iov(p->r, m);
-        int rc = iov ? jrn_recover_put(q ? c->xfd : c->qfd, m->qid, iov, 1 + m->next) : -ENOMEM;
+        size_t niov = 0;
+        struct iovec *iov = msg_iov(p->r, m, &niov);
+        int rc = iov ? jrn_recover_put(q ? c->xfd : c->qfd, m->qid, iov, niov) : -ENOMEM;
         free(iov);
         if (rc < 0) {
             if (c->rep)
@@ -544,7 +554,8 @@ static uint64_t count_missing(const struct rctx *c, const struct plan *p)
     for (size_t i = 0; i < p->nmsgs; i++) {
         const struct jrn_msg *m = &p->msgs[i];
         int fd = m->flags & JRN_F_QUARANTINE ? c->xfd : c->qfd;
-        n += new_state(fd, m->qid, (uint64_t)m->head_len + m->body_len) != JRN_PUT_PRESENT;
+        n += new_state(fd, m->qid, (uint64_t)m->head_len + m->body_len - m->body_skip) !=
+             JRN_PUT_PRESENT;
     }
     return n;
 }

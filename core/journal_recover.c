@@ -198,7 +198,12 @@ static int on_commit(struct jrn_recovery *r, const struct jrn_rec *rec, struct j
     struct txn *t = txn_take(r, rec->qid);
     uint64_t body_len = rec->len >= JRN_COMMIT_FIXED ? get64(rec->payload) : 0;
     uint32_t body_crc = rec->len >= JRN_COMMIT_FIXED ? get32(rec->payload + 8) : 0;
-    if (rec->len < JRN_COMMIT_FIXED || get32(rec->payload + 12) != rec->len - JRN_COMMIT_FIXED ||
+    uint32_t tail = rec->flags & JRN_F_SKIP ? 8 : 0; /* the u64 skip after the head */
+    uint64_t skip = 0;
+    if (rec->len >= JRN_COMMIT_FIXED + tail && tail)
+        skip = get64(rec->payload + rec->len - tail);
+    if (rec->len < JRN_COMMIT_FIXED + tail ||
+        get32(rec->payload + 12) != rec->len - JRN_COMMIT_FIXED - tail || skip > body_len ||
         !qid_ok(rec->qid)) {
         r->st.malformed++;
     } else if (body_len != (t ? t->body_len : 0) || body_crc != (t ? t->crc : 0)) {
@@ -212,8 +217,9 @@ static int on_commit(struct jrn_recovery *r, const struct jrn_rec *rec, struct j
         memcpy(m->qid, rec->qid, JRN_QID_LEN + 1);
         m->flags = rec->flags;
         m->head = rec->payload + JRN_COMMIT_FIXED;
-        m->head_len = rec->len - JRN_COMMIT_FIXED;
+        m->head_len = rec->len - JRN_COMMIT_FIXED - tail;
         m->body_len = body_len;
+        m->body_skip = skip;
         m->body_crc = body_crc;
         m->first = t ? t->first : pos;
         m->commit = pos;

@@ -56,6 +56,7 @@ struct jrn_msg {
     uint32_t head_len;
     uint64_t body_len;            /* sum of the extents' len */
     uint32_t body_crc;            /* CRC32C of the body, verified */
+    uint64_t body_skip;           /* JRN_F_SKIP: the body's first octets left out of the file */
     const struct jrn_extent *ext; /* the body, in order */
     size_t next;
     struct jrn_pos first;  /* the transaction's first record */

@@ -224,6 +224,24 @@ bool milter_header_value_ok(const char *value);
  * value as CRLF. false on ENOMEM. */
 bool milter_header_format(struct sb *out, const char *name, const char *value);
 
+/* One SMFIR_CHGHEADER: the index-th (1-based) header called name gets
+ * value; an empty value deletes it. */
+struct milter_hdr_edit {
+    char *name;
+    char *value;
+    uint32_t index;
+};
+
+/* milter_hdr_edit_apply - the header section hdr[0..len) (its header
+ * lines, maybe the empty line after them) with the edits e[0..ne) applied
+ * in order into out: a changed header keeps the message's spelling of its
+ * name and becomes "Name: value" CRLF; every octet not edited is copied as
+ * it is. An edit whose index is past the last header of that name (or 0)
+ * adds the header: "Name: value" CRLF into added (none for an empty
+ * value). Names match ASCII case-insensitively. false on ENOMEM. */
+bool milter_hdr_edit_apply(const char *hdr, size_t len, const struct milter_hdr_edit *e, size_t ne,
+                           struct sb *out, struct sb *added);
+
 /* A milter's SMTP reply split for the log and the client. */
 struct milter_code {
     unsigned code;    /* 400..599 */

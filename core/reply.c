@@ -94,6 +94,7 @@ const struct reply_def reply_table[R_COUNT] = {
     [R_CLOSE_DNSBL] = {"554 5.7.1 Service unavailable; client [%s] blocked using %s", "ss"},
     [R_ERR_MILTER_REJECT] = {"550 5.7.1 Command rejected", ""},
     [R_ERR_MILTER_TEMP] = {"451 4.7.1 Service unavailable - try again later", ""},
+    [R_ERR_MILTER_DENIED] = {"503 5.7.0 Error: access denied for [%s]", "s"},
     [R_FILTER_TEXT] = {"%s", "s"},
     [R_C_TOO_BIG] = {"552 5.3.4 Message size %llu exceeds the next hop's limit of %llu", "uu"},
     [R_C_NO_8BITMIME] = {"554 5.6.3 The message needs 8BITMIME and the next hop does not offer it",

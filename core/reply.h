@@ -84,6 +84,7 @@ enum reply_id {
     R_CLOSE_DNSBL,       /* 554 5.7.1 client [ip] blocked using <site> */
     R_ERR_MILTER_REJECT, /* 550 5.7.1 a milter rejected (it gave no text) */
     R_ERR_MILTER_TEMP,   /* 451 4.7.1 a milter tempfailed, or is down (tempfail) */
+    R_ERR_MILTER_DENIED, /* 503 5.7.0 a milter refused the connection: every later command */
     R_FILTER_TEXT,       /* one line of a milter's own reply (validated by core/milter.c) */
     /* Results the delivery client (core/smtpc.c) synthesises for recipients
      * when the next hop did not answer for them: never sent to a client. */

@@ -135,7 +135,7 @@ _Static_assert(MX_ARRAY_LEN(state_next) == ST_CLOSED + 1, "moves for every state
 static const char *const action_name[] = {
     [SESS_RUN] = "RUN",       [SESS_CHUNK] = "CHUNK",       [SESS_SPOOL] = "SPOOL",
     [SESS_FILTER] = "FILTER", [SESS_STARTTLS] = "STARTTLS", [SESS_AUTH] = "AUTH",
-    [SESS_CLOSE] = "CLOSE",
+    [SESS_MILTER] = "MILTER", [SESS_CLOSE] = "CLOSE",
 };
 _Static_assert(MX_ARRAY_LEN(action_name) == SESS_CLOSE + 1, "a name per action");
 
@@ -144,12 +144,13 @@ _Static_assert(MX_ARRAY_LEN(action_name) == SESS_CLOSE + 1, "a name per action")
  * CLOSE may come at any time and is final. */
 static const unsigned action_next[] = {
     [SESS_RUN] = ACB(SESS_CHUNK) | ACB(SESS_SPOOL) | ACB(SESS_FILTER) | ACB(SESS_STARTTLS) |
-                 ACB(SESS_AUTH) | ACB(SESS_CLOSE),
+                 ACB(SESS_AUTH) | ACB(SESS_MILTER) | ACB(SESS_CLOSE),
     [SESS_CHUNK] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
     [SESS_SPOOL] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
     [SESS_FILTER] = ACB(SESS_RUN) | ACB(SESS_SPOOL) | ACB(SESS_CLOSE),
     [SESS_STARTTLS] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
     [SESS_AUTH] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
+    [SESS_MILTER] = ACB(SESS_RUN) | ACB(SESS_CLOSE),
     [SESS_CLOSE] = ACB(SESS_CLOSE),
 };
 _Static_assert(MX_ARRAY_LEN(action_next) == SESS_CLOSE + 1, "moves for every action");
@@ -538,6 +539,7 @@ void sess_free(struct sess *s)
     txn_free(s);
     free(s->helo);
     free(s->auth_user);
+    free(s->marg);
     explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
     sb_free(&s->in);
     sb_free(&s->out);
@@ -687,8 +689,8 @@ void sess_chunk_done(struct sess *s)
     sess_set_action(s, SESS_RUN, "chunk taken");
 }
 
-/* run_deferred_close - a close that waited for the message's outcome. */
-static void run_deferred_close(struct sess *s)
+/* sess_deferred_close - a close that waited for the message's outcome. */
+void sess_deferred_close(struct sess *s)
 {
     if (!s->deferred)
         return;
@@ -746,7 +748,7 @@ void sess_filter_done(struct sess *s, enum sess_verdict v, const char *detail)
         sess_reply(s, R_ERR_FILTER_VIRUS, detail && *detail ? detail : "unknown");
     else
         sess_reply(s, R_ERR_FILTER_TEMP);
-    run_deferred_close(s);
+    sess_deferred_close(s);
 }
 
 void sess_filter_reply(struct sess *s, const char *text, const char *detail)
@@ -756,6 +758,13 @@ void sess_filter_reply(struct sess *s, const char *text, const char *detail)
     sess_set_action(s, SESS_RUN, "filter replied");
     sess_txn_end(s, text[0] == '4' ? "tempfail" : "refused", "%s", detail);
     sess_enter_state(s, ST_HELO, "filter replied");
+    sess_reply_lines(s, text);
+    sess_deferred_close(s);
+}
+
+/* sess_reply_lines - see session_int.h. */
+void sess_reply_lines(struct sess *s, const char *text)
+{
     for (const char *p = text; *p;) {
         size_t n = strcspn(p, "\r\n");
         char line[SMTP_PATH_MAX + 256];
@@ -765,7 +774,6 @@ void sess_filter_reply(struct sess *s, const char *text, const char *detail)
         p += *p == '\r';
         p += *p == '\n';
     }
-    run_deferred_close(s);
 }
 
 void sess_spool_done(struct sess *s, int err, const char *queue_id)
@@ -791,14 +799,14 @@ void sess_spool_done(struct sess *s, int err, const char *queue_id)
         sess_enter_state(s, ST_HELO, "queue write failed");
         sess_reply(s, R_ERR_QUEUE);
     }
-    run_deferred_close(s);
+    sess_deferred_close(s);
 }
 
 /* defer_close - while a message is being written, the close waits for the
  * spool's reply (the client must learn whether its message was taken). */
 static bool defer_close(struct sess *s, enum sess_close_reason why)
 {
-    if (s->action != SESS_SPOOL && s->action != SESS_FILTER)
+    if (s->action != SESS_SPOOL && s->action != SESS_FILTER && s->action != SESS_MILTER)
         return false;
     if (!s->deferred) {
         s->deferred = true;

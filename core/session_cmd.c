@@ -546,6 +546,10 @@ void sess_dispatch(struct sess *s, const char *line, size_t len)
     size_t alen = len - arg_off;
     while (alen && arg[alen - 1] == ' ')
         alen--;
+    if (s->milter_denied && v != SMTP_VERB_QUIT) {
+        reply_error(s, R_ERR_MILTER_DENIED, s->client_ip);
+        return;
+    }
     if (!(cmd->states & STB(s->state))) {
         bad_sequence(s, v);
         return;
@@ -560,5 +564,15 @@ void sess_dispatch(struct sess *s, const char *line, size_t len)
     }
     if (cmd->check && !cmd->check(s, arg, alen))
         return;
+    if (sess_milter_ask(s, v, arg, alen))
+        return;
     cmd->proceed(s, arg, alen);
+}
+
+/* sess_proceed - see session_int.h. */
+void sess_proceed(struct sess *s, enum smtp_verb v, const char *arg, size_t len)
+{
+    const struct smtp_cmd *cmd = cmd_lookup(v);
+    if (cmd)
+        cmd->proceed(s, arg, len);
 }

@@ -102,6 +102,10 @@ struct sess {
     size_t auth_ulen, auth_plen;
     unsigned char auth_buf[AUTH_DECODED_MAX + AUTH_USER_MAX]; /* user then password */
     struct sess_txn *txn;
+    bool milter_denied;   /* a milter refused the connection: 503 to all but QUIT */
+    enum smtp_verb mverb; /* the command waiting for the milters (SESS_MILTER) */
+    char *marg;           /* its argument (copied), for its proceed step */
+    size_t marg_len;
     struct sb in;             /* partial line / input held back */
     struct sb out;            /* replies not yet taken by the I/O layer */
     unsigned mask_lines;      /* next lines masked in the log: they may answer an AUTH */
@@ -190,10 +194,26 @@ size_t sess_bdat_feed(struct sess *s, const char *p, size_t n);
  * when it was a BDAT, its chunk cannot be told from commands: close. */
 void sess_bdat_close_line(struct sess *s, const char *line, size_t len);
 
+/* sess_deferred_close - a close that waited for an action's outcome
+ * (SPOOL, FILTER, MILTER) happens now. */
+void sess_deferred_close(struct sess *s);
+/* sess_reply_lines - a filter's own reply text (validated lines joined by
+ * CRLF or LF) to the client, line by line. */
+void sess_reply_lines(struct sess *s, const char *text);
+
 /* ---- session_cmd.c ---- */
+
+/* sess_proceed - the proceed step of verb v's table entry. */
+void sess_proceed(struct sess *s, enum smtp_verb v, const char *arg, size_t len);
 
 /* sess_dispatch - one complete command line (without CRLF). */
 void sess_dispatch(struct sess *s, const char *line, size_t len);
+
+/* ---- session_milter.c ---- */
+
+/* sess_milter_ask - after its check passed: should command v wait for the
+ * milters? Then it is saved and the action is SESS_MILTER (true). */
+bool sess_milter_ask(struct sess *s, enum smtp_verb v, const char *arg, size_t len);
 
 /* ---- session_auth.c ---- */
 

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "dnsbl.h"
 #include "iplimit.h"
+#include "milterio.h"
 #include "proxyio.h"
 #include "queue.h"
 #include "session.h"
@@ -242,6 +243,7 @@ static void conn_free(struct conn *c)
     if (c->txn)
         queue_txn_abort(c->txn); /* never committed: the client got no 250 */
     conn_mres_drop(c);
+    milterio_sess_end(c->ms);
     free(c->mquar);
     sess_free(c->sess);
     tls_conn_free(c->tls);
@@ -449,6 +451,10 @@ void conn_after(struct conn *c)
         case SESS_AUTH:
             if (!c->auth_pending)
                 auth_submit(c);
+            break;
+        case SESS_MILTER:
+            if (!c->milter_pending && conn_milter_ask(c))
+                continue;
             break;
         case SESS_CLOSE: break;
         }

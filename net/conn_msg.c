@@ -34,11 +34,59 @@ void conn_mres_drop(struct conn *c)
     c->mres = NULL;
 }
 
-/* milter_done - milterio_done_fn: the milters' result; the verdict of the
- * content filters (kept in c) and theirs together. */
+/* milter_cmd_done - the milters' verdict on the session's command. */
+static void milter_cmd_done(struct conn *c, struct milterio_result *r)
+{
+    c->milter_pending = false;
+    c->inflight--;
+    if (r->v != MILTERIO_ACCEPT && (unsigned)r->v < MILTER_VERDICTS)
+        STAT_ADD(c->w->st.milter_verdicts[r->v], 1);
+    enum sess_mverdict v = r->v == MILTERIO_REJECT     ? SESS_MV_REJECT
+                           : r->v == MILTERIO_TEMPFAIL ? SESS_MV_TEMPFAIL
+                                                       : SESS_MV_CONTINUE;
+    if (!c->closing)
+        sess_milter_done(c->sess, v, r->reply[0] ? r->reply : NULL, r->session_wide, r->detail);
+    milterio_result_free(r);
+    if (c->closing) {
+        conn_maybe_free(c);
+        return;
+    }
+    sess_input(c->sess, NULL, 0); /* commands pipelined behind it */
+    if (!c->milter_asking)
+        conn_after(c);
+}
+
+/* conn_milters - c's milter conversations, opened at the first need;
+ * NULL on ENOMEM. */
+static struct milterio_sess *conn_milters(struct conn *c);
+
+/* conn_milter_ask - see worker_int.h. */
+bool conn_milter_ask(struct conn *c)
+{
+    enum sess_mstage st = sess_milter_cmd(c->sess, &c->mcmd);
+    if (!conn_milters(c)) {
+        sess_milter_done(c->sess, SESS_MV_TEMPFAIL, NULL, false, "milters: out of memory");
+        sess_input(c->sess, NULL, 0);
+        return true;
+    }
+    c->milter_pending = true;
+    c->milter_asking = true;
+    c->inflight++;
+    milterio_cmd(c->ms, (int)st, &c->mcmd);
+    c->milter_asking = false;
+    return !c->milter_pending;
+}
+
+/* milter_done - milterio_done_fn: the milters' result (of a command, or of
+ * the message: the verdict of the content filters, kept in c, and theirs
+ * together). */
 static void milter_done(void *arg, struct milterio_result *r)
 {
     struct conn *c = arg;
+    if (c->milter_pending) {
+        milter_cmd_done(c, r);
+        return;
+    }
     c->filtering = false;
     c->inflight--;
     char *fq = c->mquar;
@@ -72,9 +120,13 @@ static void filter_done(void *arg, enum sess_verdict v, const char *detail)
             v == SESS_VERDICT_QUARANTINE ? strdup(detail && *detail ? detail : "filter") : NULL;
         const struct filter_src src = {
             .len = queue_txn_size(c->txn), .read = filter_read, .arg = c};
-        milterio_run(&c->w->ring, cfg, sess_msg(c->sess), queue_txn_id(c->txn), &src, filter_log,
-                     milter_done, c);
-        return;
+        if (conn_milters(c)) {
+            milterio_eom(c->ms, sess_msg(c->sess), queue_txn_id(c->txn), &src);
+            return;
+        }
+        free(c->mquar);
+        c->mquar = NULL;
+        v = SESS_VERDICT_TEMPFAIL, detail = "milters: out of memory";
     }
     c->filtering = false;
     c->inflight--;
@@ -83,6 +135,14 @@ static void filter_done(void *arg, enum sess_verdict v, const char *detail)
         conn_maybe_free(c);
     else
         conn_after(c);
+}
+
+/* conn_milters - see above. */
+static struct milterio_sess *conn_milters(struct conn *c)
+{
+    if (!c->ms)
+        c->ms = milterio_sess_new(&c->w->ring, sess_snap(c->sess)->cfg, filter_log, milter_done, c);
+    return c->ms;
 }
 
 /* filter_read - the filters' message source: read back from the journal
@@ -252,6 +312,20 @@ static bool milter_envelope(const struct conn *c, struct sess_msg *m, char **kep
     return true;
 }
 
+/* milter_edits - the milters' chgheader edits: the rewritten header
+ * section (*sect, replacing *skip octets of the message), headers they add
+ * joined to theirs. false: none (or not applicable: logged). */
+static bool milter_edits(struct conn *c, struct sb *sect, uint64_t *skip)
+{
+    struct sb added = {0};
+    const struct filter_src src = {.len = queue_txn_size(c->txn), .read = filter_read, .arg = c};
+    bool edit = milterio_edit_head(c->mres, &src, sect, &added, skip, filter_log, c);
+    if (edit && added.len && !sb_append(&c->mres->headers, added.data, added.len))
+        edit = false, sb_reset(sect);
+    sb_free(&added);
+    return edit;
+}
+
 /* conn_discard - a milter discarded the message: 250, nothing queued. */
 static void conn_discard(struct conn *c)
 {
@@ -267,16 +341,25 @@ static bool conn_commit(struct conn *c)
 {
     struct sess_msg mm = *sess_msg(c->sess);
     const struct sess_msg *m = &mm;
-    struct sb hdr = {0};
+    struct sb hdr = {0}, sect = {0};
     int err = ENOMEM;
     char *kept = NULL;
+    uint64_t skip = 0;
+    bool edit = milter_edits(c, &sect, &skip);
+    if (edit)
+        mm.body_len = mm.body_len - skip + sect.len;
     if (milter_envelope(c, &mm, &kept) &&
         spool_format_header(&hdr, m, queue_txn_id(c->txn), sess_snap(c->sess)->cfg->hostname,
-                            queue_txn_time(c->txn)))
+                            queue_txn_time(c->txn)) &&
+        (!edit || sb_append(&hdr, sect.data, sect.len))) {
+        if (edit)
+            queue_txn_set_skip(c->txn, skip); /* the edited section replaces the original */
         err = -queue_txn_commit(c->txn, hdr.data, hdr.len, m->quarantine != NULL, commit_done, c);
-    else
+    } else {
         queue_txn_abort(c->txn);
+    }
     sb_free(&hdr);
+    sb_free(&sect);
     free(kept);
     conn_mres_drop(c);
     if (err) {

@@ -58,6 +58,7 @@ struct queue_txn {
     queue_written_fn wcb;
     void *w_arg;
     struct timespec when;
+    uint64_t skip;   /* octets of the message the queue file leaves out */
     uint64_t rd_off; /* read cursor: extent rd_idx starts at rd_off */
     size_t rd_idx;
 };
@@ -483,6 +484,28 @@ int queue_txn_append(struct queue_txn *t, const void *data, size_t len)
     return 0;
 }
 
+/* queue_txn_set_skip - see queue.h. */
+void queue_txn_set_skip(struct queue_txn *t, uint64_t skip)
+{
+    t->skip = skip <= t->size ? skip : t->size;
+}
+
+/* txn_skip_extents - the materializer's extents without the octets the
+ * queue file leaves out (t->skip). */
+static void txn_skip_extents(struct queue_txn *t)
+{
+    uint64_t skip = t->skip;
+    size_t drop = 0;
+    while (skip && drop < t->next_n && t->ext[drop].len <= skip)
+        skip -= t->ext[drop++].len;
+    memmove(t->ext, t->ext + drop, (t->next_n - drop) * sizeof *t->ext);
+    t->next_n -= drop;
+    if (skip && t->next_n) {
+        t->ext[0].off += skip;
+        t->ext[0].len -= (uint32_t)skip;
+    }
+}
+
 int queue_txn_commit(struct queue_txn *t, const void *head, size_t head_len, bool quarantine,
                      queue_commit_fn cb, void *arg)
 {
@@ -492,12 +515,14 @@ int queue_txn_commit(struct queue_txn *t, const void *head, size_t head_len, boo
         err = ENOMEM;
     if (!err) {
         memcpy(t->head, head, head_len);
-        uint8_t fixed[JRN_COMMIT_FIXED];
+        uint8_t fixed[JRN_COMMIT_FIXED], skip[8];
         jrn_commit_fixed(fixed, t->size, t->crc, (uint32_t)head_len);
-        struct iovec iov[2] = {{fixed, sizeof fixed}, {(void *)head, head_len}};
+        for (int i = 0; i < 8; i++)
+            skip[i] = (uint8_t)(t->skip >> (8 * i));
+        struct iovec iov[3] = {{fixed, sizeof fixed}, {(void *)head, head_len}, {skip, 8}};
+        unsigned flags = (quarantine ? JRN_F_QUARANTINE : 0) | (t->skip ? JRN_F_SKIP : 0);
         struct qbatch *b = NULL;
-        err =
-            -rec_put(q, JRN_COMMIT, quarantine ? JRN_F_QUARANTINE : 0, t->m.qid, iov, 2, NULL, &b);
+        err = -rec_put(q, JRN_COMMIT, flags, t->m.qid, iov, t->skip ? 3 : 2, NULL, &b);
         if (!err) {
             b->sync = true;
             b->ncommits++;
@@ -518,9 +543,10 @@ int queue_txn_commit(struct queue_txn *t, const void *head, size_t head_len, boo
     t->cb_arg = arg;
     t->m.head = t->head;
     t->m.head_len = head_len;
+    txn_skip_extents(t);
     t->m.ext = t->ext;
     t->m.next_count = t->next_n;
-    t->m.body_len = t->size;
+    t->m.body_len = t->size - t->skip;
     t->m.quarantine = quarantine;
     t->m.inbox = q->inbox;
     return 0;

@@ -80,6 +80,12 @@ int queue_txn_append(struct queue_txn *t, const void *data, size_t len);
  * earlier); it is released, cb is not called. */
 int queue_txn_commit(struct queue_txn *t, const void *head, size_t head_len, bool quarantine,
                      queue_commit_fn cb, void *arg);
+/* queue_txn_set_skip - before the commit: the queue file leaves out the
+ * message's first skip octets (skip <= its size), the head given to the
+ * commit ending with their replacement (a milter's header edits: the
+ * rewritten header section). Recorded in the commit (JRN_F_SKIP), so
+ * recovery writes the same file. */
+void queue_txn_set_skip(struct queue_txn *t, uint64_t skip);
 /* queue_txn_abort - end an uncommitted transaction (refused, RSET, client
  * gone, filter reject, ...): it is released. */
 void queue_txn_abort(struct queue_txn *t);

@@ -75,6 +75,10 @@ struct conn {
     bool dnsbl_pending;           /* the DNSBL check holds the banner (one inflight) */
     const char *dnsbl_site;       /* blocked by this site (the snapshot's config) */
     struct milterio_result *mres; /* the milters' result for the message committed next */
+    struct milterio_sess *ms;     /* the session's milter conversations (opened lazily) */
+    bool milter_pending;          /* a command waits for the milters (one inflight) */
+    bool milter_asking;           /* inside milterio_cmd: its verdict may come at once */
+    struct sess_msg mcmd;         /* the command the milters are asked about */
     char *mquar;             /* the content filters' quarantine reason, kept over the milters */
     unsigned last_progress;  /* sess_progress() when the idle timer was reset */
     unsigned data_phase;     /* sess_data_phase() when the data timer was set */
@@ -174,6 +178,9 @@ void conn_auth_result(void *arg, const struct authpool_result *r);
 /* conn_message_step - one step of the message for action a (CHUNK,
  * FILTER, SPOOL); true when the session moved on, false when c waits. */
 bool conn_message_step(struct conn *c, enum sess_action a);
+/* conn_milter_ask - the session's command waits for the milters: ask
+ * them; true when their verdict came at once (the session moved on). */
+bool conn_milter_ask(struct conn *c);
 /* conn_txn_check - drop a journal transaction the session has left. */
 void conn_txn_check(struct conn *c);
 /* conn_on_space - queue_space_fn: resume every parked connection. */

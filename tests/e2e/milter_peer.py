@@ -9,12 +9,18 @@ import threading
 
 
 class MilterPeer:
-    """script: dict stage-command -> list of (cmd, data) replies; EOM
-    ('E') defaults to continue, every other command to continue. hang:
-    a command letter after which the milter stops answering."""
+    """script: dict stage-command -> list of (cmd, data) replies, or a
+    function of the command's data returning that list; every command
+    defaults to continue. hang: a command letter after which the milter
+    stops answering. quit_nc: answer SMFIC_QUIT_NC by waiting for a new
+    negotiation on the same connection (as libmilter does); else it
+    closes. connections counts the connections accepted."""
 
-    def __init__(self, script=None, actions=0x3F, proto=0, hang=None, progress_at=None):
+    def __init__(self, script=None, actions=0x3F, proto=0, hang=None, progress_at=None,
+                 quit_nc=True):
         self.script = script or {}
+        self.quit_nc = quit_nc
+        self.connections = 0
         self.actions, self.proto = actions, proto
         self.hang, self.progress_at = hang, progress_at
         self.seen = []          # (cmd, data) of every packet received
@@ -42,6 +48,7 @@ class MilterPeer:
                 continue
             except OSError:
                 return
+            self.connections += 1
             threading.Thread(target=self.session, args=(conn,), daemon=True).start()
 
     @staticmethod
@@ -82,7 +89,9 @@ class MilterPeer:
             for k, v in zip(parts[0::2], parts[1::2]):
                 self.macros[k.decode()] = v.decode()
             return True
-        if cmd in "QK":
+        if cmd == "K":
+            return self.quit_nc
+        if cmd == "Q":
             return False
         if cmd == "A":
             return True
@@ -99,6 +108,8 @@ class MilterPeer:
                 self.stop_ev.wait(0.4)
                 self.send(conn, "p")
         replies = self.script.get(cmd, [("c", b"")])
+        if callable(replies):
+            replies = replies(data)
         for rcmd, rdata in replies:
             self.send(conn, rcmd, rdata)
         return True

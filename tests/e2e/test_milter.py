@@ -5,12 +5,16 @@ reject with the milter's own reply (and its receivelog line), tempfail,
 discard, delrcpt, quarantine, a milter that is down (each
 milter_default_action), a milter that hangs (the timeout applies and the
 session goes on), progress extending the timeout, and two milters in
-order."""
+order; verdicts answered at the command they answer (RCPT, MAIL, connect),
+ABORT between transactions, one conversation per session."""
+import json
+import os
 import smtplib
+import subprocess
 import time
 import unittest
 
-from harness import Server, log_text, parse_queue_file
+from harness import BINARY, Server, log_text, parse_queue_file
 from milter_peer import MilterPeer
 
 MSG = ("From: a@example.org\r\nTo: u@example.test\r\nSubject: hello\r\n"
@@ -56,6 +60,12 @@ class MilterCase(unittest.TestCase):
         text = log_text(srv)
         self.assertEqual([n for n in needles if n not in text], [], text)
 
+    def wait_seen(self, p, cmd, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline and cmd not in [c for c, _ in p.seen]:
+            time.sleep(0.02)
+        return "".join(c for c, _ in p.seen if c != "D")
+
     def queued(self, srv):
         files = srv.queue_files()
         self.assertEqual(len(files), 1, files)
@@ -69,8 +79,7 @@ class MilterCase(unittest.TestCase):
         srv = self.server("py=" + p.spec())
         code, _ = self.send(srv)
         self.assertEqual(code, 250)
-        cmds = "".join(c for c, _ in p.seen if c not in "D")
-        self.assertEqual(cmds, "OCHMRTLLLLNBEQ")
+        self.assertEqual(self.wait_seen(p, "Q"), "OCHMRTLLLLNBEQ")
         self.assertEqual(p.macros["{mail_addr}"], "a@example.org")
         self.assertEqual(p.macros["{rcpt_addr}"], "u@example.test")
         self.assertEqual(p.macros["{daemon_name}"], "mxringd")
@@ -96,7 +105,7 @@ class MilterCase(unittest.TestCase):
                             'of message'])
 
     def test_tempfail_and_discard(self):
-        p = self.peer(script={"R": [("t", b"")]})
+        p = self.peer(script={"T": [("t", b"")]})
         srv = self.server(p.spec())
         code, text = self.send(srv)
         self.assertEqual(code, 451, text)
@@ -118,13 +127,20 @@ class MilterCase(unittest.TestCase):
         self.wait_log(srv, ["delrcpt <v@example.test>", 'quarantine "suspicious"'])
 
     def test_milter_down_each_default_action(self):
+        """Down at the session's first EHLO: the default action answers it;
+        tempfail or reject deny the rest of the session (503 5.7.0)."""
         down = "inet:127.0.0.1:1"
-        for action, want in (("tempfail", 451), ("reject", 550), ("accept", 250)):
+        for action, want in (("tempfail", 451), ("reject", 550)):
             srv = self.server(down, milter_default_action=action)
-            code, text = self.send(srv)
-            self.assertEqual(code, want, (action, text))
+            with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+                self.assertEqual(c.ehlo("client.example")[0], want, action)
+                self.assertEqual(c.mail("a@example.org")[0], 503, action)
             self.wait_log(srv, ["failed at negotiation: connect to inet:127.0.0.1:1",
                                 "%s (milter_default_action)" % action])
+        srv = self.server(down, milter_default_action="accept")
+        self.assertEqual(self.send(srv)[0], 250)
+        self.wait_log(srv, ["failed at negotiation: connect to inet:127.0.0.1:1",
+                            "accept (milter_default_action)"])
 
     def test_hanging_milter_times_out_and_session_goes_on(self):
         p = self.peer(hang="E")
@@ -147,9 +163,202 @@ class MilterCase(unittest.TestCase):
         b = self.peer(script={"E": [("i", b"\0\0\0\0" + hdr("X-Second", "2")), ("c", b"")]})
         srv = self.server("a=%s, b=%s" % (a.spec(), b.spec()))
         self.assertEqual(self.send(srv)[0], 250)
-        self.assertEqual("".join(c for c, _ in a.seen if c != "D"), "OCMRTNEQ")
+        self.assertEqual(self.wait_seen(a, "K"), "OCMRTNEK")
         msg = self.queued(srv)["message"]
         self.assertTrue(msg.startswith(b"X-Second: 2\r\nX-First: 1\r\nReceived:"), msg)
+
+
+    def test_rcpt_reject_one_of_two_recipients(self):
+        """A milter's reject at RCPT answers that RCPT with its reply; the
+        other recipient goes on and is queued alone."""
+        def rcpt(data):
+            if b"bad@example.test" in data:
+                return [("y", b"550 5.7.1 Recipient blocked by policy\0")]
+            return [("c", b"")]
+        p = self.peer(script={"R": rcpt})
+        srv = self.server("rspamd=" + p.spec())
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            self.assertEqual(c.mail("a@example.org")[0], 250)
+            self.assertEqual(c.rcpt("bad@example.test"),
+                             (550, b"5.7.1 Recipient blocked by policy"))
+            self.assertEqual(c.rcpt("u@example.test")[0], 250)
+            self.assertEqual(c.data(MSG)[0], 250)
+        env = self.queued(srv)
+        self.assertEqual(env["rcpt"], ["u@example.test"])
+        self.wait_log(srv, ['milter rspamd: reject 550 5.7.1 "Recipient blocked by policy" at RCPT',
+                            "RCPT refused: <bad@example.test> milter rspamd: reject"])
+        self.wait_log(srv, ["closesocket()"])  # the session is over
+        mxlog = os.environ.get("MXLOG", os.path.join(os.path.dirname(BINARY), "mxlog"))
+        out = subprocess.run([mxlog, "--dir", srv.workdir, "why", "bad@example.test", "--json"],
+                             capture_output=True, text=True, timeout=60).stdout
+        o, = [json.loads(line) for line in out.splitlines() if line.strip()]
+        self.assertEqual(o["words"], 'refused at RCPT: <bad@example.test> milter rspamd: reject '
+                         '550 5.7.1 "Recipient blocked by policy" at RCPT TO')
+
+    def test_mail_tempfail_then_abort_between_transactions(self):
+        """tempfail at MAIL answers the MAIL (451); after RSET the next
+        transaction starts with SMFIC_ABORT on the same conversation."""
+        mails = []
+
+        def mail(data):
+            mails.append(data)
+            return [("t", b"")] if len(mails) == 1 else [("c", b"")]
+        p = self.peer(script={"M": mail})
+        srv = self.server(p.spec())
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            self.assertEqual(c.mail("a@example.org")[0], 451)
+            self.assertEqual(c.mail("a@example.org")[0], 250)
+            self.assertEqual(c.rcpt("u@example.test")[0], 250)
+            self.assertEqual(c.rset()[0], 250)
+            self.assertEqual(c.mail("b@example.org")[0], 250)
+            self.assertEqual(c.rcpt("u@example.test")[0], 250)
+            self.assertEqual(c.data(MSG)[0], 250)
+        self.assertEqual(self.wait_seen(p, "K"), "OCHMMRAMRTLLLLNBEK")
+        self.assertEqual(p.connections, 1)
+        self.assertEqual(len(self.queued(srv)["rcpt"]), 1)
+
+    def test_connect_reject_denies_the_session(self):
+        """A reject at connect: the first EHLO gets it, every later command
+        but QUIT 503 5.7.0 (Postfix's access denied); nothing is queued."""
+        p = self.peer(script={"C": [("y", b"554 5.7.1 Go away\0")]})
+        srv = self.server("conn=" + p.spec())
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            self.assertEqual(c.ehlo("client.example"), (554, b"5.7.1 Go away"))
+            self.assertEqual(c.mail("a@example.org"),
+                             (503, b"5.7.0 Error: access denied for [127.0.0.1]"))
+            self.assertEqual(c.rcpt("u@example.test")[0], 503)
+            self.assertEqual(c.noop()[0], 503)
+        self.assertEqual(srv.queue_files(), [])
+        self.assertEqual(self.wait_seen(p, "Q"), "OCQ")
+        self.wait_log(srv, ['milter conn: reject 554 5.7.1 "Go away" at connect'])
+
+    def test_hung_milter_at_rcpt_times_out_default_action(self):
+        """A milter that stops answering at RCPT: after
+        milter_command_timeout_ms the default action (accept) answers the
+        RCPT, the milter is left out, the message is queued."""
+        p = self.peer(hang="R")
+        srv = self.server(p.spec(), milter_default_action="accept",
+                          milter_command_timeout_ms="400")
+        t0 = time.time()
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            c.mail("a@example.org")
+            self.assertEqual(c.rcpt("u@example.test")[0], 250)
+            self.assertGreater(time.time() - t0, 0.35)
+            self.assertEqual(c.rcpt("v@example.test")[0], 250)
+            self.assertEqual(c.data(MSG)[0], 250)
+        self.assertLess(time.time() - t0, 5)
+        self.assertEqual(len(self.queued(srv)["rcpt"]), 2)
+        self.wait_log(srv, ["failed at RCPT TO: timeout after 400 ms: accept"])
+
+    def test_hung_milter_at_rcpt_tempfail_session_goes_on(self):
+        p = self.peer(hang="R")
+        srv = self.server(p.spec(), milter_command_timeout_ms="300")
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+            c.ehlo("client.example")
+            c.mail("a@example.org")
+            self.assertEqual(c.rcpt("u@example.test")[0], 451)
+            self.assertEqual(c.rcpt("v@example.test")[0], 451)  # not asked again
+            self.assertEqual(c.rset()[0], 250)
+            self.assertEqual(c.noop()[0], 250)
+        self.wait_log(srv, ["failed at RCPT TO: timeout after 300 ms: tempfail",
+                            "unavailable at RCPT TO (failed earlier): tempfail"])
+
+    def test_discard_at_rcpt_discards_the_message(self):
+        p = self.peer(script={"R": [("d", b"")]})
+        srv = self.server(p.spec())
+        self.assertEqual(self.send(srv)[0], 250)
+        self.assertEqual(srv.queue_files(), [])
+        self.assertNotIn("T", self.wait_seen(p, "Q"))
+        self.wait_log(srv, ["discard at RCPT", "Message discarded: milter"])
+
+
+    def test_connection_reused_across_sessions(self):
+        """Five sessions one after the other on one worker: the milter
+        accepts one connection; each session after the first starts at
+        SMFIC_CONNECT (no new negotiation) after the last one's QUIT_NC."""
+        p = self.peer()
+        srv = self.server(p.spec(), workers="1")
+        for _ in range(5):
+            self.assertEqual(self.send(srv)[0], 250)
+            self.wait_seen(p, "K")
+            deadline = time.time() + 5
+            while time.time() < deadline and p.seen[-1][0] != "K":
+                time.sleep(0.02)
+        self.assertEqual(p.connections, 1)
+        cmds = self.wait_seen(p, "K")
+        one = "CHMRTLLLLNBEK"
+        self.assertEqual(cmds, "O" + one * 5)
+        self.assertEqual(len(srv.queue_files(expect=5)), 5)
+
+    def test_no_reuse_after_accept_at_end_of_message(self):
+        """A milter that answered accept at end of message is past libmilter's
+        end-of-message state (QUIT_NC would be ignored): QUIT, and the next
+        session connects anew."""
+        p = self.peer(script={"E": [("a", b"")]})
+        srv = self.server(p.spec(), workers="1")
+        for _ in range(2):
+            self.assertEqual(self.send(srv)[0], 250)
+            deadline = time.time() + 5
+            while time.time() < deadline and p.seen[-1][0] != "Q":
+                time.sleep(0.02)
+        self.assertEqual(p.connections, 2)
+        self.assertNotIn("K", self.wait_seen(p, "Q"))
+
+    def test_idle_connection_closed_by_the_milter(self):
+        """The milter closes the idle connection after QUIT_NC: the next
+        session finds it unusable and connects anew, no verdict lost."""
+        p = self.peer(quit_nc=False)
+        srv = self.server(p.spec(), workers="1")
+        self.assertEqual(self.send(srv)[0], 250)
+        deadline = time.time() + 5
+        while time.time() < deadline and p.seen[-1][0] != "K":
+            time.sleep(0.02)
+        time.sleep(0.1)
+        self.assertEqual(self.send(srv)[0], 250)
+        self.assertEqual(p.connections, 2)
+        self.wait_log(srv, ["idle connection unusable"])
+        self.assertEqual(len(srv.queue_files(expect=2)), 2)
+
+
+    def test_chgheader_changes_and_deletes_byte_exactly(self):
+        """chgheader: Subject changed, the folded X-Folded deleted, a 2nd
+        To (there is one) added; the queue file holds the rewritten header
+        section and the body, byte-exact, with the right size line."""
+        idx = lambda i: i.to_bytes(4, "big")
+        p = self.peer(script={"E": [("m", idx(1) + hdr("subject", "new subject")),
+                                    ("m", idx(1) + hdr("X-Folded", "")),
+                                    ("m", idx(2) + hdr("To", "v@example.test")),
+                                    ("c", b"")]})
+        srv = self.server("py=" + p.spec())
+        self.assertEqual(self.send(srv)[0], 250)
+        msg = self.queued(srv)["message"]
+        i = msg.index(b"Received: ")
+        j = msg.index(b"\r\nFrom: ") + 2
+        self.assertTrue(msg[i:j].startswith(b"Received: from client.example") and
+                        msg[i:j].count(b"\r\n") == 3, msg[i:j])
+        self.assertEqual(msg[:i], b"To: v@example.test\r\n")
+        self.assertEqual(msg[j:], b"From: a@example.org\r\nTo: u@example.test\r\n"
+                                  b"Subject: new subject\r\n\r\nBody line\r\n")
+        self.wait_log(srv, ["milter py: chgheader subject[1]", "chgheader X-Folded[1] deleted",
+                            "milters: 3 chgheader edit(s) applied"])
+
+
+    def test_chgheader_header_section_over_two_chunks(self):
+        """A header section of ~90 KiB (over the 64 KiB journal chunk):
+        the edited file skips the whole first chunk and part of the next."""
+        pad = "".join("X-Pad-%04d: %s\r\n" % (i, "p" * 60) for i in range(1200))
+        msg = "From: a@example.org\r\n" + pad + "Subject: old\r\n\r\n" + "body\r\n" * 2000
+        idx = (1).to_bytes(4, "big")
+        p = self.peer(script={"E": [("m", idx + hdr("Subject", "new")), ("c", b"")]})
+        srv = self.server(p.spec())
+        self.assertEqual(self.send(srv, msg=msg)[0], 250)
+        got = self.queued(srv)["message"]
+        want = msg.replace("Subject: old", "Subject: new").encode()
+        self.assertTrue(got.endswith(want), len(got))
+        self.assertEqual(got[got.index(b"\r\nFrom: ") + 2:], want)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ $(eval $(call fuzz_target,http,core/http_req.c))
 $(eval $(call fuzz_target,auth,core/auth.c core/util.c))
 $(eval $(call fuzz_target,dnsmsg,core/dnsmsg.c))
 $(eval $(call fuzz_target,clamd,core/clamd.c))
-$(eval $(call fuzz_target,milter,core/milter.c core/util.c))
+$(eval $(call fuzz_target,milter,core/milter.c core/milter_hdr.c core/util.c))
 $(eval $(call fuzz_target,dir,core/dir.c core/util.c))
 $(eval $(call fuzz_target,mxlog,$(filter-out tools/mxlog/main.c tools/mxlog/follow.c \
     tools/mxlog/why.c tools/mxlog/stats.c tools/mxlog/report.c tools/mxlog/out.c \
@@ -46,7 +46,7 @@ $(eval $(call fuzz_target,journal,core/journal.c core/journal_recover.c))
 $(eval $(call fuzz_target,smtpc,core/smtpc.c core/smtpc_reply.c core/reply.c core/util.c))
 $(eval $(call fuzz_target,routes,core/routes.c core/util.c))
 $(eval $(call fuzz_target,proxy,core/proxy.c core/addr.c core/journal.c))
-$(eval $(call fuzz_target,session,core/session.c core/session_cmd.c core/session_auth.c core/session_log.c core/session_bdat.c core/addr.c \
+$(eval $(call fuzz_target,session,core/session.c core/session_cmd.c core/session_auth.c core/session_log.c core/session_bdat.c core/session_milter.c core/addr.c \
     core/smtp_parse.c core/smtp_data.c core/smtp_bdat.c \
     core/config.c core/config_types.c core/dnsbl_site.c core/routes.c core/dir.c core/snap.c core/reply.c core/auth.c core/mhist.c core/util.c $(wildcard log/*.c)))
 

@@ -4,12 +4,16 @@
  * (command, fields, raw data) and the same final status must come out, the
  * raw packets re-framed must equal the consumed prefix of the stream (a
  * round trip of the framing), and every decoded reply must satisfy the
- * checks the engine relies on. Single-threaded. */
+ * checks the engine relies on. The same bytes as a header section go
+ * through milter_hdr_edit_apply: no edit gives them back byte for byte;
+ * edits picked by the input (a change, a delete, an add) never crash, and
+ * an edit of a name the section lacks only adds it. Single-threaded. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "milter.h"
 
@@ -110,11 +114,38 @@ static void run(const uint8_t *data, size_t size, uint32_t seed, struct fz_out *
     milter_rd_free(&rd);
 }
 
+/* check_edits - milter_hdr_edit_apply's properties over p[0..n). */
+static void check_edits(const uint8_t *p, size_t n, uint32_t seed)
+{
+    const char *hdr = (const char *)p;
+    struct sb out = {0}, added = {0};
+    FZ_CHECK(milter_hdr_edit_apply(hdr, n, NULL, 0, &out, &added));
+    FZ_CHECK(out.len == n && added.len == 0 && (n == 0 || memcmp(out.data, hdr, n) == 0));
+    sb_reset(&out);
+    struct milter_hdr_edit e[3] = {{"Subject", "new value", 1 + (seed & 3)},
+                                   {"X-Fuzz", "", 1 + (seed >> 2 & 1)},
+                                   {"to", seed & 16 ? "" : "a\n\tb", 1 + (seed >> 5 & 7)}};
+    FZ_CHECK(milter_hdr_edit_apply(hdr, n, e, 3, &out, &added));
+    sb_free(&out);
+    sb_free(&added);
+    static const char absent[] = "X-Not-In-Input";
+    bool there = false; /* names match case-insensitively */
+    for (size_t i = 0; !there && i + sizeof absent - 1 <= n; i++)
+        there = strncasecmp(hdr + i, absent, sizeof absent - 1) == 0;
+    struct milter_hdr_edit none = {(char *)absent, "v", 1};
+    FZ_CHECK(milter_hdr_edit_apply(hdr, n, &none, 1, &out, &added));
+    FZ_CHECK(there || (out.len == n && (n == 0 || memcmp(out.data, hdr, n) == 0)));
+    FZ_CHECK(there || added.len == strlen("X-Not-In-Input: v\r\n"));
+    sb_free(&out);
+    sb_free(&added);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
     uint32_t seed = data[0] | 1u;
+    check_edits(data + 1, size - 1, data[0]);
     data++, size--;
     struct fz_out a = {0}, b = {0};
     run(data, size, 0, &a);

@@ -13,7 +13,12 @@
  * or bare LF), always starting at a line start. Every line the session
  * logs (seen through sess_env.log_tap) is searched for the secret; when
  * the fuzzer's own bytes already hold it, that run is not checked, nor
- * are the exchanges after a BDAT (see bdat_unchecked). */
+ * are the exchanges after a BDAT (see bdat_unchecked).
+ *
+ * Milters: with bit 1 of the input's size, the session has a milter
+ * configured; every HELO/EHLO, MAIL and RCPT then waits in SESS_MILTER and
+ * gets a verdict picked by the stream position (continue, reject or
+ * tempfail, with or without the milter's text, session-wide or not). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +71,7 @@ static const char *const seps[] = {" ", "\t", "  ", "\v", " \t", "\f"};
 static const char *const ends[] = {"\r\n", "\n"};
 
 static struct snap *fuzz_snap;
+static struct snap *fuzz_msnap; /* the same with a milter configured */
 
 /* The current run: the client's byte stream and where the secrets are. */
 struct run {
@@ -93,6 +99,14 @@ static void setup(void)
     if (!c || !d)
         abort();
     fuzz_snap = snap_new(c, d, 1);
+    static const char mconf[] = "hostname = mx.fuzz\nworkdir = /tmp\nlisten = 127.0.0.1:25\n"
+                                "local_domains = example.test\nmax_recipients = 4\n"
+                                "max_errors = 50\nmilters = m=inet:127.0.0.1:1\n";
+    struct config *mc = cfg_load_string("fuzzm.conf", mconf, sizeof(mconf) - 1, err, sizeof(err));
+    struct dir *md = dir_load_mem(src, err, sizeof(err));
+    if (!mc || !md)
+        abort();
+    fuzz_msnap = snap_new(mc, md, 1);
 }
 
 /* log_tap - every logged line: the secret must never be in one. */
@@ -239,6 +253,20 @@ static size_t drive(struct sess *s, struct run *r, size_t off, unsigned *n354, u
             if (ul == 0 || pl == 0)
                 abort(); /* the decoders refuse empty credentials */
             sess_auth_done(s, (enum sess_auth_result)(off % 3), "fuzz");
+        } else if (a == SESS_MILTER) {
+            struct sess_msg m;
+            enum sess_mstage st = sess_milter_cmd(s, &m);
+            if (!m.client_ip || (st == SESS_MS_RCPT && (m.nrcpt != 1 || !m.rcpts)) ||
+                (st == SESS_MS_HELO && !m.helo))
+                abort(); /* the milters are told what the command is about */
+            static const char *const texts[] = {NULL, "550 5.7.1 fuzz", "451-4.7.1 a\r\n451 b"};
+            unsigned k = (unsigned)(off % 11);
+            enum sess_mverdict v = k < 6   ? SESS_MV_CONTINUE
+                                   : k < 9 ? SESS_MV_REJECT
+                                           : SESS_MV_TEMPFAIL;
+            const char *t =
+                v == SESS_MV_CONTINUE ? NULL : texts[v == SESS_MV_TEMPFAIL ? 2 * (k & 1) : k & 1];
+            sess_milter_done(s, v, t, st == SESS_MS_HELO && k == 8, "fuzz");
         } else if (a == SESS_STARTTLS) {
             sess_tls_started(s, "TLSv1.3", "FUZZ");
             off = skip_template(r, off);
@@ -263,7 +291,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sa.sin_addr.s_addr = htonl(size & 1 ? 0x7f000001 : 0xc0000201);
     struct mx_addr peer;
     mx_addr_from_sockaddr(&peer, (struct sockaddr *)&sa);
-    struct sess *s = sess_new(&env, fuzz_snap, 1, &peer, 25);
+    struct sess *s = sess_new(&env, size & 2 ? fuzz_msnap : fuzz_snap, 1, &peer, 25);
     if (!s) {
         sb_free(&r.stream);
         return 0;

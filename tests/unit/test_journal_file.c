@@ -414,6 +414,50 @@ static void test_journal_file_failure_keeps_segments(void **state)
     tb_free(&s3);
 }
 
+/* commit_skip - a JRN_F_SKIP commit of qid: body (its length, CRC), the
+ * head string head, skip octets of the body left out of the file. */
+static void commit_skip(struct tb *b, const char *qid, const char *head, const char *body,
+                        uint64_t skip)
+{
+    uint8_t fixed[JRN_COMMIT_FIXED], tail[256];
+    size_t hl = strlen(head);
+    assert_true(hl + 8 <= sizeof tail);
+    jrn_commit_fixed(fixed, strlen(body), crc32c(0, body, strlen(body)), (uint32_t)hl);
+    memcpy(tail, head, hl);
+    for (int i = 0; i < 8; i++)
+        tail[hl + i] = (uint8_t)(skip >> (8 * i));
+    tb_rec(b, JRN_COMMIT, JRN_F_SKIP, qid, fixed, sizeof fixed, tail, hl + 8);
+}
+
+/* test_journal_file_recover_skips_edited_headers - a commit with JRN_F_SKIP
+ * (a milter's chgheader: the head ends with the rewritten header section)
+ * is recovered as head + the body after the skipped octets, even when the
+ * skip ends inside a chunk; found present the second time; a skip past the
+ * body is a malformed commit. */
+static void test_journal_file_recover_skips_edited_headers(void **state)
+{
+    (void)state;
+    struct tb s1;
+    tb_init(&s1, 0, 1, SEG_BYTES);
+    tb_seg(&s1);
+    tb_chunk(&s1, QA, "Subject: a\r\n");
+    tb_chunk(&s1, QA, "X: 1\r\n\r\nbody\r\n");
+    commit_skip(&s1, QA, "HEAD-A\n\nSubject: b\r\n\r\n", "Subject: a\r\nX: 1\r\n\r\nbody\r\n", 20);
+    tb_chunk(&s1, QB, "short");
+    commit_skip(&s1, QB, "HEAD-B\n\n", "short", 6);
+    put_segment(&s1, SEG_BYTES);
+    struct jrn_recover_stats st;
+    recover(&st, 0);
+    file_is("queue/new/" QA, "HEAD-A\n\nSubject: b\r\n\r\nbody\r\n");
+    assert_int_equal(count_dir("queue/new"), 1);
+    assert_int_equal(st.written, 1);
+    put_segment(&s1, SEG_BYTES);
+    recover(&st, 0);
+    assert_int_equal(st.written, 0);
+    assert_int_equal(st.present, 1);
+    tb_free(&s1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +472,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_journal_file_missing_folder_is_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_file_failure_keeps_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_file_recover_skips_edited_headers, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -361,6 +361,51 @@ static void test_milter_replycode_invalid(void **state)
     sb_free(&many);
 }
 
+/* edit_run - apply n edits to hdr; the section and the added lines. */
+static void edit_run(const char *hdr, struct milter_hdr_edit *e, size_t n, const char *want,
+                     const char *want_added)
+{
+    struct sb out = {0}, added = {0};
+    assert_true(milter_hdr_edit_apply(hdr, strlen(hdr), e, n, &out, &added));
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.data ? out.data : "", want, out.len);
+    assert_int_equal(added.len, strlen(want_added));
+    assert_memory_equal(added.data ? added.data : "", want_added, added.len);
+    sb_free(&out);
+    sb_free(&added);
+}
+
+/* test_milter_hdr_edit_change_nth - the 2nd X-Tag (matched case-
+ * insensitively, its own spelling kept) gets the new value; everything
+ * else, the empty line included, is byte-exact. */
+static void test_milter_hdr_edit_change_nth(void **state)
+{
+    (void)state;
+    struct milter_hdr_edit e[] = {{"x-tag", "new\n\tfolded", 2}};
+    edit_run("From: a@b\r\nX-Tag: one\r\nx-TAG:two\r\n  cont\r\nSubject: s\r\n\r\n", e, 1,
+             "From: a@b\r\nX-Tag: one\r\nx-TAG: new\r\n\tfolded\r\nSubject: s\r\n\r\n", "");
+}
+
+/* test_milter_hdr_edit_delete - an empty value deletes the header with its
+ * folded lines; a later index counts the headers still there. */
+static void test_milter_hdr_edit_delete(void **state)
+{
+    (void)state;
+    struct milter_hdr_edit e[] = {{"X-Spam", "", 1}, {"X-Spam", "", 1}};
+    edit_run("X-Spam: a\r\n b\r\nTo: u\r\nX-Spam: c\r\nX-Spam: d\r\n\r\n", e, 2,
+             "To: u\r\nX-Spam: d\r\n\r\n", "");
+}
+
+/* test_milter_hdr_edit_add_past_last - an index past the last occurrence
+ * adds the header (libmilter's smfi_chgheader); deleting one that is not
+ * there does nothing. */
+static void test_milter_hdr_edit_add_past_last(void **state)
+{
+    (void)state;
+    struct milter_hdr_edit e[] = {{"X-New", "v", 3}, {"X-Gone", "", 1}};
+    edit_run("Subject: s\r\n\r\n", e, 2, "Subject: s\r\n\r\n", "X-New: v\r\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +418,9 @@ int main(void)
         cmocka_unit_test(test_milter_header_format),
         cmocka_unit_test(test_milter_replycode_valid),
         cmocka_unit_test(test_milter_replycode_invalid),
+        cmocka_unit_test(test_milter_hdr_edit_change_nth),
+        cmocka_unit_test(test_milter_hdr_edit_delete),
+        cmocka_unit_test(test_milter_hdr_edit_add_past_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

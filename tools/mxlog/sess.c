@@ -409,7 +409,12 @@ static void on_reply(struct mxl_engine *e, struct mxl_sess *s, const struct mxl_
         x->mail_refused = true;
         txn_finish(e, s, l->t, "refused", reply_why(x, l, why));
     } else if (cmd == MXL_K_RCPT) {
-        rcpt_add(x, rcpt_status(x, l), x->pending_rcpt);
+        enum mxl_rcpt_st st = rcpt_status(x, l);
+        if (st == MXL_RCPT_OTHER && !x->rcpt_why[0])
+            cpys(x->rcpt_why, sizeof(x->rcpt_why),
+                 (struct mxl_str){x->pending_why[0] ? x->pending_why : l->text,
+                                  x->pending_why[0] ? strlen(x->pending_why) : l->len});
+        rcpt_add(x, st, x->pending_rcpt);
     } else if (cmd == MXL_K_DATA && l->len >= 3 && memcmp(l->text, "354", 3) == 0) {
         x->in_data = true;
     } else if (cmd == MXL_K_RSET || cmd == MXL_K_HELO) {

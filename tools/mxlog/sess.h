@@ -52,6 +52,7 @@ struct mxl_txn {
     char spam_domain[MXL_NAME_MAX], spam_zone[MXL_NAME_MAX];
     char virus[MXL_NAME_MAX];
     char pending_rcpt[MXL_ADDR_MAX];
+    char rcpt_why[MXL_WHY_MAX]; /* the first RCPT refused for another reason (a milter) */
 };
 
 /* How a session ended. */

@@ -76,8 +76,8 @@ static const char *ordinal(unsigned n, char *buf, size_t cap)
 }
 
 /* rcpt_verdict - the refusal of one recipient in words. */
-static enum mxl_verdict rcpt_verdict(const struct mxl_sess *s, enum mxl_rcpt_st st,
-                                     const char *addr, char *buf, size_t cap)
+static enum mxl_verdict rcpt_verdict(const struct mxl_sess *s, const struct mxl_txn *x,
+                                     enum mxl_rcpt_st st, const char *addr, char *buf, size_t cap)
 {
     switch (st) {
     case MXL_RCPT_UNKNOWN:
@@ -90,7 +90,12 @@ static enum mxl_verdict rcpt_verdict(const struct mxl_sess *s, enum mxl_rcpt_st 
     case MXL_RCPT_TOO_MANY:
         say(buf, cap, "too many recipients (<%s> refused over max_recipients)", addr);
         return MXL_V_TOO_MANY_RCPTS;
-    default: say(buf, cap, "refused at RCPT: <%s>", addr); return MXL_V_REFUSED;
+    default:
+        if (x->rcpt_why[0]) /* a milter's refusal: its line says who and why */
+            say(buf, cap, "refused at RCPT: <%s> %s", addr, x->rcpt_why);
+        else
+            say(buf, cap, "refused at RCPT: <%s>", addr);
+        return MXL_V_REFUSED;
     }
 }
 
@@ -112,7 +117,7 @@ bool mxl_txn_rcpt_refusal(const struct mxl_sess *s, const struct mxl_txn *x, cha
     const char *addr;
     if (!first_refused(x, NULL, &st, &addr))
         return false;
-    rcpt_verdict(s, st, addr, buf, cap);
+    rcpt_verdict(s, x, st, addr, buf, cap);
     return true;
 }
 
@@ -206,7 +211,7 @@ static enum mxl_verdict aborted_verdict(const struct mxl_sess *s, const struct m
         return MXL_V_ERROR_LIMIT;
     }
     if (x->nrcpt_ok == 0 && first_refused(x, NULL, &st, &addr))
-        return rcpt_verdict(s, st, addr, buf, cap);
+        return rcpt_verdict(s, x, st, addr, buf, cap);
     say(buf, cap, "no message sent (%s)", r[0] ? r : "aborted");
     return MXL_V_ABORTED;
 }
@@ -218,7 +223,7 @@ enum mxl_verdict mxl_txn_verdict(const struct mxl_sess *s, const struct mxl_txn 
     enum mxl_rcpt_st st;
     const char *addr;
     if (focus && first_refused(x, focus, &st, &addr))
-        return rcpt_verdict(s, st, addr, buf, cap);
+        return rcpt_verdict(s, x, st, addr, buf, cap);
     if (strcmp(x->result, "queued") == 0) {
         if (x->nrcpt_refused)
             say(buf, cap, "accepted (queue id %s); %u recipient(s) refused", x->qid,
