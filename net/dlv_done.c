@@ -35,15 +35,6 @@ struct dlv_gone {
     bool queue_file, state_file;
 };
 
-/* id_hash - FNV-1a of a queue id. */
-static size_t id_hash(const char *id)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ull;
-    return (size_t)h;
-}
-
 /* set_grow - double the buckets when half full. */
 static bool set_grow(struct dlv *d)
 {
@@ -54,7 +45,7 @@ static bool set_grow(struct dlv *d)
     if (!nh)
         return false;
     for (struct dlv_tomb *t = d->tomb_head; t; t = t->fnext) {
-        size_t b = id_hash(t->id) & (ncap - 1);
+        size_t b = dlv_id_hash(t->id) & (ncap - 1);
         t->hnext = nh[b];
         nh[b] = t;
     }
@@ -75,7 +66,7 @@ static bool set_add(struct dlv *d, const char *id, int64_t expire)
     }
     memcpy(t->id, id, sizeof(t->id));
     t->expire = d->tomb_tail && d->tomb_tail->expire > expire ? d->tomb_tail->expire : expire;
-    size_t b = id_hash(id) & (d->tomb_hcap - 1);
+    size_t b = dlv_id_hash(id) & (d->tomb_hcap - 1);
     t->hnext = d->tomb_hash[b];
     d->tomb_hash[b] = t;
     if (d->tomb_tail)
@@ -92,7 +83,8 @@ bool dlv_done_has(const struct dlv *d, const char *id)
 {
     if (!d->tomb_hcap)
         return false;
-    for (const struct dlv_tomb *t = d->tomb_hash[id_hash(id) & (d->tomb_hcap - 1)]; t; t = t->hnext)
+    for (const struct dlv_tomb *t = d->tomb_hash[dlv_id_hash(id) & (d->tomb_hcap - 1)]; t;
+         t = t->hnext)
         if (strcmp(t->id, id) == 0)
             return true;
     return false;
@@ -181,7 +173,7 @@ void dlv_done_expire(struct dlv *d)
 {
     while (d->tomb_head && d->tomb_head->expire <= d->now) {
         struct dlv_tomb *t = d->tomb_head;
-        struct dlv_tomb **pp = &d->tomb_hash[id_hash(t->id) & (d->tomb_hcap - 1)];
+        struct dlv_tomb **pp = &d->tomb_hash[dlv_id_hash(t->id) & (d->tomb_hcap - 1)];
         while (*pp && *pp != t)
             pp = &(*pp)->hnext;
         if (*pp)

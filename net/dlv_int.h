@@ -202,6 +202,8 @@ void dlv_logf(struct dlv *d, uint32_t aid, const char *fmt, ...)
 struct tls_ctx *dlv_tls_ctx(struct dlv *d);
 
 /* dlv_queue.c: messages in memory and on disk */
+/* dlv_id_hash - FNV-1a of a queue id (the message index, the done set). */
+size_t dlv_id_hash(const char *id);
 int dlv_queue_load(struct dlv *d, const char *id, bool from_new);
 void dlv_queue_scan_active(struct dlv *d);
 void dlv_queue_run_due(struct dlv *d);

@@ -29,8 +29,8 @@
 
 /* ---- index and schedule ------------------------------------------------- */
 
-/* id_hash - FNV-1a of a queue id. */
-static size_t id_hash(const char *id)
+/* dlv_id_hash - FNV-1a of a queue id (the message index and the done set). */
+size_t dlv_id_hash(const char *id)
 {
     uint64_t h = 1469598103934665603ull;
     for (; *id; id++)
@@ -50,7 +50,7 @@ static bool hash_grow(struct dlv *d)
     for (size_t i = 0; i < d->hcap; i++)
         for (struct dlv_msg *m = d->hash[i], *nx; m; m = nx) {
             nx = m->hnext;
-            size_t b = id_hash(m->id) & (ncap - 1);
+            size_t b = dlv_id_hash(m->id) & (ncap - 1);
             m->hnext = nh[b];
             nh[b] = m;
         }
@@ -65,7 +65,7 @@ struct dlv_msg *dlv_msg_find(struct dlv *d, const char *id)
 {
     if (!d->hcap)
         return NULL;
-    for (struct dlv_msg *m = d->hash[id_hash(id) & (d->hcap - 1)]; m; m = m->hnext)
+    for (struct dlv_msg *m = d->hash[dlv_id_hash(id) & (d->hcap - 1)]; m; m = m->hnext)
         if (strcmp(m->id, id) == 0)
             return m;
     return NULL;
@@ -74,7 +74,7 @@ struct dlv_msg *dlv_msg_find(struct dlv *d, const char *id)
 /* hash_remove - unlink m from its bucket. */
 static void hash_remove(struct dlv *d, struct dlv_msg *m)
 {
-    struct dlv_msg **pp = &d->hash[id_hash(m->id) & (d->hcap - 1)];
+    struct dlv_msg **pp = &d->hash[dlv_id_hash(m->id) & (d->hcap - 1)];
     while (*pp && *pp != m)
         pp = &(*pp)->hnext;
     if (*pp)
@@ -418,7 +418,7 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
         msg_free(m);
         return rc < 0 ? rc : -ENOMEM;
     }
-    size_t b = id_hash(id) & (d->hcap - 1);
+    size_t b = dlv_id_hash(id) & (d->hcap - 1);
     m->hnext = d->hash[b];
     d->hash[b] = m;
     d->nmsg++;
