@@ -77,7 +77,6 @@ struct qbatch {
     size_t len, cap;
     uint64_t seq;
     bool sync;    /* durable once complete (fdatasync or RWF_DSYNC) */
-    bool dsync;   /* one RWF_DSYNC write, no separate fdatasync */
     bool dirsync; /* fsync the folder first (new segment name) */
     bool ckpt;    /* holds a checkpoint of ckpt_segno */
     uint64_t ckpt_segno;
@@ -110,7 +109,6 @@ struct queue {
     size_t bytes;       /* octets in all batches */
     uint64_t mat_bytes; /* handed to the materializer, not yet reported */
     bool busy;
-    bool unsynced;          /* a write without sync since the last synced batch */
     unsigned expect;        /* CQEs still due for the batch in flight */
     uint64_t seq, done_seq; /* batch numbers: last made, last completed */
     bool space_wanted;
@@ -602,17 +600,18 @@ static struct io_uring_sqe *q_prep(struct queue *q, int k)
     return sqe;
 }
 
-/* q_submit - start the chain for the batch at the head. A batch that must
- * be durable is one write with RWF_DSYNC (the kernel syncs its range in the
- * same io-wq work item: no link hop through our task work) when everything
- * written before it is synced already; after chunk-only writes it is write
- * -> fdatasync, whose whole-file sync covers them too. */
+/* q_submit - start the chain for the batch at the head: [fsync(folder) ->]
+ * write [-> fdatasync]. The sync is always a separate whole-file
+ * fdatasync, never RWF_DSYNC on the write: RWF_DSYNC syncs only the range
+ * the kernel wrote in the call that completed, and io_uring may finish a
+ * buffered write in two calls (a short non-blocking attempt, then the rest
+ * in io-wq), so the first part could be left unsynced; the power-cut test
+ * lost acknowledged commits that way (a torn tail ending on a page
+ * boundary) while this path used it. */
 static void q_submit(struct queue *q)
 {
     struct qbatch *b = q->bq;
     struct io_uring_sqe *sqe[QOP_N] = {NULL};
-    b->dsync = b->sync && b->len && !q->unsynced;
-    q->unsynced = b->len && !b->sync;
     if (io_uring_sq_space_left(q->ring) < QOP_N)
         io_uring_submit(q->ring); /* the chain must go in one submission */
     q->busy = true;
@@ -624,12 +623,10 @@ static void q_submit(struct queue *q)
     if (b->len) {
         sqe[QOP_WRITE] = q_prep(q, QOP_WRITE);
         io_uring_prep_write(sqe[QOP_WRITE], b->seg->fd, b->buf, (unsigned)b->len, b->off);
-        if (b->dsync)
-            sqe[QOP_WRITE]->rw_flags = RWF_DSYNC;
         QST(q, writes, 1);
         QST(q, bytes, b->len);
     }
-    if (b->sync && !b->dsync) {
+    if (b->sync) {
         sqe[QOP_SYNC] = q_prep(q, QOP_SYNC);
         io_uring_prep_fsync(sqe[QOP_SYNC], b->seg->fd, IORING_FSYNC_DATASYNC);
     }
@@ -661,7 +658,7 @@ static int q_batch_err(const struct queue *q, const struct qbatch *b)
         return -q->ops[QOP_WRITE].res;
     if (b->len && (size_t)q->ops[QOP_WRITE].res != b->len)
         return ENOSPC;
-    if (b->sync && !b->dsync && q->ops[QOP_SYNC].res < 0)
+    if (b->sync && q->ops[QOP_SYNC].res < 0)
         return q->ops[QOP_SYNC].res == -ECANCELED ? EIO : -q->ops[QOP_SYNC].res;
     return 0;
 }
@@ -732,7 +729,6 @@ static void q_fail(struct queue *q, struct qbatch *b, int err)
     q->bq = q->bq_tail = NULL;
     q->bytes = 0;
     q->broken = true;
-    q->unsynced = false; /* that segment is abandoned */
     q->ckpt_dirty = true;
     q->done_seq = q->seq;
     for (struct queue_txn *t = q->live; t; t = t->next)

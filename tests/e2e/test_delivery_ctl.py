@@ -166,7 +166,7 @@ class HoldNewWhileStoppedTest(unittest.TestCase):
 class CrashTest(unittest.TestCase):
     def test_kill9_during_delivery_every_recipient_delivered(self):
         hop = ScriptHop()
-        hop.delay = 0.05          # delivery lags well behind receiving
+        hop.delay = 0.2           # delivery (4 x 5 msgs/s) lags well behind receiving
         accepted, lock = [], threading.Lock()
         srv = delivery_server("smtp:[127.0.0.1]:%d tls=none" % hop.port,
                               conf={"relay_max_connections": "4"})
@@ -186,7 +186,7 @@ class CrashTest(unittest.TestCase):
             threads = [threading.Thread(target=client, args=(t,)) for t in range(4)]
             for th in threads:
                 th.start()
-            self.assertTrue(wait_for(lambda: len(hop.rcpts()) >= 60, 30))
+            self.assertTrue(wait_for(lambda: len(hop.rcpts()) >= 20, 30))
             srv.kill9()           # mid-delivery, mid-receiving
             for th in threads:
                 th.join()

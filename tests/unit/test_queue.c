@@ -220,10 +220,10 @@ static void test_queue_commit_waits_for_fdatasync(void **state)
     assert_int_equal(f->nlog, 0); /* nothing before the loop turn ends */
     queue_kick(f->q, 0);
     assert_int_equal(f->nlog, 0); /* submitted, not complete: no 250 */
-    /* the first segment's name is new: folder fsync, then one write that
-     * syncs its own range (RWF_DSYNC: nothing unsynced lies before it) */
-    assert_int_equal(fake_turn(f), 2);
-    assert_int_equal(f->dsync_writes, 1);
+    /* the first segment's name is new: folder fsync, write, then a
+     * whole-file fdatasync (never RWF_DSYNC) */
+    assert_int_equal(fake_turn(f), 3);
+    assert_int_equal(f->dsync_writes, 0);
     assert_string_equal(f->log, "DWSCCC");
     struct queue_stats st;
     queue_get_stats(f->q, &st);
@@ -242,10 +242,10 @@ static void test_queue_commit_while_in_flight_waits(void **state)
     queue_kick(f->q, 0);
     message(f, "b\r\n"); /* gathers meanwhile */
     queue_kick(f->q, 0); /* busy: nothing new is submitted */
-    assert_int_equal(fake_turn(f), 2);
+    assert_int_equal(fake_turn(f), 3);
     assert_string_equal(f->log, "DWSC");
     queue_kick(f->q, 0);
-    assert_int_equal(fake_turn(f), 1); /* same segment: no folder fsync */
+    assert_int_equal(fake_turn(f), 2); /* same segment: no folder fsync */
     assert_string_equal(f->log, "DWSCWSC");
 }
 
@@ -268,7 +268,7 @@ static void test_queue_failed_fdatasync_fails_whole_batch(void **state)
     message(f, "after\r\n");
     queue_kick(f->q, 0);
     f->nlog = 0;
-    assert_int_equal(fake_turn(f), 2); /* a fresh segment: D, W with its sync */
+    assert_int_equal(fake_turn(f), 3); /* a fresh segment: D W S */
     assert_string_equal(f->log, "DWSC");
     struct queue_stats st;
     queue_get_stats(f->q, &st);
@@ -296,16 +296,14 @@ static void test_queue_short_write_fails_batch(void **state)
     queue_kick(f->q, 0);
     f->fail_op = FAIL_DIRSYNC;
     f->fail_res = -ENOSPC;
-    fake_turn(f); /* the new segment's folder fsync fails: the write (and its
-                   * sync) is cancelled */
-    assert_string_equal(f->log, "DWF");
+    fake_turn(f); /* the new segment's folder fsync fails: the chain is cancelled */
+    assert_string_equal(f->log, "DWSF");
     assert_int_equal(f->commits_ok, 1);
 }
 
-/* After a chunk-only write (no sync), the commit batch must not sync only
- * its own range (RWF_DSYNC): it is write -> fdatasync, whose whole-file
- * sync covers the earlier chunks; the batch after that is one RWF_DSYNC
- * write again. */
+/* After a chunk-only write (no sync), the commit batch is write ->
+ * fdatasync, whose whole-file sync covers the earlier chunks; no write
+ * ever carries RWF_DSYNC (its sync covers only what its last call wrote). */
 static void test_queue_commit_after_unsynced_chunks_syncs_file(void **state)
 {
     struct fixture *f = *state;
@@ -324,8 +322,8 @@ static void test_queue_commit_after_unsynced_chunks_syncs_file(void **state)
     assert_string_equal(f->log, "DWWSC");
     message(f, "next\r\n");
     queue_kick(f->q, 0);
-    assert_int_equal(fake_turn(f), 1);
-    assert_int_equal(f->dsync_writes, 1);
+    assert_int_equal(fake_turn(f), 2);
+    assert_int_equal(f->dsync_writes, 0);
     assert_string_equal(f->log, "DWWSCWSC");
 }
 
