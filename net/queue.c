@@ -76,7 +76,7 @@ struct qbatch {
     uint8_t *buf;
     size_t len, cap;
     uint64_t seq;
-    bool sync;    /* durable once complete (fdatasync or RWF_DSYNC) */
+    bool sync;    /* durable once complete (write -> fdatasync) */
     bool dirsync; /* fsync the folder first (new segment name) */
     bool ckpt;    /* holds a checkpoint of ckpt_segno */
     uint64_t ckpt_segno;
