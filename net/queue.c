@@ -494,6 +494,8 @@ static void txn_skip_extents(struct queue_txn *t)
 {
     uint64_t skip = t->skip;
     size_t drop = 0;
+    if (!skip || !t->next_n)
+        return; /* nothing to leave out (an empty message has no extents) */
     while (skip && drop < t->next_n && t->ext[drop].len <= skip)
         skip -= t->ext[drop++].len;
     memmove(t->ext, t->ext + drop, (t->next_n - drop) * sizeof *t->ext);

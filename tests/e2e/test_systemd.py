@@ -211,7 +211,9 @@ def start_activated(srv, sock, pid="$$"):
     script = ('exec 3<&%d; export LISTEN_PID=%s LISTEN_FDS=1; exec "$0" -c "$1"'
               % (sock.fileno(), pid))
     srv.err = open(srv.stderr_path, "wb")
-    srv.proc = subprocess.Popen(["/bin/sh", "-c", script, BINARY, srv.conf_path],
+    # bash, not sh: dash's `exec 3<&N` takes only one-digit descriptors, and
+    # the socket's number is 10 or more when the test process holds many
+    srv.proc = subprocess.Popen(["/bin/bash", "-c", script, BINARY, srv.conf_path],
                                 stdout=srv.err, stderr=srv.err, cwd=srv.dir,
                                 pass_fds=(sock.fileno(),))
     return srv
