@@ -217,7 +217,7 @@ class DeliveryDnsTest(unittest.TestCase):
         log = dlog_text(srv)
         # IPv6 first (as getaddrinfo's RFC 6724 defaults), then IPv4
         self.assertIn("both.internal is ::1, 127.0.0.5 (hosts_file %s)" % path, log)
-        self.assertRegex(log, r"hop smtp:both.internal:%d: ::1: 451 4.4.0 connect: [^;]+; "
+        self.assertRegex(log, r"hop smtp:both.internal:%d: ::1: 451 4.4.0 (connect|socket): [^;]+; "
                          r"trying 127.0.0.5" % hop.port)
         self.assertNotIn("outcome=deferred", log)
 
