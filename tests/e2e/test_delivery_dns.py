@@ -7,7 +7,8 @@ found", a silent DNS server gives "DNS timeout", and while such a lookup
 waits another route's message is delivered at once (the ring is not
 blocked). A name answered only by AAAA ::1 is delivered to a hop on [::1];
 a name in hosts_file is delivered without DNS (the silent server is never
-waited for), and an edit of the file is seen without a reload; a name with
+waited for), and an edit of the file is seen without a reload, and `localhost` resolves
+through the default /etc/hosts (skipped where it lacks the line); a name with
 an IPv6 and an IPv4 address whose IPv6 one refuses is delivered over IPv4
 (the next address is tried before the hop counts as down)."""
 import os
@@ -220,6 +221,24 @@ class DeliveryDnsTest(unittest.TestCase):
         self.assertRegex(log, r"hop smtp:both.internal:%d: ::1: 451 4.4.0 (connect|socket): [^;]+; "
                          r"trying 127.0.0.5" % hop.port)
         self.assertNotIn("outcome=deferred", log)
+
+    def test_localhost_from_the_default_hosts_file(self):
+        try:
+            with open("/etc/hosts") as f:
+                lines = [l.split("#")[0].split() for l in f]
+        except OSError:
+            self.skipTest("no /etc/hosts here")
+        if not any(l[:1] == ["127.0.0.1"] and "localhost" in l[1:] for l in lines):
+            self.skipTest("/etc/hosts does not map localhost to 127.0.0.1")
+        hop = self.hop("127.0.0.1")
+        srv = self.server(self.silent_dns(), "example.test smtp:localhost:%d tls=none\n"
+                          % hop.port, timeout_ms=5000)  # hosts_file left at its default
+        qid = send(srv, "lh@example.test")
+        self.assertTrue(wait_dlog(srv, "queue id %s: done: sent=1" % qid, timeout=4),
+                        dlog_text(srv))
+        self.assertEqual(hop.rcpts(), ["lh@example.test"])
+        self.assertRegex(dlog_text(srv), r"hop smtp:localhost:%d: localhost is [^(]*127\.0\.0\.1"
+                         r"[^(]* \(hosts_file /etc/hosts\)" % hop.port)
 
 
 if __name__ == "__main__":
