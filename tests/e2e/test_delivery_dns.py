@@ -7,10 +7,11 @@ found", a silent DNS server gives "DNS timeout", and while such a lookup
 waits another route's message is delivered at once (the ring is not
 blocked). A name answered only by AAAA ::1 is delivered to a hop on [::1];
 a name in hosts_file is delivered without DNS (the silent server is never
-waited for), and an edit of the file is seen without a reload, and `localhost` resolves
-through the default /etc/hosts (skipped where it lacks the line); a name with
-an IPv6 and an IPv4 address whose IPv6 one refuses is delivered over IPv4
-(the next address is tried before the hop counts as down)."""
+waited for), an edit of the file is seen without a reload, and `localhost`
+resolves through the default /etc/hosts (skipped where it lacks the line);
+a name with an IPv6 and an IPv4 address (in hosts_file, or A + AAAA from
+dnsmasq) whose IPv6 one refuses is delivered over IPv4: the next address
+is tried before the hop counts as down."""
 import os
 import re
 import smtplib
@@ -61,7 +62,8 @@ class HopDns:
                  "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
                  "--user=root", "--group=root", "--pid-file=", "--local=/test/",
                  "--local-ttl=300", "--address=/relay.test/127.0.0.2",
-                 "--address=/v6only.test/::1"],
+                 "--address=/v6only.test/::1", "--address=/dual.test/::1",
+                 "--address=/dual.test/127.0.0.2"],
                 stdout=self.log, stderr=self.log)
             deadline = time.time() + 5
             while time.time() < deadline and self.proc.poll() is None:
@@ -220,6 +222,22 @@ class DeliveryDnsTest(unittest.TestCase):
         self.assertIn("both.internal is ::1, 127.0.0.5 (hosts_file %s)" % path, log)
         self.assertRegex(log, r"hop smtp:both.internal:%d: ::1: 451 4.4.0 (connect|socket): [^;]+; "
                          r"trying 127.0.0.5" % hop.port)
+        self.assertNotIn("outcome=deferred", log)
+
+    def test_dns_aaaa_refused_then_a_delivered(self):
+        dns = HopDns()
+        self.addCleanup(dns.close)
+        hop = self.hop("127.0.0.2")  # nothing on [::1]:port
+        srv = self.server(dns.port, "example.test smtp:dual.test:%d tls=none\n" % hop.port)
+        qid = send(srv, "d@example.test")
+        self.assertTrue(wait_dlog(srv, "queue id %s: done: sent=1" % qid, timeout=10),
+                        dlog_text(srv))
+        self.assertEqual(hop.rcpts(), ["d@example.test"])
+        log = dlog_text(srv)
+        self.assertIn("hop smtp:dual.test:%d: dual.test is ::1, 127.0.0.2 (ttl 300 s, kept 300 s)"
+                      % hop.port, log)
+        self.assertRegex(log, r"dual.test:%d: ::1: 451 4.4.0 (connect|socket): [^;]+; trying "
+                         r"127.0.0.2" % hop.port)
         self.assertNotIn("outcome=deferred", log)
 
     def test_localhost_from_the_default_hosts_file(self):
