@@ -122,8 +122,8 @@ class DeliveryDnsTest(unittest.TestCase):
         qid = send(srv, "x@example.test")
         self.assertTrue(wait_dlog(srv, "outcome=deferred"), dlog_text(srv))
         self.assertRegex(dlog_text(srv), r"queue id %s: to=<x@example.test> hop=smtp:nowhere.test:25"
-                         r" reply=\"451 4.4.4 host not found: nowhere.test \(no A or AAAA record\)\" "
-                         r"outcome=deferred until" % qid)
+                         r" reply=\"451 4.4.4 host not found: nowhere.test "
+                         r"\(no A or AAAA record\)\" outcome=deferred until" % qid)
 
     def test_silent_dns_times_out_without_blocking_other_hops(self):
         silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
@@ -220,8 +220,8 @@ class DeliveryDnsTest(unittest.TestCase):
         log = dlog_text(srv)
         # IPv6 first (as getaddrinfo's RFC 6724 defaults), then IPv4
         self.assertIn("both.internal is ::1, 127.0.0.5 (hosts_file %s)" % path, log)
-        self.assertRegex(log, r"hop smtp:both.internal:%d: ::1: 451 4.4.0 (connect|socket): [^;]+; "
-                         r"trying 127.0.0.5" % hop.port)
+        self.assertRegex(log, r"hop smtp:both.internal:%d: ::1: 451 4.4.0 (connect|socket): "
+                         r"[^;]+; trying 127.0.0.5" % hop.port)
         self.assertNotIn("outcome=deferred", log)
 
     def test_dns_aaaa_refused_then_a_delivered(self):
