@@ -161,6 +161,8 @@ static const struct cfg_key cfg_keys[] = {
      "DNS servers (SURBL, DNSBL, relay hop names), addr:port"},
     {"dns_timeout_ms", T_UINT, F(dns_timeout_ms), 0, "2000", NULL, 50, 60000, NULL, NULL, true,
      "how long to wait for DNS answers of one message"},
+    {"hosts_file", T_PATH, F(hosts_file), 0, "/etc/hosts", NULL, 0, 0, NULL, NULL, true,
+     "hosts(5) file consulted before DNS for relay hop names (re-read when it changes)"},
     {"dns_failure", T_ENUM, F(dns_failure), 0, "pass", NULL, 0, 0, dns_failure_names, NULL, true,
      "DNS timeout or error: pass the message, or tempfail it (451)"},
     {"dnsbl_sites", T_DNSBL, F(dnsbl_sites), N(dnsbl_sites), "", NULL, 0, 0, NULL, NULL, true,

@@ -127,6 +127,7 @@ struct config {
     struct cfg_listen *dns_servers; /* resolved addresses (port set) */
     size_t ndns_servers;
     unsigned dns_timeout_ms;
+    char *hosts_file;        /* hosts(5) for hop names before DNS (net/dlv_dns.c) */
     unsigned dns_failure;    /* enum cfg_dns_failure */
     struct cfg_socket clamd; /* clamd.len 0 = no antivirus */
     unsigned clamd_timeout_ms;

@@ -1,5 +1,5 @@
-/* dnsmsg.c - DNS query building and reply parsing for A lookups (RFC 1035
- * 4.1, RFC 2181). Every read of the packet goes through a bounds check;
+/* dnsmsg.c - DNS query building and reply parsing for A and AAAA lookups
+ * (RFC 1035 4.1, RFC 2181, RFC 3596). Every read of the packet goes through a bounds check;
  * compressed names are expanded with a hop limit, so pointer loops end.
  * Pure; any thread may call these. */
 #include "dnsmsg.h"
@@ -15,13 +15,13 @@
 #define DNS_RCODE_NOERROR 0
 #define DNS_RCODE_SERVFAIL 2
 #define DNS_RCODE_NXDOMAIN 3
-#define DNS_TYPE_A 1
 #define DNS_TYPE_CNAME 5
 #define DNS_CLASS_IN 1
 #define DNS_PTR_MASK 0xc0u  /* top two bits of a length octet: a pointer */
 #define DNS_PTR_HOPS_MAX 64 /* pointers followed while expanding one name */
 #define DNS_RR_FIXED 10     /* TYPE, CLASS, TTL, RDLENGTH */
 #define DNS_A_LEN 4
+#define DNS_AAAA_LEN 16
 #define DNS_TTL_MAX 0x7fffffffu /* RFC 2181 8 */
 
 /* Header field offsets (RFC 1035 4.1.1). */
@@ -87,22 +87,34 @@ bool dnsmsg_name_ok(const char *name)
     return name_wire(name, w) != 0;
 }
 
-/* dnsmsg_build_a - see dnsmsg.h. */
-size_t dnsmsg_build_a(uint16_t id, const char *name, uint8_t *buf, size_t cap)
+/* rdata_len - the RDATA length of an address type, 0 for another type. */
+static size_t rdata_len(uint16_t qtype)
+{
+    return qtype == DNSMSG_TYPE_A ? DNS_A_LEN : qtype == DNSMSG_TYPE_AAAA ? DNS_AAAA_LEN : 0;
+}
+
+/* dnsmsg_build - see dnsmsg.h. */
+size_t dnsmsg_build(uint16_t id, const char *name, uint16_t qtype, uint8_t *buf, size_t cap)
 {
     uint8_t w[DNSMSG_WIRE_NAME_MAX];
     size_t wl = name_wire(name, w);
     size_t total = DNSMSG_HDR_LEN + wl + 4;
-    if (wl == 0 || cap < total)
+    if (wl == 0 || cap < total || rdata_len(qtype) == 0)
         return 0;
     memset(buf, 0, DNSMSG_HDR_LEN);
     put16(buf + H_ID, id);
     put16(buf + H_FLAGS, DNS_FLAG_RD);
     put16(buf + H_QDCOUNT, 1);
     memcpy(buf + DNSMSG_HDR_LEN, w, wl);
-    put16(buf + DNSMSG_HDR_LEN + wl, DNS_TYPE_A);
+    put16(buf + DNSMSG_HDR_LEN + wl, qtype);
     put16(buf + DNSMSG_HDR_LEN + wl + 2, DNS_CLASS_IN);
     return total;
+}
+
+/* dnsmsg_build_a - see dnsmsg.h. */
+size_t dnsmsg_build_a(uint16_t id, const char *name, uint8_t *buf, size_t cap)
+{
+    return dnsmsg_build(id, name, DNSMSG_TYPE_A, buf, cap);
 }
 
 /* name_read - expand the name at p[off] into wire form (lower-cased) in
@@ -156,14 +168,14 @@ static bool wname_eq(const struct wname *a, const struct wname *b)
     return a->n == b->n && memcmp(a->b, b->b, a->n) == 0;
 }
 
-/* question_ok - the one question is (name, A, IN); *off moves past it. */
-static bool question_ok(const uint8_t *p, size_t len, size_t *off, const struct wname *q)
+/* question_ok - the one question is (name, qtype, IN); *off moves past it. */
+static bool question_ok(const uint8_t *p, size_t len, size_t *off, const struct wname *q,
+                        uint16_t qtype)
 {
     struct wname got;
     if (!name_read(p, len, *off, got.b, &got.n, off) || *off + 4 > len)
         return false;
-    bool ok =
-        wname_eq(&got, q) && get16(p + *off) == DNS_TYPE_A && get16(p + *off + 2) == DNS_CLASS_IN;
+    bool ok = wname_eq(&got, q) && get16(p + *off) == qtype && get16(p + *off + 2) == DNS_CLASS_IN;
     *off += 4;
     return ok;
 }
@@ -193,48 +205,63 @@ static bool rr_read(const uint8_t *p, size_t len, size_t *off, struct rr *rr)
     return true;
 }
 
-/* answers_walk - look for the A record of cur (following CNAMEs) among
- * the count answer records at off. */
-static enum dnsmsg_status answers_walk(const uint8_t *p, size_t len, size_t off, unsigned count,
-                                       struct wname *cur, struct dnsmsg_result *r)
+/* answer_add - keep the address record rr (of the queried type). */
+static void answer_add(const uint8_t *p, const struct rr *rr, struct dnsmsg_result *r)
 {
-    struct rr rr;
-    for (unsigned i = 0; i < count; i++) {
-        if (!rr_read(p, len, &off, &rr))
-            return DNSMSG_MALFORMED;
-        if (rr.class != DNS_CLASS_IN || !wname_eq(&rr.owner, cur))
-            continue;
-        if (rr.type == DNS_TYPE_A) {
-            if (rr.rdlen != DNS_A_LEN)
-                return DNSMSG_MALFORMED;
-            memcpy(r->addr, p + rr.rdata, DNS_A_LEN);
-            r->ttl = rr.ttl > DNS_TTL_MAX ? 0 : rr.ttl;
-            return DNSMSG_ANSWER;
-        }
-        if (rr.type == DNS_TYPE_CNAME) {
-            size_t end;
-            if (!name_read(p, rr.rdata + rr.rdlen, rr.rdata, cur->b, &cur->n, &end) ||
-                end != rr.rdata + rr.rdlen)
-                return DNSMSG_MALFORMED;
-        }
-    }
-    return DNSMSG_NODATA;
+    uint32_t ttl = rr->ttl > DNS_TTL_MAX ? 0 : rr->ttl;
+    if (r->naddr == 0 || ttl < r->ttl)
+        r->ttl = ttl;
+    memcpy(r->addr + (size_t)r->naddr * DNSMSG_ADDR_LEN, p + rr->rdata, rr->rdlen);
+    r->naddr++;
 }
 
-/* dnsmsg_parse_a - see dnsmsg.h. */
-enum dnsmsg_status dnsmsg_parse_a(const uint8_t *pkt, size_t len, uint16_t id, const char *name,
-                                  struct dnsmsg_result *r)
+/* answer_rr - one answer record rr while walking: a qtype record of cur is
+ * kept, a CNAME of cur moves cur to its target. False when rr is broken. */
+static bool answer_rr(const uint8_t *p, const struct rr *rr, struct wname *cur, uint16_t qtype,
+                      struct dnsmsg_result *r)
+{
+    if (rr->class != DNS_CLASS_IN || !wname_eq(&rr->owner, cur))
+        return true;
+    if (rr->type == qtype) {
+        if (rr->rdlen != rdata_len(qtype))
+            return false;
+        answer_add(p, rr, r);
+    } else if (rr->type == DNS_TYPE_CNAME) {
+        size_t end;
+        if (!name_read(p, rr->rdata + rr->rdlen, rr->rdata, cur->b, &cur->n, &end) ||
+            end != rr->rdata + rr->rdlen)
+            return false;
+    }
+    return true;
+}
+
+/* answers_walk - collect the qtype records of cur (following CNAMEs) among
+ * the count answer records at off; a broken record ends the walk, and is
+ * malformed only when nothing was found before it. */
+static enum dnsmsg_status answers_walk(const uint8_t *p, size_t len, size_t off, unsigned count,
+                                       struct wname *cur, uint16_t qtype, struct dnsmsg_result *r)
+{
+    struct rr rr;
+    for (unsigned i = 0; i < count && r->naddr < DNSMSG_ADDRS_MAX; i++)
+        if (!rr_read(p, len, &off, &rr) || !answer_rr(p, &rr, cur, qtype, r))
+            return r->naddr ? DNSMSG_ANSWER : DNSMSG_MALFORMED;
+    return r->naddr ? DNSMSG_ANSWER : DNSMSG_NODATA;
+}
+
+/* dnsmsg_parse - see dnsmsg.h. */
+enum dnsmsg_status dnsmsg_parse(const uint8_t *pkt, size_t len, uint16_t id, const char *name,
+                                uint16_t qtype, struct dnsmsg_result *r)
 {
     struct wname q;
     size_t off = DNSMSG_HDR_LEN;
     memset(r, 0, sizeof(*r));
     q.n = name_wire(name, q.b);
-    if (len < DNSMSG_HDR_LEN || q.n == 0)
+    if (len < DNSMSG_HDR_LEN || q.n == 0 || rdata_len(qtype) == 0)
         return r->status = DNSMSG_MALFORMED;
     uint16_t flags = get16(pkt + H_FLAGS);
     if (get16(pkt + H_ID) != id || !(flags & DNS_FLAG_QR) ||
         ((flags >> DNS_OPCODE_SHIFT) & DNS_OPCODE_MASK) != 0 || get16(pkt + H_QDCOUNT) != 1 ||
-        !question_ok(pkt, len, &off, &q))
+        !question_ok(pkt, len, &off, &q, qtype))
         return r->status = DNSMSG_MISMATCH;
     r->rcode = (uint8_t)(flags & DNS_RCODE_MASK);
     switch (r->rcode) {
@@ -243,12 +270,19 @@ enum dnsmsg_status dnsmsg_parse_a(const uint8_t *pkt, size_t len, uint16_t id, c
     case DNS_RCODE_SERVFAIL: return r->status = DNSMSG_SERVFAIL;
     default: return r->status = DNSMSG_RCODE_OTHER;
     }
-    r->status = answers_walk(pkt, len, off, get16(pkt + H_ANCOUNT), &q, r);
+    r->status = answers_walk(pkt, len, off, get16(pkt + H_ANCOUNT), &q, qtype, r);
     if (r->status == DNSMSG_NODATA && (flags & DNS_FLAG_TC))
         r->status = DNSMSG_TRUNCATED;
     if (r->status == DNSMSG_MALFORMED && (flags & DNS_FLAG_TC))
         r->status = DNSMSG_TRUNCATED; /* cut off mid-record */
     return r->status;
+}
+
+/* dnsmsg_parse_a - see dnsmsg.h. */
+enum dnsmsg_status dnsmsg_parse_a(const uint8_t *pkt, size_t len, uint16_t id, const char *name,
+                                  struct dnsmsg_result *r)
+{
+    return dnsmsg_parse(pkt, len, id, name, DNSMSG_TYPE_A, r);
 }
 
 /* dnsmsg_status_name - see dnsmsg.h. */

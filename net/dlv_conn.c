@@ -214,8 +214,8 @@ static void job_settle(struct dlv *d, struct dlv_conn *k, struct dlv_job *j)
     dlv_job_done(d, j, k->c, k->p->hop.text);
 }
 
-/* conn_closed - smtpc says CLOSED: settle the job, note a hop failure,
- * send what is left (a QUIT) and close. */
+/* conn_closed - smtpc says CLOSED: settle the job, note a hop failure (or
+ * move on to the hop name's next address), send what is left (a QUIT) and close. */
 static void conn_closed(struct dlv_conn *k)
 {
     struct dlv *d = k->d;
@@ -232,12 +232,13 @@ static void conn_closed(struct dlv_conn *k)
     if (!k->sending && !k->tls && o->len && k->fd >= 0)
         (void)!send(k->fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL);
     bool was_ready = k->ready;
+    struct sockaddr_storage at = k->ss;
     struct dlv_job *j = k->job;
     k->job = NULL;
     if (j)
         job_settle(d, k, j);
-    conn_detach(k); /* k may be freed here */
-    if (!was_ready)
+    conn_detach(k);                                  /* k may be freed here */
+    if (!was_ready && !dlv_dns_next(d, p, &at, why)) /* true: the name's next address */
         dlv_pool_down(d, p, why);
     dlv_pool_kick(d, p);
 }
@@ -572,6 +573,8 @@ static void conn_open(struct dlv *d, struct dlv_pool *p, const struct sockaddr_s
                                   : p->tls == ROUTE_TLS_MAY ? SMTPC_TLS_MAY
                                                             : SMTPC_TLS_REQUIRE};
     k->fd = -1;
+    k->ss = *ss; /* before any failure: dlv_dns_next compares it */
+    k->sslen = sl;
     k->c = smtpc_new(&o, NULL);
     if (k->c)
         k->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -597,8 +600,6 @@ static void conn_open(struct dlv *d, struct dlv_pool *p, const struct sockaddr_s
         setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     k->deadline = d->now_ms + DLV_CONNECT_MS;
-    k->ss = *ss;
-    k->sslen = sl;
     struct io_uring_sqe *sqe = dlv_sqe(d);
     io_uring_prep_connect(sqe, k->fd, (struct sockaddr *)&k->ss, k->sslen);
     io_uring_sqe_set_data64(sqe, uring_cb_data(&k->cb_connect));

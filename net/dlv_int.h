@@ -42,6 +42,8 @@ struct tls_conn;
 #define DLV_INO_BUF 65536u         /* inotify events read at once */
 #define DLV_DNS_TTL_MIN 1u         /* a hop name's answer is kept at least this (s) */
 #define DLV_DNS_TTL_MAX 3600u      /* ... and at most this */
+#define DLV_ADDRS_MAX 8u           /* addresses of a hop name tried in turn */
+#define DLV_HOSTS_KEEP_MS 1000u    /* a hosts_file answer is looked up again after this */
 
 /* One message in the queue (active/<id> + state/<id>). */
 struct dlv_msg {
@@ -93,12 +95,15 @@ struct dlv_pool {
     uint64_t down_until; /* monotonic ms: a fresh failure, do not reconnect */
     char *down_why;
     uint64_t sent, failed; /* recipients, for stats */
-    /* a hop name's address (dlv_dns.c) */
-    struct dlv *dlv;                  /* for the lookup's callback */
-    struct dnsq_item dns;             /* the lookup (in flight while dns_snap) */
-    struct snap *dns_snap;            /* held while it runs: its dns_servers */
-    struct sockaddr_storage dns_addr; /* the answer, with the port */
-    uint64_t dns_until;               /* monotonic ms: dns_addr valid until */
+    /* a hop name's addresses (dlv_dns.c) */
+    struct dlv *dlv;                                 /* for the lookup's callback */
+    struct dnsq_item dns[2];                         /* A and AAAA (in flight while dns_snap) */
+    struct snap *dns_snap;                           /* held while it runs: its dns_servers */
+    struct sockaddr_storage dns_addr[DLV_ADDRS_MAX]; /* the answer in trying order, with port */
+    unsigned dns_naddr;                              /* of dns_addr */
+    unsigned dns_cur;                                /* the one new connections go to */
+    bool dns_hosts;                                  /* dns_addr came from hosts_file */
+    uint64_t dns_until;                              /* monotonic ms: dns_addr valid until */
     struct dlv_pool *next;
 };
 
@@ -129,6 +134,7 @@ struct dlv_conn {
 };
 
 struct dlv_ctl;
+struct dlv_hosts;
 
 /* Finished messages and the files to remove (dlv_done.c). */
 struct dlv_tomb;
@@ -172,7 +178,8 @@ struct dlv {
     int64_t done_prev;  /* the log before it (removed at the next epoch), -1 */
     bool new_has_state; /* at start: some state file belongs to a file of new/ */
     struct dlv_pool *pools;
-    struct dnsq_engine *dq; /* hop names (dlv_dns.c) */
+    struct dnsq_engine *dq;  /* hop names (dlv_dns.c) */
+    struct dlv_hosts *hosts; /* hosts_file text (dlv_dns.c) */
     struct dlv_ctl *ctl;
     uint32_t next_aid;
     uint32_t bounce_seq;
@@ -280,6 +287,8 @@ int dlv_dns_open(struct dlv *d);
 void dlv_dns_free(struct dlv *d);
 bool dlv_dns_busy(const struct dlv *d);
 bool dlv_dns_addr(struct dlv *d, struct dlv_pool *p, struct sockaddr_storage *ss, socklen_t *sl);
+bool dlv_dns_next(struct dlv *d, struct dlv_pool *p, const struct sockaddr_storage *failed,
+                  const char *why);
 
 /* dlv_ctl.c */
 int dlv_ctl_open(struct dlv *d);

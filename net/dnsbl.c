@@ -195,7 +195,7 @@ static void job_items(struct dnsbl_job *j, const struct mx_addr *peer)
         if (sl) {
             j->cached[k] = true;
             it->state = sl->listed_any ? DNSQ_ANSWER : DNSQ_NONE;
-            memcpy(it->addr, sl->addr, sizeof it->addr);
+            memcpy(it->addr, sl->addr, sizeof sl->addr); /* the first A record */
         }
     }
 }

@@ -12,7 +12,7 @@
  * dispatcher. Each running batch keeps one recvmsg armed on the socket(s)
  * it sent queries on (re-armed after every datagram); a datagram is
  * matched to its query engine-wide (id, sender = one of that batch's
- * servers, then dnsmsg_parse_a over the question), whichever batch's
+ * servers, then dnsmsg_parse over the question and type), whichever batch's
  * receive got it, so an idle engine has nothing in flight. */
 #include "dnsq.h"
 
@@ -201,7 +201,9 @@ static void q_result(struct dnsq_query *q, const struct dnsmsg_result *r)
 {
     switch (r->status) {
     case DNSMSG_ANSWER:
+        _Static_assert(sizeof q->it->addr == sizeof r->addr, "dnsq_item.addr = dnsmsg_result.addr");
         memcpy(q->it->addr, r->addr, sizeof q->it->addr);
+        q->it->naddr = r->naddr;
         q->it->ttl = r->ttl;
         q_finish(q, DNSQ_ANSWER, NULL);
         break;
@@ -234,6 +236,12 @@ static bool from_server(const struct dnsq_query *q, const struct sockaddr_storag
     return false;
 }
 
+/* q_type - the record type q asks for. */
+static uint16_t q_type(const struct dnsq_query *q)
+{
+    return q->it->type ? q->it->type : DNSMSG_TYPE_A;
+}
+
 /* e_dispatch - a datagram arrived: give it to the query it answers (of any
  * batch). Returns that query's batch, or NULL when nothing matched. */
 static struct dnsq_batch *e_dispatch(struct dnsq_engine *e, const uint8_t *pkt, size_t len,
@@ -246,7 +254,7 @@ static struct dnsq_batch *e_dispatch(struct dnsq_engine *e, const uint8_t *pkt, 
         if (q->id != id || q->it->state != DNSQ_WAIT || !from_server(q, from))
             continue;
         struct dnsmsg_result r;
-        if (dnsmsg_parse_a(pkt, len, id, q->it->name, &r) == DNSMSG_MISMATCH)
+        if (dnsmsg_parse(pkt, len, id, q->it->name, q_type(q), &r) == DNSMSG_MISMATCH)
             continue;
         q_result(q, &r);
         return q->b;
@@ -381,10 +389,11 @@ static void batch_queries(struct dnsq_batch *b, struct dnsq_item *items, unsigne
         q->id = e_random16(b->e);
         size_t w = items[i].state == DNSQ_SKIPPED
                        ? 0
-                       : dnsmsg_build_a(q->id, items[i].name, q->wire, sizeof q->wire);
+                       : dnsmsg_build(q->id, items[i].name, q_type(q), q->wire, sizeof q->wire);
         items[i].state = w ? DNSQ_WAIT : DNSQ_SKIPPED;
         items[i].why = NULL;
         items[i].ttl = 0;
+        items[i].naddr = 0;
         memset(items[i].addr, 0, sizeof items[i].addr);
         q->wlen = (uint16_t)w;
         if (w) {

@@ -1,6 +1,6 @@
-/* dnsq.h - DNS A lookups over UDP on a worker's io_uring ring, shared by
- * the SURBL/URIBL filter (surbl.c) and connect-time DNSBL scoring
- * (dnsbl.c): a batch of names is sent in parallel to the configured
+/* dnsq.h - DNS A and AAAA lookups over UDP on a worker's io_uring ring,
+ * shared by the SURBL/URIBL filter (surbl.c), connect-time DNSBL scoring
+ * (dnsbl.c) and delivery hop names (dlv_dns.c): a batch of names is sent in parallel to the configured
  * servers (random ids, replies matched engine-wide by id, sender and
  * question through core/dnsmsg.c), bounded by one timeout; with two or
  * more servers the names still unanswered at half of it go to the second.
@@ -21,18 +21,23 @@ struct dnsq_engine;
 /* The outcome of one name. */
 enum dnsq_state {
     DNSQ_WAIT = 0, /* (in flight) */
-    DNSQ_ANSWER,   /* an A record: addr, ttl */
-    DNSQ_NONE,     /* NXDOMAIN or no A record */
+    DNSQ_ANSWER,   /* records of the type: addr, naddr, ttl */
+    DNSQ_NONE,     /* NXDOMAIN or no record of the type */
     DNSQ_FAILED,   /* timeout, SERVFAIL, ...: why */
     DNSQ_SKIPPED,  /* not a valid name: never sent */
 };
 
-/* One name of a batch: the caller fills name; the rest is the result. */
+/* One name of a batch: the caller fills name (and type: 0 reads as
+ * DNSMSG_TYPE_A; a name may be in a batch twice, once per type); the rest
+ * is the result. Address i < naddr is at addr + i * DNSMSG_ADDR_LEN (so
+ * addr[0..4) is the first A record), as in struct dnsmsg_result. */
 struct dnsq_item {
     char name[DNSMSG_NAME_MAX + 1];
+    uint16_t type; /* DNSMSG_TYPE_A or DNSMSG_TYPE_AAAA; 0 = A */
     enum dnsq_state state;
-    uint8_t addr[4];
-    uint32_t ttl;
+    uint8_t naddr;
+    uint8_t addr[DNSMSG_ADDRS_MAX * DNSMSG_ADDR_LEN];
+    uint32_t ttl;    /* the smallest of the records' */
     const char *why; /* DNSQ_FAILED: a static reason for the log */
 };
 

@@ -1,7 +1,8 @@
 /* fuzz_dnsmsg.c - libFuzzer target for core/dnsmsg.c. The input is a reply
- * to the query (its own first two octets as id, a fixed name), parsed under
- * ASan with an exact-size copy; its first 300 octets are also tried as a
- * name to build a query from, which must then round-trip. Single-threaded. */
+ * to the query (its own first two octets as id, a fixed name), parsed as
+ * the reply to the A and to the AAAA query under ASan with an exact-size
+ * copy; its first 300 octets are also tried as a name to build both
+ * queries from, which must then round-trip. Single-threaded. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +31,13 @@ static void fuzz_reply(const uint8_t *data, size_t size)
     uint8_t *copy = malloc(size ? size : 1);
     FZ_CHECK(copy != NULL);
     memcpy(copy, data, size);
-    enum dnsmsg_status st = dnsmsg_parse_a(copy, size, id, FZ_QNAME, &r);
-    FZ_CHECK(st == r.status && st <= DNSMSG_MALFORMED);
-    FZ_CHECK(st != DNSMSG_ANSWER || r.ttl <= 0x7fffffffu);
+    static const uint16_t types[] = {DNSMSG_TYPE_A, DNSMSG_TYPE_AAAA};
+    for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+        enum dnsmsg_status st = dnsmsg_parse(copy, size, id, FZ_QNAME, types[t], &r);
+        FZ_CHECK(st == r.status && st <= DNSMSG_MALFORMED);
+        FZ_CHECK(st != DNSMSG_ANSWER || r.ttl <= 0x7fffffffu);
+        FZ_CHECK((st == DNSMSG_ANSWER) == (r.naddr > 0) && r.naddr <= DNSMSG_ADDRS_MAX);
+    }
     free(copy);
 }
 
@@ -53,6 +58,11 @@ static void fuzz_name(const uint8_t *data, size_t size)
     FZ_CHECK(dnsmsg_parse_a(q, ql, 7, name, &r) == DNSMSG_MISMATCH); /* QR clear */
     q[2] |= 0x80;                                                    /* make it a reply */
     FZ_CHECK(dnsmsg_parse_a(q, ql, 7, name, &r) == DNSMSG_NODATA);
+    FZ_CHECK(dnsmsg_parse(q, ql, 7, name, DNSMSG_TYPE_AAAA, &r) == DNSMSG_MISMATCH);
+    FZ_CHECK(dnsmsg_build(7, name, DNSMSG_TYPE_AAAA, q, sizeof(q)) == ql);
+    q[2] |= 0x80;
+    FZ_CHECK(dnsmsg_parse(q, ql, 7, name, DNSMSG_TYPE_AAAA, &r) == DNSMSG_NODATA);
+    FZ_CHECK(dnsmsg_parse_a(q, ql, 7, name, &r) == DNSMSG_MISMATCH);
 }
 
 /* LLVMFuzzerTestOneInput - one packet. */

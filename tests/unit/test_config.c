@@ -186,6 +186,7 @@ static void test_config_dump_defaults(void **state)
                         "surbl_max_lookups = 20\n"
                         "dns_servers = 192.0.2.53:53\n"
                         "dns_timeout_ms = 2000\n"
+                        "hosts_file = /etc/hosts\n"
                         "dns_failure = pass\n"
                         "dnsbl_sites =\n"
                         "dnsbl_threshold = 3\n"

@@ -1,6 +1,6 @@
 /* test_dnsmsg.c - unit tests of core/dnsmsg.c: query bytes and name
- * validation; reply parsing (A answers, compression, CNAME chains, rcodes,
- * mismatches) and hostile replies (pointer loops, truncation at every
+ * validation; reply parsing (A and AAAA answers, several addresses,
+ * compression, CNAME chains, rcodes, mismatches) and hostile replies (pointer loops, truncation at every
  * length, bad lengths, random mutations). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -405,6 +405,102 @@ static void test_dnsmsg_parse_random_mutations(void **state)
     }
 }
 
+/* rr_aaaa - an AAAA record (rdlen octets of a, 16 for a good one) whose
+ * owner is a pointer to offset ptr. */
+static void rr_aaaa(struct pkt *p, unsigned ptr, uint32_t ttl, const uint8_t *a, unsigned rdlen)
+{
+    put16(p, 0xc000 | ptr);
+    put16(p, DNSMSG_TYPE_AAAA);
+    put16(p, 1);
+    put32(p, ttl);
+    put16(p, rdlen);
+    put(p, a, rdlen);
+}
+
+/* question_type - make the question of a reply_head packet ask for type. */
+static void question_type(struct pkt *p, const char *qname, unsigned type)
+{
+    size_t at = DNSMSG_HDR_LEN + strlen(qname) + 2; /* QTYPE after the name */
+    p->b[at] = (uint8_t)(type >> 8);
+    p->b[at + 1] = (uint8_t)type;
+}
+
+static const uint8_t V6_1[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+static const uint8_t V6_LO[16] = {[15] = 1};
+
+static void test_dnsmsg_build_aaaa_bytes(void **state)
+{
+    (void)state;
+    uint8_t qa[DNSMSG_QUERY_MAX], q6[DNSMSG_QUERY_MAX];
+    size_t n = dnsmsg_build_a(QID, QNAME, qa, sizeof(qa));
+    assert_int_equal(dnsmsg_build(QID, QNAME, DNSMSG_TYPE_AAAA, q6, sizeof(q6)), n);
+    assert_memory_equal(q6, qa, n - 4); /* header and name alike */
+    assert_int_equal(q6[n - 4], 0);     /* QTYPE 28 */
+    assert_int_equal(q6[n - 3], 28);
+    assert_memory_equal(q6 + n - 2, "\0\1", 2); /* QCLASS IN */
+    /* only A and AAAA are asked for */
+    assert_int_equal(dnsmsg_build(QID, QNAME, 16, q6, sizeof(q6)), 0);
+    assert_int_equal(dnsmsg_build(QID, QNAME, 0, q6, sizeof(q6)), 0);
+}
+
+static void test_dnsmsg_parse_aaaa_answers(void **state)
+{
+    (void)state;
+    struct pkt p;
+    struct dnsmsg_result r;
+    reply_head(&p, 0x8180, 3, QNAME);
+    question_type(&p, QNAME, DNSMSG_TYPE_AAAA);
+    rr_aaaa(&p, DNSMSG_HDR_LEN, 300, V6_1, 16);
+    rr_a(&p, DNSMSG_HDR_LEN, 5, A2); /* an A in an AAAA answer: not ours */
+    rr_aaaa(&p, DNSMSG_HDR_LEN, 60, V6_LO, 16);
+    assert_int_equal(dnsmsg_parse(p.b, p.n, QID, QNAME, DNSMSG_TYPE_AAAA, &r), DNSMSG_ANSWER);
+    assert_int_equal(r.naddr, 2);
+    assert_memory_equal(dnsmsg_addr(&r, 0), V6_1, 16);
+    assert_memory_equal(dnsmsg_addr(&r, 1), V6_LO, 16);
+    assert_int_equal(r.ttl, 60); /* the smallest */
+    /* the AAAA reply is no answer to the A query of the same name (and id) */
+    assert_int_equal(dnsmsg_parse_a(p.b, p.n, QID, QNAME, &r), DNSMSG_MISMATCH);
+    /* an AAAA of 4 octets is malformed */
+    reply_head(&p, 0x8180, 1, QNAME);
+    question_type(&p, QNAME, DNSMSG_TYPE_AAAA);
+    rr_aaaa(&p, DNSMSG_HDR_LEN, 60, V6_LO, 4);
+    assert_int_equal(dnsmsg_parse(p.b, p.n, QID, QNAME, DNSMSG_TYPE_AAAA, &r), DNSMSG_MALFORMED);
+    /* NOERROR without an AAAA (an A only): no data */
+    reply_head(&p, 0x8180, 1, QNAME);
+    question_type(&p, QNAME, DNSMSG_TYPE_AAAA);
+    rr_a(&p, DNSMSG_HDR_LEN, 5, A2);
+    assert_int_equal(dnsmsg_parse(p.b, p.n, QID, QNAME, DNSMSG_TYPE_AAAA, &r), DNSMSG_NODATA);
+    assert_int_equal(r.naddr, 0);
+}
+
+static void test_dnsmsg_parse_several_a(void **state)
+{
+    (void)state;
+    struct pkt p;
+    struct dnsmsg_result r;
+    reply_head(&p, 0x8180, DNSMSG_ADDRS_MAX + 1, QNAME);
+    for (unsigned i = 0; i <= DNSMSG_ADDRS_MAX; i++)
+        rr_a(&p, DNSMSG_HDR_LEN, 100 - i, (const uint8_t[4]){10, 0, 0, (uint8_t)(i + 1)});
+    assert_int_equal(dnsmsg_parse_a(p.b, p.n, QID, QNAME, &r), DNSMSG_ANSWER);
+    assert_int_equal(r.naddr, DNSMSG_ADDRS_MAX); /* the rest are not kept */
+    for (unsigned i = 0; i < DNSMSG_ADDRS_MAX; i++)
+        assert_memory_equal(dnsmsg_addr(&r, i), ((const uint8_t[4]){10, 0, 0, (uint8_t)(i + 1)}),
+                            4);
+    assert_int_equal(r.ttl, 100 - (DNSMSG_ADDRS_MAX - 1));
+    /* a broken record after a good one ends the walk with what was found */
+    reply_head(&p, 0x8180, 2, QNAME);
+    rr_a(&p, DNSMSG_HDR_LEN, 30, A2);
+    put16(&p, 0xc000 | DNSMSG_HDR_LEN);
+    put16(&p, 1);
+    put16(&p, 1);
+    put32(&p, 30);
+    put16(&p, 5); /* an A of 5 octets */
+    put(&p, "12345", 5);
+    assert_int_equal(dnsmsg_parse_a(p.b, p.n, QID, QNAME, &r), DNSMSG_ANSWER);
+    assert_int_equal(r.naddr, 1);
+    assert_memory_equal(dnsmsg_addr(&r, 0), A2, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +515,9 @@ int main(void)
         cmocka_unit_test(test_dnsmsg_parse_pointer_loops),
         cmocka_unit_test(test_dnsmsg_parse_bad_lengths),
         cmocka_unit_test(test_dnsmsg_parse_random_mutations),
+        cmocka_unit_test(test_dnsmsg_build_aaaa_bytes),
+        cmocka_unit_test(test_dnsmsg_parse_aaaa_answers),
+        cmocka_unit_test(test_dnsmsg_parse_several_a),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
