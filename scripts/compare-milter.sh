@@ -69,14 +69,19 @@ json_field() {
     python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(d.get(sys.argv[2], 0))' "$1" "$2"
 }
 
-# run NAME PORT PID [PEERPID] - one mxbench run; prints one table row.
+# run NAME PORT PID [PEERPID] [RATE] - one mxbench run (closed loop, or
+# open loop at RATE msgs/s); prints one table row, keeps its rate in
+# $WORK/last.rate.
 run() {
-    local name=$1 port=$2 pid=$3 peer=${4:-} out="$WORK/run.json" hz m0 m1 p0=0 p1=0
+    local name=$1 port=$2 pid=$3 peer=${4:-} rate=${5:-} out="$WORK/run.json" hz m0 m1 p0=0 p1=0
+    local mode=(--messages 100000000)
+    [ -n "$rate" ] && mode=(--rate "$rate")
     hz=$(getconf CLK_TCK)
     # shellcheck disable=SC2086
     m0=$(cpu_ticks "$pid"); [ -n "$peer" ] && p0=$(cpu_ticks $(tree "$peer"))
-    "$BUILD/mxbench" --server "127.0.0.1:$port" --connections "$CONNS" --messages 100000000 \
+    "$BUILD/mxbench" --server "127.0.0.1:$port" --connections "$CONNS" "${mode[@]}" \
         --size 4096 --duration "$SECS" --json >"$out" 2>"$WORK/bench.err" || true
+    json_field "$out" msgs_per_s >"$WORK/last.rate"
     # shellcheck disable=SC2086
     m1=$(cpu_ticks "$pid"); [ -n "$peer" ] && p1=$(cpu_ticks $(tree "$peer"))
     python3 - "$name" "$(json_field "$out" messages)" "$(json_field "$out" msgs_per_s)" \
@@ -152,10 +157,16 @@ echo "| run                  | messages |   msgs/s |  p99 ms | mxringd us/msg | 
 echo "|---|---:|---:|---:|---:|---:|---:|"
 run "plain" "$PLAIN_PORT" "$PLAIN_PID"
 run "milter (python)" "$MILTER_PORT" "$MILTER_PID" "$MILTERPID"
+PY_RATE=$(python3 -c "print(max(1, int(float('$(cat "$WORK/last.rate")'))))")
+run "plain @ python rate" "$PLAIN_PORT" "$PLAIN_PID" "" "$PY_RATE"
 if [ "$RSPAMD_SOCK" = skip ]; then
     say "Rspamd row skipped: $RSPAMD_PID"
 else
     run "milter (rspamd)" "$RSPAMD_MX_PORT" "$RSPAMD_MX_PID" "$RSPAMD_PID"
+    # the same rate without the milter: mxringd's CPU per message at equal
+    # load (a slower closed loop batches less, which alone costs CPU)
+    RSPAMD_RATE=$(python3 -c "print(max(1, int(float('$(cat "$WORK/last.rate")'))))")
+    run "plain @ rspamd rate" "$PLAIN_PORT" "$PLAIN_PID" "" "$RSPAMD_RATE"
 fi
 run "plain" "$PLAIN_PORT" "$PLAIN_PID"
 run "dnsbl (cache warm)" "$DNSBL_PORT" "$DNSBL_PID"
