@@ -540,6 +540,7 @@ void sess_free(struct sess *s)
     free(s->helo);
     free(s->auth_user);
     free(s->marg);
+    free(s->bdat_text);
     explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
     sb_free(&s->in);
     sb_free(&s->out);

@@ -115,6 +115,7 @@ struct sess {
     struct bdat_rx bdat;      /* the BDAT chunk being read, the transaction's chunk totals */
     enum reply_id bdat_reply; /* the reply due when the chunk read ends (R_COUNT:
                                  accepted: 250, or the message's end) */
+    char *bdat_text;          /* with R_FILTER_TEXT: the milters' own reply lines */
     char via[SESS_VIA_MAX];   /* behind a balancer: how the address came (log) */
     /* What a command's check step parsed, for its proceed step: valid from
      * the check to the proceed of one command line (pointers into it). */
@@ -190,6 +191,11 @@ void sess_bdat_proceed(struct sess *s, const char *arg, size_t len);
 /* sess_bdat_feed - chunk octets (bdat_reading): into the message, or
  * discarded; returns how many were consumed. */
 size_t sess_bdat_feed(struct sess *s, const char *p, size_t n);
+/* sess_bdat_refuse - the milters refused the first BDAT of a transaction
+ * (already ended): its chunk (size and LAST from the check step) is
+ * discarded by count, then answered with text (the milters' reply lines;
+ * NULL = id's text). */
+void sess_bdat_refuse(struct sess *s, enum reply_id id, const char *text);
 /* sess_bdat_close_line - a command line that could not be run (bare LF):
  * when it was a BDAT, its chunk cannot be told from commands: close. */
 void sess_bdat_close_line(struct sess *s, const char *line, size_t len);
