@@ -178,7 +178,7 @@ struct milterio_sess *milterio_sess_new(struct io_uring *ring, const struct conf
 /* milterio_cmd - see milterio.h. A new MAIL resets the transaction: an
  * ABORT goes ahead of it to every milter that saw the last one unended.
  * The DATA stage said here (at the DATA command) is not said again at the
- * end of the message. */
+ * end of the message; a message discarded already is not shown. */
 void milterio_cmd(struct milterio_sess *ms, int st, const struct sess_msg *m)
 {
     int stage = st == SESS_MS_DATA   ? MILTER_S_DATA
@@ -193,6 +193,13 @@ void milterio_cmd(struct milterio_sess *ms, int st, const struct sess_msg *m)
             ms->cv[i].abort_due |= ms->cv[i].txn_open && ms->cv[i].open;
             ms->cv[i].txn_open = false;
         }
+    }
+    if (stage == MILTER_S_DATA && (ms->discard || ms->discard_s)) {
+        ms->busy = true; /* a discarded message is shown to no milter: go on */
+        ms->m = m;
+        memset(&ms->res, 0, sizeof ms->res);
+        job_finish(ms);
+        return;
     }
     job_start(ms, m, false, stage);
 }
