@@ -541,7 +541,7 @@ void sess_free(struct sess *s)
     free(s->auth_user);
     free(s->marg);
     free(s->bdat_text);
-    explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+    sess_auth_buf_drop(s);
     sb_free(&s->in);
     sb_free(&s->out);
     free(s);

@@ -42,6 +42,8 @@ enum sess_state {
 #define SESS_SUMMARY_MAX 2048
 /* The unknown-recipient tarpit never holds one batch of replies longer. */
 #define SESS_TARPIT_MAX_MS 5000
+/* The AUTH buffer: user then password (a LOGIN user, or a PLAIN response). */
+#define SESS_AUTH_BUF (AUTH_DECODED_MAX + AUTH_USER_MAX)
 /* The log text of a masked line (an AUTH response or a possible one). */
 #define SESS_MASKED "****"
 
@@ -100,7 +102,8 @@ struct sess {
     enum auth_mech auth_mech;
     unsigned auth_failures;
     size_t auth_ulen, auth_plen;
-    unsigned char auth_buf[AUTH_DECODED_MAX + AUTH_USER_MAX]; /* user then password */
+    unsigned char *auth_buf; /* user then password (SESS_AUTH_BUF octets): only while an
+                                AUTH dialogue or its verification runs, else NULL */
     struct sess_txn *txn;
     bool milter_denied;   /* a milter refused the connection: 503 to all but QUIT */
     enum smtp_verb mverb; /* the command waiting for the milters (SESS_MILTER) */
@@ -233,6 +236,9 @@ void sess_auth_begin(struct sess *s, const char *arg, size_t len);
 void sess_auth_response(struct sess *s, const char *line, size_t len);
 /* sess_auth_fail - one failed attempt; past auth_max_failures the session ends. */
 void sess_auth_fail(struct sess *s, enum reply_id id, const char *why);
+/* sess_auth_buf_drop - the AUTH dialogue is over: its buffer (it may
+ * hold a password) wiped and freed. */
+void sess_auth_buf_drop(struct sess *s);
 /* sess_log_command - a command line as received, secrets masked. */
 void sess_log_command(struct sess *s, const char *line, size_t len);
 /* sess_mask_discarded - a discarded line that looked like AUTH: its
