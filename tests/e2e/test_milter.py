@@ -328,6 +328,20 @@ class MilterCase(unittest.TestCase):
         self.assertEqual(p.macros_at["E"]["i"], p.macros_at["N"]["i"])
         self.assertIn(b"Body line", self.queued(srv)["message"])
 
+    def test_hung_milter_at_data_tempfail_answers_data(self):
+        """Description: a milter that stops answering at DATA: after
+        milter_command_timeout_ms the default action (tempfail) answers the
+        DATA command (451, no 354); the session goes on."""
+        p = self.peer(hang="T")
+        srv = self.server(p.spec(), milter_command_timeout_ms="300")
+        c = self.data_session(srv)
+        t0 = time.time()
+        code, lines = c.cmd("DATA")
+        self.assertEqual(code, 451, lines)
+        self.assertGreater(time.time() - t0, 0.25)
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+        self.wait_log(srv, ["failed at DATA: timeout after 300 ms: tempfail"])
+
     def test_nodata_skips_the_data_stage(self):
         """Description: a milter that negotiated SMFIP_NODATA is not asked at
         DATA (its script would reject there); the message is queued."""
