@@ -196,6 +196,7 @@ void milterio_cmd(struct milterio_sess *ms, int st, const struct sess_msg *m)
     }
     if (stage == MILTER_S_DATA && (ms->discard || ms->discard_s)) {
         ms->busy = true; /* a discarded message is shown to no milter: go on */
+        ms->eom = false;
         ms->m = m;
         memset(&ms->res, 0, sizeof ms->res);
         job_finish(ms);
