@@ -155,6 +155,22 @@ void sess_bdat_refuse(struct sess *s, enum reply_id id, const char *text)
         sess_bdat_feed(s, NULL, 0);
 }
 
+/* sess_bdat_denied - see session_int.h. */
+void sess_bdat_denied(struct sess *s, const char *arg, size_t len)
+{
+    uint64_t size;
+    bool last;
+    if (bdat_parse(arg, len, &size, &last) != BDAT_P_OK) {
+        sess_reply(s, R_ERR_BDAT_SYNTAX);
+        protocol_close(s, "bad chunk size in a session the milters denied");
+        return;
+    }
+    s->data_phases++; /* the discard has its own timeout_data bound */
+    discard(s, size, last, R_ERR_MILTER_DENIED);
+    if (size == 0)
+        sess_bdat_feed(s, NULL, 0);
+}
+
 /* milter_reply - a discarded chunk's end, refused by the milters: their
  * reply (not a client error). */
 static void milter_reply(struct sess *s, enum reply_id r)
@@ -174,6 +190,8 @@ static void chunk_end(struct sess *s)
     enum reply_id r = s->bdat_reply;
     if (r == R_FILTER_TEXT || r == R_ERR_MILTER_TEMP || r == R_ERR_MILTER_REJECT)
         milter_reply(s, r);
+    else if (r == R_ERR_MILTER_DENIED)
+        reply_error(s, r, s->client_ip);
     else if (r == R_ERR_BDAT_SIZE && s->bdat.last && s->state == ST_BDAT)
         refuse_over(s);
     else if (r == R_ERR_BDAT_SIZE)

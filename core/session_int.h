@@ -199,6 +199,10 @@ size_t sess_bdat_feed(struct sess *s, const char *p, size_t n);
  * discarded by count, then answered with text (the milters' reply lines;
  * NULL = id's text). */
 void sess_bdat_refuse(struct sess *s, enum reply_id id, const char *text);
+/* sess_bdat_denied - a BDAT in a session the milters denied: its chunk
+ * is skipped by count (never run as commands), then answered 503 5.7.0
+ * like every other command but QUIT. */
+void sess_bdat_denied(struct sess *s, const char *arg, size_t len);
 /* sess_bdat_close_line - a command line that could not be run (bare LF):
  * when it was a BDAT, its chunk cannot be told from commands: close. */
 void sess_bdat_close_line(struct sess *s, const char *line, size_t len);

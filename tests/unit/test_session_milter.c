@@ -316,6 +316,23 @@ static void test_session_milter_connect_reject_denies(void **state)
     destroy(f);
 }
 
+/* test_session_milter_denied_bdat_skips_chunk - a BDAT in a session the
+ * milters denied gets 503 5.7.0 after its chunk was skipped by count: a
+ * QUIT inside the chunk never runs. */
+static void test_session_milter_denied_bdat_skips_chunk(void **state)
+{
+    (void)state;
+    struct fixture *f = make();
+    take(f);
+    feed(f, "EHLO client.example\r\n");
+    answer(f, SESS_MV_REJECT, "554 5.7.1 Go away", true);
+    assert_string_equal(feed(f, "BDAT 6\r\nQUIT\r\nNOOP\r\n"),
+                        "503 5.7.0 Error: access denied for [127.0.0.1]\r\n"
+                        "503 5.7.0 Error: access denied for [127.0.0.1]\r\n");
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    destroy(f);
+}
+
 /* test_session_milter_pipelined_held - commands pipelined behind a RCPT
  * that waits are held, then run in order after the verdict. */
 static void test_session_milter_pipelined_held(void **state)
@@ -365,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_session_milter_rcpt_reject_only),
         cmocka_unit_test(test_session_milter_mail_tempfail),
         cmocka_unit_test(test_session_milter_connect_reject_denies),
+        cmocka_unit_test(test_session_milter_denied_bdat_skips_chunk),
         cmocka_unit_test(test_session_milter_pipelined_held),
         cmocka_unit_test(test_session_milter_timeout_waits),
     };
