@@ -85,10 +85,14 @@ $(BUILD)/mxringctl: $(BUILD)/tools/mxringctl.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(SSL_LIB)
 
+# test_session_authmem wraps malloc and free (an allocation that fails, a
+# buffer wiped before it is freed).
+$(BUILD)/tests/test_session_authmem: TEST_LDFLAGS = -Wl,--wrap=malloc,--wrap=free
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) -lcmocka $(LIBS) $(SSL_LIB)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) -lcmocka $(LIBS) $(SSL_LIB) $(TEST_LDFLAGS)
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/net/main.d $(BUILD)/tools/mxringctl.d $(UNIT_BINS:=.d)
 

@@ -540,7 +540,8 @@ void sess_free(struct sess *s)
     free(s->helo);
     free(s->auth_user);
     free(s->marg);
-    explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+    free(s->bdat_text);
+    sess_auth_buf_drop(s);
     sb_free(&s->in);
     sb_free(&s->out);
     free(s);

@@ -75,7 +75,8 @@ enum sess_action {
     SESS_STARTTLS, /* send the 220, then start the TLS handshake; then
                        sess_tls_started() or sess_tls_failed() */
     SESS_AUTH,     /* verify sess_auth_creds() off the ring, then sess_auth_done() */
-    SESS_MILTER,   /* a command (HELO/EHLO, MAIL, RCPT) waits for the milters:
+    SESS_MILTER,   /* a command (HELO/EHLO, MAIL, RCPT, DATA, the first BDAT of a
+                       transaction) waits for the milters:
                        ask them about sess_milter_cmd(), then sess_milter_done() */
     SESS_CLOSE,    /* send what is in sess_out(), then close the connection */
 };
@@ -325,17 +326,19 @@ enum sess_auth_result { SESS_AUTH_OK = 0, SESS_AUTH_FAIL, SESS_AUTH_BUSY };
 void sess_auth_done(struct sess *s, enum sess_auth_result r, const char *reason);
 
 /* The command stages the milters are asked about while the session waits. */
-enum sess_mstage { SESS_MS_HELO = 0, SESS_MS_MAIL, SESS_MS_RCPT };
+enum sess_mstage { SESS_MS_HELO = 0, SESS_MS_MAIL, SESS_MS_RCPT, SESS_MS_DATA };
 /* sess_milter_cmd - while action == SESS_MILTER: the command's stage and
  * the session as the milters see it in m (helo = the name just given;
- * sender for MAIL; rcpts/nrcpt = the one recipient for RCPT; no body).
+ * sender for MAIL; rcpts/nrcpt = the one recipient for RCPT, every
+ * accepted one for DATA (DATA or the first BDAT); no body).
  * Strings valid until sess_milter_done. */
 enum sess_mstage sess_milter_cmd(const struct sess *s, struct sess_msg *m);
 /* The milters' verdict on the command. */
 enum sess_mverdict { SESS_MV_CONTINUE = 0, SESS_MV_REJECT, SESS_MV_TEMPFAIL };
 /* sess_milter_done - CONTINUE runs the command (its usual reply); REJECT
  * and TEMPFAIL refuse it with text (validated reply lines; NULL = ours),
- * detail to the log. session_wide (a verdict at connect or HELO): every
+ * detail to the log; at DATA that ends the transaction (no 354; a BDAT's
+ * chunk is skipped by count, then answered). session_wide (a verdict at connect or HELO): every
  * later command but QUIT gets 503 5.7.0, as Postfix does. Action RUN
  * (resume with sess_input(s, NULL, 0)). */
 void sess_milter_done(struct sess *s, enum sess_mverdict v, const char *text, bool session_wide,

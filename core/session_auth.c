@@ -173,11 +173,37 @@ bool sess_auth_offered(const struct sess *s)
 _Static_assert(AUTH_MECH_LOGIN + 1 == SESS_AUTH_MECHS,
                "sess_counters.auth has a row per mechanism");
 
+/* sess_auth_buf_drop - see session_int.h. */
+void sess_auth_buf_drop(struct sess *s)
+{
+    if (!s->auth_buf)
+        return;
+    explicit_bzero(s->auth_buf, SESS_AUTH_BUF);
+    free(s->auth_buf);
+    s->auth_buf = NULL;
+    s->auth_ulen = s->auth_plen = 0;
+}
+
+/* auth_buf_take - the buffer of the dialogue that starts, allocated only
+ * now (an idle session holds none); false, answered 454 4.7.0 and counted
+ * as a temporary failure, when there is no memory for it. */
+static bool auth_buf_take(struct sess *s)
+{
+    if (!s->auth_buf)
+        s->auth_buf = malloc(SESS_AUTH_BUF);
+    if (s->auth_buf)
+        return true;
+    COUNT(s, auth[s->auth_mech], SESS_AUTHO_TEMPFAIL);
+    sess_log_check(s, "AUTH not run: out of memory");
+    sess_reply(s, R_ERR_AUTH_BUSY);
+    return false;
+}
+
 /* sess_auth_fail - one failed attempt; past auth_max_failures the session ends. */
 void sess_auth_fail(struct sess *s, enum reply_id id, const char *why)
 {
     COUNT(s, auth[s->auth_mech], SESS_AUTHO_FAILED);
-    explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+    sess_auth_buf_drop(s);
     s->auth_step = AUTH_IDLE;
     s->auth_failures++;
     sess_log_check(s, "AUTH failed (%u of %u): %s", s->auth_failures,
@@ -194,6 +220,7 @@ static void auth_have_plain(struct sess *s, const char *resp, size_t len)
     struct auth_creds cr;
     enum auth_rc rc = auth_plain_decode(resp, len, s->auth_buf, AUTH_DECODED_MAX, &cr);
     if (rc == AUTH_ERR_CANCEL) {
+        sess_auth_buf_drop(s);
         s->auth_step = AUTH_IDLE;
         COUNT(s, auth[s->auth_mech], SESS_AUTHO_CANCELLED);
         sess_log_check(s, "AUTH cancelled by the client");
@@ -228,7 +255,7 @@ static void auth_continue(struct sess *s, const char *line, size_t len)
         return;
     }
     if (auth_is_cancel(line, len)) {
-        explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+        sess_auth_buf_drop(s);
         s->auth_step = AUTH_IDLE;
         COUNT(s, auth[s->auth_mech], SESS_AUTHO_CANCELLED);
         sess_log_check(s, "AUTH cancelled by the client");
@@ -296,6 +323,8 @@ static void auth_proceed(struct sess *s, const char *arg, size_t len)
     (void)len;
     const struct auth_cmd *cmd = &s->args.auth; /* parsed by sess_auth_check */
     s->auth_mech = cmd->mech;
+    if (!auth_buf_take(s))
+        return;
     if (cmd->mech == AUTH_MECH_PLAIN) {
         if (cmd->initial) {
             auth_have_plain(s, cmd->initial, cmd->initial_len);
@@ -359,7 +388,7 @@ void sess_auth_done(struct sess *s, enum sess_auth_result r, const char *reason)
     memcpy(user, s->auth_buf, s->auth_ulen);
     user[s->auth_ulen] = 0;
     if (r == SESS_AUTH_OK) {
-        explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+        sess_auth_buf_drop(s);
         COUNT(s, auth[s->auth_mech], SESS_AUTHO_OK);
         sess_log_check(s, "AUTH success: user %s (%s)", user, auth_mech_name(s->auth_mech));
         sess_set_authenticated(s, user);
@@ -367,7 +396,7 @@ void sess_auth_done(struct sess *s, enum sess_auth_result r, const char *reason)
         return;
     }
     if (r == SESS_AUTH_BUSY) {
-        explicit_bzero(s->auth_buf, sizeof(s->auth_buf));
+        sess_auth_buf_drop(s);
         COUNT(s, auth[s->auth_mech], SESS_AUTHO_TEMPFAIL);
         sess_log_check(s, "AUTH not checked: verifier busy");
         sess_reply(s, R_ERR_AUTH_BUSY);

@@ -7,6 +7,8 @@
 #include "session_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "reply.h"
@@ -141,12 +143,56 @@ static void refuse_over(struct sess *s)
     sess_reply(s, R_ERR_BDAT_SIZE);
 }
 
+/* sess_bdat_refuse - see session_int.h. */
+void sess_bdat_refuse(struct sess *s, enum reply_id id, const char *text)
+{
+    uint64_t size = s->args.bdat.size; /* parsed by sess_bdat_check */
+    free(s->bdat_text);
+    s->bdat_text = text && *text ? strdup(text) : NULL; /* none: id's text */
+    s->data_phases++; /* the discard has its own timeout_data bound */
+    discard(s, size, s->args.bdat.last, s->bdat_text ? R_FILTER_TEXT : id);
+    if (size == 0)
+        sess_bdat_feed(s, NULL, 0);
+}
+
+/* sess_bdat_denied - see session_int.h. */
+void sess_bdat_denied(struct sess *s, const char *arg, size_t len)
+{
+    uint64_t size;
+    bool last;
+    if (bdat_parse(arg, len, &size, &last) != BDAT_P_OK) {
+        sess_reply(s, R_ERR_BDAT_SYNTAX);
+        protocol_close(s, "bad chunk size in a session the milters denied");
+        return;
+    }
+    s->data_phases++; /* the discard has its own timeout_data bound */
+    discard(s, size, last, R_ERR_MILTER_DENIED);
+    if (size == 0)
+        sess_bdat_feed(s, NULL, 0);
+}
+
+/* milter_reply - a discarded chunk's end, refused by the milters: their
+ * reply (not a client error). */
+static void milter_reply(struct sess *s, enum reply_id r)
+{
+    if (r == R_FILTER_TEXT && s->bdat_text)
+        sess_reply_lines(s, s->bdat_text);
+    else
+        sess_reply(s, r == R_ERR_MILTER_TEMP ? R_ERR_MILTER_TEMP : R_ERR_MILTER_REJECT);
+    free(s->bdat_text);
+    s->bdat_text = NULL;
+}
+
 /* chunk_end - the chunk's octets are all in: its reply, or the message's
  * end after BDAT LAST. */
 static void chunk_end(struct sess *s)
 {
     enum reply_id r = s->bdat_reply;
-    if (r == R_ERR_BDAT_SIZE && s->bdat.last && s->state == ST_BDAT)
+    if (r == R_FILTER_TEXT || r == R_ERR_MILTER_TEMP || r == R_ERR_MILTER_REJECT)
+        milter_reply(s, r);
+    else if (r == R_ERR_MILTER_DENIED)
+        reply_error(s, r, s->client_ip);
+    else if (r == R_ERR_BDAT_SIZE && s->bdat.last && s->state == ST_BDAT)
         refuse_over(s);
     else if (r == R_ERR_BDAT_SIZE)
         sess_reply(s, r);

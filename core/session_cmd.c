@@ -546,6 +546,10 @@ void sess_dispatch(struct sess *s, const char *line, size_t len)
     size_t alen = len - arg_off;
     while (alen && arg[alen - 1] == ' ')
         alen--;
+    if (s->milter_denied && v == SMTP_VERB_BDAT) {
+        sess_bdat_denied(s, arg, alen); /* its chunk must not run as commands */
+        return;
+    }
     if (s->milter_denied && v != SMTP_VERB_QUIT) {
         reply_error(s, R_ERR_MILTER_DENIED, s->client_ip);
         return;

@@ -42,6 +42,8 @@ enum sess_state {
 #define SESS_SUMMARY_MAX 2048
 /* The unknown-recipient tarpit never holds one batch of replies longer. */
 #define SESS_TARPIT_MAX_MS 5000
+/* The AUTH buffer: user then password (a LOGIN user, or a PLAIN response). */
+#define SESS_AUTH_BUF (AUTH_DECODED_MAX + AUTH_USER_MAX)
 /* The log text of a masked line (an AUTH response or a possible one). */
 #define SESS_MASKED "****"
 
@@ -100,7 +102,8 @@ struct sess {
     enum auth_mech auth_mech;
     unsigned auth_failures;
     size_t auth_ulen, auth_plen;
-    unsigned char auth_buf[AUTH_DECODED_MAX + AUTH_USER_MAX]; /* user then password */
+    unsigned char *auth_buf; /* user then password (SESS_AUTH_BUF octets): only while an
+                                AUTH dialogue or its verification runs, else NULL */
     struct sess_txn *txn;
     bool milter_denied;   /* a milter refused the connection: 503 to all but QUIT */
     enum smtp_verb mverb; /* the command waiting for the milters (SESS_MILTER) */
@@ -115,6 +118,7 @@ struct sess {
     struct bdat_rx bdat;      /* the BDAT chunk being read, the transaction's chunk totals */
     enum reply_id bdat_reply; /* the reply due when the chunk read ends (R_COUNT:
                                  accepted: 250, or the message's end) */
+    char *bdat_text;          /* with R_FILTER_TEXT: the milters' own reply lines */
     char via[SESS_VIA_MAX];   /* behind a balancer: how the address came (log) */
     /* What a command's check step parsed, for its proceed step: valid from
      * the check to the proceed of one command line (pointers into it). */
@@ -190,6 +194,15 @@ void sess_bdat_proceed(struct sess *s, const char *arg, size_t len);
 /* sess_bdat_feed - chunk octets (bdat_reading): into the message, or
  * discarded; returns how many were consumed. */
 size_t sess_bdat_feed(struct sess *s, const char *p, size_t n);
+/* sess_bdat_refuse - the milters refused the first BDAT of a transaction
+ * (already ended): its chunk (size and LAST from the check step) is
+ * discarded by count, then answered with text (the milters' reply lines;
+ * NULL = id's text). */
+void sess_bdat_refuse(struct sess *s, enum reply_id id, const char *text);
+/* sess_bdat_denied - a BDAT in a session the milters denied: its chunk
+ * is skipped by count (never run as commands), then answered 503 5.7.0
+ * like every other command but QUIT. */
+void sess_bdat_denied(struct sess *s, const char *arg, size_t len);
 /* sess_bdat_close_line - a command line that could not be run (bare LF):
  * when it was a BDAT, its chunk cannot be told from commands: close. */
 void sess_bdat_close_line(struct sess *s, const char *line, size_t len);
@@ -227,6 +240,9 @@ void sess_auth_begin(struct sess *s, const char *arg, size_t len);
 void sess_auth_response(struct sess *s, const char *line, size_t len);
 /* sess_auth_fail - one failed attempt; past auth_max_failures the session ends. */
 void sess_auth_fail(struct sess *s, enum reply_id id, const char *why);
+/* sess_auth_buf_drop - the AUTH dialogue is over: its buffer (it may
+ * hold a password) wiped and freed. */
+void sess_auth_buf_drop(struct sess *s);
 /* sess_log_command - a command line as received, secrets masked. */
 void sess_log_command(struct sess *s, const char *line, size_t len);
 /* sess_mask_discarded - a discarded line that looked like AUTH: its

@@ -1,8 +1,10 @@
 /* session_milter.c - the session's side of the milters' per-command
- * verdicts: a HELO/EHLO, MAIL or RCPT whose check passed waits (action
- * SESS_MILTER) for the milters' answer, then either runs its proceed step
- * or is refused with the milter's reply; a refusal at connect or HELO
- * denies the rest of the session. Pure, on the session's worker thread. */
+ * verdicts: a HELO/EHLO, MAIL, RCPT, DATA or the first BDAT of a
+ * transaction whose check passed waits (action SESS_MILTER) for the
+ * milters' answer, then either runs its proceed step or is refused with
+ * the milter's reply; a refusal at connect or HELO denies the rest of the
+ * session, one at DATA ends the transaction. Pure, on the session's
+ * worker thread. */
 #include "session_int.h"
 
 #include <stdlib.h>
@@ -19,14 +21,20 @@ static int mstage_of(enum smtp_verb v)
     case SMTP_VERB_EHLO: return SESS_MS_HELO;
     case SMTP_VERB_MAIL: return SESS_MS_MAIL;
     case SMTP_VERB_RCPT: return SESS_MS_RCPT;
+    case SMTP_VERB_DATA:
+    case SMTP_VERB_BDAT: return SESS_MS_DATA;
     default: return -1;
     }
 }
 
-/* sess_milter_ask - see session_int.h. */
+/* sess_milter_ask - see session_int.h. Of the BDATs only the first of a
+ * transaction is asked about (the DATA stage, as Postfix does before it
+ * accepts the first chunk); its chunk octets wait in s->in meanwhile. */
 bool sess_milter_ask(struct sess *s, enum smtp_verb v, const char *arg, size_t len)
 {
     if (!s->snap->cfg->nmilters || mstage_of(v) < 0)
+        return false;
+    if (v == SMTP_VERB_BDAT && s->state != ST_RCPT)
         return false;
     char *copy = malloc(len + 1);
     if (!copy)
@@ -57,8 +65,29 @@ enum sess_mstage sess_milter_cmd(const struct sess *s, struct sess_msg *m)
     if (st == SESS_MS_RCPT) {
         m->rcpts = s->args.path.addr.addr; /* parsed by rcpt_check */
         m->nrcpt = 1;
+    } else if (st == SESS_MS_DATA) {
+        m->rcpts = s->txn->rcpts.data; /* every accepted recipient */
+        m->nrcpt = s->txn->nrcpt;
     }
     return st;
+}
+
+/* refuse_data - the milters refused DATA or the first BDAT: the
+ * transaction ends (Postfix resets it too). DATA is answered now, no 354;
+ * the BDAT's chunk is discarded by count and answered at its end. */
+static void refuse_data(struct sess *s, enum sess_mverdict v, const char *text, const char *detail)
+{
+    const char *what = smtp_verb_name(s->mverb);
+    sess_log_check(s, "%s refused: %s", what, detail);
+    sess_txn_end(s, v == SESS_MV_TEMPFAIL ? "tempfail" : "refused", "%s", detail);
+    sess_enter_state(s, ST_HELO, "milters refused the data");
+    enum reply_id id = v == SESS_MV_TEMPFAIL ? R_ERR_MILTER_TEMP : R_ERR_MILTER_REJECT;
+    if (s->mverb == SMTP_VERB_BDAT)
+        sess_bdat_refuse(s, id, text);
+    else if (text && *text)
+        sess_reply_lines(s, text);
+    else
+        sess_reply(s, id);
 }
 
 /* refuse_cmd - the milters refused the waiting command. */
@@ -67,8 +96,13 @@ static void refuse_cmd(struct sess *s, enum sess_mverdict v, const char *text, b
 {
     const char *what = smtp_verb_name(s->mverb);
     const char *result = v == SESS_MV_TEMPFAIL ? "tempfail" : "refused";
+    if (session_wide)
+        s->milter_denied = true; /* (a milter that is new at DATA refused its connect) */
+    if (mstage_of(s->mverb) == SESS_MS_DATA) {
+        refuse_data(s, v, text, detail); /* its chunk, if a BDAT, still to be skipped */
+        return;
+    }
     if (session_wide) {
-        s->milter_denied = true;
         sess_log_check(s, "%s refused: %s: every later command but QUIT refused", what, detail);
     } else if (s->mverb == SMTP_VERB_MAIL) {
         sess_log_check(s, "MAIL refused: <%s> %s", s->args.path.addr.addr, detail);

@@ -109,7 +109,7 @@ void mjob_next(struct milterio_sess *ms)
             continue;
         }
         if (r->dead) {
-            r->stage = ms->eom ? MILTER_S_DATA : ms->first;
+            r->stage = ms->first;
             filter_logf(ms->log, ms->arg, "milter %s: unavailable at %s (failed earlier): %s",
                         mconv_name(r), mconv_stage_name(r), mjob_action_word(ms->default_action));
             mjob_default_refuse(r, "failed earlier in the session");
@@ -176,19 +176,31 @@ struct milterio_sess *milterio_sess_new(struct io_uring *ring, const struct conf
 }
 
 /* milterio_cmd - see milterio.h. A new MAIL resets the transaction: an
- * ABORT goes ahead of it to every milter that saw the last one unended. */
+ * ABORT goes ahead of it to every milter that saw the last one unended.
+ * The DATA stage said here (at the DATA command) is not said again at the
+ * end of the message; a message discarded already is not shown. */
 void milterio_cmd(struct milterio_sess *ms, int st, const struct sess_msg *m)
 {
-    int stage = st == SESS_MS_RCPT   ? MILTER_S_RCPT
+    int stage = st == SESS_MS_DATA   ? MILTER_S_DATA
+                : st == SESS_MS_RCPT ? MILTER_S_RCPT
                 : st == SESS_MS_MAIL ? MILTER_S_MAIL
                                      : MILTER_S_HELO;
+    ms->data_said |= stage == MILTER_S_DATA;
     if (stage == MILTER_S_MAIL) {
-        ms->discard = false;
+        ms->discard = ms->data_said = false;
         for (size_t i = 0; i < ms->n; i++) {
             ms->cv[i].out_txn = false;
             ms->cv[i].abort_due |= ms->cv[i].txn_open && ms->cv[i].open;
             ms->cv[i].txn_open = false;
         }
+    }
+    if (stage == MILTER_S_DATA && (ms->discard || ms->discard_s)) {
+        ms->busy = true; /* a discarded message is shown to no milter: go on */
+        ms->eom = false;
+        ms->m = m;
+        memset(&ms->res, 0, sizeof ms->res);
+        job_finish(ms);
+        return;
     }
     job_start(ms, m, false, stage);
 }
@@ -209,7 +221,7 @@ void milterio_eom(struct milterio_sess *ms, const struct sess_msg *m, const char
         job_finish(ms);
         return;
     }
-    job_start(ms, m, true, MILTER_S_DATA);
+    job_start(ms, m, true, ms->data_said ? MILTER_S_HEADER : MILTER_S_DATA);
 }
 
 /* mjob_maybe_free - an ended session goes once nothing is due. */

@@ -2,10 +2,10 @@
  * ring. Each SMTP session that meets a milter holds one conversation per
  * configured milter (struct milterio_sess), opened at its first HELO/EHLO:
  * option negotiation and connect, then each command as it happens (HELO,
- * MAIL, RCPT: the session waits for the verdict, the worker goes on), and
- * at the end of DATA the message (read back from the queue journal through
- * a struct filter_src, never held whole): DATA, headers, end of headers,
- * body chunks, end of message. Stages a milter declined are skipped,
+ * MAIL, RCPT, DATA or the first BDAT: the session waits for the verdict,
+ * the worker goes on), and at the end of the message its octets (read back
+ * from the queue journal through a struct filter_src, never held whole):
+ * headers, end of headers, body chunks, end of message. Stages a milter declined are skipped,
  * replies it said it will not send are not awaited, SMFIC_ABORT goes ahead
  * of a new MAIL when a transaction was left open, SMFIC_QUIT at the end.
  * The end-of-message actions are collected into one result that the worker
@@ -62,7 +62,7 @@ bool milterio_wanted(const struct config *cfg);
 struct milterio_sess *milterio_sess_new(struct io_uring *ring, const struct config *cfg,
                                         filter_log_fn log, milterio_done_fn done, void *arg);
 /* milterio_cmd - ask every milter in order about the command stage st
- * (0 = HELO/EHLO, 1 = MAIL, 2 = RCPT: enum sess_mstage) of the session
+ * (enum sess_mstage: HELO/EHLO, MAIL, RCPT, DATA) of the session
  * m describes; done once (maybe before returning). One job at a time;
  * m stays valid until done. */
 void milterio_cmd(struct milterio_sess *ms, int st, const struct sess_msg *m);

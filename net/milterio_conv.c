@@ -180,7 +180,10 @@ static bool next_header(struct mconv *r, size_t *off)
 
 /* ---- stages -------------------------------------------------------------- */
 
-/* put_macros - the macros of stage st into r->out. */
+/* put_macros - the macros of stage st into r->out. The queue id (i) is
+ * made with the journal transaction, after the 354: the DATA stage said at
+ * the DATA command has none, so it goes with end of headers and end of
+ * message (no empty SMFIC_MACRO without it). */
 static void put_macros(struct mconv *r, enum milter_stage st)
 {
     const struct sess_msg *m = r->ms->m;
@@ -206,7 +209,7 @@ static void put_macros(struct mconv *r, enum milter_stage st)
         ok = milter_put_macros(&r->out, cmd, hn, hv, MX_ARRAY_LEN(hn));
     else if (st == MILTER_S_MAIL)
         ok = milter_put_macros(&r->out, cmd, mn, mv, MX_ARRAY_LEN(mn));
-    else if (st == MILTER_S_DATA || st == MILTER_S_EOM)
+    else if ((st == MILTER_S_DATA || st == MILTER_S_EOH || st == MILTER_S_EOM) && r->ms->qid)
         ok = milter_put_macros(&r->out, cmd, in, iv, MX_ARRAY_LEN(in));
     if (!ok)
         mconv_fail(r, "out of memory");

@@ -86,6 +86,7 @@ struct milterio_sess {
     char discard_why[512];
     bool discard;   /* a milter discarded the message at MAIL or RCPT */
     bool discard_s; /* ... or every message, at connect or HELO */
+    bool data_said; /* the DATA stage went out at the DATA command (or first BDAT) */
     /* the job */
     bool busy;
     bool eom;

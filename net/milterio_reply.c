@@ -217,7 +217,7 @@ int mconv_on_reply(struct mconv *r, const struct milter_reply *rep)
     case MILTER_R_REJECT: return refuse(r, MILTERIO_REJECT, "reject", NULL);
     case MILTER_R_TEMPFAIL: return refuse(r, MILTERIO_TEMPFAIL, "tempfail", NULL);
     case MILTER_R_DISCARD:
-        if (r->stage < MILTER_S_DATA)
+        if (!r->ms->eom) /* at a command, DATA included: the message goes at its end */
             return discard_cmd(r);
         return refuse(r, MILTERIO_DISCARD, "discard", NULL);
     case MILTER_R_REPLYCODE:

@@ -27,6 +27,7 @@ class MilterPeer:
         self.headers = []       # (name, value)
         self.body = b""
         self.macros = {}
+        self.macros_at = {}     # stage command letter -> the macros sent with it
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -86,8 +87,9 @@ class MilterPeer:
             return True
         if cmd == "D":
             parts = data[1:].split(b"\0")
+            at = self.macros_at.setdefault(chr(data[0]), {})
             for k, v in zip(parts[0::2], parts[1::2]):
-                self.macros[k.decode()] = v.decode()
+                self.macros[k.decode()] = at[k.decode()] = v.decode()
             return True
         if cmd == "K":
             return self.quit_nc

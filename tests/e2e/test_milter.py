@@ -5,8 +5,9 @@ reject with the milter's own reply (and its receivelog line), tempfail,
 discard, delrcpt, quarantine, a milter that is down (each
 milter_default_action), a milter that hangs (the timeout applies and the
 session goes on), progress extending the timeout, and two milters in
-order; verdicts answered at the command they answer (RCPT, MAIL, connect),
-ABORT between transactions, one conversation per session."""
+order; verdicts answered at the command they answer (RCPT, MAIL, DATA,
+the first BDAT, connect), SMFIP_NODATA and SMFIP_NR_DATA honoured, ABORT
+between transactions, one conversation per session."""
 import json
 import os
 import smtplib
@@ -14,7 +15,7 @@ import subprocess
 import time
 import unittest
 
-from harness import BINARY, Server, log_text, parse_queue_file
+from harness import BINARY, Client, Server, log_text, parse_queue_file
 from milter_peer import MilterPeer
 
 MSG = ("From: a@example.org\r\nTo: u@example.test\r\nSubject: hello\r\n"
@@ -105,7 +106,7 @@ class MilterCase(unittest.TestCase):
                             'of message'])
 
     def test_tempfail_and_discard(self):
-        p = self.peer(script={"T": [("t", b"")]})
+        p = self.peer(script={"E": [("t", b"")]})
         srv = self.server(p.spec())
         code, text = self.send(srv)
         self.assertEqual(code, 451, text)
@@ -265,6 +266,101 @@ class MilterCase(unittest.TestCase):
             self.assertEqual(c.noop()[0], 250)
         self.wait_log(srv, ["failed at RCPT TO: timeout after 300 ms: tempfail",
                             "unavailable at RCPT TO (failed earlier): tempfail"])
+
+    def data_session(self, srv):
+        """A raw session up to its accepted recipient; the client."""
+        c = Client(srv)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO client.example")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<u@example.test>")[0], 250)
+        return c
+
+    def test_reject_at_data_answers_data(self):
+        """Description: a milter rejecting at its DATA stage answers the DATA
+        command with its own reply, no 354; the message never reaches it,
+        the session goes on."""
+        p = self.peer(script={"T": [("y", b"550 5.7.1 No data today\0")]})
+        srv = self.server("py=" + p.spec())
+        c = self.data_session(srv)
+        self.assertEqual(c.cmd("DATA"), (550, ["550 5.7.1 No data today"]))
+        self.assertEqual(c.cmd("NOOP"), (250, ["250 2.0.0 OK"]))  # no late 354
+        self.assertEqual(c.cmd("RCPT TO:<u@example.test>")[0], 503)  # the transaction is over
+        c.cmd("QUIT")
+        self.assertEqual(self.wait_seen(p, "Q"), "OCHMRTQ")
+        self.assertEqual(srv.queue_files(), [])
+        self.wait_log(srv, ['milter py: reject 550 5.7.1 "No data today" at DATA',
+                            'result=refused'])
+
+    def test_tempfail_at_first_bdat_skips_its_chunk(self):
+        """Description: a tempfail at the first BDAT: its chunk (a QUIT inside
+        it) is skipped by count, then answered with the milter's reply; the
+        pipelined next chunk is outside a transaction (503); the session
+        stays open."""
+        p = self.peer(script={"T": [("y", b"451 4.7.1 Greylisted\0")]})
+        srv = self.server("py=" + p.spec())
+        c = self.data_session(srv)
+        c.send(b"BDAT 6\r\nQUIT\r\nBDAT 2 LAST\r\nab")
+        self.assertEqual(c.reply(), (451, ["451 4.7.1 Greylisted"]))
+        self.assertEqual(c.reply(), (503, ["503 5.5.1 Bad sequence of commands: need MAIL "
+                                           "before BDAT"]))
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+        self.assertEqual(srv.queue_files(), [])
+
+    def test_first_bdat_waits_then_chunks_are_the_message(self):
+        """Description: the first BDAT waits for the DATA stage with its chunk
+        held; then the chunks are the message (sent to the milter once, no
+        second DATA at end of message); i is sent with end of headers and
+        end of message, not at DATA (no queue id yet)."""
+        p = self.peer()
+        srv = self.server("py=" + p.spec())
+        c = self.data_session(srv)
+        body = MSG.encode()
+        c.send(b"BDAT %d\r\n%sBDAT 0 LAST\r\n" % (len(body), body))
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        self.assertEqual(self.wait_seen(p, "K"), "OCHMRTLLLLNBEK")  # K: to the pool
+        self.assertEqual(p.body, b"Body line\r\n")
+        self.assertNotIn("i", p.macros_at.get("T", {}))
+        self.assertEqual(len(p.macros_at["N"]["i"]), 20)
+        self.assertEqual(p.macros_at["E"]["i"], p.macros_at["N"]["i"])
+        self.assertIn(b"Body line", self.queued(srv)["message"])
+
+    def test_hung_milter_at_data_tempfail_answers_data(self):
+        """Description: a milter that stops answering at DATA: after
+        milter_command_timeout_ms the default action (tempfail) answers the
+        DATA command (451, no 354); the session goes on."""
+        p = self.peer(hang="T")
+        srv = self.server(p.spec(), milter_command_timeout_ms="300")
+        c = self.data_session(srv)
+        t0 = time.time()
+        code, lines = c.cmd("DATA")
+        self.assertEqual(code, 451, lines)
+        self.assertGreater(time.time() - t0, 0.25)
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+        self.wait_log(srv, ["failed at DATA: timeout after 300 ms: tempfail"])
+
+    def test_nodata_skips_the_data_stage(self):
+        """Description: a milter that negotiated SMFIP_NODATA is not asked at
+        DATA (its script would reject there); the message is queued."""
+        p = self.peer(script={"T": [("r", b"")]}, proto=0x200)
+        srv = self.server(p.spec())
+        self.assertEqual(self.send(srv)[0], 250)
+        self.assertNotIn("T", self.wait_seen(p, "Q"))
+        self.assertEqual(len(srv.queue_files()), 1)
+
+    def test_nr_data_no_reply_awaited(self):
+        """Description: a milter that negotiated SMFIP_NR_DATA is sent DATA but
+        sends no reply to it: DATA goes on at once (waiting would time out
+        into milter_default_action = tempfail)."""
+        p = self.peer(script={"T": []}, proto=0x10000)
+        srv = self.server(p.spec(), milter_command_timeout_ms="3000")
+        t0 = time.time()
+        self.assertEqual(self.send(srv)[0], 250)
+        self.assertLess(time.time() - t0, 2.5)
+        self.assertIn("T", self.wait_seen(p, "Q"))
 
     def test_discard_at_rcpt_discards_the_message(self):
         p = self.peer(script={"R": [("d", b"")]})

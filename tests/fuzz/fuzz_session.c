@@ -257,6 +257,7 @@ static size_t drive(struct sess *s, struct run *r, size_t off, unsigned *n354, u
             struct sess_msg m;
             enum sess_mstage st = sess_milter_cmd(s, &m);
             if (!m.client_ip || (st == SESS_MS_RCPT && (m.nrcpt != 1 || !m.rcpts)) ||
+                (st == SESS_MS_DATA && (m.nrcpt == 0 || !m.rcpts)) ||
                 (st == SESS_MS_HELO && !m.helo))
                 abort(); /* the milters are told what the command is about */
             static const char *const texts[] = {NULL, "550 5.7.1 fuzz", "451-4.7.1 a\r\n451 b"};

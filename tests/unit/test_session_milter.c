@@ -1,8 +1,9 @@
 /* test_session_milter.c - the session's side of the milters' per-command
  * verdicts (core/session_milter.c), driven over bytes with a fake I/O
  * layer: which commands wait (action SESS_MILTER), what the milters are
- * told, a refusal at RCPT, MAIL and connect/HELO, pipelined commands held
- * until the verdict, a timeout waiting for the verdict. */
+ * told, a refusal at RCPT, MAIL, DATA, the first BDAT and connect/HELO,
+ * pipelined commands (and BDAT chunk octets) held until the verdict, a
+ * timeout waiting for the verdict. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,7 +104,7 @@ static void ehlo(struct fixture *f)
 
 /* test_session_milter_commands_wait - HELO, MAIL and RCPT wait for the
  * milters (nothing answered before), with the sender and the recipient
- * they are about; DATA and NOOP do not. */
+ * they are about; NOOP does not. */
 static void test_session_milter_commands_wait(void **state)
 {
     (void)state;
@@ -121,7 +122,125 @@ static void test_session_milter_commands_wait(void **state)
     assert_string_equal(m.rcpts, "u@example.test");
     assert_non_null(strstr(answer(f, SESS_MV_CONTINUE, NULL, false), "250 2.1.5"));
     assert_non_null(strstr(feed(f, "NOOP\r\n"), "250 "));
-    assert_non_null(strstr(feed(f, "DATA\r\n"), "354 "));
+    destroy(f);
+}
+
+/* rcpts - EHLO, MAIL and two recipients through a continuing milter. */
+static void rcpts(struct fixture *f)
+{
+    ehlo(f);
+    feed(f, "MAIL FROM:<a@example.org>\r\n");
+    answer(f, SESS_MV_CONTINUE, NULL, false);
+    feed(f, "RCPT TO:<u@example.test>\r\n");
+    answer(f, SESS_MV_CONTINUE, NULL, false);
+    feed(f, "RCPT TO:<v@example.test>\r\n");
+    answer(f, SESS_MV_CONTINUE, NULL, false);
+}
+
+/* test_session_milter_data_waits - DATA waits for the milters' DATA
+ * stage (no 354 before), told the sender and every recipient; continue
+ * gives the 354 and the message goes on to the spool. */
+static void test_session_milter_data_waits(void **state)
+{
+    (void)state;
+    struct fixture *f = make();
+    rcpts(f);
+    assert_string_equal(feed(f, "DATA\r\n"), "");
+    struct sess_msg m;
+    assert_int_equal(sess_milter_cmd(f->s, &m), SESS_MS_DATA);
+    assert_string_equal(m.sender, "a@example.org");
+    assert_int_equal(m.nrcpt, 2);
+    assert_string_equal(m.rcpts, "u@example.test");
+    assert_string_equal(m.rcpts + strlen(m.rcpts) + 1, "v@example.test");
+    assert_non_null(strstr(answer(f, SESS_MV_CONTINUE, NULL, false), "354 "));
+    feed(f, "Subject: x\r\n\r\nhi\r\n.\r\n");
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    destroy(f);
+}
+
+/* test_session_milter_data_reject - a reject at DATA answers DATA with
+ * the milter's text, no 354; the transaction is over (a RCPT is out of
+ * sequence), a new MAIL is asked again. */
+static void test_session_milter_data_reject(void **state)
+{
+    (void)state;
+    struct fixture *f = make();
+    rcpts(f);
+    feed(f, "DATA\r\n");
+    assert_string_equal(answer(f, SESS_MV_REJECT, "550 5.7.1 Not here", false),
+                        "550 5.7.1 Not here\r\n");
+    assert_false(sess_in_transaction(f->s));
+    assert_non_null(strstr(feed(f, "RCPT TO:<u@example.test>\r\n"), "503 "));
+    assert_string_equal(feed(f, "MAIL FROM:<a@example.org>\r\n"), "");
+    assert_int_equal(sess_action(f->s), SESS_MILTER);
+    destroy(f);
+}
+
+/* test_session_milter_data_tempfail - tempfail at DATA without a text:
+ * reply.c's 451, no 354, the transaction over. */
+static void test_session_milter_data_tempfail(void **state)
+{
+    (void)state;
+    struct fixture *f = make();
+    rcpts(f);
+    feed(f, "DATA\r\n");
+    assert_string_equal(answer(f, SESS_MV_TEMPFAIL, NULL, false),
+                        "451 4.7.1 Service unavailable - try again later\r\n");
+    assert_false(sess_in_transaction(f->s));
+    destroy(f);
+}
+
+/* test_session_milter_bdat_first_waits - the first BDAT waits with its
+ * chunk octets held (they look like commands: they must not run); after
+ * continue they are the message; later chunks do not wait. */
+static void test_session_milter_bdat_first_waits(void **state)
+{
+    (void)state;
+    struct fixture *f = make();
+    rcpts(f);
+    assert_string_equal(feed(f, "BDAT 6\r\nQUIT\r\nBDAT 2 LAST\r\nab"), "");
+    struct sess_msg m;
+    assert_int_equal(sess_milter_cmd(f->s, &m), SESS_MS_DATA);
+    assert_int_equal(m.nrcpt, 2);
+    assert_string_equal(answer(f, SESS_MV_CONTINUE, NULL, false),
+                        "250 2.0.0 6 octets received\r\n");
+    assert_int_equal(sess_action(f->s), SESS_SPOOL);
+    const struct sess_msg *mm = sess_msg(f->s);
+    assert_int_equal(mm->body_len, 8);
+    assert_memory_equal(mm->tail, "QUIT\r\nab", 8);
+    destroy(f);
+}
+
+/* test_session_milter_bdat_reject_skips - a reject at the first BDAT:
+ * its chunk is skipped by count (a QUIT in it never runs), then answered
+ * with the milter's text; the pipelined next chunk is outside any
+ * transaction now (503, skipped too); the session goes on. */
+static void test_session_milter_bdat_reject_skips(void **state)
+{
+    (void)state;
+    struct fixture *f = make();
+    rcpts(f);
+    feed(f, "BDAT 6\r\nQUIT\r\nBDAT 4 LAST\r\nRSET");
+    const char *r = answer(f, SESS_MV_REJECT, "554 5.7.1 Spam", false);
+    assert_string_equal(r, "554 5.7.1 Spam\r\n"
+                           "503 5.5.1 Bad sequence of commands: need MAIL before BDAT\r\n");
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    assert_false(sess_in_transaction(f->s));
+    assert_non_null(strstr(feed(f, "NOOP\r\n"), "250 "));
+    destroy(f);
+}
+
+/* test_session_milter_bdat_zero_tempfail - "BDAT 0 LAST" refused by a
+ * tempfail without text: answered at once with reply.c's 451. */
+static void test_session_milter_bdat_zero_tempfail(void **state)
+{
+    (void)state;
+    struct fixture *f = make();
+    rcpts(f);
+    assert_string_equal(feed(f, "BDAT 0 LAST\r\n"), "");
+    assert_string_equal(answer(f, SESS_MV_TEMPFAIL, NULL, false),
+                        "451 4.7.1 Service unavailable - try again later\r\n");
+    assert_false(sess_in_transaction(f->s));
     destroy(f);
 }
 
@@ -139,7 +258,8 @@ static void test_session_milter_rcpt_reject_one(void **state)
                         "550 5.7.1 No thanks\r\n");
     feed(f, "RCPT TO:<u@example.test>\r\n");
     assert_non_null(strstr(answer(f, SESS_MV_CONTINUE, NULL, false), "250 2.1.5"));
-    assert_non_null(strstr(feed(f, "DATA\r\n"), "354 "));
+    assert_string_equal(feed(f, "DATA\r\n"), "");
+    assert_non_null(strstr(answer(f, SESS_MV_CONTINUE, NULL, false), "354 "));
     destroy(f);
 }
 
@@ -196,6 +316,23 @@ static void test_session_milter_connect_reject_denies(void **state)
     destroy(f);
 }
 
+/* test_session_milter_denied_bdat_skips_chunk - a BDAT in a session the
+ * milters denied gets 503 5.7.0 after its chunk was skipped by count: a
+ * QUIT inside the chunk never runs. */
+static void test_session_milter_denied_bdat_skips_chunk(void **state)
+{
+    (void)state;
+    struct fixture *f = make();
+    take(f);
+    feed(f, "EHLO client.example\r\n");
+    answer(f, SESS_MV_REJECT, "554 5.7.1 Go away", true);
+    assert_string_equal(feed(f, "BDAT 6\r\nQUIT\r\nNOOP\r\n"),
+                        "503 5.7.0 Error: access denied for [127.0.0.1]\r\n"
+                        "503 5.7.0 Error: access denied for [127.0.0.1]\r\n");
+    assert_int_equal(sess_action(f->s), SESS_RUN);
+    destroy(f);
+}
+
 /* test_session_milter_pipelined_held - commands pipelined behind a RCPT
  * that waits are held, then run in order after the verdict. */
 static void test_session_milter_pipelined_held(void **state)
@@ -235,10 +372,17 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_milter_commands_wait),
+        cmocka_unit_test(test_session_milter_data_waits),
+        cmocka_unit_test(test_session_milter_data_reject),
+        cmocka_unit_test(test_session_milter_data_tempfail),
+        cmocka_unit_test(test_session_milter_bdat_first_waits),
+        cmocka_unit_test(test_session_milter_bdat_reject_skips),
+        cmocka_unit_test(test_session_milter_bdat_zero_tempfail),
         cmocka_unit_test(test_session_milter_rcpt_reject_one),
         cmocka_unit_test(test_session_milter_rcpt_reject_only),
         cmocka_unit_test(test_session_milter_mail_tempfail),
         cmocka_unit_test(test_session_milter_connect_reject_denies),
+        cmocka_unit_test(test_session_milter_denied_bdat_skips_chunk),
         cmocka_unit_test(test_session_milter_pipelined_held),
         cmocka_unit_test(test_session_milter_timeout_waits),
     };
