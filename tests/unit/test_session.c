@@ -23,6 +23,7 @@
 #include "session.h"
 #include "smtp_parse.h"
 #include "snap.h"
+#include "test_session_util.h"
 #include "test_rlog_util.h"
 
 struct fixture {
@@ -77,18 +78,13 @@ static struct fixture *make_full(const char *ip, const char *extra, const char *
                                  bool with_log)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[256], conf[2048];
+    char conf[2048];
     snprintf(conf, sizeof(conf), "%s%s", base_conf, extra ? extra : "");
-    struct config *c = cfg_load_string("test.conf", conf, strlen(conf), err, sizeof(err));
-    assert_non_null(c);
-    struct dir_source src[DIR_FILES] = {{"users", users, users ? strlen(users) : 0}};
-    struct dir *d = dir_load_mem(src, err, sizeof(err));
-    assert_non_null(d);
     f->env.arg = f;
     f->env.ctr = &f->ctr;
     f->env.log_tap = tap;
     f->env.unknown_rcpt = fake_unknown;
-    f->snap = snap_new(c, d, 1);
+    f->snap = tsess_snap(conf, users);
     if (with_log) {
         t_use_utc();
         f->wd = t_mkdtemp();
@@ -106,13 +102,7 @@ static struct fixture *make_full(const char *ip, const char *extra, const char *
         assert_non_null(f->log);
         f->env.rlog = rlog_ring(f->log, 0);
     }
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000)};
-    inet_pton(AF_INET, ip, &sa.sin_addr);
-    struct mx_addr peer;
-    mx_addr_from_sockaddr(&peer, (struct sockaddr *)&sa);
-    f->s = sess_new(&f->env, f->snap, 0x1234, &peer, 25);
-    assert_non_null(f->s);
-    sess_start(f->s);
+    f->s = tsess_start(&f->env, f->snap, ip, 0x1234);
     return f;
 }
 
@@ -177,12 +167,7 @@ static void destroy(struct fixture *f)
 /* take - everything the session wants to send, as a C string. */
 static const char *take(struct fixture *f)
 {
-    struct sb *o = sess_out(f->s);
-    size_t n = o->len < sizeof(f->out) - 1 ? o->len : sizeof(f->out) - 1;
-    memcpy(f->out, o->data ? o->data : "", n);
-    f->out[n] = 0;
-    sb_reset(o);
-    return f->out;
+    return tsess_take(f->s, f->out, sizeof(f->out));
 }
 
 static const char *feed(struct fixture *f, const char *text)

@@ -22,6 +22,7 @@
 #include "dir.h"
 #include "session.h"
 #include "snap.h"
+#include "test_session_util.h"
 
 #define BUF_SIZE (AUTH_DECODED_MAX + AUTH_USER_MAX)
 #define SECRET_B64 "AHVzZXIAU3VwM3JTZWNyZXRQdw==" /* PLAIN "\0user\0Sup3rSecretPw" */
@@ -80,22 +81,10 @@ static struct fixture *make(void)
                                "local_domains = example.test\nusers_file = /dev/null\n"
                                "auth_require_tls = no\n";
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[256];
-    struct config *c = cfg_load_string("test.conf", conf, strlen(conf), err, sizeof(err));
-    assert_non_null(c);
-    struct dir_source src[DIR_FILES] = {{"users", NULL, 0}};
-    struct dir *d = dir_load_mem(src, err, sizeof(err));
-    assert_non_null(d);
-    f->snap = snap_new(c, d, 1);
+    f->snap = tsess_snap(conf, NULL);
     f->env.arg = f;
     f->env.ctr = &f->ctr;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000)};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    struct mx_addr peer;
-    mx_addr_from_sockaddr(&peer, (struct sockaddr *)&sa);
-    f->s = sess_new(&f->env, f->snap, 0x1234, &peer, 25);
-    assert_non_null(f->s);
-    sess_start(f->s);
+    f->s = tsess_start(&f->env, f->snap, "127.0.0.1", 0x1234);
     return f;
 }
 

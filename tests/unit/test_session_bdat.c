@@ -21,6 +21,7 @@
 #include "dir.h"
 #include "session.h"
 #include "snap.h"
+#include "test_session_util.h"
 
 struct fixture {
     struct snap *snap;
@@ -52,23 +53,12 @@ static void tap(void *arg, uint32_t sid, const char *line, size_t len)
 static struct fixture *make(const char *limit)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[256], conf[1024];
+    char conf[1024];
     snprintf(conf, sizeof(conf), CONF_TEXT, limit);
-    struct config *c = cfg_load_string("test.conf", conf, strlen(conf), err, sizeof(err));
-    assert_non_null(c);
-    struct dir_source src[DIR_FILES] = {{"users", NULL, 0}};
-    struct dir *d = dir_load_mem(src, err, sizeof(err));
-    assert_non_null(d);
     f->env.arg = f;
     f->env.log_tap = tap;
-    f->snap = snap_new(c, d, 1);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000)};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    struct mx_addr peer;
-    mx_addr_from_sockaddr(&peer, (struct sockaddr *)&sa);
-    f->s = sess_new(&f->env, f->snap, 0x42, &peer, 25);
-    assert_non_null(f->s);
-    sess_start(f->s);
+    f->snap = tsess_snap(conf, NULL);
+    f->s = tsess_start(&f->env, f->snap, "127.0.0.1", 0x42);
     return f;
 }
 

@@ -21,6 +21,7 @@
 #include "dir.h"
 #include "session.h"
 #include "snap.h"
+#include "test_session_util.h"
 
 struct fixture {
     struct snap *snap;
@@ -37,21 +38,9 @@ static struct fixture *make(void)
                                "local_domains = example.test\ntrusted_networks = 127.0.0.0/8\n"
                                "milters = m=inet:127.0.0.1:1\n";
     struct fixture *f = calloc(1, sizeof(*f));
-    char err[256];
-    struct config *c = cfg_load_string("test.conf", conf, strlen(conf), err, sizeof(err));
-    assert_non_null(c);
-    struct dir_source src[DIR_FILES] = {{"users", NULL, 0}};
-    struct dir *d = dir_load_mem(src, err, sizeof(err));
-    assert_non_null(d);
-    f->snap = snap_new(c, d, 1);
+    f->snap = tsess_snap(conf, NULL);
     f->env.arg = f;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(40000)};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    struct mx_addr peer;
-    mx_addr_from_sockaddr(&peer, (struct sockaddr *)&sa);
-    f->s = sess_new(&f->env, f->snap, 0x1234, &peer, 25);
-    assert_non_null(f->s);
-    sess_start(f->s);
+    f->s = tsess_start(&f->env, f->snap, "127.0.0.1", 0x1234);
     return f;
 }
 
@@ -66,12 +55,7 @@ static void destroy(struct fixture *f)
 /* take - everything the session wants to send, as a C string. */
 static const char *take(struct fixture *f)
 {
-    struct sb *o = sess_out(f->s);
-    size_t n = o->len < sizeof(f->out) - 1 ? o->len : sizeof(f->out) - 1;
-    memcpy(f->out, o->data ? o->data : "", n);
-    f->out[n] = 0;
-    sb_reset(o);
-    return f->out;
+    return tsess_take(f->s, f->out, sizeof(f->out));
 }
 
 /* feed - bytes in, the replies out. */
