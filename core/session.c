@@ -378,7 +378,7 @@ static void bare_lf_line(struct sess *s, const char *p, size_t len)
     sess_log_command(s, p, len);
     sess_log_check(s, "command line refused: ended by a bare LF, not CRLF (%zu octets)", len + 1);
     reply_error(s, R_ERR_BARE_LF);
-    sess_bdat_close_line(s, p, len);
+    sess_bdat_close_line(s, p, len, "command line ended by a bare LF");
 }
 
 /* feed_line - command-phase bytes: handle one line if complete; returns
@@ -394,6 +394,7 @@ static size_t feed_line(struct sess *s, const char *p, size_t n)
             sess_log_check(s, "command line over %d octets discarded", SMTP_LINE_MAX);
             sess_mask_discarded(s, p, n);
             reply_error(s, R_ERR_LINE_TOO_LONG);
+            sess_bdat_close_line(s, p, n, "command line too long");
         }
         s->skip_line = true;
         return n;
@@ -414,6 +415,7 @@ static size_t feed_line(struct sess *s, const char *p, size_t n)
         } else {
             sess_mask_discarded(s, p, len);
             reply_error(s, R_ERR_LINE_TOO_LONG);
+            sess_bdat_close_line(s, p, len, "command line too long");
         }
         return used;
     }

@@ -243,9 +243,9 @@ size_t sess_bdat_feed(struct sess *s, const char *p, size_t n)
 }
 
 /* sess_bdat_close_line - see session_int.h. */
-void sess_bdat_close_line(struct sess *s, const char *line, size_t len)
+void sess_bdat_close_line(struct sess *s, const char *line, size_t len, const char *why)
 {
     size_t off;
     if (s->state != ST_CLOSED && smtp_parse_verb(line, len, &off) == SMTP_VERB_BDAT)
-        protocol_close(s, "command line ended by a bare LF");
+        protocol_close(s, why);
 }

@@ -203,9 +203,10 @@ void sess_bdat_refuse(struct sess *s, enum reply_id id, const char *text);
  * is skipped by count (never run as commands), then answered 503 5.7.0
  * like every other command but QUIT. */
 void sess_bdat_denied(struct sess *s, const char *arg, size_t len);
-/* sess_bdat_close_line - a command line that could not be run (bare LF):
- * when it was a BDAT, its chunk cannot be told from commands: close. */
-void sess_bdat_close_line(struct sess *s, const char *line, size_t len);
+/* sess_bdat_close_line - a command line that could not be run (bare LF,
+ * too long; why says which): when it was a BDAT, its chunk cannot be told
+ * from commands: close. */
+void sess_bdat_close_line(struct sess *s, const char *line, size_t len, const char *why);
 
 /* sess_deferred_close - a close that waited for an action's outcome
  * (SPOOL, FILTER, MILTER) happens now. */

@@ -357,6 +357,21 @@ static void test_session_bdat_bad_count_closes(void **st)
                         "500 5.5.2 Bare LF in command line, use CRLF\r\n");
     assert_int_equal(sess_action(f->s), SESS_CLOSE);
     destroy(f);
+    /* a BDAT line too long to be read (padded past 512 octets), whole or
+     * still arriving: its chunk ("QUIT") is never run as a command */
+    for (int whole = 0; whole < 2; whole++) {
+        char line[700];
+        int n = snprintf(line, sizeof line, "BDAT 6 %0600d%s", 0, whole ? "\r\nQUIT\r\n" : "");
+        assert_true(n > 0 && (size_t)n < sizeof line);
+        f = make("4096");
+        envelope(f);
+        const char *r = feed(f, line);
+        assert_non_null(strstr(r, "500 5.5.6 Line too long"));
+        assert_null(strstr(r, "221"));
+        assert_int_equal(sess_action(f->s), SESS_CLOSE);
+        assert_non_null(strstr(f->lines.data, "BDAT refused: command line too long"));
+        destroy(f);
+    }
 }
 
 static void test_session_bdat_rset_aborts(void **st)
