@@ -203,6 +203,24 @@ def wait_log(srv, needle, timeout=5):
     return needle in log_text(srv)
 
 
+def is_sanitized(path):
+    """True when the binary carries AddressSanitizer (its RSS is not ours)."""
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def status_kib(pid, field):
+    """One kB field of /proc/PID/status, 0 when it cannot be read."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def parse_queue_file(path):
     """Parse a queue file; raises ValueError when it is incomplete."""
     with open(path, "rb") as f:

@@ -21,28 +21,10 @@ import time
 import unittest
 
 from dlv_peers import PrivatePostfix, wait_for
-from harness import BINARY, Client, Server, log_text, wait_log
+from harness import BINARY, Client, Server, is_sanitized, log_text, status_kib, wait_log
 from test_filters import EICAR, FilterCase, plain
 
 ID_PREFIX = "250 2.0.0 Message received ok. id="
-
-
-def is_sanitized(path):
-    """True when the binary carries AddressSanitizer (its RSS is not ours)."""
-    with open(path, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
-def status_kib(pid, field):
-    """One kB field of /proc/PID/status, 0 when it cannot be read."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def body_of(srv, qid):

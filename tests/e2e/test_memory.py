@@ -28,7 +28,7 @@ import threading
 import time
 import unittest
 
-from harness import BINARY, Server, parse_queue_file
+from harness import BINARY, Server, parse_queue_file, status_kib
 
 STREAMING = bool(os.environ.get("MXRING_EXPECT_STREAMING"))
 COUNT = int(os.environ.get("MXRING_MEMORY_COUNT", "200" if STREAMING else "20"))
@@ -65,12 +65,6 @@ def header(i):
             b"Message-ID: <big-%d@memory.test>\r\nSubject: big %d\r\n\r\n" % (i, i))
 
 
-def is_sanitized(path):
-    """True when the binary carries AddressSanitizer (its RSS is not ours)."""
-    with open(path, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 class RssSampler(threading.Thread):
     """Samples VmRSS of a pid every 50 ms until stopped; keeps the maximum."""
 
@@ -82,18 +76,6 @@ class RssSampler(threading.Thread):
         while not self.done.is_set():
             self.peak = max(self.peak, status_kib(self.pid, "VmRSS") << 10)
             self.done.wait(0.05)
-
-
-def status_kib(pid, field):
-    """One kB field of /proc/PID/status, 0 when it cannot be read."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Session:
