@@ -28,7 +28,7 @@ import threading
 import time
 import unittest
 
-from harness import BINARY, Server, parse_queue_file, status_kib
+from harness import BINARY, Server, is_sanitized, parse_queue_file, status_kib
 
 STREAMING = bool(os.environ.get("MXRING_EXPECT_STREAMING"))
 COUNT = int(os.environ.get("MXRING_MEMORY_COUNT", "200" if STREAMING else "20"))
