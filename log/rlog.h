@@ -106,9 +106,10 @@ size_t rlog_format_prefix(char *dst, uint64_t ns, uint32_t sid);
  * (local seconds since midnight x RLOG_SID_PER_SEC). Any thread. */
 uint32_t rlog_sid_base(int64_t sec);
 
-/* rlog_flush_now - test hook: run one synchronous flusher cycle (switch
- * poll, merge up to the watermark, write, retention) from the calling
- * thread. Only when the flusher thread is not started: -EBUSY otherwise. */
+/* rlog_flush_now - run synchronous flusher cycles (switch poll, merge up
+ * to the watermark, write, retention) from the calling thread: the tests'
+ * hook, and mxringd's start line before any worker logs. Only when the
+ * flusher thread is not started: -EBUSY otherwise. */
 int rlog_flush_now(struct rlog *l);
 /* rlog_set_pending_limit - test hook: unwritten output bytes kept while
  * the files are unwritable before the oldest lines are dropped (64 MiB). */

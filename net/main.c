@@ -249,8 +249,9 @@ static void load_suffix_list(void)
                 REGDOM_SYSTEM_DAFSA, REGDOM_SYSTEM_DAT, regdom_list());
 }
 
-/* start_rlog - the receivelog engine (it switches itself by the folder). */
-static struct rlog *start_rlog(const struct config *cfg)
+/* create_rlog - the receivelog engine (it switches itself by the folder);
+ * its flusher thread is started by start_rlog. */
+static struct rlog *create_rlog(const struct config *cfg)
 {
     char host[256] = "localhost";
     if (gethostname(host, sizeof(host) - 1) < 0)
@@ -266,10 +267,22 @@ static struct rlog *start_rlog(const struct config *cfg)
     struct rlog *l = rlog_create(&o);
     if (!l)
         die("receivelog: %s", strerror(errno));
+    return l;
+}
+
+/* start_rlog - write what the main thread's ring holds (the "mxringd
+ * started" line), then start the flusher thread. Called before any worker
+ * runs: the merge orders lines by a coarse clock and puts a worker's line
+ * first when the stamps tie, so a session accepted within the same tick
+ * could otherwise be written ahead of the line that opens the process's
+ * part of the log (mxlog reads a start line as the end of every session
+ * open before it). */
+static void start_rlog(struct rlog *l)
+{
+    rlog_flush_now(l);
     int r = rlog_start(l);
     if (r < 0)
         die("receivelog flusher: %s", strerror(-r));
-    return l;
 }
 
 /* recover_journal - before any session: every committed message of the
@@ -420,7 +433,7 @@ static int run(const char *path, struct snap *boot)
     if (spool_prepare(cfg->workdir, err, sizeof(err)) < 0) /* as the run user */
         die("workdir: %s (the run user must be able to write it)", err);
     recover_journal(cfg);
-    pool.rlog = start_rlog(cfg);
+    pool.rlog = create_rlog(cfg);
     pool.sid_base = rlog_sid_base((int64_t)time(NULL));
     pool.auth = authpool_new(0, 0, err, sizeof(err));
     if (!pool.auth)
@@ -429,6 +442,7 @@ static int run(const char *path, struct snap *boot)
     char more[64];
     snprintf(more, sizeof(more), ", first session id %08X", (unsigned)pool.sid_base + 1);
     log_process(&pool, "started", more);
+    start_rlog(pool.rlog);
     pool_start(&pool, cfg);
     metrics_start(metrics, &pool, MXRING_VERSION);
     bool delivery = dlv_enabled(boot);

@@ -213,6 +213,49 @@ class ReceivelogTest(unittest.TestCase):
             self.assertTrue(wait_for(lambda: any("back@example.test" in l for l in read_lines(srv))))
             self.assertFalse(any("off@example.test" in l for l in read_lines(srv)))
 
+    def test_start_line_before_every_session(self):
+        """Clients already knocking while mxringd starts: the process's
+        'mxringd started' line is the first line of the log, ahead of every
+        session, even a session accepted within the same clock tick (the
+        merge orders by a coarse clock; mxlog reads a start line as the end
+        of every session open before it)."""
+        srv = Server(receivelog=True)
+        self.addCleanup(srv.close)
+        stop = threading.Event()
+        done = []
+
+        def knock():
+            while not stop.is_set():
+                try:
+                    c = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+                except OSError:
+                    time.sleep(0.001)
+                    continue
+                try:
+                    c.recv(512)
+                    c.sendall(b"EHLO early.example\r\nQUIT\r\n")
+                    while c.recv(4096):
+                        pass
+                except OSError:
+                    pass
+                c.close()
+                done.append(1)
+                return
+
+        threads = [threading.Thread(target=knock) for _ in range(8)]
+        for t in threads:
+            t.start()
+        srv.start()
+        for t in threads:
+            t.join(15)
+        stop.set()
+        self.assertEqual(len(done), 8)
+        self.assertTrue(wait_for(lambda: sum("closesocket()" in l for l in read_lines(srv)) == 8))
+        lines = read_lines(srv)
+        first = parse(lines[0])
+        self.assertEqual(first[1], "00000000", lines[:12])
+        self.assertTrue(first[2].startswith("mxringd started ("), lines[:12])
+
     def test_sigterm_flushes_everything(self):
         srv = Server(receivelog=True).start()
         try:
