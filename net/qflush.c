@@ -32,7 +32,7 @@
 #define QF_RETRY_MS 200 /* pause before retrying failed messages */
 #define QF_SPARES_MAX 4 /* free segments kept for recycling */
 #define QF_ZERO_PIECE (1024 * 1024)
-#define QF_STOP_MS 2000 /* retries at exit stop after this */
+#define QF_STOP_MS 2000 /* at exit, give up after this long without progress */
 
 /* One worker's segment slot: a request and a prepared answer. The mutex is
  * held for a few loads and stores only, never across a syscall. */
@@ -468,14 +468,27 @@ static void *qf_main(void *arg)
         if (stopping && !give_up)
             give_up = now_ms() + QF_STOP_MS;
         qf_take(f);
+        uint64_t files = f->st.files;
         if (f->work_head && now_ms() >= f->retry_at_ms)
             qf_batch(f);
+        if (stopping && f->st.files != files)
+            give_up = now_ms() + QF_STOP_MS; /* a backlog is written out in full */
         qf_serve_retire(f);
         qf_serve_slots(f);
         if (stopping && !f->work_head && !atomic_load(&f->in))
             break;
-        if (stopping && now_ms() >= give_up)
-            break; /* failing at exit: recovery writes them at the next start */
+        if (stopping && now_ms() >= give_up) {
+            /* failing at exit: recovery writes them at the next start */
+            size_t left = 0;
+            for (struct qflush_msg *m = f->work_head; m; m = m->next)
+                left++;
+            fprintf(stderr,
+                    "mxringd: materializer: %zu committed messages not written to new/ at exit "
+                    "(no progress for %d ms); they are in the journal and are written at the "
+                    "next start\n",
+                    left, QF_STOP_MS);
+            break;
+        }
         if (!f->work_head && !atomic_load(&f->in))
             qf_wait(f);
         else if (f->work_head && now_ms() < f->retry_at_ms)

@@ -149,7 +149,9 @@ class LoadTest(unittest.TestCase):
             self.assertIn("421", outcomes)  # idle or finishing clients were told
             acked = [q for r in recs for q in r.acked]
             files = set(srv.queue_files())
-            self.assertTrue(set(acked) <= files)
+            missing = sorted(set(acked) - files)
+            self.assertEqual(missing, [], "%d of %d acknowledged messages not in new/ after the "
+                             "exit; stderr:\n%s" % (len(missing), len(acked), srv.stderr()[-3000:]))
         finally:
             srv.close()
 
