@@ -303,8 +303,10 @@ static void take_handoffs(struct dlv *d)
     for (struct inbox_node *n = inbox_take(g_handoff), *next; n; n = next) {
         next = n->next;
         struct handoff *h = INBOX_ENTRY(n, struct handoff, link);
-        if (dlv_queue_adopt(d, h->id, h->bytes, h->len) == 0)
+        if (dlv_queue_adopt(d, h->id, h->bytes, h->len) == 0) {
             dlv_stat_add(DLV_ST_PICKED, 1);
+            dlv_stat_add(DLV_ST_HANDED, 1);
+        }
         free(h);
     }
 }

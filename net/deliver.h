@@ -59,6 +59,7 @@ struct dlv_stats {
     uint64_t bounced;  /* recipients bounced */
     uint64_t bounces;  /* bounce messages queued */
     uint64_t conns;    /* connections opened */
+    uint64_t handed;   /* of picked: handed over by the materializer (dlv_handoff) */
 };
 void dlv_get_stats(struct dlv_stats *out);
 

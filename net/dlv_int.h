@@ -198,6 +198,7 @@ enum dlv_stat {
     DLV_ST_BOUNCED,
     DLV_ST_BOUNCES,
     DLV_ST_CONNS,
+    DLV_ST_HANDED,
     DLV_ST_COUNT
 };
 
