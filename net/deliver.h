@@ -9,6 +9,7 @@
 #define MXRING_DELIVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct snap;
@@ -31,6 +32,19 @@ void dlv_stop(void);
  * published): wake the thread now instead of at its next 200 ms poll. */
 void dlv_notify(void);
 
+/* dlv_handoff_wanted - any thread (the journal materializer): does the
+ * delivery thread take queue files handed to it (dlv_handoff) now? */
+bool dlv_handoff_wanted(void);
+
+/* dlv_handoff - the materializer has renamed queue/tmp/ID to
+ * queue/active/ID (durable in the journal already): the delivery thread
+ * takes it at once, with no rename, inotify event or read of its own.
+ * bytes (malloc'd, the whole file, or NULL: the thread reads the file)
+ * become the thread's. false when out of memory (bytes freed): the caller
+ * moves the file to queue/new/ instead. Only while dlv_handoff_wanted()
+ * and before dlv_stop. */
+bool dlv_handoff(const char *id, char *bytes, size_t len);
+
 /* dlv_queue_full - sess_env queue_full hook: is the queue over
  * queue_max_messages or the disk below queue_min_free_space? A relaxed
  * load of a flag the delivery thread updates every poll; false while
@@ -45,6 +59,7 @@ struct dlv_stats {
     uint64_t bounced;  /* recipients bounced */
     uint64_t bounces;  /* bounce messages queued */
     uint64_t conns;    /* connections opened */
+    uint64_t handed;   /* of picked: handed over by the materializer (dlv_handoff) */
 };
 void dlv_get_stats(struct dlv_stats *out);
 

@@ -144,6 +144,7 @@ struct dlv_gone;
 /* The engine. */
 struct dlv {
     struct io_uring ring;
+    bool ring_disabled; /* made with R_DISABLED: the delivery thread enables it */
     int efd;
     uint64_t efd_val;
     struct uring_cb cb_wake, cb_tick, cb_ino;
@@ -197,6 +198,7 @@ enum dlv_stat {
     DLV_ST_BOUNCED,
     DLV_ST_BOUNCES,
     DLV_ST_CONNS,
+    DLV_ST_HANDED,
     DLV_ST_COUNT
 };
 
@@ -212,6 +214,7 @@ struct tls_ctx *dlv_tls_ctx(struct dlv *d);
 /* dlv_id_hash - FNV-1a of a queue id (the message index, the done set). */
 size_t dlv_id_hash(const char *id);
 int dlv_queue_load(struct dlv *d, const char *id, bool from_new);
+int dlv_queue_adopt(struct dlv *d, const char *id, char *bytes, size_t len);
 void dlv_queue_scan_active(struct dlv *d);
 void dlv_queue_run_due(struct dlv *d);
 void dlv_queue_free_all(struct dlv *d);

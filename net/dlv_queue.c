@@ -371,8 +371,49 @@ static void msg_free(struct dlv_msg *m)
     free(m);
 }
 
+/* take - make id, now in active/, a message of the schedule: its envelope
+ * from bytes (the materializer's copy, ours now; NULL: read the file),
+ * its state from state/ (when has_state) or all pending. 0 or -errno. */
+static int take(struct dlv *d, const char *id, bool has_state, char *bytes, size_t len, bool picked)
+{
+    if (dlv_msg_find(d, id)) {
+        free(bytes);
+        return -EEXIST;
+    }
+    struct dlv_msg *m = calloc(1, sizeof(*m));
+    if (!m) {
+        free(bytes);
+        return -ENOMEM;
+    }
+    memcpy(m->id, id, QFILE_ID_LEN + 1);
+    m->heap = SIZE_MAX;
+    if (bytes) {
+        m->map = bytes;
+        m->maplen = len;
+    }
+    int rc = parse_file(d, m);
+    if (rc == 0 && (!(has_state ? load_state(d, m) : new_state(m)) ||
+                    !(m->busy = calloc(m->env.nrcpt, sizeof(bool)))))
+        rc = -ENOMEM;
+    if (rc == 0 && m->jobs == 0 && msg_due(m) > d->now)
+        dlv_msg_unmap(m); /* not dispatched now: do not hold its bytes */
+    if (rc < 0 || !hash_grow(d)) {
+        msg_free(m);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    size_t b = dlv_id_hash(id) & (d->hcap - 1);
+    m->hnext = d->hash[b];
+    d->hash[b] = m;
+    d->nmsg++;
+    if (picked)
+        dlv_logf(d, 0, "queue id %s: picked up: from=<%s> rcpts=%zu size=%llu", id, m->env.sender,
+                 m->env.nrcpt, (unsigned long long)m->env.size);
+    dlv_msg_schedule(d, m, 0);
+    return 0;
+}
+
 /* dlv_queue_load - see dlv_int.h: take id (from new/: rename it into
- * active/ first), index and schedule it. 0 or -errno. */
+ * active/ first). */
 int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
 {
     if (from_new && dlv_done_has(d, id)) {
@@ -398,35 +439,23 @@ int dlv_queue_load(struct dlv *d, const char *id, bool from_new)
         }
         return -e;
     }
-    if (dlv_msg_find(d, id))
-        return -EEXIST;
-    struct dlv_msg *m = calloc(1, sizeof(*m));
-    if (!m)
-        return -ENOMEM;
-    memcpy(m->id, id, QFILE_ID_LEN + 1);
-    m->heap = SIZE_MAX;
-    int rc = parse_file(d, m);
     /* a file of new/ has no state file, but for mxringctl's while we were
      * stopped (d->new_has_state, until the first full read of new/) */
-    bool st = !from_new || d->new_has_state;
-    if (rc == 0 && (!(st ? load_state(d, m) : new_state(m)) ||
-                    !(m->busy = calloc(m->env.nrcpt, sizeof(bool)))))
-        rc = -ENOMEM;
-    if (rc == 0 && m->jobs == 0 && msg_due(m) > d->now)
-        dlv_msg_unmap(m); /* not dispatched now: do not hold its bytes */
-    if (rc < 0 || !hash_grow(d)) {
-        msg_free(m);
-        return rc < 0 ? rc : -ENOMEM;
+    return take(d, id, !from_new || d->new_has_state, NULL, 0, from_new);
+}
+
+/* dlv_queue_adopt - see dlv_int.h: the materializer put id straight into
+ * active/ (no state file) and handed over its bytes (or NULL). */
+int dlv_queue_adopt(struct dlv *d, const char *id, char *bytes, size_t len)
+{
+    if (dlv_done_has(d, id)) {
+        /* materialized again after a failed syncfs, once delivered */
+        free(bytes);
+        unlinkat(d->active_fd, id, 0);
+        dlv_logf(d, 0, "queue id %s: already delivered: the copy written again removed", id);
+        return -EALREADY;
     }
-    size_t b = dlv_id_hash(id) & (d->hcap - 1);
-    m->hnext = d->hash[b];
-    d->hash[b] = m;
-    d->nmsg++;
-    if (from_new)
-        dlv_logf(d, 0, "queue id %s: picked up: from=<%s> rcpts=%zu size=%llu", id, m->env.sender,
-                 m->env.nrcpt, (unsigned long long)m->env.size);
-    dlv_msg_schedule(d, m, 0);
-    return 0;
+    return take(d, id, false, bytes, len, true);
 }
 
 /* scan_names - the valid queue ids of folder fd, sorted. */

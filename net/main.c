@@ -487,11 +487,13 @@ static int run(const char *path, struct snap *boot)
             (unsigned long long)st.messages, (unsigned long long)st.spool_errors);
     if (ds.picked || ds.conns)
         fprintf(stderr,
-                "mxringd: delivery: %llu messages taken, %llu recipients sent, %llu "
-                "deferred, %llu bounced, %llu bounces queued, %llu connections\n",
-                (unsigned long long)ds.picked, (unsigned long long)ds.sent,
-                (unsigned long long)ds.deferred, (unsigned long long)ds.bounced,
-                (unsigned long long)ds.bounces, (unsigned long long)ds.conns);
+                "mxringd: delivery: %llu messages taken (%llu handed over by the "
+                "materializer), %llu recipients sent, %llu deferred, %llu bounced, %llu "
+                "bounces queued, %llu connections\n",
+                (unsigned long long)ds.picked, (unsigned long long)ds.handed,
+                (unsigned long long)ds.sent, (unsigned long long)ds.deferred,
+                (unsigned long long)ds.bounced, (unsigned long long)ds.bounces,
+                (unsigned long long)ds.conns);
     fprintf(stderr,
             "mxringd: journal: %llu writes, %llu fdatasyncs; commits per fdatasync "
             "0:%llu 1:%llu 2-3:%llu 4-7:%llu 8-15:%llu 16-31:%llu 32-63:%llu 64+:%llu\n",

@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "deliver.h"
 #include "inbox.h"
 #include "journal_file.h"
 #include "util.h"
@@ -173,12 +174,16 @@ static int qf_write_all(int fd, const void *p, size_t n)
 }
 
 /* qf_copy - head, then the body from the segment extents, into fd through
- * the copy buffer (small messages take one write). */
-static int qf_copy(struct qflush *f, int fd, const struct qflush_msg *m)
+ * the copy buffer (small messages take one write). *whole is the file's
+ * length when all of it went out of the buffer in that one write (it is
+ * still there), else 0. */
+static int qf_copy(struct qflush *f, int fd, const struct qflush_msg *m, size_t *whole)
 {
     size_t used = 0;
     int r = 0;
-    if (m->head_len > QF_COPY_BUF)
+    bool one = m->head_len <= QF_COPY_BUF;
+    *whole = 0;
+    if (!one)
         r = qf_write_all(fd, m->head, m->head_len);
     else
         memcpy(f->buf, m->head, used = m->head_len);
@@ -190,6 +195,7 @@ static int qf_copy(struct qflush *f, int fd, const struct qflush_msg *m)
             if (used == QF_COPY_BUF) {
                 r = qf_write_all(fd, f->buf, used);
                 used = 0;
+                one = false;
                 continue;
             }
             size_t want = QF_COPY_BUF - used < left ? QF_COPY_BUF - used : left;
@@ -205,21 +211,46 @@ static int qf_copy(struct qflush *f, int fd, const struct qflush_msg *m)
     }
     if (r == 0 && used)
         r = qf_write_all(fd, f->buf, used);
+    if (r == 0 && one)
+        *whole = used;
     return r;
 }
 
-/* qf_materialize - tmp/<qid> -> new/<qid>; 0 or -errno (tmp/ cleaned). A
- * new/<qid> already there (a retry after a failed syncfs) counts as done. */
+/* qf_hand_over - queue/active/<qid> is in place: give it to the delivery
+ * thread with a copy of its bytes when they are still in the buffer
+ * (whole); when that cannot be done, move it to new/, where the delivery
+ * thread's watch finds it. */
+static void qf_hand_over(struct qflush *f, const struct qflush_msg *m, size_t whole)
+{
+    char *bytes = whole ? malloc(whole) : NULL;
+    if (bytes)
+        memcpy(bytes, f->buf, whole);
+    if (dlv_handoff(m->qid, bytes, bytes ? whole : 0))
+        return;
+    char act[SPOOL_ID_LEN + 8], nw[SPOOL_ID_LEN + 8];
+    snprintf(act, sizeof act, "active/%s", m->qid);
+    snprintf(nw, sizeof nw, "new/%s", m->qid);
+    if (renameat2(f->queue_fd, act, f->queue_fd, nw, RENAME_NOREPLACE) < 0)
+        fprintf(stderr, "mxringd: materializer: queue file %s left in queue/active: %s\n", m->qid,
+                strerror(errno));
+}
+
+/* qf_materialize - tmp/<qid> -> new/<qid>, or straight to active/<qid>
+ * for the delivery thread when it takes hand-overs (quarantine never); 0
+ * or -errno (tmp/ cleaned). A file already there (a retry after a failed
+ * syncfs) counts as done and is not handed over again. */
 static int qf_materialize(struct qflush *f, const struct qflush_msg *m)
 {
     int base = m->quarantine ? f->quar_fd : f->queue_fd;
+    bool hand = !m->quarantine && dlv_handoff_wanted();
     char tmp[SPOOL_ID_LEN + 8], nw[SPOOL_ID_LEN + 8];
     snprintf(tmp, sizeof tmp, "tmp/%s", m->qid);
-    snprintf(nw, sizeof nw, "new/%s", m->qid);
+    snprintf(nw, sizeof nw, "%s/%s", hand ? "active" : "new", m->qid);
     int fd = openat(base, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return -errno;
-    int r = qf_copy(f, fd, m);
+    size_t whole;
+    int r = qf_copy(f, fd, m, &whole);
     if (close(fd) < 0 && r == 0)
         r = -errno;
     if (r == 0 && renameat2(base, tmp, base, nw, RENAME_NOREPLACE) < 0) {
@@ -227,6 +258,8 @@ static int qf_materialize(struct qflush *f, const struct qflush_msg *m)
         unlinkat(base, tmp, 0);
     } else if (r < 0) {
         unlinkat(base, tmp, 0);
+    } else if (hand) {
+        qf_hand_over(f, m, whole);
     }
     return r;
 }
