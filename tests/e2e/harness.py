@@ -74,14 +74,29 @@ class Server:
                 f.write("%s = %s\n" % (k, v))
 
     def start(self, wait=True):
-        if self.err:
-            self.err.close()
-        self.err = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([BINARY, "-c", self.conf_path], stdout=self.err,
-                                     stderr=self.err, cwd=self.dir)
-        if wait:
-            self.wait_ready()
-        return self
+        """Start mxringd; with wait, until it is ready. A restart on the same
+        port may find it still taken for a moment: the kernel releases the
+        listeners an exited process's io_uring rings held asynchronously, so
+        a start that fails with the listen address in use is tried again for
+        up to 3 s (only when waiting: the tests of that error do not wait)."""
+        deadline = time.time() + 3
+        while True:
+            if self.err:
+                self.err.close()
+            self.err = open(self.stderr_path, "wb")
+            self.proc = subprocess.Popen([BINARY, "-c", self.conf_path], stdout=self.err,
+                                         stderr=self.err, cwd=self.dir)
+            if not wait:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                in_use = "listen 127.0.0.1:%d: Address already in use" % self.port
+                if self.proc.poll() is None or in_use not in self.stderr() or \
+                        time.time() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def wait_ready(self, timeout=10):
         """Wait for the "ready" line on stderr (no probe connection, so the
