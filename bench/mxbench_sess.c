@@ -432,7 +432,11 @@ static void on_connect(struct sess *s, int res)
     if (s->closing)
         return;
     if (res < 0) {
-        sess_end(s, res == -ECONNREFUSED ? MXB_E_REFUSED : MXB_E_CONNECT);
+        /* a peer that accepts and resets at once can fail the connect
+         * itself (its RST seen before the completion): that is a reset */
+        sess_end(s, res == -ECONNREFUSED ? MXB_E_REFUSED
+                    : res == -ECONNRESET ? MXB_E_RESET
+                                         : MXB_E_CONNECT);
         return;
     }
     s->t->st->c.connections++;
