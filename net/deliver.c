@@ -21,7 +21,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -407,13 +406,9 @@ static void loop(struct dlv *d)
 static void *thread_main(void *arg)
 {
     struct dlv *d = arg;
-    if (d->ring_disabled) {
-        /* this thread becomes its one submitter (liburing 2.3 lacks the
-         * io_uring_enable_rings wrapper it declares) */
-        if (syscall(__NR_io_uring_register, d->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL,
-                    0) < 0)
-            die("delivery: io_uring enable: %s", strerror(errno));
-    }
+    int r = d->ring_disabled ? uring_enable(&d->ring) : 0; /* its one submitter */
+    if (r < 0)
+        die("delivery: io_uring enable: %s", strerror(-r));
     clock_read(d);
     dlv_queue_scan_active(d);
     atomic_store_explicit(&g_handoff_on, dlv_enabled(d->snap), memory_order_release); /* R2 */
@@ -461,28 +456,6 @@ static void open_log(struct dlv *d)
     d->lr = rlog_ring(d->log, 0);
 }
 
-/* ring_setup - the ring with the best flags this kernel takes. Made here
- * on the main thread but used only by the delivery thread: a single-issuer
- * ring starts disabled and that thread enables it (its submitter). With
- * DEFER_TASKRUN completions are run when the thread waits, in one batch,
- * instead of interrupting it (a task-work signal per completion); the
- * relay benchmark showed those interruptions on the delivery thread. */
-static int ring_setup(struct dlv *d)
-{
-    static const unsigned tries[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
-        IORING_SETUP_COOP_TASKRUN,
-        0,
-    };
-    int r = -EINVAL;
-    for (size_t i = 0; i < MX_ARRAY_LEN(tries) && r == -EINVAL; i++) {
-        struct io_uring_params p = {.flags = tries[i]};
-        r = io_uring_queue_init_params(DLV_SQ_ENTRIES, &d->ring, &p);
-        d->ring_disabled = r == 0 && (tries[i] & IORING_SETUP_R_DISABLED);
-    }
-    return r;
-}
-
 /* dlv_start - see deliver.h. */
 void dlv_start(const char *workdir)
 {
@@ -508,7 +481,10 @@ void dlv_start(const char *workdir)
     d->next_aid = 1;
     d->done_fd = -1;
     d->done_prev = -1;
-    int r = ring_setup(d);
+    /* made here, used by the delivery thread only, which enables it;
+     * DEFER_TASKRUN because the relay benchmark showed task-work signals
+     * interrupting that thread once per completion */
+    int r = uring_setup(&d->ring, DLV_SQ_ENTRIES, 0, true, &d->ring_disabled);
     if (r < 0)
         die("delivery: io_uring setup failed: %s", strerror(-r));
     ino_open(d);

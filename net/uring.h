@@ -71,6 +71,17 @@ static inline bool uring_cb_dispatch(struct io_uring_cqe *cqe)
     return true;
 }
 
+/* uring_setup - init ring (sq entries; cq entries, 0 = the default) with
+ * the best flags this kernel takes: single issuer with DEFER_TASKRUN
+ * (completions run in one batch when the owner waits), else COOP_TASKRUN,
+ * else none. other_thread: the ring is made here but used by another
+ * thread, so a single-issuer ring starts disabled (*disabled set) and that
+ * thread calls uring_enable first. 0 or -errno. */
+int uring_setup(struct io_uring *ring, unsigned sq, unsigned cq, bool other_thread, bool *disabled);
+/* uring_enable - the calling thread becomes the one submitter of a ring
+ * uring_setup made disabled. 0 or -errno. */
+int uring_enable(struct io_uring *ring);
+
 /* uring_get_sqe - an SQE of ring, submitting pending ones first if full;
  * never NULL (dies when the ring is broken). */
 struct io_uring_sqe *uring_get_sqe(struct io_uring *ring);

@@ -383,26 +383,11 @@ static void loop(struct worker *w)
     }
 }
 
-/* ring_setup - the ring with the best flags this kernel takes. */
-static int ring_setup(struct worker *w)
-{
-    static const unsigned tries[] = {
-        IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-        IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN,
-        IORING_SETUP_CQSIZE,
-    };
-    int r = -EINVAL;
-    for (size_t i = 0; i < MX_ARRAY_LEN(tries) && r == -EINVAL; i++) {
-        struct io_uring_params p = {.flags = tries[i], .cq_entries = CQ_ENTRIES};
-        r = io_uring_queue_init_params(SQ_ENTRIES, &w->ring, &p);
-    }
-    return r;
-}
-
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    int r = ring_setup(w);
+    bool disabled;
+    int r = uring_setup(&w->ring, SQ_ENTRIES, CQ_ENTRIES, false, &disabled);
     if (r < 0)
         die("worker %u: io_uring setup failed: %s (is io_uring disabled by the "
             "kernel.io_uring_disabled sysctl or a seccomp filter?)",
