@@ -516,7 +516,8 @@ static void *qf_main(void *arg)
             for (struct qflush_msg *m = f->work_head; m; m = m->next)
                 left++;
             fprintf(stderr,
-                    "mxringd: materializer: %zu committed messages not written to new/ at exit "
+                    "mxringd: materializer: %zu committed messages not written out as queue files "
+                    "at exit "
                     "(no progress for %d ms); they are in the journal and are written at the "
                     "next start\n",
                     left, QF_STOP_MS);
