@@ -350,6 +350,52 @@ static void test_stall(struct worker *w)
         usleep(20000);
 }
 
+/* jring_setup - the journal writer's own ring, plain (no SINGLE_ISSUER or
+ * DEFER_TASKRUN). On the worker's ring a batch's write completion waits
+ * for this thread's next turn to run as task work before io_uring queues
+ * the linked fdatasync, and the fdatasync's completion waits for the turn
+ * after; on a plain ring io-wq runs the fdatasync as soon as the write is
+ * done and posts its completion directly, which signals the worker's
+ * eventfd (its wake read). Without it the writer uses the worker's ring. */
+static void jring_setup(struct worker *w)
+{
+    if (io_uring_queue_init(8, &w->jring, 0) < 0)
+        return;
+    if (io_uring_register_eventfd(&w->jring, w->efd) < 0) {
+        io_uring_queue_exit(&w->jring);
+        return;
+    }
+    w->jring_ok = true;
+}
+
+/* jring_reap - hand the journal ring's completions to the writer. */
+static void jring_reap(struct worker *w)
+{
+    if (!w->jring_ok)
+        return;
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&w->jring, head, cqe)
+    {
+        uring_cb_dispatch(cqe);
+        n++;
+    }
+    io_uring_cq_advance(&w->jring, n);
+}
+
+/* jring_kick - end of a turn: the group commit of this turn, submitted at
+ * once on the journal ring. */
+static void jring_kick(struct worker *w)
+{
+    jring_reap(w); /* a batch done meanwhile: its 250s go out in this turn */
+    queue_kick(w->q, w->now_ms);
+    if (w->jring_ok && io_uring_sq_ready(&w->jring)) {
+        int r = io_uring_submit(&w->jring);
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+            die("worker %u: journal ring submit: %s", w->idx, strerror(-r));
+    }
+}
+
 /* loop - the event loop; returns when draining is complete. Each pass
  * bumps st.loops: the watchdog's proof that this worker makes progress
  * (the 1 s tick guarantees a pass per second even when idle). */
@@ -373,7 +419,7 @@ static void loop(struct worker *w)
         }
         io_uring_cq_advance(&w->ring, n);
         rearm_pending(w);
-        queue_kick(w->q, w->now_ms); /* group commit: one write for this turn */
+        jring_kick(w); /* group commit: one write for this turn */
         if ((*w->ring.sq.kflags & IORING_SQ_CQ_OVERFLOW) && overflow_warned != w->now) {
             overflow_warned = w->now;
             fprintf(stderr, "mxringd: worker %u: completion queue overflow\n", w->idx);
@@ -407,7 +453,8 @@ static void *worker_main(void *arg)
                               .efd = w->efd,
                               .on_space = conn_on_space,
                               .arg = w};
-    struct queue *q = queue_new(&w->ring, &qp, err, sizeof(err));
+    jring_setup(w);
+    struct queue *q = queue_new(w->jring_ok ? &w->jring : &w->ring, &qp, err, sizeof(err));
     if (!q)
         die("worker %u: queue journal: %s", w->idx, err);
     __atomic_store_n(&w->q, q, __ATOMIC_RELEASE); /* R2: pairs with A2 in pool_stats */
@@ -418,7 +465,9 @@ static void *worker_main(void *arg)
     clock_read(w);
     loop(w);
     io_uring_queue_exit(&w->ring);
-    filter_engine_free(w->fe); /* no job is left: every conn is gone */
+    if (w->jring_ok)
+        io_uring_queue_exit(&w->jring); /* idle: nothing of the journal in flight */
+    filter_engine_free(w->fe);          /* no job is left: every conn is gone */
     dnsbl_engine_free(w->dnsbl);
     return NULL;
 }

@@ -111,6 +111,11 @@ struct worker {
     struct pool *pool;
     pthread_t thread;
     struct io_uring ring;
+    /* the journal writer's ring: no DEFER_TASKRUN, so io-wq runs a batch's
+     * write and its linked fdatasync back to back and posts the completion
+     * itself, signalling efd (see jring_setup in worker.c) */
+    struct io_uring jring;
+    bool jring_ok;
     struct io_uring_buf_ring *br;
     char *bufs;
     struct listener *ls;
