@@ -250,78 +250,80 @@ static int qf_link_tmpfile(int fd, int dir, const char *name)
     return linkat(AT_FDCWD, path, dir, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
 }
 
-/* qf_open_tmpfile - an unnamed file in base/sub (O_TMPFILE), or -1 when
- * this file system (or /proc) cannot give one its name later: the caller
- * then writes tmp/<qid> and renames it, as before. */
-static int qf_open_tmpfile(struct qflush *f, int base, const char *sub)
+/* qf_no_tmpfile - O_TMPFILE files cannot be made or named here (err):
+ * from now on write tmp/ files; returns 1 (the caller falls back). */
+static int qf_no_tmpfile(struct qflush *f, int err)
 {
-    if (f->no_tmpfile)
-        return -1;
+    f->no_tmpfile = true;
+    fprintf(stderr, "mxringd: materializer: no O_TMPFILE files here (%s): writing tmp/ files\n",
+            strerror(err));
+    return 1;
+}
+
+/* qf_write_unnamed - write m unnamed in base/sub (O_TMPFILE) and link it
+ * as nw once complete. 0, -EEXIST (already there), 1 (cannot be done
+ * here: fall back), or -errno (nothing left behind). */
+static int qf_write_unnamed(struct qflush *f, int base, const char *sub, const char *nw,
+                            const struct qflush_msg *m, size_t *whole)
+{
     int fd = openat(base, sub, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-        f->no_tmpfile = true;
-        fprintf(stderr, "mxringd: materializer: no O_TMPFILE here (%s): writing tmp/ files\n",
-                strerror(errno));
+    if (fd < 0)
+        return errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL ? qf_no_tmpfile(f, errno)
+                                                                         : -errno;
+    int r = qf_copy(f, fd, m, whole);
+    if (r == 0)
+        r = qf_link_tmpfile(fd, base, nw);
+    if (close(fd) < 0 && r == 0) {
+        r = -errno;
+        unlinkat(base, nw, 0);
     }
-    return fd;
+    return r == -EPERM || r == -ENOENT ? qf_no_tmpfile(f, -r) : r;
+}
+
+/* qf_write_named - write m as tmp/<qid> and rename it to nw. 0, -EEXIST
+ * (already there), or -errno (tmp/ cleaned). */
+static int qf_write_named(struct qflush *f, int base, const char *nw, const struct qflush_msg *m,
+                          size_t *whole)
+{
+    char tmp[SPOOL_ID_LEN + 8];
+    snprintf(tmp, sizeof tmp, "tmp/%s", m->qid);
+    int fd = openat(base, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    int r = qf_copy(f, fd, m, whole);
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && renameat2(base, tmp, base, nw, RENAME_NOREPLACE) < 0)
+        r = -errno;
+    if (r < 0)
+        unlinkat(base, tmp, 0);
+    return r;
 }
 
 /* qf_materialize - the queue file: written unnamed (O_TMPFILE) in new/ and
  * linked there as new/<qid> once complete, or written as tmp/<qid> and
- * renamed; straight to active/<qid> for the delivery thread when it takes
- * hand-overs (quarantine never). 0 or -errno (nothing left behind). A file
- * already there (a retry after a failed syncfs) counts as done and is not
- * handed over again. An unnamed file saves the tmp/ entry's creation and
- * the rename's lookups (about 15 % of the materializer's time per file on
- * ext4) and leaves nothing to clean after a crash. */
+ * renamed where that cannot be done; straight to active/<qid> for the
+ * delivery thread when it takes hand-overs (quarantine never). 0 or
+ * -errno (nothing left behind). A file already there (a retry after a
+ * failed syncfs) counts as done and is not handed over again. An unnamed
+ * file saves the tmp/ entry's creation and the rename's lookups (about
+ * 15 % of the materializer's time per file on ext4) and leaves nothing to
+ * clean after a crash. */
 static int qf_materialize(struct qflush *f, const struct qflush_msg *m)
 {
     int base = m->quarantine ? f->quar_fd : f->queue_fd;
     bool hand = !m->quarantine && dlv_handoff_wanted();
     const char *sub = hand ? "active" : "new";
-    char tmp[SPOOL_ID_LEN + 8], nw[SPOOL_ID_LEN + 8];
-    snprintf(tmp, sizeof tmp, "tmp/%s", m->qid);
+    char nw[SPOOL_ID_LEN + 8];
     snprintf(nw, sizeof nw, "%s/%s", sub, m->qid);
     size_t whole;
-    int fd = qf_open_tmpfile(f, base, sub);
-    if (fd >= 0) {
-        int r = qf_copy(f, fd, m, &whole);
-        if (r == 0 && (r = qf_link_tmpfile(fd, base, nw)) == -EEXIST) {
-            close(fd);
-            return 0; /* materialized before */
-        }
-        if (r == -EPERM || r == -ENOENT) { /* no way to name it here */
-            f->no_tmpfile = true;
-            fprintf(stderr,
-                    "mxringd: materializer: cannot link an O_TMPFILE file (%s): writing "
-                    "tmp/ files\n",
-                    strerror(-r));
-        }
-        if (close(fd) < 0 && r == 0) {
-            r = -errno;
-            unlinkat(base, nw, 0);
-        }
-        if (r == 0 && hand)
-            qf_hand_over(f, m, whole);
-        if (r != -EPERM && r != -ENOENT)
-            return r;
-    } else if (!f->no_tmpfile) {
-        return -errno;
-    }
-    fd = openat(base, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -errno;
-    int r = qf_copy(f, fd, m, &whole);
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && renameat2(base, tmp, base, nw, RENAME_NOREPLACE) < 0) {
-        r = errno == EEXIST ? 0 : -errno;
-        unlinkat(base, tmp, 0);
-    } else if (r < 0) {
-        unlinkat(base, tmp, 0);
-    } else if (hand) {
+    int r = f->no_tmpfile ? 1 : qf_write_unnamed(f, base, sub, nw, m, &whole);
+    if (r == 1)
+        r = qf_write_named(f, base, nw, m, &whole);
+    if (r == -EEXIST)
+        return 0; /* materialized before */
+    if (r == 0 && hand)
         qf_hand_over(f, m, whole);
-    }
     return r;
 }
 
