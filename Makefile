@@ -89,6 +89,16 @@ $(BUILD)/mxringctl: $(BUILD)/tools/mxringctl.o $(LIB)
 # buffer wiped before it is freed).
 $(BUILD)/tests/test_session_authmem: TEST_LDFLAGS = -Wl,--wrap=malloc,--wrap=free
 
+# An LD_PRELOAD shim for tests/e2e/test_materialize.py (O_TMPFILE or the
+# naming of an unnamed file made to fail); no sanitizer flags: the ASan
+# server is started with its runtime first in LD_PRELOAD.
+SHIM := $(BUILD)/tests/shim_notmpfile.so
+
+$(SHIM): tests/e2e/shim_notmpfile.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
@@ -107,7 +117,7 @@ run: deps
 	$(Q)mkdir -p var
 	exec $(BUILD)/mxringd -c etc/mxringd.conf
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(SHIM)
 
 # The whole suite: normal build, TSan ring stress, ASan+UBSan build; one summary.
 # scripts/check-tools.sh first names any tool or package a suite would miss.

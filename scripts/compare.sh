@@ -12,10 +12,10 @@
 # durable targets (/proc/diskstats "flushes completed": a proxy for
 # fdatasyncs that also sees the ones io_uring submits). Then the resident
 # memory of mxringd holding 10,000 idle sessions next to Postfix's cost per
-# session. Prints the tables and writes them to bench/RESULTS.md (keeping
-# its "TLS" section, which scripts/compare-tls.sh writes, its "Milters"
-# section from scripts/compare-milter.sh and its hand-written "Where the time
-# goes" section). Also the group-commit batch-size and latency
+# session. Prints the tables and writes them to bench/RESULTS.md, keeping
+# every section it does not write itself (the "TLS" section, which
+# scripts/compare-tls.sh writes, "Milters" from scripts/compare-milter.sh,
+# and the hand-written ones such as "Where the time goes"). Also the group-commit batch-size and latency
 # histograms from mxringd's exit lines.
 #
 # Usage: scripts/compare.sh [--tls | --tls-only | --quick]
@@ -658,8 +658,8 @@ if jl_mx or jl_mt:
     w("## Group commit: batch sizes and latency")
     w("")
     w("From each mxringd instance's exit lines, summed over all the runs it served (all modes and "
-      "sizes above). A batch is one synced journal write (RWF_DSYNC, or write -> fdatasync "
-      "after chunk-only writes); its latency is submission to completion as the worker sees "
+      "sizes above). A batch is one synced journal write (a write and a linked fdatasync on "
+      "the worker's journal ring); its latency is submission to completion as the worker sees "
       "it. The mean commits per batch uses each bucket's middle.")
     w("")
     w("| instance | synced batches | commits per batch (histogram) | mean commits per batch "
@@ -734,12 +734,42 @@ EOF
         say "--quick: written to $WORK/RESULTS.md only"
         return 0
     fi
-    section_merge "$WORK/RESULTS.md" "$RESULTS" "## Where the time goes" >"$WORK/RESULTS.m1"
-    section_merge "$WORK/RESULTS.m1" "$RESULTS" "## TLS" >"$WORK/RESULTS.m2"
-    section_merge "$WORK/RESULTS.m2" "$RESULTS" "## Milters" >"$WORK/RESULTS.m3"
-    section_merge "$WORK/RESULTS.m3" "$RESULTS" "## Behind HAProxy" >"$WORK/RESULTS.merged"
+    sections_keep "$WORK/RESULTS.md" "$RESULTS" >"$WORK/RESULTS.merged"
     cp "$WORK/RESULTS.merged" "$RESULTS"
     say "written to $RESULTS"
+}
+
+# sections_keep DOC OLD - DOC followed by every "## " section of OLD whose
+# heading DOC does not have, in OLD's order: the sections written by hand
+# ("Where the time goes", an A/B) or by the other compare scripts (TLS,
+# Milters, HAProxy, relay) survive a new run; the generated ones are
+# replaced.
+sections_keep() {
+    python3 - "$@" <<'EOF'
+import os, sys
+doc, old = sys.argv[1:3]
+
+def sections(lines):
+    """[(heading or None for the preamble, lines)]."""
+    out = [(None, [])]
+    for ln in lines:
+        if ln.startswith("## "):
+            out.append((ln, []))
+        out[-1][1].append(ln)
+    return out
+
+def strip(lines):
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+new = sections(open(doc).read().splitlines())
+have = {h for h, _ in new}
+keep = [] if not os.path.exists(old) else \
+    [sec for h, sec in sections(open(old).read().splitlines()) if h and h not in have]
+parts = [strip(list(sec)) for _, sec in new] + [strip(list(sec)) for sec in keep]
+print("\n\n".join("\n".join(p) for p in parts if p))
+EOF
 }
 
 # section_merge DOC SRC HEADING - DOC with its section HEADING (from that

@@ -9,7 +9,8 @@ base= puts that temporary folder under another parent (e.g. /var/tmp for
 tests that need a real disk rather than tmpfs); workdir= uses a folder made
 by the test (e.g. a mounted file system) as the workdir, which close() then
 leaves alone. A Server can be started again after stop() or kill9() on the
-same workdir (restart and recovery tests)."""
+same workdir (restart and recovery tests). env= adds variables to the
+server's environment (e.g. an LD_PRELOAD shim)."""
 import os
 import signal
 import socket
@@ -32,7 +33,8 @@ def free_port():
 class Server:
     """One mxringd process with its own workdir and port."""
 
-    def __init__(self, conf=None, receivelog=False, files=None, base=None, workdir=None):
+    def __init__(self, conf=None, receivelog=False, files=None, base=None, workdir=None, env=None):
+        self.env = dict(os.environ, **env) if env else None
         self.dir = tempfile.mkdtemp(prefix="mxring-e2e-", dir=base)
         if workdir is None:
             self.workdir = os.path.join(self.dir, "var")
@@ -85,7 +87,7 @@ class Server:
                 self.err.close()
             self.err = open(self.stderr_path, "wb")
             self.proc = subprocess.Popen([BINARY, "-c", self.conf_path], stdout=self.err,
-                                         stderr=self.err, cwd=self.dir)
+                                         stderr=self.err, cwd=self.dir, env=self.env)
             if not wait:
                 return self
             try:
