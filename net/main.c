@@ -23,6 +23,7 @@
 #include "dlv_metrics.h"
 #include "listen.h"
 #include "metrics.h"
+#include "qflush.h"
 #include "regdom.h"
 #include "rlog.h"
 #include "sdlisten.h"
@@ -469,7 +470,8 @@ static int run(const char *path, struct snap *boot)
     signal_loop(&set, path, &pool);
     metrics_stop(metrics);
     struct worker_stats st;
-    pool_join(&pool, &st);
+    struct qflush_stats mat;
+    pool_join(&pool, &st, &mat);
     snprintf(more, sizeof(more), ", %llu connections, %llu messages",
              (unsigned long long)st.connections, (unsigned long long)st.messages);
     log_process(&pool, "stopped", more);
@@ -503,6 +505,12 @@ static int run(const char *path, struct snap *boot)
             (unsigned long long)st.journal_hist[4], (unsigned long long)st.journal_hist[5],
             (unsigned long long)st.journal_hist[6], (unsigned long long)st.journal_hist[7]);
     print_sync_latency(&st.journal_sync_lat);
+    fprintf(stderr,
+            "mxringd: materializer: %llu queue files, %llu syncfs (%.1f files each), %llu "
+            "failed attempts (retried), %llu segments zero-filled\n",
+            (unsigned long long)mat.files, (unsigned long long)mat.syncs,
+            mat.syncs ? (double)mat.files / (double)mat.syncs : 0.0, (unsigned long long)mat.errors,
+            (unsigned long long)mat.segments);
     print_queue_delay();
     return 0;
 }

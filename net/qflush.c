@@ -706,22 +706,21 @@ struct qflush *qflush_start(const char *workdir, int journal_dirfd, uint64_t seg
     return f;
 }
 
-void qflush_stop(struct qflush *f)
+void qflush_stop(struct qflush *f, struct qflush_stats *st)
 {
+    if (st)
+        *st = (struct qflush_stats){0};
     if (!f)
         return;
     atomic_store_explicit(&f->stop, true, memory_order_release);
     qf_wake(f);
     pthread_join(f->thread, NULL);
+    if (st)
+        *st = f->st;
     qf_free(f);
 }
 
 uint64_t qflush_next_segno(struct qflush *f)
 {
     return atomic_fetch_add_explicit(&f->next_segno, 1, memory_order_relaxed);
-}
-
-void qflush_get_stats(const struct qflush *f, struct qflush_stats *out)
-{
-    *out = f->st;
 }

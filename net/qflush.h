@@ -56,10 +56,20 @@ struct qflush_msg {
  * caller), each seg_size octets. NULL with err filled on failure. */
 struct qflush *qflush_start(const char *workdir, int journal_dirfd, uint64_t seg_size,
                             unsigned nworkers, char *err, size_t errlen);
+/* Counters: messages materialized, syncfs batches, failed attempts
+ * (retried), zero-filled segments prepared. */
+struct qflush_stats {
+    uint64_t files;
+    uint64_t syncs;
+    uint64_t errors;
+    uint64_t segments;
+};
+
 /* qflush_stop - materialize everything submitted so far, make it durable,
  * report it, stop and free the thread (NULL is fine). Workers must have
- * stopped submitting. Prepared spare segments are closed and deleted. */
-void qflush_stop(struct qflush *f);
+ * stopped submitting. Prepared spare segments are closed and deleted. With
+ * st, the thread's counters are left there (zeros for NULL). */
+void qflush_stop(struct qflush *f, struct qflush_stats *st);
 
 /* qflush_submit - hand over the chain first..last (linked by next, last's
  * next ignored). Any thread. */
@@ -85,14 +95,5 @@ uint64_t qflush_next_segno(struct qflush *f);
 /* qflush_inbox_drain - owner only: call fn for each report, oldest first.
  * Returns how many. */
 size_t qflush_inbox_drain(struct inbox *ib, void (*fn)(void *arg, struct qflush_msg *m), void *arg);
-
-/* Counters (read after qflush_stop, or racy while running). */
-struct qflush_stats {
-    uint64_t files;    /* messages materialized */
-    uint64_t syncs;    /* syncfs batches */
-    uint64_t errors;   /* failed attempts (retried) */
-    uint64_t segments; /* zero-filled segments prepared */
-};
-void qflush_get_stats(const struct qflush *f, struct qflush_stats *out);
 
 #endif

@@ -590,13 +590,13 @@ void pool_wake(struct pool *p)
             fprintf(stderr, "mxringd: wake worker %u: %s\n", i, strerror(errno));
 }
 
-void pool_join(struct pool *p, struct worker_stats *sum)
+void pool_join(struct pool *p, struct worker_stats *sum, struct qflush_stats *mat)
 {
     for (unsigned i = 0; i < p->nworkers; i++)
         pthread_join(p->workers[i]->thread, NULL);
     authpool_free(p->auth); /* verifiers gone before their inboxes */
     p->auth = NULL;
-    qflush_stop(p->flush); /* materializes what the workers committed */
+    qflush_stop(p->flush, mat); /* materializes what the workers committed */
     p->flush = NULL;
     pool_stats(p, sum);
     for (unsigned i = 0; i < p->nworkers; i++) {

@@ -16,6 +16,7 @@
 
 struct config;
 struct qflush;
+struct qflush_stats;
 struct rlog;
 struct worker;
 
@@ -87,7 +88,8 @@ void pool_sess_counters(struct pool *p, struct sess_counters *sum);
 uint64_t pool_loops(struct pool *p, unsigned i);
 /* pool_wake - make every worker look at the stop flag and the snapshot. */
 void pool_wake(struct pool *p);
-/* pool_join - wait for all workers to finish; sums their counters. */
-void pool_join(struct pool *p, struct worker_stats *sum);
+/* pool_join - wait for all workers to finish; sums their counters, and
+ * leaves the materializer's in mat (after it has stopped). */
+void pool_join(struct pool *p, struct worker_stats *sum, struct qflush_stats *mat);
 
 #endif
