@@ -277,6 +277,11 @@ static int qf_write_unnamed(struct qflush *f, int base, const char *sub, const c
         r = -errno;
         unlinkat(base, nw, 0);
     }
+    /* ENOENT is also what a folder taken away meanwhile gives: that is
+     * retried (as the tmp/ path would be), not a reason to fall back */
+    struct stat st;
+    if (r == -ENOENT && fstatat(base, sub, &st, 0) < 0)
+        return r;
     return r == -EPERM || r == -ENOENT ? qf_no_tmpfile(f, -r) : r;
 }
 

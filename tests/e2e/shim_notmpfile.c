@@ -5,12 +5,16 @@
  * tmp/ + rename path runs against the real server. MXRING_SHIM picks the
  * failure: "no-tmpfile" (openat with O_TMPFILE fails with EOPNOTSUPP) or
  * "no-link" (linkat of an unnamed file fails with ENOENT, the /proc/self/fd
- * route with EPERM). Every other call goes through unchanged. */
+ * route with EPERM). "take-new-away" does no harm itself: right before the
+ * first linkat of an unnamed file it renames the target's folder (new/ to
+ * new.away), as a consumer or an admin might, so that the real linkat fails
+ * with ENOENT. Every other call goes through unchanged. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,8 +68,27 @@ int openat64(int dir, const char *path, int flags, ...)
     return shim_openat("openat64", dir, path, flags, mode);
 }
 
+/* shim_take_away - once: rename the folder part of path (under dir) to
+ * <folder>.away. */
+static void shim_take_away(int dir, const char *path)
+{
+    static int done;
+    const char *slash = strchr(path, '/');
+    char from[64], to[80];
+    if (done || !slash || (size_t)(slash - path) >= sizeof from)
+        return;
+    done = 1;
+    memcpy(from, path, (size_t)(slash - path));
+    from[slash - path] = '\0';
+    strcpy(to, from);
+    strcat(to, ".away");
+    renameat(dir, from, dir, to);
+}
+
 int linkat(int olddir, const char *oldpath, int newdir, const char *newpath, int flags)
 {
+    if (shim_mode("take-new-away") && (flags & AT_EMPTY_PATH) && oldpath[0] == '\0')
+        shim_take_away(newdir, newpath);
     if (shim_mode("no-link")) {
         if ((flags & AT_EMPTY_PATH) && oldpath[0] == '\0') {
             errno = ENOENT;

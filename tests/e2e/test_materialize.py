@@ -7,12 +7,14 @@ all have O_TMPFILE, so an LD_PRELOAD shim (tests/e2e/shim_notmpfile.c,
 built next to the server as tests/shim_notmpfile.so) makes those calls
 fail the way such a file system does. Every acknowledged message must then
 still be complete in new/, once, with nothing left in tmp/, and the server
-must say once on stderr why it writes tmp/ files."""
+must say once on stderr why it writes tmp/ files. A new/ folder that is
+taken away for a moment is retried, never a reason to fall back."""
 import hashlib
 import os
 import re
 import smtplib
 import subprocess
+import time
 import unittest
 
 import harness
@@ -93,6 +95,49 @@ class TestMaterializeFallback(unittest.TestCase):
     def test_materialize_unnamed_files_without_the_shim(self):
         srv = self.run_mode(None)
         self.assertNotIn(FALLBACK, srv.stderr())
+
+    def test_materialize_new_folder_taken_away_is_retried_not_a_fallback(self):
+        """new/ renamed away between an unnamed file's creation and its
+        linkat (the shim does it once, as a consumer or an admin might): the
+        real linkat fails with ENOENT, the file is written once new/ is back,
+        and the materializer keeps writing unnamed files (it used to take
+        that ENOENT for "cannot link here" and write tmp/ files for good)."""
+        self.assertTrue(os.path.exists(SHIM), "%s missing: build it with make unit" % SHIM)
+        srv = Server(env={"LD_PRELOAD": preload(), "MXRING_SHIM": "take-new-away"})
+        self.addCleanup(srv.close)
+        srv.start()
+        q = os.path.join(srv.workdir, "queue")
+
+        def send(i):
+            with smtplib.SMTP("127.0.0.1", srv.port, timeout=20) as c:
+                self.assertEqual(c.sendmail("s@b.example", ["r%d@example.test" % i],
+                                            body(i, 5000)), {})
+
+        send(0)   # 250 from the journal; its queue file cannot be named yet
+        self.assertTrue(self.wait_stderr(srv, ": No such file or directory (retrying)"),
+                        srv.stderr())
+        self.assertTrue(os.path.isdir(os.path.join(q, "new.away")))
+        os.mkdir(os.path.join(q, "new"), 0o750)
+        for i in range(1, 5):
+            send(i)
+        self.assertEqual(len(srv.queue_files(expect=5)), 5)
+        self.assertEqual(srv.stop(), 0, srv.stderr())
+        self.assertNotIn(FALLBACK, srv.stderr())
+        self.assertEqual(os.listdir(os.path.join(q, "new.away")), [])
+        seqs = sorted(int(re.search(rb"\r\nX-Seq: (\d+)\r\n",
+                                    parse_queue_file(os.path.join(q, "new", n))["message"]).group(1))
+                      for n in os.listdir(os.path.join(q, "new")))
+        self.assertEqual(seqs, [0, 1, 2, 3, 4])
+        tmp = os.path.join(q, "tmp")
+        self.assertEqual(os.listdir(tmp) if os.path.isdir(tmp) else [], [])
+
+    def wait_stderr(self, srv, needle, timeout=10):
+        deadline = time.time() + timeout
+        while needle not in srv.stderr():
+            if time.time() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
 
 if __name__ == "__main__":
