@@ -1,9 +1,7 @@
 /* qflush.c - the materializer thread behind qflush.h: it drains the lock-
- * free input list, writes each queue file from the journal extents
- * (unnamed, then linked into new/; or tmp/<qid> renamed), and makes what
- * it wrote durable with one syncfs() once the oldest file has waited
- * QF_SYNC_MS (or enough waits), then reports back to the workers' inboxes;
- * failed messages are retried. Between batches it serves
+ * free input list, writes tmp/<qid> files from the journal extents and
+ * renames them into new/, one syncfs() per batch, then reports back to the
+ * workers' inboxes; failed messages are retried. Between batches it serves
  * segment requests (recycle a spare or zero-fill a new file) and retires
  * old segments (rename to a spare name or delete). Its own thread, except
  * the submit/want/take/inbox entry points (see qflush.h). */
@@ -30,9 +28,7 @@
 #include "util.h"
 
 #define QF_CACHE_LINE 64
-#define QF_BATCH_MAX 512         /* messages per syncfs at most */
-#define QF_SYNC_MS 20            /* a written queue file waits at most this long for its syncfs */
-#define QF_SYNC_BYTES (4u << 20) /* or until this many octets wait */
+#define QF_BATCH_MAX 512 /* messages per syncfs */
 #define QF_COPY_BUF (64 * 1024)
 #define QF_RETRY_MS 200 /* pause before retrying failed messages */
 #define QF_SPARES_MAX 4 /* free segments kept for recycling */
@@ -70,16 +66,10 @@ struct qflush {
     struct qf_retire *retire;
     uint64_t spares[QF_SPARES_MAX]; /* segnos of spare-<segno>.jrn files */
     unsigned nspares;
-    struct qflush_msg *work_head, *work_tail;   /* taken, not yet written (FIFO) */
-    struct qflush_msg *wrote_head, *wrote_tail; /* written, waiting for their syncfs */
-    unsigned wrote_n;
-    uint64_t wrote_bytes;
-    uint64_t sync_at_ms;    /* the oldest written file's syncfs is due then */
-    uint64_t sync_retry_ms; /* after a failed syncfs, not before then */
-    bool wrote_quar;        /* some of them are in quarantine/ */
-    uint64_t retry_at_ms;   /* failed messages (or a failed syncfs) wait until then */
-    char *buf;              /* QF_COPY_BUF octets */
-    bool no_tmpfile;        /* O_TMPFILE cannot be used here: tmp/ and rename */
+    struct qflush_msg *work_head, *work_tail; /* taken, not yet durable (FIFO) */
+    uint64_t retry_at_ms;                     /* failed messages wait until then */
+    char *buf;                                /* QF_COPY_BUF octets */
+    bool no_tmpfile;                          /* O_TMPFILE cannot be used here: tmp/ and rename */
     alignas(QF_CACHE_LINE) atomic_uint_fast64_t next_segno; /* every worker's segnos */
     struct qflush_stats st;
 };
@@ -344,13 +334,15 @@ static int qf_materialize(struct qflush *f, const struct qflush_msg *m)
 
 /* ---- batches ----------------------------------------------------------------- */
 
-/* qf_batch - write up to QF_BATCH_MAX messages from the work list as queue
- * files; they wait on the written list for one syncfs together (qf_sync).
- * A failure stays at the head of the work list for a later retry. */
+/* qf_batch - materialize up to QF_BATCH_MAX messages from the work list,
+ * one syncfs for all of them, report the durable ones; failures stay at the
+ * head of the work list for a later retry. */
 static void qf_batch(struct qflush *f)
 {
+    struct qflush_msg *done = NULL, *last = NULL;
+    bool quar = false;
     unsigned n = 0;
-    while (f->work_head && n < QF_BATCH_MAX && f->wrote_n < QF_BATCH_MAX) {
+    while (f->work_head && n < QF_BATCH_MAX) {
         struct qflush_msg *m = f->work_head;
         int r = qf_materialize(f, m);
         if (r < 0) {
@@ -368,56 +360,37 @@ static void qf_batch(struct qflush *f)
         if (!f->work_head)
             f->work_tail = NULL;
         m->next = NULL;
-        if (!f->wrote_head)
-            f->sync_at_ms = now_ms() + QF_SYNC_MS;
-        if (f->wrote_tail)
-            f->wrote_tail->next = m;
+        if (last)
+            last->next = m;
         else
-            f->wrote_head = m;
-        f->wrote_tail = m;
-        f->wrote_n++;
-        f->wrote_bytes += m->head_len + m->body_len;
-        f->wrote_quar |= m->quarantine;
+            done = m;
+        last = m;
+        quar |= m->quarantine;
         n++;
     }
-}
-
-/* qf_sync_due - the written files should get their syncfs now: the oldest
- * has waited QF_SYNC_MS, enough octets or files wait, or (now) the thread
- * stops; never before a failed syncfs's retry time. */
-static bool qf_sync_due(const struct qflush *f, bool now)
-{
-    if (!f->wrote_head || now_ms() < f->sync_retry_ms)
-        return false;
-    return now || f->wrote_n >= QF_BATCH_MAX || f->wrote_bytes >= QF_SYNC_BYTES ||
-           now_ms() >= f->sync_at_ms;
-}
-
-/* qf_sync - one syncfs for every written file, then report them durable;
- * after a failed syncfs they wait (files in place) and it is tried again. */
-static void qf_sync(struct qflush *f)
-{
+    if (!done)
+        return;
     int r = syncfs(f->queue_fd);
-    if (r == 0 && f->wrote_quar)
+    if (r == 0 && quar)
         r = syncfs(f->quar_fd);
     if (r < 0) {
+        /* the files stay in new/; put the batch back and try again */
         fprintf(stderr, "mxringd: materializer: syncfs: %s (retrying)\n", strerror(errno));
         f->st.errors++;
-        f->sync_retry_ms = now_ms() + QF_RETRY_MS;
+        last->next = f->work_head;
+        f->work_head = done;
+        if (!f->work_tail)
+            f->work_tail = last;
+        f->retry_at_ms = now_ms() + QF_RETRY_MS;
         return;
     }
     f->st.syncs++;
-    f->st.files += f->wrote_n;
-    for (struct qflush_msg *m = f->wrote_head, *next; m; m = next) {
+    f->st.files += n;
+    for (struct qflush_msg *m = done, *next; m; m = next) {
         next = m->next;
-        m->next = NULL;
         m->err = 0;
         inbox_push(m->inbox, &m->link); /* R1 in inbox_push: m (err, our last reads) */
     }
-    f->wrote_head = f->wrote_tail = NULL;
-    f->wrote_n = 0;
-    f->wrote_bytes = 0;
-    f->wrote_quar = false;
 }
 
 /* ---- segments ------------------------------------------------------------------- */
@@ -569,26 +542,14 @@ void qflush_seg_retire(struct qflush *f, unsigned worker, uint64_t segno, int fd
 
 /* ---- the thread ---------------------------------------------------------------- */
 
-/* qf_can_write - messages wait to be written, not held back by a failure
- * or by a full written list. */
-static bool qf_can_write(const struct qflush *f)
-{
-    return f->work_head && f->wrote_n < QF_BATCH_MAX && now_ms() >= f->retry_at_ms;
-}
-
-/* qf_wait - sleep until woken, or until a retry or a syncfs is due. */
+/* qf_wait - sleep until woken, or until a retry is due. */
 static void qf_wait(struct qflush *f)
 {
     int timeout = -1;
-    uint64_t now = now_ms(), at = UINT64_MAX;
-    if (f->work_head && f->wrote_n < QF_BATCH_MAX)
-        at = f->retry_at_ms;
-    if (f->wrote_head) {
-        uint64_t s = f->sync_at_ms > f->sync_retry_ms ? f->sync_at_ms : f->sync_retry_ms;
-        at = s < at ? s : at;
+    if (f->work_head) {
+        uint64_t now = now_ms();
+        timeout = f->retry_at_ms > now ? (int)(f->retry_at_ms - now) : 0;
     }
-    if (at != UINT64_MAX)
-        timeout = at > now ? (int)(at - now) : 0;
     struct pollfd p = {.fd = f->efd, .events = POLLIN};
     if (poll(&p, 1, timeout) > 0) {
         uint64_t v;
@@ -609,30 +570,30 @@ static void *qf_main(void *arg)
             give_up = now_ms() + QF_STOP_MS;
         qf_take(f);
         uint64_t files = f->st.files;
-        if (qf_can_write(f))
+        if (f->work_head && now_ms() >= f->retry_at_ms)
             qf_batch(f);
-        if (qf_sync_due(f, stopping))
-            qf_sync(f);
         if (stopping && f->st.files != files)
             give_up = now_ms() + QF_STOP_MS; /* a backlog is written out in full */
         qf_serve_retire(f);
         qf_serve_slots(f);
-        if (stopping && !f->work_head && !f->wrote_head && !atomic_load(&f->in))
+        if (stopping && !f->work_head && !atomic_load(&f->in))
             break;
         if (stopping && now_ms() >= give_up) {
             /* failing at exit: recovery writes them at the next start */
-            size_t left = f->wrote_n;
+            size_t left = 0;
             for (struct qflush_msg *m = f->work_head; m; m = m->next)
                 left++;
             fprintf(stderr,
-                    "mxringd: materializer: %zu committed messages not written out as durable "
-                    "queue files at exit "
+                    "mxringd: materializer: %zu committed messages not written out as queue files "
+                    "at exit "
                     "(no progress for %d ms); they are in the journal and are written at the "
                     "next start\n",
                     left, QF_STOP_MS);
             break;
         }
-        if (!qf_can_write(f) && !atomic_load(&f->in))
+        if (!f->work_head && !atomic_load(&f->in))
+            qf_wait(f);
+        else if (f->work_head && now_ms() < f->retry_at_ms)
             qf_wait(f);
     }
     return NULL;
