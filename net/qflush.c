@@ -1,7 +1,8 @@
 /* qflush.c - the materializer thread behind qflush.h: it drains the lock-
- * free input list, writes tmp/<qid> files from the journal extents and
- * renames them into new/, one syncfs() per batch, then reports back to the
- * workers' inboxes; failed messages are retried. Between batches it serves
+ * free input list, writes each queue file from the journal extents
+ * (unnamed, then linked into new/; or tmp/<qid> renamed where that cannot
+ * be done), one syncfs() per batch, then reports back to the workers'
+ * inboxes; failed messages are retried. Between batches it serves
  * segment requests (recycle a spare or zero-fill a new file) and retires
  * old segments (rename to a spare name or delete). Its own thread, except
  * the submit/want/take/inbox entry points (see qflush.h). */
