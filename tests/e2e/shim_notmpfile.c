@@ -30,13 +30,13 @@ typedef int (*openat_fn)(int, const char *, int, ...);
 typedef int (*linkat_fn)(int, const char *, int, const char *, int);
 
 /* shim_openat - the real openat(2), or EOPNOTSUPP for O_TMPFILE. */
-static int shim_openat(const char *sym, int dir, const char *path, int flags, mode_t mode)
+static int shim_openat(int dir, const char *path, int flags, mode_t mode)
 {
     if ((flags & O_TMPFILE) == O_TMPFILE && shim_mode("no-tmpfile")) {
         errno = EOPNOTSUPP;
         return -1;
     }
-    openat_fn real = (openat_fn)dlsym(RTLD_NEXT, sym);
+    openat_fn real = (openat_fn)dlsym(RTLD_NEXT, "openat");
     if (!real) {
         errno = ENOSYS;
         return -1;
@@ -53,20 +53,11 @@ int openat(int dir, const char *path, int flags, ...)
         mode = (mode_t)va_arg(ap, int);
         va_end(ap);
     }
-    return shim_openat("openat", dir, path, flags, mode);
+    return shim_openat(dir, path, flags, mode);
 }
 
-int openat64(int dir, const char *path, int flags, ...)
-{
-    mode_t mode = 0;
-    if (flags & (O_CREAT | __O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
-    return shim_openat("openat64", dir, path, flags, mode);
-}
+/* openat64 is the same call on 64-bit glibc: one definition for both. */
+int openat64(int dir, const char *path, int flags, ...) __attribute__((alias("openat")));
 
 /* shim_take_away - once: rename the folder part of path (under dir) to
  * <folder>.away. */
